@@ -1,0 +1,8 @@
+//! egme-ord: SGL meter-data exchange between the EGME (MOBI.E) and the ORDs; the pure core lives here.
+
+pub mod calendar;
+pub mod cpe;
+pub mod filename;
+pub mod profile;
+pub mod region;
+pub mod sgl;

@@ -1,0 +1,149 @@
+//! The SGL writer: the canonical form of SGL-NOTES §3 (or an ORD's dialect), refusing values it cannot write exactly.
+
+use std::fmt::Write as _;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use thiserror::Error;
+
+use super::dialect::{Dialect, LineEnding, Separator};
+use super::SglFile;
+use crate::calendar::DayCalendar;
+use crate::region::Region;
+
+/// Why a file cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum WriteError {
+    #[error("day {day}: the profile has {found} quarter-hours, the calendar {expected}")]
+    ProfileLength {
+        day: NaiveDate,
+        expected: usize,
+        found: usize,
+    },
+    #[error("day {day}, quarter-hour {index}: {value} cannot be written with {decimals} decimals without rounding")]
+    Precision {
+        day: NaiveDate,
+        index: usize,
+        value: Decimal,
+        decimals: u32,
+    },
+    #[error("day {day}, quarter-hour {index}: negative value {value}")]
+    Negative {
+        day: NaiveDate,
+        index: usize,
+        value: Decimal,
+    },
+    #[error("days must be consecutive from the selection start {start} to its end {end}")]
+    Selection { start: NaiveDate, end: NaiveDate },
+}
+
+/// Writes `file` for `region` in `dialect`. The totals record is computed, never taken from the caller.
+pub fn write(file: &SglFile, region: Region, dialect: &Dialect) -> Result<Vec<u8>, WriteError> {
+    let h = &file.header;
+    let c = &file.criteria;
+    let consecutive = file.days.first().map(|d| d.day) == Some(h.selection_start)
+        && file.days.last().map(|d| d.day) == Some(h.selection_end)
+        && file
+            .days
+            .windows(2)
+            .all(|w| w[0].day.succ_opt() == Some(w[1].day));
+    if !consecutive {
+        return Err(WriteError::Selection {
+            start: h.selection_start,
+            end: h.selection_end,
+        });
+    }
+    let sep = match dialect.separator {
+        Separator::Whitespace => '\t',
+        Separator::Semicolon => ';',
+    };
+    let eol = match dialect.line_ending {
+        LineEnding::Lf => "\n",
+        LineEnding::Crlf => "\r\n",
+    };
+    let tz = region.time_zone();
+    let mut out = String::with_capacity(64 + file.detail_count() * 40);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        "00{sep}{}{sep}{}{sep}{:010}{sep}{:010}{sep}{:08}{sep}{}{sep}{}{eol}",
+        h.origin,
+        h.destination,
+        h.transmission_id,
+        h.previous_transmission_id,
+        h.delivery_points,
+        h.selection_start.format("%Y%m%d"),
+        h.selection_end.format("%Y%m%d"),
+    );
+    let _ = write!(
+        out,
+        "01{sep}{}{sep}{}{sep}06{sep}{}{sep}K{sep}15M{sep}0{eol}04{sep}A+{eol}",
+        c.status.letter(),
+        if c.interpolated { 'S' } else { 'N' },
+        c.value_kind.keyword(),
+    );
+    let mut records = 0usize;
+    for day in &file.days {
+        let cal = DayCalendar::new(tz, day.day, dialect.time_convention);
+        if cal.len() != day.readings.len() {
+            return Err(WriteError::ProfileLength {
+                day: day.day,
+                expected: cal.len(),
+                found: day.readings.len(),
+            });
+        }
+        let date = day.day.format("%Y%m%d").to_string();
+        for (index, (qh, reading)) in cal.quarter_hours.iter().zip(&day.readings).enumerate() {
+            let value = c
+                .value_kind
+                .from_kwh(reading.kwh)
+                .ok_or(WriteError::Precision {
+                    day: day.day,
+                    index,
+                    value: reading.kwh,
+                    decimals: dialect.value_decimals,
+                })?;
+            if value.is_sign_negative() && !value.is_zero() {
+                return Err(WriteError::Negative {
+                    day: day.day,
+                    index,
+                    value,
+                });
+            }
+            let rounded = value.round_dp(dialect.value_decimals);
+            if rounded != value {
+                return Err(WriteError::Precision {
+                    day: day.day,
+                    index,
+                    value,
+                    decimals: dialect.value_decimals,
+                });
+            }
+            let text = format_value(rounded.abs(), dialect);
+            let _ = write!(
+                out,
+                "20{sep}{date}{sep}{}{sep}{text}{sep}{}{eol}",
+                qh.label,
+                char::from(reading.status.code())
+            );
+            records += 1;
+        }
+    }
+    let _ = write!(out, "99{sep}{:07}{sep}{:07}{sep}{:06}{eol}", 0, 1, records);
+    Ok(out.into_bytes())
+}
+
+/// `value` with exactly the dialect's decimals, zero-padded on the left to its width.
+fn format_value(value: Decimal, dialect: &Dialect) -> String {
+    let decimals = dialect.value_decimals as usize;
+    let mut text = format!("{value:.decimals$}");
+    if dialect.decimal_comma {
+        text = text.replace('.', ",");
+    }
+    if text.len() < dialect.value_width {
+        let mut padded = "0".repeat(dialect.value_width - text.len());
+        padded.push_str(&text);
+        text = padded;
+    }
+    text
+}
