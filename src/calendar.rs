@@ -32,7 +32,7 @@ impl PeriodLabel {
             .then_some(PeriodLabel(minutes))
     }
 
-    /// Parses `HHMM` (`0015` … `2400`); `None` when it is not a time of day ending a period.
+    /// Parses `HHMM` (`0015` … `2400`, minutes 00/15/30/45); `None` when it cannot end a quarter-hour.
     pub fn parse(text: &str) -> Option<PeriodLabel> {
         let b = text.as_bytes();
         if b.len() != 4 || !b.iter().all(u8::is_ascii_digit) {
@@ -40,7 +40,7 @@ impl PeriodLabel {
         }
         let hh = u16::from(b[0] - b'0') * 10 + u16::from(b[1] - b'0');
         let mm = u16::from(b[2] - b'0') * 10 + u16::from(b[3] - b'0');
-        if mm >= 60 || hh > 24 || (hh == 24 && mm != 0) {
+        if mm % 15 != 0 || mm >= 60 || hh > 24 || (hh == 24 && mm != 0) {
             return None;
         }
         PeriodLabel::from_end_minutes(hh * 60 + mm)
@@ -352,7 +352,7 @@ mod tests {
             PeriodLabel::parse("2400").map(|p| p.to_string()),
             Some("2400".into())
         );
-        for bad in ["0000", "2415", "0060", "015", "00a5", "2500"] {
+        for bad in ["0000", "2415", "0060", "015", "00a5", "2500", "0016"] {
             assert_eq!(PeriodLabel::parse(bad), None, "{bad}");
         }
     }

@@ -287,6 +287,19 @@ impl OrdFileName {
             }
             _ => {
                 let Some(code) = prefix.strip_suffix("PE") else {
+                    // A CPE of the wrong length after "PE…": report the CPE, not the "PE".
+                    if let Some(p) = head.find("PEPT") {
+                        let cpe_text = &head[p + 2..];
+                        let source = Cpe::parse(cpe_text).err().unwrap_or(CpeError::Length {
+                            text: cpe_text.to_string(),
+                            found: cpe_text.len(),
+                        });
+                        return Err(NameError::Cpe {
+                            name: name.to_string(),
+                            offset: p + 2,
+                            source,
+                        });
+                    }
                     return Err(fail(
                         "expected \"PE\" before the CPE".into(),
                         cpe_offset.saturating_sub(2),
@@ -531,7 +544,14 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            matches!(err, NameError::Cpe { .. } | NameError::Pattern { .. }),
+            matches!(
+                err,
+                NameError::Cpe {
+                    source: CpeError::Length { found: 19, .. },
+                    offset: 4,
+                    ..
+                }
+            ),
             "{err}"
         );
     }

@@ -494,7 +494,7 @@ impl<'o> Reader<'o> {
                 f[2].column,
                 Code::BadPeriod,
                 format!(
-                    "period: expected HHMM from 0015 to 2400, found {}",
+                    "period: expected HHMM from 0015 to 2400 ending a quarter-hour, found {}",
                     show(f[2].text)
                 ),
             );

@@ -1,0 +1,59 @@
+//! Command-line interface: argument parsing, exit codes, and one module per command.
+
+mod check;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    /// Everything succeeded.
+    pub const OK: u8 = 0;
+    /// The command ran but found invalid input (e.g. a file rejected by `check`) or a failed step.
+    pub const INVALID: u8 = 1;
+    /// Usage, configuration or IO error: nothing could be judged.
+    pub const USAGE: u8 = 2;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "egme-ord",
+    version,
+    about = "SGL meter-data exchange between MOBI.E (EGME) and the ORDs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate SGL files (names and contents) and summarise the valid ones.
+    Check(check::CheckArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Check(args) => check::run(&args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("egme-ord: error: {e:#}");
+            ExitCode::from(exit::USAGE)
+        }
+    }
+}
