@@ -250,13 +250,21 @@ impl OrdFileName {
         } else {
             (name, Extension::None)
         };
-        let extension_ok = match (direction, region, extension) {
-            (Direction::Outbound, _, Extension::Sgl) => true,
-            (Direction::Inbound, Region::Continent, Extension::Sgl) => true,
-            (Direction::Inbound, Region::Madeira, Extension::Sgl | Extension::None) => true,
-            (Direction::Inbound, Region::Azores, Extension::Txt | Extension::Sgl) => true,
-            _ => false,
-        };
+        let extension_ok = matches!(
+            (direction, region, extension),
+            (Direction::Outbound, _, Extension::Sgl)
+                | (Direction::Inbound, Region::Continent, Extension::Sgl)
+                | (
+                    Direction::Inbound,
+                    Region::Madeira,
+                    Extension::Sgl | Extension::None
+                )
+                | (
+                    Direction::Inbound,
+                    Region::Azores,
+                    Extension::Txt | Extension::Sgl
+                )
+        );
         if !extension_ok {
             return Err(fail("wrong or missing extension".into(), stem.len()));
         }

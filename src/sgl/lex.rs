@@ -40,29 +40,21 @@ pub fn split_fields<'a>(line: &'a str, separator: Separator, out: &mut Vec<Field
     match separator {
         Separator::Whitespace => {
             let mut rest = line;
-            loop {
-                let Ok((after_blanks, _)) = blanks(rest) else {
+            while let Ok((after_blanks, _)) = blanks(rest) {
+                rest = after_blanks;
+                let Ok((after, text)) = word(rest) else {
                     break;
                 };
-                rest = after_blanks;
-                match word(rest) {
-                    Ok((after, text)) => {
-                        out.push(Field {
-                            column: column(rest),
-                            text,
-                        });
-                        rest = after;
-                    }
-                    Err(_) => break,
-                }
+                out.push(Field {
+                    column: column(rest),
+                    text,
+                });
+                rest = after;
             }
         }
         Separator::Semicolon => {
             let mut rest = line;
-            loop {
-                let Ok((after, raw)) = semicolon_field(rest) else {
-                    break;
-                };
+            while let Ok((after, raw)) = semicolon_field(rest) {
                 let leading = raw.len() - raw.trim_start_matches(is_blank).len();
                 out.push(Field {
                     column: column(rest) + leading,
@@ -155,7 +147,7 @@ mod tests {
     use super::*;
     use std::str::FromStr;
 
-    fn texts<'a>(line: &'a str, sep: Separator) -> Vec<(usize, &'a str)> {
+    fn texts(line: &str, sep: Separator) -> Vec<(usize, &str)> {
         let mut out = Vec::new();
         split_fields(line, sep, &mut out);
         out.iter().map(|f| (f.column, f.text)).collect()
