@@ -1,9 +1,11 @@
 //! egme-ord: SGL meter-data exchange between the EGME (MOBI.E) and the ORDs; the pure core lives here.
 
+pub mod apportion;
 pub mod calendar;
 pub mod check;
 pub mod cpe;
 pub mod filename;
+pub mod mobility;
 pub mod profile;
 pub mod region;
 pub mod sgl;
