@@ -3,6 +3,7 @@
 pub mod apportion;
 pub mod calendar;
 pub mod check;
+pub mod config;
 pub mod cpe;
 pub mod filename;
 pub mod mobility;

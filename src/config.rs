@@ -1,0 +1,449 @@
+//! Configuration: global settings and one section per ORD, from TOML; unknown keys are errors naming file and key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::NaiveTime;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::netting::{NettingPolicy, TariffFiles};
+use crate::planner::Schedule;
+use crate::region::Region;
+use crate::sgl::{Dialect, ValueKind};
+
+/// A configuration mistake, with the file (and line/column or key where known).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{file}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    store: PathBuf,
+    work_dir: PathBuf,
+    #[serde(default = "default_send_at")]
+    send_at: String,
+    #[serde(default = "default_poll")]
+    poll_interval: String,
+    #[serde(default = "default_min_age")]
+    min_file_age: String,
+    mobility: RawMobility,
+    registry: RawRegistry,
+    #[serde(default)]
+    ord: Vec<RawOrd>,
+}
+
+fn default_send_at() -> String {
+    "20:00".into()
+}
+fn default_poll() -> String {
+    "5m".into()
+}
+fn default_min_age() -> String {
+    "30s".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMobility {
+    inbox: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    cpes: PathBuf,
+    evses: PathBuf,
+    cemes: PathBuf,
+    tariff_overrides: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrd {
+    name: String,
+    region: Region,
+    ord_entity: String,
+    #[serde(default = "default_egme_entity")]
+    egme_entity: String,
+    inbound_destination: Option<String>,
+    outbound_destination: Option<String>,
+    receive: RawEndpoint,
+    send: RawEndpoint,
+    #[serde(default = "one")]
+    first_transmission_id: u64,
+    #[serde(default)]
+    netting_policy: NettingPolicy,
+    #[serde(default = "default_tolerance")]
+    tolerance_kwh: Decimal,
+    #[serde(default)]
+    tariff_files: TariffFiles,
+    #[serde(default = "default_value_kind")]
+    value_kind: ValueKind,
+    #[serde(default = "default_window")]
+    window_days: u32,
+    send_at: Option<String>,
+    #[serde(default)]
+    dialect: Dialect,
+}
+
+fn default_egme_entity() -> String {
+    "MOBI".into()
+}
+fn one() -> u64 {
+    1
+}
+fn default_tolerance() -> Decimal {
+    Decimal::new(1, 3)
+}
+fn default_value_kind() -> ValueKind {
+    ValueKind::Power
+}
+fn default_window() -> u32 {
+    30
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    transport: Transport,
+    path: PathBuf,
+}
+
+/// How files reach an ORD's folders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// A local (or mounted) folder.
+    Local,
+}
+
+/// One folder of an exchange account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub transport: Transport,
+    pub path: PathBuf,
+}
+
+/// One ORD's settings, validated and with absolute paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrdConfig {
+    pub name: String,
+    pub region: Region,
+    /// The ORD's code in headers (origin of its files).
+    pub ord_entity: String,
+    /// Our code in headers (origin of our files).
+    pub egme_entity: String,
+    /// The destination the ORD writes in its headers.
+    pub inbound_destination: String,
+    /// The destination we write in our headers.
+    pub outbound_destination: String,
+    /// Where the ORD's files are picked up.
+    pub receive: Endpoint,
+    /// Where our files are put for the ORD.
+    pub send: Endpoint,
+    pub first_transmission_id: u64,
+    pub netting_policy: NettingPolicy,
+    pub tolerance_kwh: Decimal,
+    pub tariff_files: TariffFiles,
+    pub value_kind: ValueKind,
+    pub schedule: Schedule,
+    pub dialect: Dialect,
+}
+
+impl OrdConfig {
+    /// kWh of one unit of the last written digit (0.00025 for POTENCIA with 3 decimals).
+    pub fn unit_kwh(&self) -> Decimal {
+        let digit = Decimal::new(1, self.dialect.value_decimals);
+        match self.value_kind {
+            ValueKind::Power => digit / Decimal::from(4),
+            ValueKind::Energy => digit,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub file: PathBuf,
+    pub store: PathBuf,
+    pub work_dir: PathBuf,
+    pub poll_interval: Duration,
+    pub min_file_age: Duration,
+    pub mobility_inbox: PathBuf,
+    pub registry: RegistryPaths,
+    pub ords: Vec<OrdConfig>,
+}
+
+/// Where the registry files are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryPaths {
+    pub cpes: PathBuf,
+    pub evses: PathBuf,
+    pub cemes: PathBuf,
+    pub tariff_overrides: Option<PathBuf>,
+}
+
+/// `30s`, `5m`, `1h`, `2d` (or plain seconds).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+fn parse_time_of_day(text: &str) -> Option<NaiveTime> {
+    NaiveTime::parse_from_str(text, "%H:%M")
+        .ok()
+        .or_else(|| NaiveTime::parse_from_str(text, "%H:%M:%S").ok())
+}
+
+impl Config {
+    /// Parses `text` (read from `file`); relative paths are resolved against the file's folder.
+    /// Every semantic mistake is reported; a syntax or unknown-key error stops at the first.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, Vec<ConfigError>> {
+        let file_name = file.display().to_string();
+        let err = |message: String| ConfigError {
+            file: file_name.clone(),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| vec![err(toml_message(&e, text))])?;
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let mut errors = Vec::new();
+        let send_at = parse_time_of_day(&raw.send_at);
+        if send_at.is_none() {
+            errors.push(err(format!(
+                "key `send_at`: expected HH:MM, found {:?}",
+                raw.send_at
+            )));
+        }
+        let poll_interval = parse_duration(&raw.poll_interval).filter(|d| !d.is_zero());
+        if poll_interval.is_none() {
+            errors.push(err(format!(
+                "key `poll_interval`: expected a duration like 30s, 5m, 1h, found {:?}",
+                raw.poll_interval
+            )));
+        }
+        let min_file_age = parse_duration(&raw.min_file_age);
+        if min_file_age.is_none() {
+            errors.push(err(format!(
+                "key `min_file_age`: expected a duration like 30s, 5m, found {:?}",
+                raw.min_file_age
+            )));
+        }
+        if raw.ord.is_empty() {
+            errors.push(err("no [[ord]] section: expected at least one ORD".into()));
+        }
+        let mut ords = Vec::new();
+        for (i, o) in raw.ord.iter().enumerate() {
+            let at = format!("ord[{i}] ({})", o.name);
+            if o.name.is_empty()
+                || !o
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                errors.push(err(format!(
+                    "{at}: key `name`: expected letters, digits, - or _, found {:?}",
+                    o.name
+                )));
+            }
+            if raw.ord.iter().filter(|x| x.name == o.name).count() > 1 {
+                errors.push(err(format!(
+                    "{at}: key `name`: {:?} is used by more than one ORD",
+                    o.name
+                )));
+            }
+            for (key, value) in [
+                ("ord_entity", &o.ord_entity),
+                ("egme_entity", &o.egme_entity),
+            ] {
+                if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    errors.push(err(format!(
+                        "{at}: key `{key}`: expected a code without blanks, found {value:?}"
+                    )));
+                }
+            }
+            let ord_send_at = match &o.send_at {
+                Some(s) => {
+                    let t = parse_time_of_day(s);
+                    if t.is_none() {
+                        errors.push(err(format!(
+                            "{at}: key `send_at`: expected HH:MM, found {s:?}"
+                        )));
+                    }
+                    t
+                }
+                None => send_at,
+            };
+            if o.window_days == 0 {
+                errors.push(err(format!("{at}: key `window_days`: expected at least 1")));
+            }
+            if !(1..=6).contains(&o.dialect.value_decimals) {
+                errors.push(err(format!(
+                    "{at}: key `dialect.value_decimals`: expected 1 to 6, found {}",
+                    o.dialect.value_decimals
+                )));
+            }
+            if o.tolerance_kwh.is_sign_negative() {
+                errors.push(err(format!(
+                    "{at}: key `tolerance_kwh`: expected zero or more"
+                )));
+            }
+            // Continent files name the destination 0099/1; island files name the entities.
+            let (inbound_default, outbound_default) = match o.region {
+                Region::Continent => ("0099/1".to_string(), "0099/1".to_string()),
+                _ => (o.egme_entity.clone(), o.ord_entity.clone()),
+            };
+            ords.push(OrdConfig {
+                name: o.name.clone(),
+                region: o.region,
+                ord_entity: o.ord_entity.clone(),
+                egme_entity: o.egme_entity.clone(),
+                inbound_destination: o.inbound_destination.clone().unwrap_or(inbound_default),
+                outbound_destination: o.outbound_destination.clone().unwrap_or(outbound_default),
+                receive: Endpoint {
+                    transport: o.receive.transport,
+                    path: abs(&o.receive.path),
+                },
+                send: Endpoint {
+                    transport: o.send.transport,
+                    path: abs(&o.send.path),
+                },
+                first_transmission_id: o.first_transmission_id,
+                netting_policy: o.netting_policy,
+                tolerance_kwh: o.tolerance_kwh,
+                tariff_files: o.tariff_files,
+                value_kind: o.value_kind,
+                schedule: Schedule {
+                    tz: o.region.time_zone(),
+                    send_at: ord_send_at.unwrap_or(NaiveTime::MIN),
+                    window_days: o.window_days,
+                },
+                dialect: o.dialect.clone(),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Config {
+            file: file.to_path_buf(),
+            store: abs(&raw.store),
+            work_dir: abs(&raw.work_dir),
+            poll_interval: poll_interval.unwrap_or(Duration::from_secs(300)),
+            min_file_age: min_file_age.unwrap_or_default(),
+            mobility_inbox: abs(&raw.mobility.inbox),
+            registry: RegistryPaths {
+                cpes: abs(&raw.registry.cpes),
+                evses: abs(&raw.registry.evses),
+                cemes: abs(&raw.registry.cemes),
+                tariff_overrides: raw.registry.tariff_overrides.as_deref().map(abs),
+            },
+            ords,
+        })
+    }
+
+    pub fn ord(&self, name: &str) -> Option<&OrdConfig> {
+        self.ords.iter().find(|o| o.name == name)
+    }
+}
+
+/// A TOML error as `line L, column C: message`.
+fn toml_message(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim().to_string();
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |p| p + 1) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+store = "state/egme.sqlite"
+work_dir = "work"
+send_at = "20:00"
+[mobility]
+inbox = "mobility"
+[registry]
+cpes = "registry/cpes.csv"
+evses = "registry/evses.csv"
+cemes = "registry/cemes.csv"
+[[ord]]
+name = "e-redes"
+region = "continent"
+ord_entity = "EDIS"
+receive = { transport = "local", path = "exchange/e-redes/out" }
+send = { transport = "local", path = "exchange/e-redes/in" }
+"#;
+
+    #[test]
+    fn a_good_config_resolves_paths_and_defaults() {
+        let c = Config::parse(GOOD, Path::new("/etc/egme/egme.toml")).unwrap();
+        assert_eq!(c.store, PathBuf::from("/etc/egme/state/egme.sqlite"));
+        let o = &c.ords[0];
+        assert_eq!(o.inbound_destination, "0099/1");
+        assert_eq!(o.egme_entity, "MOBI");
+        assert_eq!(o.unit_kwh(), Decimal::new(25, 5));
+        assert_eq!(o.schedule.window_days, 30);
+        assert_eq!(c.poll_interval, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_the_file_key_and_line() {
+        let text = GOOD.replace("send_at = \"20:00\"", "send_at = \"20:00\"\nsend_att = 1");
+        let errs = Config::parse(&text, Path::new("egme.toml")).unwrap_err();
+        let shown = errs[0].to_string();
+        assert!(shown.starts_with("egme.toml: line 5"), "{shown}");
+        assert!(shown.contains("send_att"), "{shown}");
+    }
+
+    #[test]
+    fn several_semantic_mistakes_are_reported_together() {
+        let text = GOOD
+            .replace(
+                "send_at = \"20:00\"",
+                "send_at = \"25:00\"\npoll_interval = \"often\"",
+            )
+            .replace("name = \"e-redes\"", "name = \"e redes\"");
+        let errs = Config::parse(&text, Path::new("egme.toml")).unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("5 minutes"), None);
+    }
+}
