@@ -13,3 +13,4 @@ pub mod profile;
 pub mod region;
 pub mod registry;
 pub mod sgl;
+pub mod store;

@@ -1,0 +1,1049 @@
+//! The ledger: one SQLite file (WAL, migrations by `user_version`). Only this module knows SQL.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::cpe::Cpe;
+use crate::filename::TariffCycle;
+use crate::mobility::QuarterEnergy;
+use crate::planner::DaysState;
+use crate::profile::DayProfile;
+use crate::registry::SupplierKey;
+
+/// What went wrong with the store.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("store {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "store {path}: schema version {found} is newer than this egme-ord supports ({supported})"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("store {path}: unreadable {what}: {detail}")]
+    Corrupt {
+        path: PathBuf,
+        what: &'static str,
+        detail: String,
+    },
+}
+
+/// The outcome of receiving one inbound file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceivedStatus {
+    /// Valid and newer than what was held: in force.
+    Applied,
+    /// Byte-identical to a file received before: nothing to do.
+    Duplicate,
+    /// Valid but older than the version held: archived, not applied.
+    Stale,
+    /// Invalid: quarantined with its diagnostics.
+    Rejected,
+    /// Valid but for a closed day: archived and reported.
+    Late,
+}
+
+impl ReceivedStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceivedStatus::Applied => "applied",
+            ReceivedStatus::Duplicate => "duplicate",
+            ReceivedStatus::Stale => "stale",
+            ReceivedStatus::Rejected => "rejected",
+            ReceivedStatus::Late => "late",
+        }
+    }
+}
+
+/// One received file, as recorded.
+#[derive(Debug, Clone)]
+pub struct ReceivedFile {
+    pub ord: String,
+    pub name: String,
+    pub size: u64,
+    pub mtime: i64,
+    pub sha256: String,
+    pub status: ReceivedStatus,
+    pub diagnostics: String,
+    pub cpe: Option<Cpe>,
+    pub first_day: Option<NaiveDate>,
+    pub last_day: Option<NaiveDate>,
+    pub transmission_id: Option<u64>,
+    pub previous_id: Option<u64>,
+    pub ntransm: Option<u64>,
+    pub received_at: DateTime<Utc>,
+    pub stored_path: String,
+}
+
+/// The ORD version in force for a CPE-day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileVersion {
+    pub transmission_id: u64,
+    pub ntransm: u64,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A mobility record as stored (mapped to its ORD and CPE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMobility {
+    pub key: String,
+    pub last_updated: DateTime<Utc>,
+    pub ord: String,
+    pub cpe: Cpe,
+    pub ceme: String,
+    pub credit_of: Option<String>,
+    pub energy: Vec<QuarterEnergy>,
+    pub source: String,
+}
+
+/// A file we wrote for an ORD.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SentFile {
+    pub id: i64,
+    pub ord: String,
+    pub name: String,
+    pub sha256: String,
+    pub transmission_id: u64,
+    pub previous_id: u64,
+    pub cpe: String,
+    pub supplier: String,
+    pub tariff: String,
+    pub day: NaiveDate,
+    pub content_hash: String,
+    pub delivered: bool,
+}
+
+/// What `status` shows per ORD and day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayStatus {
+    pub day: NaiveDate,
+    pub state: String,
+    pub cpes_with_ord_data: u64,
+    pub latest_ord_transmission: Option<u64>,
+    pub files_sent: u64,
+    pub files_pending: u64,
+    pub anomalies: u64,
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+const MIGRATION_1: &str = "
+CREATE TABLE received_files (
+  id INTEGER PRIMARY KEY, ord TEXT NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL,
+  sha256 TEXT NOT NULL, status TEXT NOT NULL, diagnostics TEXT NOT NULL, cpe TEXT, first_day TEXT, last_day TEXT,
+  transmission_id INTEGER, previous_id INTEGER, ntransm INTEGER, received_at TEXT NOT NULL, stored_path TEXT NOT NULL,
+  UNIQUE (ord, name, size, mtime, sha256));
+CREATE INDEX received_by_sha ON received_files (ord, sha256);
+CREATE TABLE ord_profiles (
+  ord TEXT NOT NULL, cpe TEXT NOT NULL, day TEXT NOT NULL, received_file_id INTEGER NOT NULL REFERENCES received_files(id),
+  transmission_id INTEGER NOT NULL, ntransm INTEGER NOT NULL, received_at TEXT NOT NULL, readings TEXT NOT NULL,
+  PRIMARY KEY (ord, cpe, day));
+CREATE TABLE mobility_sources (
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL, sha256 TEXT NOT NULL,
+  status TEXT NOT NULL, report TEXT NOT NULL, ingested_at TEXT NOT NULL, stored_path TEXT NOT NULL,
+  UNIQUE (name, size, mtime, sha256));
+CREATE TABLE mobility_records (
+  key TEXT PRIMARY KEY, last_updated TEXT NOT NULL, ord TEXT NOT NULL, cpe TEXT NOT NULL, ceme TEXT NOT NULL,
+  credit_of TEXT, first_start INTEGER, last_start INTEGER, energy TEXT NOT NULL, source TEXT NOT NULL);
+CREATE INDEX mobility_by_range ON mobility_records (ord, first_start, last_start);
+CREATE INDEX mobility_credits ON mobility_records (credit_of);
+CREATE TABLE sequences (ord TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
+CREATE TABLE sent_files (
+  id INTEGER PRIMARY KEY, ord TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL, transmission_id INTEGER NOT NULL,
+  previous_id INTEGER NOT NULL, cpe TEXT NOT NULL, supplier TEXT NOT NULL, tariff TEXT NOT NULL, day TEXT NOT NULL,
+  content_hash TEXT NOT NULL, written_at TEXT NOT NULL, delivered_at TEXT,
+  UNIQUE (ord, transmission_id), UNIQUE (ord, name));
+CREATE INDEX sent_by_file ON sent_files (ord, cpe, day, supplier, tariff, id);
+CREATE TABLE days (ord TEXT NOT NULL, day TEXT NOT NULL, state TEXT NOT NULL, closed_at TEXT, PRIMARY KEY (ord, day));
+CREATE TABLE ord_state (ord TEXT PRIMARY KEY, last_send TEXT);
+CREATE TABLE netting_results (
+  ord TEXT NOT NULL, day TEXT NOT NULL, cpe TEXT NOT NULL, computed_at TEXT NOT NULL, anomalies INTEGER NOT NULL,
+  report TEXT NOT NULL, PRIMARY KEY (ord, day, cpe));
+CREATE TABLE events (id INTEGER PRIMARY KEY, at TEXT NOT NULL, ord TEXT, kind TEXT NOT NULL, detail TEXT NOT NULL);
+";
+
+fn day_text(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn time_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The ledger.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the store.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let sq = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(sq)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sq)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sq)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sq)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(sq)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn sq(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn corrupt(&self, what: &'static str, detail: impl ToString) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            what,
+            detail: detail.to_string(),
+        }
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.sq(e))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version < 1 {
+            let tx = self.conn.transaction().map_err(|e| StoreError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            })?;
+            tx.execute_batch(MIGRATION_1)
+                .map_err(|e| StoreError::Sqlite {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
+            tx.pragma_update(None, "user_version", 1)
+                .map_err(|e| StoreError::Sqlite {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
+            tx.commit().map_err(|e| StoreError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            })?;
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- inbound
+
+    /// Whether a file with this name, size and mtime was already received from `ord`.
+    pub fn seen_file(
+        &self,
+        ord: &str,
+        name: &str,
+        size: u64,
+        mtime: i64,
+    ) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 LIMIT 1",
+                params![ord, name, size as i64, mtime],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(|e| self.sq(e))
+    }
+
+    /// Whether identical bytes were already received (and usable) from `ord`.
+    pub fn seen_content(&self, ord: &str, sha256: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM received_files WHERE ord = ?1 AND sha256 = ?2 AND status != 'rejected' LIMIT 1",
+                params![ord, sha256],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(|e| self.sq(e))
+    }
+
+    pub fn profile_version(
+        &self,
+        ord: &str,
+        cpe: &Cpe,
+        day: NaiveDate,
+    ) -> Result<Option<ProfileVersion>, StoreError> {
+        let row: Option<(i64, i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT transmission_id, ntransm, received_at FROM ord_profiles WHERE ord = ?1 AND cpe = ?2 AND day = ?3",
+                params![ord, cpe.as_str(), day_text(day)],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.sq(e))?;
+        row.map(|(t, n, at)| {
+            let received_at = DateTime::parse_from_rfc3339(&at)
+                .map_err(|e| self.corrupt("received_at", e))?
+                .with_timezone(&Utc);
+            Ok(ProfileVersion {
+                transmission_id: t as u64,
+                ntransm: n as u64,
+                received_at,
+            })
+        })
+        .transpose()
+    }
+
+    pub fn profile(
+        &self,
+        ord: &str,
+        cpe: &Cpe,
+        day: NaiveDate,
+    ) -> Result<Option<DayProfile>, StoreError> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT readings FROM ord_profiles WHERE ord = ?1 AND cpe = ?2 AND day = ?3",
+                params![ord, cpe.as_str(), day_text(day)],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sq(e))?;
+        text.map(|t| serde_json::from_str(&t).map_err(|e| self.corrupt("ord profile", e)))
+            .transpose()
+    }
+
+    /// CPEs with an ORD profile for `day`.
+    pub fn profile_cpes(&self, ord: &str, day: NaiveDate) -> Result<Vec<Cpe>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT cpe FROM ord_profiles WHERE ord = ?1 AND day = ?2")
+            .map_err(|e| self.sq(e))?;
+        let rows = stmt
+            .query_map(params![ord, day_text(day)], |r| r.get::<_, String>(0))
+            .map_err(|e| self.sq(e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let text = r.map_err(|e| self.sq(e))?;
+            out.push(Cpe::parse(&text).map_err(|e| self.corrupt("cpe", e))?);
+        }
+        Ok(out)
+    }
+
+    /// The highest transmission id received (valid files) from `ord`.
+    pub fn last_inbound_id(&self, ord: &str) -> Result<Option<u64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT MAX(transmission_id) FROM received_files WHERE ord = ?1 AND status != 'rejected'",
+                params![ord],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map(|o| o.map(|v| v as u64))
+            .map_err(|e| self.sq(e))
+    }
+
+    /// Records a received file and, in the same transaction, the profiles it puts in force.
+    pub fn record_inbound(
+        &mut self,
+        file: &ReceivedFile,
+        applied: &[(Cpe, &DayProfile)],
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO received_files (ord, name, size, mtime, sha256, status, diagnostics, cpe, first_day, last_day,
+               transmission_id, previous_id, ntransm, received_at, stored_path)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            params![
+                file.ord, file.name, file.size as i64, file.mtime, file.sha256, file.status.as_str(), file.diagnostics,
+                file.cpe.map(|c| c.to_string()), file.first_day.map(day_text), file.last_day.map(day_text),
+                file.transmission_id.map(|v| v as i64), file.previous_id.map(|v| v as i64), file.ntransm.map(|v| v as i64),
+                time_text(file.received_at), file.stored_path
+            ],
+        )
+        .map_err(sq)?;
+        let file_id: i64 = tx
+            .query_row(
+                "SELECT id FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 AND sha256 = ?5",
+                params![file.ord, file.name, file.size as i64, file.mtime, file.sha256],
+                |r| r.get(0),
+            )
+            .map_err(sq)?;
+        for (cpe, profile) in applied {
+            let readings = serde_json::to_string(profile).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                what: "profile",
+                detail: e.to_string(),
+            })?;
+            tx.execute(
+                "INSERT INTO ord_profiles (ord, cpe, day, received_file_id, transmission_id, ntransm, received_at, readings)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (ord, cpe, day) DO UPDATE SET received_file_id = excluded.received_file_id,
+                   transmission_id = excluded.transmission_id, ntransm = excluded.ntransm,
+                   received_at = excluded.received_at, readings = excluded.readings",
+                params![
+                    file.ord, cpe.as_str(), day_text(profile.day), file_id,
+                    file.transmission_id.unwrap_or(0) as i64, file.ntransm.unwrap_or(0) as i64,
+                    time_text(file.received_at), readings
+                ],
+            )
+            .map_err(sq)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO days (ord, day, state) VALUES (?1, ?2, 'open')",
+                params![file.ord, day_text(profile.day)],
+            )
+            .map_err(sq)?;
+        }
+        tx.commit().map_err(sq)
+    }
+
+    /// Inbound files received, newest first (for `status` and `verify`).
+    pub fn received(&self, ord: &str) -> Result<Vec<(String, String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, status, sha256 FROM received_files WHERE ord = ?1 ORDER BY id")
+            .map_err(|e| self.sq(e))?;
+        let rows = stmt
+            .query_map(params![ord], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.sq(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sq(e))
+    }
+
+    // ---------------------------------------------------------------- mobility
+
+    pub fn mobility_source_seen(
+        &self,
+        name: &str,
+        size: u64,
+        mtime: i64,
+    ) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM mobility_sources WHERE name = ?1 AND size = ?2 AND mtime = ?3 LIMIT 1",
+                params![name, size as i64, mtime],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(|e| self.sq(e))
+    }
+
+    /// `last_updated` of the record held under `key`.
+    pub fn mobility_last_updated(&self, key: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let t: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT last_updated FROM mobility_records WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sq(e))?;
+        t.map(|t| {
+            DateTime::parse_from_rfc3339(&t)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| self.corrupt("last_updated", e))
+        })
+        .transpose()
+    }
+
+    /// Records a mobility source file and the records it puts in force, in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_mobility(
+        &mut self,
+        name: &str,
+        size: u64,
+        mtime: i64,
+        sha256: &str,
+        status: &str,
+        report: &str,
+        stored_path: &str,
+        at: DateTime<Utc>,
+        records: &[StoredMobility],
+        days: &[(String, NaiveDate)],
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO mobility_sources (name, size, mtime, sha256, status, report, ingested_at, stored_path)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![name, size as i64, mtime, sha256, status, report, time_text(at), stored_path],
+        )
+        .map_err(sq)?;
+        for r in records {
+            let energy = serde_json::to_string(&r.energy).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                what: "energy",
+                detail: e.to_string(),
+            })?;
+            let first = r.energy.first().map(|q| q.start.timestamp());
+            let last = r.energy.last().map(|q| q.start.timestamp());
+            tx.execute(
+                "INSERT INTO mobility_records (key, last_updated, ord, cpe, ceme, credit_of, first_start, last_start, energy, source)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (key) DO UPDATE SET last_updated = excluded.last_updated, ord = excluded.ord, cpe = excluded.cpe,
+                   ceme = excluded.ceme, credit_of = excluded.credit_of, first_start = excluded.first_start,
+                   last_start = excluded.last_start, energy = excluded.energy, source = excluded.source",
+                params![r.key, time_text(r.last_updated), r.ord, r.cpe.as_str(), r.ceme, r.credit_of, first, last, energy, r.source],
+            )
+            .map_err(sq)?;
+        }
+        for (ord, day) in days {
+            tx.execute(
+                "INSERT OR IGNORE INTO days (ord, day, state) VALUES (?1, ?2, 'open')",
+                params![ord, day_text(*day)],
+            )
+            .map_err(sq)?;
+        }
+        tx.commit().map_err(sq)
+    }
+
+    /// Mobility records of `ord` with energy in `[from, to)`, less the credited ones.
+    pub fn mobility_between(
+        &self,
+        ord: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<StoredMobility>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT key, last_updated, cpe, ceme, credit_of, energy, source FROM mobility_records m
+                 WHERE ord = ?1 AND credit_of IS NULL AND first_start < ?3 AND last_start >= ?2
+                   AND NOT EXISTS (SELECT 1 FROM mobility_records c WHERE c.credit_of = m.key)
+                 ORDER BY key",
+            )
+            .map_err(|e| self.sq(e))?;
+        let rows = stmt
+            .query_map(params![ord, from.timestamp(), to.timestamp()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })
+            .map_err(|e| self.sq(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, last_updated, cpe, ceme, credit_of, energy, source) =
+                row.map_err(|e| self.sq(e))?;
+            out.push(StoredMobility {
+                key,
+                last_updated: DateTime::parse_from_rfc3339(&last_updated)
+                    .map_err(|e| self.corrupt("last_updated", e))?
+                    .with_timezone(&Utc),
+                ord: ord.to_string(),
+                cpe: Cpe::parse(&cpe).map_err(|e| self.corrupt("cpe", e))?,
+                ceme,
+                credit_of,
+                energy: serde_json::from_str(&energy).map_err(|e| self.corrupt("energy", e))?,
+                source,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The mobility record under `key` (to find the days a credit changes).
+    pub fn mobility_record_days(
+        &self,
+        key: &str,
+    ) -> Result<Option<(String, i64, i64)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT ord, first_start, last_start FROM mobility_records WHERE key = ?1 AND first_start IS NOT NULL",
+                params![key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.sq(e))
+    }
+
+    // ---------------------------------------------------------------- days
+
+    pub fn days_state(&self, ord: &str) -> Result<DaysState, StoreError> {
+        let mut state = DaysState::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT day, state FROM days WHERE ord = ?1")
+            .map_err(|e| self.sq(e))?;
+        let rows = stmt
+            .query_map(params![ord], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.sq(e))?;
+        for row in rows {
+            let (day, s) = row.map_err(|e| self.sq(e))?;
+            let day = NaiveDate::from_str(&day).map_err(|e| self.corrupt("day", e))?;
+            if s == "closed" {
+                state.closed.insert(day);
+            } else {
+                state.open.insert(day);
+            }
+        }
+        let last: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT last_send FROM ord_state WHERE ord = ?1",
+                params![ord],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sq(e))?;
+        state.last_send = last
+            .flatten()
+            .map(|d| NaiveDate::from_str(&d).map_err(|e| self.corrupt("last_send", e)))
+            .transpose()?;
+        Ok(state)
+    }
+
+    /// Closes days and records the daily send, in one transaction.
+    pub fn finish_send(
+        &mut self,
+        ord: &str,
+        today: NaiveDate,
+        close: &[NaiveDate],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
+        for d in close {
+            tx.execute(
+                "INSERT INTO days (ord, day, state, closed_at) VALUES (?1, ?2, 'closed', ?3)
+                 ON CONFLICT (ord, day) DO UPDATE SET state = 'closed', closed_at = excluded.closed_at",
+                params![ord, day_text(*d), time_text(at)],
+            )
+            .map_err(sq)?;
+        }
+        tx.execute(
+            "INSERT INTO ord_state (ord, last_send) VALUES (?1, ?2) ON CONFLICT (ord) DO UPDATE SET last_send = excluded.last_send",
+            params![ord, day_text(today)],
+        )
+        .map_err(sq)?;
+        tx.commit().map_err(sq)
+    }
+
+    /// Closes days without a send (their window passed while nothing ran).
+    pub fn close_days(
+        &mut self,
+        ord: &str,
+        days: &[NaiveDate],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for d in days {
+            self.conn
+                .execute(
+                    "UPDATE days SET state = 'closed', closed_at = ?3 WHERE ord = ?1 AND day = ?2",
+                    params![ord, day_text(*d), time_text(at)],
+                )
+                .map_err(|e| self.sq(e))?;
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- outbound
+
+    /// Supplier keys sent a file for a CPE-day before.
+    pub fn sent_keys(
+        &self,
+        ord: &str,
+        cpe: &Cpe,
+        day: NaiveDate,
+    ) -> Result<BTreeSet<SupplierKey>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT supplier, tariff FROM sent_files WHERE ord = ?1 AND cpe = ?2 AND day = ?3")
+            .map_err(|e| self.sq(e))?;
+        let rows = stmt
+            .query_map(params![ord, cpe.as_str(), day_text(day)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.sq(e))?;
+        let mut out = BTreeSet::new();
+        for row in rows {
+            let (code, tariff) = row.map_err(|e| self.sq(e))?;
+            let tariff =
+                TariffCycle::from_code(&tariff).ok_or_else(|| self.corrupt("tariff", &tariff))?;
+            out.insert(SupplierKey { code, tariff });
+        }
+        Ok(out)
+    }
+
+    /// The content hash of the last file sent for a CPE-day-supplier.
+    pub fn last_content_hashes(
+        &self,
+        ord: &str,
+        cpe: &Cpe,
+        day: NaiveDate,
+    ) -> Result<BTreeMap<SupplierKey, String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT supplier, tariff, content_hash FROM sent_files WHERE ord = ?1 AND cpe = ?2 AND day = ?3 ORDER BY id")
+            .map_err(|e| self.sq(e))?;
+        let rows = stmt
+            .query_map(params![ord, cpe.as_str(), day_text(day)], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(|e| self.sq(e))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (code, tariff, hash) = row.map_err(|e| self.sq(e))?;
+            let tariff =
+                TariffCycle::from_code(&tariff).ok_or_else(|| self.corrupt("tariff", &tariff))?;
+            out.insert(SupplierKey { code, tariff }, hash);
+        }
+        Ok(out)
+    }
+
+    /// Takes the next transmission id of `ord`, lets `write` put the file in the outbox, and records it,
+    /// all in one transaction: if `write` fails nothing is recorded and the id is not used.
+    pub fn record_outbound<E>(
+        &mut self,
+        ord: &str,
+        first_id: u64,
+        write: impl FnOnce(u64, u64) -> Result<OutboundWrite, E>,
+    ) -> Result<Result<SentFile, E>, StoreError> {
+        let path = self.path.clone();
+        let sq = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sq)?;
+        let last: Option<i64> = tx
+            .query_row(
+                "SELECT last_id FROM sequences WHERE ord = ?1",
+                params![ord],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sq)?;
+        let previous = last.map_or(first_id.saturating_sub(1), |v| v as u64);
+        let id = previous + 1;
+        let w = match write(id, previous) {
+            Ok(w) => w,
+            Err(e) => return Ok(Err(e)),
+        };
+        tx.execute(
+            "INSERT INTO sequences (ord, last_id) VALUES (?1, ?2) ON CONFLICT (ord) DO UPDATE SET last_id = excluded.last_id",
+            params![ord, id as i64],
+        )
+        .map_err(sq)?;
+        tx.execute(
+            "INSERT INTO sent_files (ord, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, written_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                ord, w.name, w.sha256, id as i64, previous as i64, w.cpe, w.supplier, w.tariff, day_text(w.day), w.content_hash,
+                time_text(w.at)
+            ],
+        )
+        .map_err(sq)?;
+        let row_id = tx.last_insert_rowid();
+        tx.commit().map_err(sq)?;
+        Ok(Ok(SentFile {
+            id: row_id,
+            ord: ord.to_string(),
+            name: w.name,
+            sha256: w.sha256,
+            transmission_id: id,
+            previous_id: previous,
+            cpe: w.cpe,
+            supplier: w.supplier,
+            tariff: w.tariff,
+            day: w.day,
+            content_hash: w.content_hash,
+            delivered: false,
+        }))
+    }
+
+    /// Files written for `ord` (all, or only those not yet delivered), in transmission order.
+    pub fn sent_files(&self, ord: &str, only_pending: bool) -> Result<Vec<SentFile>, StoreError> {
+        let sql = if only_pending {
+            "SELECT id, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, delivered_at
+             FROM sent_files WHERE ord = ?1 AND delivered_at IS NULL ORDER BY transmission_id"
+        } else {
+            "SELECT id, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, delivered_at
+             FROM sent_files WHERE ord = ?1 ORDER BY transmission_id"
+        };
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.sq(e))?;
+        let rows = stmt
+            .query_map(params![ord], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, String>(9)?,
+                    r.get::<_, Option<String>>(10)?,
+                ))
+            })
+            .map_err(|e| self.sq(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, name, sha256, tid, prev, cpe, supplier, tariff, day, content_hash, delivered) =
+                row.map_err(|e| self.sq(e))?;
+            out.push(SentFile {
+                id,
+                ord: ord.to_string(),
+                name,
+                sha256,
+                transmission_id: tid as u64,
+                previous_id: prev as u64,
+                cpe,
+                supplier,
+                tariff,
+                day: NaiveDate::from_str(&day).map_err(|e| self.corrupt("day", e))?,
+                content_hash,
+                delivered: delivered.is_some(),
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn mark_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE sent_files SET delivered_at = ?2 WHERE id = ?1",
+                params![id, time_text(at)],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sq(e))
+    }
+
+    // ---------------------------------------------------------------- reports and events
+
+    pub fn put_netting_result(
+        &self,
+        ord: &str,
+        day: NaiveDate,
+        cpe: &Cpe,
+        at: DateTime<Utc>,
+        anomalies: usize,
+        report: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO netting_results (ord, day, cpe, computed_at, anomalies, report) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (ord, day, cpe) DO UPDATE SET computed_at = excluded.computed_at, anomalies = excluded.anomalies,
+                   report = excluded.report",
+                params![ord, day_text(day), cpe.as_str(), time_text(at), anomalies as i64, report],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sq(e))
+    }
+
+    pub fn event(
+        &self,
+        at: DateTime<Utc>,
+        ord: Option<&str>,
+        kind: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO events (at, ord, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+                params![time_text(at), ord, kind, detail],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sq(e))
+    }
+
+    /// Events of a kind (for tests and `status`).
+    pub fn events(&self, kind: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT detail FROM events WHERE kind = ?1 ORDER BY id")
+            .map_err(|e| self.sq(e))?;
+        let rows = stmt
+            .query_map(params![kind], |r| r.get(0))
+            .map_err(|e| self.sq(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sq(e))
+    }
+
+    /// Per day of `ord`: state, ORD data held, files sent, anomalies.
+    pub fn status(&self, ord: &str) -> Result<Vec<DayStatus>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT d.day, d.state,
+                   (SELECT COUNT(*) FROM ord_profiles p WHERE p.ord = d.ord AND p.day = d.day),
+                   (SELECT MAX(transmission_id) FROM ord_profiles p WHERE p.ord = d.ord AND p.day = d.day),
+                   (SELECT COUNT(*) FROM sent_files s WHERE s.ord = d.ord AND s.day = d.day AND s.delivered_at IS NOT NULL),
+                   (SELECT COUNT(*) FROM sent_files s WHERE s.ord = d.ord AND s.day = d.day AND s.delivered_at IS NULL),
+                   (SELECT COALESCE(SUM(anomalies), 0) FROM netting_results n WHERE n.ord = d.ord AND n.day = d.day)
+                 FROM days d WHERE d.ord = ?1 ORDER BY d.day",
+            )
+            .map_err(|e| self.sq(e))?;
+        let rows = stmt
+            .query_map(params![ord], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                ))
+            })
+            .map_err(|e| self.sq(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (day, state, cpes, tid, sent, pending, anomalies) = row.map_err(|e| self.sq(e))?;
+            out.push(DayStatus {
+                day: NaiveDate::from_str(&day).map_err(|e| self.corrupt("day", e))?,
+                state,
+                cpes_with_ord_data: cpes as u64,
+                latest_ord_transmission: tid.map(|v| v as u64),
+                files_sent: sent as u64,
+                files_pending: pending as u64,
+                anomalies: anomalies as u64,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// What the outbox writer reports back to `record_outbound`.
+#[derive(Debug, Clone)]
+pub struct OutboundWrite {
+    pub name: String,
+    pub sha256: String,
+    pub cpe: String,
+    pub supplier: String,
+    pub tariff: String,
+    pub day: NaiveDate,
+    pub content_hash: String,
+    pub at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        (dir, s)
+    }
+
+    fn write(name: &str) -> OutboundWrite {
+        OutboundWrite {
+            name: name.into(),
+            sha256: "x".into(),
+            cpe: "PT0002000123681633GX".into(),
+            supplier: "02".into(),
+            tariff: "01".into(),
+            day: NaiveDate::from_ymd_opt(2024, 7, 5).unwrap(),
+            content_hash: "h".into(),
+            at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn outbound_ids_are_gap_free_and_a_failed_write_uses_none() {
+        let (_d, mut s) = store();
+        let a = s
+            .record_outbound("e", 372, |id, prev| {
+                Ok::<_, ()>(write(&format!("{id}-{prev}")))
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!((a.transmission_id, a.previous_id), (372, 371));
+        assert!(s
+            .record_outbound("e", 372, |_, _| Err::<OutboundWrite, _>("disk full"))
+            .unwrap()
+            .is_err());
+        let b = s
+            .record_outbound("e", 372, |id, prev| {
+                Ok::<_, ()>(write(&format!("{id}-{prev}")))
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!((b.transmission_id, b.previous_id), (373, 372));
+        assert_eq!(s.sent_files("e", true).unwrap().len(), 2);
+        s.mark_delivered(a.id, Utc::now()).unwrap();
+        assert_eq!(s.sent_files("e", true).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn reopening_keeps_the_schema_and_refuses_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.sqlite");
+        drop(Store::open(&p).unwrap());
+        drop(Store::open(&p).unwrap());
+        let c = Connection::open(&p).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        assert!(matches!(
+            Store::open(&p),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
+    }
+}
