@@ -698,6 +698,23 @@ impl Store {
 
     // ---------------------------------------------------------------- outbound
 
+    /// CPEs that were sent a file for `day` before.
+    pub fn sent_cpes(&self, ord: &str, day: NaiveDate) -> Result<Vec<Cpe>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT cpe FROM sent_files WHERE ord = ?1 AND day = ?2")
+            .map_err(|e| self.sq(e))?;
+        let rows = stmt
+            .query_map(params![ord, day_text(day)], |r| r.get::<_, String>(0))
+            .map_err(|e| self.sq(e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let text = r.map_err(|e| self.sq(e))?;
+            out.push(Cpe::parse(&text).map_err(|e| self.corrupt("cpe", e))?);
+        }
+        Ok(out)
+    }
+
     /// Supplier keys sent a file for a CPE-day before.
     pub fn sent_keys(
         &self,

@@ -1,6 +1,10 @@
 //! Command-line interface: argument parsing, exit codes, and one module per command.
 
 mod check;
+mod demo;
+mod once;
+mod status;
+mod workspace;
 
 use std::process::ExitCode;
 
@@ -31,6 +35,12 @@ struct Cli {
 enum Command {
     /// Validate SGL files (names and contents) and summarise the valid ones.
     Check(check::CheckArgs),
+    /// Run one whole cycle: intake, mobility, netting, the daily send when due, delivery.
+    Once(once::OnceArgs),
+    /// Show per ORD and day: ORD data held, files sent, open/closed, anomalies.
+    Status(status::StatusArgs),
+    /// Build a demo workspace on local folders and run a D+1 cycle and a later correction.
+    Demo(demo::DemoArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -48,6 +58,9 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Once(args) => once::run(&args),
+        Command::Status(args) => status::run(&args),
+        Command::Demo(args) => demo::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

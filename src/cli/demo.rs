@@ -1,0 +1,96 @@
+//! `egme-ord demo`: writes a demo workspace, runs the D+1 cycle and a later correction, and shows what came out.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use chrono::Utc;
+use clap::Args;
+use egme_ord::cycle::RunOptions;
+use egme_ord::demo::{self, DemoFile};
+
+use super::{exit, once, workspace};
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to build the workspace (must not exist, or be empty).
+    #[arg(default_value = "egme-demo")]
+    dir: PathBuf,
+}
+
+fn write_all(root: &Path, files: &[DemoFile]) -> Result<()> {
+    for f in files {
+        let path = root.join(&f.path);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        fs::write(&path, &f.bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+pub fn run(args: &DemoArgs) -> Result<u8> {
+    let root = &args.dir;
+    if root.exists()
+        && fs::read_dir(root)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!(
+            "{} exists and is not empty: choose another folder or remove it",
+            root.display()
+        );
+    }
+    fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
+    let config_path = root.join("egme-ord.toml");
+    fs::write(&config_path, demo::config_toml("20:00", "0s"))?;
+    write_all(root, &demo::registry_files())?;
+    write_all(root, &demo::first_delivery())?;
+    println!("demo workspace: {}", root.display());
+    println!("  config {}, registry in registry/, ORD files in exchange/<ord>/from-ord/, CDRs in mobility/", config_path.display());
+
+    let [first, second] = demo::cycle_times();
+    let mut ws = workspace::Workspace::open(&config_path)?;
+    println!("\n1. The D+1 send for 27 October 2024 (the autumn DST day, 100 quarter-hours) and D+2 for the 26th:");
+    let s1 = ws.cycle(first, Utc::now(), RunOptions::default());
+    once::print_summary(&s1);
+
+    write_all(root, &demo::correction())?;
+    println!("\n2. A day later: a corrected CDR, a credit CDR and a corrected E-Redes file arrive; only changed files are re-sent:");
+    let s2 = ws.cycle(second, Utc::now(), RunOptions::default());
+    once::print_summary(&s2);
+
+    println!("\nWhat each ORD received (exchange/<ord>/to-ord/):");
+    for (ord, first) in ws.config.ords.iter().zip(&s1.ords) {
+        let sent = ws.store.sent_files(&ord.name, false)?;
+        println!(
+            "  {}: {} files, transmission ids {}..{}",
+            ord.name,
+            sent.len(),
+            sent.first().map_or(0, |f| f.transmission_id),
+            sent.last().map_or(0, |f| f.transmission_id)
+        );
+        for f in sent.iter().skip(first.files_written) {
+            println!("    {} (new version after the correction)", f.name);
+        }
+    }
+    println!(
+        "\nNetting reports (CSV and JSON): {}",
+        root.join("work/reports").display()
+    );
+    println!(
+        "Quarantined inputs with their reasons: {}",
+        root.join("work/quarantine").display()
+    );
+    println!("Try: egme-ord status --config {}", config_path.display());
+    println!(
+        "     egme-ord check {}",
+        root.join("exchange/e-redes/to-ord").display()
+    );
+    Ok(if s1.failed() || s2.failed() {
+        exit::INVALID
+    } else {
+        exit::OK
+    })
+}

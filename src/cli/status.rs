@@ -1,0 +1,64 @@
+//! `egme-ord status`: per ORD and day, the ORD version held, files sent, open/closed, anomalies.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::json;
+
+use super::{exit, workspace};
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The configuration file.
+    #[arg(long)]
+    config: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &StatusArgs) -> Result<u8> {
+    let ws = workspace::Workspace::open(&args.config)?;
+    let mut all = Vec::new();
+    for ord in &ws.config.ords {
+        let days = ws.store.status(&ord.name)?;
+        let state = ws.store.days_state(&ord.name)?;
+        let sent = ws.store.sent_files(&ord.name, false)?;
+        let last_id = sent.last().map(|f| f.transmission_id);
+        if args.json {
+            all.push(json!({ "ord": ord.name, "region": ord.region, "last_send": state.last_send, "last_transmission_id": last_id, "days": days }));
+            continue;
+        }
+        println!(
+            "{} ({}): last daily send {}, last transmission id {}",
+            ord.name,
+            ord.region,
+            state
+                .last_send
+                .map_or("never".to_string(), |d| d.to_string()),
+            last_id.map_or("none".to_string(), |i| i.to_string())
+        );
+        println!(
+            "  {:<10}  {:<6}  {:>9}  {:>13}  {:>10}  {:>7}  {:>9}",
+            "day", "state", "ORD CPEs", "ORD last id", "files sent", "pending", "anomalies"
+        );
+        for d in days {
+            println!(
+                "  {:<10}  {:<6}  {:>9}  {:>13}  {:>10}  {:>7}  {:>9}",
+                d.day.to_string(),
+                d.state,
+                d.cpes_with_ord_data,
+                d.latest_ord_transmission
+                    .map_or("-".to_string(), |v| v.to_string()),
+                d.files_sent,
+                d.files_pending,
+                d.anomalies
+            );
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,72 @@
+//! Opening what a command works on: the config file, the registry and the store.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use chrono::{DateTime, Utc};
+use egme_ord::config::Config;
+use egme_ord::cycle::{load_registry, Cycle, CycleSummary, RunOptions};
+use egme_ord::registry::Registry;
+use egme_ord::store::Store;
+
+pub struct Workspace {
+    pub config: Config,
+    pub registry: Registry,
+    pub store: Store,
+}
+
+pub fn load_config(path: &Path) -> Result<Config> {
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    };
+    Config::parse(&text, &absolute).map_err(|errors| {
+        anyhow!(
+            "{} error(s) in the config:\n  {}",
+            errors.len(),
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        )
+    })
+}
+
+impl Workspace {
+    pub fn open(config_path: &Path) -> Result<Workspace> {
+        let config = load_config(config_path)?;
+        let registry = load_registry(&config).map_err(|e| anyhow!("{e}"))?;
+        if let Some(parent) = config.store.parent() {
+            fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let store = Store::open(&config.store)?;
+        Ok(Workspace {
+            config,
+            registry,
+            store,
+        })
+    }
+
+    pub fn cycle(
+        &mut self,
+        now: DateTime<Utc>,
+        wall_now: DateTime<Utc>,
+        options: RunOptions,
+    ) -> CycleSummary {
+        Cycle {
+            config: &self.config,
+            registry: &self.registry,
+            store: &mut self.store,
+            now,
+            wall_now,
+            options,
+        }
+        .run()
+    }
+}

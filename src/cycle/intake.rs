@@ -1,0 +1,259 @@
+//! Intake of ORD files: stable files only, checked, versioned per CPE-day, archived or quarantined.
+
+use chrono::{DateTime, Utc};
+
+use super::{crashpoint, io_err, Cycle, CycleError, OrdSummary};
+use crate::check::name_diagnostic;
+use crate::config::OrdConfig;
+use crate::filename::{Direction, OrdFileName};
+use crate::fsutil::{is_safe_name, sha256_hex, unique_path, write_atomic, write_new_atomic};
+use crate::profile::DayProfile;
+use crate::sgl::{self, Code, Diagnostic, ReadOptions};
+use crate::store::{ReceivedFile, ReceivedStatus};
+use crate::transport::{RemoteEntry, TransportError};
+
+impl Cycle<'_> {
+    pub(super) fn intake(
+        &mut self,
+        ord: &OrdConfig,
+        sum: &mut OrdSummary,
+    ) -> Result<(), CycleError> {
+        let mut dir = super::open_endpoint(&ord.receive)?;
+        let (entries, odd) = dir.list()?;
+        sum.skipped = odd;
+        let min_age = self.config.min_file_age.as_secs() as i64;
+        for entry in entries {
+            if self
+                .store
+                .seen_file(&ord.name, &entry.name, entry.size, entry.mtime)?
+            {
+                continue;
+            }
+            if self.wall_now.timestamp() - entry.mtime < min_age {
+                sum.waiting += 1;
+                continue;
+            }
+            let status = if !is_safe_name(&entry.name) {
+                let d = Diagnostic::new(
+                    0,
+                    1,
+                    Code::NamePattern,
+                    format!("unsafe file name {:?}: not read", entry.name),
+                );
+                self.reject(ord, &entry, None, &[d], "")?
+            } else if entry.size > ord.dialect.max_file_bytes {
+                let d = Diagnostic::new(
+                    0,
+                    0,
+                    Code::TooLarge,
+                    format!(
+                        "file has {} bytes, more than the limit of {}: not read",
+                        entry.size, ord.dialect.max_file_bytes
+                    ),
+                );
+                self.reject(ord, &entry, None, &[d], "")?
+            } else {
+                let bytes = match dir.read(&entry.name, ord.dialect.max_file_bytes) {
+                    Ok(b) => b,
+                    Err(TransportError::TooLarge { .. }) => {
+                        sum.waiting += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if bytes.len() as u64 != entry.size {
+                    // Changed while being read: not stable yet.
+                    sum.waiting += 1;
+                    continue;
+                }
+                self.receive(ord, &entry, &bytes)?
+            };
+            *sum.received.entry(status.as_str().to_string()).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    fn receive(
+        &mut self,
+        ord: &OrdConfig,
+        entry: &RemoteEntry,
+        bytes: &[u8],
+    ) -> Result<ReceivedStatus, CycleError> {
+        let sha = sha256_hex(bytes);
+        let parsed = OrdFileName::parse(&entry.name, ord.region, Direction::Inbound);
+        let mut diagnostics = Vec::new();
+        if let Err(e) = &parsed {
+            diagnostics.push(name_diagnostic(e));
+        }
+        let name = parsed.ok();
+        let options = ReadOptions {
+            region: ord.region,
+            dialect: &ord.dialect,
+            expected_origin: Some(&ord.ord_entity),
+            expected_destination: Some(&ord.inbound_destination),
+            name: name.as_ref(),
+        };
+        let report = sgl::read(bytes, &options);
+        diagnostics.extend(report.diagnostics.iter().cloned());
+        let (Some(name), Some(file)) = (name, report.file) else {
+            return self.reject(ord, entry, Some(bytes), &diagnostics, &sha);
+        };
+        let diag_json = serde_json::to_string(&diagnostics).unwrap_or_default();
+        let mut record = ReceivedFile {
+            ord: ord.name.clone(),
+            name: entry.name.clone(),
+            size: entry.size,
+            mtime: entry.mtime,
+            sha256: sha.clone(),
+            status: ReceivedStatus::Duplicate,
+            diagnostics: diag_json,
+            cpe: Some(name.cpe),
+            first_day: Some(file.header.selection_start),
+            last_day: Some(file.header.selection_end),
+            transmission_id: Some(file.header.transmission_id),
+            previous_id: Some(file.header.previous_transmission_id),
+            ntransm: Some(name.ntransm.value),
+            received_at: self.now,
+            stored_path: String::new(),
+        };
+        if self.store.seen_content(&ord.name, &sha)? {
+            self.store.record_inbound(&record, &[])?;
+            return Ok(ReceivedStatus::Duplicate);
+        }
+        record.stored_path = self.archive(ord, &entry.name, bytes, self.now)?;
+        crashpoint(self.options.crash_at.as_deref(), "after-intake-archive");
+        if let Some(last) = self.store.last_inbound_id(&ord.name)? {
+            let h = &file.header;
+            if h.transmission_id > last && h.previous_transmission_id != last {
+                self.store.event(self.now, Some(&ord.name), "missing-transmission", &format!(
+                    "{}: previous transmission id {} but the last received was {last}: a transmission may be missing",
+                    entry.name, h.previous_transmission_id))?;
+            }
+        }
+        let closed = self.store.days_state(&ord.name)?.closed;
+        let mut applied: Vec<(crate::cpe::Cpe, &DayProfile)> = Vec::new();
+        let (mut late, mut stale) = (0, 0);
+        for day in &file.days {
+            if !ord.schedule.accepts(day.day, self.now, &closed) {
+                late += 1;
+                continue;
+            }
+            let newer = match self.store.profile_version(&ord.name, &name.cpe, day.day)? {
+                None => true,
+                Some(held) => {
+                    (file.header.transmission_id, name.ntransm.value)
+                        >= (held.transmission_id, held.ntransm)
+                }
+            };
+            if newer {
+                applied.push((name.cpe, day));
+            } else {
+                stale += 1;
+            }
+        }
+        record.status = if !applied.is_empty() {
+            ReceivedStatus::Applied
+        } else if late > 0 && stale == 0 {
+            ReceivedStatus::Late
+        } else {
+            ReceivedStatus::Stale
+        };
+        if record.status != ReceivedStatus::Applied {
+            self.store.event(self.now, Some(&ord.name), record.status.as_str(), &format!(
+                "{}: {late} day(s) already closed, {stale} day(s) older than the version held; archived, not applied",
+                entry.name))?;
+        }
+        self.store.record_inbound(&record, &applied)?;
+        Ok(record.status)
+    }
+
+    /// Keeps the exact bytes under `archive/<ord>/<date>/`; the same bytes twice are kept once.
+    fn archive(
+        &self,
+        ord: &OrdConfig,
+        name: &str,
+        bytes: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<String, CycleError> {
+        let dir = self.work(&["archive", &ord.name, &at.format("%Y-%m-%d").to_string()]);
+        let mut path = dir.join(name);
+        loop {
+            match write_new_atomic(&path, bytes) {
+                Ok(_) => return Ok(path.display().to_string()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    path = unique_path(&dir, name)
+                }
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+        }
+    }
+
+    /// Quarantines a rejected file with `<name>.errors.txt` beside it, and records it.
+    fn reject(
+        &mut self,
+        ord: &OrdConfig,
+        entry: &RemoteEntry,
+        bytes: Option<&[u8]>,
+        diagnostics: &[Diagnostic],
+        sha: &str,
+    ) -> Result<ReceivedStatus, CycleError> {
+        let dir = self.work(&["quarantine", &ord.name]);
+        let safe = if is_safe_name(&entry.name) {
+            entry.name.clone()
+        } else {
+            format!("unsafe-name-{}", sha256_hex(entry.name.as_bytes()))
+        };
+        let path = unique_path(&dir, &safe);
+        let shown = if is_safe_name(&entry.name) {
+            entry.name.clone()
+        } else {
+            format!("{:?}", entry.name)
+        };
+        let mut text: String = diagnostics
+            .iter()
+            .map(|d| d.render(&shown) + "\n")
+            .collect();
+        if bytes.is_none() {
+            text.push_str("(the file was not copied: it stays in the ORD's folder)\n");
+        }
+        if let Some(b) = bytes {
+            write_atomic(&path, b).map_err(io_err(&path))?;
+        }
+        let errors_path = path.with_file_name(format!(
+            "{}.errors.txt",
+            path.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        ));
+        write_atomic(&errors_path, text.as_bytes()).map_err(io_err(&errors_path))?;
+        let record = ReceivedFile {
+            ord: ord.name.clone(),
+            name: entry.name.clone(),
+            size: entry.size,
+            mtime: entry.mtime,
+            sha256: sha.to_string(),
+            status: ReceivedStatus::Rejected,
+            diagnostics: serde_json::to_string(diagnostics).unwrap_or_default(),
+            cpe: None,
+            first_day: None,
+            last_day: None,
+            transmission_id: None,
+            previous_id: None,
+            ntransm: None,
+            received_at: self.now,
+            stored_path: path.display().to_string(),
+        };
+        self.store.record_inbound(&record, &[])?;
+        self.store.event(
+            self.now,
+            Some(&ord.name),
+            "rejected",
+            &format!(
+                "{shown}: {} diagnostic(s), quarantined at {}",
+                diagnostics.len(),
+                path.display()
+            ),
+        )?;
+        Ok(ReceivedStatus::Rejected)
+    }
+}

@@ -1,0 +1,208 @@
+//! One cycle of the daemon's job over its folders: intake, mobility, netting and sending, delivery.
+
+mod intake;
+mod mobility_intake;
+mod send;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::config::{Config, Endpoint, Transport};
+use crate::registry::{Registry, RegistryError, RegistryTexts};
+use crate::sgl::WriteError;
+use crate::store::{Store, StoreError};
+use crate::transport::{LocalDir, RemoteDir, TransportError};
+
+/// What can stop a cycle (or one ORD's part of it).
+#[derive(Debug, Error)]
+pub enum CycleError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("registry: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Registry(Vec<RegistryError>),
+    #[error("cannot write {name}: {source}")]
+    Write {
+        name: String,
+        #[source]
+        source: WriteError,
+    },
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CycleError + '_ {
+    move |source| CycleError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Test hook: the process aborts at the named point (set by `EGME_ORD_CRASH_AT`, see docs).
+pub(crate) fn crashpoint(crash_at: Option<&str>, point: &str) {
+    if crash_at == Some(point) {
+        std::process::abort();
+    }
+}
+
+/// Per-ORD counts of one cycle.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OrdSummary {
+    pub ord: String,
+    /// Received files by outcome: applied, duplicate, stale, rejected, late.
+    pub received: BTreeMap<String, usize>,
+    /// Files not yet stable (still being written), left for a later cycle.
+    pub waiting: usize,
+    /// Entries that are not regular files with usable names (links, non-UTF-8 names).
+    pub skipped: Vec<String>,
+    pub send_due: bool,
+    pub days_sent: usize,
+    pub days_closed: usize,
+    pub days_missed: usize,
+    pub files_written: usize,
+    pub files_delivered: usize,
+    pub anomalies: usize,
+    pub errors: Vec<String>,
+}
+
+/// Mobility intake counts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MobilitySummary {
+    pub files: usize,
+    pub files_rejected: usize,
+    pub records_applied: usize,
+    pub records_stale: usize,
+    pub records_late: usize,
+    pub records_rejected: usize,
+    pub errors: Vec<String>,
+}
+
+/// What one cycle did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CycleSummary {
+    pub now: Option<DateTime<Utc>>,
+    pub mobility: MobilitySummary,
+    pub ords: Vec<OrdSummary>,
+}
+
+impl CycleSummary {
+    pub fn failed(&self) -> bool {
+        !self.mobility.errors.is_empty() || self.ords.iter().any(|o| !o.errors.is_empty())
+    }
+}
+
+/// Settings of a run that are not configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Crash injection point for tests (`EGME_ORD_CRASH_AT`).
+    pub crash_at: Option<String>,
+}
+
+/// Reads and validates the registry files named in the config.
+pub fn load_registry(config: &Config) -> Result<Registry, CycleError> {
+    let read = |p: &Path| fs::read_to_string(p).map_err(io_err(p));
+    let cpes = read(&config.registry.cpes)?;
+    let evses = read(&config.registry.evses)?;
+    let cemes = read(&config.registry.cemes)?;
+    let overrides = config
+        .registry
+        .tariff_overrides
+        .as_deref()
+        .map(read)
+        .transpose()?;
+    let names = [
+        config.registry.cpes.display().to_string(),
+        config.registry.evses.display().to_string(),
+        config.registry.cemes.display().to_string(),
+        config
+            .registry
+            .tariff_overrides
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    ];
+    let texts = RegistryTexts {
+        cpes: (&names[0], &cpes),
+        evses: (&names[1], &evses),
+        cemes: (&names[2], &cemes),
+        overrides: overrides.as_deref().map(|t| (names[3].as_str(), t)),
+    };
+    let ords: Vec<&str> = config.ords.iter().map(|o| o.name.as_str()).collect();
+    Registry::parse(&texts, &ords).map_err(CycleError::Registry)
+}
+
+/// Opens one folder of an exchange account.
+pub fn open_endpoint(endpoint: &Endpoint) -> Result<Box<dyn RemoteDir>, CycleError> {
+    match endpoint.transport {
+        Transport::Local => {
+            fs::create_dir_all(&endpoint.path).map_err(io_err(&endpoint.path))?;
+            Ok(Box::new(LocalDir::new(&endpoint.path)))
+        }
+    }
+}
+
+/// The cycle's context: configuration, registry, store, the business time and the wall clock.
+pub struct Cycle<'a> {
+    pub config: &'a Config,
+    pub registry: &'a Registry,
+    pub store: &'a mut Store,
+    /// The business time: what day it is, what is due (from `--now` or the clock).
+    pub now: DateTime<Utc>,
+    /// The wall clock, for file stability (a file's age).
+    pub wall_now: DateTime<Utc>,
+    pub options: RunOptions,
+}
+
+impl Cycle<'_> {
+    fn work(&self, parts: &[&str]) -> PathBuf {
+        parts
+            .iter()
+            .fold(self.config.work_dir.clone(), |p, part| p.join(part))
+    }
+
+    /// Runs one whole cycle. Failures of one ORD are recorded in its summary; the others go on.
+    pub fn run(&mut self) -> CycleSummary {
+        let mut summary = CycleSummary {
+            now: Some(self.now),
+            ..CycleSummary::default()
+        };
+        let config = self.config;
+        let mut ord_summaries: Vec<OrdSummary> = config
+            .ords
+            .iter()
+            .map(|o| OrdSummary {
+                ord: o.name.clone(),
+                ..OrdSummary::default()
+            })
+            .collect();
+        for (ord, sum) in config.ords.iter().zip(ord_summaries.iter_mut()) {
+            if let Err(e) = self.intake(ord, sum) {
+                sum.errors.push(format!("intake: {e}"));
+            }
+        }
+        if let Err(e) = self.mobility_intake(&mut summary.mobility) {
+            summary.mobility.errors.push(e.to_string());
+        }
+        for (ord, sum) in config.ords.iter().zip(ord_summaries.iter_mut()) {
+            if let Err(e) = self.send(ord, sum) {
+                sum.errors.push(format!("send: {e}"));
+            }
+            if let Err(e) = self.deliver(ord, sum) {
+                sum.errors.push(format!("delivery: {e}"));
+            }
+        }
+        summary.ords = ord_summaries;
+        summary
+    }
+}

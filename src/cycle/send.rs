@@ -1,0 +1,326 @@
+//! The daily send: netting per CPE-day, outbound files written atomically and recorded with their ids, delivery, reports.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::fs;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use super::{crashpoint, io_err, Cycle, CycleError, OrdSummary};
+use crate::calendar::DayCalendar;
+use crate::config::OrdConfig;
+use crate::cpe::Cpe;
+use crate::filename::OrdFileName;
+use crate::fsutil::{sha256_hex, write_atomic};
+use crate::mobility::CemeId;
+use crate::netting::{self, NettingInput, NettingOutcome};
+use crate::planner;
+use crate::profile::{DayProfile, Reading, ReadingStatus};
+use crate::registry::SupplierKey;
+use crate::sgl::{self, Criteria, DataStatus, Header, SglFile};
+use crate::store::OutboundWrite;
+
+/// Identifies a file's content regardless of its ids and generation date.
+fn content_hash(day: NaiveDate, key: &SupplierKey, values: &[Decimal]) -> String {
+    let mut s = format!("{day}|{}|{}|", key.code, key.tariff.code());
+    for v in values {
+        let _ = write!(s, "{},", v.normalize());
+    }
+    sha256_hex(s.as_bytes())
+}
+
+impl Cycle<'_> {
+    pub(super) fn send(&mut self, ord: &OrdConfig, sum: &mut OrdSummary) -> Result<(), CycleError> {
+        let state = self.store.days_state(&ord.name)?;
+        let plan = planner::plan(&ord.schedule, &state, self.now);
+        if !plan.missed_days.is_empty() {
+            self.store
+                .close_days(&ord.name, &plan.missed_days, self.now)?;
+            let list: Vec<String> = plan.missed_days.iter().map(ToString::to_string).collect();
+            self.store.event(self.now, Some(&ord.name), "missed-days", &format!(
+                "closed without a send, their D+{} window passed while egme-ord did not run: {}", ord.schedule.window_days, list.join(", ")))?;
+            sum.days_missed = plan.missed_days.len();
+        }
+        sum.send_due = plan.send_due;
+        if !plan.send_due {
+            return Ok(());
+        }
+        for day in &plan.send_days {
+            self.send_day(ord, *day, plan.today, sum)?;
+        }
+        self.store
+            .finish_send(&ord.name, plan.today, &plan.close_days, self.now)?;
+        sum.days_sent = plan.send_days.len();
+        sum.days_closed = plan.close_days.len();
+        Ok(())
+    }
+
+    fn send_day(
+        &mut self,
+        ord: &OrdConfig,
+        day: NaiveDate,
+        today: NaiveDate,
+        sum: &mut OrdSummary,
+    ) -> Result<(), CycleError> {
+        let cal = DayCalendar::new(ord.schedule.tz, day, ord.dialect.time_convention);
+        let (Some(start), Some(end)) = (cal.start(), cal.end()) else {
+            return Ok(());
+        };
+        let n = cal.len();
+        let mut by_cpe: BTreeMap<Cpe, BTreeMap<SupplierKey, Vec<Decimal>>> = BTreeMap::new();
+        for r in self.store.mobility_between(&ord.name, start, end)? {
+            let Some(ceme) = CemeId::parse(&r.ceme) else {
+                continue;
+            };
+            let key = match self.registry.supplier(&r.cpe, &ceme, ord.region) {
+                Ok(k) => k,
+                Err(reason) => {
+                    self.store.event(
+                        self.now,
+                        Some(&ord.name),
+                        "unmapped-mobility",
+                        &format!("{}: {reason}", r.key),
+                    )?;
+                    continue;
+                }
+            };
+            let values = by_cpe
+                .entry(r.cpe)
+                .or_default()
+                .entry(key)
+                .or_insert_with(|| vec![Decimal::ZERO; n]);
+            for q in &r.energy {
+                if let Some(i) = cal.index_of_start(q.start) {
+                    values[i] += q.kwh;
+                }
+            }
+        }
+        let mut cpes: BTreeSet<Cpe> = by_cpe.keys().copied().collect();
+        cpes.extend(self.store.profile_cpes(&ord.name, day)?);
+        cpes.extend(self.store.sent_cpes(&ord.name, day)?);
+        let mut rows = Vec::new();
+        let empty = BTreeMap::new();
+        for cpe in cpes {
+            let profile = self.store.profile(&ord.name, &cpe, day)?;
+            let previously_sent = self.store.sent_keys(&ord.name, &cpe, day)?;
+            let mobility = by_cpe.get(&cpe).unwrap_or(&empty);
+            let outcome = netting::net(&NettingInput {
+                quarter_hours: n,
+                ord_total: profile.as_ref(),
+                mobility,
+                previously_sent: &previously_sent,
+                policy: ord.netting_policy,
+                tolerance_kwh: ord.tolerance_kwh,
+                unit_kwh: ord.unit_kwh(),
+                tariff_files: ord.tariff_files,
+            });
+            let hashes = self.store.last_content_hashes(&ord.name, &cpe, day)?;
+            for (key, values) in &outcome.files {
+                let hash = content_hash(day, key, values);
+                if hashes.get(key) == Some(&hash) {
+                    continue;
+                }
+                self.write_outbound(ord, cpe, day, today, key, values, hash)?;
+                sum.files_written += 1;
+            }
+            sum.anomalies += outcome.anomalies.len();
+            let version = self
+                .store
+                .profile_version(&ord.name, &cpe, day)?
+                .map(|v| v.transmission_id);
+            let row = report_row(&cal, cpe, version, &outcome);
+            self.store.put_netting_result(
+                &ord.name,
+                day,
+                &cpe,
+                self.now,
+                outcome.anomalies.len(),
+                &row.to_string(),
+            )?;
+            rows.push(row);
+        }
+        self.write_reports(ord, day, &rows)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_outbound(
+        &mut self,
+        ord: &OrdConfig,
+        cpe: Cpe,
+        day: NaiveDate,
+        today: NaiveDate,
+        key: &SupplierKey,
+        values: &[Decimal],
+        hash: String,
+    ) -> Result<(), CycleError> {
+        let outbox = self.work(&["outbox", &ord.name]);
+        let crash_at = self.options.crash_at.clone();
+        let now = self.now;
+        let result = self.store.record_outbound(
+            &ord.name,
+            ord.first_transmission_id,
+            |id, previous| -> Result<OutboundWrite, CycleError> {
+                let name = OrdFileName::outbound(ord.region, &key.code, key.tariff, cpe, today, id)
+                    .to_string();
+                let file = SglFile {
+                    header: Header {
+                        origin: ord.egme_entity.clone(),
+                        destination: ord.outbound_destination.clone(),
+                        transmission_id: id,
+                        previous_transmission_id: previous,
+                        delivery_points: 1,
+                        selection_start: day,
+                        selection_end: day,
+                    },
+                    criteria: Criteria {
+                        status: DataStatus::Definitive,
+                        interpolated: false,
+                        value_kind: ord.value_kind,
+                    },
+                    days: vec![DayProfile {
+                        day,
+                        readings: values
+                            .iter()
+                            .map(|v| Reading {
+                                kwh: *v,
+                                status: ReadingStatus::Real,
+                            })
+                            .collect(),
+                    }],
+                };
+                let bytes = sgl::write(&file, ord.region, &ord.dialect).map_err(|source| {
+                    CycleError::Write {
+                        name: name.clone(),
+                        source,
+                    }
+                })?;
+                let path = outbox.join(&name);
+                write_atomic(&path, &bytes).map_err(io_err(&path))?;
+                crashpoint(crash_at.as_deref(), "after-outbox-write");
+                Ok(OutboundWrite {
+                    name,
+                    sha256: sha256_hex(&bytes),
+                    cpe: cpe.to_string(),
+                    supplier: key.code.clone(),
+                    tariff: key.tariff.code().to_string(),
+                    day,
+                    content_hash: hash,
+                    at: now,
+                })
+            },
+        )?;
+        result.map(|_| ())
+    }
+
+    /// Delivers written files in transmission order; stops at the first failure to keep the order.
+    pub(super) fn deliver(
+        &mut self,
+        ord: &OrdConfig,
+        sum: &mut OrdSummary,
+    ) -> Result<(), CycleError> {
+        let pending = self.store.sent_files(&ord.name, true)?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        crashpoint(self.options.crash_at.as_deref(), "before-delivery");
+        let mut dir = super::open_endpoint(&ord.send)?;
+        let outbox = self.work(&["outbox", &ord.name]);
+        for f in pending {
+            let path = outbox.join(&f.name);
+            let bytes = fs::read(&path).map_err(io_err(&path))?;
+            if sha256_hex(&bytes) != f.sha256 {
+                return Err(CycleError::Io {
+                    path,
+                    source: std::io::Error::other(
+                        "outbox file differs from the one recorded: not delivered",
+                    ),
+                });
+            }
+            dir.put(&f.name, &bytes)?;
+            crashpoint(self.options.crash_at.as_deref(), "after-delivery-put");
+            self.store.mark_delivered(f.id, self.now)?;
+            sum.files_delivered += 1;
+        }
+        Ok(())
+    }
+
+    fn write_reports(
+        &self,
+        ord: &OrdConfig,
+        day: NaiveDate,
+        rows: &[serde_json::Value],
+    ) -> Result<(), CycleError> {
+        let dir = self.work(&["reports", &ord.name, &day.to_string()]);
+        let stamp = self.now.format("%Y%m%dT%H%M%SZ");
+        let json_path = dir.join(format!("netting-{stamp}.json"));
+        let doc = json!({ "ord": ord.name, "day": day, "computed_at": self.now, "cpes": rows });
+        write_atomic(
+            &json_path,
+            serde_json::to_string_pretty(&doc)
+                .unwrap_or_default()
+                .as_bytes(),
+        )
+        .map_err(io_err(&json_path))?;
+        let mut csv = String::from("cpe,ord_transmission_id,ord_total_kwh,mobility_kwh,written_kwh,net_kwh,suppliers,anomalies,ord_missing_quarter_hours\n");
+        for r in rows {
+            let _ = writeln!(
+                csv,
+                "{},{},{},{},{},{},{},{},{}",
+                r["cpe"].as_str().unwrap_or(""),
+                r["ord_transmission_id"]
+                    .as_u64()
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+                r["ord_total_kwh"].as_str().unwrap_or(""),
+                r["mobility_kwh"].as_str().unwrap_or(""),
+                r["written_kwh"].as_str().unwrap_or(""),
+                r["net_kwh"].as_str().unwrap_or(""),
+                r["suppliers"]
+                    .as_object()
+                    .map(|m| m
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                        .collect::<Vec<_>>()
+                        .join(" "))
+                    .unwrap_or_default(),
+                r["anomalies"].as_array().map_or(0, Vec::len),
+                r["ord_missing_quarter_hours"].as_u64().unwrap_or(0),
+            );
+        }
+        let csv_path = dir.join(format!("netting-{stamp}.csv"));
+        write_atomic(&csv_path, csv.as_bytes()).map_err(io_err(&csv_path))
+    }
+}
+
+fn report_row(
+    cal: &DayCalendar,
+    cpe: Cpe,
+    version: Option<u64>,
+    o: &NettingOutcome,
+) -> serde_json::Value {
+    let mut suppliers: BTreeMap<String, Decimal> = BTreeMap::new();
+    for (k, v) in &o.files {
+        let total: Decimal = v.iter().copied().sum();
+        if !total.is_zero() {
+            *suppliers.entry(k.to_string()).or_default() += total;
+        }
+    }
+    json!({
+        "cpe": cpe.to_string(),
+        "ord_transmission_id": version,
+        "ord_total_kwh": o.ord_total_kwh.map(|d| d.normalize().to_string()),
+        "mobility_kwh": o.mobility_kwh.normalize().to_string(),
+        "written_kwh": o.written_kwh.normalize().to_string(),
+        "net_kwh": o.net_kwh.as_ref().map(|n| n.iter().copied().sum::<Decimal>().normalize().to_string()),
+        "suppliers": suppliers.iter().map(|(k, v)| (k.clone(), json!(v.normalize().to_string()))).collect::<serde_json::Map<_, _>>(),
+        "anomalies": o.anomalies.iter().map(|a| json!({
+            "period": cal.quarter_hours.get(a.index).map(|q| q.label.to_string()),
+            "start": cal.quarter_hours.get(a.index).map(|q| q.start),
+            "ord_kwh": a.ord_kwh.normalize().to_string(),
+            "mobility_kwh": a.mobility_kwh.normalize().to_string(),
+        })).collect::<Vec<_>>(),
+        "ord_missing_quarter_hours": o.ord_missing,
+    })
+}

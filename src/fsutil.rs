@@ -1,0 +1,159 @@
+//! File-system helpers for the shells: atomic writes (temp name, fsync, rename), sha256, safe names.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Lower-case hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// Writes `bytes` to `path` atomically: a hidden temporary file in the same folder, fsync, rename, fsync of
+/// the folder. A reader never sees a partial file. Replaces an existing file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let tmp = temp_name(path);
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}
+
+/// Like `write_atomic`, but never replaces an existing file: `Ok(false)` when `path` already exists
+/// with the same bytes, an `AlreadyExists` error when it exists with other bytes.
+pub fn write_new_atomic(path: &Path, bytes: &[u8]) -> io::Result<bool> {
+    if let Ok(existing) = fs::read(path) {
+        return if existing == bytes {
+            Ok(false)
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} exists with other content: not overwritten",
+                    path.display()
+                ),
+            ))
+        };
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let tmp = temp_name(path);
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    // A hard link fails if the final name exists: no overwrite even in a race.
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return write_new_atomic(path, bytes),
+        Err(e) => return Err(e),
+    }
+    sync_dir(dir)?;
+    Ok(true)
+}
+
+/// The temporary name used while writing `path`: hidden, so folder listings skip it.
+pub fn temp_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    match fs::File::open(dir) {
+        Ok(d) => d.sync_all().or(Ok(())),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Whether a remote name is safe to use as a local file name (no separators, no dot-dot, printable ASCII).
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.starts_with('.')
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'\\')
+}
+
+/// A path in `dir` for `name` that does not exist yet (suffix `.1`, `.2`, … when needed).
+pub fn unique_path(dir: &Path, name: &str) -> PathBuf {
+    let first = dir.join(name);
+    if !first.exists() {
+        return first;
+    }
+    (1..)
+        .map(|i| dir.join(format!("{name}.{i}")))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_new_never_overwrites_other_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.sgl");
+        assert!(write_new_atomic(&p, b"one").unwrap());
+        assert!(!write_new_atomic(&p, b"one").unwrap());
+        assert_eq!(
+            write_new_atomic(&p, b"two").unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        assert_eq!(fs::read(&p).unwrap(), b"one");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+    }
+
+    #[test]
+    fn unsafe_names_are_refused() {
+        for bad in [
+            "",
+            "..",
+            "../x.sgl",
+            "/etc/passwd",
+            "a\\b",
+            ".hidden",
+            "a b",
+            "é.sgl",
+            "a\nb",
+        ] {
+            assert!(!is_safe_name(bad), "{bad:?}");
+        }
+        assert!(is_safe_name(
+            "171234PEPT0002000123681633GX_20190509_693.sgl"
+        ));
+    }
+
+    #[test]
+    fn sha256_of_abc() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! `RemoteDir`: one folder of an ORD exchange account (list, read, atomic put), and its local-folder implementation.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use thiserror::Error;
+
+use crate::fsutil::{is_safe_name, write_new_atomic};
+
+/// A file in a remote folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteEntry {
+    pub name: String,
+    pub size: u64,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+}
+
+/// A transport failure, with the folder and file it concerns.
+#[derive(Debug, Error)]
+pub enum TransportError {
+    #[error("{dir}: {op} {name}: {source}")]
+    Io {
+        dir: String,
+        op: &'static str,
+        name: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{dir}: {name} already exists with other content: not overwritten")]
+    Conflict { dir: String, name: String },
+    #[error("{dir}: {name} is {size} bytes, more than the limit of {limit}")]
+    TooLarge {
+        dir: String,
+        name: String,
+        size: u64,
+        limit: u64,
+    },
+    #[error("{dir}: unsafe file name {name:?}")]
+    UnsafeName { dir: String, name: String },
+}
+
+/// What `put` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    /// The same bytes were already there (a delivery repeated after a crash).
+    AlreadyThere,
+}
+
+/// One folder of an exchange account. Implementations: `LocalDir` here; SFTP in the transport issue.
+pub trait RemoteDir {
+    /// A description for messages (path or URL, never a secret).
+    fn describe(&self) -> String;
+    /// Regular files only; hidden (dot) files, folders and links are left out; names that are not
+    /// valid UTF-8 are reported in the second list.
+    fn list(&mut self) -> Result<(Vec<RemoteEntry>, Vec<String>), TransportError>;
+    /// Reads a whole file of at most `limit` bytes.
+    fn read(&mut self, name: &str, limit: u64) -> Result<Vec<u8>, TransportError>;
+    /// Puts a file atomically (temporary name, then rename); never overwrites other content.
+    fn put(&mut self, name: &str, bytes: &[u8]) -> Result<PutOutcome, TransportError>;
+}
+
+/// A local (or mounted) folder.
+#[derive(Debug, Clone)]
+pub struct LocalDir {
+    dir: PathBuf,
+}
+
+impl LocalDir {
+    pub fn new(dir: &Path) -> LocalDir {
+        LocalDir {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn io(&self, op: &'static str, name: &str, source: io::Error) -> TransportError {
+        TransportError::Io {
+            dir: self.describe(),
+            op,
+            name: name.to_string(),
+            source,
+        }
+    }
+
+    fn checked(&self, name: &str) -> Result<PathBuf, TransportError> {
+        if is_safe_name(name) {
+            Ok(self.dir.join(name))
+        } else {
+            Err(TransportError::UnsafeName {
+                dir: self.describe(),
+                name: name.to_string(),
+            })
+        }
+    }
+}
+
+impl RemoteDir for LocalDir {
+    fn describe(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn list(&mut self) -> Result<(Vec<RemoteEntry>, Vec<String>), TransportError> {
+        let mut entries = Vec::new();
+        let mut odd = Vec::new();
+        let read = fs::read_dir(&self.dir).map_err(|e| self.io("list", "", e))?;
+        for entry in read {
+            let entry = entry.map_err(|e| self.io("list", "", e))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                odd.push(entry.file_name().to_string_lossy().into_owned());
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            // symlink_metadata: a link is not followed (and not ingested).
+            let meta = entry
+                .path()
+                .symlink_metadata()
+                .map_err(|e| self.io("stat", &name, e))?;
+            if !meta.file_type().is_file() {
+                if meta.file_type().is_symlink() {
+                    odd.push(name);
+                }
+                continue;
+            }
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs() as i64);
+            entries.push(RemoteEntry {
+                name,
+                size: meta.len(),
+                mtime,
+            });
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok((entries, odd))
+    }
+
+    fn read(&mut self, name: &str, limit: u64) -> Result<Vec<u8>, TransportError> {
+        let path = self.checked(name)?;
+        let file = fs::File::open(&path).map_err(|e| self.io("open", name, e))?;
+        let mut bytes = Vec::new();
+        file.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| self.io("read", name, e))?;
+        if bytes.len() as u64 > limit {
+            return Err(TransportError::TooLarge {
+                dir: self.describe(),
+                name: name.to_string(),
+                size: bytes.len() as u64,
+                limit,
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn put(&mut self, name: &str, bytes: &[u8]) -> Result<PutOutcome, TransportError> {
+        let path = self.checked(name)?;
+        match write_new_atomic(&path, bytes) {
+            Ok(true) => Ok(PutOutcome::Created),
+            Ok(false) => Ok(PutOutcome::AlreadyThere),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(TransportError::Conflict {
+                dir: self.describe(),
+                name: name.to_string(),
+            }),
+            Err(e) => Err(self.io("put", name, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_dir_lists_regular_files_only_and_puts_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("b.sgl"), b"b").unwrap();
+        fs::write(dir.path().join(".a.sgl.tmp-1"), b"partial").unwrap();
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link.sgl")).unwrap();
+        let mut d = LocalDir::new(dir.path());
+        let (entries, odd) = d.list().unwrap();
+        assert_eq!(
+            entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["b.sgl"]
+        );
+        assert_eq!(odd, ["link.sgl"]);
+        assert_eq!(d.put("c.sgl", b"c").unwrap(), PutOutcome::Created);
+        assert_eq!(d.put("c.sgl", b"c").unwrap(), PutOutcome::AlreadyThere);
+        assert!(matches!(
+            d.put("c.sgl", b"other"),
+            Err(TransportError::Conflict { .. })
+        ));
+        assert!(matches!(
+            d.read("../etc/passwd", 10),
+            Err(TransportError::UnsafeName { .. })
+        ));
+        assert!(matches!(
+            d.read("b.sgl", 0),
+            Err(TransportError::TooLarge { .. })
+        ));
+    }
+}
