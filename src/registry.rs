@@ -62,7 +62,7 @@ pub struct Registry {
     overrides: HashMap<(Cpe, CemeId), TariffCycle>,
 }
 
-fn rows<'a>(text: &'a str) -> impl Iterator<Item = (usize, Vec<&'a str>)> {
+fn rows(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
     text.lines().enumerate().filter_map(|(i, l)| {
         let l = l.trim();
         if l.is_empty() || l.starts_with('#') {

@@ -1,0 +1,424 @@
+//! The netting pipeline driven through the binary (`once --now`) on local folders: conservation,
+//! versions, corrections, closing at D+30, late inputs, and crash safety.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use egme_ord::demo::{self, DemoFile};
+use egme_ord::filename::{Direction, OrdFileName};
+use egme_ord::region::Region;
+use egme_ord::sgl::{self, Dialect, ReadOptions};
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_egme-ord"))
+}
+
+fn write_all(root: &Path, files: &[DemoFile]) {
+    for f in files {
+        let p = root.join(&f.path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, &f.bytes).unwrap();
+    }
+}
+
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("egme-ord.toml"),
+        demo::config_toml("20:00", "0s"),
+    )
+    .unwrap();
+    write_all(dir.path(), &demo::registry_files());
+    write_all(dir.path(), &demo::first_delivery());
+    dir
+}
+
+fn once_with(root: &Path, now: &str, crash_at: Option<&str>) -> Output {
+    let mut cmd = bin();
+    cmd.args(["once", "--json", "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .args(["--now", now]);
+    if let Some(point) = crash_at {
+        cmd.env("EGME_ORD_CRASH_AT", point);
+    }
+    cmd.output().unwrap()
+}
+
+fn once(root: &Path, now: &str) -> Value {
+    let o = once_with(root, now, None);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "once failed: {out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+fn ord_summary<'a>(s: &'a Value, ord: &str) -> &'a Value {
+    s["ords"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["ord"] == ord)
+        .unwrap()
+}
+
+const FIRST: &str = "2024-10-28T21:30:00Z";
+const SECOND: &str = "2024-10-29T21:30:00Z";
+
+fn region_of(ord: &str) -> Region {
+    match ord {
+        "e-redes" => Region::Continent,
+        "eda" => Region::Azores,
+        _ => Region::Madeira,
+    }
+}
+
+/// A file an ORD received: (name, header transmission id, previous id, CPE, day, kWh).
+type Row = (String, u64, u64, String, String, Decimal);
+
+/// Every file an ORD received, in transmission order.
+fn received(root: &Path, ord: &str) -> Vec<Row> {
+    let dir = root.join("exchange").join(ord).join("to-ord");
+    let mut out = Vec::new();
+    for e in fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            !name.starts_with('.'),
+            "temporary file visible to the ORD: {name}"
+        );
+        let parsed = OrdFileName::parse(&name, region_of(ord), Direction::Outbound).unwrap();
+        let dialect = Dialect::default();
+        let r = sgl::read(
+            &fs::read(&p).unwrap(),
+            &ReadOptions::new(region_of(ord), &dialect),
+        );
+        let f = r
+            .file
+            .unwrap_or_else(|| panic!("{name}: {:?}", r.diagnostics));
+        out.push((
+            name,
+            f.header.transmission_id,
+            f.header.previous_transmission_id,
+            parsed.cpe.to_string(),
+            f.days[0].day.to_string(),
+            f.total_kwh(),
+        ));
+    }
+    out.sort_by_key(|r| r.1);
+    out
+}
+
+fn assert_gap_free(files: &[Row]) {
+    for (i, f) in files.iter().enumerate() {
+        assert_eq!(
+            f.1,
+            i as u64 + 1,
+            "transmission ids must run 1..N without gaps: {:?}",
+            files.iter().map(|f| f.1).collect::<Vec<_>>()
+        );
+        assert_eq!(f.2, i as u64, "previous id of {}", f.0);
+    }
+}
+
+#[test]
+fn conservation_every_cpe_receives_exactly_its_sessions_energy_across_midnight_and_dst() {
+    let ws = workspace();
+    once(ws.path(), FIRST);
+    // Each CPE k of ORD n had sessions of 18.345 + k, 24.020 and 30.001 kWh; the night one spans
+    // midnight and the DST change of 27 October, so it is split between the two days.
+    for (n, ord) in demo::ords().iter().enumerate() {
+        let files = received(ws.path(), ord.name);
+        assert_gap_free(&files);
+        for (k, cpe) in ord.cpes.iter().enumerate() {
+            let expected = Decimal::new(18_345 + 1_000 * k as i64 + 24_020 + 30_001, 3);
+            let got: Decimal = files
+                .iter()
+                .filter(|f| f.3 == cpe.as_str())
+                .map(|f| f.5)
+                .sum();
+            assert_eq!(got, expected, "ORD {n} CPE {cpe}");
+            let days: BTreeSet<&str> = files
+                .iter()
+                .filter(|f| f.3 == cpe.as_str())
+                .map(|f| f.4.as_str())
+                .collect();
+            assert_eq!(days, BTreeSet::from(["2024-10-26", "2024-10-27"]));
+        }
+    }
+}
+
+#[test]
+fn every_file_the_pipeline_writes_passes_check() {
+    let ws = workspace();
+    once(ws.path(), FIRST);
+    write_all(ws.path(), &demo::correction());
+    once(ws.path(), SECOND);
+    let o = bin()
+        .arg("check")
+        .arg("--direction")
+        .arg("outbound")
+        .args(["e-redes", "eda", "eem"].map(|o| ws.path().join("exchange").join(o).join("to-ord")))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let dst_files = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.contains("100 periods"))
+        .count();
+    assert!(dst_files > 0);
+}
+
+#[test]
+fn a_correction_sends_new_versions_only_for_changed_files_and_zeros_for_removed_consumption() {
+    let ws = workspace();
+    once(ws.path(), FIRST);
+    let before = received(ws.path(), "e-redes");
+    write_all(ws.path(), &demo::correction());
+    let s = once(ws.path(), SECOND);
+    assert_eq!(ord_summary(&s, "e-redes")["files_written"], 2);
+    assert_eq!(ord_summary(&s, "eda")["files_written"], 0);
+    let after = received(ws.path(), "e-redes");
+    assert_gap_free(&after);
+    let new: Vec<_> = after.iter().skip(before.len()).collect();
+    assert_eq!(new.len(), 2);
+    // The credit removed PT-EDP's session at CPE 1 on the 26th: its tariff-03 file goes to zero.
+    let cpe1 = demo::ords()[0].cpes[1].to_string();
+    let zero = new.iter().find(|f| f.3 == cpe1).unwrap();
+    assert!(zero.0.starts_with("000503PE"), "{}", zero.0);
+    assert_eq!(zero.5, Decimal::ZERO);
+    assert_eq!(zero.4, "2024-10-26");
+    // The re-sent CDR raised CPE 0's session of the 27th from 24.020 to 26.500 kWh.
+    let cpe0 = demo::ords()[0].cpes[0].to_string();
+    let raised = new.iter().find(|f| f.3 == cpe0).unwrap();
+    let old = before
+        .iter()
+        .filter(|f| f.3 == cpe0 && f.4 == "2024-10-27" && f.0.starts_with("000201"))
+        .next_back()
+        .unwrap();
+    assert_eq!(raised.5 - old.5, Decimal::new(2_480, 3));
+    // A third cycle with nothing new sends nothing.
+    let s = once(ws.path(), "2024-10-30T21:30:00Z");
+    assert_eq!(ord_summary(&s, "e-redes")["files_written"], 0);
+}
+
+#[test]
+fn ord_versions_newer_supersedes_duplicate_is_a_no_op_stale_is_archived_not_applied() {
+    let ws = workspace();
+    once(ws.path(), FIRST);
+    let ord = &demo::ords()[0];
+    let cpe = ord.cpes[0];
+    let day = demo::demo_days()[1];
+    // Newer: transmission 900 for CPE 0 on the 27th.
+    write_all(ws.path(), &demo::correction());
+    let s = once(ws.path(), SECOND);
+    assert_eq!(ord_summary(&s, "e-redes")["received"]["applied"], 1);
+    // Duplicate: the same bytes again under another name.
+    let newer = demo::correction().pop().unwrap();
+    let dup_path = newer.path.replace("_900", "_901");
+    write_all(
+        ws.path(),
+        &[DemoFile {
+            path: dup_path,
+            bytes: newer.bytes.clone(),
+        }],
+    );
+    // Stale: transmission 50 for the same CPE-day, older than the 900 held.
+    let stale = demo::ord_file(ord, cpe, demo::ord_profile(ord.region, day, 0, 5), 50, day);
+    write_all(ws.path(), &[stale]);
+    let s = once(ws.path(), "2024-10-30T21:30:00Z");
+    let r = &ord_summary(&s, "e-redes")["received"];
+    assert_eq!(
+        (
+            r["duplicate"].as_u64(),
+            r["stale"].as_u64(),
+            r.get("applied")
+        ),
+        (Some(1), Some(1), None),
+        "{s}"
+    );
+    // The version in force is still 900, and the stale file is archived.
+    let status = bin()
+        .args(["status", "--json", "--config"])
+        .arg(ws.path().join("egme-ord.toml"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let d27 = v[0]["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["day"] == "2024-10-27")
+        .unwrap();
+    assert_eq!(d27["latest_ord_transmission"], 900);
+    let archived: Vec<String> = walk(&ws.path().join("work/archive/e-redes"));
+    assert!(
+        archived.iter().any(|p| p.contains("_050.sgl")),
+        "{archived:?}"
+    );
+}
+
+#[test]
+fn a_day_closes_after_its_d_plus_30_send_late_inputs_are_reported_and_nothing_more_is_sent() {
+    let ws = workspace();
+    once(ws.path(), FIRST);
+    // D+30 of 26 October is 25 November: that send closes the 26th.
+    let s = once(ws.path(), "2024-11-25T21:30:00Z");
+    assert_eq!(ord_summary(&s, "e-redes")["days_closed"], 1);
+    let sent_before = received(ws.path(), "e-redes").len();
+    // A late CDR for the 26th and a late ORD file for it.
+    let ord = &demo::ords()[0];
+    let late_cdr = demo::cdr(
+        "LATE-1",
+        ("PT", "GAL"),
+        &demo::evse_id(&ord.cpes[0], 0),
+        "2024-10-26T10:00:00Z".parse().unwrap(),
+        60,
+        7_000,
+        "2024-11-26T00:00:00Z".parse().unwrap(),
+    );
+    write_all(
+        ws.path(),
+        &[DemoFile {
+            path: "mobility/late.json".into(),
+            bytes: serde_json::to_vec(&late_cdr).unwrap(),
+        }],
+    );
+    let day = demo::demo_days()[0];
+    write_all(
+        ws.path(),
+        &[demo::ord_file(
+            ord,
+            ord.cpes[0],
+            demo::ord_profile(ord.region, day, 0, 1),
+            950,
+            "2024-11-26".parse().unwrap(),
+        )],
+    );
+    let s = once(ws.path(), "2024-11-26T21:30:00Z");
+    assert_eq!(s["mobility"]["records_late"], 1, "{s}");
+    assert_eq!(ord_summary(&s, "e-redes")["received"]["late"], 1, "{s}");
+    assert_eq!(
+        received(ws.path(), "e-redes").len(),
+        sent_before,
+        "nothing may be sent for a closed day"
+    );
+    let status = bin()
+        .args(["status", "--json", "--config"])
+        .arg(ws.path().join("egme-ord.toml"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let states: BTreeMap<String, String> = v[0]["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["day"].as_str().unwrap().to_string(),
+                d["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(states.get("2024-10-26").map(String::as_str), Some("closed"));
+    assert_eq!(states.get("2024-10-27").map(String::as_str), Some("closed"));
+}
+
+#[test]
+fn a_crash_at_any_point_then_a_rerun_loses_nothing_and_sends_nothing_twice() {
+    let clean = workspace();
+    once(clean.path(), FIRST);
+    let expected: BTreeMap<&str, Vec<Row>> = ["e-redes", "eda", "eem"]
+        .into_iter()
+        .map(|o| (o, received(clean.path(), o)))
+        .collect();
+    for point in [
+        "after-intake-archive",
+        "after-outbox-write",
+        "before-delivery",
+        "after-delivery-put",
+    ] {
+        let ws = workspace();
+        let crashed = once_with(ws.path(), FIRST, Some(point));
+        assert_eq!(
+            crashed.status.code(),
+            None,
+            "{point}: the process must have been killed"
+        );
+        once(ws.path(), FIRST);
+        for (ord, want) in &expected {
+            let got = received(ws.path(), ord);
+            assert_gap_free(&got);
+            let strip = |v: &Vec<Row>| {
+                v.iter()
+                    .map(|f| (f.3.clone(), f.4.clone(), f.5))
+                    .collect::<BTreeSet<_>>()
+            };
+            assert_eq!(got.len(), want.len(), "{point}/{ord}: file count");
+            assert_eq!(strip(&got), strip(want), "{point}/{ord}: content");
+        }
+        // Running again changes nothing.
+        let s = once(ws.path(), FIRST);
+        assert!(
+            s["ords"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|o| o["files_written"] == 0 && o["files_delivered"] == 0),
+            "{point}: {s}"
+        );
+    }
+}
+
+#[test]
+fn demo_command_builds_a_workspace_and_refuses_a_non_empty_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("egme-demo");
+    let o = bin().arg("demo").arg(&target).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("new version after the correction"), "{out}");
+    assert!(
+        target
+            .join("exchange/eda/to-ord")
+            .read_dir()
+            .unwrap()
+            .count()
+            > 0
+    );
+    let again = bin().arg("demo").arg(&target).output().unwrap();
+    assert_eq!(again.status.code(), Some(2));
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack: Vec<PathBuf> = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}
