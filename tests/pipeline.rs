@@ -205,8 +205,7 @@ fn a_correction_sends_new_versions_only_for_changed_files_and_zeros_for_removed_
     let raised = new.iter().find(|f| f.3 == cpe0).unwrap();
     let old = before
         .iter()
-        .filter(|f| f.3 == cpe0 && f.4 == "2024-10-27" && f.0.starts_with("000201"))
-        .next_back()
+        .rfind(|f| f.3 == cpe0 && f.4 == "2024-10-27" && f.0.starts_with("000201"))
         .unwrap();
     assert_eq!(raised.5 - old.5, Decimal::new(2_480, 3));
     // A third cycle with nothing new sends nothing.
