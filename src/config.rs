@@ -447,3 +447,20 @@ send = { transport = "local", path = "exchange/e-redes/in" }
         assert_eq!(parse_duration("5 minutes"), None);
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_config_is_valid() {
+        let text = include_str!("../config/example.toml");
+        let c = Config::parse(text, Path::new("/etc/egme-ord/egme-ord.toml")).unwrap();
+        assert_eq!(c.ords.len(), 3);
+        assert_eq!(c.ords[1].outbound_destination, "EDA");
+        assert_eq!(
+            c.registry.cpes,
+            PathBuf::from("/etc/egme-ord/registry/cpes.csv")
+        );
+    }
+}

@@ -460,6 +460,20 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_registry_is_valid() {
+        let t = RegistryTexts {
+            cpes: ("cpes.csv", include_str!("../config/registry/cpes.csv")),
+            evses: ("evses.csv", include_str!("../config/registry/evses.csv")),
+            cemes: ("cemes.csv", include_str!("../config/registry/cemes.csv")),
+            overrides: Some((
+                "tariff_overrides.csv",
+                include_str!("../config/registry/tariff_overrides.csv"),
+            )),
+        };
+        assert!(Registry::parse(&t, &["e-redes", "eda", "eem"]).is_ok());
+    }
+
+    #[test]
     fn per_cpe_override_changes_the_tariff() {
         let mut t = texts(CPES, EVSES, CEMES);
         t.overrides = Some((
