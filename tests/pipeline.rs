@@ -156,6 +156,25 @@ fn conservation_every_cpe_receives_exactly_its_sessions_energy_across_midnight_a
 }
 
 #[test]
+fn conservation_per_cpe_and_day_the_reports_show_files_carrying_exactly_the_mobility() {
+    let ws = workspace();
+    once(ws.path(), FIRST);
+    let mut rows = 0;
+    for path in walk(&ws.path().join("work/reports"))
+        .iter()
+        .filter(|p| p.ends_with(".json"))
+    {
+        let doc: Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+        for cpe in doc["cpes"].as_array().unwrap() {
+            assert_eq!(cpe["mobility_kwh"], cpe["written_kwh"], "{path}: {cpe}");
+            rows += 1;
+        }
+    }
+    // Six CPEs, two days each.
+    assert_eq!(rows, 12);
+}
+
+#[test]
 fn every_file_the_pipeline_writes_passes_check() {
     let ws = workspace();
     once(ws.path(), FIRST);

@@ -130,6 +130,11 @@ impl Cycle<'_> {
                     entry.name, h.previous_transmission_id))?;
             }
         }
+        if self.registry.ord_of(&name.cpe) != Some(ord.name.as_str()) {
+            self.store.event(self.now, Some(&ord.name), "unregistered-cpe", &format!(
+                "{}: CPE {} is not registered for {} in the registry; its data is kept but no mobility is netted against it",
+                entry.name, name.cpe, ord.name))?;
+        }
         let closed = self.store.days_state(&ord.name)?.closed;
         let mut applied: Vec<(crate::cpe::Cpe, &DayProfile)> = Vec::new();
         let (mut late, mut stale) = (0, 0);
