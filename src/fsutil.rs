@@ -19,16 +19,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Writes `bytes` to `path` atomically: a hidden temporary file in the same folder, fsync, rename, fsync of
 /// the folder. A reader never sees a partial file. Replaces an existing file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let tmp = temp_name(path);
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
+    let (dir, tmp) = write_temp(path, bytes)?;
     fs::rename(&tmp, path)?;
-    sync_dir(dir)
+    sync_dir(&dir)
+}
+
+/// Writes `bytes` to the hidden temporary name of `path` and syncs it; returns the folder and that name.
+fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<(PathBuf, PathBuf)> {
+    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    fs::create_dir_all(&dir)?;
+    let tmp = temp_name(path);
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok((dir, tmp))
 }
 
 /// Like `write_atomic`, but never replaces an existing file: `Ok(false)` when `path` already exists
@@ -47,14 +51,7 @@ pub fn write_new_atomic(path: &Path, bytes: &[u8]) -> io::Result<bool> {
             ))
         };
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let tmp = temp_name(path);
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
+    let (dir, tmp) = write_temp(path, bytes)?;
     // A hard link fails if the final name exists: no overwrite even in a race.
     let linked = fs::hard_link(&tmp, path);
     let _ = fs::remove_file(&tmp);
@@ -63,7 +60,7 @@ pub fn write_new_atomic(path: &Path, bytes: &[u8]) -> io::Result<bool> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return write_new_atomic(path, bytes),
         Err(e) => return Err(e),
     }
-    sync_dir(dir)?;
+    sync_dir(&dir)?;
     Ok(true)
 }
 

@@ -176,6 +176,14 @@ CREATE TABLE netting_results (
 CREATE TABLE events (id INTEGER PRIMARY KEY, at TEXT NOT NULL, ord TEXT, kind TEXT NOT NULL, detail TEXT NOT NULL);
 ";
 
+/// Maps a SQLite error to a `StoreError` naming the store's file.
+fn sqlite_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + Copy + '_ {
+    move |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 fn day_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
@@ -344,12 +352,8 @@ impl Store {
             .transpose()
     }
 
-    /// CPEs with an ORD profile for `day`.
-    pub fn profile_cpes(&self, ord: &str, day: NaiveDate) -> Result<Vec<Cpe>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT cpe FROM ord_profiles WHERE ord = ?1 AND day = ?2")
-            .map_err(|e| self.sq(e))?;
+    fn cpes_of_day(&self, sql: &str, ord: &str, day: NaiveDate) -> Result<Vec<Cpe>, StoreError> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.sq(e))?;
         let rows = stmt
             .query_map(params![ord, day_text(day)], |r| r.get::<_, String>(0))
             .map_err(|e| self.sq(e))?;
@@ -359,6 +363,15 @@ impl Store {
             out.push(Cpe::parse(&text).map_err(|e| self.corrupt("cpe", e))?);
         }
         Ok(out)
+    }
+
+    /// CPEs with an ORD profile for `day`.
+    pub fn profile_cpes(&self, ord: &str, day: NaiveDate) -> Result<Vec<Cpe>, StoreError> {
+        self.cpes_of_day(
+            "SELECT cpe FROM ord_profiles WHERE ord = ?1 AND day = ?2",
+            ord,
+            day,
+        )
     }
 
     /// The highest transmission id received (valid files) from `ord`.
@@ -379,13 +392,9 @@ impl Store {
         file: &ReceivedFile,
         applied: &[(Cpe, &DayProfile)],
     ) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
+        let Store { conn, path } = self;
+        let sq = sqlite_err(path);
+        let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sq)?;
         tx.execute(
@@ -500,13 +509,9 @@ impl Store {
         records: &[StoredMobility],
         days: &[(String, NaiveDate)],
     ) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
+        let Store { conn, path } = self;
+        let sq = sqlite_err(path);
+        let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sq)?;
         tx.execute(
@@ -653,13 +658,9 @@ impl Store {
         close: &[NaiveDate],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
+        let Store { conn, path } = self;
+        let sq = sqlite_err(path);
+        let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sq)?;
         for d in close {
@@ -700,19 +701,11 @@ impl Store {
 
     /// CPEs that were sent a file for `day` before.
     pub fn sent_cpes(&self, ord: &str, day: NaiveDate) -> Result<Vec<Cpe>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT DISTINCT cpe FROM sent_files WHERE ord = ?1 AND day = ?2")
-            .map_err(|e| self.sq(e))?;
-        let rows = stmt
-            .query_map(params![ord, day_text(day)], |r| r.get::<_, String>(0))
-            .map_err(|e| self.sq(e))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let text = r.map_err(|e| self.sq(e))?;
-            out.push(Cpe::parse(&text).map_err(|e| self.corrupt("cpe", e))?);
-        }
-        Ok(out)
+        self.cpes_of_day(
+            "SELECT DISTINCT cpe FROM sent_files WHERE ord = ?1 AND day = ?2",
+            ord,
+            day,
+        )
     }
 
     /// Supplier keys sent a file for a CPE-day before.
@@ -779,13 +772,9 @@ impl Store {
         first_id: u64,
         write: impl FnOnce(u64, u64) -> Result<OutboundWrite, E>,
     ) -> Result<Result<SentFile, E>, StoreError> {
-        let path = self.path.clone();
-        let sq = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
+        let Store { conn, path } = self;
+        let sq = sqlite_err(path);
+        let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sq)?;
         let last: Option<i64> = tx

@@ -268,12 +268,7 @@ fn ord_versions_newer_supersedes_duplicate_is_a_no_op_stale_is_archived_not_appl
         "{s}"
     );
     // The version in force is still 900, and the stale file is archived.
-    let status = bin()
-        .args(["status", "--json", "--config"])
-        .arg(ws.path().join("egme-ord.toml"))
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let v = status_json(ws.path());
     let d27 = v[0]["days"]
         .as_array()
         .unwrap()
@@ -333,12 +328,7 @@ fn a_day_closes_after_its_d_plus_30_send_late_inputs_are_reported_and_nothing_mo
         sent_before,
         "nothing may be sent for a closed day"
     );
-    let status = bin()
-        .args(["status", "--json", "--config"])
-        .arg(ws.path().join("egme-ord.toml"))
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let v = status_json(ws.path());
     let states: BTreeMap<String, String> = v[0]["days"]
         .as_array()
         .unwrap()
@@ -423,6 +413,15 @@ fn demo_command_builds_a_workspace_and_refuses_a_non_empty_folder() {
     );
     let again = bin().arg("demo").arg(&target).output().unwrap();
     assert_eq!(again.status.code(), Some(2));
+}
+
+fn status_json(root: &Path) -> Value {
+    let o = bin()
+        .args(["status", "--json", "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 fn walk(dir: &Path) -> Vec<String> {

@@ -1,12 +1,10 @@
 //! Intake of ORD files: stable files only, checked, versioned per CPE-day, archived or quarantined.
 
-use chrono::{DateTime, Utc};
-
 use super::{crashpoint, io_err, Cycle, CycleError, OrdSummary};
 use crate::check::name_diagnostic;
 use crate::config::OrdConfig;
 use crate::filename::{Direction, OrdFileName};
-use crate::fsutil::{is_safe_name, sha256_hex, unique_path, write_atomic, write_new_atomic};
+use crate::fsutil::{is_safe_name, sha256_hex, unique_path, write_atomic};
 use crate::profile::DayProfile;
 use crate::sgl::{self, Code, Diagnostic, ReadOptions};
 use crate::store::{ReceivedFile, ReceivedStatus};
@@ -120,7 +118,7 @@ impl Cycle<'_> {
             self.store.record_inbound(&record, &[])?;
             return Ok(ReceivedStatus::Duplicate);
         }
-        record.stored_path = self.archive(ord, &entry.name, bytes, self.now)?;
+        record.stored_path = self.archive(&ord.name, &entry.name, bytes)?;
         crashpoint(self.options.crash_at.as_deref(), "after-intake-archive");
         if let Some(last) = self.store.last_inbound_id(&ord.name)? {
             let h = &file.header;
@@ -170,27 +168,6 @@ impl Cycle<'_> {
         }
         self.store.record_inbound(&record, &applied)?;
         Ok(record.status)
-    }
-
-    /// Keeps the exact bytes under `archive/<ord>/<date>/`; the same bytes twice are kept once.
-    fn archive(
-        &self,
-        ord: &OrdConfig,
-        name: &str,
-        bytes: &[u8],
-        at: DateTime<Utc>,
-    ) -> Result<String, CycleError> {
-        let dir = self.work(&["archive", &ord.name, &at.format("%Y-%m-%d").to_string()]);
-        let mut path = dir.join(name);
-        loop {
-            match write_new_atomic(&path, bytes) {
-                Ok(_) => return Ok(path.display().to_string()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    path = unique_path(&dir, name)
-                }
-                Err(e) => return Err(io_err(&path)(e)),
-            }
-        }
     }
 
     /// Quarantines a rejected file with `<name>.errors.txt` beside it, and records it.

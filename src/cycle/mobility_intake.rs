@@ -3,16 +3,16 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
-use std::time::UNIX_EPOCH;
 
 use chrono::{DateTime, NaiveDate};
 use rust_decimal::Decimal;
 
 use super::{io_err, Cycle, CycleError, MobilitySummary};
 use crate::calendar::day_of_instant;
-use crate::fsutil::{is_safe_name, sha256_hex, unique_path, write_atomic, write_new_atomic};
+use crate::fsutil::{is_safe_name, sha256_hex, unique_path, write_atomic};
 use crate::mobility::{csv, ocpi, MobilityRecord};
 use crate::store::StoredMobility;
+use crate::transport::{LocalDir, RemoteDir, RemoteEntry};
 
 /// Largest mobility file read.
 const MAX_MOBILITY_BYTES: u64 = 64 * 1024 * 1024;
@@ -21,36 +21,19 @@ impl Cycle<'_> {
     pub(super) fn mobility_intake(&mut self, sum: &mut MobilitySummary) -> Result<(), CycleError> {
         let inbox = self.config.mobility_inbox.clone();
         fs::create_dir_all(&inbox).map_err(io_err(&inbox))?;
-        let mut files: Vec<(String, u64, i64)> = Vec::new();
-        for entry in fs::read_dir(&inbox).map_err(io_err(&inbox))? {
-            let entry = entry.map_err(io_err(&inbox))?;
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            let meta = entry
-                .path()
-                .symlink_metadata()
-                .map_err(io_err(&entry.path()))?;
-            if !meta.file_type().is_file() || !is_safe_name(&name) {
+        let mut dir = LocalDir::new(&inbox);
+        let (entries, _) = dir.list()?;
+        let min_age = self.config.min_file_age.as_secs() as i64;
+        for RemoteEntry { name, size, mtime } in entries {
+            if !is_safe_name(&name) {
                 continue;
             }
-            let mtime = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_secs() as i64);
-            files.push((name, meta.len(), mtime));
-        }
-        files.sort();
-        let min_age = self.config.min_file_age.as_secs() as i64;
-        for (name, size, mtime) in files {
             if self.store.mobility_source_seen(&name, size, mtime)?
                 || self.wall_now.timestamp() - mtime < min_age
             {
                 continue;
             }
             sum.files += 1;
-            let path = inbox.join(&name);
             if size > MAX_MOBILITY_BYTES {
                 sum.files_rejected += 1;
                 self.quarantine_mobility(
@@ -63,7 +46,7 @@ impl Cycle<'_> {
                 )?;
                 continue;
             }
-            let bytes = fs::read(&path).map_err(io_err(&path))?;
+            let bytes = dir.read(&name, MAX_MOBILITY_BYTES)?;
             let sha = sha256_hex(&bytes);
             let mtime_utc = DateTime::from_timestamp(mtime, 0).unwrap_or(self.now);
             let parsed: Result<(Vec<MobilityRecord>, Vec<String>), String> = if name
@@ -112,7 +95,7 @@ impl Cycle<'_> {
                     continue;
                 }
             };
-            let stored_path = self.archive_mobility(&name, &bytes)?;
+            let stored_path = self.archive("mobility", &name, &bytes)?;
             let mut keep: Vec<StoredMobility> = Vec::new();
             let mut days: BTreeSet<(String, NaiveDate)> = BTreeSet::new();
             for r in records {
@@ -251,24 +234,6 @@ impl Cycle<'_> {
             },
             touched.into_iter().collect(),
         ))
-    }
-
-    fn archive_mobility(&self, name: &str, bytes: &[u8]) -> Result<String, CycleError> {
-        let dir = self.work(&[
-            "archive",
-            "mobility",
-            &self.now.format("%Y-%m-%d").to_string(),
-        ]);
-        let mut path = dir.join(name);
-        loop {
-            match write_new_atomic(&path, bytes) {
-                Ok(_) => return Ok(path.display().to_string()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    path = unique_path(&dir, name)
-                }
-                Err(e) => return Err(io_err(&path)(e)),
-            }
-        }
     }
 
     fn quarantine_mobility(

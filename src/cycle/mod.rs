@@ -171,6 +171,27 @@ impl Cycle<'_> {
             .fold(self.config.work_dir.clone(), |p, part| p.join(part))
     }
 
+    /// Keeps `bytes` under `archive/<kind>/<date of now>/<name>`; the same bytes twice are kept once,
+    /// other bytes under a taken name get a `.1`, `.2`… suffix. Returns the path.
+    pub(crate) fn archive(
+        &self,
+        kind: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<String, CycleError> {
+        let dir = self.work(&["archive", kind, &self.now.format("%Y-%m-%d").to_string()]);
+        let mut path = dir.join(name);
+        loop {
+            match crate::fsutil::write_new_atomic(&path, bytes) {
+                Ok(_) => return Ok(path.display().to_string()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    path = crate::fsutil::unique_path(&dir, name)
+                }
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+        }
+    }
+
     /// Runs one whole cycle. Failures of one ORD are recorded in its summary; the others go on.
     pub fn run(&mut self) -> CycleSummary {
         let mut summary = CycleSummary {
