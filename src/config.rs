@@ -12,6 +12,7 @@ use crate::netting::{NettingPolicy, TariffFiles};
 use crate::planner::Schedule;
 use crate::region::Region;
 use crate::sgl::{Dialect, ValueKind};
+use crate::transport::SftpSettings;
 
 /// A configuration mistake, with the file (and line/column or key where known).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -113,6 +114,18 @@ fn default_window() -> u32 {
 struct RawEndpoint {
     transport: Transport,
     path: PathBuf,
+    host: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    key: Option<PathBuf>,
+    passphrase_env: Option<String>,
+    passphrase_file: Option<PathBuf>,
+    password_env: Option<String>,
+    known_hosts: Option<PathBuf>,
+    connect_timeout: Option<String>,
+    io_timeout: Option<String>,
+    keepalive: Option<String>,
+    attempts: Option<u32>,
 }
 
 /// How files reach an ORD's folders.
@@ -121,13 +134,112 @@ struct RawEndpoint {
 pub enum Transport {
     /// A local (or mounted) folder.
     Local,
+    /// An SFTP account (ssh2), host keys checked against known_hosts.
+    Sftp,
 }
 
 /// One folder of an exchange account.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub transport: Transport,
-    pub path: PathBuf,
+pub enum Endpoint {
+    Local { path: PathBuf },
+    Sftp(Box<SftpSettings>),
+}
+
+impl RawEndpoint {
+    /// Validates the endpoint; `at` names it in errors, `abs` resolves local paths.
+    fn resolve(
+        &self,
+        at: &str,
+        abs: &dyn Fn(&Path) -> PathBuf,
+        errors: &mut Vec<String>,
+    ) -> Endpoint {
+        let sftp_keys = [
+            ("host", self.host.is_some()),
+            ("port", self.port.is_some()),
+            ("user", self.user.is_some()),
+            ("key", self.key.is_some()),
+            ("passphrase_env", self.passphrase_env.is_some()),
+            ("passphrase_file", self.passphrase_file.is_some()),
+            ("password_env", self.password_env.is_some()),
+            ("known_hosts", self.known_hosts.is_some()),
+            ("connect_timeout", self.connect_timeout.is_some()),
+            ("io_timeout", self.io_timeout.is_some()),
+            ("keepalive", self.keepalive.is_some()),
+            ("attempts", self.attempts.is_some()),
+        ];
+        match self.transport {
+            Transport::Local => {
+                for (key, set) in sftp_keys {
+                    if set {
+                        errors.push(format!(
+                            "{at}: key `{key}` is only for transport = \"sftp\""
+                        ));
+                    }
+                }
+                Endpoint::Local {
+                    path: abs(&self.path),
+                }
+            }
+            Transport::Sftp => {
+                let mut need = |key: &str, v: &Option<String>| -> String {
+                    match v {
+                        Some(x) if !x.is_empty() => x.clone(),
+                        _ => {
+                            errors.push(format!(
+                                "{at}: key `{key}` is required for transport = \"sftp\""
+                            ));
+                            String::new()
+                        }
+                    }
+                };
+                let host = need("host", &self.host);
+                let user = need("user", &self.user);
+                if self.known_hosts.is_none() {
+                    errors.push(format!("{at}: key `known_hosts` is required for transport = \"sftp\" (host keys are always checked)"));
+                }
+                if self.key.is_none() && self.password_env.is_none() {
+                    errors.push(format!("{at}: key `key` (a private key file) or `password_env` is required for transport = \"sftp\""));
+                }
+                if self.key.is_some() && self.password_env.is_some() {
+                    errors.push(format!(
+                        "{at}: keys `key` and `password_env` exclude each other"
+                    ));
+                }
+                if self.passphrase_env.is_some() && self.passphrase_file.is_some() {
+                    errors.push(format!(
+                        "{at}: keys `passphrase_env` and `passphrase_file` exclude each other"
+                    ));
+                }
+                let mut duration = |key: &str, v: &Option<String>, default: u64| -> Duration {
+                    match v {
+                        None => Duration::from_secs(default),
+                        Some(text) => parse_duration(text).filter(|d| !d.is_zero()).unwrap_or_else(|| {
+                            errors.push(format!("{at}: key `{key}`: expected a duration like 30s, found {text:?}"));
+                            Duration::from_secs(default)
+                        }),
+                    }
+                };
+                let connect_timeout = duration("connect_timeout", &self.connect_timeout, 15);
+                let io_timeout = duration("io_timeout", &self.io_timeout, 60);
+                let keepalive = duration("keepalive", &self.keepalive, 30);
+                Endpoint::Sftp(Box::new(SftpSettings {
+                    host,
+                    port: self.port.unwrap_or(22),
+                    user,
+                    key: self.key.as_deref().map(abs),
+                    passphrase_env: self.passphrase_env.clone(),
+                    passphrase_file: self.passphrase_file.as_deref().map(abs),
+                    password_env: self.password_env.clone(),
+                    known_hosts: self.known_hosts.as_deref().map(abs).unwrap_or_default(),
+                    path: self.path.display().to_string(),
+                    connect_timeout,
+                    io_timeout,
+                    keepalive,
+                    attempts: self.attempts.unwrap_or(3).max(1),
+                }))
+            }
+        }
+    }
 }
 
 /// One ORD's settings, validated and with absolute paths.
@@ -324,13 +436,19 @@ impl Config {
                 egme_entity: o.egme_entity.clone(),
                 inbound_destination: o.inbound_destination.clone().unwrap_or(inbound_default),
                 outbound_destination: o.outbound_destination.clone().unwrap_or(outbound_default),
-                receive: Endpoint {
-                    transport: o.receive.transport,
-                    path: abs(&o.receive.path),
+                receive: {
+                    let mut messages = Vec::new();
+                    let e = o
+                        .receive
+                        .resolve(&format!("{at}: receive"), &abs, &mut messages);
+                    errors.extend(messages.into_iter().map(&err));
+                    e
                 },
-                send: Endpoint {
-                    transport: o.send.transport,
-                    path: abs(&o.send.path),
+                send: {
+                    let mut messages = Vec::new();
+                    let e = o.send.resolve(&format!("{at}: send"), &abs, &mut messages);
+                    errors.extend(messages.into_iter().map(&err));
+                    e
                 },
                 first_transmission_id: o.first_transmission_id,
                 netting_policy: o.netting_policy,

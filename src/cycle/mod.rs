@@ -13,11 +13,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::config::{Config, Endpoint, Transport};
+use crate::config::{Config, Endpoint};
 use crate::registry::{Registry, RegistryError, RegistryTexts};
 use crate::sgl::WriteError;
 use crate::store::{Store, StoreError};
-use crate::transport::{LocalDir, RemoteDir, TransportError};
+use crate::transport::{LocalDir, RemoteDir, SftpDir, TransportError};
 
 /// What can stop a cycle (or one ORD's part of it).
 #[derive(Debug, Error)]
@@ -144,11 +144,12 @@ pub fn load_registry(config: &Config) -> Result<Registry, CycleError> {
 
 /// Opens one folder of an exchange account.
 pub fn open_endpoint(endpoint: &Endpoint) -> Result<Box<dyn RemoteDir>, CycleError> {
-    match endpoint.transport {
-        Transport::Local => {
-            fs::create_dir_all(&endpoint.path).map_err(io_err(&endpoint.path))?;
-            Ok(Box::new(LocalDir::new(&endpoint.path)))
+    match endpoint {
+        Endpoint::Local { path } => {
+            fs::create_dir_all(path).map_err(io_err(path))?;
+            Ok(Box::new(LocalDir::new(path)))
         }
+        Endpoint::Sftp(settings) => Ok(Box::new(SftpDir::new((**settings).clone()))),
     }
 }
 

@@ -1,0 +1,101 @@
+//! `RemoteDir`: one folder of an ORD exchange account (list, read, atomic put); local and SFTP implementations.
+
+mod local;
+mod sftp;
+
+pub use local::LocalDir;
+pub use sftp::{SftpDir, SftpSettings};
+
+use std::io;
+
+use thiserror::Error;
+
+/// A file in a remote folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteEntry {
+    pub name: String,
+    pub size: u64,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+}
+
+/// A transport failure, with the folder and file it concerns.
+#[derive(Debug, Error)]
+pub enum TransportError {
+    #[error("{dir}: {op} {name}: {source}")]
+    Io {
+        dir: String,
+        op: &'static str,
+        name: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{dir}: {name} already exists with other content: not overwritten")]
+    Conflict { dir: String, name: String },
+    #[error("{dir}: {name} is {size} bytes, more than the limit of {limit}")]
+    TooLarge {
+        dir: String,
+        name: String,
+        size: u64,
+        limit: u64,
+    },
+    #[error("{dir}: unsafe file name {name:?}")]
+    UnsafeName { dir: String, name: String },
+    #[error("cannot connect to {host}:{port}: {source}")]
+    Connect {
+        host: String,
+        port: u16,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{dir}: {op}: {detail}")]
+    Ssh {
+        dir: String,
+        op: &'static str,
+        detail: String,
+    },
+    #[error("host key of {host}:{port} is not in {known_hosts} (offered {key_type} key {fingerprint}): refused; add it to known_hosts after checking it with the ORD")]
+    UnknownHostKey {
+        host: String,
+        port: u16,
+        key_type: String,
+        fingerprint: String,
+        known_hosts: String,
+    },
+    #[error("host key of {host}:{port} does not match {known_hosts} (offered {key_type} key {fingerprint}): refused, possible man-in-the-middle")]
+    HostKeyMismatch {
+        host: String,
+        port: u16,
+        key_type: String,
+        fingerprint: String,
+        known_hosts: String,
+    },
+    #[error("authentication of {user}@{host}:{port} failed: {detail}")]
+    Auth {
+        user: String,
+        host: String,
+        port: u16,
+        detail: String,
+    },
+}
+
+/// What `put` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    /// The same bytes were already there (a delivery repeated after a crash).
+    AlreadyThere,
+}
+
+/// One folder of an exchange account. Implementations: `LocalDir` here; SFTP in the transport issue.
+pub trait RemoteDir {
+    /// A description for messages (path or URL, never a secret).
+    fn describe(&self) -> String;
+    /// Regular files only; hidden (dot) files, folders and links are left out; names that are not
+    /// valid UTF-8 are reported in the second list.
+    fn list(&mut self) -> Result<(Vec<RemoteEntry>, Vec<String>), TransportError>;
+    /// Reads a whole file of at most `limit` bytes.
+    fn read(&mut self, name: &str, limit: u64) -> Result<Vec<u8>, TransportError>;
+    /// Puts a file atomically (temporary name, then rename); never overwrites other content.
+    fn put(&mut self, name: &str, bytes: &[u8]) -> Result<PutOutcome, TransportError>;
+}

@@ -1,0 +1,465 @@
+//! `SftpDir`: one folder of an SFTP account through ssh2 (blocking; run it off async worker threads).
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ssh2::{
+    CheckResult, ErrorCode, FileStat, HashType, KnownHostFileKind, OpenFlags, OpenType,
+    RenameFlags, Session, Sftp,
+};
+
+use super::{PutOutcome, RemoteDir, RemoteEntry, TransportError};
+use crate::fsutil::is_safe_name;
+
+/// Where and how to reach one SFTP folder. Secrets are never stored here: only where to find them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SftpSettings {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// Private key file (ed25519 or RSA); `None` with `password_env` set means password authentication.
+    pub key: Option<PathBuf>,
+    /// Environment variable holding the key's passphrase.
+    pub passphrase_env: Option<String>,
+    /// File holding the key's passphrase.
+    pub passphrase_file: Option<PathBuf>,
+    /// Environment variable holding a password (only when configured explicitly).
+    pub password_env: Option<String>,
+    pub known_hosts: PathBuf,
+    /// The remote folder.
+    pub path: String,
+    pub connect_timeout: Duration,
+    pub io_timeout: Duration,
+    pub keepalive: Duration,
+    /// Connection attempts per operation (1 = no retry).
+    pub attempts: u32,
+}
+
+struct Connection {
+    _session: Session,
+    sftp: Sftp,
+}
+
+/// An SFTP folder; connects lazily, reuses the session, reconnects after a failure.
+pub struct SftpDir {
+    settings: SftpSettings,
+    conn: Option<Connection>,
+    seq: u64,
+}
+
+impl SftpDir {
+    pub fn new(settings: SftpSettings) -> SftpDir {
+        SftpDir {
+            settings,
+            conn: None,
+            seq: 0,
+        }
+    }
+
+    fn ssh(&self, op: &'static str, e: impl std::fmt::Display) -> TransportError {
+        TransportError::Ssh {
+            dir: self.describe(),
+            op,
+            detail: e.to_string(),
+        }
+    }
+
+    fn remote(&self, name: &str) -> PathBuf {
+        Path::new(&self.settings.path).join(name)
+    }
+
+    fn connect(&self) -> Result<Connection, TransportError> {
+        let s = &self.settings;
+        let addr: SocketAddr = (s.host.as_str(), s.port)
+            .to_socket_addrs()
+            .map_err(|source| TransportError::Connect {
+                host: s.host.clone(),
+                port: s.port,
+                source,
+            })?
+            .next()
+            .ok_or_else(|| TransportError::Connect {
+                host: s.host.clone(),
+                port: s.port,
+                source: io::Error::other("no address"),
+            })?;
+        let tcp = TcpStream::connect_timeout(&addr, s.connect_timeout).map_err(|source| {
+            TransportError::Connect {
+                host: s.host.clone(),
+                port: s.port,
+                source,
+            }
+        })?;
+        let _ = tcp.set_read_timeout(Some(s.io_timeout));
+        let _ = tcp.set_write_timeout(Some(s.io_timeout));
+        let mut session = Session::new().map_err(|e| self.ssh("session", e))?;
+        session.set_tcp_stream(tcp);
+        session.set_timeout(u32::try_from(s.io_timeout.as_millis()).unwrap_or(u32::MAX));
+        session.handshake().map_err(|e| self.ssh("handshake", e))?;
+        self.check_host_key(&session)?;
+        session.set_keepalive(
+            true,
+            u32::try_from(s.keepalive.as_secs()).unwrap_or(60).max(1),
+        );
+        self.authenticate(&session)?;
+        let sftp = session.sftp().map_err(|e| self.ssh("sftp subsystem", e))?;
+        Ok(Connection {
+            _session: session,
+            sftp,
+        })
+    }
+
+    /// Fails closed: the server's key must be in known_hosts for this host and port.
+    fn check_host_key(&self, session: &Session) -> Result<(), TransportError> {
+        let s = &self.settings;
+        let (key, key_type) = session
+            .host_key()
+            .ok_or_else(|| self.ssh("host key", "the server offered no host key"))?;
+        let fingerprint = session
+            .host_key_hash(HashType::Sha256)
+            .map(|h| format!("SHA256:{}", base64_unpadded(h)))
+            .unwrap_or_else(|| "(no fingerprint)".into());
+        let key_type = format!("{key_type:?}");
+        let mut known = session
+            .known_hosts()
+            .map_err(|e| self.ssh("known_hosts", e))?;
+        known
+            .read_file(&s.known_hosts, KnownHostFileKind::OpenSSH)
+            .map_err(|e| {
+                self.ssh(
+                    "known_hosts",
+                    format!("cannot read {}: {e}", s.known_hosts.display()),
+                )
+            })?;
+        let known_hosts = s.known_hosts.display().to_string();
+        match known.check_port(&s.host, s.port, key) {
+            CheckResult::Match => Ok(()),
+            CheckResult::NotFound => Err(TransportError::UnknownHostKey {
+                host: s.host.clone(),
+                port: s.port,
+                key_type,
+                fingerprint,
+                known_hosts,
+            }),
+            CheckResult::Mismatch => Err(TransportError::HostKeyMismatch {
+                host: s.host.clone(),
+                port: s.port,
+                key_type,
+                fingerprint,
+                known_hosts,
+            }),
+            CheckResult::Failure => Err(self.ssh("known_hosts", "the host key check failed")),
+        }
+    }
+
+    fn authenticate(&self, session: &Session) -> Result<(), TransportError> {
+        let s = &self.settings;
+        let auth_err = |detail: String| TransportError::Auth {
+            user: s.user.clone(),
+            host: s.host.clone(),
+            port: s.port,
+            detail,
+        };
+        if let Some(key) = &s.key {
+            let passphrase = match (&s.passphrase_env, &s.passphrase_file) {
+                (Some(var), _) => Some(std::env::var(var).map_err(|_| {
+                    auth_err(format!(
+                        "environment variable {var} (the key's passphrase) is not set"
+                    ))
+                })?),
+                (None, Some(file)) => Some(
+                    std::fs::read_to_string(file)
+                        .map_err(|e| {
+                            auth_err(format!(
+                                "cannot read the passphrase file {}: {e}",
+                                file.display()
+                            ))
+                        })?
+                        .trim_end_matches(['\n', '\r'])
+                        .to_string(),
+                ),
+                (None, None) => None,
+            };
+            session
+                .userauth_pubkey_file(&s.user, None, key, passphrase.as_deref())
+                .map_err(|e| auth_err(format!("key {}: {}", key.display(), e.message())))?;
+        } else if let Some(var) = &s.password_env {
+            let password = std::env::var(var).map_err(|_| {
+                auth_err(format!(
+                    "environment variable {var} (the password) is not set"
+                ))
+            })?;
+            session
+                .userauth_password(&s.user, &password)
+                .map_err(|e| auth_err(e.message().to_string()))?;
+        } else {
+            return Err(auth_err("no key and no password configured".into()));
+        }
+        if session.authenticated() {
+            Ok(())
+        } else {
+            Err(auth_err("the server did not accept the credentials".into()))
+        }
+    }
+
+    /// Runs `op` on a connection, reconnecting once per further attempt after a failure
+    /// (exponential backoff with jitter). Host-key and authentication failures are not retried.
+    fn with_sftp<T>(
+        &mut self,
+        mut op: impl FnMut(&Self, &Sftp) -> Result<T, TransportError>,
+    ) -> Result<T, TransportError> {
+        let attempts = self.settings.attempts.max(1);
+        let mut last = None;
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                std::thread::sleep(backoff(attempt, self.seq));
+            }
+            if self.conn.is_none() {
+                match self.connect() {
+                    Ok(c) => self.conn = Some(c),
+                    Err(
+                        e @ (TransportError::UnknownHostKey { .. }
+                        | TransportError::HostKeyMismatch { .. }
+                        | TransportError::Auth { .. }),
+                    ) => return Err(e),
+                    Err(e) => {
+                        last = Some(e);
+                        continue;
+                    }
+                }
+            }
+            let Some(conn) = self.conn.as_ref() else {
+                continue;
+            };
+            match op(self, &conn.sftp) {
+                Ok(v) => return Ok(v),
+                Err(
+                    e @ (TransportError::Conflict { .. }
+                    | TransportError::TooLarge { .. }
+                    | TransportError::UnsafeName { .. }),
+                ) => return Err(e),
+                Err(e) => {
+                    self.conn = None;
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| self.ssh("connect", "no attempt made")))
+    }
+}
+
+/// 0.5 s × 2^attempt (at most 30 s), plus up to 25 % jitter.
+fn backoff(attempt: u32, seed: u64) -> Duration {
+    let base = 500u64.saturating_mul(1 << attempt.min(6)).min(30_000);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    let jitter = (nanos ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)) % (base / 4 + 1);
+    Duration::from_millis(base + jitter)
+}
+
+fn is_regular(stat: &FileStat) -> bool {
+    stat.file_type().is_file()
+}
+
+impl RemoteDir for SftpDir {
+    fn describe(&self) -> String {
+        let s = &self.settings;
+        format!("sftp://{}@{}:{}{}", s.user, s.host, s.port, s.path)
+    }
+
+    fn list(&mut self) -> Result<(Vec<RemoteEntry>, Vec<String>), TransportError> {
+        let dir = PathBuf::from(&self.settings.path);
+        self.with_sftp(|me, sftp| {
+            let items = sftp.readdir(&dir).map_err(|e| me.ssh("list", e))?;
+            let mut entries = Vec::new();
+            let mut odd = Vec::new();
+            for (path, stat) in items {
+                let Some(name) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .map(str::to_string)
+                else {
+                    odd.push(path.display().to_string());
+                    continue;
+                };
+                if name.starts_with('.') {
+                    continue;
+                }
+                // readdir gives lstat attributes: a link is not a regular file and is not followed.
+                if !is_regular(&stat) {
+                    if stat.file_type().is_symlink() {
+                        odd.push(name);
+                    }
+                    continue;
+                }
+                entries.push(RemoteEntry {
+                    name,
+                    size: stat.size.unwrap_or(0),
+                    mtime: stat.mtime.unwrap_or(0) as i64,
+                });
+            }
+            entries.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok((entries, odd))
+        })
+    }
+
+    fn read(&mut self, name: &str, limit: u64) -> Result<Vec<u8>, TransportError> {
+        if !is_safe_name(name) {
+            return Err(TransportError::UnsafeName {
+                dir: self.describe(),
+                name: name.to_string(),
+            });
+        }
+        let path = self.remote(name);
+        self.with_sftp(|me, sftp| {
+            let stat = sftp.lstat(&path).map_err(|e| me.ssh("stat", e))?;
+            if !is_regular(&stat) {
+                return Err(TransportError::UnsafeName {
+                    dir: me.describe(),
+                    name: name.to_string(),
+                });
+            }
+            let file = sftp.open(&path).map_err(|e| me.ssh("open", e))?;
+            let mut bytes = Vec::new();
+            file.take(limit + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| me.ssh("read", e))?;
+            if bytes.len() as u64 > limit {
+                return Err(TransportError::TooLarge {
+                    dir: me.describe(),
+                    name: name.to_string(),
+                    size: bytes.len() as u64,
+                    limit,
+                });
+            }
+            Ok(bytes)
+        })
+    }
+
+    fn put(&mut self, name: &str, bytes: &[u8]) -> Result<PutOutcome, TransportError> {
+        if !is_safe_name(name) {
+            return Err(TransportError::UnsafeName {
+                dir: self.describe(),
+                name: name.to_string(),
+            });
+        }
+        self.seq += 1;
+        let final_path = self.remote(name);
+        let temp_path = self.remote(&format!(".{name}.tmp-{}-{}", std::process::id(), self.seq));
+        self.with_sftp(|me, sftp| {
+            if let Some(outcome) = me.existing(sftp, &final_path, name, bytes)? {
+                return Ok(outcome);
+            }
+            {
+                let mut f = sftp
+                    .open_mode(
+                        &temp_path,
+                        OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE,
+                        0o640,
+                        OpenType::File,
+                    )
+                    .map_err(|e| me.ssh("create", e))?;
+                f.write_all(bytes).map_err(|e| me.ssh("write", e))?;
+                // fsync@openssh.com where offered; older servers lack it, which is not an error here.
+                let _ = f.fsync();
+            }
+            // OpenSSH's plain rename refuses an existing target (link + unlink): no overwrite.
+            match sftp.rename(
+                &temp_path,
+                &final_path,
+                Some(RenameFlags::ATOMIC | RenameFlags::NATIVE),
+            ) {
+                Ok(()) => {}
+                Err(e) => {
+                    let _ = sftp.unlink(&temp_path);
+                    if let Some(outcome) = me.existing(sftp, &final_path, name, bytes)? {
+                        return Ok(outcome);
+                    }
+                    return Err(me.ssh("rename", e));
+                }
+            }
+            let stat = sftp
+                .stat(&final_path)
+                .map_err(|e| me.ssh("stat after rename", e))?;
+            if stat.size != Some(bytes.len() as u64) {
+                return Err(me.ssh(
+                    "stat after rename",
+                    format!(
+                        "{name} has {:?} bytes, {} were written",
+                        stat.size,
+                        bytes.len()
+                    ),
+                ));
+            }
+            Ok(PutOutcome::Created)
+        })
+    }
+}
+
+impl SftpDir {
+    /// `Some(AlreadyThere)` when `path` holds `bytes`, a conflict when it holds others, `None` when absent.
+    fn existing(
+        &self,
+        sftp: &Sftp,
+        path: &Path,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Option<PutOutcome>, TransportError> {
+        match sftp.stat(path) {
+            Ok(_) => {
+                let mut f = sftp.open(path).map_err(|e| self.ssh("open", e))?;
+                let mut there = Vec::new();
+                f.read_to_end(&mut there).map_err(|e| self.ssh("read", e))?;
+                if there == bytes {
+                    Ok(Some(PutOutcome::AlreadyThere))
+                } else {
+                    Err(TransportError::Conflict {
+                        dir: self.describe(),
+                        name: name.to_string(),
+                    })
+                }
+            }
+            Err(e) if e.code() == ErrorCode::SFTP(2) => Ok(None),
+            Err(e) => Err(self.ssh("stat", e)),
+        }
+    }
+}
+
+/// Base64 without padding, as OpenSSH prints fingerprints.
+fn base64_unpadded(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_unpadded_base64() {
+        assert_eq!(base64_unpadded(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_unpadded(b"fooba"), "Zm9vYmE");
+        assert_eq!(base64_unpadded(b"f"), "Zg");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(1, 0) >= Duration::from_millis(1000));
+        assert!(backoff(10, 0) <= Duration::from_millis(37_500));
+    }
+}

@@ -1,0 +1,266 @@
+//! The pipeline over SFTP against a real OpenSSH server started by the test on 127.0.0.1.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use egme_ord::demo::{self, DemoFile};
+use serde_json::Value;
+use support::sshd::Sshd;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_egme-ord"))
+}
+
+fn write_all(root: &Path, files: &[DemoFile]) {
+    for f in files {
+        let p = root.join(&f.path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, &f.bytes).unwrap();
+    }
+}
+
+/// A workspace whose ORDs' folders are reached over SFTP: receive on `recv`, send on `send`.
+fn workspace(root: &Path, recv: &Sshd, send: &Sshd, min_age: &str) {
+    let mut config = demo::config_toml("20:00", min_age);
+    for o in demo::ords() {
+        let from = root.join("exchange").join(o.name).join("from-ord");
+        let to = root.join("exchange").join(o.name).join("to-ord");
+        fs::create_dir_all(&from).unwrap();
+        fs::create_dir_all(&to).unwrap();
+        config = config.replace(
+            &format!(
+                "receive = {{ transport = \"local\", path = \"exchange/{}/from-ord\" }}",
+                o.name
+            ),
+            &format!(
+                "receive = {}",
+                recv.endpoint(&from, &recv.dir.join("known_hosts"))
+            ),
+        );
+        config = config.replace(
+            &format!(
+                "send = {{ transport = \"local\", path = \"exchange/{}/to-ord\" }}",
+                o.name
+            ),
+            &format!(
+                "send = {}",
+                send.endpoint(&to, &send.dir.join("known_hosts"))
+            ),
+        );
+    }
+    fs::write(root.join("egme-ord.toml"), config).unwrap();
+    write_all(root, &demo::registry_files());
+}
+
+fn once(root: &Path, now: &str) -> (Option<i32>, Value, String) {
+    let o: Output = bin()
+        .args(["once", "--json", "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .args(["--now", now])
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    (
+        o.status.code(),
+        v,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn delivered(root: &Path) -> usize {
+    demo::ords()
+        .iter()
+        .map(|o| names(&root.join("exchange").join(o.name).join("to-ord")).len())
+        .sum()
+}
+
+const FIRST: &str = "2024-10-28T21:30:00Z";
+
+#[test]
+fn a_full_cycle_over_sftp_across_the_three_regions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&tmp.path().join("sshd"));
+    let root = tmp.path().join("ws");
+    workspace(&root, &server, &server, "0s");
+    write_all(&root, &demo::first_delivery());
+    // Watch the ORDs' folders while the cycle runs: a file under its final name is always complete.
+    let watched: Vec<_> = demo::ords()
+        .iter()
+        .map(|o| root.join("exchange").join(o.name).join("to-ord"))
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let watcher = std::thread::spawn(move || {
+        let mut checked = 0;
+        while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+            for d in &watched {
+                for e in fs::read_dir(d).into_iter().flatten().flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name.starts_with('.') {
+                        continue;
+                    }
+                    let bytes = fs::read(e.path()).unwrap();
+                    let text = String::from_utf8(bytes).unwrap();
+                    assert!(
+                        text.ends_with('\n') && text.lines().last().unwrap().starts_with("99"),
+                        "partial file visible: {name}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        checked
+    });
+    let (code, s, err) = once(&root, FIRST);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(watcher.join().unwrap() > 0);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    for o in s["ords"].as_array().unwrap() {
+        assert_eq!(o["files_written"], o["files_delivered"], "{o}");
+        assert!(o["files_delivered"].as_u64().unwrap() > 0);
+    }
+    assert_eq!(delivered(&root), 88);
+    for o in demo::ords() {
+        assert!(names(&root.join("exchange").join(o.name).join("to-ord"))
+            .iter()
+            .all(|n| !n.starts_with('.')));
+    }
+    let check = bin()
+        .arg("check")
+        .args(
+            demo::ords()
+                .iter()
+                .map(|o| root.join("exchange").join(o.name).join("to-ord")),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(0));
+}
+
+#[test]
+fn a_host_key_that_does_not_match_or_is_unknown_is_refused_with_its_fingerprint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&tmp.path().join("sshd"));
+    let root = tmp.path().join("ws");
+    workspace(&root, &server, &server, "0s");
+    write_all(&root, &demo::first_delivery());
+    // Another key under this host's name.
+    let other = tmp.path().join("other");
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    server.write_known_hosts(
+        &server.dir.join("known_hosts"),
+        &tmp.path().join("other.pub"),
+    );
+    let (code, s, _) = once(&root, FIRST);
+    assert_eq!(code, Some(1));
+    let errors = s["ords"][0]["errors"].to_string();
+    assert!(
+        errors.contains("does not match") && errors.contains("SHA256:"),
+        "{errors}"
+    );
+    assert_eq!(s["ords"][0]["received"], serde_json::json!({}));
+    // Unknown: an empty known_hosts.
+    fs::write(server.dir.join("known_hosts"), "").unwrap();
+    let (code, s, _) = once(&root, FIRST);
+    assert_eq!(code, Some(1));
+    assert!(
+        s["ords"][0]["errors"].to_string().contains("is not in"),
+        "{s}"
+    );
+    assert_eq!(delivered(&root), 0);
+}
+
+#[test]
+fn a_growing_file_waits_until_stable_and_a_corrected_file_under_the_same_name_is_ingested() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&tmp.path().join("sshd"));
+    let root = tmp.path().join("ws");
+    workspace(&root, &server, &server, "60s");
+    let ord = &demo::ords()[0];
+    let day = demo::demo_days()[0];
+    let file = demo::ord_file(
+        ord,
+        ord.cpes[0],
+        demo::ord_profile(ord.region, day, 0, 22),
+        101,
+        day,
+    );
+    let path = root.join(&file.path);
+    // Half written, just now.
+    fs::write(&path, &file.bytes[..file.bytes.len() / 2]).unwrap();
+    let (_, s, _) = once(&root, FIRST);
+    assert_eq!(s["ords"][0]["waiting"], 1, "{s}");
+    assert_eq!(s["ords"][0]["received"], serde_json::json!({}));
+    // Complete and unchanged for long enough.
+    fs::write(&path, &file.bytes).unwrap();
+    let old = Command::new("touch")
+        .args(["-d", "2 minutes ago"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(old.success());
+    let (_, s, _) = once(&root, FIRST);
+    assert_eq!(s["ords"][0]["received"]["applied"], 1, "{s}");
+    // A corrected version under the same name.
+    let corrected = demo::ord_file(
+        ord,
+        ord.cpes[0],
+        demo::ord_profile(ord.region, day, 0, 30),
+        101,
+        day,
+    );
+    fs::write(&path, &corrected.bytes).unwrap();
+    assert!(Command::new("touch")
+        .args(["-d", "1 minute ago"])
+        .arg(&path)
+        .status()
+        .unwrap()
+        .success());
+    let (_, s, _) = once(&root, "2024-10-29T21:30:00Z");
+    assert_eq!(s["ords"][0]["received"]["applied"], 1, "{s}");
+}
+
+#[test]
+fn the_send_server_down_mid_cycle_then_back_completes_with_nothing_lost_or_duplicated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recv = Sshd::start(&tmp.path().join("recv"));
+    let mut send = Sshd::start(&tmp.path().join("send"));
+    let root = tmp.path().join("ws");
+    workspace(&root, &recv, &send, "0s");
+    write_all(&root, &demo::first_delivery());
+    send.stop();
+    let (code, s, _) = once(&root, FIRST);
+    assert_eq!(code, Some(1), "{s}");
+    for o in s["ords"].as_array().unwrap() {
+        assert!(o["files_written"].as_u64().unwrap() > 0);
+        assert_eq!(o["files_delivered"], 0);
+        assert!(o["errors"].to_string().contains("cannot connect"), "{o}");
+    }
+    send.restart();
+    let (code, s, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    assert_eq!(delivered(&root), 88);
+    let (_, s, _) = once(&root, FIRST);
+    assert!(s["ords"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| o["files_written"] == 0 && o["files_delivered"] == 0));
+}

@@ -1,0 +1,150 @@
+//! A throwaway OpenSSH server on 127.0.0.1 for the tests: its own keys, config and port; killed on drop.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub struct Sshd {
+    pub dir: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+fn keygen(path: &Path) {
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen");
+    assert!(ok.success());
+}
+
+/// The sshd binary, or a panic that says what to install.
+pub fn sshd_binary() -> PathBuf {
+    let p = PathBuf::from("/usr/sbin/sshd");
+    assert!(
+        p.exists(),
+        "these tests need OpenSSH's sshd: apt-get install -y openssh-server"
+    );
+    p
+}
+
+impl Sshd {
+    /// Starts a server in `dir` (keys and config are created there).
+    pub fn start(dir: &Path) -> Sshd {
+        sshd_binary();
+        let _ = fs::create_dir_all("/run/sshd");
+        fs::create_dir_all(dir).unwrap();
+        keygen(&dir.join("hostkey"));
+        keygen(&dir.join("userkey"));
+        fs::copy(dir.join("userkey.pub"), dir.join("authorized_keys")).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut s = Sshd {
+            dir: dir.to_path_buf(),
+            port,
+            child: None,
+        };
+        s.write_known_hosts(&dir.join("known_hosts"), &dir.join("hostkey.pub"));
+        s.restart();
+        s
+    }
+
+    /// A known_hosts line for this server with the public key in `pub_file`.
+    pub fn write_known_hosts(&self, path: &Path, pub_file: &Path) {
+        let key = fs::read_to_string(pub_file).unwrap();
+        let mut parts = key.split_whitespace();
+        let line = format!(
+            "[127.0.0.1]:{} {} {}\n",
+            self.port,
+            parts.next().unwrap(),
+            parts.next().unwrap()
+        );
+        fs::write(path, line).unwrap();
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// (Re)starts the server on the same port and waits until it listens.
+    pub fn restart(&mut self) {
+        self.stop();
+        let d = &self.dir;
+        let config = format!(
+            "Port {}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile {}\nSubsystem sftp internal-sftp\nLogLevel ERROR\n",
+            self.port,
+            d.join("hostkey").display(),
+            d.join("authorized_keys").display(),
+            d.join("sshd.pid").display()
+        );
+        fs::write(d.join("sshd_config"), config).unwrap();
+        for _ in 0..50 {
+            let mut child = Command::new(sshd_binary())
+                .args(["-D", "-e", "-o", "LogLevel=INFO", "-f"])
+                .arg(d.join("sshd_config"))
+                .stderr(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("start sshd");
+            let stderr = child.stderr.take().unwrap();
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+            let mut ready = false;
+            while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+                if line.contains("Server listening on") {
+                    ready = true;
+                    break;
+                }
+                if line.contains("Address already in use") {
+                    break;
+                }
+            }
+            if ready {
+                self.child = Some(child);
+                return;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("sshd did not start on port {}", self.port);
+    }
+
+    /// A TOML endpoint table for `path` on this server.
+    pub fn endpoint(&self, path: &Path, known_hosts: &Path) -> String {
+        format!(
+            "{{ transport = \"sftp\", host = \"127.0.0.1\", port = {}, user = \"{}\", key = \"{}\", known_hosts = \"{}\", path = \"{}\", connect_timeout = \"5s\", io_timeout = \"10s\", attempts = 2 }}",
+            self.port,
+            whoami(),
+            self.dir.join("userkey").display(),
+            known_hosts.display(),
+            path.display()
+        )
+    }
+}
+
+pub fn whoami() -> String {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
