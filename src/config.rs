@@ -22,8 +22,7 @@ pub struct ConfigError {
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize)]
 struct RawConfig {
     store: PathBuf,
     work_dir: PathBuf,
@@ -35,8 +34,9 @@ struct RawConfig {
     min_file_age: String,
     mobility: RawMobility,
     registry: RawRegistry,
+    /// Deserialized one by one, so that mistakes in several ORDs are all reported.
     #[serde(default)]
-    ord: Vec<RawOrd>,
+    ord: Vec<toml::Value>,
 }
 
 fn default_send_at() -> String {
@@ -50,13 +50,11 @@ fn default_min_age() -> String {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawMobility {
     inbox: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawRegistry {
     cpes: PathBuf,
     evses: PathBuf,
@@ -65,7 +63,6 @@ struct RawRegistry {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawOrd {
     name: String,
     region: Region,
@@ -110,7 +107,6 @@ fn default_window() -> u32 {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawEndpoint {
     transport: Transport,
     path: PathBuf,
@@ -334,7 +330,47 @@ impl Config {
             file: file_name.clone(),
             message,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| vec![err(toml_message(&e, text))])?;
+        let doc: toml::Value =
+            toml::from_str(text).map_err(|e| vec![err(toml_message(&e, text))])?;
+        let mut unknown: Vec<String> = Vec::new();
+        let top: Result<RawConfig, toml::de::Error> =
+            serde_ignored::deserialize(doc, |path| unknown.push(path.to_string()));
+        let mut errors = Vec::new();
+        let mut raw_ords: Vec<RawOrd> = Vec::new();
+        let raw = match top {
+            Ok(raw) => {
+                for (i, value) in raw.ord.iter().enumerate() {
+                    let name = value
+                        .get("name")
+                        .and_then(toml::Value::as_str)
+                        .unwrap_or("?")
+                        .to_string();
+                    match serde_ignored::deserialize::<_, _, RawOrd>(value.clone(), |path| {
+                        unknown.push(format!("ord[{i}].{path}"))
+                    }) {
+                        Ok(o) => raw_ords.push(o),
+                        Err(e) => {
+                            errors.push(err(format!("ord[{i}] ({name}): {}", e.message().trim())))
+                        }
+                    }
+                }
+                Some(raw)
+            }
+            Err(e) => {
+                errors.push(err(e.message().trim().to_string()));
+                None
+            }
+        };
+        errors.extend(unknown.iter().map(|p| {
+            let key = p.rsplit('.').next().unwrap_or(p);
+            match key_line(text, key) {
+                Some(line) => err(format!("line {line}: unknown key `{p}`")),
+                None => err(format!("unknown key `{p}`")),
+            }
+        }));
+        let Some(raw) = raw else {
+            return Err(errors);
+        };
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let abs = |p: &Path| {
             if p.is_absolute() {
@@ -343,7 +379,6 @@ impl Config {
                 base.join(p)
             }
         };
-        let mut errors = Vec::new();
         let send_at = parse_time_of_day(&raw.send_at);
         if send_at.is_none() {
             errors.push(err(format!(
@@ -369,7 +404,7 @@ impl Config {
             errors.push(err("no [[ord]] section: expected at least one ORD".into()));
         }
         let mut ords = Vec::new();
-        for (i, o) in raw.ord.iter().enumerate() {
+        for (i, o) in raw_ords.iter().enumerate() {
             let at = format!("ord[{i}] ({})", o.name);
             if o.name.is_empty()
                 || !o
@@ -382,7 +417,7 @@ impl Config {
                     o.name
                 )));
             }
-            if raw.ord.iter().filter(|x| x.name == o.name).count() > 1 {
+            if raw_ords.iter().filter(|x| x.name == o.name).count() > 1 {
                 errors.push(err(format!(
                     "{at}: key `name`: {:?} is used by more than one ORD",
                     o.name
@@ -488,6 +523,21 @@ impl Config {
     }
 }
 
+/// The first line where `key` is assigned (`key =` at the start of a line or inside an inline table).
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let code = l.split('#').next().unwrap_or("");
+            code.match_indices(key).any(|(at, _)| {
+                let before = code[..at].chars().next_back();
+                let after = code[at + key.len()..].trim_start();
+                before.is_none_or(|c| c == ' ' || c == '{' || c == ',' || c == '\t')
+                    && after.starts_with('=')
+            })
+        })
+        .map(|i| i + 1)
+}
+
 /// A TOML error as `line L, column C: message`.
 fn toml_message(e: &toml::de::Error, text: &str) -> String {
     let message = e.message().trim().to_string();
@@ -541,7 +591,10 @@ send = { transport = "local", path = "exchange/e-redes/in" }
         let text = GOOD.replace("send_at = \"20:00\"", "send_at = \"20:00\"\nsend_att = 1");
         let errs = Config::parse(&text, Path::new("egme.toml")).unwrap_err();
         let shown = errs[0].to_string();
-        assert!(shown.starts_with("egme.toml: line 5"), "{shown}");
+        assert!(
+            shown.starts_with("egme.toml: line 5: unknown key `send_att`"),
+            "{shown}"
+        );
         assert!(shown.contains("send_att"), "{shown}");
     }
 
@@ -555,6 +608,46 @@ send = { transport = "local", path = "exchange/e-redes/in" }
             .replace("name = \"e-redes\"", "name = \"e redes\"");
         let errs = Config::parse(&text, Path::new("egme.toml")).unwrap_err();
         assert_eq!(errs.len(), 3, "{errs:?}");
+    }
+
+    #[test]
+    fn every_mistake_of_a_config_with_several_is_reported_in_one_run() {
+        let text = GOOD
+            .replace("store = ", "stor = \"x\"\nstore = ")
+            .replace("region = \"continent\"", "region = \"mars\"")
+            .replace("path = \"exchange/e-redes/in\" }", "path = \"exchange/e-redes/in\", hots = \"x\" }")
+            + "[[ord]]\nname = \"eda\"\nregion = \"azores\"\nord_entity = \"EDA\"\nreceive = { transport = \"ftp\", path = \"a\" }\nsend = { transport = \"sftp\", path = \"b\" }\n";
+        let errs = Config::parse(&text, Path::new("egme.toml")).unwrap_err();
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        let has = |needle: &str| shown.iter().any(|e| e.contains(needle));
+        assert!(has("unknown key `stor`"), "{shown:#?}");
+        assert!(has("ord[0] (e-redes)") && has("mars"), "{shown:#?}");
+        assert!(has("ord[1] (eda)") && has("ftp"), "{shown:#?}");
+        assert!(
+            has("unknown key `ord[0].send.hots`") || has("ord[0]"),
+            "{shown:#?}"
+        );
+    }
+
+    #[test]
+    fn sftp_endpoints_need_host_user_known_hosts_and_a_credential() {
+        let text = GOOD.replace(
+            "send = { transport = \"local\", path = \"exchange/e-redes/in\" }",
+            "send = { transport = \"sftp\", path = \"/in\", key = \"k\", password_env = \"P\" }",
+        );
+        let errs = Config::parse(&text, Path::new("egme.toml")).unwrap_err();
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        for needle in [
+            "`host` is required",
+            "`user` is required",
+            "`known_hosts` is required",
+            "exclude each other",
+        ] {
+            assert!(
+                shown.iter().any(|e| e.contains(needle)),
+                "{needle}: {shown:#?}"
+            );
+        }
     }
 
     #[test]

@@ -80,6 +80,31 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// What is wrong with the permissions of a file, as OpenSSH judges them: a secret (private key,
+/// passphrase) must not be readable or writable by group or others; any other file (known_hosts)
+/// must not be writable by them. `None` when fine.
+pub fn permission_problem(path: &Path, secret: bool) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("{}: {e}", path.display())),
+    };
+    if !meta.is_file() {
+        return Some(format!("{}: not a regular file", path.display()));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if secret && mode & 0o077 != 0 {
+        return Some(format!("{}: permissions {mode:04o} are too open for a secret: expected 0600 or stricter (chmod 600)", path.display()));
+    }
+    if !secret && mode & 0o022 != 0 {
+        return Some(format!("{}: permissions {mode:04o} let others write it: expected 0644 or stricter (chmod go-w)", path.display()));
+    }
+    if let Err(e) = fs::File::open(path) {
+        return Some(format!("{}: {e}", path.display()));
+    }
+    None
+}
+
 /// Whether a remote name is safe to use as a local file name (no separators, no dot-dot, printable ASCII).
 pub fn is_safe_name(name: &str) -> bool {
     !name.is_empty()
@@ -144,6 +169,24 @@ mod tests {
         assert!(is_safe_name(
             "171234PEPT0002000123681633GX_20190509_693.sgl"
         ));
+    }
+
+    #[test]
+    fn secrets_must_not_be_readable_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        fs::write(&key, b"k").unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(permission_problem(&key, true)
+            .unwrap()
+            .contains("chmod 600"));
+        assert!(permission_problem(&key, false).is_none());
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(permission_problem(&key, true).is_none());
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(permission_problem(&key, false).unwrap().contains("go-w"));
+        assert!(permission_problem(&dir.path().join("missing"), true).is_some());
     }
 
     #[test]

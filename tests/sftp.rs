@@ -264,3 +264,45 @@ fn the_send_server_down_mid_cycle_then_back_completes_with_nothing_lost_or_dupli
         .iter()
         .all(|o| o["files_written"] == 0 && o["files_delivered"] == 0));
 }
+
+#[test]
+fn validate_config_checks_key_permissions_known_hosts_and_that_each_folder_is_listable() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Sshd::start(&tmp.path().join("sshd"));
+    let root = tmp.path().join("ws");
+    workspace(&root, &server, &server, "0s");
+    let validate = || {
+        bin()
+            .args(["validate-config", "--config"])
+            .arg(root.join("egme-ord.toml"))
+            .output()
+            .unwrap()
+    };
+    let o = validate();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let key = server.dir.join("userkey");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+    let o = validate();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(out.contains("too open for a secret"), "{out}");
+    // The daemon refuses such a key too, as OpenSSH does.
+    let (code, s, _) = once(&root, FIRST);
+    assert_eq!(code, Some(1));
+    assert!(
+        s["ords"][0]["errors"].to_string().contains("too open"),
+        "{s}"
+    );
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    server.stop();
+    let o = validate();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(out.matches("cannot list the folder").count(), 6, "{out}");
+}

@@ -4,6 +4,7 @@ mod check;
 mod demo;
 mod once;
 mod status;
+mod validate;
 mod workspace;
 
 use std::process::ExitCode;
@@ -39,6 +40,8 @@ enum Command {
     Once(once::OnceArgs),
     /// Show per ORD and day: ORD data held, files sent, open/closed, anomalies.
     Status(status::StatusArgs),
+    /// Report every mistake of a config in one run; with the environment, also keys, folders and servers.
+    ValidateConfig(validate::ValidateArgs),
     /// Build a demo workspace on local folders and run a D+1 cycle and a later correction.
     Demo(demo::DemoArgs),
 }
@@ -61,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Once(args) => once::run(&args),
         Command::Status(args) => status::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::ValidateConfig(args) => validate::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

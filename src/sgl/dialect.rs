@@ -26,7 +26,7 @@ pub enum LineEnding {
 
 /// One ORD's file dialect; `Dialect::default()` is the canonical form of SGL-NOTES §3.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Dialect {
     pub separator: Separator,
     pub line_ending: LineEnding,

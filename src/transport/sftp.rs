@@ -11,7 +11,7 @@ use ssh2::{
 };
 
 use super::{PutOutcome, RemoteDir, RemoteEntry, TransportError};
-use crate::fsutil::is_safe_name;
+use crate::fsutil::{is_safe_name, permission_problem};
 
 /// Where and how to reach one SFTP folder. Secrets are never stored here: only where to find them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +162,15 @@ impl SftpDir {
             port: s.port,
             detail,
         };
+        for (file, secret) in [
+            (s.key.as_ref(), true),
+            (s.passphrase_file.as_ref(), true),
+            (Some(&s.known_hosts), false),
+        ] {
+            if let Some(problem) = file.and_then(|f| permission_problem(f, secret)) {
+                return Err(auth_err(format!("refused: {problem}")));
+            }
+        }
         if let Some(key) = &s.key {
             let passphrase = match (&s.passphrase_env, &s.passphrase_file) {
                 (Some(var), _) => Some(std::env::var(var).map_err(|_| {
