@@ -32,6 +32,8 @@ struct RawConfig {
     poll_interval: String,
     #[serde(default = "default_min_age")]
     min_file_age: String,
+    /// Address for Prometheus metrics (e.g. 127.0.0.1:9464); none by default.
+    metrics_listen: Option<String>,
     mobility: RawMobility,
     registry: RawRegistry,
     /// Deserialized one by one, so that mistakes in several ORDs are all reported.
@@ -283,6 +285,8 @@ pub struct Config {
     pub work_dir: PathBuf,
     pub poll_interval: Duration,
     pub min_file_age: Duration,
+    /// Where `run` serves Prometheus metrics, if anywhere.
+    pub metrics_listen: Option<String>,
     pub mobility_inbox: PathBuf,
     pub registry: RegistryPaths,
     pub ords: Vec<OrdConfig>,
@@ -507,6 +511,7 @@ impl Config {
             work_dir: abs(&raw.work_dir),
             poll_interval: poll_interval.unwrap_or(Duration::from_secs(300)),
             min_file_age: min_file_age.unwrap_or_default(),
+            metrics_listen: raw.metrics_listen.clone(),
             mobility_inbox: abs(&raw.mobility.inbox),
             registry: RegistryPaths {
                 cpes: abs(&raw.registry.cpes),

@@ -3,6 +3,7 @@
 mod check;
 mod demo;
 mod once;
+mod run;
 mod status;
 mod validate;
 mod workspace;
@@ -28,14 +29,40 @@ pub mod exit {
     about = "SGL meter-data exchange between MOBI.E (EGME) and the ORDs"
 )]
 struct Cli {
+    /// Log format on standard error: json (default, one event per line) or pretty (for a terminal).
+    #[arg(long, global = true, value_enum, default_value = "json")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Logs go to standard error; the level comes from `EGME_ORD_LOG` (e.g. `debug`), by default
+/// `info` for `run` and `warn` for the other commands, whose output is their report.
+fn init_logging(format: LogFormat, daemon: bool) {
+    let default = if daemon { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EGME_ORD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Validate SGL files (names and contents) and summarise the valid ones.
     Check(check::CheckArgs),
+    /// The daemon: a cycle every poll interval, the daily send at send_at, until SIGTERM/SIGINT.
+    Run(run::RunArgs),
     /// Run one whole cycle: intake, mobility, netting, the daily send when due, delivery.
     Once(once::OnceArgs),
     /// Show per ORD and day: ORD data held, files sent, open/closed, anomalies.
@@ -59,9 +86,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    init_logging(cli.log_format, matches!(cli.command, Command::Run(_)));
     let result = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Once(args) => once::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Status(args) => status::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::ValidateConfig(args) => validate::run(&args),

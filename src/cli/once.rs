@@ -36,6 +36,7 @@ pub fn run(args: &OnceArgs) -> Result<u8> {
     let mut ws = workspace::Workspace::open(&args.config)?;
     let options = RunOptions {
         crash_at: std::env::var("EGME_ORD_CRASH_AT").ok(),
+        ..RunOptions::default()
     };
     let summary = ws.cycle(now, Utc::now(), options);
     if args.json {

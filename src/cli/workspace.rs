@@ -7,10 +7,13 @@ use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Utc};
 use egme_ord::config::Config;
 use egme_ord::cycle::{load_registry, Cycle, CycleSummary, RunOptions};
+use egme_ord::daemon::StoreLock;
 use egme_ord::registry::Registry;
 use egme_ord::store::Store;
 
 pub struct Workspace {
+    /// Held while the workspace lives: a second instance on the same store is refused.
+    _lock: Option<StoreLock>,
     pub config: Config,
     pub registry: Registry,
     pub store: Store,
@@ -38,15 +41,31 @@ pub fn load_config(path: &Path) -> Result<Config> {
 }
 
 impl Workspace {
+    /// Opens config, registry and store, holding the store's lock (for commands that change it).
     pub fn open(config_path: &Path) -> Result<Workspace> {
+        Self::open_with(config_path, true)
+    }
+
+    /// Opens without the lock, for reading while a daemon runs (`status`).
+    pub fn open_unlocked(config_path: &Path) -> Result<Workspace> {
+        Self::open_with(config_path, false)
+    }
+
+    fn open_with(config_path: &Path, lock: bool) -> Result<Workspace> {
         let config = load_config(config_path)?;
         let registry = load_registry(&config).map_err(|e| anyhow!("{e}"))?;
         if let Some(parent) = config.store.parent() {
             fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
+        let lock = if lock {
+            Some(StoreLock::acquire(&config.store)?)
+        } else {
+            None
+        };
         let store = Store::open(&config.store)?;
         Ok(Workspace {
+            _lock: lock,
             config,
             registry,
             store,

@@ -66,7 +66,15 @@ impl Cycle<'_> {
                 }
                 self.receive(ord, &entry, &bytes)?
             };
+            if status == ReceivedStatus::Rejected {
+                tracing::warn!(ord = %ord.name, file = %entry.name, size = entry.size, status = status.as_str(), "file rejected and quarantined");
+            } else {
+                tracing::info!(ord = %ord.name, file = %entry.name, size = entry.size, status = status.as_str(), "file received");
+            }
             *sum.received.entry(status.as_str().to_string()).or_default() += 1;
+            if self.options.stopping() {
+                break;
+            }
         }
         Ok(())
     }

@@ -73,6 +73,8 @@ pub struct OrdSummary {
     pub files_written: usize,
     pub files_delivered: usize,
     pub anomalies: usize,
+    /// Left out of this cycle: backing off after failures.
+    pub skipped_for_backoff: bool,
     pub errors: Vec<String>,
 }
 
@@ -107,6 +109,18 @@ impl CycleSummary {
 pub struct RunOptions {
     /// Crash injection point for tests (`EGME_ORD_CRASH_AT`).
     pub crash_at: Option<String>,
+    /// ORDs left out of this cycle (backing off after failures).
+    pub skip_ords: std::collections::BTreeSet<String>,
+    /// Set by a signal: the cycle stops between two files (everything done so far is recorded).
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl RunOptions {
+    pub(crate) fn stopping(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 /// Reads and validates the registry files named in the config.
@@ -209,18 +223,31 @@ impl Cycle<'_> {
             })
             .collect();
         for (ord, sum) in config.ords.iter().zip(ord_summaries.iter_mut()) {
+            sum.skipped_for_backoff = self.options.skip_ords.contains(&ord.name);
+            if sum.skipped_for_backoff || self.options.stopping() {
+                continue;
+            }
             if let Err(e) = self.intake(ord, sum) {
+                tracing::error!(ord = %ord.name, error = %e, "intake failed");
                 sum.errors.push(format!("intake: {e}"));
             }
         }
-        if let Err(e) = self.mobility_intake(&mut summary.mobility) {
-            summary.mobility.errors.push(e.to_string());
+        if !self.options.stopping() {
+            if let Err(e) = self.mobility_intake(&mut summary.mobility) {
+                tracing::error!(error = %e, "mobility intake failed");
+                summary.mobility.errors.push(e.to_string());
+            }
         }
         for (ord, sum) in config.ords.iter().zip(ord_summaries.iter_mut()) {
+            if sum.skipped_for_backoff || self.options.stopping() {
+                continue;
+            }
             if let Err(e) = self.send(ord, sum) {
+                tracing::error!(ord = %ord.name, error = %e, "send failed");
                 sum.errors.push(format!("send: {e}"));
             }
             if let Err(e) = self.deliver(ord, sum) {
+                tracing::error!(ord = %ord.name, error = %e, "delivery failed");
                 sum.errors.push(format!("delivery: {e}"));
             }
         }

@@ -48,6 +48,10 @@ impl Cycle<'_> {
             return Ok(());
         }
         for day in &plan.send_days {
+            if self.options.stopping() {
+                // The send is not marked done: the next run redoes it (unchanged files are skipped).
+                return Ok(());
+            }
             self.send_day(ord, *day, plan.today, sum)?;
         }
         self.store
@@ -241,7 +245,11 @@ impl Cycle<'_> {
             dir.put(&f.name, &bytes)?;
             crashpoint(self.options.crash_at.as_deref(), "after-delivery-put");
             self.store.mark_delivered(f.id, self.now)?;
+            tracing::info!(ord = %ord.name, file = %f.name, transmission_id = f.transmission_id, cpe = %f.cpe, day = %f.day, "file sent");
             sum.files_delivered += 1;
+            if self.options.stopping() {
+                break;
+            }
         }
         Ok(())
     }

@@ -1,0 +1,107 @@
+//! `egme-ord run`: the daemon. Cycles on a dedicated blocking thread (ssh2 is blocking); tokio only waits for signals.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use clap::Args;
+use egme_ord::cycle::{CycleSummary, RunOptions};
+use egme_ord::daemon::{self, SystemClock};
+use egme_ord::metrics::{self, Metrics};
+
+use super::{exit, workspace};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file.
+    #[arg(long)]
+    config: PathBuf,
+}
+
+pub fn run(args: &RunArgs) -> Result<u8> {
+    let mut ws = workspace::Workspace::open(&args.config)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let metrics = Arc::new(Metrics::default());
+    if let Some(addr) = ws.config.metrics_listen.clone() {
+        metrics::serve(&addr, metrics.clone(), stop.clone())
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        tracing::info!(address = %addr, "metrics listening");
+    }
+    tracing::info!(config = %args.config.display(), ords = ws.config.ords.len(), poll_interval_s = ws.config.poll_interval.as_secs(), "egme-ord started");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let worker_stop = stop.clone();
+    runtime.block_on(async move {
+        let signal_stop = stop.clone();
+        tokio::spawn(async move {
+            let terminate = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = terminate => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+            tracing::info!("stop requested: finishing the file in flight, then stopping");
+            signal_stop.store(true, Ordering::SeqCst);
+        });
+        let options = RunOptions {
+            crash_at: std::env::var("EGME_ORD_CRASH_AT").ok(),
+            ..RunOptions::default()
+        };
+        tokio::task::spawn_blocking(move || {
+            daemon::run(
+                &ws.config,
+                &ws.registry,
+                &mut ws.store,
+                &SystemClock,
+                &worker_stop,
+                options,
+                |summary, took| {
+                    log_summary(summary, took);
+                    metrics.record(summary, took, Utc::now());
+                },
+            );
+        })
+        .await
+    })?;
+    tracing::info!("egme-ord stopped");
+    Ok(exit::OK)
+}
+
+/// One event per ORD and cycle, with counts and duration.
+pub fn log_summary(s: &CycleSummary, took: Duration) {
+    let m = &s.mobility;
+    tracing::info!(
+        duration_ms = took.as_millis() as u64,
+        mobility_files = m.files,
+        mobility_applied = m.records_applied,
+        mobility_rejected = m.records_rejected,
+        mobility_late = m.records_late,
+        "cycle done"
+    );
+    for o in &s.ords {
+        let received: usize = o.received.values().sum();
+        tracing::info!(
+            ord = %o.ord,
+            received,
+            rejected = o.received.get("rejected").copied().unwrap_or(0),
+            waiting = o.waiting,
+            send_due = o.send_due,
+            files_written = o.files_written,
+            files_delivered = o.files_delivered,
+            anomalies = o.anomalies,
+            backing_off = o.skipped_for_backoff,
+            errors = o.errors.len(),
+            "cycle summary"
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! The unattended loop: a cycle every poll interval, per-ORD backoff after failures, a single instance, a clean stop.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::config::Config;
+use crate::cycle::{Cycle, CycleSummary, RunOptions};
+use crate::registry::Registry;
+use crate::store::Store;
+
+/// The time, behind a trait so that the loop is tested on a controllable clock without sleeping.
+pub trait Clock {
+    /// The business time: which day it is, whether the send is due.
+    fn now(&self) -> DateTime<Utc>;
+    /// The real time, for a file's age (stability); a fake business clock keeps the real one here.
+    fn wall_now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+    /// Waits `duration`, returning early when `stop` is set.
+    fn sleep(&self, duration: Duration, stop: &AtomicBool);
+}
+
+/// The real clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn sleep(&self, duration: Duration, stop: &AtomicBool) {
+        let end = Instant::now() + duration;
+        while !stop.load(Ordering::SeqCst) && Instant::now() < end {
+            std::thread::sleep(
+                Duration::from_millis(200).min(end.saturating_duration_since(Instant::now())),
+            );
+        }
+    }
+}
+
+/// Another instance holds the store.
+#[derive(Debug, Error)]
+pub enum LockError {
+    #[error("another egme-ord holds the store {store} (lock file {lock}): refusing to start a second instance")]
+    Held { store: PathBuf, lock: PathBuf },
+    #[error("cannot lock the store {store} ({lock}): {source}")]
+    Io {
+        store: PathBuf,
+        lock: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// An exclusive lock on `<store>.lock`, held while the process lives.
+pub struct StoreLock {
+    _file: File,
+}
+
+impl StoreLock {
+    pub fn acquire(store: &Path) -> Result<StoreLock, LockError> {
+        let lock = PathBuf::from(format!("{}.lock", store.display()));
+        let io = |source| LockError::Io {
+            store: store.to_path_buf(),
+            lock: lock.clone(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(StoreLock { _file: file }),
+            Err(TryLockError::WouldBlock) => Err(LockError::Held {
+                store: store.to_path_buf(),
+                lock,
+            }),
+            Err(TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+}
+
+/// How long an ORD that failed `failures` times in a row is left out: poll × 2^failures, at most an
+/// hour, plus up to a quarter of jitter from `seed`.
+pub fn backoff(poll: Duration, failures: u32, seed: u64) -> Duration {
+    let base = poll
+        .saturating_mul(1 << failures.min(10))
+        .min(Duration::from_secs(3600));
+    let jitter_ms =
+        (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) % (base.as_millis() as u64 / 4 + 1);
+    base + Duration::from_millis(jitter_ms)
+}
+
+/// Runs cycles until `stop` is set: after each cycle `report` sees the summary. An ORD whose cycle
+/// failed is left out of the next cycles for a growing backoff; the other ORDs are served as usual.
+pub fn run(
+    config: &Config,
+    registry: &Registry,
+    store: &mut Store,
+    clock: &dyn Clock,
+    stop: &Arc<AtomicBool>,
+    options: RunOptions,
+    mut report: impl FnMut(&CycleSummary, Duration),
+) {
+    let mut failing: BTreeMap<String, (u32, DateTime<Utc>)> = BTreeMap::new();
+    let mut cycles: u64 = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let now = clock.now();
+        let mut opts = options.clone();
+        opts.stop = Some(stop.clone());
+        opts.skip_ords = failing
+            .iter()
+            .filter(|(_, (_, until))| *until > now)
+            .map(|(name, _)| name.clone())
+            .collect();
+        let started = Instant::now();
+        let summary = Cycle {
+            config,
+            registry,
+            store,
+            now,
+            wall_now: clock.wall_now(),
+            options: opts,
+        }
+        .run();
+        let took = started.elapsed();
+        for o in &summary.ords {
+            if o.skipped_for_backoff {
+                continue;
+            }
+            if o.errors.is_empty() {
+                failing.remove(&o.ord);
+            } else {
+                let failures = failing.get(&o.ord).map_or(0, |(f, _)| *f) + 1;
+                let wait = backoff(config.poll_interval, failures, cycles ^ failures as u64);
+                let until = now
+                    + chrono::Duration::from_std(wait)
+                        .unwrap_or_else(|_| chrono::Duration::hours(1));
+                tracing::warn!(ord = %o.ord, failures, retry_at = %until, "ORD failed: backing off");
+                failing.insert(o.ord.clone(), (failures, until));
+            }
+        }
+        report(&summary, took);
+        cycles += 1;
+        clock.sleep(config.poll_interval, stop);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_on_the_same_store_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("s.sqlite");
+        let first = StoreLock::acquire(&store).unwrap();
+        assert!(matches!(
+            StoreLock::acquire(&store),
+            Err(LockError::Held { .. })
+        ));
+        drop(first);
+        assert!(StoreLock::acquire(&store).is_ok());
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped_at_an_hour_and_a_quarter() {
+        let poll = Duration::from_secs(60);
+        assert!(backoff(poll, 1, 0) >= Duration::from_secs(120));
+        assert!(backoff(poll, 2, 7) >= Duration::from_secs(240));
+        assert!(backoff(poll, 30, 7) <= Duration::from_secs(4500));
+    }
+}
