@@ -18,6 +18,9 @@ use egme_ord::daemon::{self, Clock};
 use egme_ord::demo::{self, DemoFile};
 use egme_ord::store::Store;
 
+/// Per cycle: time, E-Redes files written, E-Redes days closed, late mobility records.
+type CycleRow = (DateTime<Utc>, usize, usize, u64);
+
 struct FakeClock {
     now: Cell<DateTime<Utc>>,
 }
@@ -78,7 +81,7 @@ fn on_a_controllable_clock_the_d_plus_1_send_a_d_plus_5_correction_and_the_closi
         now: Cell::new(t("2024-10-28T00:00:00Z")),
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let log: RefCell<Vec<(DateTime<Utc>, usize, usize, u64)>> = RefCell::new(Vec::new());
+    let log: RefCell<Vec<CycleRow>> = RefCell::new(Vec::new());
     let corrected = Cell::new(false);
     let late = Cell::new(false);
     daemon::run(
