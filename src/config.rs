@@ -62,6 +62,8 @@ struct RawRegistry {
     evses: PathBuf,
     cemes: PathBuf,
     tariff_overrides: Option<PathBuf>,
+    #[serde(default)]
+    other_ords: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -299,6 +301,8 @@ pub struct RegistryPaths {
     pub evses: PathBuf,
     pub cemes: PathBuf,
     pub tariff_overrides: Option<PathBuf>,
+    /// ORDs in the registry that other egme-ord instances serve: their records are skipped here.
+    pub other_ords: Vec<String>,
 }
 
 /// `30s`, `5m`, `1h`, `2d` (or plain seconds).
@@ -518,6 +522,7 @@ impl Config {
                 evses: abs(&raw.registry.evses),
                 cemes: abs(&raw.registry.cemes),
                 tariff_overrides: raw.registry.tariff_overrides.as_deref().map(abs),
+                other_ords: raw.registry.other_ords.clone(),
             },
             ords,
         })
@@ -667,6 +672,25 @@ send = { transport = "local", path = "exchange/e-redes/in" }
 #[cfg(test)]
 mod example_tests {
     use super::*;
+
+    #[test]
+    fn the_shipped_per_ord_configs_are_valid_and_use_sftp() {
+        for (text, name) in [
+            (include_str!("../config/e-redes.toml"), "e-redes"),
+            (include_str!("../config/eda.toml"), "eda"),
+            (include_str!("../config/eem.toml"), "eem"),
+        ] {
+            let c = Config::parse(text, Path::new("/etc/egme-ord/x.toml"))
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(c.ords.len(), 1);
+            assert_eq!(c.ords[0].name, name);
+            assert_eq!(c.registry.other_ords.len(), 2);
+            assert!(
+                matches!(c.ords[0].receive, Endpoint::Sftp(_))
+                    && matches!(c.ords[0].send, Endpoint::Sftp(_))
+            );
+        }
+    }
 
     #[test]
     fn the_shipped_example_config_is_valid() {

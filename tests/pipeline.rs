@@ -439,3 +439,23 @@ fn walk(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+#[test]
+fn a_daemon_serving_one_ord_skips_the_other_ords_records_instead_of_quarantining_them() {
+    let ws = workspace();
+    let config = fs::read_to_string(ws.path().join("egme-ord.toml")).unwrap();
+    // Keep only the E-Redes section; the islands are served by other instances.
+    let cut = config.find("\n[[ord]]\nname = \"eda\"").unwrap();
+    let config = config[..cut].replace(
+        "tariff_overrides = \"registry/tariff_overrides.csv\"",
+        "tariff_overrides = \"registry/tariff_overrides.csv\"\nother_ords = [\"eda\", \"eem\"]",
+    );
+    fs::write(ws.path().join("egme-ord.toml"), config).unwrap();
+    let s = once(ws.path(), FIRST);
+    assert_eq!(s["ords"].as_array().unwrap().len(), 1);
+    assert_eq!(s["mobility"]["records_other_ord"], 9, "{s}");
+    assert_eq!(s["mobility"]["records_applied"], 9, "{s}");
+    // Only the unknown EVSE is quarantined.
+    assert_eq!(s["mobility"]["records_rejected"], 1, "{s}");
+    assert_eq!(received(ws.path(), "e-redes").len(), 40);
+}

@@ -104,7 +104,8 @@ impl Cycle<'_> {
                         sum.records_rejected += 1;
                         rejected.push(format!("{}: {reason}", r.key));
                     }
-                    Ok((stored, touched)) => {
+                    Ok(None) => sum.records_other_ord += 1,
+                    Ok(Some((stored, touched))) => {
                         if self
                             .store
                             .mobility_last_updated(&stored.key)?
@@ -194,12 +195,21 @@ impl Cycle<'_> {
         &self,
         r: &MobilityRecord,
         source: &str,
-    ) -> Result<(StoredMobility, Vec<NaiveDate>), String> {
+    ) -> Result<Option<(StoredMobility, Vec<NaiveDate>)>, String> {
         let cpe = self.registry.cpe_of(&r.place)?;
         let ord_name = self
             .registry
             .ord_of(&cpe)
             .ok_or_else(|| format!("CPE {cpe} has no ORD in the registry"))?;
+        if self
+            .config
+            .registry
+            .other_ords
+            .iter()
+            .any(|o| o == ord_name)
+        {
+            return Ok(None);
+        }
         let ord = self
             .config
             .ord(ord_name)
@@ -221,7 +231,7 @@ impl Cycle<'_> {
                 }
             }
         }
-        Ok((
+        Ok(Some((
             StoredMobility {
                 key: r.key.clone(),
                 last_updated: r.last_updated,
@@ -233,7 +243,7 @@ impl Cycle<'_> {
                 source: source.to_string(),
             },
             touched.into_iter().collect(),
-        ))
+        )))
     }
 
     fn quarantine_mobility(

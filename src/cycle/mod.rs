@@ -87,6 +87,8 @@ pub struct MobilitySummary {
     pub records_stale: usize,
     pub records_late: usize,
     pub records_rejected: usize,
+    /// Records for ORDs that other egme-ord instances serve (`registry.other_ords`), skipped here.
+    pub records_other_ord: usize,
     pub errors: Vec<String>,
 }
 
@@ -152,7 +154,12 @@ pub fn load_registry(config: &Config) -> Result<Registry, CycleError> {
         cemes: (&names[2], &cemes),
         overrides: overrides.as_deref().map(|t| (names[3].as_str(), t)),
     };
-    let ords: Vec<&str> = config.ords.iter().map(|o| o.name.as_str()).collect();
+    let ords: Vec<&str> = config
+        .ords
+        .iter()
+        .map(|o| o.name.as_str())
+        .chain(config.registry.other_ords.iter().map(String::as_str))
+        .collect();
     Registry::parse(&texts, &ords).map_err(CycleError::Registry)
 }
 
