@@ -45,6 +45,31 @@ impl Clock for SystemClock {
     }
 }
 
+/// A business clock that starts at a given time and runs with the real one (`run --now`: replays).
+pub struct OffsetClock {
+    start: DateTime<Utc>,
+    began: Instant,
+}
+
+impl OffsetClock {
+    pub fn starting_at(start: DateTime<Utc>) -> OffsetClock {
+        OffsetClock {
+            start,
+            began: Instant::now(),
+        }
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.start + chrono::Duration::from_std(self.began.elapsed()).unwrap_or_default()
+    }
+
+    fn sleep(&self, duration: Duration, stop: &AtomicBool) {
+        SystemClock.sleep(duration, stop);
+    }
+}
+
 /// Another instance holds the store.
 #[derive(Debug, Error)]
 pub enum LockError {

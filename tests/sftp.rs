@@ -306,3 +306,117 @@ fn validate_config_checks_key_permissions_known_hosts_and_that_each_folder_is_li
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(out.matches("cannot list the folder").count(), 6, "{out}");
 }
+
+#[test]
+fn the_daemon_run_does_a_full_cycle_over_sftp_then_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&tmp.path().join("sshd"));
+    let root = tmp.path().join("ws");
+    workspace(&root, &server, &server, "0s");
+    let config = fs::read_to_string(root.join("egme-ord.toml"))
+        .unwrap()
+        .replace("poll_interval = \"5m\"", "poll_interval = \"1s\"");
+    fs::write(root.join("egme-ord.toml"), config).unwrap();
+    write_all(&root, &demo::first_delivery());
+    let mut daemon = bin()
+        .args(["run", "--now", FIRST, "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut n = 0;
+    for _ in 0..300 {
+        n = delivered(&root);
+        if n >= 88 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(n, 88);
+    assert!(Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = daemon.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    // Another cycle after the stop finds nothing left to do.
+    let (code, s, _) = once(&root, FIRST);
+    assert_eq!(code, Some(0));
+    assert!(
+        s["ords"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["files_written"] == 0 && o["files_delivered"] == 0),
+        "{s}"
+    );
+}
+
+#[test]
+fn an_rsa_key_with_a_passphrase_from_the_environment_authenticates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&tmp.path().join("sshd"));
+    let key = server.dir.join("rsakey");
+    let ok = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "rsa",
+            "-b",
+            "3072",
+            "-m",
+            "PEM",
+            "-N",
+            "s3cret pass",
+            "-f",
+        ])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    fs::copy(
+        server.dir.join("rsakey.pub"),
+        server.dir.join("authorized_keys"),
+    )
+    .unwrap();
+    let root = tmp.path().join("ws");
+    workspace(&root, &server, &server, "0s");
+    let config = fs::read_to_string(root.join("egme-ord.toml"))
+        .unwrap()
+        .replace(
+            &format!("key = \"{}\"", server.dir.join("userkey").display()),
+            &format!(
+                "key = \"{}\", passphrase_env = \"EGME_TEST_PASSPHRASE\"",
+                key.display()
+            ),
+        );
+    fs::write(root.join("egme-ord.toml"), config).unwrap();
+    write_all(&root, &demo::first_delivery());
+    let run = |pass: Option<&str>| {
+        let mut cmd = bin();
+        cmd.args(["once", "--json", "--now", FIRST, "--config"])
+            .arg(root.join("egme-ord.toml"));
+        match pass {
+            Some(p) => cmd.env("EGME_TEST_PASSPHRASE", p),
+            None => cmd.env_remove("EGME_TEST_PASSPHRASE"),
+        };
+        let o = cmd.output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(None);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains("EGME_TEST_PASSPHRASE") && out.contains("is not set"),
+        "{out}"
+    );
+    assert!(!out.contains("s3cret"), "a secret must never be printed");
+    let (code, out) = run(Some("wrong"));
+    assert_eq!(code, Some(1), "{out}");
+    let (code, out) = run(Some("s3cret pass"));
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(delivered(&root), 88);
+}

@@ -19,9 +19,17 @@ pub struct RunArgs {
     /// The configuration file.
     #[arg(long)]
     config: PathBuf,
+    /// Start the business clock at this time (RFC 3339) and let it run: replays and tests.
+    #[arg(long)]
+    now: Option<String>,
 }
 
 pub fn run(args: &RunArgs) -> Result<u8> {
+    let start = args
+        .now
+        .as_deref()
+        .map(|t| super::once::parse_now(Some(t)))
+        .transpose()?;
     let mut ws = workspace::Workspace::open(&args.config)?;
     let stop = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(Metrics::default());
@@ -58,11 +66,15 @@ pub fn run(args: &RunArgs) -> Result<u8> {
             ..RunOptions::default()
         };
         tokio::task::spawn_blocking(move || {
+            let clock: Box<dyn daemon::Clock> = match start {
+                Some(t) => Box::new(daemon::OffsetClock::starting_at(t)),
+                None => Box::new(SystemClock),
+            };
             daemon::run(
                 &ws.config,
                 &ws.registry,
                 &mut ws.store,
-                &SystemClock,
+                clock.as_ref(),
                 &worker_stop,
                 options,
                 |summary, took| {
