@@ -126,6 +126,8 @@ struct RawEndpoint {
     io_timeout: Option<String>,
     keepalive: Option<String>,
     attempts: Option<u32>,
+    /// Receive side only: move each file, once recorded, into this folder of the account.
+    move_to: Option<String>,
 }
 
 /// How files reach an ORD's folders.
@@ -259,6 +261,8 @@ pub struct OrdConfig {
     pub receive: Endpoint,
     /// Where our files are put for the ORD.
     pub send: Endpoint,
+    /// A folder (of the receive account) where files are moved once recorded; by default they stay.
+    pub processed_folder: Option<String>,
     pub first_transmission_id: u64,
     pub netting_policy: NettingPolicy,
     pub tolerance_kwh: Decimal,
@@ -492,6 +496,17 @@ impl Config {
                     let e = o.send.resolve(&format!("{at}: send"), &abs, &mut messages);
                     errors.extend(messages.into_iter().map(&err));
                     e
+                },
+                processed_folder: {
+                    if o.send.move_to.is_some() {
+                        errors.push(err(format!("{at}: send: key `move_to` is only for the receive side")));
+                    }
+                    if let Some(f) = &o.receive.move_to {
+                        if f.is_empty() || f.split('/').any(|part| part == "..") {
+                            errors.push(err(format!("{at}: receive: key `move_to`: expected a folder without `..`, found {f:?}")));
+                        }
+                    }
+                    o.receive.move_to.clone()
                 },
                 first_transmission_id: o.first_transmission_id,
                 netting_policy: o.netting_policy,

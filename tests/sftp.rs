@@ -420,3 +420,37 @@ fn an_rsa_key_with_a_passphrase_from_the_environment_authenticates() {
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(delivered(&root), 88);
 }
+
+#[test]
+fn with_move_to_received_files_go_to_a_processed_folder_and_are_ingested_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&tmp.path().join("sshd"));
+    let root = tmp.path().join("ws");
+    workspace(&root, &server, &server, "0s");
+    let config = fs::read_to_string(root.join("egme-ord.toml")).unwrap();
+    // Receive endpoints get move_to = "processed".
+    let config = config
+        .lines()
+        .map(|l| {
+            if l.starts_with("receive = {") {
+                l.replacen(
+                    "transport = \"sftp\"",
+                    "transport = \"sftp\", move_to = \"processed\"",
+                    1,
+                )
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    fs::write(root.join("egme-ord.toml"), config).unwrap();
+    write_all(&root, &demo::first_delivery());
+    let (code, s, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    let from = root.join("exchange/e-redes/from-ord");
+    assert_eq!(names(&from), vec!["processed".to_string()]);
+    assert_eq!(names(&from.join("processed")).len(), 6);
+    let (_, s, _) = once(&root, FIRST);
+    assert_eq!(s["ords"][0]["received"], serde_json::json!({}), "{s}");
+}

@@ -21,10 +21,18 @@ impl Cycle<'_> {
         sum.skipped = odd;
         let min_age = self.config.min_file_age.as_secs() as i64;
         for entry in entries {
+            let movable = ord
+                .processed_folder
+                .as_deref()
+                .filter(|_| is_safe_name(&entry.name));
             if self
                 .store
                 .seen_file(&ord.name, &entry.name, entry.size, entry.mtime)?
             {
+                // Recorded before a crash but not yet moved: move it now.
+                if let Some(folder) = movable {
+                    dir.move_into(&entry.name, folder)?;
+                }
                 continue;
             }
             if self.wall_now.timestamp() - entry.mtime < min_age {
@@ -72,6 +80,9 @@ impl Cycle<'_> {
                 tracing::info!(ord = %ord.name, file = %entry.name, size = entry.size, status = status.as_str(), "file received");
             }
             *sum.received.entry(status.as_str().to_string()).or_default() += 1;
+            if let Some(folder) = movable {
+                dir.move_into(&entry.name, folder)?;
+            }
             if self.options.stopping() {
                 break;
             }

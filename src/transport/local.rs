@@ -116,6 +116,14 @@ impl RemoteDir for LocalDir {
             Err(e) => Err(self.io("put", name, e)),
         }
     }
+
+    fn move_into(&mut self, name: &str, folder: &str) -> Result<(), TransportError> {
+        let from = self.checked(name)?;
+        let target = self.dir.join(folder);
+        fs::create_dir_all(&target).map_err(|e| self.io("mkdir", folder, e))?;
+        let to = crate::fsutil::unique_path(&target, name);
+        fs::rename(&from, &to).map_err(|e| self.io("move", name, e))
+    }
 }
 
 #[cfg(test)]

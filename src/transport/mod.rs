@@ -98,4 +98,7 @@ pub trait RemoteDir {
     fn read(&mut self, name: &str, limit: u64) -> Result<Vec<u8>, TransportError>;
     /// Puts a file atomically (temporary name, then rename); never overwrites other content.
     fn put(&mut self, name: &str, bytes: &[u8]) -> Result<PutOutcome, TransportError>;
+    /// Moves a file into `folder` (relative to this folder, or absolute), creating it when needed;
+    /// a name already taken there gets a `.1`, `.2`… suffix. Nothing is ever deleted.
+    fn move_into(&mut self, name: &str, folder: &str) -> Result<(), TransportError>;
 }

@@ -406,6 +406,43 @@ impl RemoteDir for SftpDir {
             Ok(PutOutcome::Created)
         })
     }
+
+    fn move_into(&mut self, name: &str, folder: &str) -> Result<(), TransportError> {
+        if !is_safe_name(name) {
+            return Err(TransportError::UnsafeName {
+                dir: self.describe(),
+                name: name.to_string(),
+            });
+        }
+        let from = self.remote(name);
+        let target = if folder.starts_with('/') {
+            PathBuf::from(folder)
+        } else {
+            self.remote(folder)
+        };
+        self.with_sftp(|me, sftp| {
+            if sftp.stat(&target).is_err() {
+                sftp.mkdir(&target, 0o750).map_err(|e| me.ssh("mkdir", e))?;
+            }
+            for i in 0..1000 {
+                let candidate = if i == 0 {
+                    target.join(name)
+                } else {
+                    target.join(format!("{name}.{i}"))
+                };
+                if sftp.stat(&candidate).is_ok() {
+                    continue;
+                }
+                return sftp
+                    .rename(&from, &candidate, None)
+                    .map_err(|e| me.ssh("move", e));
+            }
+            Err(me.ssh(
+                "move",
+                format!("no free name for {name} in {}", target.display()),
+            ))
+        })
+    }
 }
 
 impl SftpDir {
