@@ -126,6 +126,7 @@ struct RawEndpoint {
     io_timeout: Option<String>,
     keepalive: Option<String>,
     attempts: Option<u32>,
+    sessions: Option<u32>,
     /// Receive side only: move each file, once recorded, into this folder of the account.
     move_to: Option<String>,
 }
@@ -168,6 +169,7 @@ impl RawEndpoint {
             ("io_timeout", self.io_timeout.is_some()),
             ("keepalive", self.keepalive.is_some()),
             ("attempts", self.attempts.is_some()),
+            ("sessions", self.sessions.is_some()),
         ];
         match self.transport {
             Transport::Local => {
@@ -238,6 +240,7 @@ impl RawEndpoint {
                     io_timeout,
                     keepalive,
                     attempts: self.attempts.unwrap_or(3).max(1),
+                    sessions: self.sessions.unwrap_or(1).clamp(1, 32),
                 }))
             }
         }

@@ -454,3 +454,47 @@ fn with_move_to_received_files_go_to_a_processed_folder_and_are_ingested_once() 
     let (_, s, _) = once(&root, FIRST);
     assert_eq!(s["ords"][0]["received"], serde_json::json!({}), "{s}");
 }
+
+#[test]
+fn four_parallel_sessions_per_endpoint_transfer_everything_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&tmp.path().join("sshd"));
+    let root = tmp.path().join("ws");
+    workspace(&root, &server, &server, "0s");
+    let config = fs::read_to_string(root.join("egme-ord.toml"))
+        .unwrap()
+        .replace("attempts = 2 }", "attempts = 2, sessions = 4 }");
+    assert_eq!(config.matches("sessions = 4").count(), 6);
+    fs::write(root.join("egme-ord.toml"), config).unwrap();
+    write_all(&root, &demo::first_delivery());
+    let (code, s, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    let received: usize = s["ords"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["received"]["applied"].as_u64().unwrap() as usize)
+        .sum();
+    assert_eq!(received, 12);
+    for o in demo::ords() {
+        let mut ids: Vec<u64> = names(&root.join("exchange").join(o.name).join("to-ord"))
+            .iter()
+            .map(|n| {
+                n.trim_end_matches(".sgl")
+                    .rsplit('_')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        ids.sort();
+        assert_eq!(
+            ids,
+            (1..=ids.len() as u64).collect::<Vec<_>>(),
+            "{}",
+            o.name
+        );
+    }
+    assert_eq!(delivered(&root), 88);
+}

@@ -8,7 +8,10 @@ use crate::fsutil::{is_safe_name, sha256_hex, unique_path, write_atomic};
 use crate::profile::DayProfile;
 use crate::sgl::{self, Code, Diagnostic, ReadOptions};
 use crate::store::{ReceivedFile, ReceivedStatus};
-use crate::transport::{RemoteEntry, TransportError};
+use crate::transport::{RemoteDir, RemoteEntry, TransportError};
+
+/// Files downloaded (or uploaded) per batch: bounds memory, keeps sessions busy.
+pub(super) const BATCH: usize = 256;
 
 impl Cycle<'_> {
     pub(super) fn intake(
@@ -20,17 +23,18 @@ impl Cycle<'_> {
         let (entries, odd) = dir.list()?;
         sum.skipped = odd;
         let min_age = self.config.min_file_age.as_secs() as i64;
+        let mut candidates: Vec<RemoteEntry> = Vec::new();
         for entry in entries {
-            let movable = ord
-                .processed_folder
-                .as_deref()
-                .filter(|_| is_safe_name(&entry.name));
             if self
                 .store
                 .seen_file(&ord.name, &entry.name, entry.size, entry.mtime)?
             {
                 // Recorded before a crash but not yet moved: move it now.
-                if let Some(folder) = movable {
+                if let Some(folder) = ord
+                    .processed_folder
+                    .as_deref()
+                    .filter(|_| is_safe_name(&entry.name))
+                {
                     dir.move_into(&entry.name, folder)?;
                 }
                 continue;
@@ -39,14 +43,15 @@ impl Cycle<'_> {
                 sum.waiting += 1;
                 continue;
             }
-            let status = if !is_safe_name(&entry.name) {
+            if !is_safe_name(&entry.name) {
                 let d = Diagnostic::new(
                     0,
                     1,
                     Code::NamePattern,
                     format!("unsafe file name {:?}: not read", entry.name),
                 );
-                self.reject(ord, &entry, None, &[d], "")?
+                let status = self.reject(ord, &entry, None, &[d], "")?;
+                self.received_one(ord, &entry, status, dir.as_mut(), sum)?;
             } else if entry.size > ord.dialect.max_file_bytes {
                 let d = Diagnostic::new(
                     0,
@@ -57,9 +62,18 @@ impl Cycle<'_> {
                         entry.size, ord.dialect.max_file_bytes
                     ),
                 );
-                self.reject(ord, &entry, None, &[d], "")?
+                let status = self.reject(ord, &entry, None, &[d], "")?;
+                self.received_one(ord, &entry, status, dir.as_mut(), sum)?;
             } else {
-                let bytes = match dir.read(&entry.name, ord.dialect.max_file_bytes) {
+                candidates.push(entry);
+            }
+        }
+        // Downloads in batches (over several sessions where configured), processed in name order.
+        for batch in candidates.chunks(BATCH) {
+            let names: Vec<String> = batch.iter().map(|e| e.name.clone()).collect();
+            let contents = dir.read_many(&names, ord.dialect.max_file_bytes);
+            for (entry, content) in batch.iter().zip(contents) {
+                let bytes = match content {
                     Ok(b) => b,
                     Err(TransportError::TooLarge { .. }) => {
                         sum.waiting += 1;
@@ -72,20 +86,37 @@ impl Cycle<'_> {
                     sum.waiting += 1;
                     continue;
                 }
-                self.receive(ord, &entry, &bytes)?
-            };
-            if status == ReceivedStatus::Rejected {
-                tracing::warn!(ord = %ord.name, file = %entry.name, size = entry.size, status = status.as_str(), "file rejected and quarantined");
-            } else {
-                tracing::info!(ord = %ord.name, file = %entry.name, size = entry.size, status = status.as_str(), "file received");
+                let status = self.receive(ord, entry, &bytes)?;
+                self.received_one(ord, entry, status, dir.as_mut(), sum)?;
+                if self.options.stopping() {
+                    return Ok(());
+                }
             }
-            *sum.received.entry(status.as_str().to_string()).or_default() += 1;
-            if let Some(folder) = movable {
-                dir.move_into(&entry.name, folder)?;
-            }
-            if self.options.stopping() {
-                break;
-            }
+        }
+        Ok(())
+    }
+
+    /// Logs and counts one recorded file, and moves it to the processed folder when configured.
+    fn received_one(
+        &mut self,
+        ord: &OrdConfig,
+        entry: &RemoteEntry,
+        status: ReceivedStatus,
+        dir: &mut dyn RemoteDir,
+        sum: &mut OrdSummary,
+    ) -> Result<(), CycleError> {
+        if status == ReceivedStatus::Rejected {
+            tracing::warn!(ord = %ord.name, file = %entry.name, size = entry.size, status = status.as_str(), "file rejected and quarantined");
+        } else {
+            tracing::info!(ord = %ord.name, file = %entry.name, size = entry.size, status = status.as_str(), "file received");
+        }
+        *sum.received.entry(status.as_str().to_string()).or_default() += 1;
+        if let Some(folder) = ord
+            .processed_folder
+            .as_deref()
+            .filter(|_| is_safe_name(&entry.name))
+        {
+            dir.move_into(&entry.name, folder)?;
         }
         Ok(())
     }

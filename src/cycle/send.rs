@@ -231,22 +231,39 @@ impl Cycle<'_> {
         crashpoint(self.options.crash_at.as_deref(), "before-delivery");
         let mut dir = super::open_endpoint(&ord.send)?;
         let outbox = self.work(&["outbox", &ord.name]);
-        for f in pending {
-            let path = outbox.join(&f.name);
-            let bytes = fs::read(&path).map_err(io_err(&path))?;
-            if sha256_hex(&bytes) != f.sha256 {
-                return Err(CycleError::Io {
-                    path,
-                    source: std::io::Error::other(
-                        "outbox file differs from the one recorded: not delivered",
-                    ),
-                });
+        for batch in pending.chunks(super::intake::BATCH) {
+            let mut files = Vec::with_capacity(batch.len());
+            for f in batch {
+                let path = outbox.join(&f.name);
+                let bytes = fs::read(&path).map_err(io_err(&path))?;
+                if sha256_hex(&bytes) != f.sha256 {
+                    return Err(CycleError::Io {
+                        path,
+                        source: std::io::Error::other(
+                            "outbox file differs from the one recorded: not delivered",
+                        ),
+                    });
+                }
+                files.push((f.name.clone(), bytes));
             }
-            dir.put(&f.name, &bytes)?;
-            crashpoint(self.options.crash_at.as_deref(), "after-delivery-put");
-            self.store.mark_delivered(f.id, self.now)?;
-            tracing::info!(ord = %ord.name, file = %f.name, transmission_id = f.transmission_id, cpe = %f.cpe, day = %f.day, "file sent");
-            sum.files_delivered += 1;
+            let results = dir.put_many(&files);
+            let mut first_error = None;
+            for (f, result) in batch.iter().zip(results) {
+                match result {
+                    Ok(_) => {
+                        crashpoint(self.options.crash_at.as_deref(), "after-delivery-put");
+                        self.store.mark_delivered(f.id, self.now)?;
+                        tracing::info!(ord = %ord.name, file = %f.name, transmission_id = f.transmission_id, cpe = %f.cpe, day = %f.day, "file sent");
+                        sum.files_delivered += 1;
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(e) = first_error {
+                return Err(e.into());
+            }
             if self.options.stopping() {
                 break;
             }

@@ -101,4 +101,24 @@ pub trait RemoteDir {
     /// Moves a file into `folder` (relative to this folder, or absolute), creating it when needed;
     /// a name already taken there gets a `.1`, `.2`… suffix. Nothing is ever deleted.
     fn move_into(&mut self, name: &str, folder: &str) -> Result<(), TransportError>;
+
+    /// Reads several files, results in the same order; an implementation may use several connections.
+    fn read_many(&mut self, names: &[String], limit: u64) -> Vec<Result<Vec<u8>, TransportError>> {
+        names.iter().map(|n| self.read(n, limit)).collect()
+    }
+
+    /// Puts several files in order. Sequentially (the default) it stops at the first failure: the
+    /// result list is then shorter than `files`, and the files past it were not attempted.
+    fn put_many(&mut self, files: &[(String, Vec<u8>)]) -> Vec<Result<PutOutcome, TransportError>> {
+        let mut out = Vec::with_capacity(files.len());
+        for (name, bytes) in files {
+            let r = self.put(name, bytes);
+            let failed = r.is_err();
+            out.push(r);
+            if failed {
+                break;
+            }
+        }
+        out
+    }
 }

@@ -35,6 +35,8 @@ pub struct SftpSettings {
     pub keepalive: Duration,
     /// Connection attempts per operation (1 = no retry).
     pub attempts: u32,
+    /// Parallel sessions for batches of transfers (1 = one session, strict order).
+    pub sessions: u32,
 }
 
 struct Connection {
@@ -443,9 +445,91 @@ impl RemoteDir for SftpDir {
             ))
         })
     }
+
+    fn read_many(&mut self, names: &[String], limit: u64) -> Vec<Result<Vec<u8>, TransportError>> {
+        let settings = self.settings.clone();
+        self.spread(
+            names.len(),
+            |dir, i| dir.read(&names[i], limit),
+            move || SftpDir::new(settings.clone()),
+        )
+    }
+
+    fn put_many(&mut self, files: &[(String, Vec<u8>)]) -> Vec<Result<PutOutcome, TransportError>> {
+        if self.settings.sessions <= 1 {
+            let mut out = Vec::with_capacity(files.len());
+            for (name, bytes) in files {
+                let r = self.put(name, bytes);
+                let failed = r.is_err();
+                out.push(r);
+                if failed {
+                    break;
+                }
+            }
+            return out;
+        }
+        let settings = self.settings.clone();
+        self.spread(
+            files.len(),
+            |dir, i| dir.put(&files[i].0, &files[i].1),
+            move || SftpDir::new(settings.clone()),
+        )
+    }
 }
 
 impl SftpDir {
+    /// Runs `op` for items 0..n over up to `sessions` connections (item i on session i mod N, so
+    /// each session works through the items in their order); results in item order.
+    fn spread<T: Send>(
+        &mut self,
+        n: usize,
+        op: impl Fn(&mut SftpDir, usize) -> Result<T, TransportError> + Sync,
+        make: impl Fn() -> SftpDir + Sync,
+    ) -> Vec<Result<T, TransportError>> {
+        let sessions = (self.settings.sessions.max(1) as usize).min(n.max(1));
+        if sessions <= 1 {
+            return (0..n).map(|i| op(self, i)).collect();
+        }
+        let mut slots: Vec<Option<Result<T, TransportError>>> = (0..n).map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let op = &op;
+            let make = &make;
+            let handles: Vec<_> = (1..sessions)
+                .map(|k| {
+                    scope.spawn(move || {
+                        let mut dir = make();
+                        (k..n)
+                            .step_by(sessions)
+                            .map(|i| (i, op(&mut dir, i)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for i in (0..n).step_by(sessions) {
+                slots[i] = Some(op(self, i));
+            }
+            for h in handles {
+                if let Ok(results) = h.join() {
+                    for (i, r) in results {
+                        slots[i] = Some(r);
+                    }
+                }
+            }
+        });
+        slots
+            .into_iter()
+            .map(|s| {
+                s.unwrap_or_else(|| {
+                    Err(TransportError::Ssh {
+                        dir: self.describe(),
+                        op: "parallel transfer",
+                        detail: "a session thread failed".into(),
+                    })
+                })
+            })
+            .collect()
+    }
+
     /// `Some(AlreadyThere)` when `path` holds `bytes`, a conflict when it holds others, `None` when absent.
     fn existing(
         &self,
