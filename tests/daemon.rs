@@ -1,6 +1,10 @@
 //! The daemon: its loop on a controllable clock (D+1 send, a correction on D+5, the closing after
 //! D+30), and `egme-ord run` as a process (logs, metrics, single instance, clean stop on SIGTERM).
 
+mod support;
+
+use support::write_all;
+
 use std::cell::{Cell, RefCell};
 use std::fs;
 use std::io::{Read, Write};
@@ -32,14 +36,6 @@ impl Clock for FakeClock {
     fn sleep(&self, duration: Duration, _stop: &AtomicBool) {
         self.now
             .set(self.now.get() + chrono::Duration::from_std(duration).unwrap());
-    }
-}
-
-fn write_all(root: &Path, files: &[DemoFile]) {
-    for f in files {
-        let p = root.join(&f.path);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, &f.bytes).unwrap();
     }
 }
 

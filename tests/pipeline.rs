@@ -1,10 +1,14 @@
 //! The netting pipeline driven through the binary (`once --now`) on local folders: conservation,
 //! versions, corrections, closing at D+30, late inputs, and crash safety.
 
+mod support;
+
+use support::{bin, write_all};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use egme_ord::demo::{self, DemoFile};
 use egme_ord::filename::{Direction, OrdFileName};
@@ -12,18 +16,6 @@ use egme_ord::region::Region;
 use egme_ord::sgl::{self, Dialect, ReadOptions};
 use rust_decimal::Decimal;
 use serde_json::Value;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_egme-ord"))
-}
-
-fn write_all(root: &Path, files: &[DemoFile]) {
-    for f in files {
-        let p = root.join(&f.path);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, &f.bytes).unwrap();
-    }
-}
 
 fn workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

@@ -6,21 +6,10 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use egme_ord::demo::{self, DemoFile};
+use egme_ord::demo;
 use serde_json::Value;
 use support::sshd::Sshd;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_egme-ord"))
-}
-
-fn write_all(root: &Path, files: &[DemoFile]) {
-    for f in files {
-        let p = root.join(&f.path);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, &f.bytes).unwrap();
-    }
-}
+use support::{bin, write_all};
 
 /// A workspace whose ORDs' folders are reached over SFTP: receive on `recv`, send on `send`.
 fn workspace(root: &Path, recv: &Sshd, send: &Sshd, min_age: &str) {

@@ -110,15 +110,23 @@ pub trait RemoteDir {
     /// Puts several files in order. Sequentially (the default) it stops at the first failure: the
     /// result list is then shorter than `files`, and the files past it were not attempted.
     fn put_many(&mut self, files: &[(String, Vec<u8>)]) -> Vec<Result<PutOutcome, TransportError>> {
-        let mut out = Vec::with_capacity(files.len());
-        for (name, bytes) in files {
-            let r = self.put(name, bytes);
-            let failed = r.is_err();
-            out.push(r);
-            if failed {
-                break;
-            }
-        }
-        out
+        put_in_order(self, files)
     }
+}
+
+/// Puts files one after the other, stopping at the first failure (the results then end there).
+pub fn put_in_order<D: RemoteDir + ?Sized>(
+    dir: &mut D,
+    files: &[(String, Vec<u8>)],
+) -> Vec<Result<PutOutcome, TransportError>> {
+    let mut out = Vec::with_capacity(files.len());
+    for (name, bytes) in files {
+        let r = dir.put(name, bytes);
+        let failed = r.is_err();
+        out.push(r);
+        if failed {
+            break;
+        }
+    }
+    out
 }

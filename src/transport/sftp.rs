@@ -457,16 +457,7 @@ impl RemoteDir for SftpDir {
 
     fn put_many(&mut self, files: &[(String, Vec<u8>)]) -> Vec<Result<PutOutcome, TransportError>> {
         if self.settings.sessions <= 1 {
-            let mut out = Vec::with_capacity(files.len());
-            for (name, bytes) in files {
-                let r = self.put(name, bytes);
-                let failed = r.is_err();
-                out.push(r);
-                if failed {
-                    break;
-                }
-            }
-            return out;
+            return super::put_in_order(self, files);
         }
         let settings = self.settings.clone();
         self.spread(
