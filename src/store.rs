@@ -1,6 +1,6 @@
 //! The ledger: one SQLite file (WAL, migrations by `user_version`). Only this module knows SQL.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -706,32 +706,6 @@ impl Store {
             ord,
             day,
         )
-    }
-
-    /// Supplier keys sent a file for a CPE-day before.
-    pub fn sent_keys(
-        &self,
-        ord: &str,
-        cpe: &Cpe,
-        day: NaiveDate,
-    ) -> Result<BTreeSet<SupplierKey>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT DISTINCT supplier, tariff FROM sent_files WHERE ord = ?1 AND cpe = ?2 AND day = ?3")
-            .map_err(|e| self.sq(e))?;
-        let rows = stmt
-            .query_map(params![ord, cpe.as_str(), day_text(day)], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(|e| self.sq(e))?;
-        let mut out = BTreeSet::new();
-        for row in rows {
-            let (code, tariff) = row.map_err(|e| self.sq(e))?;
-            let tariff =
-                TariffCycle::from_code(&tariff).ok_or_else(|| self.corrupt("tariff", &tariff))?;
-            out.insert(SupplierKey { code, tariff });
-        }
-        Ok(out)
     }
 
     /// The content hash of the last file sent for a CPE-day-supplier.

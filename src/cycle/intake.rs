@@ -1,5 +1,9 @@
 //! Intake of ORD files: stable files only, checked, versioned per CPE-day, archived or quarantined.
 
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+
 use super::{crashpoint, io_err, Cycle, CycleError, OrdSummary};
 use crate::check::name_diagnostic;
 use crate::config::OrdConfig;
@@ -23,6 +27,8 @@ impl Cycle<'_> {
         let (entries, odd) = dir.list()?;
         sum.skipped = odd;
         let min_age = self.config.min_file_age.as_secs() as i64;
+        // Days close only during the send, so once per intake is enough.
+        let closed = self.store.days_state(&ord.name)?.closed;
         let mut candidates: Vec<RemoteEntry> = Vec::new();
         for entry in entries {
             if self
@@ -86,7 +92,7 @@ impl Cycle<'_> {
                     sum.waiting += 1;
                     continue;
                 }
-                let status = self.receive(ord, entry, &bytes)?;
+                let status = self.receive(ord, entry, &bytes, &closed)?;
                 self.received_one(ord, entry, status, dir.as_mut(), sum)?;
                 if self.options.stopping() {
                     return Ok(());
@@ -126,6 +132,7 @@ impl Cycle<'_> {
         ord: &OrdConfig,
         entry: &RemoteEntry,
         bytes: &[u8],
+        closed: &BTreeSet<NaiveDate>,
     ) -> Result<ReceivedStatus, CycleError> {
         let sha = sha256_hex(bytes);
         let parsed = OrdFileName::parse(&entry.name, ord.region, Direction::Inbound);
@@ -183,11 +190,10 @@ impl Cycle<'_> {
                 "{}: CPE {} is not registered for {} in the registry; its data is kept but no mobility is netted against it",
                 entry.name, name.cpe, ord.name))?;
         }
-        let closed = self.store.days_state(&ord.name)?.closed;
         let mut applied: Vec<(crate::cpe::Cpe, &DayProfile)> = Vec::new();
         let (mut late, mut stale) = (0, 0);
         for day in &file.days {
-            if !ord.schedule.accepts(day.day, self.now, &closed) {
+            if !ord.schedule.accepts(day.day, self.now, closed) {
                 late += 1;
                 continue;
             }

@@ -1,6 +1,6 @@
 //! Intake of mobility inputs (OCPI CDR JSON, quarter-hour CSV): mapped through the registry, versioned, unmappable records quarantined.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
@@ -24,6 +24,11 @@ impl Cycle<'_> {
         let mut dir = LocalDir::new(&inbox);
         let (entries, _) = dir.list()?;
         let min_age = self.config.min_file_age.as_secs() as i64;
+        // Days close only during the send, so once per intake is enough.
+        let mut closed_by_ord: BTreeMap<String, BTreeSet<NaiveDate>> = BTreeMap::new();
+        for o in &self.config.ords {
+            closed_by_ord.insert(o.name.clone(), self.store.days_state(&o.name)?.closed);
+        }
         for RemoteEntry { name, size, mtime } in entries {
             if !is_safe_name(&name) {
                 continue;
@@ -115,12 +120,13 @@ impl Cycle<'_> {
                             continue;
                         }
                         let ord = self.config.ord(&stored.ord);
-                        let closed = self.store.days_state(&stored.ord)?.closed;
+                        let no_days = BTreeSet::new();
+                        let closed = closed_by_ord.get(&stored.ord).unwrap_or(&no_days);
                         let open: Vec<NaiveDate> = touched
                             .iter()
                             .copied()
                             .filter(|d| {
-                                ord.is_some_and(|o| o.schedule.accepts(*d, self.now, &closed))
+                                ord.is_some_and(|o| o.schedule.accepts(*d, self.now, closed))
                             })
                             .collect();
                         if open.is_empty() && !touched.is_empty() {

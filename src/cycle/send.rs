@@ -108,7 +108,9 @@ impl Cycle<'_> {
         let empty = BTreeMap::new();
         for cpe in cpes {
             let profile = self.store.profile(&ord.name, &cpe, day)?;
-            let previously_sent = self.store.sent_keys(&ord.name, &cpe, day)?;
+            // The last content sent per supplier; its keys are the suppliers sent a file before.
+            let hashes = self.store.last_content_hashes(&ord.name, &cpe, day)?;
+            let previously_sent: BTreeSet<SupplierKey> = hashes.keys().cloned().collect();
             let mobility = by_cpe.get(&cpe).unwrap_or(&empty);
             let outcome = netting::net(&NettingInput {
                 quarter_hours: n,
@@ -120,7 +122,6 @@ impl Cycle<'_> {
                 unit_kwh: ord.unit_kwh(),
                 tariff_files: ord.tariff_files,
             });
-            let hashes = self.store.last_content_hashes(&ord.name, &cpe, day)?;
             for (key, values) in &outcome.files {
                 let hash = content_hash(day, key, values);
                 if hashes.get(key) == Some(&hash) {
