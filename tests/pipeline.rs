@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{bin, write_all};
+use support::{assert_idle, bin, write_all};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -371,14 +371,7 @@ fn a_crash_at_any_point_then_a_rerun_loses_nothing_and_sends_nothing_twice() {
         }
         // Running again changes nothing.
         let s = once(ws.path(), FIRST);
-        assert!(
-            s["ords"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|o| o["files_written"] == 0 && o["files_delivered"] == 0),
-            "{point}: {s}"
-        );
+        assert_idle(&s, point);
     }
 }
 

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use egme_ord::demo;
 use serde_json::Value;
 use support::sshd::Sshd;
-use support::{bin, write_all};
+use support::{assert_idle, bin, write_all};
 
 /// A workspace whose ORDs' folders are reached over SFTP: receive on `recv`, send on `send`.
 fn workspace(root: &Path, recv: &Sshd, send: &Sshd, min_age: &str) {
@@ -77,12 +77,18 @@ fn delivered(root: &Path) -> usize {
 
 const FIRST: &str = "2024-10-28T21:30:00Z";
 
-#[test]
-fn a_full_cycle_over_sftp_across_the_three_regions() {
+/// A temporary folder with one sshd and a workspace whose ORD folders are on it.
+fn one_server(min_age: &str) -> (tempfile::TempDir, Sshd, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let server = Sshd::start(&tmp.path().join("sshd"));
     let root = tmp.path().join("ws");
-    workspace(&root, &server, &server, "0s");
+    workspace(&root, &server, &server, min_age);
+    (tmp, server, root)
+}
+
+#[test]
+fn a_full_cycle_over_sftp_across_the_three_regions() {
+    let (_tmp, _server, root) = one_server("0s");
     write_all(&root, &demo::first_delivery());
     // Watch the ORDs' folders while the cycle runs: a file under its final name is always complete.
     let watched: Vec<_> = demo::ords()
@@ -140,10 +146,7 @@ fn a_full_cycle_over_sftp_across_the_three_regions() {
 
 #[test]
 fn a_host_key_that_does_not_match_or_is_unknown_is_refused_with_its_fingerprint() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Sshd::start(&tmp.path().join("sshd"));
-    let root = tmp.path().join("ws");
-    workspace(&root, &server, &server, "0s");
+    let (tmp, server, root) = one_server("0s");
     write_all(&root, &demo::first_delivery());
     // Another key under this host's name.
     let other = tmp.path().join("other");
@@ -178,10 +181,7 @@ fn a_host_key_that_does_not_match_or_is_unknown_is_refused_with_its_fingerprint(
 
 #[test]
 fn a_growing_file_waits_until_stable_and_a_corrected_file_under_the_same_name_is_ingested() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Sshd::start(&tmp.path().join("sshd"));
-    let root = tmp.path().join("ws");
-    workspace(&root, &server, &server, "60s");
+    let (_tmp, _server, root) = one_server("60s");
     let ord = &demo::ords()[0];
     let day = demo::demo_days()[0];
     let file = demo::ord_file(
@@ -247,20 +247,13 @@ fn the_send_server_down_mid_cycle_then_back_completes_with_nothing_lost_or_dupli
     assert_eq!(code, Some(0), "{s}\n{err}");
     assert_eq!(delivered(&root), 88);
     let (_, s, _) = once(&root, FIRST);
-    assert!(s["ords"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|o| o["files_written"] == 0 && o["files_delivered"] == 0));
+    assert_idle(&s, "after the send server came back");
 }
 
 #[test]
 fn validate_config_checks_key_permissions_known_hosts_and_that_each_folder_is_listable() {
     use std::os::unix::fs::PermissionsExt;
-    let tmp = tempfile::tempdir().unwrap();
-    let mut server = Sshd::start(&tmp.path().join("sshd"));
-    let root = tmp.path().join("ws");
-    workspace(&root, &server, &server, "0s");
+    let (_tmp, mut server, root) = one_server("0s");
     let validate = || {
         bin()
             .args(["validate-config", "--config"])
@@ -298,10 +291,7 @@ fn validate_config_checks_key_permissions_known_hosts_and_that_each_folder_is_li
 
 #[test]
 fn the_daemon_run_does_a_full_cycle_over_sftp_then_stops_on_sigterm() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Sshd::start(&tmp.path().join("sshd"));
-    let root = tmp.path().join("ws");
-    workspace(&root, &server, &server, "0s");
+    let (_tmp, _server, root) = one_server("0s");
     let config = fs::read_to_string(root.join("egme-ord.toml"))
         .unwrap()
         .replace("poll_interval = \"5m\"", "poll_interval = \"1s\"");
@@ -332,14 +322,7 @@ fn the_daemon_run_does_a_full_cycle_over_sftp_then_stops_on_sigterm() {
     // Another cycle after the stop finds nothing left to do.
     let (code, s, _) = once(&root, FIRST);
     assert_eq!(code, Some(0));
-    assert!(
-        s["ords"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|o| o["files_written"] == 0 && o["files_delivered"] == 0),
-        "{s}"
-    );
+    assert_idle(&s, "after the daemon stopped");
 }
 
 #[test]
@@ -412,10 +395,7 @@ fn an_rsa_key_with_a_passphrase_from_the_environment_authenticates() {
 
 #[test]
 fn with_move_to_received_files_go_to_a_processed_folder_and_are_ingested_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Sshd::start(&tmp.path().join("sshd"));
-    let root = tmp.path().join("ws");
-    workspace(&root, &server, &server, "0s");
+    let (_tmp, _server, root) = one_server("0s");
     let config = fs::read_to_string(root.join("egme-ord.toml")).unwrap();
     // Receive endpoints get move_to = "processed".
     let config = config
@@ -446,10 +426,7 @@ fn with_move_to_received_files_go_to_a_processed_folder_and_are_ingested_once() 
 
 #[test]
 fn four_parallel_sessions_per_endpoint_transfer_everything_exactly_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Sshd::start(&tmp.path().join("sshd"));
-    let root = tmp.path().join("ws");
-    workspace(&root, &server, &server, "0s");
+    let (_tmp, _server, root) = one_server("0s");
     let config = fs::read_to_string(root.join("egme-ord.toml"))
         .unwrap()
         .replace("attempts = 2 }", "attempts = 2, sessions = 4 }");
