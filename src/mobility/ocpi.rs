@@ -12,6 +12,10 @@ use super::{allocate, CemeId, MobilityRecord, Place, Segment};
 /// Longest session accepted (a longer one is a data error, not a charge).
 pub const MAX_SESSION_DAYS: i64 = 7;
 
+/// Largest energy accepted for one CDR or one charging-period dimension, in kWh: a 1 MW charger running
+/// for the longest session is about 168,000 kWh, so more is a data error (and would overflow exact sums).
+pub const MAX_CDR_KWH: i64 = 1_000_000;
+
 /// A CDR file that is not a CDR document at all.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CdrFileError {
@@ -158,6 +162,11 @@ fn cdr_record(v: &Value, quantum: Decimal) -> Result<MobilityRecord, String> {
     if total.is_sign_negative() && !total.is_zero() {
         return Err(format!("negative total_energy {total}"));
     }
+    if total > Decimal::from(MAX_CDR_KWH) {
+        return Err(format!(
+            "total_energy {total} kWh is above the {MAX_CDR_KWH} kWh a session can hold"
+        ));
+    }
     let segments = segments(v, start, end)?;
     Ok(MobilityRecord {
         key: format!("cdr:{id}"),
@@ -198,6 +207,11 @@ fn segments(v: &Value, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<S
                         "charging_periods[{i}]: negative {kind} volume {vol}"
                     ));
                 }
+                if vol > Decimal::from(MAX_CDR_KWH) {
+                    return Err(format!(
+                        "charging_periods[{i}]: {kind} volume {vol} is above {MAX_CDR_KWH} kWh"
+                    ));
+                }
                 found = Some(found.unwrap_or(Decimal::ZERO) + vol);
             }
             Ok(found)
@@ -218,8 +232,12 @@ fn segments(v: &Value, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<S
     }
     let by_energy = parsed.iter().any(|(_, e)| e.is_some_and(|e| !e.is_zero()));
     let mut out = Vec::new();
+    // Periods are clamped to the session: a period stamped outside it (a clock error, or a hostile
+    // file) must not stretch the allocation over years of quarter-hours.
+    let clamp = |t: DateTime<Utc>| t.clamp(start, end);
     for (i, (t, energy)) in parsed.iter().enumerate() {
-        let seg_end = parsed.get(i + 1).map_or(end, |(next, _)| *next).max(*t);
+        let t = &clamp(*t);
+        let seg_end = clamp(parsed.get(i + 1).map_or(end, |(next, _)| *next)).max(*t);
         let weight = if by_energy {
             energy.unwrap_or(Decimal::ZERO)
         } else {
@@ -347,5 +365,42 @@ mod tests {
         let r = &read_cdrs(cdr.as_bytes(), q()).unwrap().records[0];
         assert_eq!(r.credit_of.as_deref(), Some("cdr:12345"));
         assert!(r.energy.is_empty());
+    }
+
+    /// Regression (fuzz `cdr_reader`, oom-73e65f96): a charging period stamped in the year 3500 made
+    /// the previous period's segment run to it, and the allocation walked ~50 million quarter-hours.
+    #[test]
+    fn a_charging_period_far_outside_the_session_is_clamped_not_expanded() {
+        let cdr = r#"{"id":"S-00-B","last_updated":"2024-10-28T06:00:00Z","start_date_time":"2024-10-27T15:05:00Z",
+          "end_date_time":"2024-10-27T17:15:00Z","cdr_token":{"country_code":"PT","party_id":"GAL"},
+          "cdr_location":{"evse_id":"PT*MOB*E1"},"total_energy":24.02,
+          "charging_periods":[{"start_date_time":"2024-10-27T15:05:00Z","dimensions":[{"type":"ENERGY","volume":11.086}]},
+                              {"start_date_time":"2024-10-27T16:05:00Z","dimensions":[{"type":"ENERGY","volume":11.086}]},
+                              {"start_date_time":"3500-10-27T17:05:00Z","dimensions":[{"type":"ENERGY","volume":1.848}]}]}"#;
+        let r = &read_cdrs(cdr.as_bytes(), q()).unwrap().records[0];
+        assert_eq!(r.total_kwh(), Decimal::from_str("24.02").unwrap());
+        let last = r.energy.last().unwrap().start.to_rfc3339();
+        assert_eq!(last, "2024-10-27T17:15:00+00:00");
+        assert!(r.energy.len() <= 10, "{} quarter-hours", r.energy.len());
+    }
+
+    /// Regression: an absurd energy would overflow the exact decimal sums; it is a rejected CDR instead.
+    #[test]
+    fn an_energy_beyond_what_a_session_can_hold_is_rejected_not_overflowed() {
+        for (total, volume) in [("7.9e28", "1"), ("12", "79228162514264337593543950335")] {
+            let cdr = format!(
+                r#"{{"id":"big","last_updated":"2024-01-01T12:00:00Z","start_date_time":"2024-01-01T10:00:00Z",
+                  "end_date_time":"2024-01-01T10:30:00Z","cdr_token":{{"country_code":"PT","party_id":"GAL"}},
+                  "cdr_location":{{"evse_id":"PT*MOB*E1"}},"total_energy":{total},
+                  "charging_periods":[{{"start_date_time":"2024-01-01T10:00:00Z","dimensions":[{{"type":"ENERGY","volume":{volume}}}]}}]}}"#
+            );
+            let batch = read_cdrs(cdr.as_bytes(), q()).unwrap();
+            assert_eq!(batch.records.len(), 0, "{total} / {volume}");
+            assert!(
+                batch.rejected[0].reason.contains("above"),
+                "{:?}",
+                batch.rejected
+            );
+        }
     }
 }
