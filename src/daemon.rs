@@ -148,15 +148,7 @@ pub fn run(
             .map(|(name, _)| name.clone())
             .collect();
         let started = Instant::now();
-        let summary = Cycle {
-            config,
-            registry,
-            store,
-            now,
-            wall_now: clock.wall_now(),
-            options: opts,
-        }
-        .run();
+        let summary = Cycle::new(config, registry, store, now, clock.wall_now(), opts).run();
         let took = started.elapsed();
         for o in &summary.ords {
             if o.skipped_for_backoff {

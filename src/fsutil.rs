@@ -1,5 +1,6 @@
 //! File-system helpers for the shells: atomic writes (temp name, fsync, rename), sha256, safe names.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -19,25 +20,113 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Writes `bytes` to `path` atomically: a hidden temporary file in the same folder, fsync, rename, fsync of
 /// the folder. A reader never sees a partial file. Replaces an existing file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let (dir, tmp) = write_temp(path, bytes)?;
+    let (dir, tmp) = write_temp(path, bytes, true)?;
     fs::rename(&tmp, path)?;
     sync_dir(&dir)
 }
 
-/// Writes `bytes` to the hidden temporary name of `path` and syncs it; returns the folder and that name.
-fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<(PathBuf, PathBuf)> {
+/// Writes `bytes` to the hidden temporary name of `path` (synced when `sync`); returns the folder and that name.
+fn write_temp(path: &Path, bytes: &[u8], sync: bool) -> io::Result<(PathBuf, PathBuf)> {
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     fs::create_dir_all(&dir)?;
     let tmp = temp_name(path);
     let mut f = fs::File::create(&tmp)?;
     f.write_all(bytes)?;
-    f.sync_all()?;
+    if sync {
+        f.sync_all()?;
+    }
     Ok((dir, tmp))
+}
+
+/// Atomic writes whose fsyncs are deferred to one `sync` for the whole batch.
+///
+/// Between `begin` and `sync`, `write_atomic` and `write_new_atomic` rename unsynced files into
+/// place; `sync` then fsyncs each file and each folder once. The caller commits the ledger rows that
+/// name these files only after `sync`: a crash before it leaves at most unreferenced files (which a
+/// rerun rewrites, or keeps beside under a suffix), never a ledger row naming a file that is not on
+/// disk. Outside a batch both writes sync at once, like the free functions.
+#[derive(Debug, Default)]
+pub struct DeferredSync {
+    open: bool,
+    files: Vec<PathBuf>,
+    dirs: BTreeSet<PathBuf>,
+}
+
+impl DeferredSync {
+    pub fn begin(&mut self) {
+        self.discard();
+        self.open = true;
+    }
+
+    /// Like [`write_atomic`], synced at `sync` when a batch is open.
+    pub fn write_atomic(&mut self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        if !self.open {
+            return write_atomic(path, bytes);
+        }
+        let (dir, tmp) = write_temp(path, bytes, false)?;
+        fs::rename(&tmp, path)?;
+        self.files.push(path.to_path_buf());
+        self.dirs.insert(dir);
+        Ok(())
+    }
+
+    /// For private files that nothing reads before the batch commits (the outbox): within a batch,
+    /// writes `path` in place, without a temporary name, since a file a crash cut short is not
+    /// referenced by the ledger and is rewritten by the rerun. Outside a batch, [`write_atomic`].
+    pub fn write_private(&mut self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        if !self.open {
+            return write_atomic(path, bytes);
+        }
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        if !self.dirs.contains(&dir) {
+            fs::create_dir_all(&dir)?;
+        }
+        fs::write(path, bytes)?;
+        self.files.push(path.to_path_buf());
+        self.dirs.insert(dir);
+        Ok(())
+    }
+
+    /// Like [`write_new_atomic`], synced at `sync` when a batch is open.
+    pub fn write_new_atomic(&mut self, path: &Path, bytes: &[u8]) -> io::Result<bool> {
+        if !self.open {
+            return write_new_atomic(path, bytes);
+        }
+        let written = new_file(path, bytes, false)?;
+        // Synced even when it was already there: it may come from a batch that was rolled back.
+        self.files.push(path.to_path_buf());
+        self.dirs
+            .insert(path.parent().unwrap_or(Path::new(".")).to_path_buf());
+        Ok(written)
+    }
+
+    /// Makes every file written since `begin` durable (files, then their folders) and ends the batch.
+    pub fn sync(&mut self) -> io::Result<()> {
+        for f in &self.files {
+            fs::File::open(f)?.sync_all()?;
+        }
+        for d in &self.dirs {
+            sync_dir(d)?;
+        }
+        self.discard();
+        Ok(())
+    }
+
+    /// Ends the batch without syncing (after an error: nothing written in it is referenced).
+    pub fn discard(&mut self) {
+        self.open = false;
+        self.files.clear();
+        self.dirs.clear();
+    }
 }
 
 /// Like `write_atomic`, but never replaces an existing file: `Ok(false)` when `path` already exists
 /// with the same bytes, an `AlreadyExists` error when it exists with other bytes.
 pub fn write_new_atomic(path: &Path, bytes: &[u8]) -> io::Result<bool> {
+    new_file(path, bytes, true)
+}
+
+fn new_file(path: &Path, bytes: &[u8], sync: bool) -> io::Result<bool> {
     if let Ok(existing) = fs::read(path) {
         return if existing == bytes {
             Ok(false)
@@ -51,16 +140,18 @@ pub fn write_new_atomic(path: &Path, bytes: &[u8]) -> io::Result<bool> {
             ))
         };
     }
-    let (dir, tmp) = write_temp(path, bytes)?;
+    let (dir, tmp) = write_temp(path, bytes, sync)?;
     // A hard link fails if the final name exists: no overwrite even in a race.
     let linked = fs::hard_link(&tmp, path);
     let _ = fs::remove_file(&tmp);
     match linked {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return write_new_atomic(path, bytes),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return new_file(path, bytes, sync),
         Err(e) => return Err(e),
     }
-    sync_dir(&dir)?;
+    if sync {
+        sync_dir(&dir)?;
+    }
     Ok(true)
 }
 
@@ -132,6 +223,31 @@ pub fn unique_path(dir: &Path, name: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deferred_batch_writes_in_place_and_still_never_overwrites_other_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut batch = DeferredSync::default();
+        batch.begin();
+        let out = dir.path().join("outbox/a.sgl");
+        batch.write_private(&out, b"one").unwrap();
+        batch.write_private(&out, b"two").unwrap();
+        let kept = dir.path().join("archive/b.sgl");
+        assert!(batch.write_new_atomic(&kept, b"x").unwrap());
+        assert!(!batch.write_new_atomic(&kept, b"x").unwrap());
+        assert!(batch.write_new_atomic(&kept, b"y").is_err());
+        batch.sync().unwrap();
+        assert_eq!(fs::read(&out).unwrap(), b"two");
+        assert_eq!(fs::read(&kept).unwrap(), b"x");
+        // No temporary file is left beside them.
+        let hidden = |d: &Path| {
+            fs::read_dir(d)
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with('.'))
+        };
+        assert!(!hidden(&dir.path().join("outbox")) && !hidden(&dir.path().join("archive")));
+    }
 
     #[test]
     fn write_new_never_overwrites_other_content() {

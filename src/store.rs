@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -221,6 +221,27 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens a batch: the writes that follow (each still atomic on its own, as a savepoint) become
+    /// durable together at `commit_batch`, with one sync instead of one per write. A batch left open
+    /// by an error is ended by `rollback_batch`; a crash rolls it back.
+    pub fn begin_batch(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.sq(e))
+    }
+
+    /// Makes the open batch durable.
+    pub fn commit_batch(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("COMMIT").map_err(|e| self.sq(e))
+    }
+
+    /// Drops the open batch, if any (after an error: nothing of it was promised to anyone).
+    pub fn rollback_batch(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
     fn sq(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),
@@ -394,9 +415,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let Store { conn, path } = self;
         let sq = sqlite_err(path);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sq)?;
+        let tx = conn.savepoint().map_err(sq)?;
         tx.execute(
             "INSERT OR IGNORE INTO received_files (ord, name, size, mtime, sha256, status, diagnostics, cpe, first_day, last_day,
                transmission_id, previous_id, ntransm, received_at, stored_path)
@@ -511,9 +530,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let Store { conn, path } = self;
         let sq = sqlite_err(path);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sq)?;
+        let tx = conn.savepoint().map_err(sq)?;
         tx.execute(
             "INSERT OR IGNORE INTO mobility_sources (name, size, mtime, sha256, status, report, ingested_at, stored_path)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -660,9 +677,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let Store { conn, path } = self;
         let sq = sqlite_err(path);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sq)?;
+        let tx = conn.savepoint().map_err(sq)?;
         for d in close {
             tx.execute(
                 "INSERT INTO days (ord, day, state, closed_at) VALUES (?1, ?2, 'closed', ?3)
@@ -748,9 +763,7 @@ impl Store {
     ) -> Result<Result<SentFile, E>, StoreError> {
         let Store { conn, path } = self;
         let sq = sqlite_err(path);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sq)?;
+        let tx = conn.savepoint().map_err(sq)?;
         let last: Option<i64> = tx
             .query_row(
                 "SELECT last_id FROM sequences WHERE ord = ?1",
@@ -1010,6 +1023,34 @@ mod tests {
         assert_eq!(s.sent_files("e", true).unwrap().len(), 2);
         s.mark_delivered(a.id, Utc::now()).unwrap();
         assert_eq!(s.sent_files("e", true).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_rolled_back_batch_uses_no_id_and_a_committed_one_keeps_all() {
+        let (_d, mut s) = store();
+        let take = |s: &mut Store| {
+            s.record_outbound("e", 1, |id, prev| {
+                Ok::<_, ()>(write(&format!("{id}-{prev}")))
+            })
+            .unwrap()
+            .unwrap()
+        };
+        s.begin_batch().unwrap();
+        take(&mut s);
+        take(&mut s);
+        s.rollback_batch();
+        assert_eq!(s.sent_files("e", false).unwrap().len(), 0);
+        s.begin_batch().unwrap();
+        let a = take(&mut s);
+        // A write that fails inside a batch is undone on its own; the batch goes on.
+        assert!(s
+            .record_outbound("e", 1, |_, _| Err::<OutboundWrite, _>("disk full"))
+            .unwrap()
+            .is_err());
+        let b = take(&mut s);
+        s.commit_batch().unwrap();
+        assert_eq!((a.transmission_id, b.transmission_id), (1, 2));
+        assert_eq!(s.sent_files("e", false).unwrap().len(), 2);
     }
 
     #[test]

@@ -78,14 +78,14 @@ impl Workspace {
         wall_now: DateTime<Utc>,
         options: RunOptions,
     ) -> CycleSummary {
-        Cycle {
-            config: &self.config,
-            registry: &self.registry,
-            store: &mut self.store,
+        Cycle::new(
+            &self.config,
+            &self.registry,
+            &mut self.store,
             now,
             wall_now,
             options,
-        }
+        )
         .run()
     }
 }

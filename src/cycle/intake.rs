@@ -8,7 +8,7 @@ use super::{crashpoint, io_err, Cycle, CycleError, OrdSummary};
 use crate::check::name_diagnostic;
 use crate::config::OrdConfig;
 use crate::filename::{Direction, OrdFileName};
-use crate::fsutil::{is_safe_name, sha256_hex, unique_path, write_atomic};
+use crate::fsutil::{is_safe_name, sha256_hex, unique_path};
 use crate::profile::DayProfile;
 use crate::sgl::{self, Code, Diagnostic, ReadOptions};
 use crate::store::{ReceivedFile, ReceivedStatus};
@@ -74,29 +74,40 @@ impl Cycle<'_> {
                 candidates.push(entry);
             }
         }
-        // Downloads in batches (over several sessions where configured), processed in name order.
+        // Downloads in batches (over several sessions where configured), processed in name order;
+        // each batch is one ledger transaction, its archived files synced once before it commits.
+        // Remote files are moved to the processed folder only after the commit.
         for batch in candidates.chunks(BATCH) {
             let names: Vec<String> = batch.iter().map(|e| e.name.clone()).collect();
             let contents = dir.read_many(&names, ord.dialect.max_file_bytes);
-            for (entry, content) in batch.iter().zip(contents) {
-                let bytes = match content {
-                    Ok(b) => b,
-                    Err(TransportError::TooLarge { .. }) => {
+            let done = self.in_batch(|me| {
+                let mut done = Vec::with_capacity(batch.len());
+                for (entry, content) in batch.iter().zip(contents) {
+                    let bytes = match content {
+                        Ok(b) => b,
+                        Err(TransportError::TooLarge { .. }) => {
+                            sum.waiting += 1;
+                            continue;
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    if bytes.len() as u64 != entry.size {
+                        // Changed while being read: not stable yet.
                         sum.waiting += 1;
                         continue;
                     }
-                    Err(e) => return Err(e.into()),
-                };
-                if bytes.len() as u64 != entry.size {
-                    // Changed while being read: not stable yet.
-                    sum.waiting += 1;
-                    continue;
+                    done.push((entry, me.receive(ord, entry, &bytes, &closed)?));
+                    if me.options.stopping() {
+                        break;
+                    }
                 }
-                let status = self.receive(ord, entry, &bytes, &closed)?;
+                Ok(done)
+            })?;
+            for (entry, status) in done {
                 self.received_one(ord, entry, status, dir.as_mut(), sum)?;
-                if self.options.stopping() {
-                    return Ok(());
-                }
+            }
+            if self.options.stopping() {
+                return Ok(());
             }
         }
         Ok(())
@@ -255,7 +266,7 @@ impl Cycle<'_> {
             text.push_str("(the file was not copied: it stays in the ORD's folder)\n");
         }
         if let Some(b) = bytes {
-            write_atomic(&path, b).map_err(io_err(&path))?;
+            self.pending.write_atomic(&path, b).map_err(io_err(&path))?;
         }
         let errors_path = path.with_file_name(format!(
             "{}.errors.txt",
@@ -263,7 +274,9 @@ impl Cycle<'_> {
                 .map(|n| n.to_string_lossy())
                 .unwrap_or_default()
         ));
-        write_atomic(&errors_path, text.as_bytes()).map_err(io_err(&errors_path))?;
+        self.pending
+            .write_atomic(&errors_path, text.as_bytes())
+            .map_err(io_err(&errors_path))?;
         let record = ReceivedFile {
             ord: ord.name.clone(),
             name: entry.name.clone(),

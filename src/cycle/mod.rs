@@ -14,6 +14,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::config::{Config, Endpoint};
+use crate::fsutil::DeferredSync;
 use crate::registry::{Registry, RegistryError, RegistryTexts};
 use crate::sgl::WriteError;
 use crate::store::{Store, StoreError};
@@ -184,9 +185,50 @@ pub struct Cycle<'a> {
     /// The wall clock, for file stability (a file's age).
     pub wall_now: DateTime<Utc>,
     pub options: RunOptions,
+    /// Files written in the open ledger batch, synced together before it commits.
+    pending: DeferredSync,
 }
 
-impl Cycle<'_> {
+impl<'a> Cycle<'a> {
+    pub fn new(
+        config: &'a Config,
+        registry: &'a Registry,
+        store: &'a mut Store,
+        now: DateTime<Utc>,
+        wall_now: DateTime<Utc>,
+        options: RunOptions,
+    ) -> Cycle<'a> {
+        Cycle {
+            config,
+            registry,
+            store,
+            now,
+            wall_now,
+            options,
+            pending: DeferredSync::default(),
+        }
+    }
+
+    /// Runs `step` as one ledger batch: its files and rows become durable together (files synced
+    /// first, then one commit); on an error nothing of it is recorded.
+    pub(crate) fn in_batch<T>(
+        &mut self,
+        step: impl FnOnce(&mut Self) -> Result<T, CycleError>,
+    ) -> Result<T, CycleError> {
+        self.store.begin_batch()?;
+        self.pending.begin();
+        let result = step(self).and_then(|value| {
+            self.pending.sync().map_err(io_err(&self.config.work_dir))?;
+            self.store.commit_batch()?;
+            Ok(value)
+        });
+        if result.is_err() {
+            self.pending.discard();
+            self.store.rollback_batch();
+        }
+        result
+    }
+
     fn work(&self, parts: &[&str]) -> PathBuf {
         parts
             .iter()
@@ -196,7 +238,7 @@ impl Cycle<'_> {
     /// Keeps `bytes` under `archive/<kind>/<date of now>/<name>`; the same bytes twice are kept once,
     /// other bytes under a taken name get a `.1`, `.2`… suffix. Returns the path.
     pub(crate) fn archive(
-        &self,
+        &mut self,
         kind: &str,
         name: &str,
         bytes: &[u8],
@@ -204,7 +246,7 @@ impl Cycle<'_> {
         let dir = self.work(&["archive", kind, &self.now.format("%Y-%m-%d").to_string()]);
         let mut path = dir.join(name);
         loop {
-            match crate::fsutil::write_new_atomic(&path, bytes) {
+            match self.pending.write_new_atomic(&path, bytes) {
                 Ok(_) => return Ok(path.display().to_string()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     path = crate::fsutil::unique_path(&dir, name)

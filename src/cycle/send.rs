@@ -104,49 +104,74 @@ impl Cycle<'_> {
         let mut cpes: BTreeSet<Cpe> = by_cpe.keys().copied().collect();
         cpes.extend(self.store.profile_cpes(&ord.name, day)?);
         cpes.extend(self.store.sent_cpes(&ord.name, day)?);
-        let mut rows = Vec::new();
+        // One ledger batch per BATCH CPEs: their files are synced together, then one commit.
+        let cpes: Vec<Cpe> = cpes.into_iter().collect();
         let empty = BTreeMap::new();
-        for cpe in cpes {
-            let profile = self.store.profile(&ord.name, &cpe, day)?;
-            // The last content sent per supplier; its keys are the suppliers sent a file before.
-            let hashes = self.store.last_content_hashes(&ord.name, &cpe, day)?;
-            let previously_sent: BTreeSet<SupplierKey> = hashes.keys().cloned().collect();
-            let mobility = by_cpe.get(&cpe).unwrap_or(&empty);
-            let outcome = netting::net(&NettingInput {
-                quarter_hours: n,
-                ord_total: profile.as_ref(),
-                mobility,
-                previously_sent: &previously_sent,
-                policy: ord.netting_policy,
-                tolerance_kwh: ord.tolerance_kwh,
-                unit_kwh: ord.unit_kwh(),
-                tariff_files: ord.tariff_files,
-            });
-            for (key, values) in &outcome.files {
-                let hash = content_hash(day, key, values);
-                if hashes.get(key) == Some(&hash) {
-                    continue;
+        let mut rows = Vec::with_capacity(cpes.len());
+        for chunk in cpes.chunks(super::intake::BATCH) {
+            let chunk_rows = self.in_batch(|me| {
+                let mut rows = Vec::with_capacity(chunk.len());
+                for &cpe in chunk {
+                    let mobility = by_cpe.get(&cpe).unwrap_or(&empty);
+                    rows.push(me.net_cpe(ord, &cal, day, today, cpe, mobility, sum)?);
                 }
-                self.write_outbound(ord, cpe, day, today, key, values, hash)?;
-                sum.files_written += 1;
-            }
-            sum.anomalies += outcome.anomalies.len();
-            let version = self
-                .store
-                .profile_version(&ord.name, &cpe, day)?
-                .map(|v| v.transmission_id);
-            let row = report_row(&cal, cpe, version, &outcome);
-            self.store.put_netting_result(
-                &ord.name,
-                day,
-                &cpe,
-                self.now,
-                outcome.anomalies.len(),
-                &row.to_string(),
-            )?;
-            rows.push(row);
+                Ok(rows)
+            })?;
+            rows.extend(chunk_rows);
         }
         self.write_reports(ord, day, &rows)
+    }
+
+    /// Nets one CPE-day, writes the files whose content changed, and records the result.
+    #[allow(clippy::too_many_arguments)]
+    fn net_cpe(
+        &mut self,
+        ord: &OrdConfig,
+        cal: &DayCalendar,
+        day: NaiveDate,
+        today: NaiveDate,
+        cpe: Cpe,
+        mobility: &BTreeMap<SupplierKey, Vec<Decimal>>,
+        sum: &mut OrdSummary,
+    ) -> Result<serde_json::Value, CycleError> {
+        let n = cal.len();
+        let profile = self.store.profile(&ord.name, &cpe, day)?;
+        // The last content sent per supplier; its keys are the suppliers sent a file before.
+        let hashes = self.store.last_content_hashes(&ord.name, &cpe, day)?;
+        let previously_sent: BTreeSet<SupplierKey> = hashes.keys().cloned().collect();
+        let outcome = netting::net(&NettingInput {
+            quarter_hours: n,
+            ord_total: profile.as_ref(),
+            mobility,
+            previously_sent: &previously_sent,
+            policy: ord.netting_policy,
+            tolerance_kwh: ord.tolerance_kwh,
+            unit_kwh: ord.unit_kwh(),
+            tariff_files: ord.tariff_files,
+        });
+        for (key, values) in &outcome.files {
+            let hash = content_hash(day, key, values);
+            if hashes.get(key) == Some(&hash) {
+                continue;
+            }
+            self.write_outbound(ord, cpe, day, today, key, values, hash)?;
+            sum.files_written += 1;
+        }
+        sum.anomalies += outcome.anomalies.len();
+        let version = self
+            .store
+            .profile_version(&ord.name, &cpe, day)?
+            .map(|v| v.transmission_id);
+        let row = report_row(cal, cpe, version, &outcome);
+        self.store.put_netting_result(
+            &ord.name,
+            day,
+            &cpe,
+            self.now,
+            outcome.anomalies.len(),
+            &row.to_string(),
+        )?;
+        Ok(row)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -163,6 +188,7 @@ impl Cycle<'_> {
         let outbox = self.work(&["outbox", &ord.name]);
         let crash_at = self.options.crash_at.clone();
         let now = self.now;
+        let pending = &mut self.pending;
         let result = self.store.record_outbound(
             &ord.name,
             ord.first_transmission_id,
@@ -202,7 +228,9 @@ impl Cycle<'_> {
                     }
                 })?;
                 let path = outbox.join(&name);
-                write_atomic(&path, &bytes).map_err(io_err(&path))?;
+                pending
+                    .write_private(&path, &bytes)
+                    .map_err(io_err(&path))?;
                 crashpoint(crash_at.as_deref(), "after-outbox-write");
                 Ok(OutboundWrite {
                     name,
@@ -248,19 +276,28 @@ impl Cycle<'_> {
                 files.push((f.name.clone(), bytes));
             }
             let results = dir.put_many(&files);
-            let mut first_error = None;
-            for (f, result) in batch.iter().zip(results) {
-                match result {
-                    Ok(_) => {
-                        crashpoint(self.options.crash_at.as_deref(), "after-delivery-put");
-                        self.store.mark_delivered(f.id, self.now)?;
-                        tracing::info!(ord = %ord.name, file = %f.name, transmission_id = f.transmission_id, cpe = %f.cpe, day = %f.day, "file sent");
-                        sum.files_delivered += 1;
-                    }
-                    Err(e) => {
-                        first_error.get_or_insert(e);
+            // One commit for the batch's deliveries. A crash before it re-puts them next time,
+            // which finds the same bytes there and counts them as delivered.
+            let (delivered, first_error) = self.in_batch(|me| {
+                let mut delivered = Vec::new();
+                let mut first_error = None;
+                for (f, result) in batch.iter().zip(results) {
+                    match result {
+                        Ok(_) => {
+                            crashpoint(me.options.crash_at.as_deref(), "after-delivery-put");
+                            me.store.mark_delivered(f.id, me.now)?;
+                            delivered.push(f);
+                        }
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
                     }
                 }
+                Ok((delivered, first_error))
+            })?;
+            for f in delivered {
+                tracing::info!(ord = %ord.name, file = %f.name, transmission_id = f.transmission_id, cpe = %f.cpe, day = %f.day, "file sent");
+                sum.files_delivered += 1;
             }
             if let Some(e) = first_error {
                 return Err(e.into());

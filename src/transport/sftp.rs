@@ -49,6 +49,8 @@ pub struct SftpDir {
     settings: SftpSettings,
     conn: Option<Connection>,
     seq: u64,
+    /// The extra connections of `sessions = N`, opened on first use and kept for later batches.
+    helpers: Vec<SftpDir>,
 }
 
 impl SftpDir {
@@ -57,6 +59,7 @@ impl SftpDir {
             settings,
             conn: None,
             seq: 0,
+            helpers: Vec::new(),
         }
     }
 
@@ -359,11 +362,12 @@ impl RemoteDir for SftpDir {
         }
         self.seq += 1;
         let final_path = self.remote(name);
-        let temp_path = self.remote(&format!(".{name}.tmp-{}-{}", std::process::id(), self.seq));
+        // One temporary name per file (hidden: listings skip it). A put cut short leaves it behind,
+        // and the next put of the same file, this cycle or the next, truncates and renames it away.
+        let temp_path = self.remote(&format!(".{name}.egme-tmp"));
         self.with_sftp(|me, sftp| {
-            if let Some(outcome) = me.existing(sftp, &final_path, name, bytes)? {
-                return Ok(outcome);
-            }
+            // No stat first: the rename below refuses an existing name, and only then is the file
+            // there compared (one round trip less per file; a re-put after a crash is the rare case).
             {
                 let mut f = sftp
                     .open_mode(
@@ -447,51 +451,47 @@ impl RemoteDir for SftpDir {
     }
 
     fn read_many(&mut self, names: &[String], limit: u64) -> Vec<Result<Vec<u8>, TransportError>> {
-        let settings = self.settings.clone();
-        self.spread(
-            names.len(),
-            |dir, i| dir.read(&names[i], limit),
-            move || SftpDir::new(settings.clone()),
-        )
+        self.spread(names.len(), |dir, i| dir.read(&names[i], limit))
     }
 
     fn put_many(&mut self, files: &[(String, Vec<u8>)]) -> Vec<Result<PutOutcome, TransportError>> {
         if self.settings.sessions <= 1 {
             return super::put_in_order(self, files);
         }
-        let settings = self.settings.clone();
-        self.spread(
-            files.len(),
-            |dir, i| dir.put(&files[i].0, &files[i].1),
-            move || SftpDir::new(settings.clone()),
-        )
+        self.spread(files.len(), |dir, i| dir.put(&files[i].0, &files[i].1))
     }
 }
 
 impl SftpDir {
     /// Runs `op` for items 0..n over up to `sessions` connections (item i on session i mod N, so
-    /// each session works through the items in their order); results in item order.
+    /// each session works through the items in their order); results in item order. The extra
+    /// connections are kept for the next batch (a handshake costs more than a dozen small files).
     fn spread<T: Send>(
         &mut self,
         n: usize,
         op: impl Fn(&mut SftpDir, usize) -> Result<T, TransportError> + Sync,
-        make: impl Fn() -> SftpDir + Sync,
     ) -> Vec<Result<T, TransportError>> {
         let sessions = (self.settings.sessions.max(1) as usize).min(n.max(1));
         if sessions <= 1 {
             return (0..n).map(|i| op(self, i)).collect();
         }
+        while self.helpers.len() < sessions - 1 {
+            self.helpers.push(SftpDir::new(self.settings.clone()));
+        }
+        let mut helpers = std::mem::take(&mut self.helpers);
         let mut slots: Vec<Option<Result<T, TransportError>>> = (0..n).map(|_| None).collect();
         std::thread::scope(|scope| {
             let op = &op;
-            let make = &make;
-            let handles: Vec<_> = (1..sessions)
-                .map(|k| {
+            let handles: Vec<_> = helpers
+                .iter_mut()
+                .take(sessions - 1)
+                .enumerate()
+                .map(|(j, dir)| {
+                    let k = j + 1;
                     scope.spawn(move || {
-                        let mut dir = make();
                         (k..n)
                             .step_by(sessions)
-                            .map(|i| (i, op(&mut dir, i)))
+                            .map(|i| (i, op(dir, i)))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -507,6 +507,7 @@ impl SftpDir {
                 }
             }
         });
+        self.helpers = helpers;
         slots
             .into_iter()
             .map(|s| {

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The whole daily cycle vs an lftp transfer-only baseline, against a throwaway sshd on 127.0.0.1.
+#
+#   bash bench/run.sh [N ...]          (default: 1000 5000 20000)
+#   EGME_BENCH_DIR=/dev/shm bash bench/run.sh 5000     (on tmpfs: no disk, no fsync cost)
+#
+# Needs: /usr/sbin/sshd (openssh-server), lftp, GNU time (/usr/bin/time). For each N it
+#  (a) times `egme-ord once`: download the N ORD files over SFTP, parse, net against the CDRs,
+#      write and upload every output file;
+#  (b) times `lftp mirror --parallel=8` downloading the same N files, then uploading as many
+#      files as egme-ord uploaded (the very files it wrote);
+# and prints wall time, CPU time (user+sys, children included), peak RSS and egme-ord / lftp.
+set -euo pipefail
+
+SIZES=("$@")
+[ ${#SIZES[@]} -eq 0 ] && SIZES=(1000 5000 20000)
+SESSIONS=${EGME_BENCH_SESSIONS:-8}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+for tool in /usr/sbin/sshd lftp /usr/bin/time ssh-keygen; do
+  command -v "$tool" >/dev/null || { echo "bench needs $tool (apt-get install -y openssh-server lftp time)" >&2; exit 2; }
+done
+
+cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" --bin egme-ord --example bench-generate
+BIN="$ROOT/target/release/egme-ord"
+GEN="$ROOT/target/release/examples/bench-generate"
+
+# EGME_BENCH_DIR: where the data, the store and the "remote" folders live (default /tmp).
+W=$(mktemp -d "${EGME_BENCH_DIR:-/tmp}/egme-bench.XXXXXX")
+SSHD_PID=
+# EGME_BENCH_KEEP=1 keeps the workspace (and the sshd running until the script ends) for a look.
+cleanup() { [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null; [ -n "${EGME_BENCH_KEEP:-}" ] || rm -rf "$W"; }
+trap cleanup EXIT
+
+# --- a throwaway sshd --------------------------------------------------------------------------
+mkdir -p /run/sshd "$W/sshd"
+ssh-keygen -q -t ed25519 -N '' -f "$W/sshd/hostkey"
+ssh-keygen -q -t ed25519 -N '' -f "$W/sshd/userkey"
+cp "$W/sshd/userkey.pub" "$W/sshd/authorized_keys"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$W/sshd/sshd_config" <<CFG
+Port $PORT
+ListenAddress 127.0.0.1
+HostKey $W/sshd/hostkey
+AuthorizedKeysFile $W/sshd/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile $W/sshd/sshd.pid
+MaxStartups 64
+MaxSessions 64
+Subsystem sftp internal-sftp
+CFG
+/usr/sbin/sshd -D -e -f "$W/sshd/sshd_config" 2>"$W/sshd/log" &
+SSHD_PID=$!
+for _ in $(seq 100); do grep -q "Server listening" "$W/sshd/log" 2>/dev/null && break; sleep 0.1; done
+echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$W/sshd/hostkey.pub")" > "$W/sshd/known_hosts"
+USER_NAME=$(id -un)
+SSH_CMD="ssh -a -x -i $W/sshd/userkey -o UserKnownHostsFile=$W/sshd/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes"
+
+# measure LABEL CMD... → "wall cpu rss_kb" appended to $W/$LABEL
+measure() {
+  local label=$1; shift
+  /usr/bin/time -f "%e %U %S %M" -o "$W/$label.time" "$@" > "$W/$label.out" 2>&1 || {
+    echo "$label failed:" >&2; tail -20 "$W/$label.out" >&2; exit 1; }
+  awk '{ printf "%.2f %.2f %d\n", $1, $2 + $3, $4 }' "$W/$label.time"
+}
+
+printf "%-7s %-8s %9s %9s %10s %8s %9s\n" N side wall_s cpu_s peak_rss files_in files_out
+for N in "${SIZES[@]}"; do
+  D="$W/n$N"
+  "$GEN" "$N" "$D" > /dev/null
+  cat > "$D/egme-ord.toml" <<CFG
+store = "state/egme-ord.sqlite"
+work_dir = "work"
+send_at = "21:00"
+min_file_age = "0s"
+[mobility]
+inbox = "mobility"
+[registry]
+cpes = "registry/cpes.csv"
+evses = "registry/evses.csv"
+cemes = "registry/cemes.csv"
+tariff_overrides = "registry/tariff_overrides.csv"
+[[ord]]
+name = "e-redes"
+region = "continent"
+ord_entity = "EDIS"
+receive = { transport = "sftp", host = "127.0.0.1", port = $PORT, user = "$USER_NAME", key = "$W/sshd/userkey", known_hosts = "$W/sshd/known_hosts", path = "$D/remote/from-ord", sessions = $SESSIONS }
+send = { transport = "sftp", host = "127.0.0.1", port = $PORT, user = "$USER_NAME", key = "$W/sshd/userkey", known_hosts = "$W/sshd/known_hosts", path = "$D/remote/to-ord", sessions = $SESSIONS }
+CFG
+  sync
+  read -r ew ec er < <(measure "egme-$N" env EGME_ORD_LOG="${EGME_BENCH_LOG:-warn}" "$BIN" once --config "$D/egme-ord.toml" --now 2024-11-05T21:30:00Z)
+  sent=$(find "$D/remote/to-ord" -type f | wc -l)
+  got=$(find "$D/work/archive" -type f -name '*.sgl' | wc -l)
+  # The baseline moves the same files: the N ORD files down, the files egme-ord sent up.
+  mkdir -p "$D/lftp-down" "$D/lftp-up-src" "$D/remote/lftp-up"
+  cp "$D/remote/to-ord/"* "$D/lftp-up-src/"
+  sync
+  read -r lw lc lr < <(measure "lftp-$N" lftp -c "set sftp:connect-program '$SSH_CMD'; set net:max-retries 1; \
+      open -u $USER_NAME, sftp://127.0.0.1:$PORT; \
+      mirror --parallel=8 $D/remote/from-ord $D/lftp-down; \
+      mirror -R --parallel=8 $D/lftp-up-src $D/remote/lftp-up")
+  down=$(find "$D/lftp-down" -type f | wc -l); up=$(find "$D/remote/lftp-up" -type f | wc -l)
+  printf "%-7s %-8s %9s %9s %8sMB %8s %9s\n" "$N" egme-ord "$ew" "$ec" "$((er / 1024))" "$got" "$sent"
+  printf "%-7s %-8s %9s %9s %8sMB %8s %9s\n" "$N" lftp "$lw" "$lc" "$((lr / 1024))" "$down" "$up"
+  awk -v a="$ew" -v b="$lw" -v n="$N" 'BEGIN { printf "%-7s ratio egme-ord / lftp (wall) = %.2f\n", n, a / b }'
+  [ -n "${EGME_BENCH_KEEP:-}" ] || rm -rf "$D"
+done
+[ -n "${EGME_BENCH_KEEP:-}" ] && echo "workspace kept: $W"
