@@ -20,3 +20,4 @@ pub mod registry;
 pub mod sgl;
 pub mod store;
 pub mod transport;
+pub mod verify;

@@ -127,6 +127,16 @@ pub struct SentFile {
     pub delivered: bool,
 }
 
+/// A received file as the ledger remembers it: where its copy is and what its bytes hash to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedCopy {
+    pub name: String,
+    pub sha256: String,
+    pub status: String,
+    /// Archive or quarantine path; empty when nothing was kept (a duplicate, an unreadable name).
+    pub stored_path: String,
+}
+
 /// What `status` shows per ORD and day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DayStatus {
@@ -473,6 +483,38 @@ impl Store {
             .query_map(params![ord], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(|e| self.sq(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.sq(e))
+    }
+
+    /// Every received file of `ord` with where its copy was kept (for `verify`).
+    pub fn received_copies(&self, ord: &str) -> Result<Vec<ReceivedCopy>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, sha256, status, stored_path FROM received_files WHERE ord = ?1 ORDER BY id")
+            .map_err(|e| self.sq(e))?;
+        let rows = stmt
+            .query_map(params![ord], |r| {
+                Ok(ReceivedCopy {
+                    name: r.get(0)?,
+                    sha256: r.get(1)?,
+                    status: r.get(2)?,
+                    stored_path: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.sq(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sq(e))
+    }
+
+    /// The last transmission id taken for `ord`, if any.
+    pub fn last_transmission_id(&self, ord: &str) -> Result<Option<u64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT last_id FROM sequences WHERE ord = ?1",
+                params![ord],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|v| v.map(|v| v as u64))
+            .map_err(|e| self.sq(e))
     }
 
     // ---------------------------------------------------------------- mobility

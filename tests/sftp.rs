@@ -3,88 +3,14 @@
 mod support;
 
 use std::fs;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use egme_ord::demo;
-use serde_json::Value;
 use support::sshd::Sshd;
-use support::{assert_idle, bin, write_all};
-
-/// A workspace whose ORDs' folders are reached over SFTP: receive on `recv`, send on `send`.
-fn workspace(root: &Path, recv: &Sshd, send: &Sshd, min_age: &str) {
-    let mut config = demo::config_toml("20:00", min_age);
-    for o in demo::ords() {
-        let from = root.join("exchange").join(o.name).join("from-ord");
-        let to = root.join("exchange").join(o.name).join("to-ord");
-        fs::create_dir_all(&from).unwrap();
-        fs::create_dir_all(&to).unwrap();
-        config = config.replace(
-            &format!(
-                "receive = {{ transport = \"local\", path = \"exchange/{}/from-ord\" }}",
-                o.name
-            ),
-            &format!(
-                "receive = {}",
-                recv.endpoint(&from, &recv.dir.join("known_hosts"))
-            ),
-        );
-        config = config.replace(
-            &format!(
-                "send = {{ transport = \"local\", path = \"exchange/{}/to-ord\" }}",
-                o.name
-            ),
-            &format!(
-                "send = {}",
-                send.endpoint(&to, &send.dir.join("known_hosts"))
-            ),
-        );
-    }
-    fs::write(root.join("egme-ord.toml"), config).unwrap();
-    write_all(root, &demo::registry_files());
-}
-
-fn once(root: &Path, now: &str) -> (Option<i32>, Value, String) {
-    let o: Output = bin()
-        .args(["once", "--json", "--config"])
-        .arg(root.join("egme-ord.toml"))
-        .args(["--now", now])
-        .output()
-        .unwrap();
-    let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
-    (
-        o.status.code(),
-        v,
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
-fn delivered(root: &Path) -> usize {
-    demo::ords()
-        .iter()
-        .map(|o| names(&root.join("exchange").join(o.name).join("to-ord")).len())
-        .sum()
-}
-
-const FIRST: &str = "2024-10-28T21:30:00Z";
-
-/// A temporary folder with one sshd and a workspace whose ORD folders are on it.
-fn one_server(min_age: &str) -> (tempfile::TempDir, Sshd, std::path::PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Sshd::start(&tmp.path().join("sshd"));
-    let root = tmp.path().join("ws");
-    workspace(&root, &server, &server, min_age);
-    (tmp, server, root)
-}
+use support::{
+    assert_idle, bin, delivered, names, once, one_server, sftp_workspace as workspace, write_all,
+    FIRST,
+};
 
 #[test]
 fn a_full_cycle_over_sftp_across_the_three_regions() {

@@ -6,6 +6,7 @@ mod once;
 mod run;
 mod status;
 mod validate;
+mod verify;
 mod workspace;
 
 use std::process::ExitCode;
@@ -69,6 +70,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Report every mistake of a config in one run; with the environment, also keys, folders and servers.
     ValidateConfig(validate::ValidateArgs),
+    /// Check the ledger against the archive, the outbox and the ORDs' send folders (ids, copies, duplicates).
+    Verify(verify::VerifyArgs),
     /// Build a demo workspace on local folders and run a D+1 cycle and a later correction.
     Demo(demo::DemoArgs),
 }
@@ -94,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::ValidateConfig(args) => validate::run(&args),
+        Command::Verify(args) => verify::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -86,6 +86,17 @@ impl RemoteDir for LocalDir {
         Ok((entries, odd))
     }
 
+    fn list_hidden(&mut self) -> Result<Vec<String>, TransportError> {
+        let read = fs::read_dir(&self.dir).map_err(|e| self.io("list", "", e))?;
+        let mut names: Vec<String> = read
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     fn read(&mut self, name: &str, limit: u64) -> Result<Vec<u8>, TransportError> {
         let path = self.checked(name)?;
         let file = fs::File::open(&path).map_err(|e| self.io("open", name, e))?;

@@ -94,6 +94,8 @@ pub trait RemoteDir {
     /// Regular files only; hidden (dot) files, folders and links are left out; names that are not
     /// valid UTF-8 are reported in the second list.
     fn list(&mut self) -> Result<(Vec<RemoteEntry>, Vec<String>), TransportError>;
+    /// The hidden (dot) names in the folder: temporary names of uploads, for `verify`.
+    fn list_hidden(&mut self) -> Result<Vec<String>, TransportError>;
     /// Reads a whole file of at most `limit` bytes.
     fn read(&mut self, name: &str, limit: u64) -> Result<Vec<u8>, TransportError>;
     /// Puts a file atomically (temporary name, then rename); never overwrites other content.

@@ -320,6 +320,21 @@ impl RemoteDir for SftpDir {
         })
     }
 
+    fn list_hidden(&mut self) -> Result<Vec<String>, TransportError> {
+        let dir = PathBuf::from(&self.settings.path);
+        self.with_sftp(|me, sftp| {
+            let items = sftp.readdir(&dir).map_err(|e| me.ssh("list", e))?;
+            let mut names: Vec<String> = items
+                .iter()
+                .filter_map(|(p, _)| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .filter(|n| n.starts_with('.') && n != "." && n != "..")
+                .collect();
+            names.sort();
+            Ok(names)
+        })
+    }
+
     fn read(&mut self, name: &str, limit: u64) -> Result<Vec<u8>, TransportError> {
         if !is_safe_name(name) {
             return Err(TransportError::UnsafeName {

@@ -1,0 +1,124 @@
+//! `egme-ord verify`: the ledger checked against the archive, the outbox and each ORD's send folder.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::Args;
+use egme_ord::cycle::open_endpoint;
+use egme_ord::fsutil::sha256_hex;
+use egme_ord::verify::{self, Finding, LocalCopy, OrdFacts, Severity};
+
+use super::{exit, workspace};
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The configuration file.
+    #[arg(long)]
+    config: PathBuf,
+    /// Print JSON (one object with every finding).
+    #[arg(long)]
+    json: bool,
+    /// Do not list the ORDs' send folders (local checks only).
+    #[arg(long)]
+    no_remote: bool,
+}
+
+fn copy(path: &Path) -> Option<LocalCopy> {
+    let bytes = fs::read(path).ok()?;
+    Some(LocalCopy {
+        size: bytes.len() as u64,
+        sha256: sha256_hex(&bytes),
+    })
+}
+
+/// Exit 0: consistent (warnings allowed); 1: at least one error; 2: could not run.
+pub fn run(args: &VerifyArgs) -> Result<u8> {
+    // Without the lock: a running daemon is not disturbed. Its open batch can only add warnings
+    // (outbox files not yet recorded), never errors: rows commit after their files, puts after rows.
+    let ws = workspace::Workspace::open_unlocked(&args.config)?;
+    let mut findings: Vec<Finding> = Vec::new();
+    for ord in &ws.config.ords {
+        let outbox_dir = ws.config.work_dir.join("outbox").join(&ord.name);
+        let mut outbox = BTreeMap::new();
+        if let Ok(read) = fs::read_dir(&outbox_dir) {
+            for e in read.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') || !e.path().is_file() {
+                    continue;
+                }
+                if let Some(c) = copy(&e.path()) {
+                    outbox.insert(name, c);
+                }
+            }
+        }
+        let received = ws.store.received_copies(&ord.name)?;
+        let stored = received
+            .iter()
+            .filter(|r| !r.stored_path.is_empty() && !r.sha256.is_empty())
+            .map(|r| (r.stored_path.clone(), copy(Path::new(&r.stored_path))))
+            .collect();
+        let (remote, remote_hidden) = if args.no_remote {
+            (Err("not listed (--no-remote)".to_string()), Vec::new())
+        } else {
+            match open_endpoint(&ord.send) {
+                Err(e) => (Err(e.to_string()), Vec::new()),
+                Ok(mut dir) => {
+                    let listed = dir
+                        .list()
+                        .map(|(entries, _)| entries)
+                        .map_err(|e| e.to_string());
+                    let hidden = dir.list_hidden().unwrap_or_default();
+                    (listed, hidden)
+                }
+            }
+        };
+        let facts = OrdFacts {
+            ord: ord.name.clone(),
+            region: ord.region,
+            first_transmission_id: ord.first_transmission_id,
+            last_id_taken: ws.store.last_transmission_id(&ord.name)?,
+            sent: ws.store.sent_files(&ord.name, false)?,
+            outbox,
+            received,
+            stored,
+            remote,
+            remote_hidden,
+        };
+        let found = verify::check(&facts);
+        if !args.json {
+            let errors = found
+                .iter()
+                .filter(|f| f.severity == Severity::Error)
+                .count();
+            println!(
+                "{}: {} file(s) sent, {} received; {errors} error(s), {} warning(s)",
+                ord.name,
+                facts.sent.len(),
+                facts.received.len(),
+                found.len() - errors
+            );
+            for f in &found {
+                println!("  {f}");
+            }
+        }
+        findings.extend(found);
+    }
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "errors": errors, "warnings": findings.len() - errors, "findings": findings })
+        );
+    } else {
+        println!(
+            "verify: {errors} error(s), {} warning(s)",
+            findings.len() - errors
+        );
+    }
+    Ok(if errors > 0 { exit::INVALID } else { exit::OK })
+}

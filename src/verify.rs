@@ -1,0 +1,411 @@
+//! The ledger checked against the folders (pure): what `egme-ord verify` reports, from facts the shell gathered.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::filename::{Direction, OrdFileName};
+use crate::region::Region;
+use crate::store::{ReceivedCopy, SentFile};
+use crate::transport::RemoteEntry;
+
+/// How bad a finding is: an error breaks a promise (nothing lost, nothing twice, ids gap-free);
+/// a warning is worth a look but breaks none (a file left by a crash, a file the ORD picked up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// One thing `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub ord: String,
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{level}: {}: {}", self.ord, self.message)
+    }
+}
+
+/// A local copy as found on disk: its size and sha256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalCopy {
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// What the shell gathered about one ORD.
+#[derive(Debug, Clone)]
+pub struct OrdFacts {
+    pub ord: String,
+    pub region: Region,
+    pub first_transmission_id: u64,
+    /// `sequences.last_id`: the last id taken.
+    pub last_id_taken: Option<u64>,
+    /// The ledger's outbound files, in transmission order.
+    pub sent: Vec<SentFile>,
+    /// The outbox folder: name → copy.
+    pub outbox: BTreeMap<String, LocalCopy>,
+    /// The ledger's received files.
+    pub received: Vec<ReceivedCopy>,
+    /// Archive and quarantine copies the ledger names: path → copy (absent when missing).
+    pub stored: BTreeMap<String, Option<LocalCopy>>,
+    /// The ORD's send folder (regular files), or why it could not be listed.
+    pub remote: Result<Vec<RemoteEntry>, String>,
+    /// Hidden names in the ORD's send folder (temporary names of ours, if a put was cut short).
+    pub remote_hidden: Vec<String>,
+}
+
+/// Checks one ORD; findings sorted errors first.
+pub fn check(f: &OrdFacts) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut push = |severity, message: String| {
+        out.push(Finding {
+            severity,
+            ord: f.ord.clone(),
+            message,
+        })
+    };
+    // Transmission ids: first..=last, each once, each chained to the one before.
+    let mut expected = f.first_transmission_id;
+    for s in &f.sent {
+        if s.transmission_id != expected {
+            push(
+                Severity::Error,
+                format!(
+                    "transmission ids are not gap-free: expected {expected}, found {} ({})",
+                    s.transmission_id, s.name
+                ),
+            );
+        }
+        if s.previous_id + 1 != s.transmission_id {
+            push(
+                Severity::Error,
+                format!(
+                    "{}: previous transmission id {} does not precede {}",
+                    s.name, s.previous_id, s.transmission_id
+                ),
+            );
+        }
+        expected = s.transmission_id + 1;
+    }
+    let last_recorded = f.sent.last().map(|s| s.transmission_id);
+    if f.last_id_taken != last_recorded {
+        push(
+            Severity::Error,
+            format!(
+                "the sequence says the last id taken is {:?}, the files recorded end at {:?}",
+                f.last_id_taken, last_recorded
+            ),
+        );
+    }
+    // Outbox: every recorded file kept with its recorded bytes.
+    let recorded: BTreeMap<&str, &SentFile> = f.sent.iter().map(|s| (s.name.as_str(), s)).collect();
+    for s in &f.sent {
+        match f.outbox.get(&s.name) {
+            None => push(
+                Severity::Error,
+                format!(
+                    "{}: recorded as written but missing from the outbox",
+                    s.name
+                ),
+            ),
+            Some(c) if c.sha256 != s.sha256 => push(
+                Severity::Error,
+                format!(
+                    "{}: the outbox copy differs from the bytes recorded",
+                    s.name
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+    for name in f.outbox.keys() {
+        if !recorded.contains_key(name.as_str()) {
+            push(
+                Severity::Warning,
+                format!("{name}: in the outbox but not in the ledger (left by an interrupted batch; never delivered)"),
+            );
+        }
+    }
+    // The ORD's side: what we delivered is there once, with its size; nothing of ours unrecorded.
+    match &f.remote {
+        Err(e) => push(
+            Severity::Warning,
+            format!("the ORD's send folder could not be listed, not compared: {e}"),
+        ),
+        Ok(entries) => {
+            let there: BTreeMap<&str, &RemoteEntry> =
+                entries.iter().map(|e| (e.name.as_str(), e)).collect();
+            let mut ids_there: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
+            for e in entries {
+                let Ok(name) = OrdFileName::parse(&e.name, f.region, Direction::Outbound) else {
+                    continue;
+                };
+                ids_there
+                    .entry(name.ntransm.value)
+                    .or_default()
+                    .push(e.name.as_str());
+                if !recorded.contains_key(e.name.as_str()) {
+                    push(
+                        Severity::Error,
+                        format!("{}: on the ORD side but not in the ledger", e.name),
+                    );
+                }
+            }
+            for (id, names) in ids_there {
+                if names.len() > 1 {
+                    push(
+                        Severity::Error,
+                        format!(
+                            "transmission id {id} is on the ORD side {} times: {}",
+                            names.len(),
+                            names.join(", ")
+                        ),
+                    );
+                }
+            }
+            let mut gone = 0usize;
+            for s in &f.sent {
+                match (there.get(s.name.as_str()), s.delivered) {
+                    (Some(e), _) => {
+                        if let Some(c) = f.outbox.get(&s.name) {
+                            if c.size != e.size {
+                                push(
+                                    Severity::Error,
+                                    format!(
+                                        "{}: {} bytes on the ORD side, {} written",
+                                        s.name, e.size, c.size
+                                    ),
+                                );
+                            }
+                        }
+                        if !s.delivered {
+                            push(
+                                Severity::Warning,
+                                format!("{}: on the ORD side but not yet marked delivered (the next cycle marks it)", s.name),
+                            );
+                        }
+                    }
+                    (None, true) => gone += 1,
+                    (None, false) => {}
+                }
+            }
+            if gone > 0 {
+                push(
+                    Severity::Warning,
+                    format!("{gone} delivered file(s) are no longer in the ORD's send folder (picked up by the ORD?)"),
+                );
+            }
+            let pending = f.sent.iter().filter(|s| !s.delivered).count();
+            if pending > 0 {
+                push(
+                    Severity::Warning,
+                    format!("{pending} file(s) written and not yet delivered (the next cycle delivers them)"),
+                );
+            }
+        }
+    }
+    for h in &f.remote_hidden {
+        if h.ends_with(".egme-tmp") {
+            push(
+                Severity::Warning,
+                format!("{h}: a temporary file of an upload cut short (hidden; the next put of that file removes it)"),
+            );
+        }
+    }
+    // Inbound: every kept copy there with its bytes; each content applied once.
+    let mut applied: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut names_seen: BTreeSet<&str> = BTreeSet::new();
+    for r in &f.received {
+        names_seen.insert(r.name.as_str());
+        if r.status == "applied" {
+            applied
+                .entry(r.sha256.as_str())
+                .or_default()
+                .push(r.name.as_str());
+        }
+        if r.stored_path.is_empty() || r.sha256.is_empty() {
+            continue;
+        }
+        match f.stored.get(&r.stored_path) {
+            Some(Some(c)) if c.sha256 == r.sha256 => {}
+            Some(Some(_)) => push(
+                Severity::Error,
+                format!(
+                    "{}: the kept copy {} differs from the bytes received",
+                    r.name, r.stored_path
+                ),
+            ),
+            _ => push(
+                Severity::Error,
+                format!("{}: the kept copy {} is missing", r.name, r.stored_path),
+            ),
+        }
+    }
+    for (sha, names) in applied {
+        if names.len() > 1 {
+            push(
+                Severity::Error,
+                format!(
+                    "the same content was applied {} times ({}; sha256 {sha})",
+                    names.len(),
+                    names.join(", ")
+                ),
+            );
+        }
+    }
+    out.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn sent(id: u64, delivered: bool) -> SentFile {
+        SentFile {
+            id: id as i64,
+            ord: "e".into(),
+            name: format!("000201PEPT0002000123681633GX_20241028_{id:010}.sgl"),
+            sha256: format!("sha{id}"),
+            transmission_id: id,
+            previous_id: id - 1,
+            cpe: "PT0002000123681633GX".into(),
+            supplier: "02".into(),
+            tariff: "01".into(),
+            day: NaiveDate::from_ymd_opt(2024, 10, 27).unwrap(),
+            content_hash: "h".into(),
+            delivered,
+        }
+    }
+
+    fn facts(sent: Vec<SentFile>) -> OrdFacts {
+        let outbox = sent
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    LocalCopy {
+                        size: 10,
+                        sha256: s.sha256.clone(),
+                    },
+                )
+            })
+            .collect();
+        let remote = sent
+            .iter()
+            .filter(|s| s.delivered)
+            .map(|s| RemoteEntry {
+                name: s.name.clone(),
+                size: 10,
+                mtime: 0,
+            })
+            .collect();
+        OrdFacts {
+            ord: "e".into(),
+            region: Region::Continent,
+            first_transmission_id: 1,
+            last_id_taken: sent.last().map(|s| s.transmission_id),
+            sent,
+            outbox,
+            received: Vec::new(),
+            stored: BTreeMap::new(),
+            remote: Ok(remote),
+            remote_hidden: Vec::new(),
+        }
+    }
+
+    fn errors(f: &OrdFacts) -> Vec<String> {
+        check(f)
+            .into_iter()
+            .filter(|x| x.severity == Severity::Error)
+            .map(|x| x.message)
+            .collect()
+    }
+
+    #[test]
+    fn a_consistent_ledger_has_no_findings() {
+        assert_eq!(check(&facts(vec![sent(1, true), sent(2, true)])), vec![]);
+    }
+
+    #[test]
+    fn a_gap_in_transmission_ids_is_an_error() {
+        let e = errors(&facts(vec![sent(1, true), sent(3, true)]));
+        assert!(e.iter().any(|m| m.contains("not gap-free")), "{e:?}");
+    }
+
+    #[test]
+    fn a_file_of_ours_on_the_ord_side_but_not_in_the_ledger_is_an_error() {
+        let mut f = facts(vec![sent(1, true)]);
+        if let Ok(r) = &mut f.remote {
+            r.push(RemoteEntry {
+                name: "000201PEPT0002000123681633GX_20241028_0000000001.sgl"
+                    .replace("01.sgl", "09.sgl"),
+                size: 10,
+                mtime: 0,
+            });
+        }
+        let e = errors(&f);
+        assert!(e.iter().any(|m| m.contains("not in the ledger")), "{e:?}");
+    }
+
+    #[test]
+    fn a_missing_or_altered_outbox_copy_is_an_error_an_orphan_a_warning() {
+        let mut f = facts(vec![sent(1, true), sent(2, true)]);
+        f.outbox.remove(&sent(1, true).name);
+        if let Some(c) = f.outbox.get_mut(&sent(2, true).name) {
+            c.sha256 = "other".into();
+        }
+        f.outbox.insert(
+            "orphan.sgl".into(),
+            LocalCopy {
+                size: 1,
+                sha256: "x".into(),
+            },
+        );
+        let all = check(&f);
+        assert_eq!(
+            all.iter().filter(|x| x.severity == Severity::Error).count(),
+            2,
+            "{all:?}"
+        );
+        assert!(all
+            .iter()
+            .any(|x| x.severity == Severity::Warning && x.message.contains("orphan.sgl")));
+    }
+
+    #[test]
+    fn the_same_content_applied_twice_and_a_missing_archive_copy_are_errors() {
+        let mut f = facts(vec![]);
+        for n in ["a.sgl", "b.sgl"] {
+            f.received.push(ReceivedCopy {
+                name: n.into(),
+                sha256: "same".into(),
+                status: "applied".into(),
+                stored_path: format!("/archive/{n}"),
+            });
+        }
+        f.stored.insert(
+            "/archive/a.sgl".into(),
+            Some(LocalCopy {
+                size: 1,
+                sha256: "same".into(),
+            }),
+        );
+        f.stored.insert("/archive/b.sgl".into(), None);
+        let e = errors(&f);
+        assert_eq!(e.len(), 2, "{e:?}");
+    }
+}
