@@ -196,13 +196,17 @@ pub fn permission_problem(path: &Path, secret: bool) -> Option<String> {
     None
 }
 
+/// Longest remote name used as a local file name; longer ones are quarantined under a hash.
+pub const MAX_SAFE_NAME: usize = 200;
+
 /// Whether a remote name is safe to use as a local file name (no separators, no dot-dot, printable ASCII).
 pub fn is_safe_name(name: &str) -> bool {
     !name.is_empty()
         && name != "."
         && name != ".."
         && !name.starts_with('.')
-        && name.len() <= 255
+        // Room for the `.`, `.tmp-<pid>`, `.N` and `.errors.txt` the local copies add (NAME_MAX is 255).
+        && name.len() <= MAX_SAFE_NAME
         && name
             .bytes()
             .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'\\')

@@ -135,6 +135,8 @@ pub struct ReceivedCopy {
     pub status: String,
     /// Archive or quarantine path; empty when nothing was kept (a duplicate, an unreadable name).
     pub stored_path: String,
+    /// The diagnostics as JSON (codes, lines, messages).
+    pub diagnostics: String,
 }
 
 /// What `status` shows per ORD and day.
@@ -489,7 +491,7 @@ impl Store {
     pub fn received_copies(&self, ord: &str) -> Result<Vec<ReceivedCopy>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT name, sha256, status, stored_path FROM received_files WHERE ord = ?1 ORDER BY id")
+            .prepare("SELECT name, sha256, status, stored_path, diagnostics FROM received_files WHERE ord = ?1 ORDER BY id")
             .map_err(|e| self.sq(e))?;
         let rows = stmt
             .query_map(params![ord], |r| {
@@ -498,6 +500,7 @@ impl Store {
                     sha256: r.get(1)?,
                     status: r.get(2)?,
                     stored_path: r.get(3)?,
+                    diagnostics: r.get(4)?,
                 })
             })
             .map_err(|e| self.sq(e))?;

@@ -395,6 +395,7 @@ mod tests {
                 sha256: "same".into(),
                 status: "applied".into(),
                 stored_path: format!("/archive/{n}"),
+                diagnostics: "[]".into(),
             });
         }
         f.stored.insert(

@@ -1,7 +1,7 @@
 //! `egme-ord check`: reads files from disk and prints `check`'s findings in compiler style or JSON.
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -58,6 +58,7 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
     let mut io_errors = 0usize;
     let mut invalid = 0usize;
     let mut valid = 0usize;
+    let mut out = std::io::stdout().lock();
     for path in expand(&args.files, &mut io_errors) {
         let display = path.display().to_string();
         let name = path
@@ -88,9 +89,11 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
                 "diagnostics": checked.diagnostics,
                 "summary": checked.summary,
             });
-            println!("{value}");
-        } else {
-            print_human(&display, &checked);
+            if writeln!(out, "{value}").is_err() {
+                break; // stdout closed (`| head`): stop quietly
+            }
+        } else if print_human(&mut out, &display, &checked).is_err() {
+            break;
         }
     }
     if !args.json {
@@ -108,16 +111,18 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
     })
 }
 
-fn print_human(display: &str, checked: &FileCheck) {
+fn print_human(out: &mut impl Write, display: &str, checked: &FileCheck) -> std::io::Result<()> {
     for d in &checked.diagnostics {
-        println!("{}", d.render(display));
+        writeln!(out, "{}", d.render(display))?;
     }
     if let Some(s) = &checked.summary {
-        println!(
+        writeln!(
+            out,
             "{display}: ok: CPE {} · {} · {} day(s) · {} periods · {} kWh · {}",
             s.cpe, checked.region, s.days, s.periods, s.total_kwh, s.status
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// Files named, with folders expanded to their files (sorted); missing paths are reported.

@@ -25,6 +25,25 @@ impl Cycle<'_> {
     ) -> Result<(), CycleError> {
         let mut dir = super::open_endpoint(&ord.receive)?;
         let (entries, odd) = dir.list()?;
+        // Links and names that are not UTF-8: never followed nor read, recorded once as rejected.
+        for name in &odd {
+            let entry = RemoteEntry {
+                name: name.clone(),
+                size: 0,
+                mtime: 0,
+            };
+            if self.store.seen_file(&ord.name, &entry.name, 0, 0)? {
+                continue;
+            }
+            let d = Diagnostic::new(
+                0,
+                1,
+                Code::NotAFile,
+                format!("{name:?} is a symbolic link or has a name that is not UTF-8: not followed, not read"),
+            );
+            let status = self.reject(ord, &entry, None, &[d], "")?;
+            self.received_one(ord, &entry, status, dir.as_mut(), sum)?;
+        }
         sum.skipped = odd;
         let min_age = self.config.min_file_age.as_secs() as i64;
         // Days close only during the send, so once per intake is enough.

@@ -30,15 +30,24 @@ impl Cycle<'_> {
             closed_by_ord.insert(o.name.clone(), self.store.days_state(&o.name)?.closed);
         }
         for RemoteEntry { name, size, mtime } in entries {
-            if !is_safe_name(&name) {
-                continue;
-            }
             if self.store.mobility_source_seen(&name, size, mtime)?
                 || self.wall_now.timestamp() - mtime < min_age
             {
                 continue;
             }
             sum.files += 1;
+            if !is_safe_name(&name) {
+                sum.files_rejected += 1;
+                self.quarantine_mobility(
+                    &name,
+                    None,
+                    &format!("unsafe file name {name:?}: not read (it stays in the inbox)"),
+                    size,
+                    mtime,
+                    "",
+                )?;
+                continue;
+            }
             if size > MAX_MOBILITY_BYTES {
                 sum.files_rejected += 1;
                 self.quarantine_mobility(
@@ -262,12 +271,18 @@ impl Cycle<'_> {
         sha: &str,
     ) -> Result<(), CycleError> {
         let dir = self.work(&["quarantine", "mobility"]);
-        let path = unique_path(&dir, name);
+        let safe = if is_safe_name(name) {
+            name.to_string()
+        } else {
+            format!("unsafe-name-{}", sha256_hex(name.as_bytes()))
+        };
+        let path = unique_path(&dir, &safe);
         if let Some(b) = bytes {
             write_atomic(&path, b).map_err(io_err(&path))?;
         }
         let errors = Path::new(&format!("{}.errors.txt", path.display())).to_path_buf();
-        write_atomic(&errors, format!("{name}: {reason}\n").as_bytes()).map_err(io_err(&errors))?;
+        write_atomic(&errors, format!("{name:?}: {reason}\n").as_bytes())
+            .map_err(io_err(&errors))?;
         self.store.record_mobility(
             name,
             size,

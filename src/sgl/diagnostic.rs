@@ -35,6 +35,7 @@ codes! {
     BadByte = "E001", "bad-byte", Error, "A byte that is not printable ASCII (or TAB) in a line.";
     TooLarge = "E002", "too-large", Error, "The file is larger than the configured limit.";
     Empty = "E003", "empty", Error, "The file has no records.";
+    TooManyErrors = "E005", "too-many-errors", Error, "More errors than the limit (100): checking stopped there and the rest of the file was not read.";
     BlankLine = "E004", "blank-line", Error, "A blank line before the last record (blank lines are allowed only at the end).";
     UnknownRecord = "E101", "unknown-record", Error, "A record type other than 00, 01, 04, 20, 99.";
     RecordOrder = "E102", "record-order", Error, "Records out of the order 00, 01, 04, 20…, 99.";
@@ -59,6 +60,7 @@ codes! {
     TotalsMismatch = "E501", "totals-mismatch", Error, "The 99 record's counts do not match the file.";
     NamePattern = "E601", "name-pattern", Error, "The file name fits none of the ORD's patterns.";
     NameCpe = "E602", "name-cpe", Error, "The CPE in the file name is malformed or has wrong check letters.";
+    NotAFile = "E604", "not-a-file", Error, "A remote entry that is a symbolic link, or whose name is not UTF-8: not followed, not read.";
     NameDate = "E603", "name-date", Error, "An Azores name's consumption date differs from the header's selection.";
     StatusInconsistent = "W701", "status-inconsistent", Warning, "The 01 record says D (definitive) but some periods are missing or estimated.";
     TransmissionIds = "W702", "transmission-ids", Warning, "The previous transmission id is not lower than the transmission id.";

@@ -11,6 +11,10 @@ use crate::filename::DateMeaning;
 use crate::profile::{DayProfile, Reading, ReadingStatus};
 
 /// Reads and validates one file. Never panics, whatever the bytes.
+/// Errors reported per file at most; past them the reader stops (a file of a million bad lines is
+/// rejected in one pass, with a report an operator can read).
+pub const MAX_DIAGNOSTICS: usize = 100;
+
 pub fn read(bytes: &[u8], options: &ReadOptions<'_>) -> Report {
     let mut reader = Reader::new(options);
     if bytes.len() as u64 > options.dialect.max_file_bytes {
@@ -105,6 +109,8 @@ struct Reader<'o> {
     criteria_status_column: usize,
     /// Cache: the last date text of a 20 record and its value.
     last_date: Option<(String, NaiveDate)>,
+    /// The line where reading stopped after `MAX_DIAGNOSTICS` errors.
+    stopped_at: Option<usize>,
 }
 
 impl<'o> Reader<'o> {
@@ -123,12 +129,15 @@ impl<'o> Reader<'o> {
             last_line: 0,
             criteria_status_column: 1,
             last_date: None,
+            stopped_at: None,
         }
     }
 
     fn diag(&mut self, line: usize, column: usize, code: Code, message: impl Into<String>) {
-        self.diagnostics
-            .push(Diagnostic::new(line, column, code, message));
+        if self.diagnostics.len() < MAX_DIAGNOSTICS {
+            self.diagnostics
+                .push(Diagnostic::new(line, column, code, message));
+        }
     }
 
     fn read_lines(&mut self, bytes: &[u8]) {
@@ -139,6 +148,10 @@ impl<'o> Reader<'o> {
         let mut line_no = 0usize;
         for raw in bytes.split(|&b| b == b'\n') {
             line_no += 1;
+            if self.diagnostics.len() >= MAX_DIAGNOSTICS {
+                self.stopped_at = Some(line_no);
+                break;
+            }
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
             if raw.iter().all(|&b| b == b' ' || b == b'\t') {
                 blank_since.get_or_insert(line_no);
@@ -585,6 +598,15 @@ impl Reader<'_> {
     }
 
     fn finish(mut self) -> Report {
+        if let Some(line) = self.stopped_at {
+            self.diagnostics.push(Diagnostic::new(
+                line,
+                1,
+                Code::TooManyErrors,
+                format!("{MAX_DIAGNOSTICS} errors before line {line}: checking stopped, the rest of the file was not read"),
+            ));
+            return self.finish_without_content();
+        }
         if self.records == 0 {
             self.diag(
                 1,

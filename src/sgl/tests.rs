@@ -115,6 +115,16 @@ fn e003_empty_file_is_rejected() {
     assert_eq!(codes("\n\n  \n"), vec!["E003"]);
 }
 
+/// Regression (hostile input): a file of a million bad lines gave a million diagnostics (seconds, and
+/// an errors file as large as the input); the reader now stops at the limit.
+#[test]
+fn e005_a_million_bad_lines_stop_at_the_limit() {
+    let text = "x\n".repeat(1_000_000);
+    let c = codes(&text);
+    assert_eq!(c.len(), crate::sgl::read::MAX_DIAGNOSTICS + 1);
+    assert_eq!(c.last().copied(), Some("E005"));
+}
+
 #[test]
 fn e004_blank_line_inside_is_rejected_but_trailing_blank_lines_are_accepted() {
     let t = july5().replacen("04\tA+\n", "04\tA+\n\n", 1);
