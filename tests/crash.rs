@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use egme_ord::demo;
 use serde_json::Value;
 use support::sshd::Sshd;
-use support::{assert_idle, bin, once, one_server, sftp_workspace, write_all, FIRST};
+use support::{assert_idle, bin, once, one_server, ord_side, sftp_workspace, write_all, FIRST};
 
 const SECOND: &str = "2024-10-29T21:30:00Z";
 
@@ -28,19 +28,6 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-}
-
-/// Every file the ORDs can see: folder/name → bytes (hidden names included, so a temp file shows).
-fn ord_side(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for o in demo::ords() {
-        let dir = root.join("exchange").join(o.name).join("to-ord");
-        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            out.insert(format!("{}/{name}", o.name), fs::read(e.path()).unwrap());
-        }
-    }
-    out
 }
 
 fn run_clean(root: &Path, now: &str) -> Duration {

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod sshd;
 
 use std::fs;
@@ -109,4 +110,17 @@ pub fn one_server(min_age: &str) -> (tempfile::TempDir, Sshd, std::path::PathBuf
     let root = tmp.path().join("ws");
     sftp_workspace(&root, &server, &server, min_age);
     (tmp, server, root)
+}
+
+/// Every file the ORDs can see: folder/name → bytes (hidden names included, so a temp file shows).
+pub fn ord_side(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for o in demo::ords() {
+        let dir = root.join("exchange").join(o.name).join("to-ord");
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            out.insert(format!("{}/{name}", o.name), fs::read(e.path()).unwrap());
+        }
+    }
+    out
 }
