@@ -196,6 +196,48 @@ pub fn permission_problem(path: &Path, secret: bool) -> Option<String> {
     None
 }
 
+/// Creates `dir` (and its parents) if missing; a folder it creates is private (0700): the archive,
+/// quarantine, outbox and ledger hold meter data of identified delivery points. An existing folder
+/// keeps the mode its operator gave it (`private_problem` reports it when open to others).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Creates an empty private file (0600) at `path` unless it exists (SQLite then gives its `-wal` and
+/// `-shm` files the same mode).
+pub fn create_private_file(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// What is too open about a folder or file that holds meter data: readable or writable by others.
+pub fn private_problem(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o007 != 0).then(|| {
+        format!(
+            "{}: permissions {mode:04o} let any local user in: expected no access for others (chmod o-rwx)",
+            path.display()
+        )
+    })
+}
+
 /// Longest remote name used as a local file name; longer ones are quarantined under a hash.
 pub const MAX_SAFE_NAME: usize = 200;
 
@@ -251,6 +293,22 @@ mod tests {
                 .any(|e| e.file_name().to_string_lossy().starts_with('.'))
         };
         assert!(!hidden(&dir.path().join("outbox")) && !hidden(&dir.path().join("archive")));
+    }
+
+    #[test]
+    fn folders_and_the_store_file_egme_ord_creates_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("a/work");
+        create_private_dir(&work).unwrap();
+        let store = dir.path().join("a/store.sqlite");
+        create_private_file(&store).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&work), 0o700);
+        assert_eq!(mode(&store), 0o600);
+        assert_eq!(private_problem(&work), None);
+        fs::set_permissions(&work, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(private_problem(&work).unwrap().contains("0755"));
     }
 
     #[test]

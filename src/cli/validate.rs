@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use egme_ord::config::{Config, Endpoint};
 use egme_ord::cycle::{load_registry, open_endpoint, CycleError};
-use egme_ord::fsutil::permission_problem;
+use egme_ord::fsutil::{create_private_dir, permission_problem, private_problem};
 
 use super::exit;
 
@@ -71,7 +71,7 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
 }
 
 fn writable_dir(path: &Path, what: &str, problems: &mut Vec<String>) {
-    if let Err(e) = fs::create_dir_all(path) {
+    if let Err(e) = create_private_dir(path) {
         problems.push(format!("{what} {}: {e}", path.display()));
         return;
     }
@@ -96,6 +96,19 @@ fn environment(config: &Config, problems: &mut Vec<String>) {
         writable_dir(parent, "store folder", problems);
     }
     writable_dir(&config.work_dir, "work folder", problems);
+    for private in [Some(config.work_dir.as_path()), config.store.parent()]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(problem) = private_problem(private) {
+            problems.push(problem);
+        }
+    }
+    if config.store.exists() {
+        if let Some(problem) = private_problem(&config.store) {
+            problems.push(problem);
+        }
+    }
     writable_dir(&config.mobility_inbox, "mobility inbox", problems);
     for ord in &config.ords {
         for (side, endpoint) in [("receive", &ord.receive), ("send", &ord.send)] {

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use egme_ord::config::Config;
 use egme_ord::cycle::{load_registry, Cycle, CycleSummary, RunOptions};
 use egme_ord::daemon::StoreLock;
+use egme_ord::fsutil::{create_private_dir, create_private_file};
 use egme_ord::registry::Registry;
 use egme_ord::store::Store;
 
@@ -55,9 +56,13 @@ impl Workspace {
         let config = load_config(config_path)?;
         let registry = load_registry(&config).map_err(|e| anyhow!("{e}"))?;
         if let Some(parent) = config.store.parent() {
-            fs::create_dir_all(parent)
+            create_private_dir(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
+        create_private_dir(&config.work_dir)
+            .with_context(|| format!("cannot create {}", config.work_dir.display()))?;
+        create_private_file(&config.store)
+            .with_context(|| format!("cannot create {}", config.store.display()))?;
         let lock = if lock {
             Some(StoreLock::acquire(&config.store)?)
         } else {
