@@ -95,7 +95,7 @@ CFG
   got=$(find "$D/work/archive" -type f -name '*.sgl' | wc -l)
   # The baseline moves the same files: the N ORD files down, the files egme-ord sent up.
   mkdir -p "$D/lftp-down" "$D/lftp-up-src" "$D/remote/lftp-up"
-  cp "$D/remote/to-ord/"* "$D/lftp-up-src/"
+  cp -a "$D/remote/to-ord/." "$D/lftp-up-src/"
   sync
   read -r lw lc lr < <(measure "lftp-$N" lftp -c "set sftp:connect-program '$SSH_CMD'; set net:max-retries 1; \
       open -u $USER_NAME, sftp://127.0.0.1:$PORT; \
@@ -105,6 +105,7 @@ CFG
   printf "%-7s %-8s %9s %9s %8sMB %8s %9s\n" "$N" egme-ord "$ew" "$ec" "$((er / 1024))" "$got" "$sent"
   printf "%-7s %-8s %9s %9s %8sMB %8s %9s\n" "$N" lftp "$lw" "$lc" "$((lr / 1024))" "$down" "$up"
   awk -v a="$ew" -v b="$lw" -v n="$N" 'BEGIN { printf "%-7s ratio egme-ord / lftp (wall) = %.2f\n", n, a / b }'
-  [ -n "${EGME_BENCH_KEEP:-}" ] || rm -rf "$D"
+  # Nothing is deleted until the end: on ext4, creating files right after mass deletions is slowed
+  # by the allocator skipping recently freed inodes, which would bias the next measurement.
 done
 [ -n "${EGME_BENCH_KEEP:-}" ] && echo "workspace kept: $W"

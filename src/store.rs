@@ -151,7 +151,12 @@ pub struct DayStatus {
     pub anomalies: u64,
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// Version 2: the last inbound id per ORD by index (it was a scan per received file: quadratic).
+const MIGRATION_2: &str = "
+CREATE INDEX received_by_transmission ON received_files (ord, transmission_id);
+";
 
 const MIGRATION_1: &str = "
 CREATE TABLE received_files (
@@ -281,25 +286,15 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        if version < 1 {
-            let tx = self.conn.transaction().map_err(|e| StoreError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            })?;
-            tx.execute_batch(MIGRATION_1)
-                .map_err(|e| StoreError::Sqlite {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
-            tx.pragma_update(None, "user_version", 1)
-                .map_err(|e| StoreError::Sqlite {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
-            tx.commit().map_err(|e| StoreError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            })?;
+        for (target, sql) in [(1, MIGRATION_1), (2, MIGRATION_2)] {
+            if version >= target {
+                continue;
+            }
+            let sq = sqlite_err(&self.path);
+            let tx = self.conn.transaction().map_err(sq)?;
+            tx.execute_batch(sql).map_err(sq)?;
+            tx.pragma_update(None, "user_version", target).map_err(sq)?;
+            tx.commit().map_err(sq)?;
         }
         Ok(())
     }
@@ -859,14 +854,41 @@ impl Store {
     pub fn sent_files(&self, ord: &str, only_pending: bool) -> Result<Vec<SentFile>, StoreError> {
         let sql = if only_pending {
             "SELECT id, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, delivered_at
-             FROM sent_files WHERE ord = ?1 AND delivered_at IS NULL ORDER BY transmission_id"
+             FROM sent_files WHERE ord = ?1 AND delivered_at IS NULL AND transmission_id > ?2 ORDER BY transmission_id LIMIT ?3"
         } else {
             "SELECT id, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, delivered_at
-             FROM sent_files WHERE ord = ?1 ORDER BY transmission_id"
+             FROM sent_files WHERE ord = ?1 AND transmission_id > ?2 ORDER BY transmission_id LIMIT ?3"
         };
-        let mut stmt = self.conn.prepare(sql).map_err(|e| self.sq(e))?;
+        self.sent_query(sql, ord, 0, i64::MAX)
+    }
+
+    /// Up to `limit` files of `ord` not yet delivered, after transmission id `after`, in id order
+    /// (delivery pages through them, so memory does not grow with the day's files).
+    pub fn pending_after(
+        &self,
+        ord: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<SentFile>, StoreError> {
+        self.sent_query(
+            "SELECT id, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, delivered_at
+             FROM sent_files WHERE ord = ?1 AND delivered_at IS NULL AND transmission_id > ?2 ORDER BY transmission_id LIMIT ?3",
+            ord,
+            after as i64,
+            limit as i64,
+        )
+    }
+
+    fn sent_query(
+        &self,
+        sql: &str,
+        ord: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<SentFile>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.sq(e))?;
         let rows = stmt
-            .query_map(params![ord], |r| {
+            .query_map(params![ord, after, limit], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,

@@ -152,7 +152,10 @@ fn connections_cut_mid_transfer_are_resumed_by_later_cycles_without_loss_or_repe
     // Six endpoints (three ORDs, receive and send): more connections means transfers were cut and
     // resumed on a new connection (within a cycle by its retries, or by a later cycle).
     let connections = proxy.connections.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(connections > 6, "the cuts never hit a transfer ({connections} connections)");
+    assert!(
+        connections > 6,
+        "the cuts never hit a transfer ({connections} connections)"
+    );
     proxy.set(Fault::Pass);
     assert_like_reference(&root, &expected);
 }

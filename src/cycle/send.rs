@@ -133,7 +133,7 @@ impl Cycle<'_> {
         cpe: Cpe,
         mobility: &BTreeMap<SupplierKey, Vec<Decimal>>,
         sum: &mut OrdSummary,
-    ) -> Result<serde_json::Value, CycleError> {
+    ) -> Result<ReportRow, CycleError> {
         let n = cal.len();
         let profile = self.store.profile(&ord.name, &cpe, day)?;
         // The last content sent per supplier; its keys are the suppliers sent a file before.
@@ -162,14 +162,14 @@ impl Cycle<'_> {
             .store
             .profile_version(&ord.name, &cpe, day)?
             .map(|v| v.transmission_id);
-        let row = report_row(cal, cpe, version, &outcome);
+        let row = ReportRow::new(&report_row(cal, cpe, version, &outcome));
         self.store.put_netting_result(
             &ord.name,
             day,
             &cpe,
             self.now,
             outcome.anomalies.len(),
-            &row.to_string(),
+            &row.json,
         )?;
         Ok(row)
     }
@@ -253,16 +253,18 @@ impl Cycle<'_> {
         ord: &OrdConfig,
         sum: &mut OrdSummary,
     ) -> Result<(), CycleError> {
-        let pending = self.store.sent_files(&ord.name, true)?;
-        if pending.is_empty() {
+        let mut batch = self
+            .store
+            .pending_after(&ord.name, 0, super::intake::BATCH)?;
+        if batch.is_empty() {
             return Ok(());
         }
         crashpoint(self.options.crash_at.as_deref(), "before-delivery");
         let mut dir = super::open_endpoint(&ord.send)?;
         let outbox = self.work(&["outbox", &ord.name]);
-        for batch in pending.chunks(super::intake::BATCH) {
+        while !batch.is_empty() {
             let mut files = Vec::with_capacity(batch.len());
-            for f in batch {
+            for f in &batch {
                 let path = outbox.join(&f.name);
                 let bytes = fs::read(&path).map_err(io_err(&path))?;
                 if sha256_hex(&bytes) != f.sha256 {
@@ -305,6 +307,10 @@ impl Cycle<'_> {
             if self.options.stopping() {
                 break;
             }
+            let after = batch.last().map_or(0, |f| f.transmission_id);
+            batch = self
+                .store
+                .pending_after(&ord.name, after, super::intake::BATCH)?;
         }
         Ok(())
     }
@@ -313,47 +319,70 @@ impl Cycle<'_> {
         &self,
         ord: &OrdConfig,
         day: NaiveDate,
-        rows: &[serde_json::Value],
+        rows: &[ReportRow],
     ) -> Result<(), CycleError> {
         let dir = self.work(&["reports", &ord.name, &day.to_string()]);
         let stamp = self.now.format("%Y%m%dT%H%M%SZ");
         let json_path = dir.join(format!("netting-{stamp}.json"));
-        let doc = json!({ "ord": ord.name, "day": day, "computed_at": self.now, "cpes": rows });
-        write_atomic(
-            &json_path,
-            serde_json::to_string_pretty(&doc)
-                .unwrap_or_default()
-                .as_bytes(),
-        )
-        .map_err(io_err(&json_path))?;
+        // Assembled from the rows' JSON text: the day's report is never held as one JSON tree.
+        let head = json!({ "ord": ord.name, "day": day, "computed_at": self.now }).to_string();
+        let mut doc =
+            String::with_capacity(rows.iter().map(|r| r.json.len() + 2).sum::<usize>() + 64);
+        doc.push_str(head.trim_end_matches('}'));
+        doc.push_str(",\"cpes\":[\n");
+        for (i, r) in rows.iter().enumerate() {
+            if i > 0 {
+                doc.push_str(",\n");
+            }
+            doc.push_str(&r.json);
+        }
+        doc.push_str("\n]}\n");
+        write_atomic(&json_path, doc.as_bytes()).map_err(io_err(&json_path))?;
         let mut csv = String::from("cpe,ord_transmission_id,ord_total_kwh,mobility_kwh,written_kwh,net_kwh,suppliers,anomalies,ord_missing_quarter_hours\n");
         for r in rows {
-            let _ = writeln!(
-                csv,
-                "{},{},{},{},{},{},{},{},{}",
-                r["cpe"].as_str().unwrap_or(""),
-                r["ord_transmission_id"]
-                    .as_u64()
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
-                r["ord_total_kwh"].as_str().unwrap_or(""),
-                r["mobility_kwh"].as_str().unwrap_or(""),
-                r["written_kwh"].as_str().unwrap_or(""),
-                r["net_kwh"].as_str().unwrap_or(""),
-                r["suppliers"]
-                    .as_object()
-                    .map(|m| m
-                        .iter()
-                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                        .collect::<Vec<_>>()
-                        .join(" "))
-                    .unwrap_or_default(),
-                r["anomalies"].as_array().map_or(0, Vec::len),
-                r["ord_missing_quarter_hours"].as_u64().unwrap_or(0),
-            );
+            csv.push_str(&r.csv);
         }
         let csv_path = dir.join(format!("netting-{stamp}.csv"));
         write_atomic(&csv_path, csv.as_bytes()).map_err(io_err(&csv_path))
+    }
+}
+
+/// One CPE-day of the netting report, as JSON text and as a CSV line.
+struct ReportRow {
+    json: String,
+    csv: String,
+}
+
+impl ReportRow {
+    fn new(r: &serde_json::Value) -> ReportRow {
+        let mut csv = String::new();
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{},{},{}",
+            r["cpe"].as_str().unwrap_or(""),
+            r["ord_transmission_id"]
+                .as_u64()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            r["ord_total_kwh"].as_str().unwrap_or(""),
+            r["mobility_kwh"].as_str().unwrap_or(""),
+            r["written_kwh"].as_str().unwrap_or(""),
+            r["net_kwh"].as_str().unwrap_or(""),
+            r["suppliers"]
+                .as_object()
+                .map(|m| m
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join(" "))
+                .unwrap_or_default(),
+            r["anomalies"].as_array().map_or(0, Vec::len),
+            r["ord_missing_quarter_hours"].as_u64().unwrap_or(0),
+        );
+        ReportRow {
+            json: r.to_string(),
+            csv,
+        }
     }
 }
 
