@@ -101,12 +101,15 @@ impl DeferredSync {
     }
 
     /// Makes every file written since `begin` durable (files, then their folders) and ends the batch.
-    pub fn sync(&mut self) -> io::Result<()> {
+    /// On failure, the error comes with the file or folder that could not be synced.
+    pub fn sync(&mut self) -> Result<(), (PathBuf, io::Error)> {
         for f in &self.files {
-            fs::File::open(f)?.sync_all()?;
+            fs::File::open(f)
+                .and_then(|h| h.sync_all())
+                .map_err(|e| (f.clone(), e))?;
         }
         for d in &self.dirs {
-            sync_dir(d)?;
+            sync_dir(d).map_err(|e| (d.clone(), e))?;
         }
         self.discard();
         Ok(())
@@ -252,6 +255,16 @@ pub fn is_safe_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'\\')
+}
+
+/// The name under which a remote file is kept locally: its own when safe, else `unsafe-name-<sha256
+/// of the name>` (the real name is then quoted in the errors file beside it).
+pub fn local_name(name: &str) -> String {
+    if is_safe_name(name) {
+        name.to_string()
+    } else {
+        format!("unsafe-name-{}", sha256_hex(name.as_bytes()))
+    }
 }
 
 /// A path in `dir` for `name` that does not exist yet (suffix `.1`, `.2`, … when needed).

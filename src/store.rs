@@ -201,6 +201,17 @@ fn sqlite_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + Copy + '_
     }
 }
 
+/// The last transmission id taken for `ord` (its sequence), if any.
+fn last_id_taken(conn: &Connection, ord: &str) -> rusqlite::Result<Option<u64>> {
+    conn.query_row(
+        "SELECT last_id FROM sequences WHERE ord = ?1",
+        params![ord],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map(|v| v.map(|v| v as u64))
+}
+
 fn day_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
@@ -504,15 +515,7 @@ impl Store {
 
     /// The last transmission id taken for `ord`, if any.
     pub fn last_transmission_id(&self, ord: &str) -> Result<Option<u64>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT last_id FROM sequences WHERE ord = ?1",
-                params![ord],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()
-            .map(|v| v.map(|v| v as u64))
-            .map_err(|e| self.sq(e))
+        last_id_taken(&self.conn, ord).map_err(|e| self.sq(e))
     }
 
     // ---------------------------------------------------------------- mobility
@@ -804,15 +807,9 @@ impl Store {
         let Store { conn, path } = self;
         let sq = sqlite_err(path);
         let tx = conn.savepoint().map_err(sq)?;
-        let last: Option<i64> = tx
-            .query_row(
-                "SELECT last_id FROM sequences WHERE ord = ?1",
-                params![ord],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(sq)?;
-        let previous = last.map_or(first_id.saturating_sub(1), |v| v as u64);
+        let previous = last_id_taken(&tx, ord)
+            .map_err(sq)?
+            .unwrap_or(first_id.saturating_sub(1));
         let id = previous + 1;
         let w = match write(id, previous) {
             Ok(w) => w,
@@ -852,14 +849,7 @@ impl Store {
 
     /// Files written for `ord` (all, or only those not yet delivered), in transmission order.
     pub fn sent_files(&self, ord: &str, only_pending: bool) -> Result<Vec<SentFile>, StoreError> {
-        let sql = if only_pending {
-            "SELECT id, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, delivered_at
-             FROM sent_files WHERE ord = ?1 AND delivered_at IS NULL AND transmission_id > ?2 ORDER BY transmission_id LIMIT ?3"
-        } else {
-            "SELECT id, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, delivered_at
-             FROM sent_files WHERE ord = ?1 AND transmission_id > ?2 ORDER BY transmission_id LIMIT ?3"
-        };
-        self.sent_query(sql, ord, 0, i64::MAX)
+        self.sent_query(ord, only_pending, 0, usize::MAX)
     }
 
     /// Up to `limit` files of `ord` not yet delivered, after transmission id `after`, in id order
@@ -870,23 +860,24 @@ impl Store {
         after: u64,
         limit: usize,
     ) -> Result<Vec<SentFile>, StoreError> {
-        self.sent_query(
-            "SELECT id, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, delivered_at
-             FROM sent_files WHERE ord = ?1 AND delivered_at IS NULL AND transmission_id > ?2 ORDER BY transmission_id LIMIT ?3",
-            ord,
-            after as i64,
-            limit as i64,
-        )
+        self.sent_query(ord, true, after, limit)
     }
 
     fn sent_query(
         &self,
-        sql: &str,
         ord: &str,
-        after: i64,
-        limit: i64,
+        only_pending: bool,
+        after: u64,
+        limit: usize,
     ) -> Result<Vec<SentFile>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.sq(e))?;
+        let sql = format!(
+            "SELECT id, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, delivered_at
+             FROM sent_files WHERE ord = ?1 AND transmission_id > ?2 {} ORDER BY transmission_id LIMIT ?3",
+            if only_pending { "AND delivered_at IS NULL" } else { "" }
+        );
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sq(e))?;
         let rows = stmt
             .query_map(params![ord, after, limit], |r| {
                 Ok((

@@ -1,6 +1,6 @@
 //! The ledger checked against the folders (pure): what `egme-ord verify` reports, from facts the shell gathered.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -226,9 +226,7 @@ pub fn check(f: &OrdFacts) -> Vec<Finding> {
     }
     // Inbound: every kept copy there with its bytes; each content applied once.
     let mut applied: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    let mut names_seen: BTreeSet<&str> = BTreeSet::new();
     for r in &f.received {
-        names_seen.insert(r.name.as_str());
         if r.status == "applied" {
             applied
                 .entry(r.sha256.as_str())

@@ -6,15 +6,14 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use egme_ord::demo;
-use serde_json::Value;
 use support::sshd::Sshd;
-use support::{assert_idle, bin, once, one_server, ord_side, sftp_workspace, write_all, FIRST};
+use support::{
+    assert_all_promises, once, one_server, ord_side, sftp_workspace, spawn_once, write_all, FIRST,
+};
 
 const SECOND: &str = "2024-10-29T21:30:00Z";
 
@@ -39,14 +38,7 @@ fn run_clean(root: &Path, now: &str) -> Duration {
 
 /// Starts `once` and kills it (SIGKILL) after `after`; returns whether it was still running.
 fn kill_after(root: &Path, now: &str, after: Duration) -> bool {
-    let mut child = bin()
-        .args(["once", "--json", "--config"])
-        .arg(root.join("egme-ord.toml"))
-        .args(["--now", now])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_once(root, now);
     let deadline = Instant::now() + after;
     while Instant::now() < deadline {
         if child.try_wait().unwrap().is_some() {
@@ -117,59 +109,12 @@ fn sigkill_at_random_moments_loses_nothing_sends_nothing_twice_and_leaves_no_par
             }
             run_clean(&root, now);
         }
-        check_invariants(&root, &expected, seed);
-    }
-    eprintln!("crash injection: {kills} processes killed over {episodes} episodes, 0 invariant violations");
-}
-
-/// Every promise, checked on a workspace that was killed and rerun.
-fn check_invariants(root: &Path, expected: &BTreeMap<String, Vec<u8>>, seed: u64) {
-    let root = root.to_path_buf();
-    // The ORDs see exactly the reference's files, byte for byte: every expected output
-    // once, the same gap-free ids, no temporary or partial file.
-    let got = ord_side(&root);
-    let missing: Vec<_> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
-    let extra: Vec<_> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "seed {seed}: missing {missing:?}, extra {extra:?}"
-    );
-    for (k, bytes) in expected {
-        assert_eq!(
-            &got[k], bytes,
-            "seed {seed}: {k} differs from the reference"
+        assert_all_promises(
+            &root,
+            &expected,
+            SECOND,
+            &format!("EGME_ORD_CRASH_SEED={seed}, episode {episodes}"),
         );
     }
-    // The ledger agrees with the folders: every file received once, every copy there, ids gap-free.
-    let out = bin()
-        .args(["verify", "--json", "--config"])
-        .arg(root.join("egme-ord.toml"))
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["errors"], 0, "seed {seed}: {report}");
-    assert_eq!(out.status.code(), Some(0));
-    // Every ORD file ingested exactly once.
-    let store = egme_ord::store::Store::open(&root.join("state/egme-ord.sqlite")).unwrap();
-    for o in demo::ords() {
-        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        for r in store.received_copies(o.name).unwrap() {
-            *seen.entry(r.name).or_default() += 1;
-        }
-        let dir = root.join("exchange").join(o.name).join("from-ord");
-        for e in fs::read_dir(&dir).unwrap().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            assert_eq!(
-                seen.get(&name),
-                Some(&1),
-                "seed {seed}: {name} ingested {:?} times",
-                seen.get(&name)
-            );
-        }
-        assert!(seen.values().all(|n| *n == 1), "seed {seed}: {seen:?}");
-    }
-    // Nothing is left to do.
-    let (code, summary, err) = once(&root, SECOND);
-    assert_eq!(code, Some(0), "{err}");
-    assert_idle(&summary, "after the crashes");
+    eprintln!("crash injection: {kills} processes killed over {episodes} episodes, 0 invariant violations");
 }

@@ -5,14 +5,14 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use egme_ord::demo;
 use serde_json::Value;
 use support::proxy::{Fault, Proxy};
 use support::sshd::Sshd;
-use support::{assert_idle, bin, once, ord_side, sftp_workspace, write_all, FIRST};
+use support::{assert_all_promises, once, ord_side, sftp_workspace, spawn_once, write_all, FIRST};
 
 /// What the ORDs must end up with: the same cycle on a direct connection.
 fn reference(tmp: &Path, server: &Sshd) -> BTreeMap<String, Vec<u8>> {
@@ -25,13 +25,7 @@ fn reference(tmp: &Path, server: &Sshd) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// A workspace whose folders of the ORDs in `through` are reached via the proxy, with short timeouts.
-fn workspace(
-    tmp: &Path,
-    server: &Sshd,
-    proxy: &Proxy,
-    through: &[&str],
-    name: &str,
-) -> std::path::PathBuf {
+fn workspace(tmp: &Path, server: &Sshd, proxy: &Proxy, through: &[&str], name: &str) -> PathBuf {
     let root = tmp.join(name);
     sftp_workspace(&root, server, server, "0s");
     let known_hosts = server.dir.join("known_hosts");
@@ -70,17 +64,30 @@ fn workspace(
     root
 }
 
+/// A server, the reference run on it, a proxy in front of it, and a workspace whose ORDs in
+/// `through` go via the proxy.
+fn setup(
+    through: &[&str],
+    name: &str,
+) -> (
+    tempfile::TempDir,
+    Sshd,
+    Proxy,
+    BTreeMap<String, Vec<u8>>,
+    PathBuf,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&tmp.path().join("sshd"));
+    let expected = reference(tmp.path(), &server);
+    let proxy = Proxy::start(server.port);
+    let root = workspace(tmp.path(), &server, &proxy, through, name);
+    (tmp, server, proxy, expected, root)
+}
+
 /// Runs `once`, killing it if it has not ended after `limit` (a hang is a failure).
 fn once_within(root: &Path, limit: Duration) -> (Option<i32>, Value, Duration) {
     let started = Instant::now();
-    let mut child = bin()
-        .args(["once", "--json", "--config"])
-        .arg(root.join("egme-ord.toml"))
-        .args(["--now", FIRST])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_once(root, FIRST);
     loop {
         if child.try_wait().unwrap().is_some() {
             break;
@@ -96,42 +103,9 @@ fn once_within(root: &Path, limit: Duration) -> (Option<i32>, Value, Duration) {
     (out.status.code(), summary, started.elapsed())
 }
 
-fn assert_like_reference(root: &Path, expected: &BTreeMap<String, Vec<u8>>) {
-    let got = ord_side(root);
-    let missing: Vec<_> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
-    let extra: Vec<_> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "missing {missing:?}, extra {extra:?}"
-    );
-    for (k, v) in expected {
-        assert_eq!(&got[k], v, "{k}");
-    }
-    let out = bin()
-        .args(["verify", "--json", "--config"])
-        .arg(root.join("egme-ord.toml"))
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["errors"], 0, "{report}");
-    let (code, summary, err) = once(root, FIRST);
-    assert_eq!(code, Some(0), "{err}");
-    assert_idle(&summary, "after the faults");
-}
-
 #[test]
 fn connections_cut_mid_transfer_are_resumed_by_later_cycles_without_loss_or_repeat() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Sshd::start(&tmp.path().join("sshd"));
-    let expected = reference(tmp.path(), &server);
-    let proxy = Proxy::start(server.port);
-    let root = workspace(
-        tmp.path(),
-        &server,
-        &proxy,
-        &["e-redes", "eda", "eem"],
-        "cut",
-    );
+    let (_tmp, _server, proxy, expected, root) = setup(&["e-redes", "eda", "eem"], "cut");
     // Each connection carries 60 KB, then is cut: a handshake and a few files at most.
     proxy.set(Fault::CutAfter(60_000));
     let mut runs = 0;
@@ -139,7 +113,7 @@ fn connections_cut_mid_transfer_are_resumed_by_later_cycles_without_loss_or_repe
     loop {
         runs += 1;
         assert!(runs <= 40, "no progress after {runs} cycles");
-        let (code, _, _) = once_within(tmp.path().join("cut").as_path(), Duration::from_secs(120));
+        let (code, _, _) = once_within(&root, Duration::from_secs(120));
         if code == Some(0) {
             break;
         }
@@ -157,17 +131,13 @@ fn connections_cut_mid_transfer_are_resumed_by_later_cycles_without_loss_or_repe
         "the cuts never hit a transfer ({connections} connections)"
     );
     proxy.set(Fault::Pass);
-    assert_like_reference(&root, &expected);
+    assert_all_promises(&root, &expected, FIRST, "after the faults");
 }
 
 #[test]
 fn a_hung_server_fails_its_ord_within_its_timeouts_and_the_other_ords_are_served() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Sshd::start(&tmp.path().join("sshd"));
-    let expected = reference(tmp.path(), &server);
-    let proxy = Proxy::start(server.port);
     // Only EDA's server hangs (it accepts the connection, then says nothing).
-    let root = workspace(tmp.path(), &server, &proxy, &["eda"], "stall");
+    let (_tmp, _server, proxy, expected, root) = setup(&["eda"], "stall");
     proxy.set(Fault::Stall);
     let (code, summary, took) = once_within(&root, Duration::from_secs(90));
     eprintln!("stall: the cycle ended after {took:?} with exit code {code:?}");
@@ -187,26 +157,16 @@ fn a_hung_server_fails_its_ord_within_its_timeouts_and_the_other_ords_are_served
     proxy.set(Fault::Pass);
     let (code, summary, _) = once_within(&root, Duration::from_secs(90));
     assert_eq!(code, Some(0), "{summary}");
-    assert_like_reference(&root, &expected);
+    assert_all_promises(&root, &expected, FIRST, "after the faults");
 }
 
 #[test]
 fn a_slow_link_is_slower_and_nothing_else() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Sshd::start(&tmp.path().join("sshd"));
-    let expected = reference(tmp.path(), &server);
-    let proxy = Proxy::start(server.port);
-    let root = workspace(
-        tmp.path(),
-        &server,
-        &proxy,
-        &["e-redes", "eda", "eem"],
-        "slow",
-    );
+    let (_tmp, _server, proxy, expected, root) = setup(&["e-redes", "eda", "eem"], "slow");
     proxy.set(Fault::Slow);
     let (code, summary, took) = once_within(&root, Duration::from_secs(120));
     eprintln!("slow: the cycle took {took:?}");
     assert_eq!(code, Some(0), "{summary}");
     proxy.set(Fault::Pass);
-    assert_like_reference(&root, &expected);
+    assert_all_promises(&root, &expected, FIRST, "after the faults");
 }

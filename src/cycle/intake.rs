@@ -8,7 +8,7 @@ use super::{crashpoint, io_err, Cycle, CycleError, OrdSummary};
 use crate::check::name_diagnostic;
 use crate::config::OrdConfig;
 use crate::filename::{Direction, OrdFileName};
-use crate::fsutil::{is_safe_name, sha256_hex, unique_path};
+use crate::fsutil::{is_safe_name, local_name, sha256_hex, unique_path};
 use crate::profile::DayProfile;
 use crate::sgl::{self, Code, Diagnostic, ReadOptions};
 use crate::store::{ReceivedFile, ReceivedStatus};
@@ -266,12 +266,7 @@ impl Cycle<'_> {
         sha: &str,
     ) -> Result<ReceivedStatus, CycleError> {
         let dir = self.work(&["quarantine", &ord.name]);
-        let safe = if is_safe_name(&entry.name) {
-            entry.name.clone()
-        } else {
-            format!("unsafe-name-{}", sha256_hex(entry.name.as_bytes()))
-        };
-        let path = unique_path(&dir, &safe);
+        let path = unique_path(&dir, &local_name(&entry.name));
         let shown = if is_safe_name(&entry.name) {
             entry.name.clone()
         } else {

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 
 use super::{io_err, Cycle, CycleError, MobilitySummary};
 use crate::calendar::day_of_instant;
-use crate::fsutil::{is_safe_name, sha256_hex, unique_path, write_atomic};
+use crate::fsutil::{is_safe_name, local_name, sha256_hex, unique_path, write_atomic};
 use crate::mobility::{csv, ocpi, MobilityRecord};
 use crate::store::StoredMobility;
 use crate::transport::{LocalDir, RemoteDir, RemoteEntry};
@@ -271,12 +271,7 @@ impl Cycle<'_> {
         sha: &str,
     ) -> Result<(), CycleError> {
         let dir = self.work(&["quarantine", "mobility"]);
-        let safe = if is_safe_name(name) {
-            name.to_string()
-        } else {
-            format!("unsafe-name-{}", sha256_hex(name.as_bytes()))
-        };
-        let path = unique_path(&dir, &safe);
+        let path = unique_path(&dir, &local_name(name));
         if let Some(b) = bytes {
             write_atomic(&path, b).map_err(io_err(&path))?;
         }

@@ -218,7 +218,9 @@ impl<'a> Cycle<'a> {
         self.store.begin_batch()?;
         self.pending.begin();
         let result = step(self).and_then(|value| {
-            self.pending.sync().map_err(io_err(&self.config.work_dir))?;
+            self.pending
+                .sync()
+                .map_err(|(path, source)| CycleError::Io { path, source })?;
             self.store.commit_batch()?;
             Ok(value)
         });

@@ -328,7 +328,7 @@ impl Cycle<'_> {
         let head = json!({ "ord": ord.name, "day": day, "computed_at": self.now }).to_string();
         let mut doc =
             String::with_capacity(rows.iter().map(|r| r.json.len() + 2).sum::<usize>() + 64);
-        doc.push_str(head.trim_end_matches('}'));
+        doc.push_str(head.strip_suffix('}').unwrap_or(&head));
         doc.push_str(",\"cpes\":[\n");
         for (i, r) in rows.iter().enumerate() {
             if i > 0 {

@@ -124,3 +124,66 @@ pub fn ord_side(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     }
     out
 }
+
+/// Starts `once --json` on `root` as if at `now`; standard output piped, standard error dropped.
+pub fn spawn_once(root: &Path, now: &str) -> std::process::Child {
+    bin()
+        .args(["once", "--json", "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .args(["--now", now])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Every promise, on a demo workspace that went through crashes or faults: the ORDs see exactly
+/// `expected` (a run that suffered nothing), byte for byte — every output once, the same gap-free
+/// ids, no temporary or partial file; `verify` finds no error; every ORD file was ingested exactly
+/// once; and a further cycle at `now` has nothing left to do.
+pub fn assert_all_promises(
+    root: &Path,
+    expected: &std::collections::BTreeMap<String, Vec<u8>>,
+    now: &str,
+    context: &str,
+) {
+    let got = ord_side(root);
+    let missing: Vec<_> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
+    let extra: Vec<_> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{context}: missing {missing:?}, extra {extra:?}"
+    );
+    for (k, bytes) in expected {
+        assert_eq!(&got[k], bytes, "{context}: {k} differs from the reference");
+    }
+    let out = bin()
+        .args(["verify", "--json", "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["errors"], 0, "{context}: {report}");
+    assert_eq!(out.status.code(), Some(0), "{context}");
+    let store = egme_ord::store::Store::open(&root.join("state/egme-ord.sqlite")).unwrap();
+    for o in demo::ords() {
+        let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+        for r in store.received_copies(o.name).unwrap() {
+            *seen.entry(r.name).or_default() += 1;
+        }
+        let dir = root.join("exchange").join(o.name).join("from-ord");
+        for e in fs::read_dir(&dir).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert_eq!(
+                seen.get(&name),
+                Some(&1),
+                "{context}: {name} ingested {:?} times",
+                seen.get(&name)
+            );
+        }
+        assert!(seen.values().all(|n| *n == 1), "{context}: {seen:?}");
+    }
+    let (code, summary, err) = once(root, now);
+    assert_eq!(code, Some(0), "{context}: {err}");
+    assert_idle(&summary, context);
+}
