@@ -27,6 +27,7 @@ GEN="$ROOT/target/release/examples/bench-generate"
 # EGME_BENCH_DIR: where the data, the store and the "remote" folders live (default /tmp).
 W=$(mktemp -d "${EGME_BENCH_DIR:-/tmp}/egme-bench.XXXXXX")
 SSHD_PID=
+# EGME_BENCH_WRAP="perf record -a -g -o /tmp/perf.data" runs egme-ord under a profiler.
 # EGME_BENCH_KEEP=1 keeps the workspace (and the sshd running until the script ends) for a look.
 cleanup() { [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null; [ -n "${EGME_BENCH_KEEP:-}" ] || rm -rf "$W"; }
 trap cleanup EXIT
@@ -90,7 +91,7 @@ receive = { transport = "sftp", host = "127.0.0.1", port = $PORT, user = "$USER_
 send = { transport = "sftp", host = "127.0.0.1", port = $PORT, user = "$USER_NAME", key = "$W/sshd/userkey", known_hosts = "$W/sshd/known_hosts", path = "$D/remote/to-ord", sessions = $SESSIONS }
 CFG
   sync
-  read -r ew ec er < <(measure "egme-$N" env EGME_ORD_LOG="${EGME_BENCH_LOG:-warn}" "$BIN" once --config "$D/egme-ord.toml" --now 2024-11-05T21:30:00Z)
+  read -r ew ec er < <(measure "egme-$N" ${EGME_BENCH_WRAP:-} env EGME_ORD_LOG="${EGME_BENCH_LOG:-warn}" "$BIN" once --config "$D/egme-ord.toml" --now 2024-11-05T21:30:00Z)
   sent=$(find "$D/remote/to-ord" -type f | wc -l)
   got=$(find "$D/work/archive" -type f -name '*.sgl' | wc -l)
   # The baseline moves the same files: the N ORD files down, the files egme-ord sent up.

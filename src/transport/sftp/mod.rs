@@ -1,5 +1,8 @@
 //! `SftpDir`: one folder of an SFTP account through ssh2 (blocking; run it off async worker threads).
 
+mod pipeline;
+mod wire;
+
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -10,6 +13,7 @@ use ssh2::{
     RenameFlags, Session, Sftp,
 };
 
+use self::pipeline::{Broken, Fetched, Pipe, Upload};
 use super::{PutOutcome, RemoteDir, RemoteEntry, TransportError};
 use crate::fsutil::{is_safe_name, permission_problem};
 
@@ -40,8 +44,10 @@ pub struct SftpSettings {
 }
 
 struct Connection {
-    _session: Session,
+    session: Session,
     sftp: Sftp,
+    /// A second SFTP channel on the same session, spoken to directly for pipelined batches.
+    pipe: Option<Pipe>,
 }
 
 /// An SFTP folder; connects lazily, reuses the session, reconnects after a failure.
@@ -111,8 +117,9 @@ impl SftpDir {
         self.authenticate(&session)?;
         let sftp = session.sftp().map_err(|e| self.ssh("sftp subsystem", e))?;
         Ok(Connection {
-            _session: session,
+            session,
             sftp,
+            pipe: None,
         })
     }
 
@@ -379,7 +386,7 @@ impl RemoteDir for SftpDir {
         let final_path = self.remote(name);
         // One temporary name per file (hidden: listings skip it). A put cut short leaves it behind,
         // and the next put of the same file, this cycle or the next, truncates and renames it away.
-        let temp_path = self.remote(&format!(".{name}.egme-tmp"));
+        let temp_path = self.remote(&temp_name(name));
         self.with_sftp(|me, sftp| {
             // No stat first: the rename below refuses an existing name, and only then is the file
             // there compared (one round trip less per file; a re-put after a crash is the rare case).
@@ -465,76 +472,256 @@ impl RemoteDir for SftpDir {
         })
     }
 
+    /// Pipelined over up to `sessions` connections; what the pipeline cannot do goes one by one.
     fn read_many(&mut self, names: &[String], limit: u64) -> Vec<Result<Vec<u8>, TransportError>> {
-        self.spread(names.len(), |dir, i| dir.read(&names[i], limit))
+        self.spread(names.len(), false, |dir, share| {
+            dir.read_share(names, share, limit)
+        })
     }
 
+    /// Pipelined over up to `sessions` connections. With one session the files become visible in
+    /// their order and the first failure ends the batch, as `put_in_order`.
     fn put_many(&mut self, files: &[(String, Vec<u8>)]) -> Vec<Result<PutOutcome, TransportError>> {
-        if self.settings.sessions <= 1 {
-            return super::put_in_order(self, files);
-        }
-        self.spread(files.len(), |dir, i| dir.put(&files[i].0, &files[i].1))
+        let strict = self.settings.sessions <= 1;
+        self.spread(files.len(), strict, |dir, share| {
+            dir.put_share(files, share, strict)
+        })
     }
 }
 
+/// A failure that concerns one file only: the transfers after it can go on.
+fn about_one_file(e: &TransportError) -> bool {
+    matches!(
+        e,
+        TransportError::Conflict { .. }
+            | TransportError::TooLarge { .. }
+            | TransportError::UnsafeName { .. }
+    )
+}
+
+/// One item's result: `None` until it is known.
+type Slot<T> = Option<Result<T, TransportError>>;
+
 impl SftpDir {
-    /// Runs `op` for items 0..n over up to `sessions` connections (item i on session i mod N, so
-    /// each session works through the items in their order); results in item order. The extra
-    /// connections are kept for the next batch (a handshake costs more than a dozen small files).
+    /// The remote path of `name` as text (the folder is configured as text, names are checked).
+    fn remote_text(&self, name: &str) -> String {
+        self.remote(name).to_string_lossy().into_owned()
+    }
+
+    /// The pipelined channel, connecting and opening it when needed.
+    fn pipe(&mut self) -> Result<&mut Pipe, TransportError> {
+        let describe = self.describe();
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        let conn = self.conn.insert(conn);
+        if conn.pipe.is_none() {
+            match Pipe::open(&conn.session) {
+                Ok(pipe) => conn.pipe = Some(pipe),
+                Err(Broken(detail)) => {
+                    return Err(TransportError::Ssh {
+                        dir: describe,
+                        op: "sftp channel",
+                        detail,
+                    })
+                }
+            }
+        }
+        conn.pipe.as_mut().ok_or(TransportError::Ssh {
+            dir: describe,
+            op: "sftp channel",
+            detail: "not open".into(),
+        })
+    }
+
+    /// Runs `items` (positions in `share`) through `batch`, pipelined on one channel; the first item
+    /// it could not finish goes through `single` (one by one, reconnecting and retrying as
+    /// configured), then the batch resumes after it. A `single` failure that is not about its file
+    /// (connection, timeout) ends the share: the items after it are reported not attempted, or,
+    /// with `strict`, left out (as is everything after any failure).
+    fn pipelined<T>(
+        &mut self,
+        share: &[usize],
+        strict: bool,
+        mut batch: impl FnMut(&mut Pipe, &[usize]) -> (Vec<Slot<T>>, Option<Broken>),
+        mut single: impl FnMut(&mut SftpDir, usize) -> Result<T, TransportError>,
+    ) -> Vec<Slot<T>> {
+        let mut done: Vec<Slot<T>> = share.iter().map(|_| None).collect();
+        let mut from = 0;
+        while from < share.len() {
+            let todo: Vec<usize> = (from..share.len()).filter(|&p| done[p].is_none()).collect();
+            let items: Vec<usize> = todo.iter().map(|&p| share[p]).collect();
+            match self.pipe() {
+                Ok(pipe) => {
+                    let (results, broken) = batch(pipe, &items);
+                    for (&p, r) in todo.iter().zip(results) {
+                        done[p] = r;
+                    }
+                    if let Some(Broken(why)) = broken {
+                        tracing::debug!(dir = %self.describe(), %why, "pipelined transfer cut short; going on one by one");
+                        self.conn = None;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(dir = %self.describe(), error = %e, "no pipelined channel; going on one by one");
+                }
+            }
+            let Some(p) = todo.iter().copied().find(|&p| done[p].is_none()) else {
+                break;
+            };
+            let result = single(self, share[p]);
+            let lost_connection = match &result {
+                Err(e) if !about_one_file(e) => Some(e.to_string()),
+                _ => None,
+            };
+            let stop = strict && result.is_err() || lost_connection.is_some();
+            done[p] = Some(result);
+            if stop {
+                if let (Some(why), false) = (lost_connection, strict) {
+                    for slot in done.iter_mut().skip(p + 1).filter(|s| s.is_none()) {
+                        *slot = Some(Err(self.ssh(
+                            "transfer",
+                            format!("not attempted after an earlier failure: {why}"),
+                        )));
+                    }
+                }
+                break;
+            }
+            from = p + 1;
+        }
+        done
+    }
+
+    fn read_share(&mut self, names: &[String], share: &[usize], limit: u64) -> Vec<Slot<Vec<u8>>> {
+        let describe = self.describe();
+        let paths: Vec<Option<String>> = names
+            .iter()
+            .map(|n| is_safe_name(n).then(|| self.remote_text(n)))
+            .collect();
+        self.pipelined(
+            share,
+            false,
+            |pipe, items| {
+                // Unsafe names never go on the wire: `single` refuses them.
+                let safe: Vec<usize> = items
+                    .iter()
+                    .copied()
+                    .filter(|&i| paths[i].is_some())
+                    .collect();
+                let wanted: Vec<String> = safe.iter().filter_map(|&i| paths[i].clone()).collect();
+                let (fetched, broken) = pipeline::read_all(pipe, &wanted, limit);
+                let mut by_item: std::collections::HashMap<usize, Option<Fetched>> =
+                    safe.into_iter().zip(fetched).collect();
+                let results = items
+                    .iter()
+                    .map(|i| match by_item.remove(i).flatten()? {
+                        Fetched::Bytes(bytes) => Some(Ok(bytes)),
+                        Fetched::NotRegular => Some(Err(TransportError::UnsafeName {
+                            dir: describe.clone(),
+                            name: names[*i].clone(),
+                        })),
+                        Fetched::TooLarge(size) => Some(Err(TransportError::TooLarge {
+                            dir: describe.clone(),
+                            name: names[*i].clone(),
+                            size,
+                            limit,
+                        })),
+                        Fetched::Retry => None,
+                    })
+                    .collect();
+                (results, broken)
+            },
+            |dir, i| dir.read(&names[i], limit),
+        )
+    }
+
+    fn put_share(
+        &mut self,
+        files: &[(String, Vec<u8>)],
+        share: &[usize],
+        strict: bool,
+    ) -> Vec<Slot<PutOutcome>> {
+        let uploads: Vec<Option<Upload>> = files
+            .iter()
+            .map(|(name, bytes)| {
+                is_safe_name(name).then(|| Upload {
+                    temp: self.remote_text(&temp_name(name)),
+                    target: self.remote_text(name),
+                    bytes,
+                })
+            })
+            .collect();
+        self.pipelined(
+            share,
+            strict,
+            |pipe, items| {
+                // Up to the first unsafe name, which `single` refuses (so the order holds).
+                let batch: Vec<Upload> = items.iter().map_while(|&i| uploads[i].clone()).collect();
+                let (created, broken) = pipeline::put_all(pipe, &batch, strict);
+                let mut results: Vec<Slot<PutOutcome>> = created
+                    .into_iter()
+                    .map(|c| c.then_some(Ok(PutOutcome::Created)))
+                    .collect();
+                results.resize_with(items.len(), || None);
+                (results, broken)
+            },
+            |dir, i| dir.put(&files[i].0, &files[i].1),
+        )
+    }
+
+    /// Gives each of up to `sessions` connections its share of items 0..n (item i to session
+    /// i mod N, each working through its share in order) and collects the results in item order.
+    /// Items never attempted are left out at the end (strict, one session) or reported.
+    /// The extra connections are kept for the next batch (a handshake costs more than a dozen
+    /// small files).
     fn spread<T: Send>(
         &mut self,
         n: usize,
-        op: impl Fn(&mut SftpDir, usize) -> Result<T, TransportError> + Sync,
+        strict: bool,
+        op: impl Fn(&mut SftpDir, &[usize]) -> Vec<Slot<T>> + Sync,
     ) -> Vec<Result<T, TransportError>> {
         let sessions = (self.settings.sessions.max(1) as usize).min(n.max(1));
-        if sessions <= 1 {
-            return (0..n).map(|i| op(self, i)).collect();
-        }
+        let shares: Vec<Vec<usize>> = (0..sessions)
+            .map(|k| (k..n).step_by(sessions).collect())
+            .collect();
         while self.helpers.len() < sessions - 1 {
             self.helpers.push(SftpDir::new(self.settings.clone()));
         }
         let mut helpers = std::mem::take(&mut self.helpers);
-        let mut slots: Vec<Option<Result<T, TransportError>>> = (0..n).map(|_| None).collect();
+        let mut slots: Vec<Slot<T>> = (0..n).map(|_| None).collect();
         std::thread::scope(|scope| {
             let op = &op;
             let handles: Vec<_> = helpers
                 .iter_mut()
-                .take(sessions - 1)
-                .enumerate()
-                .map(|(j, dir)| {
-                    let k = j + 1;
-                    scope.spawn(move || {
-                        (k..n)
-                            .step_by(sessions)
-                            .map(|i| (i, op(dir, i)))
-                            .collect::<Vec<_>>()
-                    })
-                })
+                .zip(shares.iter().skip(1))
+                .map(|(dir, share)| scope.spawn(move || op(dir, share)))
                 .collect();
-            for i in (0..n).step_by(sessions) {
-                slots[i] = Some(op(self, i));
+            let own = op(self, &shares[0]);
+            for (i, r) in shares[0].iter().zip(own) {
+                slots[*i] = r;
             }
-            for h in handles {
+            for (h, share) in handles.into_iter().zip(shares.iter().skip(1)) {
                 if let Ok(results) = h.join() {
-                    for (i, r) in results {
-                        slots[i] = Some(r);
+                    for (i, r) in share.iter().zip(results) {
+                        slots[*i] = r;
                     }
                 }
             }
         });
         self.helpers = helpers;
-        slots
-            .into_iter()
-            .map(|s| {
-                s.unwrap_or_else(|| {
-                    Err(TransportError::Ssh {
-                        dir: self.describe(),
-                        op: "parallel transfer",
-                        detail: "a session thread failed".into(),
-                    })
-                })
-            })
-            .collect()
+        let mut out = Vec::with_capacity(n);
+        for slot in slots {
+            match slot {
+                Some(r) => out.push(r),
+                None if strict => break,
+                None => out.push(Err(self.ssh(
+                    "parallel transfer",
+                    "not attempted: a session thread failed",
+                ))),
+            }
+        }
+        out
     }
 
     /// `Some(AlreadyThere)` when `path` holds `bytes`, a conflict when it holds others, `None` when absent.
@@ -563,6 +750,11 @@ impl SftpDir {
             Err(e) => Err(self.ssh("stat", e)),
         }
     }
+}
+
+/// The hidden name a file is written under before it is renamed to `name`.
+fn temp_name(name: &str) -> String {
+    format!(".{name}.egme-tmp")
 }
 
 /// Base64 without padding, as OpenSSH prints fingerprints.
