@@ -9,10 +9,12 @@ use sha2::{Digest, Sha256};
 
 /// Lower-case hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(bytes);
     let mut s = String::with_capacity(64);
     for b in digest {
-        s.push_str(&format!("{b:02x}"));
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 15)]));
     }
     s
 }
@@ -103,13 +105,17 @@ impl DeferredSync {
     /// Makes every file written since `begin` durable (files, then their folders) and ends the batch.
     /// On failure, the error comes with the file or folder that could not be synced.
     pub fn sync(&mut self) -> Result<(), (PathBuf, io::Error)> {
-        for f in &self.files {
-            fs::File::open(f)
-                .and_then(|h| h.sync_all())
-                .map_err(|e| (f.clone(), e))?;
-        }
-        for d in &self.dirs {
-            sync_dir(d).map_err(|e| (d.clone(), e))?;
+        if cfg!(target_os = "linux") && self.files.len() >= SYNCFS_FROM {
+            sync_file_systems(&self.dirs)?;
+        } else {
+            for f in &self.files {
+                fs::File::open(f)
+                    .and_then(|h| h.sync_all())
+                    .map_err(|e| (f.clone(), e))?;
+            }
+            for d in &self.dirs {
+                sync_dir(d).map_err(|e| (d.clone(), e))?;
+            }
         }
         self.discard();
         Ok(())
@@ -121,6 +127,34 @@ impl DeferredSync {
         self.files.clear();
         self.dirs.clear();
     }
+}
+
+/// From this many files on, a batch is made durable (on Linux) with one `syncfs` per file system
+/// instead of an fsync per file and per folder.
+const SYNCFS_FROM: usize = 16;
+
+/// Makes everything written on the file systems holding `dirs` durable: one `syncfs(2)` each.
+/// On a journalled file system a batch of 256 files synced one by one is 256 journal commits and
+/// device flushes in a row (36 s of a 51 s cycle at 5,000 CPEs); `syncfs` is one. It also flushes
+/// other programs' writes to that file system, which is why it is used only for batches.
+#[cfg(target_os = "linux")]
+fn sync_file_systems(dirs: &BTreeSet<PathBuf>) -> Result<(), (PathBuf, io::Error)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut synced = BTreeSet::new();
+    for d in dirs {
+        let handle = fs::File::open(d).map_err(|e| (d.clone(), e))?;
+        let device = handle.metadata().map_err(|e| (d.clone(), e))?.dev();
+        if synced.insert(device) {
+            rustix::fs::syncfs(&handle).map_err(|e| (d.clone(), io::Error::from(e)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Not offered elsewhere: batches are synced file by file there.
+#[cfg(not(target_os = "linux"))]
+fn sync_file_systems(_dirs: &BTreeSet<PathBuf>) -> Result<(), (PathBuf, io::Error)> {
+    Ok(())
 }
 
 /// Like `write_atomic`, but never replaces an existing file: `Ok(false)` when `path` already exists
@@ -306,6 +340,32 @@ mod tests {
                 .any(|e| e.file_name().to_string_lossy().starts_with('.'))
         };
         assert!(!hidden(&dir.path().join("outbox")) && !hidden(&dir.path().join("archive")));
+    }
+
+    #[test]
+    fn a_batch_past_the_syncfs_threshold_is_synced_and_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut batch = DeferredSync::default();
+        batch.begin();
+        for i in 0..SYNCFS_FROM * 2 {
+            let folder = if i % 2 == 0 { "outbox" } else { "archive" };
+            batch
+                .write_private(&dir.path().join(folder).join(format!("{i}.sgl")), b"x")
+                .unwrap();
+        }
+        assert_eq!(batch.files.len(), SYNCFS_FROM * 2);
+        batch.sync().unwrap();
+        assert!(batch.files.is_empty() && batch.dirs.is_empty() && !batch.open);
+        // A folder that vanished before the sync is reported, with its path.
+        batch.begin();
+        for i in 0..SYNCFS_FROM {
+            batch
+                .write_private(&dir.path().join("gone").join(format!("{i}")), b"x")
+                .unwrap();
+        }
+        fs::remove_dir_all(dir.path().join("gone")).unwrap();
+        let (path, _) = batch.sync().unwrap_err();
+        assert!(path.ends_with("gone"), "{}", path.display());
     }
 
     #[test]

@@ -202,8 +202,25 @@ fn sqlite_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + Copy + '_
 }
 
 /// The last transmission id taken for `ord` (its sequence), if any.
+/// Runs a statement through the connection's statement cache (hot paths run some thousands of
+/// times a cycle; parsing the SQL each time was a tenth of the cycle's CPU).
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// A one-row query through the statement cache.
+fn one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
+}
+
 fn last_id_taken(conn: &Connection, ord: &str) -> rusqlite::Result<Option<u64>> {
-    conn.query_row(
+    one(
+        conn,
         "SELECT last_id FROM sequences WHERE ord = ?1",
         params![ord],
         |r| r.get::<_, i64>(0),
@@ -241,6 +258,8 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sq)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sq)?;
+        // Every statement of this module stays prepared (there are fewer than this many).
+        conn.set_prepared_statement_cache_capacity(64);
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -286,10 +305,8 @@ impl Store {
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
-        let version: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.sq(e))?;
+        let version: i64 =
+            one(&self.conn, "PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.sq(e))?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::TooNew {
                 path: self.path.clone(),
@@ -320,8 +337,7 @@ impl Store {
         size: u64,
         mtime: i64,
     ) -> Result<bool, StoreError> {
-        self.conn
-            .query_row(
+        one(&self.conn,
                 "SELECT 1 FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 LIMIT 1",
                 params![ord, name, size as i64, mtime],
                 |_| Ok(()),
@@ -333,8 +349,7 @@ impl Store {
 
     /// Whether identical bytes were already received (and usable) from `ord`.
     pub fn seen_content(&self, ord: &str, sha256: &str) -> Result<bool, StoreError> {
-        self.conn
-            .query_row(
+        one(&self.conn,
                 "SELECT 1 FROM received_files WHERE ord = ?1 AND sha256 = ?2 AND status != 'rejected' LIMIT 1",
                 params![ord, sha256],
                 |_| Ok(()),
@@ -350,9 +365,7 @@ impl Store {
         cpe: &Cpe,
         day: NaiveDate,
     ) -> Result<Option<ProfileVersion>, StoreError> {
-        let row: Option<(i64, i64, String)> = self
-            .conn
-            .query_row(
+        let row: Option<(i64, i64, String)> = one(&self.conn,
                 "SELECT transmission_id, ntransm, received_at FROM ord_profiles WHERE ord = ?1 AND cpe = ?2 AND day = ?3",
                 params![ord, cpe.as_str(), day_text(day)],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -378,21 +391,20 @@ impl Store {
         cpe: &Cpe,
         day: NaiveDate,
     ) -> Result<Option<DayProfile>, StoreError> {
-        let text: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT readings FROM ord_profiles WHERE ord = ?1 AND cpe = ?2 AND day = ?3",
-                params![ord, cpe.as_str(), day_text(day)],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sq(e))?;
+        let text: Option<String> = one(
+            &self.conn,
+            "SELECT readings FROM ord_profiles WHERE ord = ?1 AND cpe = ?2 AND day = ?3",
+            params![ord, cpe.as_str(), day_text(day)],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| self.sq(e))?;
         text.map(|t| serde_json::from_str(&t).map_err(|e| self.corrupt("ord profile", e)))
             .transpose()
     }
 
     fn cpes_of_day(&self, sql: &str, ord: &str, day: NaiveDate) -> Result<Vec<Cpe>, StoreError> {
-        let mut stmt = self.conn.prepare(sql).map_err(|e| self.sq(e))?;
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.sq(e))?;
         let rows = stmt
             .query_map(params![ord, day_text(day)], |r| r.get::<_, String>(0))
             .map_err(|e| self.sq(e))?;
@@ -415,8 +427,7 @@ impl Store {
 
     /// The highest transmission id received (valid files) from `ord`.
     pub fn last_inbound_id(&self, ord: &str) -> Result<Option<u64>, StoreError> {
-        self.conn
-            .query_row(
+        one(&self.conn,
                 "SELECT MAX(transmission_id) FROM received_files WHERE ord = ?1 AND status != 'rejected'",
                 params![ord],
                 |r| r.get::<_, Option<i64>>(0),
@@ -434,7 +445,7 @@ impl Store {
         let Store { conn, path } = self;
         let sq = sqlite_err(path);
         let tx = conn.savepoint().map_err(sq)?;
-        tx.execute(
+        exec(&tx,
             "INSERT OR IGNORE INTO received_files (ord, name, size, mtime, sha256, status, diagnostics, cpe, first_day, last_day,
                transmission_id, previous_id, ntransm, received_at, stored_path)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
@@ -446,8 +457,7 @@ impl Store {
             ],
         )
         .map_err(sq)?;
-        let file_id: i64 = tx
-            .query_row(
+        let file_id: i64 = one(&tx,
                 "SELECT id FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 AND sha256 = ?5",
                 params![file.ord, file.name, file.size as i64, file.mtime, file.sha256],
                 |r| r.get(0),
@@ -459,7 +469,7 @@ impl Store {
                 what: "profile",
                 detail: e.to_string(),
             })?;
-            tx.execute(
+            exec(&tx,
                 "INSERT INTO ord_profiles (ord, cpe, day, received_file_id, transmission_id, ntransm, received_at, readings)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (ord, cpe, day) DO UPDATE SET received_file_id = excluded.received_file_id,
@@ -472,7 +482,8 @@ impl Store {
                 ],
             )
             .map_err(sq)?;
-            tx.execute(
+            exec(
+                &tx,
                 "INSERT OR IGNORE INTO days (ord, day, state) VALUES (?1, ?2, 'open')",
                 params![file.ord, day_text(profile.day)],
             )
@@ -485,7 +496,9 @@ impl Store {
     pub fn received(&self, ord: &str) -> Result<Vec<(String, String, String)>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT name, status, sha256 FROM received_files WHERE ord = ?1 ORDER BY id")
+            .prepare_cached(
+                "SELECT name, status, sha256 FROM received_files WHERE ord = ?1 ORDER BY id",
+            )
             .map_err(|e| self.sq(e))?;
         let rows = stmt
             .query_map(params![ord], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -497,7 +510,7 @@ impl Store {
     pub fn received_copies(&self, ord: &str) -> Result<Vec<ReceivedCopy>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT name, sha256, status, stored_path, diagnostics FROM received_files WHERE ord = ?1 ORDER BY id")
+            .prepare_cached("SELECT name, sha256, status, stored_path, diagnostics FROM received_files WHERE ord = ?1 ORDER BY id")
             .map_err(|e| self.sq(e))?;
         let rows = stmt
             .query_map(params![ord], |r| {
@@ -526,28 +539,27 @@ impl Store {
         size: u64,
         mtime: i64,
     ) -> Result<bool, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT 1 FROM mobility_sources WHERE name = ?1 AND size = ?2 AND mtime = ?3 LIMIT 1",
-                params![name, size as i64, mtime],
-                |_| Ok(()),
-            )
-            .optional()
-            .map(|o| o.is_some())
-            .map_err(|e| self.sq(e))
+        one(
+            &self.conn,
+            "SELECT 1 FROM mobility_sources WHERE name = ?1 AND size = ?2 AND mtime = ?3 LIMIT 1",
+            params![name, size as i64, mtime],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|o| o.is_some())
+        .map_err(|e| self.sq(e))
     }
 
     /// `last_updated` of the record held under `key`.
     pub fn mobility_last_updated(&self, key: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let t: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT last_updated FROM mobility_records WHERE key = ?1",
-                params![key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sq(e))?;
+        let t: Option<String> = one(
+            &self.conn,
+            "SELECT last_updated FROM mobility_records WHERE key = ?1",
+            params![key],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| self.sq(e))?;
         t.map(|t| {
             DateTime::parse_from_rfc3339(&t)
                 .map(|t| t.with_timezone(&Utc))
@@ -574,7 +586,7 @@ impl Store {
         let Store { conn, path } = self;
         let sq = sqlite_err(path);
         let tx = conn.savepoint().map_err(sq)?;
-        tx.execute(
+        exec(&tx,
             "INSERT OR IGNORE INTO mobility_sources (name, size, mtime, sha256, status, report, ingested_at, stored_path)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![name, size as i64, mtime, sha256, status, report, time_text(at), stored_path],
@@ -588,7 +600,7 @@ impl Store {
             })?;
             let first = r.energy.first().map(|q| q.start.timestamp());
             let last = r.energy.last().map(|q| q.start.timestamp());
-            tx.execute(
+            exec(&tx,
                 "INSERT INTO mobility_records (key, last_updated, ord, cpe, ceme, credit_of, first_start, last_start, energy, source)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (key) DO UPDATE SET last_updated = excluded.last_updated, ord = excluded.ord, cpe = excluded.cpe,
@@ -599,7 +611,8 @@ impl Store {
             .map_err(sq)?;
         }
         for (ord, day) in days {
-            tx.execute(
+            exec(
+                &tx,
                 "INSERT OR IGNORE INTO days (ord, day, state) VALUES (?1, ?2, 'open')",
                 params![ord, day_text(*day)],
             )
@@ -617,7 +630,7 @@ impl Store {
     ) -> Result<Vec<StoredMobility>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare_cached(
                 "SELECT key, last_updated, cpe, ceme, credit_of, energy, source FROM mobility_records m
                  WHERE ord = ?1 AND credit_of IS NULL AND first_start < ?3 AND last_start >= ?2
                    AND NOT EXISTS (SELECT 1 FROM mobility_records c WHERE c.credit_of = m.key)
@@ -662,8 +675,7 @@ impl Store {
         &self,
         key: &str,
     ) -> Result<Option<(String, i64, i64)>, StoreError> {
-        self.conn
-            .query_row(
+        one(&self.conn,
                 "SELECT ord, first_start, last_start FROM mobility_records WHERE key = ?1 AND first_start IS NOT NULL",
                 params![key],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -678,7 +690,7 @@ impl Store {
         let mut state = DaysState::default();
         let mut stmt = self
             .conn
-            .prepare("SELECT day, state FROM days WHERE ord = ?1")
+            .prepare_cached("SELECT day, state FROM days WHERE ord = ?1")
             .map_err(|e| self.sq(e))?;
         let rows = stmt
             .query_map(params![ord], |r| {
@@ -694,15 +706,14 @@ impl Store {
                 state.open.insert(day);
             }
         }
-        let last: Option<Option<String>> = self
-            .conn
-            .query_row(
-                "SELECT last_send FROM ord_state WHERE ord = ?1",
-                params![ord],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sq(e))?;
+        let last: Option<Option<String>> = one(
+            &self.conn,
+            "SELECT last_send FROM ord_state WHERE ord = ?1",
+            params![ord],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| self.sq(e))?;
         state.last_send = last
             .flatten()
             .map(|d| NaiveDate::from_str(&d).map_err(|e| self.corrupt("last_send", e)))
@@ -722,14 +733,14 @@ impl Store {
         let sq = sqlite_err(path);
         let tx = conn.savepoint().map_err(sq)?;
         for d in close {
-            tx.execute(
+            exec(&tx,
                 "INSERT INTO days (ord, day, state, closed_at) VALUES (?1, ?2, 'closed', ?3)
                  ON CONFLICT (ord, day) DO UPDATE SET state = 'closed', closed_at = excluded.closed_at",
                 params![ord, day_text(*d), time_text(at)],
             )
             .map_err(sq)?;
         }
-        tx.execute(
+        exec(&tx,
             "INSERT INTO ord_state (ord, last_send) VALUES (?1, ?2) ON CONFLICT (ord) DO UPDATE SET last_send = excluded.last_send",
             params![ord, day_text(today)],
         )
@@ -745,12 +756,12 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         for d in days {
-            self.conn
-                .execute(
-                    "UPDATE days SET state = 'closed', closed_at = ?3 WHERE ord = ?1 AND day = ?2",
-                    params![ord, day_text(*d), time_text(at)],
-                )
-                .map_err(|e| self.sq(e))?;
+            exec(
+                &self.conn,
+                "UPDATE days SET state = 'closed', closed_at = ?3 WHERE ord = ?1 AND day = ?2",
+                params![ord, day_text(*d), time_text(at)],
+            )
+            .map_err(|e| self.sq(e))?;
         }
         Ok(())
     }
@@ -775,7 +786,7 @@ impl Store {
     ) -> Result<BTreeMap<SupplierKey, String>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT supplier, tariff, content_hash FROM sent_files WHERE ord = ?1 AND cpe = ?2 AND day = ?3 ORDER BY id")
+            .prepare_cached("SELECT supplier, tariff, content_hash FROM sent_files WHERE ord = ?1 AND cpe = ?2 AND day = ?3 ORDER BY id")
             .map_err(|e| self.sq(e))?;
         let rows = stmt
             .query_map(params![ord, cpe.as_str(), day_text(day)], |r| {
@@ -815,12 +826,12 @@ impl Store {
             Ok(w) => w,
             Err(e) => return Ok(Err(e)),
         };
-        tx.execute(
+        exec(&tx,
             "INSERT INTO sequences (ord, last_id) VALUES (?1, ?2) ON CONFLICT (ord) DO UPDATE SET last_id = excluded.last_id",
             params![ord, id as i64],
         )
         .map_err(sq)?;
-        tx.execute(
+        exec(&tx,
             "INSERT INTO sent_files (ord, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, written_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
@@ -918,13 +929,13 @@ impl Store {
     }
 
     pub fn mark_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE sent_files SET delivered_at = ?2 WHERE id = ?1",
-                params![id, time_text(at)],
-            )
-            .map(|_| ())
-            .map_err(|e| self.sq(e))
+        exec(
+            &self.conn,
+            "UPDATE sent_files SET delivered_at = ?2 WHERE id = ?1",
+            params![id, time_text(at)],
+        )
+        .map(|_| ())
+        .map_err(|e| self.sq(e))
     }
 
     // ---------------------------------------------------------------- reports and events
@@ -938,8 +949,7 @@ impl Store {
         anomalies: usize,
         report: &str,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
+        exec(&self.conn,
                 "INSERT INTO netting_results (ord, day, cpe, computed_at, anomalies, report) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (ord, day, cpe) DO UPDATE SET computed_at = excluded.computed_at, anomalies = excluded.anomalies,
                    report = excluded.report",
@@ -956,20 +966,20 @@ impl Store {
         kind: &str,
         detail: &str,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO events (at, ord, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-                params![time_text(at), ord, kind, detail],
-            )
-            .map(|_| ())
-            .map_err(|e| self.sq(e))
+        exec(
+            &self.conn,
+            "INSERT INTO events (at, ord, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![time_text(at), ord, kind, detail],
+        )
+        .map(|_| ())
+        .map_err(|e| self.sq(e))
     }
 
     /// Events of a kind (for tests and `status`).
     pub fn events(&self, kind: &str) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT detail FROM events WHERE kind = ?1 ORDER BY id")
+            .prepare_cached("SELECT detail FROM events WHERE kind = ?1 ORDER BY id")
             .map_err(|e| self.sq(e))?;
         let rows = stmt
             .query_map(params![kind], |r| r.get(0))
@@ -981,7 +991,7 @@ impl Store {
     pub fn status(&self, ord: &str) -> Result<Vec<DayStatus>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare_cached(
                 "SELECT d.day, d.state,
                    (SELECT COUNT(*) FROM ord_profiles p WHERE p.ord = d.ord AND p.day = d.day),
                    (SELECT MAX(transmission_id) FROM ord_profiles p WHERE p.ord = d.ord AND p.day = d.day),
