@@ -1,5 +1,6 @@
 //! One cycle of the daemon's job over its folders: intake, mobility, netting and sending, delivery.
 
+mod deliver;
 mod intake;
 mod mobility_intake;
 mod send;
@@ -165,7 +166,7 @@ pub fn load_registry(config: &Config) -> Result<Registry, CycleError> {
 }
 
 /// Opens one folder of an exchange account.
-pub fn open_endpoint(endpoint: &Endpoint) -> Result<Box<dyn RemoteDir>, CycleError> {
+pub fn open_endpoint(endpoint: &Endpoint) -> Result<Box<dyn RemoteDir + Send>, CycleError> {
     match endpoint {
         Endpoint::Local { path } => {
             fs::create_dir_all(path).map_err(io_err(path))?;
@@ -293,11 +294,20 @@ impl<'a> Cycle<'a> {
             if sum.skipped_for_backoff || self.options.stopping() {
                 continue;
             }
-            if let Err(e) = self.send(ord, sum) {
+            let mut uploader = None;
+            if let Err(e) = self.send(ord, sum, &mut uploader) {
                 tracing::error!(ord = %ord.name, error = %e, "send failed");
                 sum.errors.push(format!("send: {e}"));
             }
-            if let Err(e) = self.deliver(ord, sum) {
+            // What the send handed over is finished first; then anything still pending (files of
+            // earlier cycles when no send was due) — unless that delivery already failed this cycle.
+            let delivered = match uploader {
+                Some(up) => self
+                    .finish_upload(ord, up, sum)
+                    .and_then(|()| self.deliver(ord, sum)),
+                None => self.deliver(ord, sum),
+            };
+            if let Err(e) = delivered {
                 tracing::error!(ord = %ord.name, error = %e, "delivery failed");
                 sum.errors.push(format!("delivery: {e}"));
             }

@@ -2,12 +2,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::fs;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde_json::json;
 
+use super::deliver::Uploader;
 use super::{crashpoint, io_err, Cycle, CycleError, OrdSummary};
 use crate::calendar::DayCalendar;
 use crate::config::OrdConfig;
@@ -32,7 +32,14 @@ fn content_hash(day: NaiveDate, key: &SupplierKey, values: &[Decimal]) -> String
 }
 
 impl Cycle<'_> {
-    pub(super) fn send(&mut self, ord: &OrdConfig, sum: &mut OrdSummary) -> Result<(), CycleError> {
+    /// Nets and writes the days due; each committed batch of files is handed to `uploader` (started
+    /// on first use) so that delivery runs beside the netting.
+    pub(super) fn send(
+        &mut self,
+        ord: &OrdConfig,
+        sum: &mut OrdSummary,
+        uploader: &mut Option<Uploader>,
+    ) -> Result<(), CycleError> {
         let state = self.store.days_state(&ord.name)?;
         let plan = planner::plan(&ord.schedule, &state, self.now);
         if !plan.missed_days.is_empty() {
@@ -52,7 +59,7 @@ impl Cycle<'_> {
                 // The send is not marked done: the next run redoes it (unchanged files are skipped).
                 return Ok(());
             }
-            self.send_day(ord, *day, plan.today, sum)?;
+            self.send_day(ord, *day, plan.today, sum, uploader)?;
         }
         self.store
             .finish_send(&ord.name, plan.today, &plan.close_days, self.now)?;
@@ -67,6 +74,7 @@ impl Cycle<'_> {
         day: NaiveDate,
         today: NaiveDate,
         sum: &mut OrdSummary,
+        uploader: &mut Option<Uploader>,
     ) -> Result<(), CycleError> {
         let cal = DayCalendar::new(ord.schedule.tz, day, ord.dialect.time_convention);
         let (Some(start), Some(end)) = (cal.start(), cal.end()) else {
@@ -118,6 +126,7 @@ impl Cycle<'_> {
                 Ok(rows)
             })?;
             rows.extend(chunk_rows);
+            self.hand_over(ord, uploader, sum)?;
         }
         self.write_reports(ord, day, &rows)
     }
@@ -245,74 +254,6 @@ impl Cycle<'_> {
             },
         )?;
         result.map(|_| ())
-    }
-
-    /// Delivers written files in transmission order; stops at the first failure to keep the order.
-    pub(super) fn deliver(
-        &mut self,
-        ord: &OrdConfig,
-        sum: &mut OrdSummary,
-    ) -> Result<(), CycleError> {
-        let mut batch = self
-            .store
-            .pending_after(&ord.name, 0, super::intake::BATCH)?;
-        if batch.is_empty() {
-            return Ok(());
-        }
-        crashpoint(self.options.crash_at.as_deref(), "before-delivery");
-        let mut dir = super::open_endpoint(&ord.send)?;
-        let outbox = self.work(&["outbox", &ord.name]);
-        while !batch.is_empty() {
-            let mut files = Vec::with_capacity(batch.len());
-            for f in &batch {
-                let path = outbox.join(&f.name);
-                let bytes = fs::read(&path).map_err(io_err(&path))?;
-                if sha256_hex(&bytes) != f.sha256 {
-                    return Err(CycleError::Io {
-                        path,
-                        source: std::io::Error::other(
-                            "outbox file differs from the one recorded: not delivered",
-                        ),
-                    });
-                }
-                files.push((f.name.clone(), bytes));
-            }
-            let results = dir.put_many(&files);
-            // One commit for the batch's deliveries. A crash before it re-puts them next time,
-            // which finds the same bytes there and counts them as delivered.
-            let (delivered, first_error) = self.in_batch(|me| {
-                let mut delivered = Vec::new();
-                let mut first_error = None;
-                for (f, result) in batch.iter().zip(results) {
-                    match result {
-                        Ok(_) => {
-                            crashpoint(me.options.crash_at.as_deref(), "after-delivery-put");
-                            me.store.mark_delivered(f.id, me.now)?;
-                            delivered.push(f);
-                        }
-                        Err(e) => {
-                            first_error.get_or_insert(e);
-                        }
-                    }
-                }
-                Ok((delivered, first_error))
-            })?;
-            for f in delivered {
-                tracing::info!(ord = %ord.name, file = %f.name, transmission_id = f.transmission_id, cpe = %f.cpe, day = %f.day, "file sent");
-                sum.files_delivered += 1;
-            }
-            if let Some(e) = first_error {
-                return Err(e.into());
-            }
-            if self.options.stopping() {
-                break;
-            }
-            let after = batch.last().map_or(0, |f| f.transmission_id);
-            batch = self
-                .store
-                .pending_after(&ord.name, after, super::intake::BATCH)?;
-        }
-        Ok(())
     }
 
     fn write_reports(

@@ -1,0 +1,313 @@
+//! Delivery: written files put to the ORD in transmission order and marked delivered; during a send, a worker thread uploads each committed batch while the next one is netted.
+
+use std::collections::VecDeque;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use super::{crashpoint, Cycle, CycleError, OrdSummary};
+use crate::config::OrdConfig;
+use crate::fsutil::sha256_hex;
+use crate::store::SentFile;
+use crate::transport::{PutOutcome, RemoteDir, TransportError};
+
+type PutResults = Vec<Result<PutOutcome, TransportError>>;
+/// A file that could not be used, and why.
+type FileFailure = (PathBuf, io::Error);
+/// What the worker answers for one batch: the put results, or the outbox file it could not use.
+type Answer = Result<PutResults, FileFailure>;
+/// Files to put: name and bytes.
+type Outgoing = Vec<(String, Vec<u8>)>;
+
+/// The bytes of `batch` from the outbox, each checked against the sha256 the ledger recorded.
+fn outbox_bytes(outbox: &Path, batch: &[SentFile]) -> Result<Outgoing, FileFailure> {
+    batch
+        .iter()
+        .map(|f| {
+            let path = outbox.join(&f.name);
+            let bytes = fs::read(&path).map_err(|e| (path.clone(), e))?;
+            if sha256_hex(&bytes) != f.sha256 {
+                return Err((
+                    path,
+                    io::Error::other("outbox file differs from the one recorded: not delivered"),
+                ));
+            }
+            Ok((f.name.clone(), bytes))
+        })
+        .collect()
+}
+
+/// Uploads batches on its own thread while the cycle goes on netting: batches go out in the order
+/// they are handed over (transmission order), and after a batch with a failure the worker puts
+/// nothing more (those files stay pending for the next delivery). Only the cycle's thread touches
+/// the ledger: it records the answers between two netting batches and at [`Cycle::finish_upload`].
+pub(super) struct Uploader {
+    jobs: Option<mpsc::Sender<Vec<SentFile>>>,
+    answers: mpsc::Receiver<Answer>,
+    worker: Option<JoinHandle<()>>,
+    /// Batches handed over and not answered yet, oldest first.
+    waiting: VecDeque<Vec<SentFile>>,
+    /// The last transmission id handed over.
+    cursor: u64,
+    error: Option<CycleError>,
+}
+
+impl Uploader {
+    fn start(
+        mut dir: Box<dyn RemoteDir + Send>,
+        outbox: PathBuf,
+        stop: Option<Arc<AtomicBool>>,
+        ord: &str,
+    ) -> Result<Uploader, CycleError> {
+        let (jobs, inbox) = mpsc::channel::<Vec<SentFile>>();
+        let (reply, answers) = mpsc::channel::<Answer>();
+        let worker = std::thread::Builder::new()
+            .name(format!("deliver-{ord}"))
+            .spawn(move || {
+                let mut failed = false;
+                for batch in inbox {
+                    let stopping = stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
+                    let answer = if failed || stopping {
+                        Ok(Vec::new())
+                    } else {
+                        outbox_bytes(&outbox, &batch).map(|files| dir.put_many(&files))
+                    };
+                    failed |= match &answer {
+                        Ok(results) => {
+                            results.len() < batch.len() || results.iter().any(Result::is_err)
+                        }
+                        Err(_) => true,
+                    };
+                    if reply.send(answer).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|source| CycleError::Io {
+                path: PathBuf::from(format!("(delivery thread for {ord})")),
+                source,
+            })?;
+        Ok(Uploader {
+            jobs: Some(jobs),
+            answers,
+            worker: Some(worker),
+            waiting: VecDeque::new(),
+            cursor: 0,
+            error: None,
+        })
+    }
+}
+
+impl Cycle<'_> {
+    /// Delivers written files in transmission order; stops at the first failure to keep the order.
+    pub(super) fn deliver(
+        &mut self,
+        ord: &OrdConfig,
+        sum: &mut OrdSummary,
+    ) -> Result<(), CycleError> {
+        let mut batch = self
+            .store
+            .pending_after(&ord.name, 0, super::intake::BATCH)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        crashpoint(self.options.crash_at.as_deref(), "before-delivery");
+        let mut dir = super::open_endpoint(&ord.send)?;
+        let outbox = self.work(&["outbox", &ord.name]);
+        while !batch.is_empty() {
+            let files = outbox_bytes(&outbox, &batch)
+                .map_err(|(path, source)| CycleError::Io { path, source })?;
+            let results = dir.put_many(&files);
+            if let Some(e) = self.record_deliveries(ord, &batch, results, sum)? {
+                return Err(e.into());
+            }
+            if self.options.stopping() {
+                break;
+            }
+            let after = batch.last().map_or(0, |f| f.transmission_id);
+            batch = self
+                .store
+                .pending_after(&ord.name, after, super::intake::BATCH)?;
+        }
+        Ok(())
+    }
+
+    /// Records the files of `batch` that were put (one commit for the batch); returns the first failure.
+    /// A crash before the commit re-puts them next time, which finds the same bytes there and counts
+    /// them as delivered.
+    fn record_deliveries(
+        &mut self,
+        ord: &OrdConfig,
+        batch: &[SentFile],
+        results: PutResults,
+        sum: &mut OrdSummary,
+    ) -> Result<Option<TransportError>, CycleError> {
+        let (delivered, first_error) = self.in_batch(|me| {
+            let mut delivered = Vec::new();
+            let mut first_error = None;
+            for (f, result) in batch.iter().zip(results) {
+                match result {
+                    Ok(_) => {
+                        crashpoint(me.options.crash_at.as_deref(), "after-delivery-put");
+                        me.store.mark_delivered(f.id, me.now)?;
+                        delivered.push(f);
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            Ok((delivered, first_error))
+        })?;
+        for f in delivered {
+            tracing::info!(ord = %ord.name, file = %f.name, transmission_id = f.transmission_id, cpe = %f.cpe, day = %f.day, "file sent");
+            sum.files_delivered += 1;
+        }
+        Ok(first_error)
+    }
+
+    /// During a send: hands every file committed since the last call (and, the first time, any
+    /// still pending from before: they have lower ids) to the upload worker, started on first use,
+    /// then records the answers that have come back. Does nothing more after a failure.
+    pub(super) fn hand_over(
+        &mut self,
+        ord: &OrdConfig,
+        uploader: &mut Option<Uploader>,
+        sum: &mut OrdSummary,
+    ) -> Result<(), CycleError> {
+        if let Some(up) = uploader.as_mut() {
+            self.record_answers(ord, up, false, sum)?;
+            if up.error.is_some() {
+                return Ok(());
+            }
+        }
+        loop {
+            if self.options.stopping() {
+                return Ok(());
+            }
+            let after = uploader.as_ref().map_or(0, |u| u.cursor);
+            let batch = self
+                .store
+                .pending_after(&ord.name, after, super::intake::BATCH)?;
+            let Some(last) = batch.last().map(|f| f.transmission_id) else {
+                return Ok(());
+            };
+            let up = match uploader {
+                Some(up) => up,
+                None => {
+                    crashpoint(self.options.crash_at.as_deref(), "before-delivery");
+                    let dir = super::open_endpoint(&ord.send)?;
+                    let outbox = self.work(&["outbox", &ord.name]);
+                    uploader.insert(Uploader::start(
+                        dir,
+                        outbox,
+                        self.options.stop.clone(),
+                        &ord.name,
+                    )?)
+                }
+            };
+            up.cursor = last;
+            up.waiting.push_back(batch.clone());
+            let sent = up.jobs.as_ref().map(|jobs| jobs.send(batch));
+            if !matches!(sent, Some(Ok(()))) {
+                // The worker is gone: what it had is answered below, the rest stays pending.
+                up.jobs = None;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Records the worker's answers: those already there, or (`wait`) all that are owed.
+    fn record_answers(
+        &mut self,
+        ord: &OrdConfig,
+        up: &mut Uploader,
+        wait: bool,
+        sum: &mut OrdSummary,
+    ) -> Result<(), CycleError> {
+        while !up.waiting.is_empty() {
+            let answer = if wait {
+                up.answers.recv().ok()
+            } else {
+                up.answers.try_recv().ok()
+            };
+            let Some(answer) = answer else {
+                break;
+            };
+            let batch = up.waiting.pop_front().unwrap_or_default();
+            match answer {
+                Ok(results) => {
+                    if let Some(e) = self.record_deliveries(ord, &batch, results, sum)? {
+                        up.error.get_or_insert(e.into());
+                    }
+                }
+                Err((path, source)) => {
+                    up.error.get_or_insert(CycleError::Io { path, source });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the upload worker: waits for every batch handed over and records it. The first delivery
+    /// failure is returned.
+    pub(super) fn finish_upload(
+        &mut self,
+        ord: &OrdConfig,
+        mut up: Uploader,
+        sum: &mut OrdSummary,
+    ) -> Result<(), CycleError> {
+        up.jobs = None;
+        let recorded = self.record_answers(ord, &mut up, true, sum);
+        if let Some(worker) = up.worker.take() {
+            let _ = worker.join();
+        }
+        recorded?;
+        match up.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(name: &str, sha256: String) -> SentFile {
+        SentFile {
+            id: 1,
+            ord: "o".into(),
+            name: name.into(),
+            sha256,
+            transmission_id: 1,
+            previous_id: 0,
+            cpe: "c".into(),
+            supplier: "s".into(),
+            tariff: "t".into(),
+            day: chrono::NaiveDate::from_ymd_opt(2024, 11, 4).unwrap_or_default(),
+            content_hash: String::new(),
+            delivered: false,
+        }
+    }
+
+    #[test]
+    fn an_outbox_file_changed_since_it_was_recorded_is_not_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a.sgl"), b"abc").unwrap();
+        let good = sent("a.sgl", sha256_hex(b"abc"));
+        assert_eq!(
+            outbox_bytes(dir.path(), std::slice::from_ref(&good)).unwrap(),
+            [("a.sgl".to_string(), b"abc".to_vec())]
+        );
+        let changed = sent("a.sgl", sha256_hex(b"abd"));
+        let (path, e) = outbox_bytes(dir.path(), &[good, changed]).unwrap_err();
+        assert!(path.ends_with("a.sgl"));
+        assert!(e.to_string().contains("differs"));
+        let (path, _) = outbox_bytes(dir.path(), &[sent("gone.sgl", String::new())]).unwrap_err();
+        assert!(path.ends_with("gone.sgl"));
+    }
+}
