@@ -407,3 +407,94 @@ pub fn correction() -> Vec<DemoFile> {
 pub fn cycle_times() -> [DateTime<Utc>; 2] {
     [at(2024, 10, 28, 21, 30), at(2024, 10, 29, 21, 30)]
 }
+
+/// A national-scale day for benchmarks and load tests: `n` mainland CPEs (E-Redes) with one ORD
+/// file each for Monday 4 November 2024 (dated the 5th, in `remote/from-ord/`), 1–3 CEMEs per CPE
+/// with one OCPI CDR each (`mobility/cdrs.json`), and the registry. Paths are relative to the
+/// workspace; the send is expected in `remote/to-ord/`.
+pub struct Scale {
+    pub files: Vec<DemoFile>,
+    pub cdrs: usize,
+    /// The files the first send writes (4 tariff files per supplier).
+    pub outputs: u64,
+}
+
+/// See [`Scale`].
+pub fn at_scale(n: u64) -> Scale {
+    const CEMES: [(&str, &str); 3] = [("PT", "GAL"), ("PT", "EDP"), ("PT", "MOB")];
+    let day = NaiveDate::from_ymd_opt(2024, 11, 4).unwrap_or_default();
+    let generated = day.succ_opt().unwrap_or(day);
+    let at = |h: u32, m: i64| {
+        Utc.with_ymd_and_hms(2024, 11, 4, h, 0, 0)
+            .single()
+            .unwrap_or_default()
+            + Duration::minutes(m)
+    };
+    let updated = at(6, 24 * 60);
+    let cpes: Vec<Cpe> = (0..n)
+        .filter_map(|i| Cpe::from_parts(2, 600_000_000 + i))
+        .collect();
+    let ord = DemoOrd {
+        name: "e-redes",
+        region: Region::Continent,
+        entity: "EDIS",
+        cpes: cpes.clone(),
+    };
+    let mut files = Vec::with_capacity(cpes.len() + 5);
+    let mut cpes_csv = String::from("cpe,ord\n");
+    let mut evses_csv = String::from("evse,cpe\n");
+    let mut cdrs = Vec::new();
+    let mut outputs = 0u64;
+    for (k, cpe) in cpes.iter().enumerate() {
+        let profile = ord_profile(Region::Continent, day, k as u64, 22);
+        let file = ord_file(&ord, *cpe, profile, k as u64 + 1, generated);
+        let name = file.path.rsplit('/').next().unwrap_or_default().to_string();
+        files.push(DemoFile {
+            path: format!("remote/from-ord/{name}"),
+            bytes: file.bytes,
+        });
+        cpes_csv.push_str(&format!("{cpe},e-redes\n"));
+        let cemes = 1 + (k * 7 + k / 3) % 3;
+        outputs += 4 * cemes as u64;
+        for c in 0..cemes {
+            let evse = evse_id(cpe, c);
+            evses_csv.push_str(&format!("{evse},{cpe}\n"));
+            let start = at(13, ((k * 13 + c * 47) % 120) as i64);
+            let minutes = 45 + ((k + c * 31) % 120) as i64;
+            let milli_kwh = minutes * 7_000 / 60 + (k % 1000) as i64;
+            cdrs.push(cdr(
+                &format!("B-{k}-{c}"),
+                CEMES[(k + c) % 3],
+                &evse,
+                start,
+                minutes,
+                milli_kwh,
+                updated,
+            ));
+        }
+    }
+    let count = cdrs.len();
+    let text = |path: &str, content: String| DemoFile {
+        path: path.to_string(),
+        bytes: content.into_bytes(),
+    };
+    files.push(text(
+        "mobility/cdrs.json",
+        json!({ "data": cdrs, "status_code": 1000 }).to_string(),
+    ));
+    files.push(text("registry/cpes.csv", cpes_csv));
+    files.push(text("registry/evses.csv", evses_csv));
+    files.push(text(
+        "registry/cemes.csv",
+        "ceme,cse_code,island_code,tariff_cycle\nPT-GAL,02,GALP,01\nPT-EDP,05,EDPC,02\nPT-MOB,07,MOBI,01\n".into(),
+    ));
+    files.push(text(
+        "registry/tariff_overrides.csv",
+        "cpe,ceme,tariff_cycle\n".into(),
+    ));
+    Scale {
+        files,
+        cdrs: count,
+        outputs,
+    }
+}

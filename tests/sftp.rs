@@ -6,6 +6,7 @@ use std::fs;
 use std::process::Command;
 
 use egme_ord::demo;
+use serde_json::Value;
 use support::sshd::Sshd;
 use support::{
     assert_idle, bin, delivered, names, once, one_server, sftp_workspace as workspace, write_all,
@@ -389,4 +390,78 @@ fn four_parallel_sessions_per_endpoint_transfer_everything_exactly_once() {
         );
     }
     assert_eq!(delivered(&root), 88);
+}
+
+/// Guards the delivery that overlaps the send: with 300 CPEs the send writes its files in two
+/// ledger batches and hands them to the upload worker in pages (more than the worker may have
+/// waiting), over one session, so they must arrive and be recorded in transmission order, each
+/// exactly once, with nothing left pending and nothing hidden left on the ORD side.
+#[test]
+fn a_day_of_300_cpes_is_delivered_while_it_is_netted_in_order_each_file_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&tmp.path().join("sshd"));
+    let root = tmp.path().join("ws");
+    let scale = demo::at_scale(300);
+    write_all(&root, &scale.files);
+    let to = root.join("remote/to-ord");
+    fs::create_dir_all(&to).unwrap();
+    let known_hosts = server.dir.join("known_hosts");
+    let config = format!(
+        r#"store = "state/egme-ord.sqlite"
+work_dir = "work"
+send_at = "21:00"
+min_file_age = "0s"
+[mobility]
+inbox = "mobility"
+[registry]
+cpes = "registry/cpes.csv"
+evses = "registry/evses.csv"
+cemes = "registry/cemes.csv"
+tariff_overrides = "registry/tariff_overrides.csv"
+[[ord]]
+name = "e-redes"
+region = "continent"
+ord_entity = "EDIS"
+receive = {}
+send = {}
+"#,
+        server.endpoint(&root.join("remote/from-ord"), &known_hosts),
+        server.endpoint(&to, &known_hosts)
+    );
+    fs::write(root.join("egme-ord.toml"), config).unwrap();
+    let out = bin()
+        .args(["once", "--json", "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .args(["--now", "2024-11-05T21:30:00Z"])
+        .env("EGME_ORD_LOG", "info")
+        .output()
+        .unwrap();
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(0), "{summary}");
+    let ord = &summary["ords"][0];
+    assert_eq!(ord["files_written"].as_u64(), Some(scale.outputs), "{ord}");
+    assert_eq!(
+        ord["files_delivered"].as_u64(),
+        Some(scale.outputs),
+        "{ord}"
+    );
+    let ids: Vec<u64> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["message"] == "file sent")
+        .filter_map(|v| v["transmission_id"].as_u64())
+        .collect();
+    assert_eq!(
+        ids,
+        (1..=scale.outputs).collect::<Vec<_>>(),
+        "recorded in transmission order, each once"
+    );
+    let there = names(&to);
+    assert_eq!(there.len() as u64, scale.outputs);
+    assert!(
+        there.iter().all(|n| !n.starts_with('.')),
+        "no temporary file left"
+    );
+    let (_, again, _) = support::once(&root, "2024-11-05T21:40:00Z");
+    assert_idle(&again, "after the big day");
 }

@@ -15,6 +15,9 @@ use crate::store::SentFile;
 use crate::transport::{PutOutcome, RemoteDir, TransportError};
 
 type PutResults = Vec<Result<PutOutcome, TransportError>>;
+/// Batches handed over and not answered yet, at most: the netting waits for the uploads beyond
+/// it, so memory stays bounded however far the netting runs ahead.
+const MAX_WAITING: usize = 8;
 /// A file that could not be used, and why.
 type FileFailure = (PathBuf, io::Error);
 /// What the worker answers for one batch: the put results, or the outbox file it could not use.
@@ -101,6 +104,18 @@ impl Uploader {
     }
 }
 
+impl Uploader {
+    /// The worker ended before answering: what it was given stays pending for the next delivery.
+    fn worker_gone(&mut self) {
+        self.jobs = None;
+        self.waiting.clear();
+        self.error.get_or_insert(CycleError::Io {
+            path: PathBuf::from("(delivery thread)"),
+            source: io::Error::other("the delivery thread ended early"),
+        });
+    }
+}
+
 impl Cycle<'_> {
     /// Delivers written files in transmission order; stops at the first failure to keep the order.
     pub(super) fn deliver(
@@ -179,12 +194,20 @@ impl Cycle<'_> {
         sum: &mut OrdSummary,
     ) -> Result<(), CycleError> {
         if let Some(up) = uploader.as_mut() {
-            self.record_answers(ord, up, false, sum)?;
+            self.record_answers(ord, up, None, sum)?;
             if up.error.is_some() {
                 return Ok(());
             }
         }
         loop {
+            if let Some(up) = uploader.as_mut() {
+                if up.waiting.len() >= MAX_WAITING {
+                    self.record_answers(ord, up, Some(1), sum)?;
+                }
+                if up.error.is_some() || up.jobs.is_none() {
+                    return Ok(());
+                }
+            }
             if self.options.stopping() {
                 return Ok(());
             }
@@ -211,30 +234,39 @@ impl Cycle<'_> {
             };
             up.cursor = last;
             up.waiting.push_back(batch.clone());
-            let sent = up.jobs.as_ref().map(|jobs| jobs.send(batch));
-            if !matches!(sent, Some(Ok(()))) {
-                // The worker is gone: what it had is answered below, the rest stays pending.
-                up.jobs = None;
-                return Ok(());
+            if up
+                .jobs
+                .as_ref()
+                .is_none_or(|jobs| jobs.send(batch).is_err())
+            {
+                up.worker_gone();
             }
         }
     }
 
-    /// Records the worker's answers: those already there, or (`wait`) all that are owed.
+    /// Records the worker's answers: those already there, or, waiting for them, the next `wait`
+    /// (`usize::MAX`: all that are owed).
     fn record_answers(
         &mut self,
         ord: &OrdConfig,
         up: &mut Uploader,
-        wait: bool,
+        wait: Option<usize>,
         sum: &mut OrdSummary,
     ) -> Result<(), CycleError> {
+        let mut waited = 0;
         while !up.waiting.is_empty() {
-            let answer = if wait {
+            let answer = if wait.is_some_and(|n| waited < n) {
+                waited += 1;
                 up.answers.recv().ok()
             } else {
-                up.answers.try_recv().ok()
+                match up.answers.try_recv() {
+                    Ok(answer) => Some(answer),
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => None,
+                }
             };
             let Some(answer) = answer else {
+                up.worker_gone();
                 break;
             };
             let batch = up.waiting.pop_front().unwrap_or_default();
@@ -261,7 +293,7 @@ impl Cycle<'_> {
         sum: &mut OrdSummary,
     ) -> Result<(), CycleError> {
         up.jobs = None;
-        let recorded = self.record_answers(ord, &mut up, true, sum);
+        let recorded = self.record_answers(ord, &mut up, Some(usize::MAX), sum);
         if let Some(worker) = up.worker.take() {
             let _ = worker.join();
         }
