@@ -15,6 +15,8 @@ set -euo pipefail
 SIZES=("$@")
 [ ${#SIZES[@]} -eq 0 ] && SIZES=(1000 5000 20000)
 SESSIONS=${EGME_BENCH_SESSIONS:-8}
+# EGME_BENCH_FSYNC=false: egme-ord skips the server-side fsync of each sent file (default true).
+FSYNC=${EGME_BENCH_FSYNC:-true}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 for tool in /usr/sbin/sshd lftp /usr/bin/time ssh-keygen; do
   command -v "$tool" >/dev/null || { echo "bench needs $tool (apt-get install -y openssh-server lftp time)" >&2; exit 2; }
@@ -88,7 +90,7 @@ name = "e-redes"
 region = "continent"
 ord_entity = "EDIS"
 receive = { transport = "sftp", host = "127.0.0.1", port = $PORT, user = "$USER_NAME", key = "$W/sshd/userkey", known_hosts = "$W/sshd/known_hosts", path = "$D/remote/from-ord", sessions = $SESSIONS }
-send = { transport = "sftp", host = "127.0.0.1", port = $PORT, user = "$USER_NAME", key = "$W/sshd/userkey", known_hosts = "$W/sshd/known_hosts", path = "$D/remote/to-ord", sessions = $SESSIONS }
+send = { transport = "sftp", host = "127.0.0.1", port = $PORT, user = "$USER_NAME", key = "$W/sshd/userkey", known_hosts = "$W/sshd/known_hosts", path = "$D/remote/to-ord", sessions = $SESSIONS, fsync = $FSYNC }
 CFG
   sync
   read -r ew ec er < <(measure "egme-$N" ${EGME_BENCH_WRAP:-} env EGME_ORD_LOG="${EGME_BENCH_LOG:-warn}" "$BIN" once --config "$D/egme-ord.toml" --now 2024-11-05T21:30:00Z)

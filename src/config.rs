@@ -127,6 +127,8 @@ struct RawEndpoint {
     keepalive: Option<String>,
     attempts: Option<u32>,
     sessions: Option<u32>,
+    /// Send side: ask the server to flush each file to disk before it is renamed (default true).
+    fsync: Option<bool>,
     /// Receive side only: move each file, once recorded, into this folder of the account.
     move_to: Option<String>,
 }
@@ -170,6 +172,7 @@ impl RawEndpoint {
             ("keepalive", self.keepalive.is_some()),
             ("attempts", self.attempts.is_some()),
             ("sessions", self.sessions.is_some()),
+            ("fsync", self.fsync.is_some()),
         ];
         match self.transport {
             Transport::Local => {
@@ -241,6 +244,7 @@ impl RawEndpoint {
                     keepalive,
                     attempts: self.attempts.unwrap_or(3).max(1),
                     sessions: self.sessions.unwrap_or(1).clamp(1, 32),
+                    fsync: self.fsync.unwrap_or(true),
                 }))
             }
         }
@@ -676,6 +680,33 @@ send = { transport = "local", path = "exchange/e-redes/in" }
                 "{needle}: {shown:#?}"
             );
         }
+    }
+
+    #[test]
+    fn the_server_fsync_is_on_unless_turned_off_and_only_for_sftp() {
+        let sftp = |extra: &str| {
+            GOOD.replace(
+                "send = { transport = \"local\", path = \"exchange/e-redes/in\" }",
+                &format!("send = {{ transport = \"sftp\", path = \"/in\", host = \"h\", user = \"u\", key = \"k\", known_hosts = \"kh\"{extra} }}"),
+            )
+        };
+        let fsync_of =
+            |text: &str| match &Config::parse(text, Path::new("egme.toml")).unwrap().ords[0].send {
+                Endpoint::Sftp(s) => s.fsync,
+                Endpoint::Local { .. } => panic!("not sftp"),
+            };
+        assert!(fsync_of(&sftp("")));
+        assert!(!fsync_of(&sftp(", fsync = false")));
+        let local = GOOD.replace(
+            "send = { transport = \"local\", path = \"exchange/e-redes/in\" }",
+            "send = { transport = \"local\", path = \"exchange/e-redes/in\", fsync = false }",
+        );
+        let errs = Config::parse(&local, Path::new("egme.toml")).unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.to_string().contains("`fsync` is only for")),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct SftpSettings {
     pub attempts: u32,
     /// Parallel sessions for batches of transfers (1 = one session, strict order).
     pub sessions: u32,
+    /// Uploads: `fsync@openssh.com` on each file before its rename, where the server offers it.
+    pub fsync: bool,
 }
 
 struct Connection {
@@ -400,8 +402,11 @@ impl RemoteDir for SftpDir {
                     )
                     .map_err(|e| me.ssh("create", e))?;
                 f.write_all(bytes).map_err(|e| me.ssh("write", e))?;
-                // fsync@openssh.com where offered; older servers lack it, which is not an error here.
-                let _ = f.fsync();
+                // fsync@openssh.com where offered (and configured); older servers lack it, which
+                // is not an error here.
+                if me.settings.fsync {
+                    let _ = f.fsync();
+                }
             }
             // OpenSSH's plain rename refuses an existing target (link + unlink): no overwrite.
             match sftp.rename(
@@ -642,6 +647,7 @@ impl SftpDir {
         share: &[usize],
         strict: bool,
     ) -> Vec<Slot<PutOutcome>> {
+        let fsync = self.settings.fsync;
         let uploads: Vec<Option<Upload>> = files
             .iter()
             .map(|(name, bytes)| {
@@ -658,7 +664,7 @@ impl SftpDir {
             |pipe, items| {
                 // Up to the first unsafe name, which `single` refuses (so the order holds).
                 let batch: Vec<Upload> = items.iter().map_while(|&i| uploads[i].clone()).collect();
-                let (created, broken) = pipeline::put_all(pipe, &batch, strict);
+                let (created, broken) = pipeline::put_all(pipe, &batch, strict, fsync);
                 let mut results: Vec<Slot<PutOutcome>> = created
                     .into_iter()
                     .map(|c| c.then_some(Ok(PutOutcome::Created)))

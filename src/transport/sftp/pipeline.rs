@@ -175,10 +175,12 @@ enum PutOp {
 /// failed somewhere (the name may be taken, the server may have refused): the caller retries it
 /// one by one. Renames are sent in the order of `uploads`; with `strict`, each waits for the one
 /// before it to succeed and the first failure stops them, so the created files are a prefix.
+/// With `fsync`, each file is flushed to disk before it is closed, where the server offers it.
 pub fn put_all(
     wire: &mut impl Wire,
     uploads: &[Upload],
     strict: bool,
+    fsync: bool,
 ) -> (Vec<bool>, Option<Broken>) {
     let n = uploads.len();
     let mut stage = vec![PutStage::Waiting; n];
@@ -251,7 +253,7 @@ pub fn put_all(
                         pending.insert(id, (i, PutOp::Write));
                         outstanding += 1;
                     }
-                    if wire.offers_fsync() {
+                    if fsync && wire.offers_fsync() {
                         let id = wire.send(&Request::Fsync { handle: &handle });
                         pending.insert(id, (i, PutOp::Fsync));
                         outstanding += 1;
@@ -596,7 +598,7 @@ mod tests {
             ..Default::default()
         };
         let files = files(100, 40_000);
-        let (created, broken) = put_all(&mut server, &uploads(&files), false);
+        let (created, broken) = put_all(&mut server, &uploads(&files), false, true);
         assert_eq!(broken, None);
         assert!(created.iter().all(|c| *c));
         for (name, bytes) in &files {
@@ -611,10 +613,17 @@ mod tests {
     }
 
     #[test]
-    fn no_fsync_is_sent_to_a_server_that_does_not_offer_it() {
+    fn no_fsync_is_sent_to_a_server_that_does_not_offer_it_or_when_turned_off() {
         let mut server = MemoryServer::default();
         let files = files(3, 10);
-        let (created, _) = put_all(&mut server, &uploads(&files), true);
+        let (created, _) = put_all(&mut server, &uploads(&files), true, true);
+        assert_eq!(created, [true, true, true]);
+        assert_eq!(server.fsyncs, 0);
+        let mut server = MemoryServer {
+            fsync: true,
+            ..Default::default()
+        };
+        let (created, _) = put_all(&mut server, &uploads(&files), true, false);
         assert_eq!(created, [true, true, true]);
         assert_eq!(server.fsyncs, 0);
     }
@@ -624,14 +633,14 @@ mod tests {
         let files = files(6, 10);
         let mut server = MemoryServer::default();
         server.files.insert("/d/f0002".into(), b"other".to_vec());
-        let (created, broken) = put_all(&mut server, &uploads(&files), true);
+        let (created, broken) = put_all(&mut server, &uploads(&files), true, true);
         assert_eq!(broken, None);
         assert_eq!(created, [true, true, false, false, false, false]);
         assert_eq!(server.renamed, ["/d/f0000", "/d/f0001"]);
 
         let mut server = MemoryServer::default();
         server.files.insert("/d/f0002".into(), b"other".to_vec());
-        let (created, _) = put_all(&mut server, &uploads(&files), false);
+        let (created, _) = put_all(&mut server, &uploads(&files), false, true);
         assert_eq!(created, [true, true, false, true, true, true]);
     }
 
@@ -642,7 +651,7 @@ mod tests {
             refuse_open: vec!["/d/.f0001.egme-tmp".into()],
             ..Default::default()
         };
-        let (created, _) = put_all(&mut server, &uploads(&files), false);
+        let (created, _) = put_all(&mut server, &uploads(&files), false, true);
         assert_eq!(created, [true, false, true, true]);
     }
 
@@ -653,7 +662,7 @@ mod tests {
             break_after: Some(300),
             ..Default::default()
         };
-        let (created, broken) = put_all(&mut server, &uploads(&files), false);
+        let (created, broken) = put_all(&mut server, &uploads(&files), false, true);
         assert!(broken.is_some());
         let done = created.iter().filter(|c| **c).count();
         assert!(done > 0 && done < 200, "{done}");
