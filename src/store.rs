@@ -337,26 +337,28 @@ impl Store {
         size: u64,
         mtime: i64,
     ) -> Result<bool, StoreError> {
-        one(&self.conn,
-                "SELECT 1 FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 LIMIT 1",
-                params![ord, name, size as i64, mtime],
-                |_| Ok(()),
-            )
-            .optional()
-            .map(|o| o.is_some())
-            .map_err(|e| self.sq(e))
+        one(
+            &self.conn,
+            "SELECT 1 FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 LIMIT 1",
+            params![ord, name, size as i64, mtime],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|o| o.is_some())
+        .map_err(|e| self.sq(e))
     }
 
     /// Whether identical bytes were already received (and usable) from `ord`.
     pub fn seen_content(&self, ord: &str, sha256: &str) -> Result<bool, StoreError> {
-        one(&self.conn,
-                "SELECT 1 FROM received_files WHERE ord = ?1 AND sha256 = ?2 AND status != 'rejected' LIMIT 1",
-                params![ord, sha256],
-                |_| Ok(()),
-            )
-            .optional()
-            .map(|o| o.is_some())
-            .map_err(|e| self.sq(e))
+        one(
+            &self.conn,
+            "SELECT 1 FROM received_files WHERE ord = ?1 AND sha256 = ?2 AND status != 'rejected' LIMIT 1",
+            params![ord, sha256],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|o| o.is_some())
+        .map_err(|e| self.sq(e))
     }
 
     pub fn profile_version(
@@ -365,13 +367,14 @@ impl Store {
         cpe: &Cpe,
         day: NaiveDate,
     ) -> Result<Option<ProfileVersion>, StoreError> {
-        let row: Option<(i64, i64, String)> = one(&self.conn,
-                "SELECT transmission_id, ntransm, received_at FROM ord_profiles WHERE ord = ?1 AND cpe = ?2 AND day = ?3",
-                params![ord, cpe.as_str(), day_text(day)],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(|e| self.sq(e))?;
+        let row: Option<(i64, i64, String)> = one(
+            &self.conn,
+            "SELECT transmission_id, ntransm, received_at FROM ord_profiles WHERE ord = ?1 AND cpe = ?2 AND day = ?3",
+            params![ord, cpe.as_str(), day_text(day)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(|e| self.sq(e))?;
         row.map(|(t, n, at)| {
             let received_at = DateTime::parse_from_rfc3339(&at)
                 .map_err(|e| self.corrupt("received_at", e))?
@@ -427,13 +430,14 @@ impl Store {
 
     /// The highest transmission id received (valid files) from `ord`.
     pub fn last_inbound_id(&self, ord: &str) -> Result<Option<u64>, StoreError> {
-        one(&self.conn,
-                "SELECT MAX(transmission_id) FROM received_files WHERE ord = ?1 AND status != 'rejected'",
-                params![ord],
-                |r| r.get::<_, Option<i64>>(0),
-            )
-            .map(|o| o.map(|v| v as u64))
-            .map_err(|e| self.sq(e))
+        one(
+            &self.conn,
+            "SELECT MAX(transmission_id) FROM received_files WHERE ord = ?1 AND status != 'rejected'",
+            params![ord],
+            |r| r.get::<_, Option<i64>>(0),
+        )
+        .map(|o| o.map(|v| v as u64))
+        .map_err(|e| self.sq(e))
     }
 
     /// Records a received file and, in the same transaction, the profiles it puts in force.
@@ -445,7 +449,8 @@ impl Store {
         let Store { conn, path } = self;
         let sq = sqlite_err(path);
         let tx = conn.savepoint().map_err(sq)?;
-        exec(&tx,
+        exec(
+            &tx,
             "INSERT OR IGNORE INTO received_files (ord, name, size, mtime, sha256, status, diagnostics, cpe, first_day, last_day,
                transmission_id, previous_id, ntransm, received_at, stored_path)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
@@ -457,19 +462,21 @@ impl Store {
             ],
         )
         .map_err(sq)?;
-        let file_id: i64 = one(&tx,
-                "SELECT id FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 AND sha256 = ?5",
-                params![file.ord, file.name, file.size as i64, file.mtime, file.sha256],
-                |r| r.get(0),
-            )
-            .map_err(sq)?;
+        let file_id: i64 = one(
+            &tx,
+            "SELECT id FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 AND sha256 = ?5",
+            params![file.ord, file.name, file.size as i64, file.mtime, file.sha256],
+            |r| r.get(0),
+        )
+        .map_err(sq)?;
         for (cpe, profile) in applied {
             let readings = serde_json::to_string(profile).map_err(|e| StoreError::Corrupt {
                 path: path.clone(),
                 what: "profile",
                 detail: e.to_string(),
             })?;
-            exec(&tx,
+            exec(
+                &tx,
                 "INSERT INTO ord_profiles (ord, cpe, day, received_file_id, transmission_id, ntransm, received_at, readings)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (ord, cpe, day) DO UPDATE SET received_file_id = excluded.received_file_id,
@@ -586,7 +593,8 @@ impl Store {
         let Store { conn, path } = self;
         let sq = sqlite_err(path);
         let tx = conn.savepoint().map_err(sq)?;
-        exec(&tx,
+        exec(
+            &tx,
             "INSERT OR IGNORE INTO mobility_sources (name, size, mtime, sha256, status, report, ingested_at, stored_path)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![name, size as i64, mtime, sha256, status, report, time_text(at), stored_path],
@@ -600,7 +608,8 @@ impl Store {
             })?;
             let first = r.energy.first().map(|q| q.start.timestamp());
             let last = r.energy.last().map(|q| q.start.timestamp());
-            exec(&tx,
+            exec(
+                &tx,
                 "INSERT INTO mobility_records (key, last_updated, ord, cpe, ceme, credit_of, first_start, last_start, energy, source)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (key) DO UPDATE SET last_updated = excluded.last_updated, ord = excluded.ord, cpe = excluded.cpe,
@@ -675,13 +684,14 @@ impl Store {
         &self,
         key: &str,
     ) -> Result<Option<(String, i64, i64)>, StoreError> {
-        one(&self.conn,
-                "SELECT ord, first_start, last_start FROM mobility_records WHERE key = ?1 AND first_start IS NOT NULL",
-                params![key],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(|e| self.sq(e))
+        one(
+            &self.conn,
+            "SELECT ord, first_start, last_start FROM mobility_records WHERE key = ?1 AND first_start IS NOT NULL",
+            params![key],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(|e| self.sq(e))
     }
 
     // ---------------------------------------------------------------- days
@@ -733,14 +743,16 @@ impl Store {
         let sq = sqlite_err(path);
         let tx = conn.savepoint().map_err(sq)?;
         for d in close {
-            exec(&tx,
+            exec(
+                &tx,
                 "INSERT INTO days (ord, day, state, closed_at) VALUES (?1, ?2, 'closed', ?3)
                  ON CONFLICT (ord, day) DO UPDATE SET state = 'closed', closed_at = excluded.closed_at",
                 params![ord, day_text(*d), time_text(at)],
             )
             .map_err(sq)?;
         }
-        exec(&tx,
+        exec(
+            &tx,
             "INSERT INTO ord_state (ord, last_send) VALUES (?1, ?2) ON CONFLICT (ord) DO UPDATE SET last_send = excluded.last_send",
             params![ord, day_text(today)],
         )
@@ -826,12 +838,14 @@ impl Store {
             Ok(w) => w,
             Err(e) => return Ok(Err(e)),
         };
-        exec(&tx,
+        exec(
+            &tx,
             "INSERT INTO sequences (ord, last_id) VALUES (?1, ?2) ON CONFLICT (ord) DO UPDATE SET last_id = excluded.last_id",
             params![ord, id as i64],
         )
         .map_err(sq)?;
-        exec(&tx,
+        exec(
+            &tx,
             "INSERT INTO sent_files (ord, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, written_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
@@ -949,14 +963,15 @@ impl Store {
         anomalies: usize,
         report: &str,
     ) -> Result<(), StoreError> {
-        exec(&self.conn,
-                "INSERT INTO netting_results (ord, day, cpe, computed_at, anomalies, report) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (ord, day, cpe) DO UPDATE SET computed_at = excluded.computed_at, anomalies = excluded.anomalies,
-                   report = excluded.report",
-                params![ord, day_text(day), cpe.as_str(), time_text(at), anomalies as i64, report],
-            )
-            .map(|_| ())
-            .map_err(|e| self.sq(e))
+        exec(
+            &self.conn,
+            "INSERT INTO netting_results (ord, day, cpe, computed_at, anomalies, report) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (ord, day, cpe) DO UPDATE SET computed_at = excluded.computed_at, anomalies = excluded.anomalies,
+               report = excluded.report",
+            params![ord, day_text(day), cpe.as_str(), time_text(at), anomalies as i64, report],
+        )
+        .map(|_| ())
+        .map_err(|e| self.sq(e))
     }
 
     pub fn event(
