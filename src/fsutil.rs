@@ -22,16 +22,17 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Writes `bytes` to `path` atomically: a hidden temporary file in the same folder, fsync, rename, fsync of
 /// the folder. A reader never sees a partial file. Replaces an existing file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let (dir, tmp) = write_temp(path, bytes, true)?;
+    let (dir, tmp) = write_temp(path, &temp_name(path), bytes, true)?;
     fs::rename(&tmp, path)?;
     sync_dir(&dir)
 }
 
-/// Writes `bytes` to the hidden temporary name of `path` (synced when `sync`); returns the folder and that name.
-fn write_temp(path: &Path, bytes: &[u8], sync: bool) -> io::Result<(PathBuf, PathBuf)> {
+/// Writes `bytes` to `tmp`, the hidden temporary name of `path` (synced when `sync`); returns the
+/// folder and that name.
+fn write_temp(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> io::Result<(PathBuf, PathBuf)> {
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     fs::create_dir_all(&dir)?;
-    let tmp = temp_name(path);
+    let tmp = tmp.to_path_buf();
     let mut f = fs::File::create(&tmp)?;
     f.write_all(bytes)?;
     if sync {
@@ -65,7 +66,7 @@ impl DeferredSync {
         if !self.open {
             return write_atomic(path, bytes);
         }
-        let (dir, tmp) = write_temp(path, bytes, false)?;
+        let (dir, tmp) = write_temp(path, &temp_name(path), bytes, false)?;
         fs::rename(&tmp, path)?;
         self.files.push(path.to_path_buf());
         self.dirs.insert(dir);
@@ -94,7 +95,7 @@ impl DeferredSync {
         if !self.open {
             return write_new_atomic(path, bytes);
         }
-        let written = new_file(path, bytes, false)?;
+        let written = new_file(path, &temp_name(path), bytes, false)?;
         // Synced even when it was already there: it may come from a batch that was rolled back.
         self.files.push(path.to_path_buf());
         self.dirs
@@ -160,10 +161,19 @@ fn sync_file_systems(_dirs: &BTreeSet<PathBuf>) -> Result<(), (PathBuf, io::Erro
 /// Like `write_atomic`, but never replaces an existing file: `Ok(false)` when `path` already exists
 /// with the same bytes, an `AlreadyExists` error when it exists with other bytes.
 pub fn write_new_atomic(path: &Path, bytes: &[u8]) -> io::Result<bool> {
-    new_file(path, bytes, true)
+    new_file(path, &temp_name(path), bytes, true)
 }
 
-fn new_file(path: &Path, bytes: &[u8], sync: bool) -> io::Result<bool> {
+/// Like [`write_new_atomic`], through the given temporary name, which is removed afterwards in every
+/// case. For a folder with a single writer (an ORD's folder under the store lock): a put cut short
+/// by a crash leaves its temporary file, and the next put of the same file replaces and removes it.
+pub fn write_new_atomic_via(path: &Path, tmp: &Path, bytes: &[u8]) -> io::Result<bool> {
+    let result = new_file(path, tmp, bytes, true);
+    let _ = fs::remove_file(tmp);
+    result
+}
+
+fn new_file(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> io::Result<bool> {
     if let Ok(existing) = fs::read(path) {
         return if existing == bytes {
             Ok(false)
@@ -177,13 +187,15 @@ fn new_file(path: &Path, bytes: &[u8], sync: bool) -> io::Result<bool> {
             ))
         };
     }
-    let (dir, tmp) = write_temp(path, bytes, sync)?;
+    let (dir, tmp) = write_temp(path, tmp, bytes, sync)?;
     // A hard link fails if the final name exists: no overwrite even in a race.
     let linked = fs::hard_link(&tmp, path);
     let _ = fs::remove_file(&tmp);
     match linked {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return new_file(path, bytes, sync),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return new_file(path, &tmp, bytes, sync)
+        }
         Err(e) => return Err(e),
     }
     if sync {

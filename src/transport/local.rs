@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use super::{PutOutcome, RemoteDir, RemoteEntry, TransportError};
-use crate::fsutil::{is_safe_name, write_new_atomic};
+use crate::fsutil::{is_safe_name, write_new_atomic_via};
 
 /// A local (or mounted) folder.
 #[derive(Debug, Clone)]
@@ -117,7 +117,10 @@ impl RemoteDir for LocalDir {
 
     fn put(&mut self, name: &str, bytes: &[u8]) -> Result<PutOutcome, TransportError> {
         let path = self.checked(name)?;
-        match write_new_atomic(&path, bytes) {
+        // One temporary name per file, as over SFTP: a put cut short by a crash leaves it behind
+        // (hidden, so never listed), and the next put of the same file replaces and removes it.
+        let temp = self.dir.join(format!(".{name}.egme-tmp"));
+        match write_new_atomic_via(&path, &temp, bytes) {
             Ok(true) => Ok(PutOutcome::Created),
             Ok(false) => Ok(PutOutcome::AlreadyThere),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(TransportError::Conflict {
@@ -140,6 +143,26 @@ impl RemoteDir for LocalDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_put_cut_short_by_a_crash_leaves_no_temporary_file_after_the_next_put() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = LocalDir::new(dir.path());
+        let temp = dir.path().join(".c.sgl.egme-tmp");
+        // Killed while writing: the temporary file holds part of the bytes.
+        fs::write(&temp, b"par").unwrap();
+        assert_eq!(d.put("c.sgl", b"complete").unwrap(), PutOutcome::Created);
+        assert!(!temp.exists());
+        // Killed after the link, before the clean-up: the file is there, so is its temporary name.
+        fs::write(&temp, b"complete").unwrap();
+        assert_eq!(
+            d.put("c.sgl", b"complete").unwrap(),
+            PutOutcome::AlreadyThere
+        );
+        assert!(!temp.exists());
+        assert_eq!(fs::read(dir.path().join("c.sgl")).unwrap(), b"complete");
+        assert_eq!(d.list_hidden().unwrap(), Vec::<String>::new());
+    }
 
     #[test]
     fn local_dir_lists_regular_files_only_and_puts_atomically() {
