@@ -72,26 +72,9 @@ measure() {
 printf "%-7s %-8s %9s %9s %10s %8s %9s\n" N side wall_s cpu_s peak_rss files_in files_out
 for N in "${SIZES[@]}"; do
   D="$W/n$N"
-  "$GEN" "$N" "$D" > /dev/null
-  cat > "$D/egme-ord.toml" <<CFG
-store = "state/egme-ord.sqlite"
-work_dir = "work"
-send_at = "21:00"
-min_file_age = "0s"
-[mobility]
-inbox = "mobility"
-[registry]
-cpes = "registry/cpes.csv"
-evses = "registry/evses.csv"
-cemes = "registry/cemes.csv"
-tariff_overrides = "registry/tariff_overrides.csv"
-[[ord]]
-name = "e-redes"
-region = "continent"
-ord_entity = "EDIS"
-receive = { transport = "sftp", host = "127.0.0.1", port = $PORT, user = "$USER_NAME", key = "$W/sshd/userkey", known_hosts = "$W/sshd/known_hosts", path = "$D/remote/from-ord", sessions = $SESSIONS }
-send = { transport = "sftp", host = "127.0.0.1", port = $PORT, user = "$USER_NAME", key = "$W/sshd/userkey", known_hosts = "$W/sshd/known_hosts", path = "$D/remote/to-ord", sessions = $SESSIONS, fsync = $FSYNC }
-CFG
+  ENDPOINT="transport = \"sftp\", host = \"127.0.0.1\", port = $PORT, user = \"$USER_NAME\", key = \"$W/sshd/userkey\", known_hosts = \"$W/sshd/known_hosts\", sessions = $SESSIONS"
+  "$GEN" "$N" "$D" "{ $ENDPOINT, path = \"$D/remote/from-ord\" }" \
+    "{ $ENDPOINT, path = \"$D/remote/to-ord\", fsync = $FSYNC }" > /dev/null
   sync
   read -r ew ec er < <(measure "egme-$N" ${EGME_BENCH_WRAP:-} env EGME_ORD_LOG="${EGME_BENCH_LOG:-warn}" "$BIN" once --config "$D/egme-ord.toml" --now 2024-11-05T21:30:00Z)
   sent=$(find "$D/remote/to-ord" -type f | wc -l)

@@ -419,6 +419,31 @@ pub struct Scale {
     pub outputs: u64,
 }
 
+/// The configuration of an [`at_scale`] workspace: E-Redes only, its folders at `receive` and
+/// `send` (TOML inline tables), the daily send at 21:00.
+pub fn at_scale_config(receive: &str, send: &str) -> String {
+    format!(
+        r#"store = "state/egme-ord.sqlite"
+work_dir = "work"
+send_at = "21:00"
+min_file_age = "0s"
+[mobility]
+inbox = "mobility"
+[registry]
+cpes = "registry/cpes.csv"
+evses = "registry/evses.csv"
+cemes = "registry/cemes.csv"
+tariff_overrides = "registry/tariff_overrides.csv"
+[[ord]]
+name = "e-redes"
+region = "continent"
+ord_entity = "EDIS"
+receive = {receive}
+send = {send}
+"#
+    )
+}
+
 /// See [`Scale`].
 pub fn at_scale(n: u64) -> Scale {
     const CEMES: [(&str, &str); 3] = [("PT", "GAL"), ("PT", "EDP"), ("PT", "MOB")];

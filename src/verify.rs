@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::filename::{Direction, OrdFileName};
 use crate::region::Region;
 use crate::store::{ReceivedCopy, SentFile};
-use crate::transport::RemoteEntry;
+use crate::transport::{RemoteEntry, UPLOAD_TEMP_SUFFIX};
 
 /// How bad a finding is: an error breaks a promise (nothing lost, nothing twice, ids gap-free);
 /// a warning is worth a look but breaks none (a file left by a crash, a file the ORD picked up).
@@ -217,7 +217,7 @@ pub fn check(f: &OrdFacts) -> Vec<Finding> {
         }
     }
     for h in &f.remote_hidden {
-        if h.ends_with(".egme-tmp") {
+        if h.ends_with(UPLOAD_TEMP_SUFFIX) {
             push(
                 Severity::Warning,
                 format!("{h}: a temporary file of an upload cut short (hidden; the next put of that file removes it)"),

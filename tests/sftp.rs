@@ -406,27 +406,9 @@ fn a_day_of_300_cpes_is_delivered_while_it_is_netted_in_order_each_file_once() {
     let to = root.join("remote/to-ord");
     fs::create_dir_all(&to).unwrap();
     let known_hosts = server.dir.join("known_hosts");
-    let config = format!(
-        r#"store = "state/egme-ord.sqlite"
-work_dir = "work"
-send_at = "21:00"
-min_file_age = "0s"
-[mobility]
-inbox = "mobility"
-[registry]
-cpes = "registry/cpes.csv"
-evses = "registry/evses.csv"
-cemes = "registry/cemes.csv"
-tariff_overrides = "registry/tariff_overrides.csv"
-[[ord]]
-name = "e-redes"
-region = "continent"
-ord_entity = "EDIS"
-receive = {}
-send = {}
-"#,
-        server.endpoint(&root.join("remote/from-ord"), &known_hosts),
-        server.endpoint(&to, &known_hosts)
+    let config = demo::at_scale_config(
+        &server.endpoint(&root.join("remote/from-ord"), &known_hosts),
+        &server.endpoint(&to, &known_hosts),
     );
     fs::write(root.join("egme-ord.toml"), config).unwrap();
     let out = bin()

@@ -102,9 +102,7 @@ impl Uploader {
             error: None,
         })
     }
-}
 
-impl Uploader {
     /// The worker ended before answering: what it was given stays pending for the next delivery.
     fn worker_gone(&mut self) {
         self.jobs = None;
@@ -117,37 +115,20 @@ impl Uploader {
 }
 
 impl Cycle<'_> {
-    /// Delivers written files in transmission order; stops at the first failure to keep the order.
+    /// Delivers every file still pending, in transmission order, through an upload worker like the
+    /// send's; the first failure stops it (the rest stays pending, in order, for the next cycle).
     pub(super) fn deliver(
         &mut self,
         ord: &OrdConfig,
         sum: &mut OrdSummary,
     ) -> Result<(), CycleError> {
-        let mut batch = self
-            .store
-            .pending_after(&ord.name, 0, super::intake::BATCH)?;
-        if batch.is_empty() {
-            return Ok(());
-        }
-        crashpoint(self.options.crash_at.as_deref(), "before-delivery");
-        let mut dir = super::open_endpoint(&ord.send)?;
-        let outbox = self.work(&["outbox", &ord.name]);
-        while !batch.is_empty() {
-            let files = outbox_bytes(&outbox, &batch)
-                .map_err(|(path, source)| CycleError::Io { path, source })?;
-            let results = dir.put_many(&files);
-            if let Some(e) = self.record_deliveries(ord, &batch, results, sum)? {
-                return Err(e.into());
-            }
-            if self.options.stopping() {
-                break;
-            }
-            let after = batch.last().map_or(0, |f| f.transmission_id);
-            batch = self
-                .store
-                .pending_after(&ord.name, after, super::intake::BATCH)?;
-        }
-        Ok(())
+        let mut uploader = None;
+        let handed = self.hand_over(ord, &mut uploader, sum);
+        let finished = match uploader {
+            Some(up) => self.finish_upload(ord, up, sum),
+            None => Ok(()),
+        };
+        handed.and(finished)
     }
 
     /// Records the files of `batch` that were put (one commit for the batch); returns the first failure.
@@ -184,26 +165,21 @@ impl Cycle<'_> {
         Ok(first_error)
     }
 
-    /// During a send: hands every file committed since the last call (and, the first time, any
-    /// still pending from before: they have lower ids) to the upload worker, started on first use,
-    /// then records the answers that have come back. Does nothing more after a failure.
+    /// Hands every pending file not handed over yet (in transmission order: during a send, the
+    /// files of earlier cycles first, then each batch as it commits) to the upload worker, started
+    /// on first use, and records the answers that have come back. Does nothing more after a failure.
     pub(super) fn hand_over(
         &mut self,
         ord: &OrdConfig,
         uploader: &mut Option<Uploader>,
         sum: &mut OrdSummary,
     ) -> Result<(), CycleError> {
-        if let Some(up) = uploader.as_mut() {
-            self.record_answers(ord, up, None, sum)?;
-            if up.error.is_some() {
-                return Ok(());
-            }
-        }
         loop {
             if let Some(up) = uploader.as_mut() {
-                if up.waiting.len() >= MAX_WAITING {
-                    self.record_answers(ord, up, Some(1), sum)?;
-                }
+                // What has come back is recorded; with the worker's queue full, the next answer
+                // is waited for.
+                let wait = (up.waiting.len() >= MAX_WAITING).then_some(1);
+                self.record_answers(ord, up, wait, sum)?;
                 if up.error.is_some() || up.jobs.is_none() {
                     return Ok(());
                 }

@@ -119,7 +119,7 @@ impl RemoteDir for LocalDir {
         let path = self.checked(name)?;
         // One temporary name per file, as over SFTP: a put cut short by a crash leaves it behind
         // (hidden, so never listed), and the next put of the same file replaces and removes it.
-        let temp = self.dir.join(format!(".{name}.egme-tmp"));
+        let temp = self.dir.join(super::upload_temp_name(name));
         match write_new_atomic_via(&path, &temp, bytes) {
             Ok(true) => Ok(PutOutcome::Created),
             Ok(false) => Ok(PutOutcome::AlreadyThere),
@@ -148,7 +148,7 @@ mod tests {
     fn a_put_cut_short_by_a_crash_leaves_no_temporary_file_after_the_next_put() {
         let dir = tempfile::tempdir().unwrap();
         let mut d = LocalDir::new(dir.path());
-        let temp = dir.path().join(".c.sgl.egme-tmp");
+        let temp = dir.path().join(crate::transport::upload_temp_name("c.sgl"));
         // Killed while writing: the temporary file holds part of the bytes.
         fs::write(&temp, b"par").unwrap();
         assert_eq!(d.put("c.sgl", b"complete").unwrap(), PutOutcome::Created);

@@ -14,7 +14,7 @@ use ssh2::{
 };
 
 use self::pipeline::{Broken, Fetched, Pipe, Upload};
-use super::{PutOutcome, RemoteDir, RemoteEntry, TransportError};
+use super::{upload_temp_name, PutOutcome, RemoteDir, RemoteEntry, TransportError};
 use crate::fsutil::{is_safe_name, permission_problem};
 
 /// Where and how to reach one SFTP folder. Secrets are never stored here: only where to find them.
@@ -258,11 +258,7 @@ impl SftpDir {
             };
             match op(self, &conn.sftp) {
                 Ok(v) => return Ok(v),
-                Err(
-                    e @ (TransportError::Conflict { .. }
-                    | TransportError::TooLarge { .. }
-                    | TransportError::UnsafeName { .. }),
-                ) => return Err(e),
+                Err(e) if about_one_file(&e) => return Err(e),
                 Err(e) => {
                     self.conn = None;
                     last = Some(e);
@@ -388,7 +384,7 @@ impl RemoteDir for SftpDir {
         let final_path = self.remote(name);
         // One temporary name per file (hidden: listings skip it). A put cut short leaves it behind,
         // and the next put of the same file, this cycle or the next, truncates and renames it away.
-        let temp_path = self.remote(&temp_name(name));
+        let temp_path = self.remote(&upload_temp_name(name));
         self.with_sftp(|me, sftp| {
             // No stat first: the rename below refuses an existing name, and only then is the file
             // there compared (one round trip less per file; a re-put after a crash is the rare case).
@@ -521,23 +517,15 @@ impl SftpDir {
             None => self.connect()?,
         };
         let conn = self.conn.insert(conn);
-        if conn.pipe.is_none() {
-            match Pipe::open(&conn.session) {
-                Ok(pipe) => conn.pipe = Some(pipe),
-                Err(Broken(detail)) => {
-                    return Err(TransportError::Ssh {
-                        dir: describe,
-                        op: "sftp channel",
-                        detail,
-                    })
-                }
-            }
-        }
-        conn.pipe.as_mut().ok_or(TransportError::Ssh {
-            dir: describe,
-            op: "sftp channel",
-            detail: "not open".into(),
-        })
+        let opened = match conn.pipe.take() {
+            Some(pipe) => pipe,
+            None => Pipe::open(&conn.session).map_err(|Broken(detail)| TransportError::Ssh {
+                dir: describe,
+                op: "sftp channel",
+                detail,
+            })?,
+        };
+        Ok(conn.pipe.insert(opened))
     }
 
     /// Runs `items` (positions in `share`) through `batch`, pipelined on one channel; the first item
@@ -652,7 +640,7 @@ impl SftpDir {
             .iter()
             .map(|(name, bytes)| {
                 is_safe_name(name).then(|| Upload {
-                    temp: self.remote_text(&temp_name(name)),
+                    temp: self.remote_text(&upload_temp_name(name)),
                     target: self.remote_text(name),
                     bytes,
                 })
@@ -756,11 +744,6 @@ impl SftpDir {
             Err(e) => Err(self.ssh("stat", e)),
         }
     }
-}
-
-/// The hidden name a file is written under before it is renamed to `name`.
-fn temp_name(name: &str) -> String {
-    format!(".{name}.egme-tmp")
 }
 
 /// Base64 without padding, as OpenSSH prints fingerprints.
