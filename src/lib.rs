@@ -13,6 +13,7 @@ pub mod fsutil;
 pub mod metrics;
 pub mod mobility;
 pub mod netting;
+pub mod outbox;
 pub mod planner;
 pub mod profile;
 pub mod region;

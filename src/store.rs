@@ -12,6 +12,7 @@ use thiserror::Error;
 use crate::cpe::Cpe;
 use crate::filename::TariffCycle;
 use crate::mobility::QuarterEnergy;
+use crate::outbox::PackSlice;
 use crate::planner::DaysState;
 use crate::profile::DayProfile;
 use crate::registry::SupplierKey;
@@ -125,6 +126,8 @@ pub struct SentFile {
     pub day: NaiveDate,
     pub content_hash: String,
     pub delivered: bool,
+    /// Where its bytes are in the outbox (`None`: a file of its own, written before packs).
+    pub pack: Option<PackSlice>,
 }
 
 /// A received file as the ledger remembers it: where its copy is and what its bytes hash to.
@@ -151,7 +154,15 @@ pub struct DayStatus {
     pub anomalies: u64,
 }
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
+
+/// Version 3: sent files kept in outbox packs, each at a slice of its pack (NULL: a file of its own,
+/// as written before version 3).
+const MIGRATION_3: &str = "
+ALTER TABLE sent_files ADD COLUMN pack TEXT;
+ALTER TABLE sent_files ADD COLUMN pack_offset INTEGER;
+ALTER TABLE sent_files ADD COLUMN pack_len INTEGER;
+";
 
 /// Version 2: the last inbound id per ORD by index (it was a scan per received file: quadratic).
 const MIGRATION_2: &str = "
@@ -314,7 +325,7 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        for (target, sql) in [(1, MIGRATION_1), (2, MIGRATION_2)] {
+        for (target, sql) in [(1, MIGRATION_1), (2, MIGRATION_2), (3, MIGRATION_3)] {
             if version >= target {
                 continue;
             }
@@ -846,11 +857,13 @@ impl Store {
         .map_err(sq)?;
         exec(
             &tx,
-            "INSERT INTO sent_files (ord, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, written_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO sent_files (ord, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, written_at,
+                                     pack, pack_offset, pack_len)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 ord, w.name, w.sha256, id as i64, previous as i64, w.cpe, w.supplier, w.tariff, day_text(w.day), w.content_hash,
-                time_text(w.at)
+                time_text(w.at), w.pack.as_ref().map(|p| &p.pack), w.pack.as_ref().map(|p| p.offset as i64),
+                w.pack.as_ref().map(|p| p.len as i64)
             ],
         )
         .map_err(sq)?;
@@ -869,6 +882,7 @@ impl Store {
             day: w.day,
             content_hash: w.content_hash,
             delivered: false,
+            pack: w.pack,
         }))
     }
 
@@ -896,7 +910,8 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<SentFile>, StoreError> {
         let sql = format!(
-            "SELECT id, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, delivered_at
+            "SELECT id, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, delivered_at,
+                    pack, pack_offset, pack_len
              FROM sent_files WHERE ord = ?1 AND transmission_id > ?2 {} ORDER BY transmission_id LIMIT ?3",
             if only_pending { "AND delivered_at IS NULL" } else { "" }
         );
@@ -917,13 +932,43 @@ impl Store {
                     r.get::<_, String>(8)?,
                     r.get::<_, String>(9)?,
                     r.get::<_, Option<String>>(10)?,
+                    (
+                        r.get::<_, Option<String>>(11)?,
+                        r.get::<_, Option<i64>>(12)?,
+                        r.get::<_, Option<i64>>(13)?,
+                    ),
                 ))
             })
             .map_err(|e| self.sq(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, name, sha256, tid, prev, cpe, supplier, tariff, day, content_hash, delivered) =
-                row.map_err(|e| self.sq(e))?;
+            let (
+                id,
+                name,
+                sha256,
+                tid,
+                prev,
+                cpe,
+                supplier,
+                tariff,
+                day,
+                content_hash,
+                delivered,
+                pack,
+            ) = row.map_err(|e| self.sq(e))?;
+            let pack = match pack {
+                (None, None, None) => None,
+                (Some(pack), Some(offset), Some(len)) => Some(PackSlice {
+                    pack,
+                    offset: u64::try_from(offset).map_err(|e| self.corrupt("pack_offset", e))?,
+                    len: u64::try_from(len).map_err(|e| self.corrupt("pack_len", e))?,
+                }),
+                other => {
+                    return Err(
+                        self.corrupt("pack", format!("{name}: incomplete pack slice {other:?}"))
+                    )
+                }
+            };
             out.push(SentFile {
                 id,
                 ord: ord.to_string(),
@@ -937,6 +982,7 @@ impl Store {
                 day: NaiveDate::from_str(&day).map_err(|e| self.corrupt("day", e))?,
                 content_hash,
                 delivered: delivered.is_some(),
+                pack,
             });
         }
         Ok(out)
@@ -1057,6 +1103,8 @@ pub struct OutboundWrite {
     pub day: NaiveDate,
     pub content_hash: String,
     pub at: DateTime<Utc>,
+    /// Where the bytes are in the outbox.
+    pub pack: Option<PackSlice>,
 }
 
 #[cfg(test)]
@@ -1079,6 +1127,11 @@ mod tests {
             day: NaiveDate::from_ymd_opt(2024, 7, 5).unwrap(),
             content_hash: "h".into(),
             at: Utc::now(),
+            pack: Some(PackSlice {
+                pack: "pack-0000000001.tar".into(),
+                offset: 512,
+                len: 3,
+            }),
         }
     }
 
@@ -1134,6 +1187,39 @@ mod tests {
         s.commit_batch().unwrap();
         assert_eq!((a.transmission_id, b.transmission_id), (1, 2));
         assert_eq!(s.sent_files("e", false).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_version_2_ledger_keeps_its_sent_files_as_files_of_their_own_and_records_new_ones_in_packs()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.sqlite");
+        {
+            // A ledger as version 2 left it, with one sent file.
+            let c = Connection::open(&p).unwrap();
+            c.execute_batch(MIGRATION_1).unwrap();
+            c.execute_batch(MIGRATION_2).unwrap();
+            c.pragma_update(None, "user_version", 2).unwrap();
+            c.execute(
+                "INSERT INTO sent_files (ord, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, written_at)
+                 VALUES ('e', 'old.sgl', 'x', 1, 0, 'PT0002000123681633GX', '02', '01', '2024-07-05', 'h', '2024-07-06T00:00:00Z')",
+                [],
+            )
+            .unwrap();
+            c.execute("INSERT INTO sequences (ord, last_id) VALUES ('e', 1)", [])
+                .unwrap();
+        }
+        let mut s = Store::open(&p).unwrap();
+        let new = s
+            .record_outbound("e", 1, |_, _| Ok::<_, ()>(write("new.sgl")))
+            .unwrap()
+            .unwrap();
+        let sent = s.sent_files("e", false).unwrap();
+        assert_eq!(sent.len(), 2);
+        assert_eq!((sent[0].name.as_str(), &sent[0].pack), ("old.sgl", &None));
+        assert_eq!(sent[1], new);
+        assert_eq!(sent[1].transmission_id, 2);
+        assert_eq!(sent[1].pack, write("new.sgl").pack);
     }
 
     #[test]

@@ -286,6 +286,7 @@ mod tests {
             day: NaiveDate::from_ymd_opt(2024, 10, 27).unwrap(),
             content_hash: "h".into(),
             delivered,
+            pack: None,
         }
     }
 

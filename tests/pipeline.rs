@@ -444,3 +444,88 @@ fn a_daemon_serving_one_ord_skips_the_other_ords_records_instead_of_quarantining
     assert_eq!(s["mobility"]["records_rejected"], 1, "{s}");
     assert_eq!(received(ws.path(), "e-redes").len(), 40);
 }
+
+fn verify_json(root: &Path) -> (Option<i32>, Value) {
+    let o = bin()
+        .args(["verify", "--json", "--no-remote", "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .output()
+        .unwrap();
+    (o.status.code(), serde_json::from_slice(&o.stdout).unwrap())
+}
+
+#[test]
+fn the_outbox_keeps_the_sent_bytes_in_tar_packs_and_verify_catches_a_changed_or_missing_pack() {
+    let ws = workspace();
+    once(ws.path(), FIRST);
+    let outbox = ws.path().join("work/outbox/e-redes");
+    let packs: Vec<PathBuf> = fs::read_dir(&outbox)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(!packs.is_empty());
+    let mut kept = BTreeMap::new();
+    for p in &packs {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("pack-") && name.ends_with(".tar"),
+            "{name}"
+        );
+        kept.extend(egme_ord::outbox::pack_members(p).unwrap());
+    }
+    // The packs hold exactly the files the ORD received, byte for byte.
+    let sent: BTreeMap<String, Vec<u8>> = fs::read_dir(ws.path().join("exchange/e-redes/to-ord"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, fs::read(e.path()).unwrap())
+        })
+        .collect();
+    assert_eq!(kept, sent);
+    let (code, report) = verify_json(ws.path());
+    assert_eq!(
+        (code, &report["errors"]),
+        (Some(0), &Value::from(0)),
+        "{report}"
+    );
+
+    // One byte changed inside a sent file's bytes in its pack.
+    let (first_name, first_bytes) = kept.iter().next().unwrap();
+    let pack = packs
+        .iter()
+        .find(|p| {
+            egme_ord::outbox::pack_members(p)
+                .unwrap()
+                .iter()
+                .any(|(n, _)| n == first_name)
+        })
+        .unwrap();
+    let mut bytes = fs::read(pack).unwrap();
+    let at = bytes
+        .windows(first_bytes.len())
+        .position(|w| w == first_bytes.as_slice())
+        .unwrap();
+    bytes[at + 10] ^= 1;
+    fs::write(pack, &bytes).unwrap();
+    let (code, report) = verify_json(ws.path());
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains(&format!("{first_name}: the outbox copy differs")),
+        "{report}"
+    );
+
+    // The pack gone: each of its files is missing.
+    fs::remove_file(pack).unwrap();
+    let (code, report) = verify_json(ws.path());
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        report.to_string().contains(&format!(
+            "{first_name}: recorded as written but missing from the outbox"
+        )),
+        "{report}"
+    );
+}

@@ -8,6 +8,8 @@ use anyhow::Result;
 use clap::Args;
 use egme_ord::cycle::open_endpoint;
 use egme_ord::fsutil::sha256_hex;
+use egme_ord::outbox::{pack_members, OutboxReader, PACK_SUFFIX};
+use egme_ord::store::SentFile;
 use egme_ord::verify::{self, Finding, LocalCopy, OrdFacts, Severity};
 
 use super::{exit, workspace};
@@ -25,12 +27,45 @@ pub struct VerifyArgs {
     no_remote: bool,
 }
 
-fn copy(path: &Path) -> Option<LocalCopy> {
-    let bytes = fs::read(path).ok()?;
-    Some(LocalCopy {
+fn copy_of(bytes: &[u8]) -> LocalCopy {
+    LocalCopy {
         size: bytes.len() as u64,
-        sha256: sha256_hex(&bytes),
-    })
+        sha256: sha256_hex(bytes),
+    }
+}
+
+fn copy(path: &Path) -> Option<LocalCopy> {
+    fs::read(path).ok().map(|bytes| copy_of(&bytes))
+}
+
+/// The outbox as verify sees it: every file found (files of their own and the members of every
+/// pack, so that files no ledger row names show up), then, for each recorded file, the copy that
+/// delivery would read (its slice of its pack), or none when it cannot be read.
+fn outbox_copies(dir: &Path, sent: &[SentFile]) -> BTreeMap<String, LocalCopy> {
+    let mut outbox = BTreeMap::new();
+    if let Ok(read) = fs::read_dir(dir) {
+        for e in read.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !e.path().is_file() {
+                continue;
+            }
+            if name.ends_with(PACK_SUFFIX) {
+                for (member, bytes) in pack_members(&e.path()).unwrap_or_default() {
+                    outbox.insert(member, copy_of(&bytes));
+                }
+            } else if let Some(c) = copy(&e.path()) {
+                outbox.insert(name, c);
+            }
+        }
+    }
+    let mut reader = OutboxReader::new(dir);
+    for s in sent.iter().filter(|s| s.pack.is_some()) {
+        match reader.read(&s.name, s.pack.as_ref()) {
+            Ok(bytes) => outbox.insert(s.name.clone(), copy_of(&bytes)),
+            Err(_) => outbox.remove(&s.name),
+        };
+    }
+    outbox
 }
 
 /// Exit 0: consistent (warnings allowed); 1: at least one error; 2: could not run.
@@ -40,19 +75,8 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
     let ws = workspace::Workspace::open_unlocked(&args.config)?;
     let mut findings: Vec<Finding> = Vec::new();
     for ord in &ws.config.ords {
-        let outbox_dir = ws.config.work_dir.join("outbox").join(&ord.name);
-        let mut outbox = BTreeMap::new();
-        if let Ok(read) = fs::read_dir(&outbox_dir) {
-            for e in read.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with('.') || !e.path().is_file() {
-                    continue;
-                }
-                if let Some(c) = copy(&e.path()) {
-                    outbox.insert(name, c);
-                }
-            }
-        }
+        let sent = ws.store.sent_files(&ord.name, false)?;
+        let outbox = outbox_copies(&ws.config.work_dir.join("outbox").join(&ord.name), &sent);
         let received = ws.store.received_copies(&ord.name)?;
         let stored = received
             .iter()
@@ -79,7 +103,7 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
             region: ord.region,
             first_transmission_id: ord.first_transmission_id,
             last_id_taken: ws.store.last_transmission_id(&ord.name)?,
-            sent: ws.store.sent_files(&ord.name, false)?,
+            sent,
             outbox,
             received,
             stored,

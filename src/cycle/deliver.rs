@@ -1,9 +1,8 @@
 //! Delivery: written files put to the ORD in transmission order and marked delivered; during a send, a worker thread uploads each committed batch while the next one is netted.
 
 use std::collections::VecDeque;
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -11,6 +10,7 @@ use std::thread::JoinHandle;
 use super::{crashpoint, Cycle, CycleError, OrdSummary};
 use crate::config::OrdConfig;
 use crate::fsutil::sha256_hex;
+use crate::outbox::OutboxReader;
 use crate::store::SentFile;
 use crate::transport::{PutOutcome, RemoteDir, TransportError};
 
@@ -26,16 +26,19 @@ type Answer = Result<PutResults, FileFailure>;
 type Outgoing = Vec<(String, Vec<u8>)>;
 
 /// The bytes of `batch` from the outbox, each checked against the sha256 the ledger recorded.
-fn outbox_bytes(outbox: &Path, batch: &[SentFile]) -> Result<Outgoing, FileFailure> {
+fn outbox_bytes(outbox: &mut OutboxReader, batch: &[SentFile]) -> Result<Outgoing, FileFailure> {
     batch
         .iter()
         .map(|f| {
-            let path = outbox.join(&f.name);
-            let bytes = fs::read(&path).map_err(|e| (path.clone(), e))?;
+            let bytes = outbox.read(&f.name, f.pack.as_ref())?;
             if sha256_hex(&bytes) != f.sha256 {
+                let path = match &f.pack {
+                    Some(slice) => PathBuf::from(&slice.pack).join(&f.name),
+                    None => PathBuf::from(&f.name),
+                };
                 return Err((
                     path,
-                    io::Error::other("outbox file differs from the one recorded: not delivered"),
+                    io::Error::other("outbox copy differs from the one recorded: not delivered"),
                 ));
             }
             Ok((f.name.clone(), bytes))
@@ -70,13 +73,14 @@ impl Uploader {
         let worker = std::thread::Builder::new()
             .name(format!("deliver-{ord}"))
             .spawn(move || {
+                let mut outbox = OutboxReader::new(&outbox);
                 let mut failed = false;
                 for batch in inbox {
                     let stopping = stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
                     let answer = if failed || stopping {
                         Ok(Vec::new())
                     } else {
-                        outbox_bytes(&outbox, &batch).map(|files| dir.put_many(&files))
+                        outbox_bytes(&mut outbox, &batch).map(|files| dir.put_many(&files))
                     };
                     failed |= match &answer {
                         Ok(results) => {
@@ -283,7 +287,10 @@ impl Cycle<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
+    use crate::outbox::PackBuilder;
 
     fn sent(name: &str, sha256: String) -> SentFile {
         SentFile {
@@ -299,23 +306,38 @@ mod tests {
             day: chrono::NaiveDate::from_ymd_opt(2024, 11, 4).unwrap_or_default(),
             content_hash: String::new(),
             delivered: false,
+            pack: None,
         }
     }
 
     #[test]
-    fn an_outbox_file_changed_since_it_was_recorded_is_not_delivered() {
+    fn an_outbox_copy_changed_since_it_was_recorded_is_not_delivered() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("a.sgl"), b"abc").unwrap();
-        let good = sent("a.sgl", sha256_hex(b"abc"));
+        let mut pack = PackBuilder::new(chrono::Utc::now());
+        let good = SentFile {
+            pack: Some(pack.add(1, "a.sgl", b"abc").unwrap()),
+            ..sent("a.sgl", sha256_hex(b"abc"))
+        };
+        let (pack_name, mut bytes) = pack.finish().unwrap().unwrap();
+        fs::write(dir.path().join(&pack_name), &bytes).unwrap();
+        fs::write(dir.path().join("old.sgl"), b"xyz").unwrap();
+        let old = sent("old.sgl", sha256_hex(b"xyz"));
+        let mut outbox = OutboxReader::new(dir.path());
         assert_eq!(
-            outbox_bytes(dir.path(), std::slice::from_ref(&good)).unwrap(),
-            [("a.sgl".to_string(), b"abc".to_vec())]
+            outbox_bytes(&mut outbox, &[good.clone(), old]).unwrap(),
+            [
+                ("a.sgl".to_string(), b"abc".to_vec()),
+                ("old.sgl".to_string(), b"xyz".to_vec())
+            ]
         );
-        let changed = sent("a.sgl", sha256_hex(b"abd"));
-        let (path, e) = outbox_bytes(dir.path(), &[good, changed]).unwrap_err();
+        // One byte of the pack changed on disk.
+        let at = good.pack.as_ref().map_or(0, |s| s.offset as usize);
+        bytes[at] = b'X';
+        fs::write(dir.path().join(&pack_name), &bytes).unwrap();
+        let (path, e) = outbox_bytes(&mut OutboxReader::new(dir.path()), &[good]).unwrap_err();
         assert!(path.ends_with("a.sgl"));
         assert!(e.to_string().contains("differs"));
-        let (path, _) = outbox_bytes(dir.path(), &[sent("gone.sgl", String::new())]).unwrap_err();
+        let (path, _) = outbox_bytes(&mut outbox, &[sent("gone.sgl", String::new())]).unwrap_err();
         assert!(path.ends_with("gone.sgl"));
     }
 }

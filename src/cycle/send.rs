@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -16,6 +17,7 @@ use crate::filename::OrdFileName;
 use crate::fsutil::{sha256_hex, write_atomic};
 use crate::mobility::CemeId;
 use crate::netting::{self, NettingInput, NettingOutcome};
+use crate::outbox::PackBuilder;
 use crate::planner;
 use crate::profile::{DayProfile, Reading, ReadingStatus};
 use crate::registry::SupplierKey;
@@ -112,17 +114,21 @@ impl Cycle<'_> {
         let mut cpes: BTreeSet<Cpe> = by_cpe.keys().copied().collect();
         cpes.extend(self.store.profile_cpes(&ord.name, day)?);
         cpes.extend(self.store.sent_cpes(&ord.name, day)?);
-        // One ledger batch per BATCH CPEs: their files are synced together, then one commit.
+        // One ledger batch per BATCH CPEs: their files go into one outbox pack, written and synced
+        // before the batch commits.
         let cpes: Vec<Cpe> = cpes.into_iter().collect();
         let empty = BTreeMap::new();
         let mut rows = Vec::with_capacity(cpes.len());
         for chunk in cpes.chunks(super::intake::BATCH) {
             let chunk_rows = self.in_batch(|me| {
                 let mut rows = Vec::with_capacity(chunk.len());
+                let mut pack = PackBuilder::new(me.now);
                 for &cpe in chunk {
                     let mobility = by_cpe.get(&cpe).unwrap_or(&empty);
-                    rows.push(me.net_cpe(ord, &cal, day, today, cpe, mobility, sum)?);
+                    let row = me.net_cpe(ord, &cal, (day, today), cpe, mobility, &mut pack, sum)?;
+                    rows.push(row);
                 }
+                me.write_pack(ord, pack)?;
                 Ok(rows)
             })?;
             rows.extend(chunk_rows);
@@ -131,16 +137,32 @@ impl Cycle<'_> {
         self.write_reports(ord, day, &rows)
     }
 
-    /// Nets one CPE-day, writes the files whose content changed, and records the result.
+    /// Writes the batch's pack into the outbox (synced before the batch commits); nothing when the
+    /// batch wrote no file.
+    fn write_pack(&mut self, ord: &OrdConfig, pack: PackBuilder) -> Result<(), CycleError> {
+        let outbox = self.work(&["outbox", &ord.name]);
+        let Some((name, bytes)) = pack.finish().map_err(io_err(&outbox))? else {
+            return Ok(());
+        };
+        let path = outbox.join(name);
+        self.pending
+            .write_private(&path, &bytes)
+            .map_err(io_err(&path))?;
+        crashpoint(self.options.crash_at.as_deref(), "after-outbox-write");
+        Ok(())
+    }
+
+    /// Nets one CPE-day (`days`: the day and today), adds the files whose content changed to
+    /// `pack`, and records the result.
     #[allow(clippy::too_many_arguments)]
     fn net_cpe(
         &mut self,
         ord: &OrdConfig,
         cal: &DayCalendar,
-        day: NaiveDate,
-        today: NaiveDate,
+        (day, today): (NaiveDate, NaiveDate),
         cpe: Cpe,
         mobility: &BTreeMap<SupplierKey, Vec<Decimal>>,
+        pack: &mut PackBuilder,
         sum: &mut OrdSummary,
     ) -> Result<ReportRow, CycleError> {
         let n = cal.len();
@@ -163,7 +185,7 @@ impl Cycle<'_> {
             if hashes.get(key) == Some(&hash) {
                 continue;
             }
-            self.write_outbound(ord, cpe, day, today, key, values, hash)?;
+            self.write_outbound(ord, cpe, (day, today), key, values, hash, pack)?;
             sum.files_written += 1;
         }
         sum.anomalies += outcome.anomalies.len();
@@ -183,21 +205,19 @@ impl Cycle<'_> {
         Ok(row)
     }
 
+    /// Builds one outbound file, adds it to `pack` and records it under the next transmission id.
     #[allow(clippy::too_many_arguments)]
     fn write_outbound(
         &mut self,
         ord: &OrdConfig,
         cpe: Cpe,
-        day: NaiveDate,
-        today: NaiveDate,
+        (day, today): (NaiveDate, NaiveDate),
         key: &SupplierKey,
         values: &[Decimal],
         hash: String,
+        pack: &mut PackBuilder,
     ) -> Result<(), CycleError> {
-        let outbox = self.work(&["outbox", &ord.name]);
-        let crash_at = self.options.crash_at.clone();
         let now = self.now;
-        let pending = &mut self.pending;
         let result = self.store.record_outbound(
             &ord.name,
             ord.first_transmission_id,
@@ -236,11 +256,12 @@ impl Cycle<'_> {
                         source,
                     }
                 })?;
-                let path = outbox.join(&name);
-                pending
-                    .write_private(&path, &bytes)
-                    .map_err(io_err(&path))?;
-                crashpoint(crash_at.as_deref(), "after-outbox-write");
+                let slice = pack
+                    .add(id, &name, &bytes)
+                    .map_err(|source| CycleError::Io {
+                        path: PathBuf::from(&name),
+                        source,
+                    })?;
                 Ok(OutboundWrite {
                     name,
                     sha256: sha256_hex(&bytes),
@@ -250,6 +271,7 @@ impl Cycle<'_> {
                     day,
                     content_hash: hash,
                     at: now,
+                    pack: Some(slice),
                 })
             },
         )?;
