@@ -81,8 +81,8 @@ impl PackBuilder {
     }
 }
 
-/// Reads sent files back from an ORD's outbox folder, keeping the last pack open (a delivery page
-/// reads its files in transmission order, so mostly from one pack).
+/// Reads sent files back from an ORD's outbox folder for delivery, keeping the last pack open (a
+/// delivery page reads its files in transmission order, so mostly from one pack).
 pub struct OutboxReader {
     dir: PathBuf,
     open: Option<(String, File)>,
@@ -135,17 +135,30 @@ impl OutboxReader {
     }
 }
 
-/// Every member of the pack at `path`: name and bytes (for `verify`, which also lists files that
-/// no ledger row names).
-pub fn pack_members(path: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
+/// One file of a pack as `tar` sees it: its name, where its bytes start, and the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackMember {
+    pub name: String,
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Every member of the pack at `path`, in one read (for `verify`, which checks the ledger's slices
+/// against them and also lists files that no ledger row names).
+pub fn pack_members(path: &Path) -> io::Result<Vec<PackMember>> {
     let mut archive = tar::Archive::new(File::open(path)?);
     let mut out = Vec::new();
     for entry in archive.entries()? {
         let mut entry = entry?;
         let name = entry.path()?.to_string_lossy().into_owned();
+        let offset = entry.raw_file_position();
         let mut bytes = Vec::new();
         entry.read_to_end(&mut bytes)?;
-        out.push((name, bytes));
+        out.push(PackMember {
+            name,
+            offset,
+            bytes,
+        });
     }
     Ok(out)
 }
@@ -190,7 +203,14 @@ mod tests {
             let (file, content) = &files[i];
             assert_eq!(&reader.read(file, Some(&slices[i])).unwrap(), content);
         }
-        assert_eq!(pack_members(&dir.path().join(&name)).unwrap(), files);
+        let members = pack_members(&dir.path().join(&name)).unwrap();
+        let listed: Vec<(String, Vec<u8>)> = members
+            .iter()
+            .map(|m| (m.name.clone(), m.bytes.clone()))
+            .collect();
+        assert_eq!(listed, files);
+        let offsets: Vec<u64> = members.iter().map(|m| m.offset).collect();
+        assert_eq!(offsets, slices.iter().map(|s| s.offset).collect::<Vec<_>>());
     }
 
     #[test]

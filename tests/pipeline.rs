@@ -472,7 +472,12 @@ fn the_outbox_keeps_the_sent_bytes_in_tar_packs_and_verify_catches_a_changed_or_
             name.starts_with("pack-") && name.ends_with(".tar"),
             "{name}"
         );
-        kept.extend(egme_ord::outbox::pack_members(p).unwrap());
+        kept.extend(
+            egme_ord::outbox::pack_members(p)
+                .unwrap()
+                .into_iter()
+                .map(|m| (m.name, m.bytes)),
+        );
     }
     // The packs hold exactly the files the ORD received, byte for byte.
     let sent: BTreeMap<String, Vec<u8>> = fs::read_dir(ws.path().join("exchange/e-redes/to-ord"))
@@ -499,7 +504,7 @@ fn the_outbox_keeps_the_sent_bytes_in_tar_packs_and_verify_catches_a_changed_or_
             egme_ord::outbox::pack_members(p)
                 .unwrap()
                 .iter()
-                .any(|(n, _)| n == first_name)
+                .any(|m| &m.name == first_name)
         })
         .unwrap();
     let mut bytes = fs::read(pack).unwrap();

@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 use egme_ord::cycle::open_endpoint;
 use egme_ord::fsutil::sha256_hex;
-use egme_ord::outbox::{pack_members, OutboxReader, PACK_SUFFIX};
+use egme_ord::outbox::{pack_members, PACK_SUFFIX};
 use egme_ord::store::SentFile;
 use egme_ord::verify::{self, Finding, LocalCopy, OrdFacts, Severity};
 
@@ -38,11 +38,14 @@ fn copy(path: &Path) -> Option<LocalCopy> {
     fs::read(path).ok().map(|bytes| copy_of(&bytes))
 }
 
-/// The outbox as verify sees it: every file found (files of their own and the members of every
-/// pack, so that files no ledger row names show up), then, for each recorded file, the copy that
-/// delivery would read (its slice of its pack), or none when it cannot be read.
+/// The outbox as verify sees it, each pack read once: every file found (files of their own and the
+/// members of every pack, so that files no ledger row names show up), then, for each recorded
+/// file, the copy that delivery would read — the pack member starting at its slice, of its length —
+/// or none when there is no such member.
 fn outbox_copies(dir: &Path, sent: &[SentFile]) -> BTreeMap<String, LocalCopy> {
     let mut outbox = BTreeMap::new();
+    // (pack, offset) → (length, copy) of every pack member.
+    let mut at_slice: BTreeMap<(String, u64), (u64, LocalCopy)> = BTreeMap::new();
     if let Ok(read) = fs::read_dir(dir) {
         for e in read.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -50,19 +53,21 @@ fn outbox_copies(dir: &Path, sent: &[SentFile]) -> BTreeMap<String, LocalCopy> {
                 continue;
             }
             if name.ends_with(PACK_SUFFIX) {
-                for (member, bytes) in pack_members(&e.path()).unwrap_or_default() {
-                    outbox.insert(member, copy_of(&bytes));
+                for m in pack_members(&e.path()).unwrap_or_default() {
+                    let c = copy_of(&m.bytes);
+                    at_slice.insert((name.clone(), m.offset), (m.bytes.len() as u64, c.clone()));
+                    outbox.insert(m.name, c);
                 }
             } else if let Some(c) = copy(&e.path()) {
                 outbox.insert(name, c);
             }
         }
     }
-    let mut reader = OutboxReader::new(dir);
-    for s in sent.iter().filter(|s| s.pack.is_some()) {
-        match reader.read(&s.name, s.pack.as_ref()) {
-            Ok(bytes) => outbox.insert(s.name.clone(), copy_of(&bytes)),
-            Err(_) => outbox.remove(&s.name),
+    for s in sent {
+        let Some(slice) = &s.pack else { continue };
+        match at_slice.get(&(slice.pack.clone(), slice.offset)) {
+            Some((len, c)) if *len == slice.len => outbox.insert(s.name.clone(), c.clone()),
+            _ => outbox.remove(&s.name),
         };
     }
     outbox
