@@ -13,7 +13,7 @@ pub mod fsutil;
 pub mod metrics;
 pub mod mobility;
 pub mod netting;
-pub mod outbox;
+pub mod pack;
 pub mod planner;
 pub mod profile;
 pub mod region;

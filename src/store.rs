@@ -12,7 +12,7 @@ use thiserror::Error;
 use crate::cpe::Cpe;
 use crate::filename::TariffCycle;
 use crate::mobility::QuarterEnergy;
-use crate::outbox::PackSlice;
+use crate::pack::PackSlice;
 use crate::planner::DaysState;
 use crate::profile::DayProfile;
 use crate::registry::SupplierKey;
@@ -88,6 +88,9 @@ pub struct ReceivedFile {
     pub ntransm: Option<u64>,
     pub received_at: DateTime<Utc>,
     pub stored_path: String,
+    /// Where the bytes start in `stored_path` when it is an archive pack (`size` bytes from there);
+    /// `None`: `stored_path` is a file of its own.
+    pub stored_offset: Option<u64>,
 }
 
 /// The ORD version in force for a CPE-day.
@@ -138,6 +141,9 @@ pub struct ReceivedCopy {
     pub status: String,
     /// Archive or quarantine path; empty when nothing was kept (a duplicate, an unreadable name).
     pub stored_path: String,
+    /// Where the bytes start in `stored_path` when it is an archive pack (`size` bytes from there).
+    pub stored_offset: Option<u64>,
+    pub size: u64,
     /// The diagnostics as JSON (codes, lines, messages).
     pub diagnostics: String,
 }
@@ -154,7 +160,13 @@ pub struct DayStatus {
     pub anomalies: u64,
 }
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
+
+/// Version 4: received ORD files archived in packs, each at an offset of its pack (its length is the
+/// file's size; NULL: a file of its own, as kept before version 4, and every quarantined file).
+const MIGRATION_4: &str = "
+ALTER TABLE received_files ADD COLUMN stored_offset INTEGER;
+";
 
 /// Version 3: sent files kept in outbox packs, each at a slice of its pack (NULL: a file of its own,
 /// as written before version 3).
@@ -325,7 +337,12 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        for (target, sql) in [(1, MIGRATION_1), (2, MIGRATION_2), (3, MIGRATION_3)] {
+        for (target, sql) in [
+            (1, MIGRATION_1),
+            (2, MIGRATION_2),
+            (3, MIGRATION_3),
+            (4, MIGRATION_4),
+        ] {
             if version >= target {
                 continue;
             }
@@ -463,13 +480,13 @@ impl Store {
         exec(
             &tx,
             "INSERT OR IGNORE INTO received_files (ord, name, size, mtime, sha256, status, diagnostics, cpe, first_day, last_day,
-               transmission_id, previous_id, ntransm, received_at, stored_path)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+               transmission_id, previous_id, ntransm, received_at, stored_path, stored_offset)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             params![
                 file.ord, file.name, file.size as i64, file.mtime, file.sha256, file.status.as_str(), file.diagnostics,
                 file.cpe.map(|c| c.to_string()), file.first_day.map(day_text), file.last_day.map(day_text),
                 file.transmission_id.map(|v| v as i64), file.previous_id.map(|v| v as i64), file.ntransm.map(|v| v as i64),
-                time_text(file.received_at), file.stored_path
+                time_text(file.received_at), file.stored_path, file.stored_offset.map(|v| v as i64)
             ],
         )
         .map_err(sq)?;
@@ -524,11 +541,25 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.sq(e))
     }
 
+    /// The id the next received file will get: names the archive pack of a batch that starts now.
+    /// Ids only grow (no received row is ever deleted), and a batch that was rolled back gave its
+    /// ids back, so only the rerun of a batch that never committed can reuse a pack's name.
+    pub fn next_received_id(&self) -> Result<u64, StoreError> {
+        one(
+            &self.conn,
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM received_files",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|v| v as u64)
+        .map_err(|e| self.sq(e))
+    }
+
     /// Every received file of `ord` with where its copy was kept (for `verify`).
     pub fn received_copies(&self, ord: &str) -> Result<Vec<ReceivedCopy>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT name, sha256, status, stored_path, diagnostics FROM received_files WHERE ord = ?1 ORDER BY id")
+            .prepare_cached("SELECT name, sha256, status, stored_path, diagnostics, stored_offset, size FROM received_files WHERE ord = ?1 ORDER BY id")
             .map_err(|e| self.sq(e))?;
         let rows = stmt
             .query_map(params![ord], |r| {
@@ -538,6 +569,8 @@ impl Store {
                     status: r.get(2)?,
                     stored_path: r.get(3)?,
                     diagnostics: r.get(4)?,
+                    stored_offset: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+                    size: r.get::<_, i64>(6)? as u64,
                 })
             })
             .map_err(|e| self.sq(e))?;
@@ -1220,6 +1253,80 @@ mod tests {
         assert_eq!(sent[1], new);
         assert_eq!(sent[1].transmission_id, 2);
         assert_eq!(sent[1].pack, write("new.sgl").pack);
+    }
+
+    fn received(name: &str, stored_offset: Option<u64>) -> ReceivedFile {
+        ReceivedFile {
+            ord: "e".into(),
+            name: name.into(),
+            size: 3,
+            mtime: 0,
+            sha256: format!("sha-{name}"),
+            status: ReceivedStatus::Applied,
+            diagnostics: "[]".into(),
+            cpe: None,
+            first_day: None,
+            last_day: None,
+            transmission_id: None,
+            previous_id: None,
+            ntransm: None,
+            received_at: Utc::now(),
+            stored_path: "archive/pack-0000000002.tar".into(),
+            stored_offset,
+        }
+    }
+
+    #[test]
+    fn a_version_3_ledger_keeps_its_archive_files_and_the_next_received_id_only_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.sqlite");
+        {
+            // A ledger as version 3 left it, with one archived file of its own.
+            let c = Connection::open(&p).unwrap();
+            for m in [MIGRATION_1, MIGRATION_2, MIGRATION_3] {
+                c.execute_batch(m).unwrap();
+            }
+            c.pragma_update(None, "user_version", 3).unwrap();
+            c.execute(
+                "INSERT INTO received_files (ord, name, size, mtime, sha256, status, diagnostics, received_at, stored_path)
+                 VALUES ('e', 'old.sgl', 3, 0, 'x', 'applied', '[]', '2024-07-06T00:00:00Z', 'archive/old.sgl')",
+                [],
+            )
+            .unwrap();
+        }
+        let mut s = Store::open(&p).unwrap();
+        assert_eq!(s.next_received_id().unwrap(), 2);
+        // A batch rolled back gives its ids back: its rerun names the same pack.
+        s.begin_batch().unwrap();
+        s.record_inbound(&received("lost.sgl", Some(512)), &[])
+            .unwrap();
+        assert_eq!(s.next_received_id().unwrap(), 3);
+        s.rollback_batch();
+        assert_eq!(s.next_received_id().unwrap(), 2);
+        s.begin_batch().unwrap();
+        s.record_inbound(&received("new.sgl", Some(512)), &[])
+            .unwrap();
+        s.commit_batch().unwrap();
+        assert_eq!(s.next_received_id().unwrap(), 3);
+        let copies = s.received_copies("e").unwrap();
+        let kept: Vec<(&str, &str, Option<u64>, u64)> = copies
+            .iter()
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    c.stored_path.as_str(),
+                    c.stored_offset,
+                    c.size,
+                )
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("old.sgl", "archive/old.sgl", None, 3),
+                ("new.sgl", "archive/pack-0000000002.tar", Some(512), 3)
+            ]
+        );
     }
 
     #[test]

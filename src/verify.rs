@@ -58,8 +58,9 @@ pub struct OrdFacts {
     pub outbox: BTreeMap<String, LocalCopy>,
     /// The ledger's received files.
     pub received: Vec<ReceivedCopy>,
-    /// Archive and quarantine copies the ledger names: path → copy (absent when missing).
-    pub stored: BTreeMap<String, Option<LocalCopy>>,
+    /// Archive and quarantine copies the ledger names: (path, offset in it when it is a pack) →
+    /// copy (absent when missing).
+    pub stored: BTreeMap<(String, Option<u64>), Option<LocalCopy>>,
     /// The ORD's send folder (regular files), or why it could not be listed.
     pub remote: Result<Vec<RemoteEntry>, String>,
     /// Hidden names in the ORD's send folder (temporary names of ours, if a put was cut short).
@@ -236,18 +237,22 @@ pub fn check(f: &OrdFacts) -> Vec<Finding> {
         if r.stored_path.is_empty() || r.sha256.is_empty() {
             continue;
         }
-        match f.stored.get(&r.stored_path) {
+        let kept = match r.stored_offset {
+            Some(offset) => format!("{} (at byte {offset})", r.stored_path),
+            None => r.stored_path.clone(),
+        };
+        match f.stored.get(&(r.stored_path.clone(), r.stored_offset)) {
             Some(Some(c)) if c.sha256 == r.sha256 => {}
             Some(Some(_)) => push(
                 Severity::Error,
                 format!(
-                    "{}: the kept copy {} differs from the bytes received",
-                    r.name, r.stored_path
+                    "{}: the kept copy {kept} differs from the bytes received",
+                    r.name
                 ),
             ),
             _ => push(
                 Severity::Error,
-                format!("{}: the kept copy {} is missing", r.name, r.stored_path),
+                format!("{}: the kept copy {kept} is missing", r.name),
             ),
         }
     }
@@ -394,18 +399,60 @@ mod tests {
                 sha256: "same".into(),
                 status: "applied".into(),
                 stored_path: format!("/archive/{n}"),
+                stored_offset: None,
+                size: 1,
                 diagnostics: "[]".into(),
             });
         }
         f.stored.insert(
-            "/archive/a.sgl".into(),
+            ("/archive/a.sgl".into(), None),
             Some(LocalCopy {
                 size: 1,
                 sha256: "same".into(),
             }),
         );
-        f.stored.insert("/archive/b.sgl".into(), None);
+        f.stored.insert(("/archive/b.sgl".into(), None), None);
         let e = errors(&f);
         assert_eq!(e.len(), 2, "{e:?}");
+    }
+
+    #[test]
+    fn an_archive_pack_slice_is_checked_by_its_offset() {
+        let mut f = facts(vec![]);
+        for (n, offset) in [("a.sgl", 512), ("b.sgl", 2048), ("c.sgl", 4096)] {
+            f.received.push(ReceivedCopy {
+                name: n.into(),
+                sha256: format!("sha-{n}"),
+                status: "applied".into(),
+                stored_path: "/archive/pack-0000000001.tar".into(),
+                stored_offset: Some(offset),
+                size: 1,
+                diagnostics: "[]".into(),
+            });
+        }
+        let at = |offset| ("/archive/pack-0000000001.tar".to_string(), Some(offset));
+        let copy = |n: &str| {
+            Some(LocalCopy {
+                size: 1,
+                sha256: format!("sha-{n}"),
+            })
+        };
+        f.stored.insert(at(512), copy("a.sgl"));
+        f.stored.insert(at(2048), copy("a.sgl"));
+        f.stored.insert(at(4096), None);
+        let e = errors(&f);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].contains(
+                "b.sgl: the kept copy /archive/pack-0000000001.tar (at byte 2048) differs"
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e[1].contains(
+                "c.sgl: the kept copy /archive/pack-0000000001.tar (at byte 4096) is missing"
+            ),
+            "{e:?}"
+        );
     }
 }

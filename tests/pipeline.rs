@@ -268,10 +268,11 @@ fn ord_versions_newer_supersedes_duplicate_is_a_no_op_stale_is_archived_not_appl
         .find(|d| d["day"] == "2024-10-27")
         .unwrap();
     assert_eq!(d27["latest_ord_transmission"], 900);
-    let archived: Vec<String> = walk(&ws.path().join("work/archive/e-redes"));
+    let archived = archived(&ws.path().join("work/archive/e-redes"));
     assert!(
-        archived.iter().any(|p| p.contains("_050.sgl")),
-        "{archived:?}"
+        archived.keys().any(|name| name.contains("_050.sgl")),
+        "{:?}",
+        archived.keys()
     );
 }
 
@@ -425,6 +426,84 @@ fn walk(dir: &Path) -> Vec<String> {
     out
 }
 
+/// The files kept under `dir`, by name: the members of its tar packs and the files of their own.
+fn archived(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut kept = BTreeMap::new();
+    for path in walk(dir) {
+        let p = Path::new(&path);
+        if path.ends_with(".tar") {
+            for m in egme_ord::pack::pack_members(p).unwrap() {
+                kept.insert(m.name, m.bytes);
+            }
+        } else {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            kept.insert(name, fs::read(p).unwrap());
+        }
+    }
+    kept
+}
+
+#[test]
+fn the_archive_keeps_the_received_bytes_in_tar_packs_and_verify_catches_a_changed_pack() {
+    let ws = workspace();
+    once(ws.path(), FIRST);
+    let archive = ws.path().join("work/archive/e-redes");
+    let packs: Vec<String> = walk(&archive);
+    assert!(
+        !packs.is_empty()
+            && packs
+                .iter()
+                .all(|p| p.ends_with(".tar") && p.contains("/pack-")),
+        "{packs:?}"
+    );
+    // The packs hold exactly the files the ORD put out, byte for byte (all of them are valid).
+    let received: BTreeMap<String, Vec<u8>> =
+        fs::read_dir(ws.path().join("exchange/e-redes/from-ord"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_file())
+            .map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, fs::read(e.path()).unwrap())
+            })
+            .collect();
+    assert!(!received.is_empty());
+    assert_eq!(archived(&archive), received);
+    let (code, report) = verify_json(ws.path());
+    assert_eq!(
+        (code, &report["errors"]),
+        (Some(0), &Value::from(0)),
+        "{report}"
+    );
+
+    // One byte changed inside a received file's bytes in its pack.
+    let (name, original) = received.iter().next().unwrap();
+    let pack = packs
+        .iter()
+        .find(|p| {
+            egme_ord::pack::pack_members(Path::new(p))
+                .unwrap()
+                .iter()
+                .any(|m| &m.name == name)
+        })
+        .unwrap();
+    let mut bytes = fs::read(pack).unwrap();
+    let at = bytes
+        .windows(original.len())
+        .position(|w| w == original.as_slice())
+        .unwrap();
+    bytes[at + 10] ^= 1;
+    fs::write(pack, &bytes).unwrap();
+    let (code, report) = verify_json(ws.path());
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains(&format!("{name}: the kept copy {pack} (at byte")),
+        "{report}"
+    );
+}
+
 #[test]
 fn a_daemon_serving_one_ord_skips_the_other_ords_records_instead_of_quarantining_them() {
     let ws = workspace();
@@ -473,7 +552,7 @@ fn the_outbox_keeps_the_sent_bytes_in_tar_packs_and_verify_catches_a_changed_or_
             "{name}"
         );
         kept.extend(
-            egme_ord::outbox::pack_members(p)
+            egme_ord::pack::pack_members(p)
                 .unwrap()
                 .into_iter()
                 .map(|m| (m.name, m.bytes)),
@@ -501,7 +580,7 @@ fn the_outbox_keeps_the_sent_bytes_in_tar_packs_and_verify_catches_a_changed_or_
     let pack = packs
         .iter()
         .find(|p| {
-            egme_ord::outbox::pack_members(p)
+            egme_ord::pack::pack_members(p)
                 .unwrap()
                 .iter()
                 .any(|m| &m.name == first_name)

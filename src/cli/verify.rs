@@ -8,8 +8,8 @@ use anyhow::Result;
 use clap::Args;
 use egme_ord::cycle::open_endpoint;
 use egme_ord::fsutil::sha256_hex;
-use egme_ord::outbox::{pack_members, PACK_SUFFIX};
-use egme_ord::store::SentFile;
+use egme_ord::pack::{pack_members, PACK_SUFFIX};
+use egme_ord::store::{ReceivedCopy, SentFile};
 use egme_ord::verify::{self, Finding, LocalCopy, OrdFacts, Severity};
 
 use super::{exit, workspace};
@@ -36,6 +36,39 @@ fn copy_of(bytes: &[u8]) -> LocalCopy {
 
 fn copy(path: &Path) -> Option<LocalCopy> {
     fs::read(path).ok().map(|bytes| copy_of(&bytes))
+}
+
+/// Every member of the pack at `path` by the offset of its bytes: (length, copy). Empty when the
+/// pack cannot be read (each slice it should hold then shows as missing).
+fn members_by_offset(path: &Path) -> BTreeMap<u64, (u64, LocalCopy)> {
+    pack_members(path)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| (m.offset, (m.bytes.len() as u64, copy_of(&m.bytes))))
+        .collect()
+}
+
+/// The archive and quarantine copies the ledger names, each pack read once: a file of its own is
+/// read whole; a slice of a pack is the member starting at its offset, of the file's size, or none.
+fn stored_copies(received: &[ReceivedCopy]) -> BTreeMap<(String, Option<u64>), Option<LocalCopy>> {
+    let mut packs: BTreeMap<&str, BTreeMap<u64, (u64, LocalCopy)>> = BTreeMap::new();
+    let mut stored = BTreeMap::new();
+    for r in received {
+        if r.stored_path.is_empty() || r.sha256.is_empty() {
+            continue;
+        }
+        let found = match r.stored_offset {
+            None => copy(Path::new(&r.stored_path)),
+            Some(offset) => packs
+                .entry(&r.stored_path)
+                .or_insert_with(|| members_by_offset(Path::new(&r.stored_path)))
+                .get(&offset)
+                .filter(|(len, _)| *len == r.size)
+                .map(|(_, c)| c.clone()),
+        };
+        stored.insert((r.stored_path.clone(), r.stored_offset), found);
+    }
+    stored
 }
 
 /// The outbox as verify sees it, each pack read once: every file found (files of their own and the
@@ -83,11 +116,7 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
         let sent = ws.store.sent_files(&ord.name, false)?;
         let outbox = outbox_copies(&ws.config.work_dir.join("outbox").join(&ord.name), &sent);
         let received = ws.store.received_copies(&ord.name)?;
-        let stored = received
-            .iter()
-            .filter(|r| !r.stored_path.is_empty() && !r.sha256.is_empty())
-            .map(|r| (r.stored_path.clone(), copy(Path::new(&r.stored_path))))
-            .collect();
+        let stored = stored_copies(&received);
         let (remote, remote_hidden) = if args.no_remote {
             (Err("not listed (--no-remote)".to_string()), Vec::new())
         } else {

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use super::{crashpoint, Cycle, CycleError, OrdSummary};
 use crate::config::OrdConfig;
 use crate::fsutil::sha256_hex;
-use crate::outbox::OutboxReader;
+use crate::pack::PackReader;
 use crate::store::SentFile;
 use crate::transport::{PutOutcome, RemoteDir, TransportError};
 
@@ -26,7 +26,7 @@ type Answer = Result<PutResults, FileFailure>;
 type Outgoing = Vec<(String, Vec<u8>)>;
 
 /// The bytes of `batch` from the outbox, each checked against the sha256 the ledger recorded.
-fn outbox_bytes(outbox: &mut OutboxReader, batch: &[SentFile]) -> Result<Outgoing, FileFailure> {
+fn outbox_bytes(outbox: &mut PackReader, batch: &[SentFile]) -> Result<Outgoing, FileFailure> {
     batch
         .iter()
         .map(|f| {
@@ -73,7 +73,7 @@ impl Uploader {
         let worker = std::thread::Builder::new()
             .name(format!("deliver-{ord}"))
             .spawn(move || {
-                let mut outbox = OutboxReader::new(&outbox);
+                let mut outbox = PackReader::new(&outbox);
                 let mut failed = false;
                 for batch in inbox {
                     let stopping = stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
@@ -290,7 +290,7 @@ mod tests {
     use std::fs;
 
     use super::*;
-    use crate::outbox::PackBuilder;
+    use crate::pack::PackBuilder;
 
     fn sent(name: &str, sha256: String) -> SentFile {
         SentFile {
@@ -322,7 +322,7 @@ mod tests {
         fs::write(dir.path().join(&pack_name), &bytes).unwrap();
         fs::write(dir.path().join("old.sgl"), b"xyz").unwrap();
         let old = sent("old.sgl", sha256_hex(b"xyz"));
-        let mut outbox = OutboxReader::new(dir.path());
+        let mut outbox = PackReader::new(dir.path());
         assert_eq!(
             outbox_bytes(&mut outbox, &[good.clone(), old]).unwrap(),
             [
@@ -334,7 +334,7 @@ mod tests {
         let at = good.pack.as_ref().map_or(0, |s| s.offset as usize);
         bytes[at] = b'X';
         fs::write(dir.path().join(&pack_name), &bytes).unwrap();
-        let (path, e) = outbox_bytes(&mut OutboxReader::new(dir.path()), &[good]).unwrap_err();
+        let (path, e) = outbox_bytes(&mut PackReader::new(dir.path()), &[good]).unwrap_err();
         assert!(path.ends_with("a.sgl"));
         assert!(e.to_string().contains("differs"));
         let (path, _) = outbox_bytes(&mut outbox, &[sent("gone.sgl", String::new())]).unwrap_err();

@@ -1,14 +1,16 @@
 //! Intake of ORD files: stable files only, checked, versioned per CPE-day, archived or quarantined.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use chrono::NaiveDate;
 
-use super::{crashpoint, io_err, Cycle, CycleError, OrdSummary};
+use super::{io_err, Cycle, CycleError, OrdSummary};
 use crate::check::name_diagnostic;
 use crate::config::OrdConfig;
 use crate::filename::{Direction, OrdFileName};
 use crate::fsutil::{is_safe_name, local_name, sha256_hex, unique_path};
+use crate::pack::PackBuilder;
 use crate::profile::DayProfile;
 use crate::sgl::{self, Code, Diagnostic, ReadOptions};
 use crate::store::{ReceivedFile, ReceivedStatus};
@@ -16,6 +18,14 @@ use crate::transport::{RemoteDir, RemoteEntry, TransportError};
 
 /// Files downloaded (or uploaded) per batch: bounds memory, keeps sessions busy.
 pub(super) const BATCH: usize = 256;
+
+/// The archive pack of one intake batch: `archive/<ORD>/<date>/pack-<first id>.tar`, named after
+/// the ledger id the batch's first received file gets (see `Store::next_received_id`).
+struct ArchivePack {
+    first_id: u64,
+    dir: PathBuf,
+    pack: PackBuilder,
+}
 
 impl Cycle<'_> {
     pub(super) fn intake(
@@ -94,13 +104,19 @@ impl Cycle<'_> {
             }
         }
         // Downloads in batches (over several sessions where configured), processed in name order;
-        // each batch is one ledger transaction, its archived files synced once before it commits.
+        // each batch is one ledger transaction, its accepted files archived in one pack that is
+        // synced before it commits.
         // Remote files are moved to the processed folder only after the commit.
         for batch in candidates.chunks(BATCH) {
             let names: Vec<String> = batch.iter().map(|e| e.name.clone()).collect();
             let contents = dir.read_many(&names, ord.dialect.max_file_bytes);
             let done = self.in_batch(|me| {
                 let mut done = Vec::with_capacity(batch.len());
+                let mut archive = ArchivePack {
+                    first_id: me.store.next_received_id()?,
+                    dir: me.archive_dir(&ord.name),
+                    pack: PackBuilder::new(me.now),
+                };
                 for (entry, content) in batch.iter().zip(contents) {
                     let bytes = match content {
                         Ok(b) => b,
@@ -115,11 +131,15 @@ impl Cycle<'_> {
                         sum.waiting += 1;
                         continue;
                     }
-                    done.push((entry, me.receive(ord, entry, &bytes, &closed)?));
+                    done.push((
+                        entry,
+                        me.receive(ord, entry, &bytes, &closed, &mut archive)?,
+                    ));
                     if me.options.stopping() {
                         break;
                     }
                 }
+                me.write_pack(&archive.dir, archive.pack, "after-intake-archive")?;
                 Ok(done)
             })?;
             for (entry, status) in done {
@@ -163,6 +183,7 @@ impl Cycle<'_> {
         entry: &RemoteEntry,
         bytes: &[u8],
         closed: &BTreeSet<NaiveDate>,
+        archive: &mut ArchivePack,
     ) -> Result<ReceivedStatus, CycleError> {
         let sha = sha256_hex(bytes);
         let parsed = OrdFileName::parse(&entry.name, ord.region, Direction::Inbound);
@@ -200,13 +221,18 @@ impl Cycle<'_> {
             ntransm: Some(name.ntransm.value),
             received_at: self.now,
             stored_path: String::new(),
+            stored_offset: None,
         };
         if self.store.seen_content(&ord.name, &sha)? {
             self.store.record_inbound(&record, &[])?;
             return Ok(ReceivedStatus::Duplicate);
         }
-        record.stored_path = self.archive(&ord.name, &entry.name, bytes)?;
-        crashpoint(self.options.crash_at.as_deref(), "after-intake-archive");
+        let slice = archive
+            .pack
+            .add(archive.first_id, &entry.name, bytes)
+            .map_err(io_err(&archive.dir))?;
+        record.stored_path = archive.dir.join(&slice.pack).display().to_string();
+        record.stored_offset = Some(slice.offset);
         if let Some(last) = self.store.last_inbound_id(&ord.name)? {
             let h = &file.header;
             if h.transmission_id > last && h.previous_transmission_id != last {
@@ -307,6 +333,7 @@ impl Cycle<'_> {
             ntransm: None,
             received_at: self.now,
             stored_path: path.display().to_string(),
+            stored_offset: None,
         };
         self.store.record_inbound(&record, &[])?;
         self.store.event(

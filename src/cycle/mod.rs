@@ -16,6 +16,7 @@ use thiserror::Error;
 
 use crate::config::{Config, Endpoint};
 use crate::fsutil::DeferredSync;
+use crate::pack::PackBuilder;
 use crate::registry::{Registry, RegistryError, RegistryTexts};
 use crate::sgl::WriteError;
 use crate::store::{Store, StoreError};
@@ -238,6 +239,30 @@ impl<'a> Cycle<'a> {
             .fold(self.config.work_dir.clone(), |p, part| p.join(part))
     }
 
+    /// The folder where received files of `kind` (an ORD's name, `mobility`) are archived today.
+    pub(crate) fn archive_dir(&self, kind: &str) -> PathBuf {
+        self.work(&["archive", kind, &self.now.format("%Y-%m-%d").to_string()])
+    }
+
+    /// Writes a batch's pack into `dir` (synced before the batch commits, see [`DeferredSync`]);
+    /// nothing when the batch added no file. `crash_point` names the moment right after it.
+    pub(crate) fn write_pack(
+        &mut self,
+        dir: &Path,
+        pack: PackBuilder,
+        crash_point: &str,
+    ) -> Result<(), CycleError> {
+        let Some((name, bytes)) = pack.finish().map_err(io_err(dir))? else {
+            return Ok(());
+        };
+        let path = dir.join(name);
+        self.pending
+            .write_private(&path, &bytes)
+            .map_err(io_err(&path))?;
+        crashpoint(self.options.crash_at.as_deref(), crash_point);
+        Ok(())
+    }
+
     /// Keeps `bytes` under `archive/<kind>/<date of now>/<name>`; the same bytes twice are kept once,
     /// other bytes under a taken name get a `.1`, `.2`… suffix. Returns the path.
     pub(crate) fn archive(
@@ -246,7 +271,7 @@ impl<'a> Cycle<'a> {
         name: &str,
         bytes: &[u8],
     ) -> Result<String, CycleError> {
-        let dir = self.work(&["archive", kind, &self.now.format("%Y-%m-%d").to_string()]);
+        let dir = self.archive_dir(kind);
         let mut path = dir.join(name);
         loop {
             match self.pending.write_new_atomic(&path, bytes) {

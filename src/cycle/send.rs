@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::deliver::Uploader;
-use super::{crashpoint, io_err, Cycle, CycleError, OrdSummary};
+use super::{io_err, Cycle, CycleError, OrdSummary};
 use crate::calendar::DayCalendar;
 use crate::config::OrdConfig;
 use crate::cpe::Cpe;
@@ -17,7 +17,7 @@ use crate::filename::OrdFileName;
 use crate::fsutil::{sha256_hex, write_atomic};
 use crate::mobility::CemeId;
 use crate::netting::{self, NettingInput, NettingOutcome};
-use crate::outbox::PackBuilder;
+use crate::pack::PackBuilder;
 use crate::planner;
 use crate::profile::{DayProfile, Reading, ReadingStatus};
 use crate::registry::SupplierKey;
@@ -128,28 +128,14 @@ impl Cycle<'_> {
                     let row = me.net_cpe(ord, &cal, (day, today), cpe, mobility, &mut pack, sum)?;
                     rows.push(row);
                 }
-                me.write_pack(ord, pack)?;
+                let outbox = me.work(&["outbox", &ord.name]);
+                me.write_pack(&outbox, pack, "after-outbox-write")?;
                 Ok(rows)
             })?;
             rows.extend(chunk_rows);
             self.hand_over(ord, uploader, sum)?;
         }
         self.write_reports(ord, day, &rows)
-    }
-
-    /// Writes the batch's pack into the outbox (synced before the batch commits); nothing when the
-    /// batch wrote no file.
-    fn write_pack(&mut self, ord: &OrdConfig, pack: PackBuilder) -> Result<(), CycleError> {
-        let outbox = self.work(&["outbox", &ord.name]);
-        let Some((name, bytes)) = pack.finish().map_err(io_err(&outbox))? else {
-            return Ok(());
-        };
-        let path = outbox.join(name);
-        self.pending
-            .write_private(&path, &bytes)
-            .map_err(io_err(&path))?;
-        crashpoint(self.options.crash_at.as_deref(), "after-outbox-write");
-        Ok(())
     }
 
     /// Nets one CPE-day (`days`: the day and today), adds the files whose content changed to

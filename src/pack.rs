@@ -1,11 +1,12 @@
-//! The outbox: each batch's outbound files kept together in one tar pack, read back by the slice the ledger recorded.
+//! Tar packs: a batch's outbound files (the outbox) or received ORD files (the archive) kept in one tar, read back by the slice the ledger recorded.
 //!
 //! A pack is a plain ustar archive (`tar -tvf outbox/<ORD>/pack-0000000101.tar` lists it, `tar -xf`
-//! extracts the very bytes that were sent), named after the first transmission id it holds. The
-//! ledger records, for every sent file, its pack, the offset of its bytes in the pack and their
-//! length; delivery and `verify` read that slice and check it against the recorded sha256. One pack
-//! per batch of CPEs instead of one file per sent file: on a disk, creating tens of thousands of small
-//! files a day was the largest cost of the cycle (docs/PERFORMANCE.md).
+//! extracts the very bytes that were sent or received), named after the first id of its batch (a
+//! transmission id in the outbox, a ledger row id in the archive). The ledger records, for every
+//! file, its pack and the offset of its bytes in the pack (and their length); delivery and `verify`
+//! read that slice and check it against the recorded sha256. One pack per batch instead of one file
+//! per file: on a disk, creating tens of thousands of small files a day was the largest cost of the
+//! cycle (docs/PERFORMANCE.md).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -17,7 +18,7 @@ use serde::Serialize;
 /// How a pack's name ends.
 pub const PACK_SUFFIX: &str = ".tar";
 
-/// Where a sent file's bytes are in the outbox: `len` bytes at `offset` in the pack named `pack`.
+/// Where a file's bytes are: `len` bytes at `offset` in the pack named `pack`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PackSlice {
     pub pack: String,
@@ -25,9 +26,9 @@ pub struct PackSlice {
     pub len: u64,
 }
 
-/// The name of the pack whose first file has `first_transmission_id`.
-pub fn pack_name(first_transmission_id: u64) -> String {
-    format!("pack-{first_transmission_id:010}{PACK_SUFFIX}")
+/// The name of the pack of the batch whose first id is `first_id`.
+pub fn pack_name(first_id: u64) -> String {
+    format!("pack-{first_id:010}{PACK_SUFFIX}")
 }
 
 /// Builds one pack in memory (no IO): files are added as they are written, then the whole pack is
@@ -48,13 +49,10 @@ impl PackBuilder {
         }
     }
 
-    /// Adds the file `name` (its transmission id `transmission_id`) and says where its bytes are.
-    /// The pack takes its name from the first file added.
-    pub fn add(&mut self, transmission_id: u64, name: &str, bytes: &[u8]) -> io::Result<PackSlice> {
-        let pack = self
-            .name
-            .get_or_insert_with(|| pack_name(transmission_id))
-            .clone();
+    /// Adds the file `name` and says where its bytes are. The pack takes its name from the
+    /// `first_id` given with the first file added (see [`pack_name`]).
+    pub fn add(&mut self, first_id: u64, name: &str, bytes: &[u8]) -> io::Result<PackSlice> {
+        let pack = self.name.get_or_insert_with(|| pack_name(first_id)).clone();
         let mut header = tar::Header::new_ustar();
         header.set_size(bytes.len() as u64);
         header.set_mode(0o600);
@@ -81,23 +79,23 @@ impl PackBuilder {
     }
 }
 
-/// Reads sent files back from an ORD's outbox folder for delivery, keeping the last pack open (a
-/// delivery page reads its files in transmission order, so mostly from one pack).
-pub struct OutboxReader {
+/// Reads files back from a folder of packs (an ORD's outbox, for delivery), keeping the last pack
+/// open (a delivery page reads its files in transmission order, so mostly from one pack).
+pub struct PackReader {
     dir: PathBuf,
     open: Option<(String, File)>,
 }
 
-impl OutboxReader {
-    pub fn new(dir: &Path) -> OutboxReader {
-        OutboxReader {
+impl PackReader {
+    pub fn new(dir: &Path) -> PackReader {
+        PackReader {
             dir: dir.to_path_buf(),
             open: None,
         }
     }
 
-    /// The bytes of the sent file `name`: its slice of a pack, or (files written before packs)
-    /// the file `name` itself. The error names the file that could not be read.
+    /// The bytes of the file `name`: its slice of a pack, or (files written before packs) the file
+    /// `name` itself. The error names the file that could not be read.
     pub fn read(
         &mut self,
         name: &str,
@@ -197,7 +195,7 @@ mod tests {
         assert_eq!(name, "pack-0000000041.tar");
         assert!(slices.iter().all(|s| s.pack == name));
         std::fs::write(dir.path().join(&name), &bytes).unwrap();
-        let mut reader = OutboxReader::new(dir.path());
+        let mut reader = PackReader::new(dir.path());
         // Out of order too: each read seeks to its own slice.
         for i in [3, 0, 4, 1, 2] {
             let (file, content) = &files[i];
@@ -217,7 +215,7 @@ mod tests {
     fn a_file_written_before_packs_is_read_by_its_name() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("old.sgl"), b"abc").unwrap();
-        let mut reader = OutboxReader::new(dir.path());
+        let mut reader = PackReader::new(dir.path());
         assert_eq!(reader.read("old.sgl", None).unwrap(), b"abc");
         let (path, _) = reader.read("gone.sgl", None).unwrap_err();
         assert!(path.ends_with("gone.sgl"));
@@ -230,7 +228,7 @@ mod tests {
         let slice = pack.add(1, "a.sgl", b"abc").unwrap();
         let (name, bytes) = pack.finish().unwrap().unwrap();
         std::fs::write(dir.path().join(&name), &bytes).unwrap();
-        let mut reader = OutboxReader::new(dir.path());
+        let mut reader = PackReader::new(dir.path());
         let beyond = PackSlice {
             offset: bytes.len() as u64 - 2,
             ..slice.clone()
