@@ -447,3 +447,55 @@ fn a_day_of_300_cpes_is_delivered_while_it_is_netted_in_order_each_file_once() {
     let (_, again, _) = support::once(&root, "2024-11-05T21:40:00Z");
     assert_idle(&again, "after the big day");
 }
+
+/// Guards the lanes (several SFTP channels per session): a server that allows only two channels
+/// per connection (ssh2's own and one lane) still gets every file, once, in transmission order.
+#[test]
+fn a_server_that_allows_fewer_channels_per_connection_still_gets_every_file_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Sshd::start_with(&tmp.path().join("sshd"), "MaxSessions 2\n");
+    let root = tmp.path().join("ws");
+    let scale = demo::at_scale(40);
+    write_all(&root, &scale.files);
+    let to = root.join("remote/to-ord");
+    fs::create_dir_all(&to).unwrap();
+    let known_hosts = server.dir.join("known_hosts");
+    let config = demo::at_scale_config(
+        &server.endpoint(&root.join("remote/from-ord"), &known_hosts),
+        &server.endpoint(&to, &known_hosts),
+    );
+    fs::write(root.join("egme-ord.toml"), config).unwrap();
+    let out = bin()
+        .args(["once", "--json", "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .args(["--now", "2024-11-05T21:30:00Z"])
+        .env("EGME_ORD_LOG", "debug")
+        .output()
+        .unwrap();
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(0), "{summary}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("no further sftp channel; going on with fewer"),
+        "the second lane was refused"
+    );
+    assert!(
+        !log.contains("pipelined transfer cut short") && !log.contains("no pipelined channel"),
+        "the one lane carried the batches"
+    );
+    let ord = &summary["ords"][0];
+    assert_eq!(ord["received"]["applied"].as_u64(), Some(40), "{ord}");
+    assert_eq!(
+        ord["files_delivered"].as_u64(),
+        Some(scale.outputs),
+        "{ord}"
+    );
+    let ids: Vec<u64> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["message"] == "file sent")
+        .filter_map(|v| v["transmission_id"].as_u64())
+        .collect();
+    assert_eq!(ids, (1..=scale.outputs).collect::<Vec<_>>());
+    assert_eq!(names(&to).len() as u64, scale.outputs);
+}

@@ -12,6 +12,8 @@ pub struct Sshd {
     pub dir: PathBuf,
     pub port: u16,
     child: Option<Child>,
+    /// Lines added to the generated sshd_config.
+    extra_config: String,
 }
 
 fn keygen(path: &Path) {
@@ -36,6 +38,11 @@ pub fn sshd_binary() -> PathBuf {
 impl Sshd {
     /// Starts a server in `dir` (keys and config are created there).
     pub fn start(dir: &Path) -> Sshd {
+        Sshd::start_with(dir, "")
+    }
+
+    /// Like [`Sshd::start`], with `extra` lines in its sshd_config.
+    pub fn start_with(dir: &Path, extra: &str) -> Sshd {
         sshd_binary();
         let _ = fs::create_dir_all("/run/sshd");
         fs::create_dir_all(dir).unwrap();
@@ -51,6 +58,7 @@ impl Sshd {
             dir: dir.to_path_buf(),
             port,
             child: None,
+            extra_config: extra.to_string(),
         };
         s.write_known_hosts(&dir.join("known_hosts"), &dir.join("hostkey.pub"));
         s.restart();
@@ -82,11 +90,12 @@ impl Sshd {
         self.stop();
         let d = &self.dir;
         let config = format!(
-            "Port {}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile {}\nSubsystem sftp internal-sftp\nLogLevel ERROR\n",
+            "Port {}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile {}\nSubsystem sftp internal-sftp\nLogLevel ERROR\n{}",
             self.port,
             d.join("hostkey").display(),
             d.join("authorized_keys").display(),
-            d.join("sshd.pid").display()
+            d.join("sshd.pid").display(),
+            self.extra_config
         );
         fs::write(d.join("sshd_config"), config).unwrap();
         for _ in 0..50 {

@@ -13,7 +13,12 @@ use ssh2::{
     RenameFlags, Session, Sftp,
 };
 
-use self::pipeline::{Broken, Fetched, Pipe, Upload};
+use self::pipeline::{Broken, Fetched, Lanes, Pipe, Upload};
+
+/// SFTP channels per session for pipelined batches (each one an sftp-server process at the ORD):
+/// two lanes flush twice as many files at once as one, without another handshake. Fewer are used
+/// when the server refuses more channels (OpenSSH allows 10 per connection by default).
+const LANES: usize = 2;
 use super::{upload_temp_name, PutOutcome, RemoteDir, RemoteEntry, TransportError};
 use crate::fsutil::{is_safe_name, permission_problem};
 
@@ -49,7 +54,7 @@ struct Connection {
     session: Session,
     sftp: Sftp,
     /// A second SFTP channel on the same session, spoken to directly for pipelined batches.
-    pipe: Option<Pipe>,
+    pipe: Option<Lanes<Pipe>>,
 }
 
 /// An SFTP folder; connects lazily, reuses the session, reconnects after a failure.
@@ -509,8 +514,8 @@ impl SftpDir {
         self.remote(name).to_string_lossy().into_owned()
     }
 
-    /// The pipelined channel, connecting and opening it when needed.
-    fn pipe(&mut self) -> Result<&mut Pipe, TransportError> {
+    /// The pipelined channels, connecting and opening them when needed.
+    fn pipe(&mut self) -> Result<&mut Lanes<Pipe>, TransportError> {
         let describe = self.describe();
         let conn = match self.conn.take() {
             Some(conn) => conn,
@@ -519,11 +524,25 @@ impl SftpDir {
         let conn = self.conn.insert(conn);
         let opened = match conn.pipe.take() {
             Some(pipe) => pipe,
-            None => Pipe::open(&conn.session).map_err(|Broken(detail)| TransportError::Ssh {
-                dir: describe,
-                op: "sftp channel",
-                detail,
-            })?,
+            None => {
+                let first =
+                    Pipe::open(&conn.session).map_err(|Broken(detail)| TransportError::Ssh {
+                        dir: describe,
+                        op: "sftp channel",
+                        detail,
+                    })?;
+                let mut lanes = vec![first];
+                while lanes.len() < LANES {
+                    match Pipe::open(&conn.session) {
+                        Ok(pipe) => lanes.push(pipe),
+                        Err(Broken(why)) => {
+                            tracing::debug!(%why, lanes = lanes.len(), "no further sftp channel; going on with fewer");
+                            break;
+                        }
+                    }
+                }
+                Lanes::new(lanes)
+            }
         };
         Ok(conn.pipe.insert(opened))
     }
@@ -537,7 +556,7 @@ impl SftpDir {
         &mut self,
         share: &[usize],
         strict: bool,
-        mut batch: impl FnMut(&mut Pipe, &[usize]) -> (Vec<Slot<T>>, Option<Broken>),
+        mut batch: impl FnMut(&mut Lanes<Pipe>, &[usize]) -> (Vec<Slot<T>>, Option<Broken>),
         mut single: impl FnMut(&mut SftpDir, usize) -> Result<T, TransportError>,
     ) -> Vec<Slot<T>> {
         let mut done: Vec<Slot<T>> = share.iter().map(|_| None).collect();

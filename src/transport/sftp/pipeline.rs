@@ -3,7 +3,9 @@
 //! ssh2's own SFTP waits for every reply (open, write, fsync, close, rename: five round trips per
 //! file). Here up to [`WINDOW`] files are in flight on a channel; the server (which answers in
 //! order) works through a queue instead of waking up once per request. The state machines below
-//! only see a [`Wire`], so they are tested against an in-memory server; [`Pipe`] is the real one.
+//! only see a [`Wire`], so they are tested against an in-memory server; [`Pipe`] is the real one,
+//! and [`Lanes`] makes several channels of one session one wire (each channel has its own
+//! sftp-server process on the other side: more files flushed at once, no more handshakes).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -28,6 +30,23 @@ pub trait Wire {
     fn send(&mut self, request: &Request) -> u32;
     /// Sends what is queued, then waits for replies: at least one, all that have arrived.
     fn exchange(&mut self) -> Result<Vec<Reply>, Broken>;
+    /// The server flushes files to disk on request (`fsync@openssh.com`).
+    fn offers_fsync(&self) -> bool;
+    /// Files to keep in flight.
+    fn window(&self) -> usize {
+        WINDOW
+    }
+}
+
+/// One channel as a lane of [`Lanes`]: requests under ids chosen by the caller, replies taken as
+/// they come or waited for.
+pub trait Lane {
+    /// Queues `request` under `id`.
+    fn send_as(&mut self, id: u32, request: &Request);
+    /// Sends what is queued and returns the replies that have already arrived, maybe none.
+    fn poll(&mut self) -> Result<Vec<Reply>, Broken>;
+    /// Sends what is queued, then waits for replies: at least one, all that have arrived.
+    fn wait(&mut self) -> Result<Vec<Reply>, Broken>;
     /// The server flushes files to disk on request (`fsync@openssh.com`).
     fn offers_fsync(&self) -> bool;
 }
@@ -112,25 +131,41 @@ impl Pipe {
     }
 }
 
-impl Wire for Pipe {
-    fn send(&mut self, request: &Request) -> u32 {
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1);
+impl Pipe {
+    /// The whole replies received so far.
+    fn decode(&mut self, replies: &mut Vec<Reply>) -> Result<(), Broken> {
+        while let Some((body, used)) = wire::split_packet(&self.received[self.consumed..])
+            .map_err(|e| Broken(format!("protocol: {e}")))?
+        {
+            replies.push(wire::decode_reply(body).map_err(|e| Broken(format!("protocol: {e}")))?);
+            self.consumed += used;
+        }
+        Ok(())
+    }
+}
+
+impl Lane for Pipe {
+    fn send_as(&mut self, id: u32, request: &Request) {
         wire::encode(&mut self.out, id, request);
-        id
     }
 
-    fn exchange(&mut self) -> Result<Vec<Reply>, Broken> {
+    fn poll(&mut self) -> Result<Vec<Reply>, Broken> {
+        self.flush()?;
+        // What libssh2 has already taken off the connection for this channel: reading it does not
+        // block.
+        if self.channel.read_window().available > 0 {
+            self.fill()?;
+        }
+        let mut replies = Vec::new();
+        self.decode(&mut replies)?;
+        Ok(replies)
+    }
+
+    fn wait(&mut self) -> Result<Vec<Reply>, Broken> {
         self.flush()?;
         let mut replies = Vec::new();
         loop {
-            while let Some((body, used)) = wire::split_packet(&self.received[self.consumed..])
-                .map_err(|e| Broken(format!("protocol: {e}")))?
-            {
-                replies
-                    .push(wire::decode_reply(body).map_err(|e| Broken(format!("protocol: {e}")))?);
-                self.consumed += used;
-            }
+            self.decode(&mut replies)?;
             if !replies.is_empty() {
                 return Ok(replies);
             }
@@ -140,6 +175,163 @@ impl Wire for Pipe {
 
     fn offers_fsync(&self) -> bool {
         self.fsync
+    }
+}
+
+impl Wire for Pipe {
+    fn send(&mut self, request: &Request) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        self.send_as(id, request);
+        id
+    }
+
+    fn exchange(&mut self) -> Result<Vec<Reply>, Broken> {
+        self.wait()
+    }
+
+    fn offers_fsync(&self) -> bool {
+        self.fsync
+    }
+}
+
+/// Several channels of one SSH session as one [`Wire`]. A file's open goes to the lane with the
+/// fewest requests in flight, and everything done with its handle follows it there (handles are
+/// tagged with their lane); renames all go to the first lane, so that a session's renames still
+/// happen in the order they were sent. Replies are taken from every lane that has some; when none
+/// has, it waits on one lane that has requests in flight (the others' servers keep working through
+/// their queues meanwhile).
+pub struct Lanes<L> {
+    lanes: Vec<L>,
+    in_flight: Vec<usize>,
+    lane_of: HashMap<u32, usize>,
+    next_id: u32,
+    next_wait: usize,
+}
+
+impl<L: Lane> Lanes<L> {
+    /// `lanes` must not be empty.
+    pub fn new(lanes: Vec<L>) -> Lanes<L> {
+        Lanes {
+            in_flight: vec![0; lanes.len()],
+            lanes,
+            lane_of: HashMap::new(),
+            next_id: 1,
+            next_wait: 0,
+        }
+    }
+
+    /// The lane a handle was tagged with, and the server's own handle.
+    fn untag<'h>(&self, handle: &'h [u8]) -> (usize, &'h [u8]) {
+        match handle.split_first() {
+            Some((&lane, rest)) if (lane as usize) < self.lanes.len() => (lane as usize, rest),
+            _ => (0, handle),
+        }
+    }
+
+    /// Accounts for `replies` of `lane` and tags the handles it gave.
+    fn received(&mut self, lane: usize, replies: &mut [Reply]) {
+        for reply in replies.iter_mut() {
+            if self.lane_of.remove(&reply.id()).is_some() {
+                self.in_flight[lane] = self.in_flight[lane].saturating_sub(1);
+            }
+            if let Reply::Handle { handle, .. } = reply {
+                handle.insert(0, lane as u8);
+            }
+        }
+    }
+}
+
+impl<L: Lane> Wire for Lanes<L> {
+    fn send(&mut self, request: &Request) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        let least_busy = || {
+            (0..self.in_flight.len())
+                .min_by_key(|&l| self.in_flight[l])
+                .unwrap_or(0)
+        };
+        let (lane, routed) = match *request {
+            Request::Open { .. } | Request::Lstat { .. } => (least_busy(), request.clone()),
+            Request::Rename { .. } => (0, request.clone()),
+            Request::Close { handle } => {
+                let (lane, handle) = self.untag(handle);
+                (lane, Request::Close { handle })
+            }
+            Request::Fsync { handle } => {
+                let (lane, handle) = self.untag(handle);
+                (lane, Request::Fsync { handle })
+            }
+            Request::Read {
+                handle,
+                offset,
+                len,
+            } => {
+                let (lane, handle) = self.untag(handle);
+                (
+                    lane,
+                    Request::Read {
+                        handle,
+                        offset,
+                        len,
+                    },
+                )
+            }
+            Request::Write {
+                handle,
+                offset,
+                data,
+            } => {
+                let (lane, handle) = self.untag(handle);
+                (
+                    lane,
+                    Request::Write {
+                        handle,
+                        offset,
+                        data,
+                    },
+                )
+            }
+        };
+        if let Some(l) = self.lanes.get_mut(lane) {
+            l.send_as(id, &routed);
+            self.in_flight[lane] += 1;
+            self.lane_of.insert(id, lane);
+        }
+        id
+    }
+
+    fn exchange(&mut self) -> Result<Vec<Reply>, Broken> {
+        let mut replies = Vec::new();
+        for lane in 0..self.lanes.len() {
+            if self.in_flight[lane] > 0 {
+                let mut got = self.lanes[lane].poll()?;
+                self.received(lane, &mut got);
+                replies.append(&mut got);
+            }
+        }
+        if !replies.is_empty() {
+            return Ok(replies);
+        }
+        let n = self.lanes.len();
+        let Some(lane) = (0..n)
+            .map(|k| (self.next_wait + k) % n)
+            .find(|&l| self.in_flight[l] > 0)
+        else {
+            return Err(Broken("waiting for replies with nothing in flight".into()));
+        };
+        self.next_wait = (lane + 1) % n;
+        let mut got = self.lanes[lane].wait()?;
+        self.received(lane, &mut got);
+        Ok(got)
+    }
+
+    fn offers_fsync(&self) -> bool {
+        self.lanes.iter().all(|l| l.offers_fsync())
+    }
+
+    fn window(&self) -> usize {
+        WINDOW * self.lanes.len()
     }
 }
 
@@ -190,7 +382,7 @@ pub fn put_all(
     let mut stopped = false;
     let created = |stage: &[PutStage]| stage.iter().map(|s| *s == PutStage::Created).collect();
     loop {
-        while !stopped && active < WINDOW && next_open < n {
+        while !stopped && active < wire.window() && next_open < n {
             let u = &uploads[next_open];
             let id = wire.send(&Request::Open {
                 path: &u.temp,
@@ -342,7 +534,7 @@ pub fn read_all(
             .collect()
     };
     loop {
-        while active < WINDOW && next < n {
+        while active < wire.window() && next < n {
             let id = wire.send(&Request::Lstat { path: &paths[next] });
             pending.insert(id, next);
             stage[next] = ReadStage::Statting;
@@ -699,5 +891,168 @@ mod tests {
         server.files.insert("/e".into(), Vec::new());
         let (got, _) = read_all(&mut server, &["/e".to_string()], 10);
         assert_eq!(got, [Some(Fetched::Bytes(Vec::new()))]);
+    }
+
+    /// A channel to a server shared with other lanes (one file system, as at a real ORD), with
+    /// handles of its own: a handle used on a lane that did not give it fails the test.
+    struct TestLane {
+        server: std::rc::Rc<std::cell::RefCell<MemoryServer>>,
+        replies: VecDeque<Reply>,
+        handles: std::collections::HashSet<Vec<u8>>,
+        /// `poll` never has anything: only `wait` gives the replies.
+        holds_back: bool,
+        /// Replies given before the channel breaks.
+        break_after: Option<usize>,
+        given: usize,
+        opens: usize,
+        renames: usize,
+    }
+
+    fn lanes(n: usize, server: &std::rc::Rc<std::cell::RefCell<MemoryServer>>) -> Vec<TestLane> {
+        (0..n)
+            .map(|_| TestLane {
+                server: server.clone(),
+                replies: VecDeque::new(),
+                handles: Default::default(),
+                holds_back: false,
+                break_after: None,
+                given: 0,
+                opens: 0,
+                renames: 0,
+            })
+            .collect()
+    }
+
+    impl TestLane {
+        fn take(&mut self) -> Result<Vec<Reply>, Broken> {
+            let mut out = Vec::new();
+            while let Some(r) = self.replies.pop_front() {
+                if self.break_after.is_some_and(|n| self.given >= n) {
+                    return Err(Broken("cut".into()));
+                }
+                self.given += 1;
+                out.push(r);
+            }
+            Ok(out)
+        }
+    }
+
+    impl Lane for TestLane {
+        fn send_as(&mut self, id: u32, request: &Request) {
+            match request {
+                Request::Write { handle, .. }
+                | Request::Read { handle, .. }
+                | Request::Fsync { handle }
+                | Request::Close { handle } => {
+                    assert!(self.handles.contains(*handle), "a handle of another lane")
+                }
+                Request::Open { .. } => self.opens += 1,
+                Request::Rename { .. } => self.renames += 1,
+                Request::Lstat { .. } => {}
+            }
+            let mut server = self.server.borrow_mut();
+            server.send(request);
+            let reply = match server.replies.pop_back().unwrap() {
+                Reply::Status { code, message, .. } => Reply::Status { id, code, message },
+                Reply::Handle { handle, .. } => {
+                    self.handles.insert(handle.clone());
+                    Reply::Handle { id, handle }
+                }
+                Reply::Data { data, .. } => Reply::Data { id, data },
+                Reply::Attrs { attrs, .. } => Reply::Attrs { id, attrs },
+                Reply::Unexpected { kind, .. } => Reply::Unexpected { id, kind },
+            };
+            self.replies.push_back(reply);
+        }
+
+        fn poll(&mut self) -> Result<Vec<Reply>, Broken> {
+            if self.holds_back {
+                return Ok(Vec::new());
+            }
+            self.take()
+        }
+
+        fn wait(&mut self) -> Result<Vec<Reply>, Broken> {
+            let out = self.take()?;
+            assert!(!out.is_empty(), "waiting on a lane with nothing in flight");
+            Ok(out)
+        }
+
+        fn offers_fsync(&self) -> bool {
+            self.server.borrow().fsync
+        }
+    }
+
+    #[test]
+    fn lanes_put_each_file_on_the_lane_that_opened_it_and_send_every_rename_on_the_first() {
+        let server = std::rc::Rc::new(std::cell::RefCell::new(MemoryServer {
+            fsync: true,
+            ..Default::default()
+        }));
+        let mut wire = Lanes::new(lanes(3, &server));
+        // The last lane answers only when waited on.
+        wire.lanes[2].holds_back = true;
+        assert_eq!(wire.window(), 3 * WINDOW);
+        let files = files(200, 5_000);
+        let (created, broken) = put_all(&mut wire, &uploads(&files), false, true);
+        assert_eq!(broken, None);
+        assert!(created.iter().all(|c| *c));
+        let server = server.borrow();
+        for (name, bytes) in &files {
+            assert_eq!(&server.files[&format!("/d/{name}")], bytes);
+        }
+        assert_eq!(server.files.len(), 200, "no temporary file left");
+        assert_eq!(server.fsyncs, 200);
+        let order: Vec<String> = files.iter().map(|(n, _)| format!("/d/{n}")).collect();
+        assert_eq!(server.renamed, order);
+        assert!(server.handles.is_empty(), "every handle closed");
+        let opens: Vec<usize> = wire.lanes.iter().map(|l| l.opens).collect();
+        assert!(
+            opens.iter().all(|&o| o > 20),
+            "opens spread over the lanes: {opens:?}"
+        );
+        let renames: Vec<usize> = wire.lanes.iter().map(|l| l.renames).collect();
+        assert_eq!(renames, [200, 0, 0]);
+        assert!(wire.lane_of.is_empty() && wire.in_flight.iter().all(|&n| n == 0));
+    }
+
+    #[test]
+    fn lanes_read_whole_files_back() {
+        let server = std::rc::Rc::new(std::cell::RefCell::new(MemoryServer::default()));
+        let mut paths = Vec::new();
+        for i in 0..90 {
+            let p = format!("/in/{i}");
+            server
+                .borrow_mut()
+                .files
+                .insert(p.clone(), vec![i as u8; i * 900]);
+            paths.push(p);
+        }
+        let mut wire = Lanes::new(lanes(2, &server));
+        let (got, broken) = read_all(&mut wire, &paths, 1_000_000);
+        assert_eq!(broken, None);
+        for (i, g) in got.iter().enumerate() {
+            assert_eq!(g, &Some(Fetched::Bytes(vec![i as u8; i * 900])), "{i}");
+        }
+        assert!(wire.lanes.iter().all(|l| l.opens > 10));
+        assert!(server.borrow().handles.is_empty(), "every handle closed");
+    }
+
+    #[test]
+    fn one_broken_lane_breaks_the_wire_and_what_was_created_is_reported() {
+        let server = std::rc::Rc::new(std::cell::RefCell::new(MemoryServer::default()));
+        let mut lanes = lanes(2, &server);
+        lanes[1].break_after = Some(40);
+        let mut wire = Lanes::new(lanes);
+        let files = files(100, 10);
+        let (created, broken) = put_all(&mut wire, &uploads(&files), false, false);
+        assert_eq!(broken, Some(Broken("cut".into())));
+        // What the caller is told was created is there under its name.
+        for (c, (name, _)) in created.iter().zip(&files) {
+            if *c {
+                assert!(server.borrow().files.contains_key(&format!("/d/{name}")));
+            }
+        }
+        assert!(created.iter().any(|c| !c));
     }
 }
