@@ -27,11 +27,29 @@ BIN="$ROOT/target/release/egme-ord"
 GEN="$ROOT/target/release/examples/bench-generate"
 
 # EGME_BENCH_DIR: where the data, the store and the "remote" folders live (default /tmp).
-W=$(mktemp -d "${EGME_BENCH_DIR:-/tmp}/egme-bench.XXXXXX")
+BASE=${EGME_BENCH_DIR:-/tmp}
+# A run deletes its workspace at the end (tens of thousands of files). On ext4 without a journal
+# (this project's build machine) the inode allocator then skips every inode freed in the last
+# minute, or six while its block is dirty, and the next run's file creations pay for it — egme-ord
+# or lftp, whichever creates files in that window: 0.8 or 2.3 for the same build (PERFORMANCE.md).
+# So a run that follows another's clean-up waits until it is EGME_BENCH_SETTLE seconds old.
+MARK="$BASE/.egme-bench-cleaned-up"
+SETTLE=${EGME_BENCH_SETTLE:-360}
+if [ -f "$MARK" ]; then
+  age=$(( $(date +%s) - $(stat -c %Y "$MARK") ))
+  if [ "$age" -lt "$SETTLE" ]; then
+    echo "waiting $((SETTLE - age)) s: the previous run's clean-up is ${age} s old (EGME_BENCH_SETTLE=0 skips this)" >&2
+    sleep $((SETTLE - age))
+  fi
+fi
+W=$(mktemp -d "$BASE/egme-bench.XXXXXX")
 SSHD_PID=
 # EGME_BENCH_WRAP="perf record -a -g -o /tmp/perf.data" runs egme-ord under a profiler.
 # EGME_BENCH_KEEP=1 keeps the workspace (and the sshd running until the script ends) for a look.
-cleanup() { [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null; [ -n "${EGME_BENCH_KEEP:-}" ] || rm -rf "$W"; }
+cleanup() {
+  [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null
+  [ -n "${EGME_BENCH_KEEP:-}" ] || { rm -rf "$W"; touch "$MARK"; }
+}
 trap cleanup EXIT
 
 # --- a throwaway sshd --------------------------------------------------------------------------
