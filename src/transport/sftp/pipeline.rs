@@ -17,7 +17,9 @@ use super::wire::{self, Reply, Request};
 /// Files in flight per channel.
 pub const WINDOW: usize = 32;
 /// Bytes per read or write request (a read reply of this size × the window stays well inside
-/// the channel's 2 MiB window, so the server never blocks on us).
+/// the channel's 2 MiB window, so the server never blocks on us; with [`Lanes`], a file being
+/// read has one request in flight at a time and opens go to the less busy lane, so each lane
+/// keeps about [`WINDOW`] files).
 const CHUNK: usize = 32 * 1024;
 
 /// Why a channel can no longer be used; whatever was in flight on it is unknown.
