@@ -443,6 +443,30 @@ fn archived(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     kept
 }
 
+/// Changes one byte of the member `name` (whose bytes are `original`) inside whichever of `packs`
+/// holds it; returns that pack.
+fn flip_a_byte_of<P: AsRef<Path>>(packs: &[P], name: &str, original: &[u8]) -> PathBuf {
+    let pack = packs
+        .iter()
+        .map(|p| p.as_ref())
+        .find(|p| {
+            egme_ord::pack::pack_members(p)
+                .unwrap()
+                .iter()
+                .any(|m| m.name == name)
+        })
+        .unwrap()
+        .to_path_buf();
+    let mut bytes = fs::read(&pack).unwrap();
+    let at = bytes
+        .windows(original.len())
+        .position(|w| w == original)
+        .unwrap();
+    bytes[at + 10] ^= 1;
+    fs::write(&pack, &bytes).unwrap();
+    pack
+}
+
 #[test]
 fn the_archive_keeps_the_received_bytes_in_tar_packs_and_verify_catches_a_changed_pack() {
     let ws = workspace();
@@ -478,28 +502,14 @@ fn the_archive_keeps_the_received_bytes_in_tar_packs_and_verify_catches_a_change
 
     // One byte changed inside a received file's bytes in its pack.
     let (name, original) = received.iter().next().unwrap();
-    let pack = packs
-        .iter()
-        .find(|p| {
-            egme_ord::pack::pack_members(Path::new(p))
-                .unwrap()
-                .iter()
-                .any(|m| &m.name == name)
-        })
-        .unwrap();
-    let mut bytes = fs::read(pack).unwrap();
-    let at = bytes
-        .windows(original.len())
-        .position(|w| w == original.as_slice())
-        .unwrap();
-    bytes[at + 10] ^= 1;
-    fs::write(pack, &bytes).unwrap();
+    let pack = flip_a_byte_of(&packs, name, original);
     let (code, report) = verify_json(ws.path());
     assert_eq!(code, Some(1), "{report}");
     assert!(
-        report
-            .to_string()
-            .contains(&format!("{name}: the kept copy {pack} (at byte")),
+        report.to_string().contains(&format!(
+            "{name}: the kept copy {} (at byte",
+            pack.display()
+        )),
         "{report}"
     );
 }
@@ -577,22 +587,7 @@ fn the_outbox_keeps_the_sent_bytes_in_tar_packs_and_verify_catches_a_changed_or_
 
     // One byte changed inside a sent file's bytes in its pack.
     let (first_name, first_bytes) = kept.iter().next().unwrap();
-    let pack = packs
-        .iter()
-        .find(|p| {
-            egme_ord::pack::pack_members(p)
-                .unwrap()
-                .iter()
-                .any(|m| &m.name == first_name)
-        })
-        .unwrap();
-    let mut bytes = fs::read(pack).unwrap();
-    let at = bytes
-        .windows(first_bytes.len())
-        .position(|w| w == first_bytes.as_slice())
-        .unwrap();
-    bytes[at + 10] ^= 1;
-    fs::write(pack, &bytes).unwrap();
+    let pack = flip_a_byte_of(&packs, first_name, first_bytes);
     let (code, report) = verify_json(ws.path());
     assert_eq!(code, Some(1), "{report}");
     assert!(

@@ -392,16 +392,19 @@ fn four_parallel_sessions_per_endpoint_transfer_everything_exactly_once() {
     assert_eq!(delivered(&root), 88);
 }
 
-/// Guards the delivery that overlaps the send: with 300 CPEs the send writes its files in two
-/// ledger batches and hands them to the upload worker in pages (more than the worker may have
-/// waiting), over one session, so they must arrive and be recorded in transmission order, each
-/// exactly once, with nothing left pending and nothing hidden left on the ORD side.
-#[test]
-fn a_day_of_300_cpes_is_delivered_while_it_is_netted_in_order_each_file_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Sshd::start(&tmp.path().join("sshd"));
-    let root = tmp.path().join("ws");
-    let scale = demo::at_scale(300);
+/// One day of `n` CPEs (`demo::at_scale`) in a workspace under `tmp`, its ORD folders on `server`,
+/// run by `egme-ord once` with the log at `log_level`.
+struct AtScale {
+    root: std::path::PathBuf,
+    to: std::path::PathBuf,
+    scale: demo::Scale,
+    summary: Value,
+    log: String,
+}
+
+fn once_at_scale(tmp: &std::path::Path, server: &Sshd, n: u64, log_level: &str) -> AtScale {
+    let root = tmp.join("ws");
+    let scale = demo::at_scale(n);
     write_all(&root, &scale.files);
     let to = root.join("remote/to-ord");
     fs::create_dir_all(&to).unwrap();
@@ -415,11 +418,44 @@ fn a_day_of_300_cpes_is_delivered_while_it_is_netted_in_order_each_file_once() {
         .args(["once", "--json", "--config"])
         .arg(root.join("egme-ord.toml"))
         .args(["--now", "2024-11-05T21:30:00Z"])
-        .env("EGME_ORD_LOG", "info")
+        .env("EGME_ORD_LOG", log_level)
         .output()
         .unwrap();
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     assert_eq!(out.status.code(), Some(0), "{summary}");
+    AtScale {
+        root,
+        to,
+        scale,
+        summary,
+        log: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The transmission ids of the "file sent" log lines, in the order they were recorded.
+fn sent_ids(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["message"] == "file sent")
+        .filter_map(|v| v["transmission_id"].as_u64())
+        .collect()
+}
+
+/// Guards the delivery that overlaps the send: with 300 CPEs the send writes its files in two
+/// ledger batches and hands them to the upload worker in pages (more than the worker may have
+/// waiting), over one session, so they must arrive and be recorded in transmission order, each
+/// exactly once, with nothing left pending and nothing hidden left on the ORD side.
+#[test]
+fn a_day_of_300_cpes_is_delivered_while_it_is_netted_in_order_each_file_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&tmp.path().join("sshd"));
+    let AtScale {
+        root,
+        to,
+        scale,
+        summary,
+        log,
+    } = once_at_scale(tmp.path(), &server, 300, "info");
     let ord = &summary["ords"][0];
     assert_eq!(ord["files_written"].as_u64(), Some(scale.outputs), "{ord}");
     assert_eq!(
@@ -427,14 +463,8 @@ fn a_day_of_300_cpes_is_delivered_while_it_is_netted_in_order_each_file_once() {
         Some(scale.outputs),
         "{ord}"
     );
-    let ids: Vec<u64> = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["message"] == "file sent")
-        .filter_map(|v| v["transmission_id"].as_u64())
-        .collect();
     assert_eq!(
-        ids,
+        sent_ids(&log),
         (1..=scale.outputs).collect::<Vec<_>>(),
         "recorded in transmission order, each once"
     );
@@ -454,27 +484,13 @@ fn a_day_of_300_cpes_is_delivered_while_it_is_netted_in_order_each_file_once() {
 fn a_server_that_allows_fewer_channels_per_connection_still_gets_every_file_in_order() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Sshd::start_with(&tmp.path().join("sshd"), "MaxSessions 2\n");
-    let root = tmp.path().join("ws");
-    let scale = demo::at_scale(40);
-    write_all(&root, &scale.files);
-    let to = root.join("remote/to-ord");
-    fs::create_dir_all(&to).unwrap();
-    let known_hosts = server.dir.join("known_hosts");
-    let config = demo::at_scale_config(
-        &server.endpoint(&root.join("remote/from-ord"), &known_hosts),
-        &server.endpoint(&to, &known_hosts),
-    );
-    fs::write(root.join("egme-ord.toml"), config).unwrap();
-    let out = bin()
-        .args(["once", "--json", "--config"])
-        .arg(root.join("egme-ord.toml"))
-        .args(["--now", "2024-11-05T21:30:00Z"])
-        .env("EGME_ORD_LOG", "debug")
-        .output()
-        .unwrap();
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    assert_eq!(out.status.code(), Some(0), "{summary}");
-    let log = String::from_utf8_lossy(&out.stderr);
+    let AtScale {
+        to,
+        scale,
+        summary,
+        log,
+        ..
+    } = once_at_scale(tmp.path(), &server, 40, "debug");
     assert!(
         log.contains("no further sftp channel; going on with fewer"),
         "the second lane was refused"
@@ -490,12 +506,6 @@ fn a_server_that_allows_fewer_channels_per_connection_still_gets_every_file_in_o
         Some(scale.outputs),
         "{ord}"
     );
-    let ids: Vec<u64> = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["message"] == "file sent")
-        .filter_map(|v| v["transmission_id"].as_u64())
-        .collect();
-    assert_eq!(ids, (1..=scale.outputs).collect::<Vec<_>>());
+    assert_eq!(sent_ids(&log), (1..=scale.outputs).collect::<Vec<_>>());
     assert_eq!(names(&to).len() as u64, scale.outputs);
 }

@@ -253,47 +253,13 @@ impl<L: Lane> Wire for Lanes<L> {
                 .min_by_key(|&l| self.in_flight[l])
                 .unwrap_or(0)
         };
-        let (lane, routed) = match *request {
-            Request::Open { .. } | Request::Lstat { .. } => (least_busy(), request.clone()),
-            Request::Rename { .. } => (0, request.clone()),
-            Request::Close { handle } => {
-                let (lane, handle) = self.untag(handle);
-                (lane, Request::Close { handle })
+        let (lane, routed) = match request.handle() {
+            Some(tagged) => {
+                let (lane, handle) = self.untag(tagged);
+                (lane, request.with_handle(handle))
             }
-            Request::Fsync { handle } => {
-                let (lane, handle) = self.untag(handle);
-                (lane, Request::Fsync { handle })
-            }
-            Request::Read {
-                handle,
-                offset,
-                len,
-            } => {
-                let (lane, handle) = self.untag(handle);
-                (
-                    lane,
-                    Request::Read {
-                        handle,
-                        offset,
-                        len,
-                    },
-                )
-            }
-            Request::Write {
-                handle,
-                offset,
-                data,
-            } => {
-                let (lane, handle) = self.untag(handle);
-                (
-                    lane,
-                    Request::Write {
-                        handle,
-                        offset,
-                        data,
-                    },
-                )
-            }
+            None if matches!(request, Request::Rename { .. }) => (0, request.clone()),
+            None => (least_busy(), request.clone()),
         };
         if let Some(l) = self.lanes.get_mut(lane) {
             l.send_as(id, &routed);
@@ -941,16 +907,13 @@ mod tests {
 
     impl Lane for TestLane {
         fn send_as(&mut self, id: u32, request: &Request) {
+            if let Some(handle) = request.handle() {
+                assert!(self.handles.contains(handle), "a handle of another lane");
+            }
             match request {
-                Request::Write { handle, .. }
-                | Request::Read { handle, .. }
-                | Request::Fsync { handle }
-                | Request::Close { handle } => {
-                    assert!(self.handles.contains(*handle), "a handle of another lane")
-                }
                 Request::Open { .. } => self.opens += 1,
                 Request::Rename { .. } => self.renames += 1,
-                Request::Lstat { .. } => {}
+                _ => {}
             }
             let mut server = self.server.borrow_mut();
             server.send(request);

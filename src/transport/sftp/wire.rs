@@ -77,6 +77,43 @@ pub enum Request<'a> {
     },
 }
 
+impl<'a> Request<'a> {
+    /// The handle the request is about, for those that have one.
+    pub fn handle(&self) -> Option<&'a [u8]> {
+        match *self {
+            Request::Close { handle }
+            | Request::Read { handle, .. }
+            | Request::Write { handle, .. }
+            | Request::Fsync { handle } => Some(handle),
+            Request::Open { .. } | Request::Lstat { .. } | Request::Rename { .. } => None,
+        }
+    }
+
+    /// The same request about `handle` instead (unchanged when it has no handle).
+    pub fn with_handle<'h>(&self, handle: &'h [u8]) -> Request<'h>
+    where
+        'a: 'h,
+    {
+        match *self {
+            Request::Close { .. } => Request::Close { handle },
+            Request::Read { offset, len, .. } => Request::Read {
+                handle,
+                offset,
+                len,
+            },
+            Request::Write { offset, data, .. } => Request::Write {
+                handle,
+                offset,
+                data,
+            },
+            Request::Fsync { .. } => Request::Fsync { handle },
+            Request::Open { path, flags, mode } => Request::Open { path, flags, mode },
+            Request::Lstat { path } => Request::Lstat { path },
+            Request::Rename { from, to } => Request::Rename { from, to },
+        }
+    }
+}
+
 /// File attributes, as far as they are used here.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Attrs {
@@ -377,6 +414,45 @@ mod tests {
         match split_packet(packet) {
             Ok(Some((body, used))) if used == packet.len() => body,
             other => panic!("not one whole packet: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_request_about_a_handle_is_rewritten_about_another_and_the_others_stay_the_same() {
+        let requests = [
+            Request::Open {
+                path: "/a",
+                flags: OPEN_WRITE,
+                mode: Some(0o640),
+            },
+            Request::Close { handle: b"h1" },
+            Request::Read {
+                handle: b"h1",
+                offset: 7,
+                len: 9,
+            },
+            Request::Write {
+                handle: b"h1",
+                offset: 3,
+                data: b"xyz",
+            },
+            Request::Lstat { path: "/a" },
+            Request::Rename {
+                from: "/a",
+                to: "/b",
+            },
+            Request::Fsync { handle: b"h1" },
+        ];
+        for r in &requests {
+            let moved = r.with_handle(b"h2");
+            match r.handle() {
+                Some(h) => {
+                    assert_eq!(h, b"h1");
+                    assert_eq!(moved.handle(), Some(&b"h2"[..]));
+                    assert_eq!(moved.with_handle(h), *r);
+                }
+                None => assert_eq!(moved, *r),
+            }
         }
     }
 
