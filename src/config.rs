@@ -131,6 +131,9 @@ struct RawEndpoint {
     fsync: Option<bool>,
     /// Receive side only: move each file, once recorded, into this folder of the account.
     move_to: Option<String>,
+    /// Send side only: the folder of the account the ORD moves our files into once it took them
+    /// (relative to the send folder, or absolute); the fence reads it as a witness of ids used.
+    ord_moves_to: Option<String>,
 }
 
 /// How files reach an ORD's folders.
@@ -148,6 +151,26 @@ pub enum Transport {
 pub enum Endpoint {
     Local { path: PathBuf },
     Sftp(Box<SftpSettings>),
+}
+
+impl Endpoint {
+    /// The same account's folder `folder`: relative to this endpoint's folder, or absolute.
+    pub fn subfolder(&self, folder: &str) -> Endpoint {
+        match self {
+            Endpoint::Local { path } => Endpoint::Local {
+                path: path.join(folder),
+            },
+            Endpoint::Sftp(settings) => {
+                let mut s = (**settings).clone();
+                s.path = if folder.starts_with('/') {
+                    folder.to_string()
+                } else {
+                    format!("{}/{folder}", s.path.trim_end_matches('/'))
+                };
+                Endpoint::Sftp(Box::new(s))
+            }
+        }
+    }
 }
 
 impl RawEndpoint {
@@ -270,6 +293,8 @@ pub struct OrdConfig {
     pub send: Endpoint,
     /// A folder (of the receive account) where files are moved once recorded; by default they stay.
     pub processed_folder: Option<String>,
+    /// The folder of the send account the ORD moves our files into, if it does (a fence witness).
+    pub send_picked_up_folder: Option<String>,
     pub first_transmission_id: u64,
     pub netting_policy: NettingPolicy,
     pub tolerance_kwh: Decimal,
@@ -514,6 +539,17 @@ impl Config {
                         }
                     }
                     o.receive.move_to.clone()
+                },
+                send_picked_up_folder: {
+                    if o.receive.ord_moves_to.is_some() {
+                        errors.push(err(format!("{at}: receive: key `ord_moves_to` is only for the send side")));
+                    }
+                    if let Some(f) = &o.send.ord_moves_to {
+                        if f.is_empty() || f.split('/').any(|part| part == "..") {
+                            errors.push(err(format!("{at}: send: key `ord_moves_to`: expected a folder without `..`, found {f:?}")));
+                        }
+                    }
+                    o.send.ord_moves_to.clone()
                 },
                 first_transmission_id: o.first_transmission_id,
                 netting_policy: o.netting_policy,

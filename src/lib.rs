@@ -8,6 +8,7 @@ pub mod cpe;
 pub mod cycle;
 pub mod daemon;
 pub mod demo;
+pub mod fence;
 pub mod filename;
 pub mod fsutil;
 pub mod metrics;

@@ -31,6 +31,25 @@ pub fn pack_name(first_id: u64) -> String {
     format!("pack-{first_id:010}{PACK_SUFFIX}")
 }
 
+/// The first id in a pack's name (`pack-0000000101.tar` → 101), if it is one.
+pub fn pack_first_id(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("pack-")?.strip_suffix(PACK_SUFFIX)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The names of a pack's members, in order, read from their headers only (no data is read).
+pub fn member_names(path: &Path) -> io::Result<Vec<String>> {
+    let mut archive = tar::Archive::new(File::open(path)?);
+    let mut out = Vec::new();
+    for entry in archive.entries_with_seek()? {
+        out.push(entry?.path()?.to_string_lossy().into_owned());
+    }
+    Ok(out)
+}
+
 /// Builds one pack in memory (no IO): files are added as they are written, then the whole pack is
 /// written at once, before the batch that records its slices commits.
 pub struct PackBuilder {
@@ -167,6 +186,21 @@ mod tests {
 
     fn at() -> DateTime<Utc> {
         DateTime::from_timestamp(1_730_764_800, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_packs_first_id_is_read_from_its_name_and_its_members_from_the_headers() {
+        assert_eq!(pack_first_id("pack-0000000101.tar"), Some(101));
+        assert_eq!(pack_first_id("pack-.tar"), None);
+        assert_eq!(pack_first_id("pack-12a.tar"), None);
+        assert_eq!(pack_first_id("pack-0000000101.tar.1"), None);
+        let dir = tempfile::tempdir().unwrap();
+        let mut pack = PackBuilder::new(at());
+        pack.add(7, "A7", &[1; 700]).unwrap();
+        pack.add(7, "B8", b"x").unwrap();
+        let (name, bytes) = pack.finish().unwrap().unwrap();
+        std::fs::write(dir.path().join(&name), bytes).unwrap();
+        assert_eq!(member_names(&dir.path().join(name)).unwrap(), ["A7", "B8"]);
     }
 
     #[test]

@@ -34,12 +34,18 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
-    #[error("store {path}: unreadable {what}: {detail}")]
+    #[error("store {path}: unreadable {what}: {detail}; the ledger is damaged: stop egme-ord, then run `egme-ord recover` (docs/OPERATIONS.md)")]
     Corrupt {
         path: PathBuf,
         what: &'static str,
         detail: String,
     },
+    #[error("store {path}: the ledger fails SQLite's integrity check ({detail}): refused. Stop egme-ord, then run `egme-ord recover --config FILE` (it keeps the damaged file aside and rebuilds the ledger from the outbox, the archive and the ORDs' folders; docs/OPERATIONS.md)")]
+    Damaged { path: PathBuf, detail: String },
+    #[error("store {path}: {detail}: refused (docs/SECURITY.md)")]
+    Unsafe { path: PathBuf, detail: String },
+    #[error("store {path}: the ledger file was removed or replaced while egme-ord had it open: nothing more is recorded or sent. Stop egme-ord; if the file is gone, run `egme-ord recover --config FILE` before starting it again (docs/OPERATIONS.md)")]
+    Replaced { path: PathBuf },
 }
 
 /// The outcome of receiving one inbound file.
@@ -160,7 +166,13 @@ pub struct DayStatus {
     pub anomalies: u64,
 }
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
+
+/// Version 5: the ledger's own identity (`ledger_id`, random, made once), which the outbox's
+/// high-water mark carries: a re-created or different ledger is recognised as such.
+const MIGRATION_5: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+";
 
 /// Version 4: received ORD files archived in packs, each at an offset of its pack (its length is the
 /// file's size; NULL: a file of its own, as kept before version 4, and every quarantined file).
@@ -252,6 +264,12 @@ fn last_id_taken(conn: &Connection, ord: &str) -> rusqlite::Result<Option<u64>> 
     .map(|v| v.map(|v| v as u64))
 }
 
+/// Whether `text` is a sha256 as the ledger writes it: 64 lowercase hex digits. A hash that is not
+/// is a damaged row (a flipped byte), never a content to compare against.
+fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 fn day_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
@@ -260,35 +278,142 @@ fn time_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// The device and inode of the file at `path` (None: not there, or no such notion here).
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
 /// The ledger.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Device and inode of the file opened (see [`Store::check_in_place`]).
+    identity: Option<(u64, u64)>,
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the store.
+    /// Opens (creating if needed), checks and migrates the store. A ledger that fails SQLite's
+    /// `quick_check` (or is not a database at all) is refused as [`StoreError::Damaged`].
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let sq = |source| StoreError::Sqlite {
             path: path.to_path_buf(),
             source,
         };
-        let conn = Connection::open(path).map_err(sq)?;
+        let damaged = |source: rusqlite::Error| match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                StoreError::Damaged {
+                    path: path.to_path_buf(),
+                    detail: source.to_string(),
+                }
+            }
+            _ => sq(source),
+        };
+        let conn = Connection::open(path).map_err(damaged)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sq)?;
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sq)?;
+            .map_err(damaged)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sq)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sq)?;
         // Every statement of this module stays prepared (there are fewer than this many).
         conn.set_prepared_statement_cache_capacity(64);
+        let identity = file_identity(path);
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            identity,
         };
+        store.quick_check()?;
         store.migrate()?;
+        store.ensure_ledger_id()?;
         Ok(store)
+    }
+
+    /// SQLite's `quick_check` (pages, records, constraints; not index contents): `Damaged` unless ok.
+    fn quick_check(&self) -> Result<(), StoreError> {
+        let damaged = |detail: String| StoreError::Damaged {
+            path: self.path.clone(),
+            detail,
+        };
+        let mut stmt = self
+            .conn
+            .prepare("PRAGMA quick_check")
+            .map_err(|e| damaged(e.to_string()))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| damaged(e.to_string()))?;
+        let mut problems = Vec::new();
+        for r in rows {
+            let line = r.map_err(|e| damaged(e.to_string()))?;
+            if line != "ok" {
+                problems.push(line);
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            problems.truncate(3);
+            Err(damaged(problems.join("; ")))
+        }
+    }
+
+    /// Gives a ledger without one its random identity (once; kept for its lifetime).
+    fn ensure_ledger_id(&mut self) -> Result<(), StoreError> {
+        let held: Option<String> = one(
+            &self.conn,
+            "SELECT value FROM meta WHERE key = 'ledger_id'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| self.sq(e))?;
+        if let Some(id) = held {
+            if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(self.corrupt("ledger_id", &id));
+            }
+            return Ok(());
+        }
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|e| self.corrupt("ledger_id", e))?;
+        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        exec(
+            &self.conn,
+            "INSERT INTO meta (key, value) VALUES ('ledger_id', ?1)",
+            params![id],
+        )
+        .map(|_| ())
+        .map_err(|e| self.sq(e))
+    }
+
+    /// The ledger's identity: 32 hex digits, random, made when the ledger was created.
+    pub fn ledger_id(&self) -> Result<String, StoreError> {
+        one(
+            &self.conn,
+            "SELECT value FROM meta WHERE key = 'ledger_id'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| self.sq(e))
+    }
+
+    /// The ledger's file path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Fails with [`StoreError::Replaced`] when the file at the store's path is no longer the one
+    /// this process opened (deleted, or replaced by another file): whatever is recorded from then
+    /// on would be lost with the unlinked file.
+    pub fn check_in_place(&self) -> Result<(), StoreError> {
+        match (self.identity, file_identity(&self.path)) {
+            (Some(opened), Some(now)) if opened == now => Ok(()),
+            (None, _) => Ok(()),
+            _ => Err(StoreError::Replaced {
+                path: self.path.clone(),
+            }),
+        }
     }
 
     /// Opens a batch: the writes that follow (each still atomic on its own, as a savepoint) become
@@ -342,6 +467,7 @@ impl Store {
             (2, MIGRATION_2),
             (3, MIGRATION_3),
             (4, MIGRATION_4),
+            (5, MIGRATION_5),
         ] {
             if version >= target {
                 continue;
@@ -474,7 +600,7 @@ impl Store {
         file: &ReceivedFile,
         applied: &[(Cpe, &DayProfile)],
     ) -> Result<(), StoreError> {
-        let Store { conn, path } = self;
+        let Store { conn, path, .. } = self;
         let sq = sqlite_err(path);
         let tx = conn.savepoint().map_err(sq)?;
         exec(
@@ -577,6 +703,19 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.sq(e))
     }
 
+    /// The name recorded for transmission id `id` of `ord`, if the ledger has a row for it.
+    pub fn sent_name(&self, ord: &str, id: u64) -> Result<Option<String>, StoreError> {
+        let id = i64::try_from(id).unwrap_or(i64::MAX);
+        one(
+            &self.conn,
+            "SELECT name FROM sent_files WHERE ord = ?1 AND transmission_id = ?2",
+            params![ord, id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| self.sq(e))
+    }
+
     /// The last transmission id taken for `ord`, if any.
     pub fn last_transmission_id(&self, ord: &str) -> Result<Option<u64>, StoreError> {
         last_id_taken(&self.conn, ord).map_err(|e| self.sq(e))
@@ -634,7 +773,7 @@ impl Store {
         records: &[StoredMobility],
         days: &[(String, NaiveDate)],
     ) -> Result<(), StoreError> {
-        let Store { conn, path } = self;
+        let Store { conn, path, .. } = self;
         let sq = sqlite_err(path);
         let tx = conn.savepoint().map_err(sq)?;
         exec(
@@ -783,7 +922,7 @@ impl Store {
         close: &[NaiveDate],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let Store { conn, path } = self;
+        let Store { conn, path, .. } = self;
         let sq = sqlite_err(path);
         let tx = conn.savepoint().map_err(sq)?;
         for d in close {
@@ -858,6 +997,9 @@ impl Store {
             let (code, tariff, hash) = row.map_err(|e| self.sq(e))?;
             let tariff =
                 TariffCycle::from_code(&tariff).ok_or_else(|| self.corrupt("tariff", &tariff))?;
+            if !is_sha256_hex(&hash) {
+                return Err(self.corrupt("content_hash", format!("{cpe} {day}: {hash:?}")));
+            }
             out.insert(SupplierKey { code, tariff }, hash);
         }
         Ok(out)
@@ -871,7 +1013,7 @@ impl Store {
         first_id: u64,
         write: impl FnOnce(u64, u64) -> Result<OutboundWrite, E>,
     ) -> Result<Result<SentFile, E>, StoreError> {
-        let Store { conn, path } = self;
+        let Store { conn, path, .. } = self;
         let sq = sqlite_err(path);
         let tx = conn.savepoint().map_err(sq)?;
         let previous = last_id_taken(&tx, ord)
@@ -1002,6 +1144,9 @@ impl Store {
                     )
                 }
             };
+            if !is_sha256_hex(&sha256) || !is_sha256_hex(&content_hash) {
+                return Err(self.corrupt("sha256", format!("{name}: not a sha256")));
+            }
             out.push(SentFile {
                 id,
                 ord: ord.to_string(),
@@ -1153,12 +1298,12 @@ mod tests {
     fn write(name: &str) -> OutboundWrite {
         OutboundWrite {
             name: name.into(),
-            sha256: "x".into(),
+            sha256: crate::fsutil::sha256_hex(name.as_bytes()),
             cpe: "PT0002000123681633GX".into(),
             supplier: "02".into(),
             tariff: "01".into(),
             day: NaiveDate::from_ymd_opt(2024, 7, 5).unwrap(),
-            content_hash: "h".into(),
+            content_hash: crate::fsutil::sha256_hex(b"h"),
             at: Utc::now(),
             pack: Some(PackSlice {
                 pack: "pack-0000000001.tar".into(),
@@ -1235,8 +1380,8 @@ mod tests {
             c.pragma_update(None, "user_version", 2).unwrap();
             c.execute(
                 "INSERT INTO sent_files (ord, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, written_at)
-                 VALUES ('e', 'old.sgl', 'x', 1, 0, 'PT0002000123681633GX', '02', '01', '2024-07-05', 'h', '2024-07-06T00:00:00Z')",
-                [],
+                 VALUES ('e', 'old.sgl', ?1, 1, 0, 'PT0002000123681633GX', '02', '01', '2024-07-05', ?1, '2024-07-06T00:00:00Z')",
+                [crate::fsutil::sha256_hex(b"old")],
             )
             .unwrap();
             c.execute("INSERT INTO sequences (ord, last_id) VALUES ('e', 1)", [])

@@ -178,6 +178,9 @@ impl Cycle<'_> {
         uploader: &mut Option<Uploader>,
         sum: &mut OrdSummary,
     ) -> Result<(), CycleError> {
+        if self.hold_delivery {
+            return Ok(());
+        }
         loop {
             if let Some(up) = uploader.as_mut() {
                 // What has come back is recorded; with the worker's queue full, the next answer

@@ -1,6 +1,7 @@
 //! One cycle of the daemon's job over its folders: intake, mobility, netting and sending, delivery.
 
 mod deliver;
+mod fence;
 mod intake;
 mod mobility_intake;
 mod send;
@@ -21,6 +22,8 @@ use crate::registry::{Registry, RegistryError, RegistryTexts};
 use crate::sgl::WriteError;
 use crate::store::{Store, StoreError};
 use crate::transport::{LocalDir, RemoteDir, SftpDir, TransportError};
+
+pub use fence::{mark_path, outbox_packs, read_mark, set_aside, witnesses, write_mark};
 
 /// What can stop a cycle (or one ORD's part of it).
 #[derive(Debug, Error)]
@@ -43,6 +46,9 @@ pub enum CycleError {
         #[source]
         source: WriteError,
     },
+    /// The fence refused the ORD's send: `message` names the evidence and what recovers.
+    #[error("{message}")]
+    Fenced { ord: String, message: String },
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CycleError + '_ {
@@ -189,6 +195,10 @@ pub struct Cycle<'a> {
     pub options: RunOptions,
     /// Files written in the open ledger batch, synced together before it commits.
     pending: DeferredSync,
+    /// The ledger's identity, read by the fence (for the high-water marks).
+    ledger_id: Option<String>,
+    /// Set when the fence could not check the ORD's folders: this cycle delivers nothing.
+    hold_delivery: bool,
 }
 
 impl<'a> Cycle<'a> {
@@ -208,6 +218,8 @@ impl<'a> Cycle<'a> {
             wall_now,
             options,
             pending: DeferredSync::default(),
+            ledger_id: None,
+            hold_delivery: false,
         }
     }
 
@@ -255,7 +267,13 @@ impl<'a> Cycle<'a> {
         let Some((name, bytes)) = pack.finish().map_err(io_err(dir))? else {
             return Ok(());
         };
-        let path = dir.join(name);
+        let path = dir.join(&name);
+        if path.exists() {
+            // Left by a batch that never committed (or by a ledger that was lost): kept, never
+            // overwritten.
+            let to = set_aside(dir, &name).map_err(io_err(&path))?;
+            tracing::warn!(pack = %path.display(), kept_at = %to.display(), "a pack of the same name was already there: set aside");
+        }
         self.pending
             .write_private(&path, &bytes)
             .map_err(io_err(&path))?;
@@ -291,6 +309,20 @@ impl<'a> Cycle<'a> {
             ..CycleSummary::default()
         };
         let config = self.config;
+        if let Err(e) = self.store.check_in_place() {
+            tracing::error!(error = %e, "the ledger is not in place: nothing is done");
+            summary.mobility.errors.push(e.to_string());
+            summary.ords = config
+                .ords
+                .iter()
+                .map(|o| OrdSummary {
+                    ord: o.name.clone(),
+                    errors: vec![e.to_string()],
+                    ..OrdSummary::default()
+                })
+                .collect();
+            return summary;
+        }
         let mut ord_summaries: Vec<OrdSummary> = config
             .ords
             .iter()
@@ -319,6 +351,20 @@ impl<'a> Cycle<'a> {
             if sum.skipped_for_backoff || self.options.stopping() {
                 continue;
             }
+            self.hold_delivery = false;
+            match self.fence(ord) {
+                Err(e) => {
+                    tracing::error!(ord = %ord.name, error = %e, "send refused");
+                    sum.errors.push(format!("send: {e}"));
+                    continue;
+                }
+                Ok(Some(unchecked)) => {
+                    tracing::error!(ord = %ord.name, error = %unchecked, "the ORD's send folder could not be checked: nothing is delivered this cycle");
+                    sum.errors.push(format!("delivery: the ORD's send folder could not be checked, nothing delivered: {unchecked}"));
+                    self.hold_delivery = true;
+                }
+                Ok(None) => {}
+            }
             let mut uploader = None;
             if let Err(e) = self.send(ord, sum, &mut uploader) {
                 tracing::error!(ord = %ord.name, error = %e, "send failed");
@@ -326,6 +372,9 @@ impl<'a> Cycle<'a> {
             }
             // What the send handed over is finished first; then anything still pending (files of
             // earlier cycles when no send was due) — unless that delivery already failed this cycle.
+            if self.hold_delivery {
+                continue;
+            }
             let delivered = match uploader {
                 Some(up) => self
                     .finish_upload(ord, up, sum)

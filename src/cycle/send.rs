@@ -120,6 +120,7 @@ impl Cycle<'_> {
         let empty = BTreeMap::new();
         let mut rows = Vec::with_capacity(cpes.len());
         for chunk in cpes.chunks(super::intake::BATCH) {
+            let committed = self.store.last_transmission_id(&ord.name)?;
             let chunk_rows = self.in_batch(|me| {
                 let mut rows = Vec::with_capacity(chunk.len());
                 let mut pack = PackBuilder::new(me.now);
@@ -128,10 +129,22 @@ impl Cycle<'_> {
                     let row = me.net_cpe(ord, &cal, (day, today), cpe, mobility, &mut pack, sum)?;
                     rows.push(row);
                 }
-                let outbox = me.work(&["outbox", &ord.name]);
+                // The ids this batch uses are reserved in the high-water mark before its pack is
+                // written (a pack the mark does not cover is evidence of a lost ledger).
+                let reserved = me.store.last_transmission_id(&ord.name)?;
+                if reserved != committed {
+                    let before = ord.first_transmission_id.saturating_sub(1);
+                    me.mark(ord, committed.unwrap_or(before), reserved.unwrap_or(before))?;
+                }
+                let outbox = me.outbox_dir(&ord.name);
                 me.write_pack(&outbox, pack, "after-outbox-write")?;
                 Ok(rows)
             })?;
+            let now_committed = self.store.last_transmission_id(&ord.name)?;
+            if now_committed != committed {
+                let last = now_committed.unwrap_or(0);
+                self.mark(ord, last, last)?;
+            }
             rows.extend(chunk_rows);
             self.hand_over(ord, uploader, sum)?;
         }

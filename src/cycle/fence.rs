@@ -1,0 +1,218 @@
+//! The fence's shell: gathers one ORD's witnesses (the outbox's high-water mark and packs, the ORD's folders), asks [`crate::fence::judge`], carries out its verdict.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::{io_err, Cycle, CycleError};
+use crate::config::{Endpoint, OrdConfig};
+use crate::fence::{self, HighWaterMark, MarkFact, PackFacts, RemoteFact, Verdict, Witnesses};
+use crate::filename::{Direction, OrdFileName};
+use crate::fsutil::{unique_path, write_atomic};
+use crate::pack::{member_names, pack_first_id};
+use crate::region::Region;
+use crate::store::Store;
+
+/// The high-water mark's file in an ORD's outbox (hidden: not a pack, not an outbox file).
+pub fn mark_path(outbox: &Path) -> PathBuf {
+    outbox.join(".high-water-mark")
+}
+
+/// Reads the outbox's high-water mark.
+pub fn read_mark(outbox: &Path) -> MarkFact {
+    let path = mark_path(outbox);
+    match fs::read(&path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => MarkFact::Absent,
+        Err(e) => MarkFact::Unreadable(format!("{}: {e}", path.display())),
+        Ok(bytes) => match serde_json::from_slice::<HighWaterMark>(&bytes) {
+            Ok(m) => MarkFact::Present(m),
+            Err(e) => MarkFact::Unreadable(format!("{}: {e}", path.display())),
+        },
+    }
+}
+
+/// Writes the outbox's high-water mark atomically and durably (fsync of the file and the folder).
+pub fn write_mark(outbox: &Path, mark: &HighWaterMark) -> io::Result<()> {
+    let bytes = serde_json::to_vec(mark).map_err(io::Error::other)?;
+    fs::create_dir_all(outbox)?;
+    write_atomic(&mark_path(outbox), &bytes)
+}
+
+/// The transmission id of one of our files, from its name (`None`: not one of our names).
+fn our_id(name: &str, region: Region) -> Option<u64> {
+    OrdFileName::parse(name, region, Direction::Outbound)
+        .ok()
+        .map(|n| n.ntransm.value)
+}
+
+/// The ids of a pack: first from its name, last from its members' names (or their count).
+fn pack_facts(dir: &Path, name: &str, first_id: u64, region: Region) -> io::Result<PackFacts> {
+    let members = member_names(&dir.join(name))?;
+    let by_count = first_id + (members.len() as u64).saturating_sub(1);
+    let last_id = members
+        .iter()
+        .filter_map(|m| our_id(m, region))
+        .max()
+        .unwrap_or(by_count)
+        .max(by_count);
+    Ok(PackFacts {
+        name: name.to_string(),
+        first_id,
+        last_id,
+    })
+}
+
+/// The outbox packs the fence must look at: every pack that starts after `last`, and the newest
+/// one that starts at or before it (a pack that extends past `last` shows a ledger behind it).
+pub fn outbox_packs(outbox: &Path, last: u64, region: Region) -> io::Result<Vec<PackFacts>> {
+    let mut firsts: Vec<(u64, String)> = Vec::new();
+    match fs::read_dir(outbox) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+        Ok(read) => {
+            for e in read {
+                let name = e?.file_name().to_string_lossy().into_owned();
+                if let Some(first) = pack_first_id(&name) {
+                    firsts.push((first, name));
+                }
+            }
+        }
+    }
+    firsts.sort();
+    let newest_known = firsts.iter().rposition(|(first, _)| *first <= last);
+    let mut out = Vec::new();
+    for (i, (first, name)) in firsts.iter().enumerate() {
+        if *first > last || Some(i) == newest_known {
+            out.push(pack_facts(outbox, name, *first, region)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Our files in one ORD folder, each with the name the ledger recorded for its id.
+fn remote_facts(
+    store: &Store,
+    ord: &OrdConfig,
+    endpoint: &Endpoint,
+) -> Result<Vec<RemoteFact>, CycleError> {
+    let mut dir = super::open_endpoint(endpoint)?;
+    let (entries, _) = dir.list()?;
+    let folder = dir.describe();
+    let mut out = Vec::new();
+    for e in entries {
+        let Some(id) = our_id(&e.name, ord.region) else {
+            continue;
+        };
+        out.push(RemoteFact {
+            folder: folder.clone(),
+            ledger_name: store.sent_name(&ord.name, id)?,
+            name: e.name,
+            id,
+        });
+    }
+    Ok(out)
+}
+
+/// Every witness of what was sent to `ord`, read now.
+pub fn witnesses(
+    store: &Store,
+    ord: &OrdConfig,
+    outbox: &Path,
+    with_remote: bool,
+) -> Result<Witnesses, CycleError> {
+    let ledger_last = store.last_transmission_id(&ord.name)?;
+    let last = ledger_last.unwrap_or(ord.first_transmission_id.saturating_sub(1));
+    let packs = outbox_packs(outbox, last, ord.region).map_err(io_err(outbox))?;
+    let mut remote = Vec::new();
+    if with_remote {
+        remote.extend(remote_facts(store, ord, &ord.send)?);
+        if let Some(folder) = &ord.send_picked_up_folder {
+            remote.extend(remote_facts(store, ord, &ord.send.subfolder(folder))?);
+        }
+    }
+    Ok(Witnesses {
+        ord: ord.name.clone(),
+        ledger_id: store.ledger_id()?,
+        ledger_last,
+        first_id: ord.first_transmission_id,
+        mark: read_mark(outbox),
+        packs,
+        remote,
+    })
+}
+
+/// Moves `name` out of `dir` into `dir/orphans/` (under a new name if one is taken there): a pack
+/// is never overwritten, not even one that no ledger row names.
+pub fn set_aside(dir: &Path, name: &str) -> io::Result<PathBuf> {
+    let orphans = dir.join("orphans");
+    fs::create_dir_all(&orphans)?;
+    let to = unique_path(&orphans, name);
+    fs::rename(dir.join(name), &to)?;
+    Ok(to)
+}
+
+impl Cycle<'_> {
+    /// The ORD's outbox folder.
+    pub(crate) fn outbox_dir(&self, ord: &str) -> PathBuf {
+        self.work(&["outbox", ord])
+    }
+
+    /// The fence before an ORD's send and delivery: refuses (an ERROR event, and an error that
+    /// names the evidence and `recover`) when any witness shows an id the ledger would use again;
+    /// otherwise sets the pack of a rolled-back batch aside. Remembers the ledger's identity for
+    /// the high-water marks the send writes.
+    ///
+    /// When the ORD's folders cannot be listed, the local witnesses alone are judged and the
+    /// listing error is returned: the send may write (the outbox protects its ids) but nothing is
+    /// delivered until a cycle that could check the ORD's side.
+    pub(super) fn fence(&mut self, ord: &OrdConfig) -> Result<Option<CycleError>, CycleError> {
+        let outbox = self.outbox_dir(&ord.name);
+        let (w, unchecked) = match witnesses(self.store, ord, &outbox, true) {
+            Ok(w) => (w, None),
+            Err(e @ CycleError::Transport(_)) => {
+                (witnesses(self.store, ord, &outbox, false)?, Some(e))
+            }
+            Err(e) => return Err(e),
+        };
+        match fence::judge(&w) {
+            Verdict::Clear { orphan } => {
+                if let Some(name) = orphan {
+                    let to = set_aside(&outbox, &name).map_err(io_err(&outbox.join(&name)))?;
+                    tracing::warn!(ord = %ord.name, pack = %name, kept_at = %to.display(), "outbox pack of a batch a crash rolled back set aside");
+                }
+                self.ledger_id = Some(w.ledger_id);
+                Ok(unchecked)
+            }
+            Verdict::Refuse(evidence) => {
+                let message = fence::refusal_message(&w, &evidence);
+                self.store
+                    .event(self.now, Some(&ord.name), "fence-refused", &message)?;
+                Err(CycleError::Fenced {
+                    ord: ord.name.clone(),
+                    message,
+                })
+            }
+        }
+    }
+
+    /// Writes the ORD's high-water mark (`committed`, `reserved`), durably.
+    pub(super) fn mark(
+        &self,
+        ord: &OrdConfig,
+        committed: u64,
+        reserved: u64,
+    ) -> Result<(), CycleError> {
+        let outbox = self.outbox_dir(&ord.name);
+        let ledger_id = match &self.ledger_id {
+            Some(id) => id.clone(),
+            None => self.store.ledger_id()?,
+        };
+        let mark = HighWaterMark {
+            ledger_id,
+            ord: ord.name.clone(),
+            committed,
+            reserved,
+        };
+        write_mark(&outbox, &mark).map_err(io_err(&mark_path(&outbox)))
+    }
+}
