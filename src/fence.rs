@@ -185,19 +185,72 @@ pub fn judge(w: &Witnesses) -> Verdict {
     }
 }
 
-/// The operator's message for a refusal: what the ledger says, each witness that disagrees, and
-/// what recovers.
+/// The operator's message for a refusal: what the ledger says, each witness that disagrees (the
+/// files of one folder summed up: how many, which ids, one example), and what recovers.
 pub fn refusal_message(w: &Witnesses, evidence: &[Evidence]) -> String {
+    use std::collections::BTreeMap;
     let last = match w.ledger_last {
         Some(n) => format!("its last transmission id is {n}"),
         None => "it has used no transmission id yet".to_string(),
     };
-    let list: Vec<String> = evidence.iter().map(ToString::to_string).collect();
+    let mut lines: Vec<String> = Vec::new();
+    let mut packs: Vec<&PackFacts> = Vec::new();
+    // folder → (ids, an example) for files ahead, and for files under another name.
+    let mut ahead: BTreeMap<&str, (Vec<u64>, &RemoteFact)> = BTreeMap::new();
+    let mut renamed: BTreeMap<&str, (Vec<u64>, &RemoteFact)> = BTreeMap::new();
+    for e in evidence {
+        match e {
+            Evidence::PackUnknown { pack } => packs.push(pack),
+            Evidence::RemoteAhead { file } => ahead
+                .entry(&file.folder)
+                .or_insert((Vec::new(), file))
+                .0
+                .push(file.id),
+            Evidence::RemoteRenamed { file } => renamed
+                .entry(&file.folder)
+                .or_insert((Vec::new(), file))
+                .0
+                .push(file.id),
+            other => lines.push(other.to_string()),
+        }
+    }
+    if !packs.is_empty() {
+        let first = packs.iter().map(|p| p.first_id).min().unwrap_or(0);
+        let last = packs.iter().map(|p| p.last_id).max().unwrap_or(0);
+        lines.push(format!(
+            "{} outbox pack(s) hold ids the ledger does not know ({first}..={last}; {})",
+            packs.len(),
+            packs[0].name
+        ));
+    }
+    let span = |ids: &[u64]| {
+        let (lo, hi) = (
+            ids.iter().min().copied().unwrap_or(0),
+            ids.iter().max().copied().unwrap_or(0),
+        );
+        format!("{} of our file(s), ids {lo}..={hi},", ids.len())
+    };
+    for (folder, (ids, example)) in &ahead {
+        lines.push(format!(
+            "{folder} holds {} that the ledger has not used yet (e.g. {})",
+            span(ids),
+            example.name
+        ));
+    }
+    for (folder, (ids, example)) in &renamed {
+        lines.push(format!(
+            "{folder} holds {} under names the ledger does not have for them (e.g. {})",
+            span(ids),
+            Evidence::RemoteRenamed {
+                file: (*example).clone()
+            }
+        ));
+    }
     format!(
         "{ord}: sending refused: the ledger {ledger} may be lost, restored from an older copy or shared with another store: {last}, but {list}. Nothing is sent for {ord} until this is resolved: stop egme-ord, then run `egme-ord recover --config FILE --ord {ord}` (docs/OPERATIONS.md)",
         ord = w.ord,
         ledger = w.ledger_id,
-        list = list.join("; ")
+        list = lines.join("; ")
     )
 }
 

@@ -287,6 +287,31 @@ pub fn private_problem(path: &Path) -> Option<String> {
     })
 }
 
+/// What makes the ledger's path unsafe to write: the path (or its `-wal`/`-shm`) is a symbolic
+/// link, which SQLite would follow to wherever it points, or its folder lets others write in it
+/// (anyone could swap the ledger). `None` when fine, or when the folder does not exist yet.
+pub fn store_path_problem(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{suffix}", path.display()));
+        if fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Some(format!(
+                "{} is a symbolic link: the ledger must be a regular file (put the real path in `store`)",
+                p.display()
+            ));
+        }
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty())?;
+    let mode = fs::metadata(parent).ok()?.permissions().mode() & 0o7777;
+    // A sticky folder (/tmp) still lets others create a file under the ledger's name first.
+    (mode & 0o002 != 0).then(|| {
+        format!(
+            "the ledger's folder {} has permissions {mode:04o}: others can write in it and replace the ledger; expected 0700 or 0750 (chmod o-w)",
+            parent.display()
+        )
+    })
+}
+
 /// Longest remote name used as a local file name; longer ones are quarantined under a hash.
 pub const MAX_SAFE_NAME: usize = 200;
 

@@ -68,6 +68,13 @@ impl PackBuilder {
         }
     }
 
+    /// An empty pack with a name of its own (files a recovery brings back from an ORD's folder).
+    pub fn named(at: DateTime<Utc>, name: &str) -> PackBuilder {
+        let mut pack = PackBuilder::new(at);
+        pack.name = Some(name.to_string());
+        pack
+    }
+
     /// Adds the file `name` and says where its bytes are. The pack takes its name from the
     /// `first_id` given with the first file added (see [`pack_name`]).
     pub fn add(&mut self, first_id: u64, name: &str, bytes: &[u8]) -> io::Result<PackSlice> {

@@ -716,6 +716,117 @@ impl Store {
         .map_err(|e| self.sq(e))
     }
 
+    // ---------------------------------------------------------------- recovery
+
+    /// Records a file found in the outbox or at the ORD under transmission id `id` (see `recover`):
+    /// a row as `record_outbound` would have written, `delivered_at` set when the ORD holds it. The
+    /// sequence is not moved here ([`Store::raise_sequence`]).
+    pub fn record_recovered(
+        &self,
+        ord: &str,
+        id: u64,
+        previous: u64,
+        w: &OutboundWrite,
+        delivered_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let id = i64::try_from(id).map_err(|e| self.corrupt("transmission_id", e))?;
+        let previous = i64::try_from(previous).map_err(|e| self.corrupt("previous_id", e))?;
+        let (conn, sq) = (&self.conn, sqlite_err(&self.path));
+        exec(
+            conn,
+            "INSERT INTO sent_files (ord, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, written_at,
+                                     delivered_at, pack, pack_offset, pack_len)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            params![
+                ord, w.name, w.sha256, id, previous, w.cpe, w.supplier, w.tariff, day_text(w.day), w.content_hash,
+                time_text(w.at), delivered_at.map(time_text), w.pack.as_ref().map(|p| &p.pack),
+                w.pack.as_ref().map(|p| p.offset as i64), w.pack.as_ref().map(|p| p.len as i64)
+            ],
+        )
+        .map_err(sq)?;
+        exec(
+            conn,
+            "INSERT OR IGNORE INTO days (ord, day, state) VALUES (?1, ?2, 'open')",
+            params![ord, day_text(w.day)],
+        )
+        .map(|_| ())
+        .map_err(sq)
+    }
+
+    /// Marks the file `name` of `ord` delivered, if it is not yet; whether it changed anything.
+    pub fn mark_delivered_by_name(
+        &self,
+        ord: &str,
+        name: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        exec(
+            &self.conn,
+            "UPDATE sent_files SET delivered_at = ?3 WHERE ord = ?1 AND name = ?2 AND delivered_at IS NULL",
+            params![ord, name, time_text(at)],
+        )
+        .map(|n| n > 0)
+        .map_err(|e| self.sq(e))
+    }
+
+    /// Moves the sequence of `ord` up to `last` (never down).
+    pub fn raise_sequence(&self, ord: &str, last: u64) -> Result<(), StoreError> {
+        let last = i64::try_from(last).map_err(|e| self.corrupt("last_id", e))?;
+        exec(
+            &self.conn,
+            "INSERT INTO sequences (ord, last_id) VALUES (?1, ?2)
+             ON CONFLICT (ord) DO UPDATE SET last_id = MAX(last_id, excluded.last_id)",
+            params![ord, last],
+        )
+        .map(|_| ())
+        .map_err(|e| self.sq(e))
+    }
+
+    /// Every transmission id the ledger has a row for, for `ord`, ascending.
+    pub fn sent_ids(&self, ord: &str) -> Result<Vec<u64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT transmission_id FROM sent_files WHERE ord = ?1 ORDER BY transmission_id",
+            )
+            .map_err(|e| self.sq(e))?;
+        let rows = stmt
+            .query_map(params![ord], |r| r.get::<_, i64>(0))
+            .map_err(|e| self.sq(e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let v = r.map_err(|e| self.sq(e))?;
+            out.push(u64::try_from(v).map_err(|e| self.corrupt("transmission_id", e))?);
+        }
+        Ok(out)
+    }
+
+    /// Whether the ledger has a received file of `ord` with this name and content.
+    pub fn received_known(&self, ord: &str, name: &str, sha256: &str) -> Result<bool, StoreError> {
+        one(
+            &self.conn,
+            "SELECT 1 FROM received_files WHERE ord = ?1 AND name = ?2 AND sha256 = ?3 LIMIT 1",
+            params![ord, name, sha256],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|o| o.is_some())
+        .map_err(|e| self.sq(e))
+    }
+
+    /// Whether the ledger has a mobility source with this name and content.
+    pub fn mobility_source_known(&self, name: &str, sha256: &str) -> Result<bool, StoreError> {
+        one(
+            &self.conn,
+            "SELECT 1 FROM mobility_sources WHERE name = ?1 AND sha256 = ?2 LIMIT 1",
+            params![name, sha256],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|o| o.is_some())
+        .map_err(|e| self.sq(e))
+    }
+
     /// The last transmission id taken for `ord`, if any.
     pub fn last_transmission_id(&self, ord: &str) -> Result<Option<u64>, StoreError> {
         last_id_taken(&self.conn, ord).map_err(|e| self.sq(e))

@@ -3,6 +3,7 @@
 mod check;
 mod demo;
 mod once;
+mod recover;
 mod run;
 mod status;
 mod validate;
@@ -72,6 +73,8 @@ enum Command {
     ValidateConfig(validate::ValidateArgs),
     /// Check the ledger against the archive, the outbox and the ORDs' send folders (ids, copies, duplicates).
     Verify(verify::VerifyArgs),
+    /// Rebuild what the ledger must know from the outbox, the ORDs' folders and the archive (after a ledger was lost, damaged or restored).
+    Recover(recover::RecoverArgs),
     /// Build a demo workspace on local folders and run a D+1 cycle and a later correction.
     Demo(demo::DemoArgs),
 }
@@ -98,6 +101,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::ValidateConfig(args) => validate::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Recover(args) => recover::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -8,13 +8,15 @@ use chrono::{DateTime, Utc};
 use egme_ord::config::Config;
 use egme_ord::cycle::{load_registry, Cycle, CycleSummary, RunOptions};
 use egme_ord::daemon::StoreLock;
-use egme_ord::fsutil::{create_private_dir, create_private_file};
+use egme_ord::fsutil::{create_private_dir, create_private_file, store_path_problem};
 use egme_ord::registry::Registry;
-use egme_ord::store::Store;
+use egme_ord::store::{Store, StoreError};
 
 pub struct Workspace {
     /// Held while the workspace lives: a second instance on the same store is refused.
     _lock: Option<StoreLock>,
+    /// Where a damaged ledger was moved before a new one was started (`recover` only).
+    pub damaged_kept_at: Option<std::path::PathBuf>,
     pub config: Config,
     pub registry: Registry,
     pub store: Store,
@@ -41,20 +43,49 @@ pub fn load_config(path: &Path) -> Result<Config> {
     })
 }
 
+/// Moves a damaged ledger and its `-wal`/`-shm` to `<store>.damaged-<UTC time>[-wal|-shm]`.
+fn set_damaged_ledger_aside(store: &Path) -> Result<std::path::PathBuf> {
+    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
+    let kept = std::path::PathBuf::from(format!("{}.damaged-{stamp}", store.display()));
+    for suffix in ["", "-wal", "-shm"] {
+        let from = std::path::PathBuf::from(format!("{}{suffix}", store.display()));
+        let to = std::path::PathBuf::from(format!("{}{suffix}", kept.display()));
+        if from.exists() {
+            fs::rename(&from, &to)
+                .with_context(|| format!("cannot move {} to {}", from.display(), to.display()))?;
+        }
+    }
+    Ok(kept)
+}
+
 impl Workspace {
     /// Opens config, registry and store, holding the store's lock (for commands that change it).
     pub fn open(config_path: &Path) -> Result<Workspace> {
-        Self::open_with(config_path, true)
+        Self::open_with(config_path, true, false)
     }
 
     /// Opens without the lock, for reading while a daemon runs (`status`).
     pub fn open_unlocked(config_path: &Path) -> Result<Workspace> {
-        Self::open_with(config_path, false)
+        Self::open_with(config_path, false, false)
     }
 
-    fn open_with(config_path: &Path, lock: bool) -> Result<Workspace> {
+    /// Opens for `recover`: with the lock, and a ledger that fails its integrity check is moved
+    /// aside (`<store>.damaged-<UTC time>`, with its `-wal` and `-shm`) and a new one started.
+    pub fn open_for_recovery(config_path: &Path) -> Result<Workspace> {
+        Self::open_with(config_path, true, true)
+    }
+
+    fn open_with(config_path: &Path, lock: bool, recovery: bool) -> Result<Workspace> {
         let config = load_config(config_path)?;
         let registry = load_registry(&config).map_err(|e| anyhow!("{e}"))?;
+        if lock {
+            if let Some(problem) = store_path_problem(&config.store) {
+                return Err(anyhow!(
+                    "store {}: {problem}: refused (docs/SECURITY.md)",
+                    config.store.display()
+                ));
+            }
+        }
         if let Some(parent) = config.store.parent() {
             create_private_dir(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -68,8 +99,20 @@ impl Workspace {
         } else {
             None
         };
-        let store = Store::open(&config.store)?;
+        let mut damaged_kept_at = None;
+        let store = match Store::open(&config.store) {
+            Err(StoreError::Damaged { detail, .. }) if recovery => {
+                let kept = set_damaged_ledger_aside(&config.store)?;
+                tracing::warn!(store = %config.store.display(), kept_at = %kept.display(), %detail, "damaged ledger kept aside; a new one is rebuilt");
+                damaged_kept_at = Some(kept);
+                create_private_file(&config.store)
+                    .with_context(|| format!("cannot create {}", config.store.display()))?;
+                Store::open(&config.store)?
+            }
+            other => other?,
+        };
         Ok(Workspace {
+            damaged_kept_at,
             _lock: lock,
             config,
             registry,

@@ -21,10 +21,18 @@ pub(super) const BATCH: usize = 256;
 
 /// The archive pack of one intake batch: `archive/<ORD>/<date>/pack-<first id>.tar`, named after
 /// the ledger id the batch's first received file gets (see `Store::next_received_id`).
-struct ArchivePack {
+pub(super) struct ArchivePack {
     first_id: u64,
     dir: PathBuf,
     pack: PackBuilder,
+}
+
+/// Where a received file's accepted bytes are kept.
+pub(super) enum Keep<'a> {
+    /// Added to the batch's archive pack.
+    Pack(&'a mut ArchivePack),
+    /// Already kept at `offset` of the pack `path` (recovery from the archive).
+    At { path: String, offset: u64 },
 }
 
 impl Cycle<'_> {
@@ -133,7 +141,7 @@ impl Cycle<'_> {
                     }
                     done.push((
                         entry,
-                        me.receive(ord, entry, &bytes, &closed, &mut archive)?,
+                        me.receive(ord, entry, &bytes, &closed, Keep::Pack(&mut archive))?,
                     ));
                     if me.options.stopping() {
                         break;
@@ -177,13 +185,13 @@ impl Cycle<'_> {
         Ok(())
     }
 
-    fn receive(
+    pub(super) fn receive(
         &mut self,
         ord: &OrdConfig,
         entry: &RemoteEntry,
         bytes: &[u8],
         closed: &BTreeSet<NaiveDate>,
-        archive: &mut ArchivePack,
+        keep: Keep<'_>,
     ) -> Result<ReceivedStatus, CycleError> {
         let sha = sha256_hex(bytes);
         let parsed = OrdFileName::parse(&entry.name, ord.region, Direction::Inbound);
@@ -227,12 +235,21 @@ impl Cycle<'_> {
             self.store.record_inbound(&record, &[])?;
             return Ok(ReceivedStatus::Duplicate);
         }
-        let slice = archive
-            .pack
-            .add(archive.first_id, &entry.name, bytes)
-            .map_err(io_err(&archive.dir))?;
-        record.stored_path = archive.dir.join(&slice.pack).display().to_string();
-        record.stored_offset = Some(slice.offset);
+        let (path, offset) = match keep {
+            Keep::Pack(archive) => {
+                let slice = archive
+                    .pack
+                    .add(archive.first_id, &entry.name, bytes)
+                    .map_err(io_err(&archive.dir))?;
+                (
+                    archive.dir.join(&slice.pack).display().to_string(),
+                    slice.offset,
+                )
+            }
+            Keep::At { path, offset } => (path, offset),
+        };
+        record.stored_path = path;
+        record.stored_offset = Some(offset);
         if let Some(last) = self.store.last_inbound_id(&ord.name)? {
             let h = &file.header;
             if h.transmission_id > last && h.previous_transmission_id != last {

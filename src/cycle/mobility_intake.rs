@@ -61,137 +61,154 @@ impl Cycle<'_> {
                 continue;
             }
             let bytes = dir.read(&name, MAX_MOBILITY_BYTES)?;
-            let sha = sha256_hex(&bytes);
-            let mtime_utc = DateTime::from_timestamp(mtime, 0).unwrap_or(self.now);
-            let parsed: Result<(Vec<MobilityRecord>, Vec<String>), String> = if name
-                .ends_with(".json")
-            {
-                ocpi::read_cdrs(&bytes, self.quantum())
-                    .map(|b| {
-                        (
-                            b.records,
-                            b.rejected
-                                .iter()
-                                .map(|r| {
-                                    format!(
-                                        "CDR #{} (id {}): {}",
-                                        r.index,
-                                        r.id.as_deref().unwrap_or("?"),
-                                        r.reason
-                                    )
-                                })
-                                .collect(),
-                        )
-                    })
-                    .map_err(|e| e.to_string())
-            } else if name.ends_with(".csv") {
-                match std::str::from_utf8(&bytes) {
-                    Ok(text) => {
-                        let (records, rejected) = csv::read_readings(text, mtime_utc);
-                        Ok((
-                            records,
-                            rejected
-                                .iter()
-                                .map(|r| format!("line {}: {}", r.line, r.reason))
-                                .collect(),
-                        ))
-                    }
-                    Err(e) => Err(format!("not UTF-8 text: {e}")),
-                }
-            } else {
-                Err("unknown input type: expected .json (OCPI CDRs) or .csv (quarter-hour readings)".into())
-            };
-            let (records, mut rejected) = match parsed {
-                Ok(p) => p,
-                Err(reason) => {
-                    sum.files_rejected += 1;
-                    self.quarantine_mobility(&name, Some(&bytes), &reason, size, mtime, &sha)?;
-                    continue;
-                }
-            };
-            let stored_path = self.archive("mobility", &name, &bytes)?;
-            let mut keep: Vec<StoredMobility> = Vec::new();
-            let mut days: BTreeSet<(String, NaiveDate)> = BTreeSet::new();
-            for r in records {
-                match self.map_record(&r, &name) {
-                    Err(reason) => {
-                        sum.records_rejected += 1;
-                        rejected.push(format!("{}: {reason}", r.key));
-                    }
-                    Ok(None) => sum.records_other_ord += 1,
-                    Ok(Some((stored, touched))) => {
-                        if self
-                            .store
-                            .mobility_last_updated(&stored.key)?
-                            .is_some_and(|held| held >= stored.last_updated)
-                        {
-                            sum.records_stale += 1;
-                            continue;
-                        }
-                        let ord = self.config.ord(&stored.ord);
-                        let no_days = BTreeSet::new();
-                        let closed = closed_by_ord.get(&stored.ord).unwrap_or(&no_days);
-                        let open: Vec<NaiveDate> = touched
+            self.ingest_mobility((&name, size, mtime), &bytes, None, &closed_by_ord, sum)?;
+        }
+        Ok(())
+    }
+
+    /// Reads one mobility file's records, maps, versions and records them (with the file). The
+    /// bytes are archived, unless `kept_at` says where they already are (recovery from the archive).
+    pub(super) fn ingest_mobility(
+        &mut self,
+        (name, size, mtime): (&str, u64, i64),
+        bytes: &[u8],
+        kept_at: Option<&str>,
+        closed_by_ord: &BTreeMap<String, BTreeSet<NaiveDate>>,
+        sum: &mut MobilitySummary,
+    ) -> Result<(), CycleError> {
+        let sha = sha256_hex(bytes);
+        let mtime_utc = DateTime::from_timestamp(mtime, 0).unwrap_or(self.now);
+        let parsed: Result<(Vec<MobilityRecord>, Vec<String>), String> = if name.ends_with(".json")
+        {
+            ocpi::read_cdrs(bytes, self.quantum())
+                .map(|b| {
+                    (
+                        b.records,
+                        b.rejected
                             .iter()
-                            .copied()
-                            .filter(|d| {
-                                ord.is_some_and(|o| o.schedule.accepts(*d, self.now, closed))
+                            .map(|r| {
+                                format!(
+                                    "CDR #{} (id {}): {}",
+                                    r.index,
+                                    r.id.as_deref().unwrap_or("?"),
+                                    r.reason
+                                )
                             })
-                            .collect();
-                        if open.is_empty() && !touched.is_empty() {
-                            sum.records_late += 1;
-                            self.store.event(
-                                self.now,
-                                Some(&stored.ord),
-                                "late-mobility",
-                                &format!(
-                                    "{} from {name}: its days are closed; archived, not applied",
-                                    stored.key
-                                ),
-                            )?;
-                            continue;
-                        }
-                        days.extend(open.into_iter().map(|d| (stored.ord.clone(), d)));
-                        sum.records_applied += 1;
-                        keep.push(stored);
+                            .collect(),
+                    )
+                })
+                .map_err(|e| e.to_string())
+        } else if name.ends_with(".csv") {
+            match std::str::from_utf8(bytes) {
+                Ok(text) => {
+                    let (records, rejected) = csv::read_readings(text, mtime_utc);
+                    Ok((
+                        records,
+                        rejected
+                            .iter()
+                            .map(|r| format!("line {}: {}", r.line, r.reason))
+                            .collect(),
+                    ))
+                }
+                Err(e) => Err(format!("not UTF-8 text: {e}")),
+            }
+        } else {
+            Err(
+                "unknown input type: expected .json (OCPI CDRs) or .csv (quarter-hour readings)"
+                    .into(),
+            )
+        };
+        let (records, mut rejected) = match parsed {
+            Ok(p) => p,
+            Err(reason) => {
+                sum.files_rejected += 1;
+                self.quarantine_mobility(name, Some(bytes), &reason, size, mtime, &sha)?;
+                return Ok(());
+            }
+        };
+        let stored_path = match kept_at {
+            Some(path) => path.to_string(),
+            None => self.archive("mobility", name, bytes)?,
+        };
+        let mut keep: Vec<StoredMobility> = Vec::new();
+        let mut days: BTreeSet<(String, NaiveDate)> = BTreeSet::new();
+        for r in records {
+            match self.map_record(&r, name) {
+                Err(reason) => {
+                    sum.records_rejected += 1;
+                    rejected.push(format!("{}: {reason}", r.key));
+                }
+                Ok(None) => sum.records_other_ord += 1,
+                Ok(Some((stored, touched))) => {
+                    if self
+                        .store
+                        .mobility_last_updated(&stored.key)?
+                        .is_some_and(|held| held >= stored.last_updated)
+                    {
+                        sum.records_stale += 1;
+                        continue;
                     }
+                    let ord = self.config.ord(&stored.ord);
+                    let no_days = BTreeSet::new();
+                    let closed = closed_by_ord.get(&stored.ord).unwrap_or(&no_days);
+                    let open: Vec<NaiveDate> = touched
+                        .iter()
+                        .copied()
+                        .filter(|d| ord.is_some_and(|o| o.schedule.accepts(*d, self.now, closed)))
+                        .collect();
+                    if open.is_empty() && !touched.is_empty() {
+                        sum.records_late += 1;
+                        self.store.event(
+                            self.now,
+                            Some(&stored.ord),
+                            "late-mobility",
+                            &format!(
+                                "{} from {name}: its days are closed; archived, not applied",
+                                stored.key
+                            ),
+                        )?;
+                        continue;
+                    }
+                    days.extend(open.into_iter().map(|d| (stored.ord.clone(), d)));
+                    sum.records_applied += 1;
+                    keep.push(stored);
                 }
             }
-            let status = if rejected.is_empty() {
-                "applied"
-            } else {
-                "partly-rejected"
-            };
-            if !rejected.is_empty() {
-                let q = self.work(&["quarantine", "mobility"]);
-                let report_path = unique_path(&q, &format!("{name}.rejected.txt"));
-                write_atomic(&report_path, (rejected.join("\n") + "\n").as_bytes())
-                    .map_err(io_err(&report_path))?;
-                self.store.event(
-                    self.now,
-                    None,
-                    "mobility-rejected",
-                    &format!(
-                        "{name}: {} record(s) quarantined, see {}",
-                        rejected.len(),
-                        report_path.display()
-                    ),
-                )?;
-            }
-            let days: Vec<(String, NaiveDate)> = days.into_iter().collect();
-            self.store.record_mobility(
-                &name,
-                size,
-                mtime,
-                &sha,
-                status,
-                &rejected.join("\n"),
-                &stored_path,
+        }
+        let status = if rejected.is_empty() {
+            "applied"
+        } else {
+            "partly-rejected"
+        };
+        if !rejected.is_empty() {
+            let q = self.work(&["quarantine", "mobility"]);
+            let report_path = unique_path(&q, &format!("{name}.rejected.txt"));
+            write_atomic(&report_path, (rejected.join("\n") + "\n").as_bytes())
+                .map_err(io_err(&report_path))?;
+            self.store.event(
                 self.now,
-                &keep,
-                &days,
+                None,
+                "mobility-rejected",
+                &format!(
+                    "{name}: {} record(s) quarantined, see {}",
+                    rejected.len(),
+                    report_path.display()
+                ),
             )?;
         }
+        let days: Vec<(String, NaiveDate)> = days.into_iter().collect();
+        self.store.record_mobility(
+            name,
+            size,
+            mtime,
+            &sha,
+            status,
+            &rejected.join("\n"),
+            &stored_path,
+            self.now,
+            &keep,
+            &days,
+        )?;
         Ok(())
     }
 

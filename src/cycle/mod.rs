@@ -4,6 +4,7 @@ mod deliver;
 mod fence;
 mod intake;
 mod mobility_intake;
+mod recover;
 mod send;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use crate::store::{Store, StoreError};
 use crate::transport::{LocalDir, RemoteDir, SftpDir, TransportError};
 
 pub use fence::{mark_path, outbox_packs, read_mark, set_aside, witnesses, write_mark};
+pub use recover::{OrdRecovery, RecoverOptions, RecoverReport};
 
 /// What can stop a cycle (or one ORD's part of it).
 #[derive(Debug, Error)]

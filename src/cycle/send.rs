@@ -25,7 +25,7 @@ use crate::sgl::{self, Criteria, DataStatus, Header, SglFile};
 use crate::store::OutboundWrite;
 
 /// Identifies a file's content regardless of its ids and generation date.
-fn content_hash(day: NaiveDate, key: &SupplierKey, values: &[Decimal]) -> String {
+pub(super) fn content_hash(day: NaiveDate, key: &SupplierKey, values: &[Decimal]) -> String {
     let mut s = format!("{day}|{}|{}|", key.code, key.tariff.code());
     for v in values {
         let _ = write!(s, "{},", v.normalize());

@@ -1,0 +1,104 @@
+//! `egme-ord recover`: rebuilds what the ledger must know from the outbox packs, the ORDs' folders and the archive.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use chrono::Utc;
+use clap::Args;
+use egme_ord::cycle::{Cycle, RecoverOptions, RecoverReport, RunOptions};
+
+use super::{exit, workspace};
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// The configuration file.
+    #[arg(long)]
+    config: PathBuf,
+    /// Only this ORD (default: every ORD of the config).
+    #[arg(long)]
+    ord: Option<String>,
+    /// The last transmission id the ORD reports having received from us, when the local evidence
+    /// (outbox) is gone too: the sequence goes on after it. Needs --ord.
+    #[arg(long, requires = "ord")]
+    last_sent_id: Option<u64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Exit 0: recovered; 1: recovered, with problems the operator must look at; 2: could not run.
+pub fn run(args: &RecoverArgs) -> Result<u8> {
+    let mut ws = workspace::Workspace::open_for_recovery(&args.config)?;
+    if let Some(ord) = &args.ord {
+        if ws.config.ord(ord).is_none() {
+            bail!(
+                "--ord {ord}: no such ORD in {} (configured: {})",
+                args.config.display(),
+                ws.config
+                    .ords
+                    .iter()
+                    .map(|o| o.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    let options = RunOptions {
+        crash_at: std::env::var("EGME_ORD_CRASH_AT").ok(),
+        ..RunOptions::default()
+    };
+    let now = Utc::now();
+    let report = Cycle::new(&ws.config, &ws.registry, &mut ws.store, now, now, options).recover(
+        &RecoverOptions {
+            ord: args.ord.clone(),
+            last_sent_id: args.last_sent_id,
+        },
+    )?;
+    let damaged = ws.damaged_kept_at.as_ref().map(|p| p.display().to_string());
+    if args.json {
+        let mut value = serde_json::to_value(&report)?;
+        value["damaged_ledger_kept_at"] = serde_json::json!(damaged);
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print_report(&report, damaged.as_deref());
+    }
+    Ok(if report.ords.iter().any(|o| !o.problems.is_empty()) {
+        exit::INVALID
+    } else {
+        exit::OK
+    })
+}
+
+fn print_report(r: &RecoverReport, damaged: Option<&str>) {
+    if let Some(path) = damaged {
+        println!("the damaged ledger was kept at {path}; a new one was rebuilt");
+    }
+    println!("ledger {}", r.ledger_id);
+    for o in &r.ords {
+        let seq = |s: Option<u64>| s.map_or("none".to_string(), |v| v.to_string());
+        println!(
+            "  {}: last transmission id {} -> {}; sent files recorded again: {} from the outbox, {} from the ORD's folders; {} marked delivered; {} received file(s) from the archive",
+            o.ord,
+            seq(o.sequence_before),
+            seq(o.sequence_after),
+            o.sent_from_outbox,
+            o.sent_from_ord,
+            o.marked_delivered,
+            o.received_from_archive
+        );
+        if !o.ids_without_a_copy.is_empty() {
+            println!(
+                "  {}: ids with no copy anywhere (the ORD may report them missing): {}",
+                o.ord,
+                o.ids_without_a_copy.join(", ")
+            );
+        }
+        for p in &o.problems {
+            println!("  {}: PROBLEM: {p}", o.ord);
+        }
+    }
+    println!(
+        "  mobility: {} file(s) recorded again from the archive",
+        r.mobility_from_archive
+    );
+}
