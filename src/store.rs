@@ -20,7 +20,7 @@ use crate::registry::SupplierKey;
 /// What went wrong with the store.
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error("store {path}: {source}")]
+    #[error("store {path}: {source}{hint}", hint = damage_hint(source))]
     Sqlite {
         path: PathBuf,
         #[source]
@@ -34,7 +34,7 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
-    #[error("store {path}: unreadable {what}: {detail}; the ledger is damaged: stop egme-ord, then run `egme-ord recover` (docs/OPERATIONS.md)")]
+    #[error("store {path}: unreadable {what}: {detail}; the ledger is damaged: stop egme-ord, then run `egme-ord recover --config FILE --fresh` (docs/OPERATIONS.md)")]
     Corrupt {
         path: PathBuf,
         what: &'static str,
@@ -46,6 +46,26 @@ pub enum StoreError {
     Unsafe { path: PathBuf, detail: String },
     #[error("store {path}: the ledger file was removed or replaced while egme-ord had it open: nothing more is recorded or sent. Stop egme-ord; if the file is gone, run `egme-ord recover --config FILE` before starting it again (docs/OPERATIONS.md)")]
     Replaced { path: PathBuf },
+}
+
+/// For a SQLite error that only a damaged ledger gives (a value of the wrong type or not UTF-8,
+/// a corrupt page), what the operator does about it.
+fn damage_hint(e: &rusqlite::Error) -> &'static str {
+    let damaged = match e {
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::Utf8Error(_)
+        | rusqlite::Error::IntegralValueOutOfRange(..) => true,
+        other => matches!(
+            other.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        ),
+    };
+    if damaged {
+        "; the ledger is damaged: stop egme-ord, then run `egme-ord recover --config FILE --fresh` (docs/OPERATIONS.md)"
+    } else {
+        ""
+    }
 }
 
 /// The outcome of receiving one inbound file.
@@ -166,7 +186,222 @@ pub struct DayStatus {
     pub anomalies: u64,
 }
 
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
+
+/// Version 6: a checksum of each row that decides what is sent (sent files, ORD profiles, mobility
+/// records, sequences), computed on write and checked on every read: a byte flipped on disk is
+/// refused as damage instead of being netted or compared. Filled for existing rows by
+/// `fill_row_sums`.
+const MIGRATION_6: &str = "
+ALTER TABLE sent_files ADD COLUMN row_sum INTEGER;
+ALTER TABLE ord_profiles ADD COLUMN row_sum INTEGER;
+ALTER TABLE mobility_records ADD COLUMN row_sum INTEGER;
+ALTER TABLE sequences ADD COLUMN row_sum INTEGER;
+";
+
+/// A row's checksum: CRC-32 of its fields, each length-prefixed (a missing value has its own
+/// prefix), after the table's name.
+struct RowSum(crc32fast::Hasher);
+
+impl RowSum {
+    fn new(table: &str) -> RowSum {
+        let mut h = crc32fast::Hasher::new();
+        h.update(table.as_bytes());
+        RowSum(h)
+    }
+    fn text(mut self, v: &str) -> RowSum {
+        self.0.update(&(v.len() as u64).to_le_bytes());
+        self.0.update(v.as_bytes());
+        self
+    }
+    fn int(mut self, v: i64) -> RowSum {
+        self.0.update(&8u64.to_le_bytes());
+        self.0.update(&v.to_le_bytes());
+        self
+    }
+    fn opt_text(self, v: Option<&str>) -> RowSum {
+        match v {
+            Some(v) => self.text(v),
+            None => self.none(),
+        }
+    }
+    fn opt_int(self, v: Option<i64>) -> RowSum {
+        match v {
+            Some(v) => self.int(v),
+            None => self.none(),
+        }
+    }
+    fn none(mut self) -> RowSum {
+        self.0.update(&u64::MAX.to_le_bytes());
+        self
+    }
+    fn finish(self) -> i64 {
+        i64::from(self.0.finalize())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sent_sum(
+    ord: &str,
+    name: &str,
+    sha256: &str,
+    (tid, prev): (i64, i64),
+    (cpe, supplier, tariff): (&str, &str, &str),
+    day: &str,
+    content_hash: &str,
+    (pack, offset, len): (Option<&str>, Option<i64>, Option<i64>),
+) -> i64 {
+    RowSum::new("sent_files")
+        .text(ord)
+        .text(name)
+        .text(sha256)
+        .int(tid)
+        .int(prev)
+        .text(cpe)
+        .text(supplier)
+        .text(tariff)
+        .text(day)
+        .text(content_hash)
+        .opt_text(pack)
+        .opt_int(offset)
+        .opt_int(len)
+        .finish()
+}
+
+fn profile_sum(ord: &str, cpe: &str, day: &str, tid: i64, ntransm: i64, readings: &str) -> i64 {
+    RowSum::new("ord_profiles")
+        .text(ord)
+        .text(cpe)
+        .text(day)
+        .int(tid)
+        .int(ntransm)
+        .text(readings)
+        .finish()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn mobility_sum(
+    key: &str,
+    last_updated: &str,
+    ord: &str,
+    cpe: &str,
+    ceme: &str,
+    credit_of: Option<&str>,
+    energy: &str,
+) -> i64 {
+    RowSum::new("mobility_records")
+        .text(key)
+        .text(last_updated)
+        .text(ord)
+        .text(cpe)
+        .text(ceme)
+        .opt_text(credit_of)
+        .text(energy)
+        .finish()
+}
+
+fn sequence_sum(ord: &str, last_id: i64) -> i64 {
+    RowSum::new("sequences").text(ord).int(last_id).finish()
+}
+
+/// Gives every row of the checked tables its checksum (the migration to version 6).
+fn fill_row_sums(tx: &Connection) -> rusqlite::Result<()> {
+    let rows: Vec<(i64, i64)> = {
+        let mut stmt = tx.prepare("SELECT rowid, ord, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, pack, pack_offset, pack_len FROM sent_files")?;
+        let mapped = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                sent_sum(
+                    &r.get::<_, String>(1)?,
+                    &r.get::<_, String>(2)?,
+                    &r.get::<_, String>(3)?,
+                    (r.get(4)?, r.get(5)?),
+                    (
+                        &r.get::<_, String>(6)?,
+                        &r.get::<_, String>(7)?,
+                        &r.get::<_, String>(8)?,
+                    ),
+                    &r.get::<_, String>(9)?,
+                    &r.get::<_, String>(10)?,
+                    (
+                        r.get::<_, Option<String>>(11)?.as_deref(),
+                        r.get(12)?,
+                        r.get(13)?,
+                    ),
+                ),
+            ))
+        })?;
+        mapped.collect::<Result<_, _>>()?
+    };
+    for (id, sum) in rows {
+        tx.execute(
+            "UPDATE sent_files SET row_sum = ?2 WHERE rowid = ?1",
+            params![id, sum],
+        )?;
+    }
+    let rows: Vec<(i64, i64)> = {
+        let mut stmt = tx.prepare(
+            "SELECT rowid, ord, cpe, day, transmission_id, ntransm, readings FROM ord_profiles",
+        )?;
+        let mapped = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                profile_sum(
+                    &r.get::<_, String>(1)?,
+                    &r.get::<_, String>(2)?,
+                    &r.get::<_, String>(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    &r.get::<_, String>(6)?,
+                ),
+            ))
+        })?;
+        mapped.collect::<Result<_, _>>()?
+    };
+    for (id, sum) in rows {
+        tx.execute(
+            "UPDATE ord_profiles SET row_sum = ?2 WHERE rowid = ?1",
+            params![id, sum],
+        )?;
+    }
+    let rows: Vec<(i64, i64)> = {
+        let mut stmt = tx.prepare("SELECT rowid, key, last_updated, ord, cpe, ceme, credit_of, energy FROM mobility_records")?;
+        let mapped = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                mobility_sum(
+                    &r.get::<_, String>(1)?,
+                    &r.get::<_, String>(2)?,
+                    &r.get::<_, String>(3)?,
+                    &r.get::<_, String>(4)?,
+                    &r.get::<_, String>(5)?,
+                    r.get::<_, Option<String>>(6)?.as_deref(),
+                    &r.get::<_, String>(7)?,
+                ),
+            ))
+        })?;
+        mapped.collect::<Result<_, _>>()?
+    };
+    for (id, sum) in rows {
+        tx.execute(
+            "UPDATE mobility_records SET row_sum = ?2 WHERE rowid = ?1",
+            params![id, sum],
+        )?;
+    }
+    tx.execute_batch("UPDATE sequences SET row_sum = NULL")?;
+    let rows: Vec<(String, i64)> = {
+        let mut stmt = tx.prepare("SELECT ord, last_id FROM sequences")?;
+        let mapped = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        mapped.collect::<Result<_, _>>()?
+    };
+    for (ord, last) in rows {
+        tx.execute(
+            "UPDATE sequences SET row_sum = ?2 WHERE ord = ?1",
+            params![ord, sequence_sum(&ord, last)],
+        )?;
+    }
+    Ok(())
+}
 
 /// Version 5: the ledger's own identity (`ledger_id`, random, made once), which the outbox's
 /// high-water mark carries: a re-created or different ledger is recognised as such.
@@ -253,15 +488,82 @@ fn one<T>(
     conn.prepare_cached(sql)?.query_row(params, f)
 }
 
-fn last_id_taken(conn: &Connection, ord: &str) -> rusqlite::Result<Option<u64>> {
-    one(
+/// The last id taken for `ord`, its row checked: `Err(None)` a SQLite error is in the first
+/// field, a damaged row in the second.
+fn last_id_taken(conn: &Connection, ord: &str) -> Result<Option<u64>, LedgerRead> {
+    let row: Option<(i64, Option<i64>)> = one(
         conn,
-        "SELECT last_id FROM sequences WHERE ord = ?1",
+        "SELECT last_id, row_sum FROM sequences WHERE ord = ?1",
         params![ord],
-        |r| r.get::<_, i64>(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .optional()
-    .map(|v| v.map(|v| v as u64))
+    .map_err(LedgerRead::Sqlite)?;
+    let Some((last, sum)) = row else {
+        return Ok(None);
+    };
+    if sum != Some(sequence_sum(ord, last)) {
+        return Err(LedgerRead::Damaged(format!("sequence of {ord}")));
+    }
+    u64::try_from(last)
+        .map(Some)
+        .map_err(|_| LedgerRead::Damaged(format!("sequence of {ord}: {last}")))
+}
+
+/// A read that failed: SQLite's error, or a row whose checksum does not match.
+enum LedgerRead {
+    Sqlite(rusqlite::Error),
+    Damaged(String),
+}
+
+/// Writes the sequence of `ord` with its checksum.
+fn put_sequence(conn: &Connection, ord: &str, last: i64) -> rusqlite::Result<usize> {
+    exec(
+        conn,
+        "INSERT INTO sequences (ord, last_id, row_sum) VALUES (?1, ?2, ?3)
+         ON CONFLICT (ord) DO UPDATE SET last_id = excluded.last_id, row_sum = excluded.row_sum",
+        params![ord, last, sequence_sum(ord, last)],
+    )
+}
+
+/// A u64 id as SQLite's INTEGER (ids beyond i64 cannot be written: saturated, then refused by
+/// the UNIQUE constraints rather than wrapped).
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Inserts a sent file's row with its checksum.
+fn insert_sent(
+    conn: &Connection,
+    ord: &str,
+    (id, previous): (i64, i64),
+    w: &OutboundWrite,
+    delivered_at: Option<DateTime<Utc>>,
+) -> rusqlite::Result<usize> {
+    let day = day_text(w.day);
+    let pack = w.pack.as_ref().map(|p| p.pack.as_str());
+    let offset = w.pack.as_ref().map(|p| to_i64(p.offset));
+    let len = w.pack.as_ref().map(|p| to_i64(p.len));
+    let sum = sent_sum(
+        ord,
+        &w.name,
+        &w.sha256,
+        (id, previous),
+        (&w.cpe, &w.supplier, &w.tariff),
+        &day,
+        &w.content_hash,
+        (pack, offset, len),
+    );
+    exec(
+        conn,
+        "INSERT INTO sent_files (ord, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, written_at,
+                                 delivered_at, pack, pack_offset, pack_len, row_sum)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        params![
+            ord, w.name, w.sha256, id, previous, w.cpe, w.supplier, w.tariff, day, w.content_hash,
+            time_text(w.at), delivered_at.map(time_text), pack, offset, len, sum
+        ],
+    )
 }
 
 /// Whether `text` is a sha256 as the ledger writes it: 64 lowercase hex digits. A hash that is not
@@ -444,6 +746,27 @@ impl Store {
         }
     }
 
+    fn read_err(&self, e: LedgerRead) -> StoreError {
+        match e {
+            LedgerRead::Sqlite(e) => self.sq(e),
+            LedgerRead::Damaged(detail) => self.corrupt("row (checksum mismatch)", detail),
+        }
+    }
+
+    /// `Corrupt` unless `sum` is the checksum `expected` of the row `what`.
+    fn check_sum(
+        &self,
+        sum: Option<i64>,
+        expected: i64,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), StoreError> {
+        if sum == Some(expected) {
+            Ok(())
+        } else {
+            Err(self.corrupt("row (checksum mismatch)", what()))
+        }
+    }
+
     fn corrupt(&self, what: &'static str, detail: impl ToString) -> StoreError {
         StoreError::Corrupt {
             path: self.path.clone(),
@@ -468,6 +791,7 @@ impl Store {
             (3, MIGRATION_3),
             (4, MIGRATION_4),
             (5, MIGRATION_5),
+            (6, MIGRATION_6),
         ] {
             if version >= target {
                 continue;
@@ -475,6 +799,9 @@ impl Store {
             let sq = sqlite_err(&self.path);
             let tx = self.conn.transaction().map_err(sq)?;
             tx.execute_batch(sql).map_err(sq)?;
+            if target == 6 {
+                fill_row_sums(&tx).map_err(sq)?;
+            }
             tx.pragma_update(None, "user_version", target).map_err(sq)?;
             tx.commit().map_err(sq)?;
         }
@@ -521,25 +848,21 @@ impl Store {
         cpe: &Cpe,
         day: NaiveDate,
     ) -> Result<Option<ProfileVersion>, StoreError> {
-        let row: Option<(i64, i64, String)> = one(
-            &self.conn,
-            "SELECT transmission_id, ntransm, received_at FROM ord_profiles WHERE ord = ?1 AND cpe = ?2 AND day = ?3",
-            params![ord, cpe.as_str(), day_text(day)],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()
-        .map_err(|e| self.sq(e))?;
-        row.map(|(t, n, at)| {
-            let received_at = DateTime::parse_from_rfc3339(&at)
-                .map_err(|e| self.corrupt("received_at", e))?
-                .with_timezone(&Utc);
-            Ok(ProfileVersion {
-                transmission_id: t as u64,
-                ntransm: n as u64,
-                received_at,
+        let Some((t, n, at, _)) = self.profile_row(ord, cpe, day)? else {
+            return Ok(None);
+        };
+        Some((t, n, at))
+            .map(|(t, n, at)| {
+                let received_at = DateTime::parse_from_rfc3339(&at)
+                    .map_err(|e| self.corrupt("received_at", e))?
+                    .with_timezone(&Utc);
+                Ok(ProfileVersion {
+                    transmission_id: t as u64,
+                    ntransm: n as u64,
+                    received_at,
+                })
             })
-        })
-        .transpose()
+            .transpose()
     }
 
     pub fn profile(
@@ -548,16 +871,38 @@ impl Store {
         cpe: &Cpe,
         day: NaiveDate,
     ) -> Result<Option<DayProfile>, StoreError> {
-        let text: Option<String> = one(
+        let text = self
+            .profile_row(ord, cpe, day)?
+            .map(|(_, _, _, readings)| readings);
+        text.map(|t| serde_json::from_str(&t).map_err(|e| self.corrupt("ord profile", e)))
+            .transpose()
+    }
+
+    /// An ORD profile row (transmission id, NTransm, received at, readings), its checksum checked.
+    fn profile_row(
+        &self,
+        ord: &str,
+        cpe: &Cpe,
+        day: NaiveDate,
+    ) -> Result<Option<(i64, i64, String, String)>, StoreError> {
+        let day = day_text(day);
+        let row: Option<(i64, i64, String, String, Option<i64>)> = one(
             &self.conn,
-            "SELECT readings FROM ord_profiles WHERE ord = ?1 AND cpe = ?2 AND day = ?3",
-            params![ord, cpe.as_str(), day_text(day)],
-            |r| r.get(0),
+            "SELECT transmission_id, ntransm, received_at, readings, row_sum FROM ord_profiles WHERE ord = ?1 AND cpe = ?2 AND day = ?3",
+            params![ord, cpe.as_str(), day],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()
         .map_err(|e| self.sq(e))?;
-        text.map(|t| serde_json::from_str(&t).map_err(|e| self.corrupt("ord profile", e)))
-            .transpose()
+        let Some((t, n, at, readings, sum)) = row else {
+            return Ok(None);
+        };
+        self.check_sum(
+            sum,
+            profile_sum(ord, cpe.as_str(), &day, t, n, &readings),
+            || format!("ORD profile {ord} {cpe} {day}"),
+        )?;
+        Ok(Some((t, n, at, readings)))
     }
 
     fn cpes_of_day(&self, sql: &str, ord: &str, day: NaiveDate) -> Result<Vec<Cpe>, StoreError> {
@@ -629,17 +974,20 @@ impl Store {
                 what: "profile",
                 detail: e.to_string(),
             })?;
+            let day = day_text(profile.day);
+            let tid = to_i64(file.transmission_id.unwrap_or(0));
+            let ntransm = to_i64(file.ntransm.unwrap_or(0));
+            let sum = profile_sum(&file.ord, cpe.as_str(), &day, tid, ntransm, &readings);
             exec(
                 &tx,
-                "INSERT INTO ord_profiles (ord, cpe, day, received_file_id, transmission_id, ntransm, received_at, readings)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO ord_profiles (ord, cpe, day, received_file_id, transmission_id, ntransm, received_at, readings, row_sum)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (ord, cpe, day) DO UPDATE SET received_file_id = excluded.received_file_id,
                    transmission_id = excluded.transmission_id, ntransm = excluded.ntransm,
-                   received_at = excluded.received_at, readings = excluded.readings",
+                   received_at = excluded.received_at, readings = excluded.readings, row_sum = excluded.row_sum",
                 params![
-                    file.ord, cpe.as_str(), day_text(profile.day), file_id,
-                    file.transmission_id.unwrap_or(0) as i64, file.ntransm.unwrap_or(0) as i64,
-                    time_text(file.received_at), readings
+                    file.ord, cpe.as_str(), day, file_id, tid, ntransm,
+                    time_text(file.received_at), readings, sum
                 ],
             )
             .map_err(sq)?;
@@ -732,18 +1080,7 @@ impl Store {
         let id = i64::try_from(id).map_err(|e| self.corrupt("transmission_id", e))?;
         let previous = i64::try_from(previous).map_err(|e| self.corrupt("previous_id", e))?;
         let (conn, sq) = (&self.conn, sqlite_err(&self.path));
-        exec(
-            conn,
-            "INSERT INTO sent_files (ord, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, written_at,
-                                     delivered_at, pack, pack_offset, pack_len)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            params![
-                ord, w.name, w.sha256, id, previous, w.cpe, w.supplier, w.tariff, day_text(w.day), w.content_hash,
-                time_text(w.at), delivered_at.map(time_text), w.pack.as_ref().map(|p| &p.pack),
-                w.pack.as_ref().map(|p| p.offset as i64), w.pack.as_ref().map(|p| p.len as i64)
-            ],
-        )
-        .map_err(sq)?;
+        insert_sent(conn, ord, (id, previous), w, delivered_at).map_err(sq)?;
         exec(
             conn,
             "INSERT OR IGNORE INTO days (ord, day, state) VALUES (?1, ?2, 'open')",
@@ -771,15 +1108,14 @@ impl Store {
 
     /// Moves the sequence of `ord` up to `last` (never down).
     pub fn raise_sequence(&self, ord: &str, last: u64) -> Result<(), StoreError> {
+        let held = self.last_transmission_id(ord)?;
+        if held.is_some_and(|h| h >= last) {
+            return Ok(());
+        }
         let last = i64::try_from(last).map_err(|e| self.corrupt("last_id", e))?;
-        exec(
-            &self.conn,
-            "INSERT INTO sequences (ord, last_id) VALUES (?1, ?2)
-             ON CONFLICT (ord) DO UPDATE SET last_id = MAX(last_id, excluded.last_id)",
-            params![ord, last],
-        )
-        .map(|_| ())
-        .map_err(|e| self.sq(e))
+        put_sequence(&self.conn, ord, last)
+            .map(|_| ())
+            .map_err(|e| self.sq(e))
     }
 
     /// Every transmission id the ledger has a row for, for `ord`, ascending.
@@ -829,7 +1165,7 @@ impl Store {
 
     /// The last transmission id taken for `ord`, if any.
     pub fn last_transmission_id(&self, ord: &str) -> Result<Option<u64>, StoreError> {
-        last_id_taken(&self.conn, ord).map_err(|e| self.sq(e))
+        last_id_taken(&self.conn, ord).map_err(|e| self.read_err(e))
     }
 
     // ---------------------------------------------------------------- mobility
@@ -853,14 +1189,34 @@ impl Store {
 
     /// `last_updated` of the record held under `key`.
     pub fn mobility_last_updated(&self, key: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let t: Option<String> = one(
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<i64>,
+        );
+        let row: Option<Row> = one(
             &self.conn,
-            "SELECT last_updated FROM mobility_records WHERE key = ?1",
+            "SELECT last_updated, ord, cpe, ceme, credit_of, energy, row_sum FROM mobility_records WHERE key = ?1",
             params![key],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
         )
         .optional()
         .map_err(|e| self.sq(e))?;
+        let t = match row {
+            None => None,
+            Some((t, ord, cpe, ceme, credit_of, energy, sum)) => {
+                self.check_sum(
+                    sum,
+                    mobility_sum(key, &t, &ord, &cpe, &ceme, credit_of.as_deref(), &energy),
+                    || format!("mobility record {key}"),
+                )?;
+                Some(t)
+            }
+        };
         t.map(|t| {
             DateTime::parse_from_rfc3339(&t)
                 .map(|t| t.with_timezone(&Utc))
@@ -902,14 +1258,24 @@ impl Store {
             })?;
             let first = r.energy.first().map(|q| q.start.timestamp());
             let last = r.energy.last().map(|q| q.start.timestamp());
+            let updated = time_text(r.last_updated);
+            let sum = mobility_sum(
+                &r.key,
+                &updated,
+                &r.ord,
+                r.cpe.as_str(),
+                &r.ceme,
+                r.credit_of.as_deref(),
+                &energy,
+            );
             exec(
                 &tx,
-                "INSERT INTO mobility_records (key, last_updated, ord, cpe, ceme, credit_of, first_start, last_start, energy, source)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                "INSERT INTO mobility_records (key, last_updated, ord, cpe, ceme, credit_of, first_start, last_start, energy, source, row_sum)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT (key) DO UPDATE SET last_updated = excluded.last_updated, ord = excluded.ord, cpe = excluded.cpe,
                    ceme = excluded.ceme, credit_of = excluded.credit_of, first_start = excluded.first_start,
-                   last_start = excluded.last_start, energy = excluded.energy, source = excluded.source",
-                params![r.key, time_text(r.last_updated), r.ord, r.cpe.as_str(), r.ceme, r.credit_of, first, last, energy, r.source],
+                   last_start = excluded.last_start, energy = excluded.energy, source = excluded.source, row_sum = excluded.row_sum",
+                params![r.key, updated, r.ord, r.cpe.as_str(), r.ceme, r.credit_of, first, last, energy, r.source, sum],
             )
             .map_err(sq)?;
         }
@@ -934,7 +1300,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT key, last_updated, cpe, ceme, credit_of, energy, source FROM mobility_records m
+                "SELECT key, last_updated, cpe, ceme, credit_of, energy, source, row_sum FROM mobility_records m
                  WHERE ord = ?1 AND credit_of IS NULL AND first_start < ?3 AND last_start >= ?2
                    AND NOT EXISTS (SELECT 1 FROM mobility_records c WHERE c.credit_of = m.key)
                  ORDER BY key",
@@ -950,13 +1316,27 @@ impl Store {
                     r.get::<_, Option<String>>(4)?,
                     r.get::<_, String>(5)?,
                     r.get::<_, String>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
                 ))
             })
             .map_err(|e| self.sq(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (key, last_updated, cpe, ceme, credit_of, energy, source) =
+            let (key, last_updated, cpe, ceme, credit_of, energy, source, sum) =
                 row.map_err(|e| self.sq(e))?;
+            self.check_sum(
+                sum,
+                mobility_sum(
+                    &key,
+                    &last_updated,
+                    ord,
+                    &cpe,
+                    &ceme,
+                    credit_of.as_deref(),
+                    &energy,
+                ),
+                || format!("mobility record {key}"),
+            )?;
             out.push(StoredMobility {
                 key,
                 last_updated: DateTime::parse_from_rfc3339(&last_updated)
@@ -1004,11 +1384,11 @@ impl Store {
         for row in rows {
             let (day, s) = row.map_err(|e| self.sq(e))?;
             let day = NaiveDate::from_str(&day).map_err(|e| self.corrupt("day", e))?;
-            if s == "closed" {
-                state.closed.insert(day);
-            } else {
-                state.open.insert(day);
-            }
+            match s.as_str() {
+                "closed" => state.closed.insert(day),
+                "open" => state.open.insert(day),
+                other => return Err(self.corrupt("day state", format!("{ord} {day}: {other:?}"))),
+            };
         }
         let last: Option<Option<String>> = one(
             &self.conn,
@@ -1092,20 +1472,35 @@ impl Store {
     ) -> Result<BTreeMap<SupplierKey, String>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT supplier, tariff, content_hash FROM sent_files WHERE ord = ?1 AND cpe = ?2 AND day = ?3 ORDER BY id")
+            .prepare_cached("SELECT supplier, tariff, content_hash, name, sha256, transmission_id, previous_id, pack, pack_offset, pack_len, row_sum
+                             FROM sent_files WHERE ord = ?1 AND cpe = ?2 AND day = ?3 ORDER BY id")
             .map_err(|e| self.sq(e))?;
+        let day_s = day_text(day);
         let rows = stmt
-            .query_map(params![ord, cpe.as_str(), day_text(day)], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
+            .query_map(params![ord, cpe.as_str(), day_s], |r| {
+                let (code, tariff, hash): (String, String, String) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?);
+                let expected = sent_sum(
+                    ord,
+                    &r.get::<_, String>(3)?,
+                    &r.get::<_, String>(4)?,
+                    (r.get(5)?, r.get(6)?),
+                    (cpe.as_str(), &code, &tariff),
+                    &day_s,
+                    &hash,
+                    (
+                        r.get::<_, Option<String>>(7)?.as_deref(),
+                        r.get(8)?,
+                        r.get(9)?,
+                    ),
+                );
+                Ok((code, tariff, hash, expected, r.get::<_, Option<i64>>(10)?))
             })
             .map_err(|e| self.sq(e))?;
         let mut out = BTreeMap::new();
         for row in rows {
-            let (code, tariff, hash) = row.map_err(|e| self.sq(e))?;
+            let (code, tariff, hash, expected, sum) = row.map_err(|e| self.sq(e))?;
+            self.check_sum(sum, expected, || format!("sent file of {ord} {cpe} {day}"))?;
             let tariff =
                 TariffCycle::from_code(&tariff).ok_or_else(|| self.corrupt("tariff", &tariff))?;
             if !is_sha256_hex(&hash) {
@@ -1124,35 +1519,31 @@ impl Store {
         first_id: u64,
         write: impl FnOnce(u64, u64) -> Result<OutboundWrite, E>,
     ) -> Result<Result<SentFile, E>, StoreError> {
-        let Store { conn, path, .. } = self;
-        let sq = sqlite_err(path);
-        let tx = conn.savepoint().map_err(sq)?;
+        let (path, _) = (self.path.clone(), ());
+        let damaged = |e: LedgerRead| match e {
+            LedgerRead::Sqlite(source) => StoreError::Sqlite {
+                path: path.clone(),
+                source,
+            },
+            LedgerRead::Damaged(detail) => StoreError::Corrupt {
+                path: path.clone(),
+                what: "row (checksum mismatch)",
+                detail,
+            },
+        };
+        let sq = sqlite_err(&path);
+        let tx = self.conn.savepoint().map_err(sq)?;
         let previous = last_id_taken(&tx, ord)
-            .map_err(sq)?
+            .map_err(damaged)?
             .unwrap_or(first_id.saturating_sub(1));
         let id = previous + 1;
         let w = match write(id, previous) {
             Ok(w) => w,
             Err(e) => return Ok(Err(e)),
         };
-        exec(
-            &tx,
-            "INSERT INTO sequences (ord, last_id) VALUES (?1, ?2) ON CONFLICT (ord) DO UPDATE SET last_id = excluded.last_id",
-            params![ord, id as i64],
-        )
-        .map_err(sq)?;
-        exec(
-            &tx,
-            "INSERT INTO sent_files (ord, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, written_at,
-                                     pack, pack_offset, pack_len)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            params![
-                ord, w.name, w.sha256, id as i64, previous as i64, w.cpe, w.supplier, w.tariff, day_text(w.day), w.content_hash,
-                time_text(w.at), w.pack.as_ref().map(|p| &p.pack), w.pack.as_ref().map(|p| p.offset as i64),
-                w.pack.as_ref().map(|p| p.len as i64)
-            ],
-        )
-        .map_err(sq)?;
+        let (id_i, previous_i) = (to_i64(id), to_i64(previous));
+        put_sequence(&tx, ord, id_i).map_err(sq)?;
+        insert_sent(&tx, ord, (id_i, previous_i), &w, None).map_err(sq)?;
         let row_id = tx.last_insert_rowid();
         tx.commit().map_err(sq)?;
         Ok(Ok(SentFile {
@@ -1197,7 +1588,7 @@ impl Store {
     ) -> Result<Vec<SentFile>, StoreError> {
         let sql = format!(
             "SELECT id, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, delivered_at,
-                    pack, pack_offset, pack_len
+                    pack, pack_offset, pack_len, row_sum
              FROM sent_files WHERE ord = ?1 AND transmission_id > ?2 {} ORDER BY transmission_id LIMIT ?3",
             if only_pending { "AND delivered_at IS NULL" } else { "" }
         );
@@ -1223,6 +1614,7 @@ impl Store {
                         r.get::<_, Option<i64>>(12)?,
                         r.get::<_, Option<i64>>(13)?,
                     ),
+                    r.get::<_, Option<i64>>(14)?,
                 ))
             })
             .map_err(|e| self.sq(e))?;
@@ -1241,7 +1633,22 @@ impl Store {
                 content_hash,
                 delivered,
                 pack,
+                sum,
             ) = row.map_err(|e| self.sq(e))?;
+            self.check_sum(
+                sum,
+                sent_sum(
+                    ord,
+                    &name,
+                    &sha256,
+                    (tid, prev),
+                    (&cpe, &supplier, &tariff),
+                    &day,
+                    &content_hash,
+                    (pack.0.as_deref(), pack.1, pack.2),
+                ),
+                || format!("sent file {name}"),
+            )?;
             let pack = match pack {
                 (None, None, None) => None,
                 (Some(pack), Some(offset), Some(len)) => Some(PackSlice {

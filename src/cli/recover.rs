@@ -21,6 +21,14 @@ pub struct RecoverArgs {
     /// (outbox) is gone too: the sequence goes on after it. Needs --ord.
     #[arg(long, requires = "ord")]
     last_sent_id: Option<u64>,
+    /// Set the ledger aside (kept as `<store>.replaced-<time>`) and rebuild it from the witnesses
+    /// alone: for a ledger that opens but holds wrong values (see docs/OPERATIONS.md).
+    #[arg(long, conflicts_with = "ord")]
+    fresh: bool,
+    /// Judge the archived files' days as if it were this time (RFC 3339), as `once --now` does:
+    /// replays and tests; defaults to the clock.
+    #[arg(long)]
+    now: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -28,7 +36,7 @@ pub struct RecoverArgs {
 
 /// Exit 0: recovered; 1: recovered, with problems the operator must look at; 2: could not run.
 pub fn run(args: &RecoverArgs) -> Result<u8> {
-    let mut ws = workspace::Workspace::open_for_recovery(&args.config)?;
+    let mut ws = workspace::Workspace::open_for_recovery(&args.config, args.fresh)?;
     if let Some(ord) = &args.ord {
         if ws.config.ord(ord).is_none() {
             bail!(
@@ -47,17 +55,23 @@ pub fn run(args: &RecoverArgs) -> Result<u8> {
         crash_at: std::env::var("EGME_ORD_CRASH_AT").ok(),
         ..RunOptions::default()
     };
-    let now = Utc::now();
-    let report = Cycle::new(&ws.config, &ws.registry, &mut ws.store, now, now, options).recover(
-        &RecoverOptions {
-            ord: args.ord.clone(),
-            last_sent_id: args.last_sent_id,
-        },
-    )?;
+    let now = super::once::parse_now(args.now.as_deref())?;
+    let report = Cycle::new(
+        &ws.config,
+        &ws.registry,
+        &mut ws.store,
+        now,
+        Utc::now(),
+        options,
+    )
+    .recover(&RecoverOptions {
+        ord: args.ord.clone(),
+        last_sent_id: args.last_sent_id,
+    })?;
     let damaged = ws.damaged_kept_at.as_ref().map(|p| p.display().to_string());
     if args.json {
         let mut value = serde_json::to_value(&report)?;
-        value["damaged_ledger_kept_at"] = serde_json::json!(damaged);
+        value["previous_ledger_kept_at"] = serde_json::json!(damaged);
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print_report(&report, damaged.as_deref());
@@ -71,7 +85,7 @@ pub fn run(args: &RecoverArgs) -> Result<u8> {
 
 fn print_report(r: &RecoverReport, damaged: Option<&str>) {
     if let Some(path) = damaged {
-        println!("the damaged ledger was kept at {path}; a new one was rebuilt");
+        println!("the previous ledger was kept at {path}; a new one was rebuilt");
     }
     println!("ledger {}", r.ledger_id);
     for o in &r.ords {

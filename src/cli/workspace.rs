@@ -43,10 +43,10 @@ pub fn load_config(path: &Path) -> Result<Config> {
     })
 }
 
-/// Moves a damaged ledger and its `-wal`/`-shm` to `<store>.damaged-<UTC time>[-wal|-shm]`.
-fn set_damaged_ledger_aside(store: &Path) -> Result<std::path::PathBuf> {
-    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
-    let kept = std::path::PathBuf::from(format!("{}.damaged-{stamp}", store.display()));
+/// Moves a ledger and its `-wal`/`-shm` to `<store>.<why>-<UTC time>[-wal|-shm]`.
+fn set_ledger_aside(store: &Path, why: &str) -> Result<std::path::PathBuf> {
+    let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let kept = std::path::PathBuf::from(format!("{}.{why}-{stamp}", store.display()));
     for suffix in ["", "-wal", "-shm"] {
         let from = std::path::PathBuf::from(format!("{}{suffix}", store.display()));
         let to = std::path::PathBuf::from(format!("{}{suffix}", kept.display()));
@@ -71,7 +71,22 @@ impl Workspace {
 
     /// Opens for `recover`: with the lock, and a ledger that fails its integrity check is moved
     /// aside (`<store>.damaged-<UTC time>`, with its `-wal` and `-shm`) and a new one started.
-    pub fn open_for_recovery(config_path: &Path) -> Result<Workspace> {
+    /// With `fresh`, the ledger is set aside (`<store>.replaced-<UTC time>`) whatever its state,
+    /// and rebuilt from the witnesses alone.
+    pub fn open_for_recovery(config_path: &Path, fresh: bool) -> Result<Workspace> {
+        if fresh {
+            let config = load_config(config_path)?;
+            // The lock first: never move a ledger that a running daemon has open.
+            let lock = StoreLock::acquire(&config.store)?;
+            if config.store.exists() {
+                let kept = set_ledger_aside(&config.store, "replaced")?;
+                tracing::warn!(store = %config.store.display(), kept_at = %kept.display(), "ledger set aside (--fresh); a new one is rebuilt");
+                drop(lock);
+                let mut ws = Self::open_with(config_path, true, true)?;
+                ws.damaged_kept_at = Some(kept);
+                return Ok(ws);
+            }
+        }
         Self::open_with(config_path, true, true)
     }
 
@@ -102,7 +117,7 @@ impl Workspace {
         let mut damaged_kept_at = None;
         let store = match Store::open(&config.store) {
             Err(StoreError::Damaged { detail, .. }) if recovery => {
-                let kept = set_damaged_ledger_aside(&config.store)?;
+                let kept = set_ledger_aside(&config.store, "damaged")?;
                 tracing::warn!(store = %config.store.display(), kept_at = %kept.display(), %detail, "damaged ledger kept aside; a new one is rebuilt");
                 damaged_kept_at = Some(kept);
                 create_private_file(&config.store)
