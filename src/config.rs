@@ -36,6 +36,8 @@ struct RawConfig {
     metrics_listen: Option<String>,
     mobility: RawMobility,
     registry: RawRegistry,
+    /// `[backup]`: where `run` copies the ledger and its files after every daily send.
+    backup: Option<RawBackup>,
     /// Deserialized one by one, so that mistakes in several ORDs are all reported.
     #[serde(default)]
     ord: Vec<toml::Value>,
@@ -49,6 +51,12 @@ fn default_poll() -> String {
 }
 fn default_min_age() -> String {
     "30s".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+struct RawBackup {
+    /// A folder on another disk or a mounted share.
+    folder: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -325,6 +333,8 @@ pub struct Config {
     pub min_file_age: Duration,
     /// Where `run` serves Prometheus metrics, if anywhere.
     pub metrics_listen: Option<String>,
+    /// Where `run` takes a backup (ledger and its files) after every daily send, if anywhere.
+    pub backup_folder: Option<PathBuf>,
     pub mobility_inbox: PathBuf,
     pub registry: RegistryPaths,
     pub ords: Vec<OrdConfig>,
@@ -574,6 +584,7 @@ impl Config {
             poll_interval: poll_interval.unwrap_or(Duration::from_secs(300)),
             min_file_age: min_file_age.unwrap_or_default(),
             metrics_listen: raw.metrics_listen.clone(),
+            backup_folder: raw.backup.as_ref().map(|b| abs(&b.folder)),
             mobility_inbox: abs(&raw.mobility.inbox),
             registry: RegistryPaths {
                 cpes: abs(&raw.registry.cpes),

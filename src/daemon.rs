@@ -167,6 +167,24 @@ pub fn run(
             }
         }
         report(&summary, took);
+        if let Some(folder) = &config.backup_folder {
+            if summary.ords.iter().any(|o| o.days_sent > 0) {
+                match crate::backup::backup(
+                    config,
+                    store,
+                    folder,
+                    clock.wall_now(),
+                    options.crash_at.as_deref(),
+                ) {
+                    Ok(r) => {
+                        tracing::info!(folder = %folder.display(), files_copied = r.files_copied, bytes_copied = r.bytes_copied, "backup taken after the daily send")
+                    }
+                    Err(e) => {
+                        tracing::error!(folder = %folder.display(), error = %e, "backup after the daily send failed: the standby copy is older than the ledger")
+                    }
+                }
+            }
+        }
         cycles += 1;
         clock.sleep(config.poll_interval, stop);
     }

@@ -1,6 +1,7 @@
 //! egme-ord: SGL meter-data exchange between the EGME (MOBI.E) and the ORDs; the pure core lives here.
 
 pub mod apportion;
+pub mod backup;
 pub mod calendar;
 pub mod check;
 pub mod config;

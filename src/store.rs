@@ -682,7 +682,7 @@ impl Store {
         let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         exec(
             &self.conn,
-            "INSERT INTO meta (key, value) VALUES ('ledger_id', ?1)",
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', ?1)",
             params![id],
         )
         .map(|_| ())
@@ -698,6 +698,50 @@ impl Store {
             |r| r.get(0),
         )
         .map_err(|e| self.sq(e))
+    }
+
+    /// An online, consistent copy of the whole ledger into the new file `dest` (SQLite's backup
+    /// API, all pages in one step under a read lock: safe beside a process that writes; the copy
+    /// is a single file, not in WAL mode).
+    pub fn backup_into(&self, dest: &Path) -> Result<(), StoreError> {
+        use rusqlite::backup::{Backup, StepResult};
+        let sq = |source| StoreError::Sqlite {
+            path: dest.to_path_buf(),
+            source,
+        };
+        let mut copy = Connection::open(dest).map_err(sq)?;
+        {
+            let backup = Backup::new(&self.conn, &mut copy).map_err(sq)?;
+            loop {
+                match backup.step(-1).map_err(sq)? {
+                    StepResult::Done => break,
+                    StepResult::More => {}
+                    _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+                }
+            }
+        }
+        copy.pragma_update(None, "journal_mode", "DELETE")
+            .map_err(sq)?;
+        copy.close().map_err(|(_, e)| sq(e))
+    }
+
+    /// The sequence of every ORD the ledger has one for.
+    pub fn sequences(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let ords: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT ord FROM sequences ORDER BY ord")
+                .map_err(|e| self.sq(e))?;
+            let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.sq(e))?;
+            rows.collect::<Result<_, _>>().map_err(|e| self.sq(e))?
+        };
+        let mut out = BTreeMap::new();
+        for ord in ords {
+            if let Some(last) = self.last_transmission_id(&ord)? {
+                out.insert(ord, last);
+            }
+        }
+        Ok(out)
     }
 
     /// The ledger's file path.
@@ -797,7 +841,18 @@ impl Store {
                 continue;
             }
             let sq = sqlite_err(&self.path);
-            let tx = self.conn.transaction().map_err(sq)?;
+            // Another process (a `backup` or `status` beside a new daemon) may migrate at the same
+            // time: the version is read again under the write lock.
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(sq)?;
+            let now_at: i64 = tx
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(sq)?;
+            if now_at >= target {
+                continue;
+            }
             tx.execute_batch(sql).map_err(sq)?;
             if target == 6 {
                 fill_row_sums(&tx).map_err(sq)?;

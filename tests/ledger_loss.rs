@@ -553,3 +553,149 @@ fn random_byte_flips_in_the_ledger_never_send_an_id_twice_and_recover_rebuilds_i
     }
     eprintln!("byte flips over {seeds} seeds: {outcomes:?}");
 }
+
+/// `backup` taken again and again while `run` is in the middle of a day's send over SFTP; the
+/// ledger and the whole work folder then lost; `restore` of a copy taken mid-send (which recovers):
+/// no id at the ORD under two names, every id from 1 to the last there once, nothing more to send,
+/// `verify` clean.
+#[test]
+fn a_backup_taken_while_run_is_mid_send_restores_and_recovers_with_nothing_duplicated_or_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&tmp.path().join("sshd"));
+    let root = tmp.path().join("ws");
+    let scale = demo::at_scale(400);
+    write_all(&root, &scale.files);
+    let to = root.join("remote/to-ord");
+    fs::create_dir_all(&to).unwrap();
+    let known_hosts = server.dir.join("known_hosts");
+    let config = demo::at_scale_config(
+        &server.endpoint(&root.join("remote/from-ord"), &known_hosts),
+        &server.endpoint(&to, &known_hosts),
+    );
+    fs::write(root.join("egme-ord.toml"), config).unwrap();
+    let log = root.join("run.log");
+    let mut daemon = bin()
+        .args(["run", "--now", "2024-11-05T21:30:00Z", "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .env("EGME_ORD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut mid_send: Option<(PathBuf, u64)> = None;
+    let mut taken = 0;
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("cycle done")
+    {
+        assert!(Instant::now() < deadline, "the daemon's cycle did not end");
+        if !root.join("state/egme-ord.sqlite").exists() {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        taken += 1;
+        let dest = tmp.path().join(format!("backup-{taken}"));
+        let o = bin()
+            .args(["backup", "--json", "--config"])
+            .arg(root.join("egme-ord.toml"))
+            .arg(&dest)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "backup: {}", text(&o));
+        let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let last = report["sequences"]["e-redes"].as_u64().unwrap_or(0);
+        if last > 0 && mid_send.is_none() {
+            mid_send = Some((dest, last));
+        }
+    }
+    assert!(Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let _ = daemon.wait();
+    let sent = names_by_id(&root).len();
+    let by_id: BTreeMap<u64, usize> = fs::read_dir(&to)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            OrdFileName::parse(
+                &e.file_name().to_string_lossy(),
+                egme_ord::region::Region::Continent,
+                Direction::Outbound,
+            )
+            .ok()
+        })
+        .map(|n| (n.ntransm.value, 1))
+        .collect();
+    let final_last = by_id.keys().next_back().copied().unwrap_or(0);
+    assert_eq!(final_last, scale.outputs, "the day's send completed");
+    let (copy, at_copy) = mid_send.expect("a backup taken during the send");
+    assert!(
+        at_copy < final_last,
+        "the copy was taken mid-send ({at_copy} of {final_last} ids, {taken} backups)"
+    );
+    // The disk is lost: ledger and work folder.
+    fs::remove_dir_all(root.join("state")).unwrap();
+    fs::remove_dir_all(root.join("work")).unwrap();
+    let o = bin()
+        .args([
+            "restore",
+            "--json",
+            "--now",
+            "2024-11-05T21:40:00Z",
+            "--config",
+        ])
+        .arg(root.join("egme-ord.toml"))
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "restore: {}", text(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        report["ords"][0]["sequence_after"].as_u64(),
+        Some(final_last),
+        "{report}"
+    );
+    let taken_in = report["ords"][0]["sent_from_outbox"].as_u64().unwrap_or(0)
+        + report["ords"][0]["sent_from_ord"].as_u64().unwrap_or(0);
+    assert_eq!(
+        taken_in,
+        final_last - at_copy,
+        "what was sent after the copy: {report}"
+    );
+    let o = bin()
+        .args([
+            "once",
+            "--json",
+            "--now",
+            "2024-11-05T21:45:00Z",
+            "--config",
+        ])
+        .arg(root.join("egme-ord.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["ords"][0]["files_written"], 0, "{summary}");
+    assert_eq!(summary["ords"][0]["files_delivered"], 0, "{summary}");
+    let after: BTreeMap<String, ()> = fs::read_dir(&to)
+        .unwrap()
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), ()))
+        .collect();
+    assert_eq!(
+        after.len() as u64,
+        final_last,
+        "every id once, nothing more"
+    );
+    assert_eq!(names_by_id(&root).len(), sent);
+    let o = bin()
+        .args(["verify", "--json", "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "verify: {}", text(&o));
+    eprintln!("{taken} backups during the send; restored the one at id {at_copy} of {final_last}");
+}

@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing, exit codes, and one module per command.
 
+mod backup;
 mod check;
 mod demo;
 mod once;
@@ -75,6 +76,10 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Rebuild what the ledger must know from the outbox, the ORDs' folders and the archive (after a ledger was lost, damaged or restored).
     Recover(recover::RecoverArgs),
+    /// An online copy of the ledger and of the files it references into a folder (safe while the daemon runs).
+    Backup(backup::BackupArgs),
+    /// Put a backup back (the current ledger is kept aside), then recover what was sent after it.
+    Restore(backup::RestoreArgs),
     /// Build a demo workspace on local folders and run a D+1 cycle and a later correction.
     Demo(demo::DemoArgs),
 }
@@ -102,6 +107,8 @@ pub fn main() -> ExitCode {
         Command::ValidateConfig(args) => validate::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Recover(args) => recover::run(&args),
+        Command::Backup(args) => backup::run_backup(&args),
+        Command::Restore(args) => backup::run_restore(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

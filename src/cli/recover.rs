@@ -83,7 +83,7 @@ pub fn run(args: &RecoverArgs) -> Result<u8> {
     })
 }
 
-fn print_report(r: &RecoverReport, damaged: Option<&str>) {
+pub fn print_report(r: &RecoverReport, damaged: Option<&str>) {
     if let Some(path) = damaged {
         println!("the previous ledger was kept at {path}; a new one was rebuilt");
     }

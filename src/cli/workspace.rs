@@ -44,7 +44,7 @@ pub fn load_config(path: &Path) -> Result<Config> {
 }
 
 /// Moves a ledger and its `-wal`/`-shm` to `<store>.<why>-<UTC time>[-wal|-shm]`.
-fn set_ledger_aside(store: &Path, why: &str) -> Result<std::path::PathBuf> {
+pub fn set_ledger_aside(store: &Path, why: &str) -> Result<std::path::PathBuf> {
     let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
     let kept = std::path::PathBuf::from(format!("{}.{why}-{stamp}", store.display()));
     for suffix in ["", "-wal", "-shm"] {
