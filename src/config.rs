@@ -789,6 +789,42 @@ mod example_tests {
     }
 
     #[test]
+    fn a_backup_folder_and_the_folder_the_ord_moves_our_files_into_are_read() {
+        let text = include_str!("../config/example.toml")
+            .replace("# [backup]", "[backup]")
+            .replace("# folder = \"/mnt/standby/egme-ord\"", "folder = \"standby\"")
+            .replacen(
+                "send = { transport = \"local\", path = \"/srv/exchange/e-redes/inbox\" }",
+                "send = { transport = \"local\", path = \"/srv/exchange/e-redes/inbox\", ord_moves_to = \"taken\" }",
+                1,
+            );
+        let c = Config::parse(&text, Path::new("/etc/egme-ord/egme-ord.toml")).unwrap();
+        assert_eq!(
+            c.backup_folder,
+            Some(PathBuf::from("/etc/egme-ord/standby"))
+        );
+        assert_eq!(c.ords[0].send_picked_up_folder.as_deref(), Some("taken"));
+        assert_eq!(
+            c.ords[0].send.subfolder("taken"),
+            Endpoint::Local {
+                path: PathBuf::from("/srv/exchange/e-redes/inbox/taken")
+            }
+        );
+        let wrong = text.replacen(
+            "path = \"/srv/exchange/e-redes/outbox\" }",
+            "path = \"/srv/exchange/e-redes/outbox\", ord_moves_to = \"x\" }",
+            1,
+        );
+        let errors = Config::parse(&wrong, Path::new("/etc/egme-ord/egme-ord.toml")).unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.to_string().contains("only for the send side")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
     fn the_shipped_example_config_is_valid() {
         let text = include_str!("../config/example.toml");
         let c = Config::parse(text, Path::new("/etc/egme-ord/egme-ord.toml")).unwrap();

@@ -355,6 +355,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_store_path_that_is_a_link_or_in_an_open_folder_is_a_problem() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("s.sqlite");
+        assert_eq!(store_path_problem(&store), None);
+        std::os::unix::fs::symlink(dir.path().join("x"), format!("{}-wal", store.display()))
+            .unwrap();
+        assert!(store_path_problem(&store)
+            .unwrap()
+            .contains("symbolic link"));
+        fs::remove_file(format!("{}-wal", store.display())).unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(store_path_problem(&store)
+            .unwrap()
+            .contains("others can write"));
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o750)).unwrap();
+        assert_eq!(store_path_problem(&store), None);
+    }
+
+    #[test]
     fn a_deferred_batch_writes_in_place_and_still_never_overwrites_other_content() {
         let dir = tempfile::tempdir().unwrap();
         let mut batch = DeferredSync::default();

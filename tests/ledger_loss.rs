@@ -699,3 +699,38 @@ fn a_backup_taken_while_run_is_mid_send_restores_and_recovers_with_nothing_dupli
     assert_eq!(o.status.code(), Some(0), "verify: {}", text(&o));
     eprintln!("{taken} backups during the send; restored the one at id {at_copy} of {final_last}");
 }
+
+#[test]
+fn a_store_path_that_is_a_link_or_in_a_folder_others_can_write_is_refused_by_every_command_that_writes(
+) {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = workspace(Transport::Local);
+    let root = &ws.root;
+    let elsewhere = root.join("elsewhere.sqlite");
+    fs::create_dir_all(root.join("state")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, ledger(root)).unwrap();
+    for args in [
+        vec!["once", "--now", FIRST],
+        vec!["run", "--now", FIRST],
+        vec!["recover"],
+    ] {
+        let o = run(root, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(
+            text(&o).contains("is a symbolic link"),
+            "{args:?}: {}",
+            text(&o)
+        );
+        assert!(!elsewhere.exists(), "{args:?}: the link was followed");
+    }
+    fs::remove_file(ledger(root)).unwrap();
+    fs::set_permissions(root.join("state"), fs::Permissions::from_mode(0o777)).unwrap();
+    for args in [vec!["once", "--now", FIRST], vec!["recover"]] {
+        let o = run(root, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("others can write in it"), "{}", text(&o));
+        assert!(!ledger(root).exists(), "{args:?}: the ledger was created");
+    }
+    fs::set_permissions(root.join("state"), fs::Permissions::from_mode(0o700)).unwrap();
+    once_ok(root, FIRST);
+}
