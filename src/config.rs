@@ -32,6 +32,11 @@ struct RawConfig {
     poll_interval: String,
     #[serde(default = "default_min_age")]
     min_file_age: String,
+    /// Default `send_deadline` of every ORD (local time, HH:MM); none: the end of the local day.
+    send_deadline: Option<String>,
+    /// A cycle whose time is more than this after the last cycle's refuses to run (clock guard).
+    #[serde(default = "default_clock_step")]
+    max_clock_step: String,
     /// Address for Prometheus metrics (e.g. 127.0.0.1:9464); none by default.
     metrics_listen: Option<String>,
     mobility: RawMobility,
@@ -48,6 +53,9 @@ fn default_send_at() -> String {
 }
 fn default_poll() -> String {
     "5m".into()
+}
+fn default_clock_step() -> String {
+    "2d".into()
 }
 fn default_min_age() -> String {
     "30s".into()
@@ -98,6 +106,8 @@ struct RawOrd {
     #[serde(default = "default_window")]
     window_days: u32,
     send_at: Option<String>,
+    /// Local time after which the daily send goes out even though its intake failed.
+    send_deadline: Option<String>,
     #[serde(default)]
     dialect: Dialect,
 }
@@ -331,6 +341,8 @@ pub struct Config {
     pub work_dir: PathBuf,
     pub poll_interval: Duration,
     pub min_file_age: Duration,
+    /// The clock guard: a cycle more than this after the last one refuses to run.
+    pub max_clock_step: Duration,
     /// Where `run` serves Prometheus metrics, if anywhere.
     pub metrics_listen: Option<String>,
     /// Where `run` takes a backup (ledger and its files) after every daily send, if anywhere.
@@ -454,6 +466,13 @@ impl Config {
                 raw.min_file_age
             )));
         }
+        let max_clock_step = parse_duration(&raw.max_clock_step).filter(|d| !d.is_zero());
+        if max_clock_step.is_none() {
+            errors.push(err(format!(
+                "key `max_clock_step`: expected a duration like 12h, 2d, found {:?}",
+                raw.max_clock_step
+            )));
+        }
         if raw.ord.is_empty() {
             errors.push(err("no [[ord]] section: expected at least one ORD".into()));
         }
@@ -498,6 +517,24 @@ impl Config {
                     t
                 }
                 None => send_at,
+            };
+            let send_deadline = match o.send_deadline.as_deref().or(raw.send_deadline.as_deref()) {
+                None => None,
+                Some(text) => match parse_time_of_day(text) {
+                    None => {
+                        errors.push(err(format!(
+                            "{at}: key `send_deadline`: expected HH:MM, found {text:?}"
+                        )));
+                        None
+                    }
+                    Some(d) if ord_send_at.is_some_and(|s| d <= s) => {
+                        errors.push(err(format!(
+                            "{at}: key `send_deadline`: {text} is not after the send time: the send would never wait for its intake"
+                        )));
+                        None
+                    }
+                    Some(d) => Some(d),
+                },
             };
             if o.window_days == 0 {
                 errors.push(err(format!("{at}: key `window_days`: expected at least 1")));
@@ -570,6 +607,7 @@ impl Config {
                     tz: o.region.time_zone(),
                     send_at: ord_send_at.unwrap_or(NaiveTime::MIN),
                     window_days: o.window_days,
+                    send_deadline,
                 },
                 dialect: o.dialect.clone(),
             });
@@ -583,6 +621,7 @@ impl Config {
             work_dir: abs(&raw.work_dir),
             poll_interval: poll_interval.unwrap_or(Duration::from_secs(300)),
             min_file_age: min_file_age.unwrap_or_default(),
+            max_clock_step: max_clock_step.unwrap_or(Duration::from_secs(2 * 86_400)),
             metrics_listen: raw.metrics_listen.clone(),
             backup_folder: raw.backup.as_ref().map(|b| abs(&b.folder)),
             mobility_inbox: abs(&raw.mobility.inbox),

@@ -158,7 +158,13 @@ pub fn run(
                 failing.remove(&o.ord);
             } else {
                 let failures = failing.get(&o.ord).map_or(0, |(f, _)| *f) + 1;
-                let wait = backoff(config.poll_interval, failures, cycles ^ failures as u64);
+                // A daily send waiting for its intake is retried every poll interval, so that it
+                // goes out in the first cycle whose intake succeeds, or at its deadline.
+                let wait = if o.send_held {
+                    config.poll_interval
+                } else {
+                    backoff(config.poll_interval, failures, cycles ^ failures as u64)
+                };
                 let until = now
                     + chrono::Duration::from_std(wait)
                         .unwrap_or_else(|_| chrono::Duration::hours(1));

@@ -14,6 +14,19 @@ pub struct Schedule {
     pub send_at: NaiveTime,
     /// The last day after D on which files may be sent (30: D+30).
     pub window_days: u32,
+    /// Local time after which the daily send goes out even though its intake failed (`None`: the
+    /// last cycle of the ORD's local day).
+    pub send_deadline: Option<NaiveTime>,
+}
+
+/// What the send depends on in this cycle, besides the schedule and the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendConditions {
+    /// This cycle's intake of the ORD's files and of the mobility inbox succeeded (or found
+    /// nothing new).
+    pub intake_ok: bool,
+    /// When the next cycle for this ORD will run (for the end-of-day deadline).
+    pub next_cycle: DateTime<Utc>,
 }
 
 /// What the store knows about one ORD's days.
@@ -31,8 +44,15 @@ pub struct DaysState {
 pub struct Plan {
     /// Today in the ORD's time zone.
     pub today: NaiveDate,
-    /// Whether the daily send is due (its time has come and it has not run today).
+    /// Whether the daily send runs now (its time has come, it has not run today, and its intake
+    /// succeeded or its deadline has come).
     pub send_due: bool,
+    /// The send's time has come but it waits: this cycle's intake failed and the deadline is
+    /// still ahead.
+    pub held_for_intake: bool,
+    /// The send runs at its deadline although this cycle's intake failed (the ORD's totals of
+    /// the day may be missing).
+    pub without_intake: bool,
     /// Days whose files are (re)generated and sent in this send: D+1 ≤ today ≤ D+30.
     pub send_days: Vec<NaiveDate>,
     /// Days closed after this send (their D+30 send is this one).
@@ -64,11 +84,34 @@ impl Schedule {
     }
 }
 
-/// Plans one cycle. Pure: the same state and `now` give the same plan.
-pub fn plan(schedule: &Schedule, state: &DaysState, now: DateTime<Utc>) -> Plan {
+/// Plans one cycle. Pure: the same state, `now` and conditions give the same plan.
+///
+/// The send is due once a (local) day from `send_at` on, when no send is recorded for today; a
+/// send recorded for a later day than today (the clock went back) does not count. It waits while
+/// the intake fails, until `send_deadline` or, without one, the last cycle of the local day.
+pub fn plan(
+    schedule: &Schedule,
+    state: &DaysState,
+    now: DateTime<Utc>,
+    conditions: SendConditions,
+) -> Plan {
     let local = now.with_timezone(&schedule.tz);
     let today = local.date_naive();
-    let send_due = local.time() >= schedule.send_at && state.last_send.is_none_or(|d| d < today);
+    let time_has_come =
+        local.time() >= schedule.send_at && state.last_send.is_none_or(|d| d != today);
+    let deadline_reached = match schedule.send_deadline {
+        Some(deadline) => local.time() >= deadline,
+        None => {
+            conditions
+                .next_cycle
+                .with_timezone(&schedule.tz)
+                .date_naive()
+                > today
+        }
+    };
+    let held_for_intake = time_has_come && !conditions.intake_ok && !deadline_reached;
+    let without_intake = time_has_come && !conditions.intake_ok && deadline_reached;
+    let send_due = time_has_come && !held_for_intake;
     let oldest = schedule.oldest_open(today);
     let missed_days: Vec<NaiveDate> = state.open.iter().copied().filter(|d| *d < oldest).collect();
     let (send_days, close_days) = if send_due {
@@ -86,6 +129,8 @@ pub fn plan(schedule: &Schedule, state: &DaysState, now: DateTime<Utc>) -> Plan 
     Plan {
         today,
         send_due,
+        held_for_intake,
+        without_intake,
         send_days,
         close_days,
         missed_days,
@@ -101,6 +146,15 @@ mod tests {
             tz: chrono_tz::Europe::Lisbon,
             send_at: NaiveTime::from_hms_opt(20, 0, 0).unwrap(),
             window_days: 30,
+            send_deadline: None,
+        }
+    }
+
+    /// The intake succeeded; the next cycle in five minutes.
+    fn ok(now: DateTime<Utc>) -> SendConditions {
+        SendConditions {
+            intake_ok: true,
+            next_cycle: now + chrono::Duration::minutes(5),
         }
     }
 
@@ -119,8 +173,21 @@ mod tests {
             ..DaysState::default()
         };
         // 18:59 UTC is 19:59 in Lisbon (summer): not yet.
-        assert!(!plan(&sched(), &state, t("2024-07-06T18:59:00Z")).send_due);
-        let p = plan(&sched(), &state, t("2024-07-06T19:00:00Z"));
+        assert!(
+            !plan(
+                &sched(),
+                &state,
+                t("2024-07-06T18:59:00Z"),
+                ok(t("2024-07-06T18:59:00Z"))
+            )
+            .send_due
+        );
+        let p = plan(
+            &sched(),
+            &state,
+            t("2024-07-06T19:00:00Z"),
+            ok(t("2024-07-06T19:00:00Z")),
+        );
         assert!(p.send_due);
         assert_eq!(p.send_days, vec![day(7, 5)]);
         assert!(p.close_days.is_empty());
@@ -133,8 +200,24 @@ mod tests {
             last_send: Some(day(7, 6)),
             ..DaysState::default()
         };
-        assert!(!plan(&sched(), &state, t("2024-07-06T22:00:00Z")).send_due);
-        assert!(plan(&sched(), &state, t("2024-07-07T19:30:00Z")).send_due);
+        assert!(
+            !plan(
+                &sched(),
+                &state,
+                t("2024-07-06T22:00:00Z"),
+                ok(t("2024-07-06T22:00:00Z"))
+            )
+            .send_due
+        );
+        assert!(
+            plan(
+                &sched(),
+                &state,
+                t("2024-07-07T19:30:00Z"),
+                ok(t("2024-07-07T19:30:00Z"))
+            )
+            .send_due
+        );
     }
 
     #[test]
@@ -144,7 +227,12 @@ mod tests {
             last_send: Some(day(8, 3)),
             ..DaysState::default()
         };
-        let p = plan(&sched(), &state, t("2024-08-04T20:00:00Z"));
+        let p = plan(
+            &sched(),
+            &state,
+            t("2024-08-04T20:00:00Z"),
+            ok(t("2024-08-04T20:00:00Z")),
+        );
         assert_eq!(p.send_days, vec![day(7, 5)]);
         assert_eq!(p.close_days, vec![day(7, 5)]);
         let closed = DaysState {
@@ -152,7 +240,12 @@ mod tests {
             last_send: Some(day(8, 4)),
             ..DaysState::default()
         };
-        let p = plan(&sched(), &closed, t("2024-08-05T20:00:00Z"));
+        let p = plan(
+            &sched(),
+            &closed,
+            t("2024-08-05T20:00:00Z"),
+            ok(t("2024-08-05T20:00:00Z")),
+        );
         assert!(p.send_days.is_empty());
         assert!(!sched().accepts(day(7, 5), t("2024-08-05T20:00:00Z"), &closed.closed));
     }
@@ -164,10 +257,20 @@ mod tests {
             last_send: Some(day(7, 2)),
             ..DaysState::default()
         };
-        let p = plan(&sched(), &state, t("2024-07-10T08:00:00Z"));
+        let p = plan(
+            &sched(),
+            &state,
+            t("2024-07-10T08:00:00Z"),
+            ok(t("2024-07-10T08:00:00Z")),
+        );
         assert!(!p.send_due);
         assert_eq!(p.missed_days, vec![day(6, 1)]);
-        let p = plan(&sched(), &state, t("2024-07-10T21:00:00Z"));
+        let p = plan(
+            &sched(),
+            &state,
+            t("2024-07-10T21:00:00Z"),
+            ok(t("2024-07-10T21:00:00Z")),
+        );
         assert_eq!(p.send_days, vec![day(7, 1), day(7, 5)]);
     }
 
@@ -179,5 +282,50 @@ mod tests {
         };
         // 00:30 UTC on 6 January is still 5 January in the Azores (UTC−1 in winter).
         assert_eq!(azores.today(t("2024-01-06T00:30:00Z")), day(1, 5));
+    }
+
+    #[test]
+    fn a_send_whose_intake_failed_waits_until_the_last_cycle_of_the_day_or_its_deadline() {
+        let state = DaysState {
+            open: BTreeSet::from([day(7, 5)]),
+            ..DaysState::default()
+        };
+        let failed = |now: DateTime<Utc>, next_in: i64| SendConditions {
+            intake_ok: false,
+            next_cycle: now + chrono::Duration::minutes(next_in),
+        };
+        // 20:30 Lisbon, intake failed, next cycle 20:35: held.
+        let now = t("2024-07-06T19:30:00Z");
+        let p = plan(&sched(), &state, now, failed(now, 5));
+        assert!(!p.send_due && p.held_for_intake && !p.without_intake);
+        assert!(p.send_days.is_empty() && p.close_days.is_empty());
+        // The intake succeeds five minutes later: sent, as usual.
+        let now = t("2024-07-06T19:35:00Z");
+        let p = plan(&sched(), &state, now, ok(now));
+        assert!(p.send_due && !p.held_for_intake && !p.without_intake);
+        assert_eq!(p.send_days, vec![day(7, 5)]);
+        // Still failing at 23:57 with the next cycle after midnight: sent without it.
+        let now = t("2024-07-06T22:57:00Z");
+        let p = plan(&sched(), &state, now, failed(now, 5));
+        assert!(p.send_due && p.without_intake && !p.held_for_intake);
+        // With a deadline of 22:00, from 22:00 on.
+        let mut with_deadline = sched();
+        with_deadline.send_deadline = NaiveTime::from_hms_opt(22, 0, 0);
+        let now = t("2024-07-06T20:59:00Z");
+        assert!(plan(&with_deadline, &state, now, failed(now, 5)).held_for_intake);
+        let now = t("2024-07-06T21:00:00Z");
+        assert!(plan(&with_deadline, &state, now, failed(now, 5)).without_intake);
+    }
+
+    #[test]
+    fn a_send_recorded_for_a_later_day_than_today_does_not_count() {
+        // The clock jumped ahead and came back: the send recorded "in the future" is not today's.
+        let state = DaysState {
+            open: BTreeSet::from([day(7, 5)]),
+            last_send: Some(day(8, 20)),
+            ..DaysState::default()
+        };
+        let now = t("2024-07-06T19:30:00Z");
+        assert!(plan(&sched(), &state, now, ok(now)).send_due);
     }
 }

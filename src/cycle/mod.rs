@@ -78,6 +78,10 @@ pub struct OrdSummary {
     /// Entries that are not regular files with usable names (links, non-UTF-8 names).
     pub skipped: Vec<String>,
     pub send_due: bool,
+    /// The send's time has come but it waits for an intake that failed (until its deadline).
+    pub send_held: bool,
+    /// The send went out at its deadline without a successful intake.
+    pub sent_without_intake: bool,
     pub days_sent: usize,
     pub days_closed: usize,
     pub days_missed: usize,
@@ -333,6 +337,8 @@ impl<'a> Cycle<'a> {
                 ..OrdSummary::default()
             })
             .collect();
+        // Why an ORD's intake (or the mobility intake) failed this cycle: its send waits for it.
+        let mut intake_failed: BTreeMap<String, String> = BTreeMap::new();
         for (ord, sum) in config.ords.iter().zip(ord_summaries.iter_mut()) {
             sum.skipped_for_backoff = self.options.skip_ords.contains(&ord.name);
             if sum.skipped_for_backoff || self.options.stopping() {
@@ -341,12 +347,18 @@ impl<'a> Cycle<'a> {
             if let Err(e) = self.intake(ord, sum) {
                 tracing::error!(ord = %ord.name, error = %e, "intake failed");
                 sum.errors.push(format!("intake: {e}"));
+                intake_failed.insert(ord.name.clone(), e.to_string());
             }
         }
         if !self.options.stopping() {
             if let Err(e) = self.mobility_intake(&mut summary.mobility) {
                 tracing::error!(error = %e, "mobility intake failed");
                 summary.mobility.errors.push(e.to_string());
+                for o in &config.ords {
+                    intake_failed
+                        .entry(o.name.clone())
+                        .or_insert_with(|| format!("mobility intake: {e}"));
+                }
             }
         }
         for (ord, sum) in config.ords.iter().zip(ord_summaries.iter_mut()) {
@@ -368,7 +380,8 @@ impl<'a> Cycle<'a> {
                 Ok(None) => {}
             }
             let mut uploader = None;
-            if let Err(e) = self.send(ord, sum, &mut uploader) {
+            let failed_intake = intake_failed.get(&ord.name).map(String::as_str);
+            if let Err(e) = self.send(ord, sum, &mut uploader, failed_intake) {
                 tracing::error!(ord = %ord.name, error = %e, "send failed");
                 sum.errors.push(format!("send: {e}"));
             }

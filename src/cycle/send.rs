@@ -24,6 +24,10 @@ use crate::registry::SupplierKey;
 use crate::sgl::{self, Criteria, DataStatus, Header, SglFile};
 use crate::store::OutboundWrite;
 
+fn today_text(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
 /// Identifies a file's content regardless of its ids and generation date.
 pub(super) fn content_hash(day: NaiveDate, key: &SupplierKey, values: &[Decimal]) -> String {
     let mut s = format!("{day}|{}|{}|", key.code, key.tariff.code());
@@ -35,15 +39,39 @@ pub(super) fn content_hash(day: NaiveDate, key: &SupplierKey, values: &[Decimal]
 
 impl Cycle<'_> {
     /// Nets and writes the days due; each committed batch of files is handed to `uploader` (started
-    /// on first use) so that delivery runs beside the netting.
+    /// on first use) so that delivery runs beside the netting. `failed_intake`: why this cycle's
+    /// intake of the ORD (or of the mobility inbox) failed; the send then waits for a cycle whose
+    /// intake succeeds, until its deadline.
     pub(super) fn send(
         &mut self,
         ord: &OrdConfig,
         sum: &mut OrdSummary,
         uploader: &mut Option<Uploader>,
+        failed_intake: Option<&str>,
     ) -> Result<(), CycleError> {
         let state = self.store.days_state(&ord.name)?;
-        let plan = planner::plan(&ord.schedule, &state, self.now);
+        let conditions = planner::SendConditions {
+            intake_ok: failed_intake.is_none(),
+            next_cycle: self.now
+                + chrono::Duration::from_std(self.config.poll_interval)
+                    .unwrap_or_else(|_| chrono::Duration::minutes(5)),
+        };
+        let plan = planner::plan(&ord.schedule, &state, self.now, conditions);
+        sum.send_held = plan.held_for_intake;
+        if plan.held_for_intake {
+            tracing::warn!(ord = %ord.name, reason = failed_intake.unwrap_or(""), "the daily send waits for a cycle whose intake succeeds");
+        }
+        if plan.without_intake {
+            sum.sent_without_intake = true;
+            let message = format!(
+                "the daily send of {} went out at its deadline without this cycle's intake ({}): the ORD's totals of the day may be missing, so anomalies were not checked and `cap` not applied against them; a correction goes out with the next send once the intake succeeds",
+                today_text(plan.today),
+                failed_intake.unwrap_or("")
+            );
+            tracing::error!(ord = %ord.name, "{message}");
+            self.store
+                .event(self.now, Some(&ord.name), "send-without-intake", &message)?;
+        }
         if !plan.missed_days.is_empty() {
             self.store
                 .close_days(&ord.name, &plan.missed_days, self.now)?;
@@ -121,7 +149,9 @@ impl Cycle<'_> {
         let mut rows = Vec::with_capacity(cpes.len());
         for chunk in cpes.chunks(super::intake::BATCH) {
             let committed = self.store.last_transmission_id(&ord.name)?;
-            let chunk_rows = self.in_batch(|me| {
+            // Counted only once the batch commits (a rolled-back batch wrote nothing).
+            let counted = (sum.files_written, sum.anomalies);
+            let batch = self.in_batch(|me| {
                 let mut rows = Vec::with_capacity(chunk.len());
                 let mut pack = PackBuilder::new(me.now);
                 for &cpe in chunk {
@@ -139,7 +169,14 @@ impl Cycle<'_> {
                 let outbox = me.outbox_dir(&ord.name);
                 me.write_pack(&outbox, pack, "after-outbox-write")?;
                 Ok(rows)
-            })?;
+            });
+            let chunk_rows = match batch {
+                Ok(rows) => rows,
+                Err(e) => {
+                    (sum.files_written, sum.anomalies) = counted;
+                    return Err(e);
+                }
+            };
             let now_committed = self.store.last_transmission_id(&ord.name)?;
             if now_committed != committed {
                 let last = now_committed.unwrap_or(0);
