@@ -147,6 +147,8 @@ pub fn run(
             .filter(|(_, (_, until))| *until > now)
             .map(|(name, _)| name.clone())
             .collect();
+        // `--allow-clock-jump` lets the first cycle through, not every later one.
+        opts.allow_clock_jump = options.allow_clock_jump && cycles == 0;
         let started = Instant::now();
         let summary = Cycle::new(config, registry, store, now, clock.wall_now(), opts).run();
         let took = started.elapsed();

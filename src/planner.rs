@@ -137,6 +137,63 @@ pub fn plan(
     }
 }
 
+/// Why a cycle's time cannot be trusted (the clock guard).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClockJump {
+    /// `now` is more than the allowed step after the last cycle's.
+    AheadOfLastCycle {
+        last: DateTime<Utc>,
+        now: DateTime<Utc>,
+        max_step: chrono::Duration,
+    },
+    /// The business time (`--now`) is ahead of the real clock.
+    AheadOfRealClock {
+        now: DateTime<Utc>,
+        wall: DateTime<Utc>,
+    },
+}
+
+impl std::fmt::Display for ClockJump {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClockJump::AheadOfLastCycle { last, now, max_step } => write!(
+                f,
+                "this cycle's time {now} is {} h after the last cycle's ({last}), more than max_clock_step ({} h): the clock may have jumped",
+                (*now - *last).num_hours(),
+                max_step.num_hours()
+            ),
+            ClockJump::AheadOfRealClock { now, wall } => write!(
+                f,
+                "this cycle's time {now} is ahead of the real clock ({wall})"
+            ),
+        }
+    }
+}
+
+/// How far the business time may be ahead of the real clock (clock skew between hosts).
+const REAL_CLOCK_SLACK_MINUTES: i64 = 5;
+
+/// The clock guard (pure): a cycle whose `now` is more than `max_step` after the last cycle's, or
+/// ahead of the real clock (`wall`), must not close days or send. A clock that went back passes.
+pub fn check_clock(
+    last: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    wall: DateTime<Utc>,
+    max_step: chrono::Duration,
+) -> Result<(), ClockJump> {
+    if now > wall + chrono::Duration::minutes(REAL_CLOCK_SLACK_MINUTES) {
+        return Err(ClockJump::AheadOfRealClock { now, wall });
+    }
+    match last {
+        Some(last) if now > last + max_step => Err(ClockJump::AheadOfLastCycle {
+            last,
+            now,
+            max_step,
+        }),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,5 +384,36 @@ mod tests {
         };
         let now = t("2024-07-06T19:30:00Z");
         assert!(plan(&sched(), &state, now, ok(now)).send_due);
+    }
+
+    #[test]
+    fn the_clock_guard_refuses_a_jump_ahead_and_lets_a_clock_that_went_back_pass() {
+        let step = chrono::Duration::days(2);
+        let wall = t("2026-12-01T10:00:00Z");
+        let last = Some(t("2024-10-28T21:30:00Z"));
+        assert_eq!(
+            check_clock(None, t("2024-10-28T21:30:00Z"), wall, step),
+            Ok(())
+        );
+        assert_eq!(
+            check_clock(last, t("2024-10-30T21:30:00Z"), wall, step),
+            Ok(())
+        );
+        let jump = check_clock(last, t("2024-12-07T21:30:00Z"), wall, step).unwrap_err();
+        assert!(matches!(jump, ClockJump::AheadOfLastCycle { .. }));
+        assert!(
+            jump.to_string().contains("2024-10-28 21:30:00 UTC"),
+            "{jump}"
+        );
+        assert_eq!(
+            check_clock(last, t("2024-10-01T00:00:00Z"), wall, step),
+            Ok(())
+        );
+        let ahead = check_clock(None, t("2026-12-02T10:00:00Z"), wall, step).unwrap_err();
+        assert!(matches!(ahead, ClockJump::AheadOfRealClock { .. }));
+        assert_eq!(
+            check_clock(None, t("2026-12-01T10:04:00Z"), wall, step),
+            Ok(())
+        );
     }
 }

@@ -744,6 +744,47 @@ impl Store {
         Ok(out)
     }
 
+    /// The business time (`now`) of the last cycle that ran, for the clock guard.
+    pub fn last_cycle_now(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let text: Option<String> = one(
+            &self.conn,
+            "SELECT value FROM meta WHERE key = 'last_cycle_now'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| self.sq(e))?;
+        text.map(|t| {
+            DateTime::parse_from_rfc3339(&t)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| self.corrupt("last_cycle_now", e))
+        })
+        .transpose()
+    }
+
+    /// Records the business time of the cycle that runs now.
+    pub fn set_last_cycle_now(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        exec(
+            &self.conn,
+            "INSERT INTO meta (key, value) VALUES ('last_cycle_now', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![time_text(now)],
+        )
+        .map(|_| ())
+        .map_err(|e| self.sq(e))
+    }
+
+    /// Reopens a closed day of `ord`: whether it was closed.
+    pub fn reopen_day(&self, ord: &str, day: NaiveDate) -> Result<bool, StoreError> {
+        exec(
+            &self.conn,
+            "UPDATE days SET state = 'open', closed_at = NULL WHERE ord = ?1 AND day = ?2 AND state = 'closed'",
+            params![ord, day_text(day)],
+        )
+        .map(|n| n > 0)
+        .map_err(|e| self.sq(e))
+    }
+
     /// The ledger's file path.
     pub fn path(&self) -> &Path {
         &self.path

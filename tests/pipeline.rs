@@ -280,8 +280,27 @@ fn ord_versions_newer_supersedes_duplicate_is_a_no_op_stale_is_archived_not_appl
 fn a_day_closes_after_its_d_plus_30_send_late_inputs_are_reported_and_nothing_more_is_sent() {
     let ws = workspace();
     once(ws.path(), FIRST);
-    // D+30 of 26 October is 25 November: that send closes the 26th.
-    let s = once(ws.path(), "2024-11-25T21:30:00Z");
+    // D+30 of 26 October is 25 November: that send closes the 26th (a replay that jumps 28 days,
+    // past the clock guard's step).
+    let o = bin()
+        .args([
+            "once",
+            "--json",
+            "--allow-clock-jump",
+            "--now",
+            "2024-11-25T21:30:00Z",
+            "--config",
+        ])
+        .arg(ws.path().join("egme-ord.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(ord_summary(&s, "e-redes")["days_closed"], 1);
     let sent_before = received(ws.path(), "e-redes").len();
     // A late CDR for the 26th and a late ORD file for it.

@@ -2,6 +2,7 @@
 
 mod backup;
 mod check;
+mod days;
 mod demo;
 mod once;
 mod recover;
@@ -80,6 +81,10 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Put a backup back (the current ledger is kept aside), then recover what was sent after it.
     Restore(backup::RestoreArgs),
+    /// Reopen a day closed by mistake (e.g. by a clock jump): its next send goes out under new ids.
+    Reopen(days::DayArgs),
+    /// Send all of a day's files again under new ids (for an ORD that lost them).
+    Resend(days::DayArgs),
     /// Build a demo workspace on local folders and run a D+1 cycle and a later correction.
     Demo(demo::DemoArgs),
 }
@@ -108,6 +113,8 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args),
         Command::Recover(args) => recover::run(&args),
         Command::Backup(args) => backup::run_backup(&args),
+        Command::Reopen(args) => days::run_reopen(&args),
+        Command::Resend(args) => days::run_resend(&args),
         Command::Restore(args) => backup::run_restore(&args),
     };
     match result {

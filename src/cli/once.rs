@@ -17,6 +17,10 @@ pub struct OnceArgs {
     /// Run as if it were this time (RFC 3339), e.g. to replay a day; defaults to the clock.
     #[arg(long)]
     now: Option<String>,
+    /// Run even though the time is more than `max_clock_step` after the last cycle's, or ahead of
+    /// the real clock (the clock guard): after a long planned stop, or a replay.
+    #[arg(long)]
+    allow_clock_jump: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -36,6 +40,7 @@ pub fn run(args: &OnceArgs) -> Result<u8> {
     let mut ws = workspace::Workspace::open(&args.config)?;
     let options = RunOptions {
         crash_at: std::env::var("EGME_ORD_CRASH_AT").ok(),
+        allow_clock_jump: args.allow_clock_jump,
         ..RunOptions::default()
     };
     let summary = ws.cycle(now, Utc::now(), options);

@@ -22,6 +22,10 @@ pub struct RunArgs {
     /// Start the business clock at this time (RFC 3339) and let it run: replays and tests.
     #[arg(long)]
     now: Option<String>,
+    /// Let the first cycle run even though its time is more than `max_clock_step` after the last
+    /// cycle's (after a planned stop longer than that); later cycles are guarded again.
+    #[arg(long)]
+    allow_clock_jump: bool,
 }
 
 pub fn run(args: &RunArgs) -> Result<u8> {
@@ -63,6 +67,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         });
         let options = RunOptions {
             crash_at: std::env::var("EGME_ORD_CRASH_AT").ok(),
+            allow_clock_jump: args.allow_clock_jump,
             ..RunOptions::default()
         };
         tokio::task::spawn_blocking(move || {

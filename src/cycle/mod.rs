@@ -48,6 +48,12 @@ pub enum CycleError {
         #[source]
         source: WriteError,
     },
+    /// An operator's command that cannot be carried out as asked (the message says why).
+    #[error("{0}")]
+    Refused(String),
+    /// The clock guard refused the cycle: `message` has both times and what to do.
+    #[error("{0}")]
+    ClockJump(String),
     /// The fence refused the ORD's send: `message` names the evidence and what recovers.
     #[error("{message}")]
     Fenced { ord: String, message: String },
@@ -130,6 +136,8 @@ pub struct RunOptions {
     pub skip_ords: std::collections::BTreeSet<String>,
     /// Set by a signal: the cycle stops between two files (everything done so far is recorded).
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Run even if the clock guard finds the time jumped (`--allow-clock-jump`).
+    pub allow_clock_jump: bool,
 }
 
 impl RunOptions {
@@ -205,6 +213,8 @@ pub struct Cycle<'a> {
     ledger_id: Option<String>,
     /// Set when the fence could not check the ORD's folders: this cycle delivers nothing.
     hold_delivery: bool,
+    /// `resend`: every file is written again, whether its content changed or not.
+    resending: bool,
 }
 
 impl<'a> Cycle<'a> {
@@ -226,6 +236,7 @@ impl<'a> Cycle<'a> {
             pending: DeferredSync::default(),
             ledger_id: None,
             hold_delivery: false,
+            resending: false,
         }
     }
 
@@ -308,6 +319,29 @@ impl<'a> Cycle<'a> {
         }
     }
 
+    /// The clock guard: refuses a cycle whose time jumped ahead of the last cycle's (by more than
+    /// `max_clock_step`) or of the real clock, unless allowed; records this cycle's time otherwise.
+    fn guard_clock(&mut self) -> Result<(), CycleError> {
+        let last = self.store.last_cycle_now()?;
+        let step = chrono::Duration::from_std(self.config.max_clock_step)
+            .unwrap_or_else(|_| chrono::Duration::days(2));
+        if let Err(jump) = crate::planner::check_clock(last, self.now, self.wall_now, step) {
+            if !self.options.allow_clock_jump {
+                let message = format!(
+                    "{jump}: no day is closed and nothing is sent. If the time is right (after a stop longer than max_clock_step, or a replay), run `egme-ord once --config FILE --allow-clock-jump`; if a cycle already closed days by mistake, `egme-ord reopen --config FILE --ord NAME --day D`"
+                );
+                self.store.event(self.now, None, "clock-jump", &message)?;
+                return Err(CycleError::ClockJump(message));
+            }
+            let message = format!("{jump}: allowed (--allow-clock-jump)");
+            tracing::warn!("{message}");
+            self.store
+                .event(self.now, None, "clock-jump-allowed", &message)?;
+        }
+        self.store.set_last_cycle_now(self.now)?;
+        Ok(())
+    }
+
     /// Runs one whole cycle. Failures of one ORD are recorded in its summary; the others go on.
     pub fn run(&mut self) -> CycleSummary {
         let mut summary = CycleSummary {
@@ -317,6 +351,20 @@ impl<'a> Cycle<'a> {
         let config = self.config;
         if let Err(e) = self.store.check_in_place() {
             tracing::error!(error = %e, "the ledger is not in place: nothing is done");
+            summary.mobility.errors.push(e.to_string());
+            summary.ords = config
+                .ords
+                .iter()
+                .map(|o| OrdSummary {
+                    ord: o.name.clone(),
+                    errors: vec![e.to_string()],
+                    ..OrdSummary::default()
+                })
+                .collect();
+            return summary;
+        }
+        if let Err(e) = self.guard_clock() {
+            tracing::error!(error = %e, "the cycle does not run");
             summary.mobility.errors.push(e.to_string());
             summary.ords = config
                 .ords

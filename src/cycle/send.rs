@@ -38,6 +38,58 @@ pub(super) fn content_hash(day: NaiveDate, key: &SupplierKey, values: &[Decimal]
 }
 
 impl Cycle<'_> {
+    /// `egme-ord resend`: the day's files written again under new ids, whether their content
+    /// changed or not (an ORD lost them), then delivered. The fence runs first; the day must be
+    /// open and within its D+window.
+    pub fn resend(&mut self, ord_name: &str, day: NaiveDate) -> Result<OrdSummary, CycleError> {
+        let config = self.config;
+        let Some(ord) = config.ord(ord_name) else {
+            return Err(CycleError::Refused(format!(
+                "no ORD {ord_name} in the config"
+            )));
+        };
+        let state = self.store.days_state(&ord.name)?;
+        let today = ord.schedule.today(self.now);
+        if !state.open.contains(&day)
+            || !ord.schedule.accepts(day, self.now, &state.closed)
+            || day >= today
+        {
+            return Err(CycleError::Refused(format!(
+                "{ord_name}: day {day} cannot be sent again: it must be open, before today ({today}) and within its D+{} window{}",
+                ord.schedule.window_days,
+                if state.closed.contains(&day) { " (it is closed: `egme-ord reopen` it first)" } else { "" }
+            )));
+        }
+        let mut sum = OrdSummary {
+            ord: ord.name.clone(),
+            ..OrdSummary::default()
+        };
+        if let Some(unchecked) = self.fence(ord)? {
+            return Err(unchecked);
+        }
+        self.resending = true;
+        let mut uploader = None;
+        let sent = self.send_day(ord, day, today, &mut sum, &mut uploader);
+        self.resending = false;
+        let delivered = match uploader {
+            Some(up) => self.finish_upload(ord, up, &mut sum),
+            None => Ok(()),
+        };
+        sent?;
+        delivered?;
+        sum.days_sent = 1;
+        self.store.event(
+            self.now,
+            Some(&ord.name),
+            "resend",
+            &format!(
+                "day {day}: {} file(s) sent again under new ids, {} delivered",
+                sum.files_written, sum.files_delivered
+            ),
+        )?;
+        Ok(sum)
+    }
+
     /// Nets and writes the days due; each committed batch of files is handed to `uploader` (started
     /// on first use) so that delivery runs beside the netting. `failed_intake`: why this cycle's
     /// intake of the ORD (or of the mobility inbox) failed; the send then waits for a cycle whose
@@ -218,7 +270,7 @@ impl Cycle<'_> {
         });
         for (key, values) in &outcome.files {
             let hash = content_hash(day, key, values);
-            if hashes.get(key) == Some(&hash) {
+            if hashes.get(key) == Some(&hash) && !self.resending {
                 continue;
             }
             self.write_outbound(ord, cpe, (day, today), key, values, hash, pack)?;

@@ -1,0 +1,453 @@
+//! Faults that persist: a clock that jumps, an intake that fails at send time, a disk that fills
+//! during the send, an operator's undo (`reopen`) and replay (`resend`).
+
+mod support;
+
+use support::sshd::Sshd;
+use support::{bin, sftp_workspace, write_all};
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use chrono::NaiveDate;
+use egme_ord::demo;
+use egme_ord::filename::{Direction, OrdFileName};
+use egme_ord::store::Store;
+use serde_json::Value;
+
+const FIRST: &str = "2024-10-28T21:30:00Z";
+const SECOND: &str = "2024-10-29T21:30:00Z";
+
+fn local_workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("egme-ord.toml"),
+        demo::config_toml("20:00", "0s"),
+    )
+    .unwrap();
+    write_all(dir.path(), &demo::registry_files());
+    write_all(dir.path(), &demo::first_delivery());
+    dir
+}
+
+fn run(root: &Path, args: &[&str]) -> Output {
+    bin()
+        .args(args)
+        .arg("--config")
+        .arg(root.join("egme-ord.toml"))
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn once(root: &Path, now: &str, extra: &[&str]) -> (Option<i32>, Value, String) {
+    let mut args = vec!["once", "--json", "--now", now];
+    args.extend_from_slice(extra);
+    let o = run(root, &args);
+    (
+        o.status.code(),
+        serde_json::from_slice(&o.stdout).unwrap_or(Value::Null),
+        text(&o),
+    )
+}
+
+fn ord<'a>(s: &'a Value, name: &str) -> &'a Value {
+    s["ords"]
+        .as_array()
+        .and_then(|a| a.iter().find(|o| o["ord"] == name))
+        .unwrap_or(&Value::Null)
+}
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+fn closed(root: &Path, ord: &str) -> BTreeSet<NaiveDate> {
+    Store::open(&root.join("state/egme-ord.sqlite"))
+        .unwrap()
+        .days_state(ord)
+        .unwrap()
+        .closed
+}
+
+/// Per ORD and id, the names our files have at the ORD.
+fn names_by_id(root: &Path) -> BTreeMap<(String, u64), BTreeSet<String>> {
+    let mut out: BTreeMap<(String, u64), BTreeSet<String>> = BTreeMap::new();
+    for o in demo::ords() {
+        let dir = root.join("exchange").join(o.name).join("to-ord");
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Ok(n) = OrdFileName::parse(&name, o.region, Direction::Outbound) {
+                out.entry((o.name.to_string(), n.ntransm.value))
+                    .or_default()
+                    .insert(name);
+            }
+        }
+    }
+    out
+}
+
+fn assert_each_id_once(root: &Path) {
+    let twice: Vec<_> = names_by_id(root)
+        .into_iter()
+        .filter(|(_, n)| n.len() > 1)
+        .collect();
+    assert!(twice.is_empty(), "ids under two names: {twice:?}");
+}
+
+#[test]
+fn a_clock_forty_days_ahead_is_refused_allowed_it_closes_the_days_and_reopen_lets_a_later_correction_out(
+) {
+    let ws = local_workspace();
+    let root = ws.path();
+    let (code, _, out) = once(root, FIRST, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let ahead = "2024-12-07T21:30:00Z";
+    let (code, s, out) = once(root, ahead, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("clock may have jumped"), "{out}");
+    assert!(
+        out.contains("2024-12-07 21:30:00 UTC") && out.contains("2024-10-28 21:30:00 UTC"),
+        "both times: {out}"
+    );
+    assert!(out.contains("--allow-clock-jump"), "{out}");
+    assert_eq!(ord(&s, "e-redes")["days_missed"], 0);
+    assert!(closed(root, "e-redes").is_empty(), "no day closed");
+    // Allowed: the days close as missed.
+    let (code, s, out) = once(root, ahead, &["--allow-clock-jump"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(ord(&s, "e-redes")["days_missed"], 2, "{s}");
+    assert!(closed(root, "e-redes").contains(&day("2024-10-27")));
+    // Back at the real date: the operator reopens the 27th; a correction then goes out.
+    let o = run(
+        root,
+        &[
+            "reopen",
+            "--ord",
+            "e-redes",
+            "--day",
+            "2024-10-27",
+            "--now",
+            SECOND,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!closed(root, "e-redes").contains(&day("2024-10-27")));
+    let before = names_by_id(root).len();
+    write_all(root, &demo::correction());
+    let (code, s, out) = once(root, SECOND, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let e = ord(&s, "e-redes");
+    assert!(e["files_written"].as_u64().unwrap() > 0, "{e}");
+    assert_eq!(e["files_delivered"], e["files_written"], "{e}");
+    assert!(
+        s["mobility"]["records_late"].as_u64().unwrap() >= 1,
+        "the credit for the 26th, still closed, is late: {s}"
+    );
+    assert_eq!(
+        names_by_id(root).len() as u64,
+        before as u64 + e["files_written"].as_u64().unwrap()
+    );
+    assert_each_id_once(root);
+    // Reopening an open day, or one past its window, says so.
+    let o = run(
+        root,
+        &[
+            "reopen",
+            "--ord",
+            "e-redes",
+            "--day",
+            "2024-10-27",
+            "--now",
+            SECOND,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let o = run(
+        root,
+        &[
+            "reopen",
+            "--ord",
+            "e-redes",
+            "--day",
+            "2024-10-26",
+            "--now",
+            "2024-11-30T12:00:00Z",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("past its D+30 window"), "{}", text(&o));
+    let o = run(root, &["verify", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn resend_sends_a_days_files_again_under_new_ids_and_refuses_a_closed_day() {
+    let ws = local_workspace();
+    let root = ws.path();
+    let (code, _, out) = once(root, FIRST, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let day27: Vec<String> = names_by_id(root)
+        .into_iter()
+        .filter(|((o, _), _)| o == "eda")
+        .flat_map(|(_, n)| n)
+        .collect();
+    let before = day27.len();
+    let o = run(
+        root,
+        &[
+            "resend",
+            "--ord",
+            "eda",
+            "--day",
+            "2024-10-27",
+            "--now",
+            FIRST,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let after: Vec<String> = names_by_id(root)
+        .into_iter()
+        .filter(|((o, _), _)| o == "eda")
+        .flat_map(|(_, n)| n)
+        .collect();
+    // EDA's demo CPEs have 16 files for the 27th: each sent again once.
+    assert_eq!(after.len(), before + 16, "{}", text(&o));
+    assert_each_id_once(root);
+    let o = run(root, &["verify", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A further cycle has nothing to send: the resent content is the content held.
+    let (code, s, out) = once(root, FIRST, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(ord(&s, "eda")["files_written"], 0, "{s}");
+    // A day that is not open (or today) is refused.
+    let o = run(
+        root,
+        &[
+            "resend",
+            "--ord",
+            "eda",
+            "--day",
+            "2024-10-28",
+            "--now",
+            FIRST,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("cannot be sent again"), "{}", text(&o));
+}
+
+/// The receive account down at `send_at`, the send account up: nothing is sent; five minutes
+/// later, with the receive side back, the day goes out with the ORD's totals. With the receive side
+/// still down at the last cycle of the local day, it goes out without them, with an ERROR event.
+#[test]
+fn a_send_waits_for_its_intake_until_the_last_cycle_of_the_day_over_sftp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut recv = Sshd::start(&tmp.path().join("recv"));
+    let send = Sshd::start(&tmp.path().join("send"));
+    // The reference: nothing failed.
+    let reference = tmp.path().join("reference");
+    sftp_workspace(&reference, &recv, &send, "0s");
+    write_all(&reference, &demo::first_delivery());
+    let (code, expected, out) = once(&reference, FIRST, &[]);
+    assert_eq!(code, Some(0), "{out}");
+
+    let root = tmp.path().join("ws");
+    sftp_workspace(&root, &recv, &send, "0s");
+    write_all(&root, &demo::first_delivery());
+    recv.stop();
+    let (code, s, out) = once(&root, FIRST, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    for o in s["ords"].as_array().unwrap() {
+        assert_eq!(o["files_written"], 0, "{o}");
+        assert_eq!(o["send_held"], true, "{o}");
+        assert_eq!(o["send_due"], false, "{o}");
+    }
+    assert!(names_by_id(&root).is_empty());
+    recv.restart();
+    let (code, s, out) = once(&root, "2024-10-28T21:35:00Z", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    for name in ["e-redes", "eda", "eem"] {
+        let (got, want) = (ord(&s, name), ord(&expected, name));
+        assert_eq!(got["files_written"], want["files_written"], "{name}: {got}");
+        assert_eq!(
+            got["anomalies"], want["anomalies"],
+            "{name}: with the ORD's totals"
+        );
+        assert_eq!(got["sent_without_intake"], false);
+    }
+    assert!(ord(&s, "eem")["anomalies"].as_u64().unwrap() > 0);
+
+    // Another workspace, the receive side down all evening.
+    let late = tmp.path().join("late");
+    sftp_workspace(&late, &recv, &send, "0s");
+    write_all(&late, &demo::first_delivery());
+    recv.stop();
+    // 23:58 in Lisbon and Madeira, 22:58 in the Azores; the next cycle (5 min) is tomorrow for
+    // the first two only.
+    let (code, s, out) = once(&late, "2024-10-28T23:58:00Z", &[]);
+    assert_eq!(code, Some(1), "{out}");
+    for name in ["e-redes", "eem"] {
+        let o = ord(&s, name);
+        assert_eq!(o["sent_without_intake"], true, "{name}: {o}");
+        assert!(o["files_written"].as_u64().unwrap() > 0, "{name}: {o}");
+    }
+    assert_eq!(ord(&s, "eda")["send_held"], true, "{s}");
+    assert_eq!(ord(&s, "eda")["files_written"], 0, "{s}");
+    let events = Store::open(&late.join("state/egme-ord.sqlite"))
+        .unwrap()
+        .events("send-without-intake")
+        .unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        events[0].contains("totals of the day may be missing"),
+        "{events:?}"
+    );
+}
+
+/// Mounts a small tmpfs at `at` (the tests run as root, as CI does).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "this test mounts a tmpfs: it needs root, as CI has");
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_work_disk_full_during_the_send_leaves_the_day_to_the_next_cycle_of_the_same_day() {
+    let ws = local_workspace();
+    let root = ws.path();
+    let work = Tmpfs::mount(&root.join("work"), "1m");
+    // The intake before send time, then the disk fills.
+    let (code, _, out) = once(root, "2024-10-28T10:00:00Z", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let fill = work.0.join("fill");
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", "bs=1k", "count=4000"])
+        .arg(format!("of={}", fill.display()))
+        .output();
+    let (code, s, out) = once(root, FIRST, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    for o in s["ords"].as_array().unwrap() {
+        assert_eq!(
+            o["files_written"], 0,
+            "nothing written counts as written: {o}"
+        );
+        assert!(o["errors"].to_string().contains("No space left"), "{o}");
+    }
+    assert!(names_by_id(root).is_empty());
+    fs::remove_file(&fill).unwrap();
+    let (code, s, out) = once(root, "2024-10-28T21:35:00Z", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(ord(&s, "e-redes")["days_sent"], 2, "{s}");
+    assert_eq!(names_by_id(root).len(), 88, "the day's files, each once");
+    assert_each_id_once(root);
+    let o = run(root, &["verify", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    drop(work);
+}
+
+mod jumping_clock {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use chrono::{DateTime, Utc};
+    use egme_ord::config::Config;
+    use egme_ord::cycle::{load_registry, RunOptions};
+    use egme_ord::daemon::{self, Clock};
+
+    /// A clock that moves on by the poll interval, except once, when it jumps 40 days ahead.
+    struct JumpingClock {
+        now: Cell<DateTime<Utc>>,
+        sleeps: Cell<u32>,
+    }
+
+    impl Clock for JumpingClock {
+        fn now(&self) -> DateTime<Utc> {
+            self.now.get()
+        }
+        fn sleep(&self, duration: Duration, _stop: &AtomicBool) {
+            let n = self.sleeps.get() + 1;
+            self.sleeps.set(n);
+            let step = if n == 1 {
+                chrono::Duration::days(40)
+            } else {
+                chrono::Duration::from_std(duration).unwrap()
+            };
+            self.now.set(self.now.get() + step);
+        }
+    }
+
+    #[test]
+    fn the_daemon_under_a_clock_that_jumps_forty_days_closes_no_day_and_sends_nothing() {
+        let ws = local_workspace();
+        let root = ws.path();
+        let config = Config::parse(
+            &fs::read_to_string(root.join("egme-ord.toml")).unwrap(),
+            &root.join("egme-ord.toml"),
+        )
+        .unwrap();
+        let registry = load_registry(&config).unwrap();
+        fs::create_dir_all(config.store.parent().unwrap()).unwrap();
+        let mut store = Store::open(&config.store).unwrap();
+        let clock = JumpingClock {
+            now: Cell::new(FIRST.parse().unwrap()),
+            sleeps: Cell::new(0),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let rows: RefCell<Vec<(usize, usize, String)>> = RefCell::new(Vec::new());
+        daemon::run(
+            &config,
+            &registry,
+            &mut store,
+            &clock,
+            &stop,
+            RunOptions::default(),
+            |s, _| {
+                let written: usize = s.ords.iter().map(|o| o.files_written).sum();
+                let missed: usize = s.ords.iter().map(|o| o.days_missed + o.days_closed).sum();
+                rows.borrow_mut()
+                    .push((written, missed, s.ords[0].errors.join("; ")));
+                if rows.borrow().len() == 4 {
+                    stop.store(true, Ordering::SeqCst);
+                }
+            },
+        );
+        let rows = rows.into_inner();
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[0].0, 88, "the first cycle sends the day: {rows:?}");
+        for (written, closed, errors) in &rows[1..] {
+            assert_eq!((*written, *closed), (0, 0), "{rows:?}");
+            assert!(errors.contains("clock may have jumped"), "{errors}");
+        }
+        assert!(store.days_state("e-redes").unwrap().closed.is_empty());
+        assert_eq!(names_by_id(root).len(), 88);
+    }
+}
