@@ -19,6 +19,8 @@ struct State {
     sent: BTreeMap<String, u64>,
     anomalies: BTreeMap<String, u64>,
     failures: BTreeMap<String, u64>,
+    unreadable: BTreeMap<String, u64>,
+    stuck: BTreeMap<String, u64>,
     last_success: BTreeMap<String, i64>,
     cycles: u64,
     last_cycle_millis: u128,
@@ -54,6 +56,10 @@ impl Metrics {
             }
             *st.sent.entry(o.ord.clone()).or_default() += o.files_delivered as u64;
             *st.anomalies.entry(o.ord.clone()).or_default() += o.anomalies as u64;
+            *st.unreadable.entry(o.ord.clone()).or_default() += o.files_unreadable as u64;
+            if !o.skipped_for_backoff {
+                st.stuck.insert(o.ord.clone(), o.files_stuck.len() as u64);
+            }
             if !o.errors.is_empty() {
                 *st.failures.entry(o.ord.clone()).or_default() += 1;
             } else if !o.skipped_for_backoff {
@@ -107,6 +113,20 @@ impl Metrics {
             "Quarter-hours with mobility above the ORD's total, per send.",
             &st.anomalies,
             "counter",
+        );
+        simple(
+            &mut out,
+            "egme_ord_files_unreadable_total",
+            "ORD files that could not be read in a cycle (vanished, no permission); the others were received.",
+            &st.unreadable,
+            "counter",
+        );
+        simple(
+            &mut out,
+            "egme_ord_files_stuck",
+            "ORD files that could not be read in several cycles in a row (last cycle).",
+            &st.stuck,
+            "gauge",
         );
         simple(
             &mut out,

@@ -186,7 +186,25 @@ pub struct DayStatus {
     pub anomalies: u64,
 }
 
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
+
+/// Version 7: files of an ORD that could not be read (vanished, no permission), with how many
+/// cycles in a row they failed: the other files go on, these are retried and reported as stuck.
+const MIGRATION_7: &str = "
+CREATE TABLE intake_failures (
+  ord TEXT NOT NULL, name TEXT NOT NULL, failures INTEGER NOT NULL, first_at TEXT NOT NULL, last_at TEXT NOT NULL,
+  last_error TEXT NOT NULL, PRIMARY KEY (ord, name));
+";
+
+/// A file of an ORD that could not be read, as the ledger counts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileFailure {
+    pub name: String,
+    /// Cycles in a row in which it could not be read.
+    pub failures: u32,
+    pub first_at: String,
+    pub last_error: String,
+}
 
 /// Version 6: a checksum of each row that decides what is sent (sent files, ORD profiles, mobility
 /// records, sequences), computed on write and checked on every read: a byte flipped on disk is
@@ -877,6 +895,7 @@ impl Store {
             (4, MIGRATION_4),
             (5, MIGRATION_5),
             (6, MIGRATION_6),
+            (7, MIGRATION_7),
         ] {
             if version >= target {
                 continue;
@@ -1158,6 +1177,65 @@ impl Store {
         )
         .optional()
         .map_err(|e| self.sq(e))
+    }
+
+    // ---------------------------------------------------------------- unreadable files
+
+    /// Counts one more cycle in which `name` of `ord` could not be read; returns the count.
+    pub fn record_file_failure(
+        &self,
+        ord: &str,
+        name: &str,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<u32, StoreError> {
+        let at = time_text(at);
+        exec(
+            &self.conn,
+            "INSERT INTO intake_failures (ord, name, failures, first_at, last_at, last_error) VALUES (?1, ?2, 1, ?3, ?3, ?4)
+             ON CONFLICT (ord, name) DO UPDATE SET failures = failures + 1, last_at = excluded.last_at, last_error = excluded.last_error",
+            params![ord, name, at, error],
+        )
+        .map_err(|e| self.sq(e))?;
+        one(
+            &self.conn,
+            "SELECT failures FROM intake_failures WHERE ord = ?1 AND name = ?2",
+            params![ord, name],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+        .map_err(|e| self.sq(e))
+    }
+
+    /// Forgets the failures of `name` (it was read), or of every file of `ord` not in `listed`
+    /// (gone from the ORD's folder).
+    pub fn clear_file_failure(&self, ord: &str, name: &str) -> Result<(), StoreError> {
+        exec(
+            &self.conn,
+            "DELETE FROM intake_failures WHERE ord = ?1 AND name = ?2",
+            params![ord, name],
+        )
+        .map(|_| ())
+        .map_err(|e| self.sq(e))
+    }
+
+    /// The files of `ord` that could not be read, most failures first.
+    pub fn file_failures(&self, ord: &str) -> Result<Vec<FileFailure>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, failures, first_at, last_error FROM intake_failures WHERE ord = ?1 ORDER BY failures DESC, name")
+            .map_err(|e| self.sq(e))?;
+        let rows = stmt
+            .query_map(params![ord], |r| {
+                Ok(FileFailure {
+                    name: r.get(0)?,
+                    failures: u32::try_from(r.get::<_, i64>(1)?).unwrap_or(u32::MAX),
+                    first_at: r.get(2)?,
+                    last_error: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.sq(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sq(e))
     }
 
     // ---------------------------------------------------------------- recovery

@@ -451,3 +451,191 @@ mod jumping_clock {
         assert_eq!(names_by_id(root).len(), 88);
     }
 }
+
+/// A non-root account on the test sshd (the test runs as root, as CI does): created once.
+fn sftp_user() -> &'static str {
+    const USER: &str = "egme-ord-sftp";
+    let exists = std::process::Command::new("id")
+        .arg(USER)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !exists {
+        let _ = std::process::Command::new("useradd")
+            .args(["--system", "--no-create-home", "--shell", "/bin/sh", USER])
+            .status();
+    }
+    // A locked account ("!") is refused by sshd without PAM, even with a key.
+    let ok = std::process::Command::new("usermod")
+        .args(["-p", "*", USER])
+        .status()
+        .unwrap()
+        .success();
+    assert!(
+        ok,
+        "this test creates the SFTP user {USER}: it needs root, as CI has"
+    );
+    USER
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// One ORD file the SFTP user may not read (mode 000 at the ORD) among E-Redes's 7, and two files
+/// deleted between the listing and the reads: the others are received in the same cycle, the
+/// unreadable one is retried, counted, and reported as stuck after three cycles.
+#[test]
+fn one_unreadable_or_vanished_file_does_not_stop_the_others_over_sftp_as_a_non_root_user() {
+    let user = sftp_user();
+    let tmp = tempfile::tempdir().unwrap();
+    chmod(tmp.path(), 0o755);
+    let server = Sshd::start(&tmp.path().join("sshd"));
+    chmod(&server.dir, 0o755);
+    chmod(&server.dir.join("authorized_keys"), 0o644);
+    let root = tmp.path().join("ws");
+    sftp_workspace(&root, &server, &server, "0s");
+    write_all(&root, &demo::first_delivery());
+    // A seventh E-Redes file: the correction's, without its CDRs.
+    let extra: Vec<_> = demo::correction()
+        .into_iter()
+        .filter(|f| f.path.contains("from-ord"))
+        .collect();
+    assert_eq!(extra.len(), 1);
+    write_all(&root, &extra);
+    // Every folder on the way readable by the SFTP user; the send folders writable by it.
+    for d in [root.clone(), root.join("exchange")] {
+        chmod(&d, 0o755);
+    }
+    for o in demo::ords() {
+        let ex = root.join("exchange").join(o.name);
+        chmod(&ex, 0o755);
+        chmod(&ex.join("from-ord"), 0o755);
+        chmod(&ex.join("to-ord"), 0o777);
+        for e in fs::read_dir(ex.join("from-ord")).unwrap().flatten() {
+            chmod(&e.path(), 0o644);
+        }
+    }
+    let config = fs::read_to_string(root.join("egme-ord.toml"))
+        .unwrap()
+        .replace(
+            &format!("user = \"{}\"", support::sshd::whoami()),
+            &format!("user = \"{user}\""),
+        );
+    assert!(config.contains(&format!("user = \"{user}\"")));
+    fs::write(root.join("egme-ord.toml"), config).unwrap();
+    let from = root.join("exchange/e-redes/from-ord");
+    let mut names: Vec<String> = fs::read_dir(&from)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 7);
+    let locked = names[0].clone();
+    chmod(&from.join(&locked), 0o000);
+    let (code, s, out) = once(&root, "2024-10-28T10:00:00Z", &[]);
+    assert_eq!(
+        code,
+        Some(0),
+        "one unreadable file is not a failed intake: {out}"
+    );
+    let e = ord(&s, "e-redes");
+    assert_eq!(e["received"]["applied"], 6, "{e}");
+    assert_eq!(e["files_unreadable"], 1, "{e}");
+    assert!(e["errors"].as_array().unwrap().is_empty(), "{e}");
+    assert_eq!(
+        ord(&s, "eda")["received"]["applied"],
+        4,
+        "the other ORDs as usual"
+    );
+    for i in 2..=3 {
+        let (code, s, out) = once(&root, &format!("2024-10-28T10:0{i}:00Z"), &[]);
+        let e = ord(&s, "e-redes");
+        assert_eq!(e["files_unreadable"], 1, "{e}");
+        if i == 3 {
+            assert_eq!(code, Some(1), "a stuck file needs the operator: {out}");
+            assert_eq!(e["files_stuck"][0], locked.as_str(), "{e}");
+        }
+    }
+    let o = run(&root, &["status"]);
+    assert!(
+        text(&o).contains(&format!("STUCK: {locked} could not be read in 3 cycle(s)")),
+        "{}",
+        text(&o)
+    );
+    // Readable again: received, and no longer counted.
+    chmod(&from.join(&locked), 0o644);
+    let (code, s, out) = once(&root, "2024-10-28T10:05:00Z", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(ord(&s, "e-redes")["received"]["applied"], 1, "{s}");
+    assert!(!text(&run(&root, &["status"])).contains("could not be read"));
+
+    // Two new files, deleted between the listing and the reads: the third is received.
+    let ord0 = &demo::ords()[0];
+    let day = demo::demo_days()[1];
+    let mut fresh = Vec::new();
+    for (k, tid) in [(0usize, 701u64), (1, 702), (2, 703)] {
+        let f = demo::ord_file(
+            ord0,
+            ord0.cpes[k],
+            demo::ord_profile(ord0.region, day, 7, 40),
+            tid,
+            day,
+        );
+        write_all(&root, std::slice::from_ref(&f));
+        chmod(&root.join(&f.path), 0o644);
+        fresh.push(root.join(&f.path));
+    }
+    let marker = tmp.path().join("listed");
+    let mut child = bin()
+        .args([
+            "once",
+            "--json",
+            "--now",
+            "2024-10-28T10:10:00Z",
+            "--config",
+        ])
+        .arg(root.join("egme-ord.toml"))
+        .env("EGME_ORD_PAUSE_AFTER_LIST", &marker)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the intake did not list"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    fs::remove_file(&fresh[0]).unwrap();
+    fs::remove_file(&fresh[1]).unwrap();
+    fs::remove_file(&marker).unwrap();
+    // The other ORDs pause after their listing too: let them go on.
+    let out = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stdout = String::new();
+            std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+            break (status, stdout);
+        }
+        if marker.exists() {
+            let _ = fs::remove_file(&marker);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let s: Value = serde_json::from_str(&out.1).unwrap();
+    let e = ord(&s, "e-redes");
+    assert_eq!(
+        e["received"]["applied"], 1,
+        "the file still there is received: {e}"
+    );
+    assert_eq!(e["files_unreadable"], 2, "{e}");
+    assert!(e["errors"].as_array().unwrap().is_empty(), "{e}");
+    // Gone for good: forgotten at the next listing.
+    let (_, _, _) = once(&root, "2024-10-28T10:15:00Z", &[]);
+    assert!(!text(&run(&root, &["status"])).contains("could not be read"));
+}

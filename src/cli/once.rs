@@ -41,6 +41,7 @@ pub fn run(args: &OnceArgs) -> Result<u8> {
     let options = RunOptions {
         crash_at: std::env::var("EGME_ORD_CRASH_AT").ok(),
         allow_clock_jump: args.allow_clock_jump,
+        pause_after_list: std::env::var_os("EGME_ORD_PAUSE_AFTER_LIST").map(PathBuf::from),
         ..RunOptions::default()
     };
     let summary = ws.cycle(now, Utc::now(), options);

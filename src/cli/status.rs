@@ -26,8 +26,9 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
         let state = ws.store.days_state(&ord.name)?;
         let sent = ws.store.sent_files(&ord.name, false)?;
         let last_id = sent.last().map(|f| f.transmission_id);
+        let unreadable = ws.store.file_failures(&ord.name)?;
         if args.json {
-            all.push(json!({ "ord": ord.name, "region": ord.region, "last_send": state.last_send, "last_transmission_id": last_id, "days": days }));
+            all.push(json!({ "ord": ord.name, "region": ord.region, "last_send": state.last_send, "last_transmission_id": last_id, "days": days, "unreadable_files": unreadable }));
             continue;
         }
         println!(
@@ -43,6 +44,17 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
             "  {:<10}  {:<6}  {:>9}  {:>13}  {:>10}  {:>7}  {:>9}",
             "day", "state", "ORD CPEs", "ORD last id", "files sent", "pending", "anomalies"
         );
+        for f in &unreadable {
+            let stuck = if f.failures >= egme_ord::cycle::STUCK_AFTER {
+                "STUCK: "
+            } else {
+                ""
+            };
+            println!(
+                "  {stuck}{} could not be read in {} cycle(s) in a row since {}: {}",
+                f.name, f.failures, f.first_at, f.last_error
+            );
+        }
         for d in days {
             println!(
                 "  {:<10}  {:<6}  {:>9}  {:>13}  {:>10}  {:>7}  {:>9}",

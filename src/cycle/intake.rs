@@ -19,6 +19,9 @@ use crate::transport::{RemoteDir, RemoteEntry, TransportError};
 /// Files downloaded (or uploaded) per batch: bounds memory, keeps sessions busy.
 pub(super) const BATCH: usize = 256;
 
+/// Cycles in a row after which a file that cannot be read is reported as stuck.
+pub const STUCK_AFTER: u32 = 3;
+
 /// The archive pack of one intake batch: `archive/<ORD>/<date>/pack-<first id>.tar`, named after
 /// the ledger id the batch's first received file gets (see `Store::next_received_id`).
 pub(super) struct ArchivePack {
@@ -43,6 +46,7 @@ impl Cycle<'_> {
     ) -> Result<(), CycleError> {
         let mut dir = super::open_endpoint(&ord.receive)?;
         let (entries, odd) = dir.list()?;
+        super::pause_after_list(self.options.pause_after_list.as_deref());
         // Links and names that are not UTF-8: never followed nor read, recorded once as rejected.
         for name in &odd {
             let entry = RemoteEntry {
@@ -63,6 +67,13 @@ impl Cycle<'_> {
             self.received_one(ord, &entry, status, dir.as_mut(), sum)?;
         }
         sum.skipped = odd;
+        // Failures of files that are no longer there (they vanished) are forgotten.
+        let listed: BTreeSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        for f in self.store.file_failures(&ord.name)? {
+            if !listed.contains(f.name.as_str()) {
+                self.store.clear_file_failure(&ord.name, &f.name)?;
+            }
+        }
         let min_age = self.config.min_file_age.as_secs() as i64;
         // Days close only during the send, so once per intake is enough.
         let closed = self.store.days_state(&ord.name)?.closed;
@@ -132,6 +143,12 @@ impl Cycle<'_> {
                             sum.waiting += 1;
                             continue;
                         }
+                        // One file's failure (vanished, no permission): counted against it, the
+                        // others go on.
+                        Err(e) if e.about_one_file() => {
+                            me.unreadable(ord, &entry.name, &e, sum)?;
+                            continue;
+                        }
                         Err(e) => return Err(e.into()),
                     };
                     if bytes.len() as u64 != entry.size {
@@ -160,6 +177,39 @@ impl Cycle<'_> {
         Ok(())
     }
 
+    /// Counts a cycle in which `name` could not be read: an event the first time and when it
+    /// becomes stuck; the summary counts it.
+    fn unreadable(
+        &mut self,
+        ord: &OrdConfig,
+        name: &str,
+        error: &TransportError,
+        sum: &mut OrdSummary,
+    ) -> Result<(), CycleError> {
+        let failures =
+            self.store
+                .record_file_failure(&ord.name, name, self.now, &error.to_string())?;
+        sum.files_unreadable += 1;
+        if failures == 1 {
+            tracing::warn!(ord = %ord.name, file = %name, %error, "file could not be read: the others are received, it is tried again next cycle");
+            self.store.event(
+                self.now,
+                Some(&ord.name),
+                "file-unreadable",
+                &format!("{name}: {error}; tried again next cycle"),
+            )?;
+        }
+        if failures >= STUCK_AFTER {
+            sum.files_stuck.push(name.to_string());
+            tracing::error!(ord = %ord.name, file = %name, failures, %error, "file stuck: it could not be read in several cycles in a row");
+            if failures == STUCK_AFTER {
+                self.store.event(self.now, Some(&ord.name), "file-stuck", &format!(
+                    "{name}: could not be read in {failures} cycles in a row ({error}): ask the ORD to check the file (its permissions on their server)"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Logs and counts one recorded file, and moves it to the processed folder when configured.
     fn received_one(
         &mut self,
@@ -175,6 +225,7 @@ impl Cycle<'_> {
             tracing::info!(ord = %ord.name, file = %entry.name, size = entry.size, status = status.as_str(), "file received");
         }
         *sum.received.entry(status.as_str().to_string()).or_default() += 1;
+        self.store.clear_file_failure(&ord.name, &entry.name)?;
         if let Some(folder) = ord
             .processed_folder
             .as_deref()

@@ -25,6 +25,7 @@ use crate::store::{Store, StoreError};
 use crate::transport::{LocalDir, RemoteDir, SftpDir, TransportError};
 
 pub use fence::{mark_path, outbox_packs, read_mark, set_aside, witnesses, write_mark};
+pub use intake::STUCK_AFTER;
 pub use recover::{OrdRecovery, RecoverOptions, RecoverReport};
 
 /// What can stop a cycle (or one ORD's part of it).
@@ -83,6 +84,11 @@ pub struct OrdSummary {
     pub waiting: usize,
     /// Entries that are not regular files with usable names (links, non-UTF-8 names).
     pub skipped: Vec<String>,
+    /// Files that could not be read this cycle (vanished, no permission): retried next cycle;
+    /// the other files were received.
+    pub files_unreadable: usize,
+    /// Files that could not be read in `STUCK_AFTER` cycles or more in a row.
+    pub files_stuck: Vec<String>,
     pub send_due: bool,
     /// The send's time has come but it waits for an intake that failed (until its deadline).
     pub send_held: bool,
@@ -122,8 +128,13 @@ pub struct CycleSummary {
 }
 
 impl CycleSummary {
+    /// Whether something needs the operator: a step failed, or a file is stuck.
     pub fn failed(&self) -> bool {
-        !self.mobility.errors.is_empty() || self.ords.iter().any(|o| !o.errors.is_empty())
+        !self.mobility.errors.is_empty()
+            || self
+                .ords
+                .iter()
+                .any(|o| !o.errors.is_empty() || !o.files_stuck.is_empty())
     }
 }
 
@@ -138,6 +149,22 @@ pub struct RunOptions {
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Run even if the clock guard finds the time jumped (`--allow-clock-jump`).
     pub allow_clock_jump: bool,
+    /// Test hook (`EGME_ORD_PAUSE_AFTER_LIST`): after listing an ORD's folder, the intake creates
+    /// this file and waits (at most a minute) until it is removed, so a test can change the folder
+    /// between the listing and the reads.
+    pub pause_after_list: Option<PathBuf>,
+}
+
+/// Test hook: see [`RunOptions::pause_after_list`].
+pub(crate) fn pause_after_list(marker: Option<&Path>) {
+    let Some(marker) = marker else { return };
+    if fs::write(marker, b"listed\n").is_err() {
+        return;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while marker.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 impl RunOptions {

@@ -30,6 +30,20 @@ impl LocalDir {
         }
     }
 
+    /// An IO error reading one file: a file that vanished or may not be read is that file's
+    /// failure alone; anything else (the disk, the mount) is the folder's.
+    fn file_io(&self, op: &'static str, name: &str, source: io::Error) -> TransportError {
+        match source.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => TransportError::File {
+                dir: self.describe(),
+                op,
+                name: name.to_string(),
+                detail: source.to_string(),
+            },
+            _ => self.io(op, name, source),
+        }
+    }
+
     fn checked(&self, name: &str) -> Result<PathBuf, TransportError> {
         if is_safe_name(name) {
             Ok(self.dir.join(name))
@@ -99,11 +113,11 @@ impl RemoteDir for LocalDir {
 
     fn read(&mut self, name: &str, limit: u64) -> Result<Vec<u8>, TransportError> {
         let path = self.checked(name)?;
-        let file = fs::File::open(&path).map_err(|e| self.io("open", name, e))?;
+        let file = fs::File::open(&path).map_err(|e| self.file_io("open", name, e))?;
         let mut bytes = Vec::new();
         file.take(limit + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| self.io("read", name, e))?;
+            .map_err(|e| self.file_io("read", name, e))?;
         if bytes.len() as u64 > limit {
             return Err(TransportError::TooLarge {
                 dir: self.describe(),

@@ -50,6 +50,15 @@ pub enum TransportError {
     },
     #[error("{dir}: unsafe file name {name:?}")]
     UnsafeName { dir: String, name: String },
+    /// A failure that belongs to one file (it vanished, it may not be read): the folder and the
+    /// connection are fine, the other files go on.
+    #[error("{dir}: {op} {name}: {detail}")]
+    File {
+        dir: String,
+        op: &'static str,
+        name: String,
+        detail: String,
+    },
     #[error("cannot connect to {host}:{port}: {source}")]
     Connect {
         host: String,
@@ -86,6 +95,19 @@ pub enum TransportError {
         port: u16,
         detail: String,
     },
+}
+
+impl TransportError {
+    /// Whether the failure concerns one file only (the other files of the folder can go on).
+    pub fn about_one_file(&self) -> bool {
+        matches!(
+            self,
+            TransportError::Conflict { .. }
+                | TransportError::TooLarge { .. }
+                | TransportError::UnsafeName { .. }
+                | TransportError::File { .. }
+        )
+    }
 }
 
 /// What `put` did.

@@ -353,15 +353,27 @@ impl RemoteDir for SftpDir {
             });
         }
         let path = self.remote(name);
+        let about_file = |me: &Self, op: &'static str, e: ssh2::Error| {
+            if file_status(&e) {
+                TransportError::File {
+                    dir: me.describe(),
+                    op,
+                    name: name.to_string(),
+                    detail: e.to_string(),
+                }
+            } else {
+                me.ssh(op, e)
+            }
+        };
         self.with_sftp(|me, sftp| {
-            let stat = sftp.lstat(&path).map_err(|e| me.ssh("stat", e))?;
+            let stat = sftp.lstat(&path).map_err(|e| about_file(me, "stat", e))?;
             if !is_regular(&stat) {
                 return Err(TransportError::UnsafeName {
                     dir: me.describe(),
                     name: name.to_string(),
                 });
             }
-            let file = sftp.open(&path).map_err(|e| me.ssh("open", e))?;
+            let file = sftp.open(&path).map_err(|e| about_file(me, "open", e))?;
             let mut bytes = Vec::new();
             file.take(limit + 1)
                 .read_to_end(&mut bytes)
@@ -497,12 +509,13 @@ impl RemoteDir for SftpDir {
 
 /// A failure that concerns one file only: the transfers after it can go on.
 fn about_one_file(e: &TransportError) -> bool {
-    matches!(
-        e,
-        TransportError::Conflict { .. }
-            | TransportError::TooLarge { .. }
-            | TransportError::UnsafeName { .. }
-    )
+    e.about_one_file()
+}
+
+/// SFTP status codes that are about the file asked for, not the connection:
+/// `SSH_FX_NO_SUCH_FILE` (2) and `SSH_FX_PERMISSION_DENIED` (3).
+fn file_status(e: &ssh2::Error) -> bool {
+    matches!(e.code(), ssh2::ErrorCode::SFTP(2 | 3))
 }
 
 /// One item's result: `None` until it is known.
