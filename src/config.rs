@@ -37,6 +37,9 @@ struct RawConfig {
     /// A cycle whose time is more than this after the last cycle's refuses to run (clock guard).
     #[serde(default = "default_clock_step")]
     max_clock_step: String,
+    /// After SIGTERM, how long `run` lets the cycle in flight finish before abandoning it.
+    #[serde(default = "default_stop_timeout")]
+    stop_timeout: String,
     /// Address for Prometheus metrics (e.g. 127.0.0.1:9464); none by default.
     metrics_listen: Option<String>,
     mobility: RawMobility,
@@ -53,6 +56,9 @@ fn default_send_at() -> String {
 }
 fn default_poll() -> String {
     "5m".into()
+}
+fn default_stop_timeout() -> String {
+    "30s".into()
 }
 fn default_clock_step() -> String {
     "2d".into()
@@ -343,6 +349,8 @@ pub struct Config {
     pub min_file_age: Duration,
     /// The clock guard: a cycle more than this after the last one refuses to run.
     pub max_clock_step: Duration,
+    /// After SIGTERM, how long the cycle in flight may take before `run` abandons it.
+    pub stop_timeout: Duration,
     /// Where `run` serves Prometheus metrics, if anywhere.
     pub metrics_listen: Option<String>,
     /// Where `run` takes a backup (ledger and its files) after every daily send, if anywhere.
@@ -471,6 +479,13 @@ impl Config {
             errors.push(err(format!(
                 "key `max_clock_step`: expected a duration like 12h, 2d, found {:?}",
                 raw.max_clock_step
+            )));
+        }
+        let stop_timeout = parse_duration(&raw.stop_timeout);
+        if stop_timeout.is_none() {
+            errors.push(err(format!(
+                "key `stop_timeout`: expected a duration like 30s, found {:?}",
+                raw.stop_timeout
             )));
         }
         if raw.ord.is_empty() {
@@ -622,6 +637,7 @@ impl Config {
             poll_interval: poll_interval.unwrap_or(Duration::from_secs(300)),
             min_file_age: min_file_age.unwrap_or_default(),
             max_clock_step: max_clock_step.unwrap_or(Duration::from_secs(2 * 86_400)),
+            stop_timeout: stop_timeout.unwrap_or(Duration::from_secs(30)),
             metrics_listen: raw.metrics_listen.clone(),
             backup_folder: raw.backup.as_ref().map(|b| abs(&b.folder)),
             mobility_inbox: abs(&raw.mobility.inbox),

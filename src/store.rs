@@ -1919,6 +1919,18 @@ impl Store {
     }
 
     /// Per day of `ord`: state, ORD data held, files sent, anomalies.
+    /// How many files of `ord` were written and not yet delivered.
+    pub fn pending_count(&self, ord: &str) -> Result<u64, StoreError> {
+        one(
+            &self.conn,
+            "SELECT COUNT(*) FROM sent_files WHERE ord = ?1 AND delivered_at IS NULL",
+            params![ord],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| u64::try_from(n).unwrap_or(0))
+        .map_err(|e| self.sq(e))
+    }
+
     pub fn status(&self, ord: &str) -> Result<Vec<DayStatus>, StoreError> {
         let mut stmt = self
             .conn

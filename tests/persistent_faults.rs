@@ -639,3 +639,134 @@ fn one_unreadable_or_vanished_file_does_not_stop_the_others_over_sftp_as_a_non_r
     let (_, _, _) = once(&root, "2024-10-28T10:15:00Z", &[]);
     assert!(!text(&run(&root, &["status"])).contains("could not be read"));
 }
+
+/// Every process below `pid` (sshd's per-connection processes and their sftp servers).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        let o = std::process::Command::new("pgrep")
+            .args(["-P", &p.to_string()])
+            .output()
+            .unwrap();
+        for line in String::from_utf8_lossy(&o.stdout).lines() {
+            if let Ok(c) = line.trim().parse::<u32>() {
+                out.push(c);
+                todo.push(c);
+            }
+        }
+    }
+    out
+}
+
+fn signal(pids: &[u32], sig: &str) {
+    for p in pids {
+        let _ = std::process::Command::new("kill")
+            .args([sig, &p.to_string()])
+            .status();
+    }
+}
+
+/// SIGTERM while the ORD's server is frozen (SIGSTOP on its sshd sessions) in the middle of a
+/// day's delivery: `run` exits within stop_timeout + 5 s, non-zero, saying how many files were
+/// not delivered; the next cycle delivers them, each once.
+#[test]
+fn sigterm_with_a_frozen_server_stops_within_stop_timeout_and_the_restart_delivers_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&tmp.path().join("sshd"));
+    let root = tmp.path().join("ws");
+    let scale = demo::at_scale(300);
+    write_all(&root, &scale.files);
+    let to = root.join("remote/to-ord");
+    fs::create_dir_all(&to).unwrap();
+    let known_hosts = server.dir.join("known_hosts");
+    let config = format!(
+        "stop_timeout = \"3s\"\n{}",
+        demo::at_scale_config(
+            &server.endpoint(&root.join("remote/from-ord"), &known_hosts),
+            &server.endpoint(&to, &known_hosts),
+        )
+    );
+    fs::write(root.join("egme-ord.toml"), config).unwrap();
+    let log = root.join("run.log");
+    let mut daemon = bin()
+        .args(["run", "--now", "2024-11-05T21:30:00Z", "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .env("EGME_ORD_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("\"file sent\"")
+    {
+        assert!(std::time::Instant::now() < deadline, "nothing was sent");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let frozen = descendants(server.pid());
+    assert!(!frozen.is_empty(), "the sshd sessions to freeze");
+    signal(&frozen, "-STOP");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let asked = std::time::Instant::now();
+    signal(&[daemon.id()], "-TERM");
+    let status = loop {
+        if let Some(status) = daemon.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            asked.elapsed() < std::time::Duration::from_secs(3 + 5),
+            "run did not stop within stop_timeout + 5 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let took = asked.elapsed();
+    signal(&frozen, "-CONT");
+    signal(&frozen, "-KILL");
+    let text_log = fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "unfinished work is not success: {text_log}"
+    );
+    assert!(
+        text_log.contains("stop_timeout reached") && text_log.contains("e-redes: "),
+        "the log says what was not delivered: {text_log}"
+    );
+    let at_ord = fs::read_dir(&to)
+        .unwrap()
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .count() as u64;
+    assert!(
+        at_ord < scale.outputs,
+        "stopped mid-delivery ({at_ord} of {})",
+        scale.outputs
+    );
+    // The restart delivers the rest, each once.
+    let (code, s, out) = once(&root, "2024-11-05T21:40:00Z", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(s["ords"][0]["files_pending"], 0, "{s}");
+    let names: Vec<String> = fs::read_dir(&to)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert_eq!(names.len() as u64, scale.outputs, "every file once");
+    let ids: BTreeSet<u64> = names
+        .iter()
+        .filter_map(|n| {
+            OrdFileName::parse(n, egme_ord::region::Region::Continent, Direction::Outbound).ok()
+        })
+        .map(|n| n.ntransm.value)
+        .collect();
+    assert_eq!(ids.len() as u64, scale.outputs);
+    let o = run(&root, &["verify", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    eprintln!(
+        "stopped in {took:?} with {at_ord} of {} delivered",
+        scale.outputs
+    );
+}

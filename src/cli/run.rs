@@ -47,6 +47,11 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         .enable_all()
         .build()?;
     let worker_stop = stop.clone();
+    let stop_timeout = ws.config.stop_timeout;
+    let store_path = ws.config.store.clone();
+    let ords: Vec<String> = ws.config.ords.iter().map(|o| o.name.clone()).collect();
+    let unfinished = Arc::new(AtomicBool::new(false));
+    let unfinished_in_report = unfinished.clone();
     runtime.block_on(async move {
         let signal_stop = stop.clone();
         tokio::spawn(async move {
@@ -62,8 +67,22 @@ pub fn run(args: &RunArgs) -> Result<u8> {
                 _ = terminate => {},
                 _ = tokio::signal::ctrl_c() => {},
             }
-            tracing::info!("stop requested: finishing the file in flight, then stopping");
+            tracing::info!(stop_timeout_s = stop_timeout.as_secs(), "stop requested: finishing the file in flight, then stopping");
             signal_stop.store(true, Ordering::SeqCst);
+            // A transfer that hangs (a frozen server) is abandoned after stop_timeout: safe, as a
+            // crash is (uploads are renamed into place only whole; the ledger batch rolls back).
+            std::thread::spawn(move || {
+                std::thread::sleep(stop_timeout);
+                let pending: Vec<String> = egme_ord::store::Store::open(&store_path)
+                    .map(|store| {
+                        ords.iter()
+                            .filter_map(|o| store.pending_count(o).ok().map(|n| format!("{o}: {n}")))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                tracing::error!(stop_timeout_s = stop_timeout.as_secs(), not_delivered = %pending.join(", "), "stop_timeout reached: the cycle in flight is abandoned; the files not delivered go out, in order, with the next cycle");
+                std::process::exit(i32::from(exit::INVALID));
+            });
         });
         let options = RunOptions {
             crash_at: std::env::var("EGME_ORD_CRASH_AT").ok(),
@@ -83,6 +102,11 @@ pub fn run(args: &RunArgs) -> Result<u8> {
                 &worker_stop,
                 options,
                 |summary, took| {
+                    if summary.ords.iter().any(|o| o.files_pending > 0) {
+                        unfinished_in_report.store(true, Ordering::SeqCst);
+                    } else {
+                        unfinished_in_report.store(false, Ordering::SeqCst);
+                    }
                     log_summary(summary, took);
                     metrics.record(summary, took, Utc::now());
                 },
@@ -90,6 +114,10 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         })
         .await
     })?;
+    if unfinished.load(Ordering::SeqCst) {
+        tracing::warn!("egme-ord stopped with files not delivered: the next start delivers them");
+        return Ok(exit::INVALID);
+    }
     tracing::info!("egme-ord stopped");
     Ok(exit::OK)
 }
@@ -115,6 +143,10 @@ pub fn log_summary(s: &CycleSummary, took: Duration) {
             send_due = o.send_due,
             files_written = o.files_written,
             files_delivered = o.files_delivered,
+            files_pending = o.files_pending,
+            files_unreadable = o.files_unreadable,
+            files_stuck = o.files_stuck.len(),
+            send_held = o.send_held,
             anomalies = o.anomalies,
             backing_off = o.skipped_for_backoff,
             errors = o.errors.len(),

@@ -99,6 +99,8 @@ pub struct OrdSummary {
     pub days_missed: usize,
     pub files_written: usize,
     pub files_delivered: usize,
+    /// Files written (in this cycle or before) and not delivered at the end of the cycle.
+    pub files_pending: u64,
     pub anomalies: usize,
     /// Left out of this cycle: backing off after failures.
     pub skipped_for_backoff: bool,
@@ -346,6 +348,21 @@ impl<'a> Cycle<'a> {
         }
     }
 
+    /// Counts the ORD's files still to deliver; a cycle stopped (SIGTERM) with files left says so
+    /// as unfinished work, never as success.
+    fn count_pending(&mut self, ord: &crate::config::OrdConfig, sum: &mut OrdSummary) {
+        match self.store.pending_count(&ord.name) {
+            Ok(n) => sum.files_pending = n,
+            Err(e) => sum.errors.push(format!("delivery: {e}")),
+        }
+        if self.options.stopping() && sum.files_pending > 0 {
+            sum.errors.push(format!(
+                "stopped before delivering {} file(s): they are delivered, in order, by the next cycle",
+                sum.files_pending
+            ));
+        }
+    }
+
     /// The clock guard: refuses a cycle whose time jumped ahead of the last cycle's (by more than
     /// `max_clock_step`) or of the real clock, unless allowed; records this cycle's time otherwise.
     fn guard_clock(&mut self) -> Result<(), CycleError> {
@@ -463,6 +480,7 @@ impl<'a> Cycle<'a> {
             // What the send handed over is finished first; then anything still pending (files of
             // earlier cycles when no send was due) — unless that delivery already failed this cycle.
             if self.hold_delivery {
+                self.count_pending(ord, sum);
                 continue;
             }
             let delivered = match uploader {
@@ -475,6 +493,7 @@ impl<'a> Cycle<'a> {
                 tracing::error!(ord = %ord.name, error = %e, "delivery failed");
                 sum.errors.push(format!("delivery: {e}"));
             }
+            self.count_pending(ord, sum);
         }
         summary.ords = ord_summaries;
         summary

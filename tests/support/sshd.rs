@@ -78,6 +78,11 @@ impl Sshd {
         fs::write(path, line).unwrap();
     }
 
+    /// The listening sshd's process id (its sessions are its children).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
