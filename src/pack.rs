@@ -109,6 +109,8 @@ impl PackBuilder {
 /// open (a delivery page reads its files in transmission order, so mostly from one pack).
 pub struct PackReader {
     dir: PathBuf,
+    /// Where packs that are not in `dir` are read from (a dry run reads the real outbox).
+    fallback: Option<PathBuf>,
     open: Option<(String, File)>,
 }
 
@@ -116,7 +118,25 @@ impl PackReader {
     pub fn new(dir: &Path) -> PackReader {
         PackReader {
             dir: dir.to_path_buf(),
+            fallback: None,
             open: None,
+        }
+    }
+
+    /// Reads from `dir`, and from `fallback` what `dir` does not have.
+    pub fn with_fallback(dir: &Path, fallback: Option<PathBuf>) -> PackReader {
+        PackReader {
+            fallback,
+            ..PackReader::new(dir)
+        }
+    }
+
+    /// Where the file or pack `name` is: in the folder, else in the fallback if it is there.
+    fn locate(&self, name: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        match &self.fallback {
+            Some(f) if !path.exists() => f.join(name),
+            _ => path,
         }
     }
 
@@ -128,10 +148,10 @@ impl PackReader {
         slice: Option<&PackSlice>,
     ) -> Result<Vec<u8>, (PathBuf, io::Error)> {
         let Some(slice) = slice else {
-            let path = self.dir.join(name);
+            let path = self.locate(name);
             return std::fs::read(&path).map_err(|e| (path, e));
         };
-        let path = self.dir.join(&slice.pack);
+        let path = self.locate(&slice.pack);
         let file = match &mut self.open {
             Some((open, file)) if *open == slice.pack => file,
             _ => {

@@ -770,3 +770,78 @@ fn sigterm_with_a_frozen_server_stops_within_stop_timeout_and_the_restart_delive
         scale.outputs
     );
 }
+
+/// Every file under `dir`: relative path → sha256 (and the folders, as empty entries).
+fn tree(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            if p.is_dir() {
+                out.insert(format!("{rel}/"), String::new());
+                todo.push(p);
+            } else {
+                out.insert(rel, egme_ord::fsutil::sha256_hex(&fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn once_dry_run_leaves_the_ledger_the_work_folder_and_the_ord_folders_byte_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Sshd::start(&tmp.path().join("sshd"));
+    let root = tmp.path().join("ws");
+    sftp_workspace(&root, &server, &server, "0s");
+    // Received files are moved away at the ORD: a dry run must not move them.
+    let config: String = fs::read_to_string(root.join("egme-ord.toml"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with("receive = ") {
+                l.replace("attempts = 2 }", "attempts = 2, move_to = \"processed\" }") + "\n"
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert_eq!(config.matches("move_to").count(), 3);
+    fs::write(root.join("egme-ord.toml"), config).unwrap();
+    write_all(&root, &demo::first_delivery());
+    let (code, _, out) = once(&root, "2024-10-28T10:00:00Z", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    // New input arrives: a cycle at FIRST would receive the correction and send the day.
+    let extra: Vec<_> = demo::correction();
+    write_all(&root, &extra);
+    let before = tree(&root);
+    let (code, s, out) = once(&root, FIRST, &["--dry-run"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(s["dry_run"], true);
+    let e = ord(&s, "e-redes");
+    assert_eq!(
+        e["received"]["applied"], 1,
+        "it says what it would receive: {e}"
+    );
+    assert!(e["files_written"].as_u64().unwrap() > 0, "and send: {e}");
+    assert_eq!(e["files_written"], e["files_delivered"], "{e}");
+    let after = tree(&root);
+    assert_eq!(before, after, "the dry run changed something");
+    // The real cycle then does what the dry run said.
+    let (code, real, out) = once(&root, FIRST, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    for name in ["e-redes", "eda", "eem"] {
+        assert_eq!(
+            ord(&real, name)["files_written"],
+            ord(&s, name)["files_written"],
+            "{name}"
+        );
+        assert_eq!(
+            ord(&real, name)["received"],
+            ord(&s, name)["received"],
+            "{name}"
+        );
+    }
+}

@@ -21,6 +21,11 @@ pub struct OnceArgs {
     /// the real clock (the clock guard): after a long planned stop, or a replay.
     #[arg(long)]
     allow_clock_jump: bool,
+    /// Print what the cycle would receive, send, close and report, and write nothing: no ledger
+    /// change, no file in the work folder, nothing put or moved at the ORDs (it runs on a
+    /// throwaway copy of the ledger, reading the folders as they are).
+    #[arg(long)]
+    dry_run: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -37,6 +42,9 @@ pub fn parse_now(now: Option<&str>) -> Result<DateTime<Utc>> {
 
 pub fn run(args: &OnceArgs) -> Result<u8> {
     let now = parse_now(args.now.as_deref())?;
+    if args.dry_run {
+        return dry_run(args, now);
+    }
     let mut ws = workspace::Workspace::open(&args.config)?;
     let options = RunOptions {
         crash_at: std::env::var("EGME_ORD_CRASH_AT").ok(),
@@ -88,4 +96,55 @@ pub fn print_summary(s: &CycleSummary) {
             println!("  {}: ERROR: {e}", o.ord);
         }
     }
+}
+
+/// `once --dry-run`: the cycle on a copy of the ledger and a throwaway work folder, with the ORD
+/// folders read but never written.
+fn dry_run(args: &OnceArgs, now: DateTime<Utc>) -> Result<u8> {
+    let ws = workspace::Workspace::open_unlocked(&args.config)?;
+    let scratch = std::env::temp_dir().join(format!(
+        "egme-ord-dry-run-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    ));
+    egme_ord::fsutil::create_private_dir(&scratch)?;
+    let result =
+        (|| -> Result<CycleSummary> {
+            let copy = scratch.join("egme-ord.sqlite");
+            egme_ord::fsutil::create_private_file(&copy)?;
+            ws.store.backup_into(&copy)?;
+            let mut config = ws.config.clone();
+            config.store = copy.clone();
+            config.work_dir = scratch.join("work");
+            let mut store = egme_ord::store::Store::open(&copy)?;
+            let options = RunOptions {
+                allow_clock_jump: args.allow_clock_jump,
+                dry_run_outbox_of: Some(ws.config.work_dir.clone()),
+                ..RunOptions::default()
+            };
+            Ok(egme_ord::cycle::Cycle::new(
+                &config,
+                &ws.registry,
+                &mut store,
+                now,
+                Utc::now(),
+                options,
+            )
+            .run())
+        })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    let summary = result?;
+    if args.json {
+        let mut value = serde_json::to_value(&summary)?;
+        value["dry_run"] = serde_json::json!(true);
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!("dry run: what this cycle would do; nothing was written (ledger, work folder and ORD folders are as they were)");
+        print_summary(&summary);
+    }
+    Ok(if summary.failed() {
+        exit::INVALID
+    } else {
+        exit::OK
+    })
 }

@@ -64,7 +64,7 @@ pub(super) struct Uploader {
 impl Uploader {
     fn start(
         mut dir: Box<dyn RemoteDir + Send>,
-        outbox: PathBuf,
+        (outbox, fallback): (PathBuf, PathBuf),
         stop: Option<Arc<AtomicBool>>,
         ord: &str,
     ) -> Result<Uploader, CycleError> {
@@ -73,7 +73,8 @@ impl Uploader {
         let worker = std::thread::Builder::new()
             .name(format!("deliver-{ord}"))
             .spawn(move || {
-                let mut outbox = PackReader::new(&outbox);
+                let fallback = (fallback != outbox).then_some(fallback);
+                let mut outbox = PackReader::with_fallback(&outbox, fallback);
                 let mut failed = false;
                 for batch in inbox {
                     let stopping = stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
@@ -205,11 +206,12 @@ impl Cycle<'_> {
                 Some(up) => up,
                 None => {
                     crashpoint(self.options.crash_at.as_deref(), "before-delivery");
-                    let dir = super::open_endpoint(&ord.send)?;
+                    let dir = self.endpoint(&ord.send)?;
                     let outbox = self.work(&["outbox", &ord.name]);
+                    let fallback = self.outbox_read_dir(&ord.name);
                     uploader.insert(Uploader::start(
                         dir,
-                        outbox,
+                        (outbox, fallback),
                         self.options.stop.clone(),
                         &ord.name,
                     )?)

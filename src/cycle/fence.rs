@@ -157,6 +157,15 @@ impl Cycle<'_> {
         self.work(&["outbox", ord])
     }
 
+    /// The outbox whose packs and mark say what was sent: the work folder's, or in a dry run the
+    /// real one.
+    pub(crate) fn outbox_read_dir(&self, ord: &str) -> PathBuf {
+        match &self.options.dry_run_outbox_of {
+            Some(real) => real.join("outbox").join(ord),
+            None => self.outbox_dir(ord),
+        }
+    }
+
     /// The fence before an ORD's send and delivery: refuses (an ERROR event, and an error that
     /// names the evidence and `recover`) when any witness shows an id the ledger would use again;
     /// otherwise sets the pack of a rolled-back batch aside. Remembers the ledger's identity for
@@ -166,7 +175,7 @@ impl Cycle<'_> {
     /// listing error is returned: the send may write (the outbox protects its ids) but nothing is
     /// delivered until a cycle that could check the ORD's side.
     pub(super) fn fence(&mut self, ord: &OrdConfig) -> Result<Option<CycleError>, CycleError> {
-        let outbox = self.outbox_dir(&ord.name);
+        let outbox = self.outbox_read_dir(&ord.name);
         let (w, unchecked) = match witnesses(self.store, ord, &outbox, true) {
             Ok(w) => (w, None),
             Err(e @ CycleError::Transport(_)) => {
@@ -176,7 +185,7 @@ impl Cycle<'_> {
         };
         match fence::judge(&w) {
             Verdict::Clear { orphan } => {
-                if let Some(name) = orphan {
+                if let Some(name) = orphan.filter(|_| self.options.dry_run_outbox_of.is_none()) {
                     let to = set_aside(&outbox, &name).map_err(io_err(&outbox.join(&name)))?;
                     tracing::warn!(ord = %ord.name, pack = %name, kept_at = %to.display(), "outbox pack of a batch a crash rolled back set aside");
                 }

@@ -44,7 +44,7 @@ impl Cycle<'_> {
         ord: &OrdConfig,
         sum: &mut OrdSummary,
     ) -> Result<(), CycleError> {
-        let mut dir = super::open_endpoint(&ord.receive)?;
+        let mut dir = self.endpoint(&ord.receive)?;
         let (entries, odd) = dir.list()?;
         super::pause_after_list(self.options.pause_after_list.as_deref());
         // Links and names that are not UTF-8: never followed nor read, recorded once as rejected.

@@ -155,6 +155,10 @@ pub struct RunOptions {
     /// this file and waits (at most a minute) until it is removed, so a test can change the folder
     /// between the listing and the reads.
     pub pause_after_list: Option<PathBuf>,
+    /// `once --dry-run`: the ORDs' folders are listed and read but never written, and outbox
+    /// files are read from `dry_run_outbox_of` (the real work folder) when the cycle's own work
+    /// folder (a throwaway one) does not have them.
+    pub dry_run_outbox_of: Option<PathBuf>,
 }
 
 /// Test hook: see [`RunOptions::pause_after_list`].
@@ -219,7 +223,9 @@ pub fn load_registry(config: &Config) -> Result<Registry, CycleError> {
 pub fn open_endpoint(endpoint: &Endpoint) -> Result<Box<dyn RemoteDir + Send>, CycleError> {
     match endpoint {
         Endpoint::Local { path } => {
-            fs::create_dir_all(path).map_err(io_err(path))?;
+            if !path.is_dir() {
+                fs::create_dir_all(path).map_err(io_err(path))?;
+            }
             Ok(Box::new(LocalDir::new(path)))
         }
         Endpoint::Sftp(settings) => Ok(Box::new(SftpDir::new((**settings).clone()))),
@@ -289,6 +295,19 @@ impl<'a> Cycle<'a> {
             self.store.rollback_batch();
         }
         result
+    }
+
+    /// Opens an ORD folder; in a dry run, one that is never written.
+    pub(crate) fn endpoint(
+        &self,
+        endpoint: &Endpoint,
+    ) -> Result<Box<dyn RemoteDir + Send>, CycleError> {
+        let dir = open_endpoint(endpoint)?;
+        Ok(if self.options.dry_run_outbox_of.is_some() {
+            Box::new(crate::transport::DryRun(dir))
+        } else {
+            dir
+        })
     }
 
     fn work(&self, parts: &[&str]) -> PathBuf {

@@ -1,8 +1,10 @@
 //! `RemoteDir`: one folder of an ORD exchange account (list, read, atomic put); local and SFTP implementations.
 
+mod dry_run;
 mod local;
 mod sftp;
 
+pub use dry_run::DryRun;
 pub use local::LocalDir;
 pub use sftp::{SftpDir, SftpSettings};
 
