@@ -845,3 +845,68 @@ fn once_dry_run_leaves_the_ledger_the_work_folder_and_the_ord_folders_byte_ident
         );
     }
 }
+
+/// The decision on same-name re-uploads (docs/DECISIONS.md): a listed file whose name, size and
+/// mtime are those of a file already received is that file, and is not read again; the same
+/// name with another size or mtime is read, and its content goes through versions as usual.
+#[test]
+fn a_same_name_re_upload_is_read_when_its_size_or_mtime_changed_and_not_when_both_were_kept() {
+    let ws = local_workspace();
+    let root = ws.path();
+    let (code, _, out) = once(root, "2024-10-28T10:00:00Z", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    // E-Redes's first CPE on the 27th: the 2nd file of first_delivery (tid 102).
+    let ord0 = &demo::ords()[0];
+    let d2 = demo::demo_days()[1];
+    let original = demo::ord_file(
+        ord0,
+        ord0.cpes[0],
+        demo::ord_profile(ord0.region, d2, 0, 22),
+        102,
+        d2.succ_opt().unwrap(),
+    );
+    let path = root.join(&original.path);
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        original.bytes,
+        "the file the demo delivered"
+    );
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    let corrected = demo::ord_file(
+        ord0,
+        ord0.cpes[0],
+        demo::ord_profile(ord0.region, d2, 0, 35),
+        102,
+        d2.succ_opt().unwrap(),
+    );
+    assert_eq!(corrected.path, original.path);
+    assert_eq!(corrected.bytes.len(), original.bytes.len(), "same size");
+    assert_ne!(corrected.bytes, original.bytes);
+    // `put -p`: same name, same size, mtime preserved.
+    fs::write(&path, &corrected.bytes).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let (code, s, out) = once(root, "2024-10-28T10:05:00Z", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        ord(&s, "e-redes")["received"]
+            .as_object()
+            .unwrap()
+            .is_empty(),
+        "not read again: {s}"
+    );
+    // With a new mtime it is read, and applied (same ids: the latest receipt wins).
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime - std::time::Duration::from_secs(60))
+        .unwrap();
+    let (code, s, out) = once(root, "2024-10-28T10:10:00Z", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(ord(&s, "e-redes")["received"]["applied"], 1, "{s}");
+}
