@@ -480,15 +480,27 @@ impl Rng {
 }
 
 #[test]
-fn random_byte_flips_in_the_ledger_never_send_an_id_twice_and_recover_rebuilds_it() {
-    let twin = twin_writes(Transport::Local);
-    let base = workspace(Transport::Local);
+fn random_byte_flips_in_the_ledger_never_send_an_id_twice_and_recover_rebuilds_it_on_local_folders()
+{
+    byte_flips(Transport::Local, 20);
+}
+
+#[test]
+fn random_byte_flips_in_the_ledger_never_send_an_id_twice_and_recover_rebuilds_it_over_sftp() {
+    byte_flips(Transport::Sftp, 20);
+}
+
+/// `seeds` workspaces (more with `EGME_ORD_FLIP_SEEDS`), each a copy of one after two days of
+/// sends, with 1–8 random bit flips in its ledger.
+fn byte_flips(transport: Transport, seeds: u64) {
+    let twin = twin_writes(transport);
+    let base = workspace(transport);
     let copy = base.root.join("copy");
     two_days_of_sends(&base.root, &copy);
     let seeds = std::env::var("EGME_ORD_FLIP_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(20u64);
+        .unwrap_or(seeds);
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     let first_seed = std::env::var("EGME_ORD_FIRST_FLIP_SEED")
         .ok()
@@ -551,7 +563,7 @@ fn random_byte_flips_in_the_ledger_never_send_an_id_twice_and_recover_rebuilds_i
         assert_no_id_twice(&root, &context);
         assert_packs_kept(&before, &root, &context);
     }
-    eprintln!("byte flips over {seeds} seeds: {outcomes:?}");
+    eprintln!("byte flips over {transport:?}, {seeds} seeds: {outcomes:?}");
 }
 
 /// `backup` taken again and again while `run` is in the middle of a day's send over SFTP; the
@@ -733,4 +745,63 @@ fn a_store_path_that_is_a_link_or_in_a_folder_others_can_write_is_refused_by_eve
     }
     fs::set_permissions(root.join("state"), fs::Permissions::from_mode(0o700)).unwrap();
     once_ok(root, FIRST);
+}
+
+/// The disk with the ledger and the outbox lost, and the ORD has moved our files away: the ORD
+/// says which id it received last; `recover --last-sent-id` goes on after it.
+#[test]
+fn with_every_local_witness_lost_recover_goes_on_after_the_last_id_the_ord_reports() {
+    let ws = workspace(Transport::Local);
+    let root = &ws.root;
+    let copy = root.join("copy");
+    two_days_of_sends(root, &copy);
+    let last = names_by_id(root)
+        .keys()
+        .filter(|(o, _)| o == "e-redes")
+        .map(|(_, id)| *id)
+        .max()
+        .unwrap();
+    remove_ledger(root);
+    fs::remove_dir_all(root.join("work")).unwrap();
+    let taken = root.join("taken-by-the-ord");
+    fs::rename(root.join("exchange/e-redes/to-ord"), &taken).unwrap();
+    fs::create_dir_all(root.join("exchange/e-redes/to-ord")).unwrap();
+    let o = run(
+        root,
+        &[
+            "recover",
+            "--json",
+            "--now",
+            THIRD,
+            "--ord",
+            "e-redes",
+            "--last-sent-id",
+            &last.to_string(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        report["ords"][0]["sequence_after"].as_u64(),
+        Some(last),
+        "{report}"
+    );
+    let (_, s, out) = once(root, THIRD);
+    let e = s["ords"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["ord"] == "e-redes")
+        .unwrap()
+        .clone();
+    assert!(e["files_written"].as_u64().unwrap() > 0, "{out}");
+    // Every id now at the ORD comes after the last one it had.
+    let fresh: Vec<u64> = names_by_id(root)
+        .keys()
+        .filter(|(o, _)| o == "e-redes")
+        .map(|(_, id)| *id)
+        .collect();
+    assert!(!fresh.is_empty());
+    assert!(fresh.iter().all(|id| *id > last), "{fresh:?} after {last}");
+    assert_eq!(fresh[0], last + 1, "gap-free after the ORD's last id");
 }
