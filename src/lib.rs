@@ -1,26 +1,15 @@
-//! egme-ord: SGL meter-data exchange between the EGME (MOBI.E) and the ORDs; the pure core lives here.
+//! egme-ord: SGL meter-data exchange between the EGME (MOBI.E) and the ORDs — the shells (ledger, transports, cycle, daemon, metrics) around the pure core `egme_ord_core`, whose modules are re-exported here under their own names.
 
-pub mod apportion;
+pub use egme_ord_core::{
+    apportion, calendar, check, config, cpe, demo, fence, filename, ledger, mobility, netting,
+    planner, profile, region, registry, remote, sgl, verify,
+};
+
 pub mod backup;
-pub mod calendar;
-pub mod check;
-pub mod config;
-pub mod cpe;
 pub mod cycle;
 pub mod daemon;
-pub mod demo;
-pub mod fence;
-pub mod filename;
 pub mod fsutil;
 pub mod metrics;
-pub mod mobility;
-pub mod netting;
 pub mod pack;
-pub mod planner;
-pub mod profile;
-pub mod region;
-pub mod registry;
-pub mod sgl;
 pub mod store;
 pub mod transport;
-pub mod verify;

@@ -13,32 +13,8 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
-/// How a pack's name ends.
-pub const PACK_SUFFIX: &str = ".tar";
-
-/// Where a file's bytes are: `len` bytes at `offset` in the pack named `pack`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PackSlice {
-    pub pack: String,
-    pub offset: u64,
-    pub len: u64,
-}
-
-/// The name of the pack of the batch whose first id is `first_id`.
-pub fn pack_name(first_id: u64) -> String {
-    format!("pack-{first_id:010}{PACK_SUFFIX}")
-}
-
-/// The first id in a pack's name (`pack-0000000101.tar` → 101), if it is one.
-pub fn pack_first_id(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("pack-")?.strip_suffix(PACK_SUFFIX)?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
+pub use crate::ledger::{pack_first_id, pack_name, PackSlice, PACK_SUFFIX};
 
 /// The names of a pack's members, in order, read from their headers only (no data is read).
 pub fn member_names(path: &Path) -> io::Result<Vec<String>> {

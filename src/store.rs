@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use crate::cpe::Cpe;
 use crate::filename::TariffCycle;
+pub use crate::ledger::{ReceivedCopy, ReceivedStatus, SentFile};
 use crate::mobility::QuarterEnergy;
 use crate::pack::PackSlice;
 use crate::planner::DaysState;
@@ -68,34 +69,6 @@ fn damage_hint(e: &rusqlite::Error) -> &'static str {
     }
 }
 
-/// The outcome of receiving one inbound file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReceivedStatus {
-    /// Valid and newer than what was held: in force.
-    Applied,
-    /// Byte-identical to a file received before: nothing to do.
-    Duplicate,
-    /// Valid but older than the version held: archived, not applied.
-    Stale,
-    /// Invalid: quarantined with its diagnostics.
-    Rejected,
-    /// Valid but for a closed day: archived and reported.
-    Late,
-}
-
-impl ReceivedStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReceivedStatus::Applied => "applied",
-            ReceivedStatus::Duplicate => "duplicate",
-            ReceivedStatus::Stale => "stale",
-            ReceivedStatus::Rejected => "rejected",
-            ReceivedStatus::Late => "late",
-        }
-    }
-}
-
 /// One received file, as recorded.
 #[derive(Debug, Clone)]
 pub struct ReceivedFile {
@@ -138,40 +111,6 @@ pub struct StoredMobility {
     pub credit_of: Option<String>,
     pub energy: Vec<QuarterEnergy>,
     pub source: String,
-}
-
-/// A file we wrote for an ORD.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SentFile {
-    pub id: i64,
-    pub ord: String,
-    pub name: String,
-    pub sha256: String,
-    pub transmission_id: u64,
-    pub previous_id: u64,
-    pub cpe: String,
-    pub supplier: String,
-    pub tariff: String,
-    pub day: NaiveDate,
-    pub content_hash: String,
-    pub delivered: bool,
-    /// Where its bytes are in the outbox (`None`: a file of its own, written before packs).
-    pub pack: Option<PackSlice>,
-}
-
-/// A received file as the ledger remembers it: where its copy is and what its bytes hash to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReceivedCopy {
-    pub name: String,
-    pub sha256: String,
-    pub status: String,
-    /// Archive or quarantine path; empty when nothing was kept (a duplicate, an unreadable name).
-    pub stored_path: String,
-    /// Where the bytes start in `stored_path` when it is an archive pack (`size` bytes from there).
-    pub stored_offset: Option<u64>,
-    pub size: u64,
-    /// The diagnostics as JSON (codes, lines, messages).
-    pub diagnostics: String,
 }
 
 /// What `status` shows per ORD and day.
@@ -1116,7 +1055,7 @@ impl Store {
         tx.commit().map_err(sq)
     }
 
-    /// Inbound files received, newest first (for `status` and `verify`).
+    /// Inbound files received, oldest first, as recorded (for `status` and `verify`).
     pub fn received(&self, ord: &str) -> Result<Vec<(String, String, String)>, StoreError> {
         let mut stmt = self
             .conn

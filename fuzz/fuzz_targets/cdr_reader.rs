@@ -2,7 +2,7 @@
 #![no_main]
 
 use chrono::{TimeZone, Utc};
-use egme_ord::mobility::{csv::read_readings, ocpi::read_cdrs};
+use egme_ord_core::mobility::{csv::read_readings, ocpi::read_cdrs};
 use libfuzzer_sys::fuzz_target;
 use rust_decimal::Decimal;
 

@@ -1,8 +1,8 @@
 //! Fuzz target: the file-name parser; never panics, and parse ∘ format is the identity on what it accepts.
 #![no_main]
 
-use egme_ord::filename::OrdFileName;
-use egme_ord::region::Region;
+use egme_ord_core::filename::OrdFileName;
+use egme_ord_core::region::Region;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,8 +1,8 @@
 //! Fuzz target: the SGL reader on arbitrary bytes, in every region; never panics, and a file is returned iff no error.
 #![no_main]
 
-use egme_ord::region::Region;
-use egme_ord::sgl::{self, Dialect, ReadOptions};
+use egme_ord_core::region::Region;
+use egme_ord_core::sgl::{self, Dialect, ReadOptions};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -12,23 +12,7 @@ use std::io;
 
 use thiserror::Error;
 
-/// What follows a file's name in its temporary name while it is being put.
-pub const UPLOAD_TEMP_SUFFIX: &str = ".egme-tmp";
-
-/// The hidden name `name` is written under before it is renamed: one per file, so the next put of
-/// that file replaces (and renames or removes) what a put cut short left behind.
-pub fn upload_temp_name(name: &str) -> String {
-    format!(".{name}{UPLOAD_TEMP_SUFFIX}")
-}
-
-/// A file in a remote folder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteEntry {
-    pub name: String,
-    pub size: u64,
-    /// Modification time, seconds since the epoch.
-    pub mtime: i64,
-}
+pub use crate::remote::{upload_temp_name, RemoteEntry, UPLOAD_TEMP_SUFFIX};
 
 /// A transport failure, with the folder and file it concerns.
 #[derive(Debug, Error)]
@@ -120,7 +104,7 @@ pub enum PutOutcome {
     AlreadyThere,
 }
 
-/// One folder of an exchange account. Implementations: `LocalDir` here; SFTP in the transport issue.
+/// One folder of an exchange account. Implementations: `LocalDir` (local or mounted folders), `SftpDir`, and `DryRun` around either.
 pub trait RemoteDir {
     /// A description for messages (path or URL, never a secret).
     fn describe(&self) -> String;

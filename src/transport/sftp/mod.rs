@@ -22,38 +22,12 @@ const LANES: usize = 2;
 use super::{upload_temp_name, PutOutcome, RemoteDir, RemoteEntry, TransportError};
 use crate::fsutil::{is_safe_name, permission_problem};
 
-/// Where and how to reach one SFTP folder. Secrets are never stored here: only where to find them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SftpSettings {
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    /// Private key file (ed25519 or RSA); `None` with `password_env` set means password authentication.
-    pub key: Option<PathBuf>,
-    /// Environment variable holding the key's passphrase.
-    pub passphrase_env: Option<String>,
-    /// File holding the key's passphrase.
-    pub passphrase_file: Option<PathBuf>,
-    /// Environment variable holding a password (only when configured explicitly).
-    pub password_env: Option<String>,
-    pub known_hosts: PathBuf,
-    /// The remote folder.
-    pub path: String,
-    pub connect_timeout: Duration,
-    pub io_timeout: Duration,
-    pub keepalive: Duration,
-    /// Connection attempts per operation (1 = no retry).
-    pub attempts: u32,
-    /// Parallel sessions for batches of transfers (1 = one session, strict order).
-    pub sessions: u32,
-    /// Uploads: `fsync@openssh.com` on each file before its rename, where the server offers it.
-    pub fsync: bool,
-}
+pub use crate::config::SftpSettings;
 
 struct Connection {
     session: Session,
     sftp: Sftp,
-    /// A second SFTP channel on the same session, spoken to directly for pipelined batches.
+    /// The pipelined SFTP channels (lanes) of this session, spoken to directly for batches.
     pipe: Option<Lanes<Pipe>>,
 }
 

@@ -6,9 +6,9 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::filename::{Direction, OrdFileName};
+use crate::ledger::{ReceivedCopy, SentFile};
 use crate::region::Region;
-use crate::store::{ReceivedCopy, SentFile};
-use crate::transport::{RemoteEntry, UPLOAD_TEMP_SUFFIX};
+use crate::remote::{RemoteEntry, UPLOAD_TEMP_SUFFIX};
 
 /// How bad a finding is: an error breaks a promise (nothing lost, nothing twice, ids gap-free);
 /// a warning is worth a look but breaks none (a file left by a crash, a file the ORD picked up).

@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn every_code_is_documented_in_docs_diagnostics() {
-        let doc = include_str!("../../docs/DIAGNOSTICS.md");
+        let doc = include_str!("../../../docs/DIAGNOSTICS.md");
         for code in Code::ALL {
             let row = format!("| `{}` | `{}` |", code.as_str(), code.slug());
             assert!(doc.contains(&row), "docs/DIAGNOSTICS.md lacks {row}");

@@ -12,7 +12,6 @@ use crate::netting::{NettingPolicy, TariffFiles};
 use crate::planner::Schedule;
 use crate::region::Region;
 use crate::sgl::{Dialect, ValueKind};
-use crate::transport::SftpSettings;
 
 /// A configuration mistake, with the file (and line/column or key where known).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -168,6 +167,34 @@ pub enum Transport {
     Local,
     /// An SFTP account (ssh2), host keys checked against known_hosts.
     Sftp,
+}
+
+/// Where and how to reach one SFTP folder. Secrets are never stored here: only where to find them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SftpSettings {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// Private key file (ed25519 or RSA); `None` with `password_env` set means password authentication.
+    pub key: Option<PathBuf>,
+    /// Environment variable holding the key's passphrase.
+    pub passphrase_env: Option<String>,
+    /// File holding the key's passphrase.
+    pub passphrase_file: Option<PathBuf>,
+    /// Environment variable holding a password (only when configured explicitly).
+    pub password_env: Option<String>,
+    pub known_hosts: PathBuf,
+    /// The remote folder.
+    pub path: String,
+    pub connect_timeout: Duration,
+    pub io_timeout: Duration,
+    pub keepalive: Duration,
+    /// Connection attempts per operation (1 = no retry).
+    pub attempts: u32,
+    /// Parallel sessions for batches of transfers (1 = one session, strict order).
+    pub sessions: u32,
+    /// Uploads: `fsync@openssh.com` on each file before its rename, where the server offers it.
+    pub fsync: bool,
 }
 
 /// One folder of an exchange account.
@@ -827,9 +854,9 @@ mod example_tests {
     #[test]
     fn the_shipped_per_ord_configs_are_valid_and_use_sftp() {
         for (text, name) in [
-            (include_str!("../config/e-redes.toml"), "e-redes"),
-            (include_str!("../config/eda.toml"), "eda"),
-            (include_str!("../config/eem.toml"), "eem"),
+            (include_str!("../../config/e-redes.toml"), "e-redes"),
+            (include_str!("../../config/eda.toml"), "eda"),
+            (include_str!("../../config/eem.toml"), "eem"),
         ] {
             let c = Config::parse(text, Path::new("/etc/egme-ord/x.toml"))
                 .unwrap_or_else(|e| panic!("{name}: {e:?}"));
@@ -845,7 +872,7 @@ mod example_tests {
 
     #[test]
     fn a_backup_folder_and_the_folder_the_ord_moves_our_files_into_are_read() {
-        let text = include_str!("../config/example.toml")
+        let text = include_str!("../../config/example.toml")
             .replace("# [backup]", "[backup]")
             .replace("# folder = \"/mnt/standby/egme-ord\"", "folder = \"standby\"")
             .replacen(
@@ -881,7 +908,7 @@ mod example_tests {
 
     #[test]
     fn the_shipped_example_config_is_valid() {
-        let text = include_str!("../config/example.toml");
+        let text = include_str!("../../config/example.toml");
         let c = Config::parse(text, Path::new("/etc/egme-ord/egme-ord.toml")).unwrap();
         assert_eq!(c.ords.len(), 3);
         assert_eq!(c.ords[1].outbound_destination, "EDA");

@@ -462,12 +462,12 @@ mod tests {
     #[test]
     fn the_shipped_example_registry_is_valid() {
         let t = RegistryTexts {
-            cpes: ("cpes.csv", include_str!("../config/registry/cpes.csv")),
-            evses: ("evses.csv", include_str!("../config/registry/evses.csv")),
-            cemes: ("cemes.csv", include_str!("../config/registry/cemes.csv")),
+            cpes: ("cpes.csv", include_str!("../../config/registry/cpes.csv")),
+            evses: ("evses.csv", include_str!("../../config/registry/evses.csv")),
+            cemes: ("cemes.csv", include_str!("../../config/registry/cemes.csv")),
             overrides: Some((
                 "tariff_overrides.csv",
-                include_str!("../config/registry/tariff_overrides.csv"),
+                include_str!("../../config/registry/tariff_overrides.csv"),
             )),
         };
         assert!(Registry::parse(&t, &["e-redes", "eda", "eem"]).is_ok());

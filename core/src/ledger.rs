@@ -1,0 +1,91 @@
+//! What the ledger records of the files exchanged, as plain values: sent files, received copies, their outcomes, and where their bytes are kept (packs).
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+/// How a pack's name ends.
+pub const PACK_SUFFIX: &str = ".tar";
+
+/// Where a file's bytes are: `len` bytes at `offset` in the pack named `pack`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PackSlice {
+    pub pack: String,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// The name of the pack of the batch whose first id is `first_id`.
+pub fn pack_name(first_id: u64) -> String {
+    format!("pack-{first_id:010}{PACK_SUFFIX}")
+}
+
+/// The first id in a pack's name (`pack-0000000101.tar` → 101), if it is one.
+pub fn pack_first_id(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("pack-")?.strip_suffix(PACK_SUFFIX)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The outcome of receiving one inbound file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceivedStatus {
+    /// Valid and newer than what was held: in force.
+    Applied,
+    /// Byte-identical to a file received before: nothing to do.
+    Duplicate,
+    /// Valid but older than the version held: archived, not applied.
+    Stale,
+    /// Invalid: quarantined with its diagnostics.
+    Rejected,
+    /// Valid but for a closed day: archived and reported.
+    Late,
+}
+
+impl ReceivedStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceivedStatus::Applied => "applied",
+            ReceivedStatus::Duplicate => "duplicate",
+            ReceivedStatus::Stale => "stale",
+            ReceivedStatus::Rejected => "rejected",
+            ReceivedStatus::Late => "late",
+        }
+    }
+}
+
+/// A file we wrote for an ORD.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SentFile {
+    pub id: i64,
+    pub ord: String,
+    pub name: String,
+    pub sha256: String,
+    pub transmission_id: u64,
+    pub previous_id: u64,
+    pub cpe: String,
+    pub supplier: String,
+    pub tariff: String,
+    pub day: NaiveDate,
+    pub content_hash: String,
+    pub delivered: bool,
+    /// Where its bytes are in the outbox (`None`: a file of its own, written before packs).
+    pub pack: Option<PackSlice>,
+}
+
+/// A received file as the ledger remembers it: where its copy is and what its bytes hash to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedCopy {
+    pub name: String,
+    pub sha256: String,
+    pub status: String,
+    /// Archive or quarantine path; empty when nothing was kept (a duplicate, an unreadable name).
+    pub stored_path: String,
+    /// Where the bytes start in `stored_path` when it is an archive pack (`size` bytes from there).
+    pub stored_offset: Option<u64>,
+    pub size: u64,
+    /// The diagnostics as JSON (codes, lines, messages).
+    pub diagnostics: String,
+}
