@@ -4,7 +4,7 @@
 # the outbox's high-water marks are left out: they carry the ledger's random id.
 # Usage: scripts/compare-demo.sh OLD_BINARY NEW_BINARY
 set -euo pipefail
-old=$1 new=$2
+old=$(realpath "$1") new=$(realpath "$2")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && "$old" demo old >/dev/null 2>&1 && "$new" demo new >/dev/null 2>&1)

@@ -51,7 +51,7 @@ impl Metrics {
         for o in &s.ords {
             for (status, n) in &o.received {
                 *st.received
-                    .entry((o.ord.clone(), status.clone()))
+                    .entry((o.ord.clone(), status.as_str().to_string()))
                     .or_default() += *n as u64;
             }
             *st.sent.entry(o.ord.clone()).or_default() += o.files_delivered as u64;
@@ -212,7 +212,7 @@ mod tests {
             anomalies: 1,
             ..OrdSummary::default()
         };
-        o.received.insert("applied".into(), 2);
+        o.received.insert(crate::store::ReceivedStatus::Applied, 2);
         s.ords.push(o);
         m.record(&s, Duration::from_millis(1500), Utc::now());
         m.record(&s, Duration::from_millis(250), Utc::now());

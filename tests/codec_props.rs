@@ -182,7 +182,9 @@ proptest! {
     fn arbitrary_bytes_give_diagnostics_never_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..4096), region in region()) {
         let dialect = Dialect::default();
         let report = sgl::read(&bytes, &ReadOptions::new(region, &dialect));
-        prop_assert!(report.file.is_none() || report.diagnostics.iter().all(|d| !d.is_error()));
+        // A Report carries a file if and only if it has no error, in both directions.
+        prop_assert_eq!(report.file.is_some(), !report.has_errors());
+        prop_assert_eq!(report.has_errors(), report.diagnostics.iter().any(|d| d.is_error()));
     }
 
     #[test]

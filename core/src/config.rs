@@ -118,7 +118,7 @@ struct RawOrd {
 }
 
 fn default_egme_entity() -> String {
-    "MOBI".into()
+    crate::check::EGME_ENTITY.into()
 }
 fn one() -> u64 {
     1
@@ -773,21 +773,26 @@ send = { transport = "local", path = "exchange/e-redes/in" }
 
     #[test]
     fn every_mistake_of_a_config_with_several_is_reported_in_one_run() {
-        let text = GOOD
-            .replace("store = ", "stor = \"x\"\nstore = ")
-            .replace("region = \"continent\"", "region = \"mars\"")
-            .replace("path = \"exchange/e-redes/in\" }", "path = \"exchange/e-redes/in\", hots = \"x\" }")
-            + "[[ord]]\nname = \"eda\"\nregion = \"azores\"\nord_entity = \"EDA\"\nreceive = { transport = \"ftp\", path = \"a\" }\nsend = { transport = \"sftp\", path = \"b\" }\n";
+        // A misspelt key in the first ORD's endpoint, an unknown transport in the second, an
+        // unknown region in the third, a misspelt top-level key. (A value error in an ORD still
+        // hides that ORD's unknown keys: they are reported once its values parse.)
+        let good = GOOD.replace(
+            "path = \"exchange/e-redes/in\" }",
+            "path = \"exchange/e-redes/in\", hots = \"x\" }",
+        );
+        assert_ne!(good, GOOD, "the misspelt key must land in the config");
+        let text = good.replace("store = ", "stor = \"x\"\nstore = ")
+            + "[[ord]]\nname = \"eda\"\nregion = \"azores\"\nord_entity = \"EDA\"\nreceive = { transport = \"ftp\", path = \"a\" }\nsend = { transport = \"sftp\", path = \"b\" }\n"
+            + "[[ord]]\nname = \"eem\"\nregion = \"mars\"\nord_entity = \"EEM\"\nreceive = { transport = \"local\", path = \"a\" }\nsend = { transport = \"local\", path = \"b\" }\n";
         let errs = Config::parse(&text, Path::new("egme.toml")).unwrap_err();
         let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
         let has = |needle: &str| shown.iter().any(|e| e.contains(needle));
         assert!(has("unknown key `stor`"), "{shown:#?}");
-        assert!(has("ord[0] (e-redes)") && has("mars"), "{shown:#?}");
+        assert!(has("ord[2] (eem)") && has("mars"), "{shown:#?}");
         assert!(has("ord[1] (eda)") && has("ftp"), "{shown:#?}");
-        assert!(
-            has("unknown key `ord[0].send.hots`") || has("ord[0]"),
-            "{shown:#?}"
-        );
+        // The misspelt key of the first ORD's endpoint, with its line and where it is.
+        assert!(has("line 17: unknown key `ord[0].send.hots`"), "{shown:#?}");
+        assert_eq!(shown.len(), 4, "{shown:#?}");
     }
 
     #[test]

@@ -176,7 +176,7 @@ pub fn ord_file(
     let destination = if ord.region == Region::Continent {
         "0099/1"
     } else {
-        "MOBI"
+        crate::check::EGME_ENTITY
     };
     let file = SglFile {
         header: Header {

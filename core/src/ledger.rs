@@ -29,7 +29,7 @@ pub fn pack_first_id(name: &str) -> Option<u64> {
 }
 
 /// The outcome of receiving one inbound file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReceivedStatus {
     /// Valid and newer than what was held: in force.

@@ -18,3 +18,4 @@ pub mod registry;
 pub mod remote;
 pub mod sgl;
 pub mod verify;
+pub mod versions;

@@ -78,7 +78,11 @@ pub fn print_summary(s: &CycleSummary) {
         println!("  mobility: ERROR: {e}");
     }
     for o in &s.ords {
-        let received: Vec<String> = o.received.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        let received: Vec<String> = o
+            .received
+            .iter()
+            .map(|(k, v)| format!("{v} {}", k.as_str()))
+            .collect();
         println!(
             "  {}: received [{}]{}; send {}: {} day(s), {} file(s) written, {} delivered, {} closed, {} missed, {} anomalies",
             o.ord,

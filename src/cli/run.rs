@@ -138,7 +138,11 @@ pub fn log_summary(s: &CycleSummary, took: Duration) {
         tracing::info!(
             ord = %o.ord,
             received,
-            rejected = o.received.get("rejected").copied().unwrap_or(0),
+            rejected = o
+                .received
+                .get(&egme_ord::store::ReceivedStatus::Rejected)
+                .copied()
+                .unwrap_or(0),
             waiting = o.waiting,
             send_due = o.send_due,
             files_written = o.files_written,

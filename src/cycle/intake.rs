@@ -15,6 +15,7 @@ use crate::profile::DayProfile;
 use crate::sgl::{self, Code, Diagnostic, ReadOptions};
 use crate::store::{ReceivedFile, ReceivedStatus};
 use crate::transport::{RemoteDir, RemoteEntry, TransportError};
+use crate::versions::{file_outcome, judge_day, DayVerdict, OrdVersion};
 
 /// Files downloaded (or uploaded) per batch: bounds memory, keeps sessions busy.
 pub(super) const BATCH: usize = 256;
@@ -224,7 +225,7 @@ impl Cycle<'_> {
         } else {
             tracing::info!(ord = %ord.name, file = %entry.name, size = entry.size, status = status.as_str(), "file received");
         }
-        *sum.received.entry(status.as_str().to_string()).or_default() += 1;
+        *sum.received.entry(status).or_default() += 1;
         self.store.clear_file_failure(&ord.name, &entry.name)?;
         if let Some(folder) = ord
             .processed_folder
@@ -314,33 +315,30 @@ impl Cycle<'_> {
                 "{}: CPE {} is not registered for {} in the registry; its data is kept but no mobility is netted against it",
                 entry.name, name.cpe, ord.name))?;
         }
-        let mut applied: Vec<(crate::cpe::Cpe, &DayProfile)> = Vec::new();
-        let (mut late, mut stale) = (0, 0);
-        for day in &file.days {
-            if !ord.schedule.accepts(day.day, self.now, closed) {
-                late += 1;
-                continue;
-            }
-            let newer = match self.store.profile_version(&ord.name, &name.cpe, day.day)? {
-                None => true,
-                Some(held) => {
-                    (file.header.transmission_id, name.ntransm.value)
-                        >= (held.transmission_id, held.ntransm)
-                }
-            };
-            if newer {
-                applied.push((name.cpe, day));
-            } else {
-                stale += 1;
-            }
-        }
-        record.status = if !applied.is_empty() {
-            ReceivedStatus::Applied
-        } else if late > 0 && stale == 0 {
-            ReceivedStatus::Late
-        } else {
-            ReceivedStatus::Stale
+        // The decisions are the core's (`versions`); here only what the ledger holds is read.
+        let incoming = OrdVersion {
+            transmission_id: file.header.transmission_id,
+            ntransm: name.ntransm.value,
         };
+        let mut applied: Vec<(crate::cpe::Cpe, &DayProfile)> = Vec::new();
+        let mut verdicts = Vec::with_capacity(file.days.len());
+        for day in &file.days {
+            let held = self
+                .store
+                .profile_version(&ord.name, &name.cpe, day.day)?
+                .map(|h| OrdVersion {
+                    transmission_id: h.transmission_id,
+                    ntransm: h.ntransm,
+                });
+            let verdict = judge_day(&ord.schedule, day.day, self.now, closed, incoming, held);
+            if verdict == DayVerdict::Apply {
+                applied.push((name.cpe, day));
+            }
+            verdicts.push(verdict);
+        }
+        let late = verdicts.iter().filter(|v| **v == DayVerdict::Late).count();
+        let stale = verdicts.iter().filter(|v| **v == DayVerdict::Stale).count();
+        record.status = file_outcome(&verdicts);
         if record.status != ReceivedStatus::Applied {
             self.store.event(self.now, Some(&ord.name), record.status.as_str(), &format!(
                 "{}: {late} day(s) already closed, {stale} day(s) older than the version held; archived, not applied",

@@ -13,6 +13,7 @@ use crate::fsutil::{is_safe_name, local_name, sha256_hex, unique_path, write_ato
 use crate::mobility::{csv, ocpi, MobilityRecord};
 use crate::store::StoredMobility;
 use crate::transport::{LocalDir, RemoteDir, RemoteEntry};
+use crate::versions::{judge_record, RecordVerdict};
 
 /// Largest mobility file read.
 const MAX_MOBILITY_BYTES: u64 = 64 * 1024 * 1024;
@@ -140,38 +141,34 @@ impl Cycle<'_> {
                 }
                 Ok(None) => sum.records_other_ord += 1,
                 Ok(Some((stored, touched))) => {
-                    if self
-                        .store
-                        .mobility_last_updated(&stored.key)?
-                        .is_some_and(|held| held >= stored.last_updated)
-                    {
-                        sum.records_stale += 1;
-                        continue;
-                    }
+                    // The decision is the core's (`versions::judge_record`).
+                    let held = self.store.mobility_last_updated(&stored.key)?;
                     let ord = self.config.ord(&stored.ord);
                     let no_days = BTreeSet::new();
                     let closed = closed_by_ord.get(&stored.ord).unwrap_or(&no_days);
-                    let open: Vec<NaiveDate> = touched
-                        .iter()
-                        .copied()
-                        .filter(|d| ord.is_some_and(|o| o.schedule.accepts(*d, self.now, closed)))
-                        .collect();
-                    if open.is_empty() && !touched.is_empty() {
-                        sum.records_late += 1;
-                        self.store.event(
-                            self.now,
-                            Some(&stored.ord),
-                            "late-mobility",
-                            &format!(
-                                "{} from {name}: its days are closed; archived, not applied",
-                                stored.key
-                            ),
-                        )?;
-                        continue;
+                    let verdict = judge_record(stored.last_updated, held, &touched, |d| {
+                        ord.is_some_and(|o| o.schedule.accepts(d, self.now, closed))
+                    });
+                    match verdict {
+                        RecordVerdict::Stale => sum.records_stale += 1,
+                        RecordVerdict::Late => {
+                            sum.records_late += 1;
+                            self.store.event(
+                                self.now,
+                                Some(&stored.ord),
+                                "late-mobility",
+                                &format!(
+                                    "{} from {name}: its days are closed; archived, not applied",
+                                    stored.key
+                                ),
+                            )?;
+                        }
+                        RecordVerdict::Apply(open) => {
+                            days.extend(open.into_iter().map(|d| (stored.ord.clone(), d)));
+                            sum.records_applied += 1;
+                            keep.push(stored);
+                        }
                     }
-                    days.extend(open.into_iter().map(|d| (stored.ord.clone(), d)));
-                    sum.records_applied += 1;
-                    keep.push(stored);
                 }
             }
         }

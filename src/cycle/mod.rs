@@ -21,7 +21,7 @@ use crate::fsutil::DeferredSync;
 use crate::pack::PackBuilder;
 use crate::registry::{Registry, RegistryError, RegistryTexts};
 use crate::sgl::WriteError;
-use crate::store::{Store, StoreError};
+use crate::store::{ReceivedStatus, Store, StoreError};
 use crate::transport::{LocalDir, RemoteDir, SftpDir, TransportError};
 
 pub use fence::{mark_path, outbox_packs, read_mark, set_aside, witnesses, write_mark};
@@ -79,7 +79,7 @@ pub(crate) fn crashpoint(crash_at: Option<&str>, point: &str) {
 pub struct OrdSummary {
     pub ord: String,
     /// Received files by outcome: applied, duplicate, stale, rejected, late.
-    pub received: BTreeMap<String, usize>,
+    pub received: BTreeMap<ReceivedStatus, usize>,
     /// Files not yet stable (still being written), left for a later cycle.
     pub waiting: usize,
     /// Entries that are not regular files with usable names (links, non-UTF-8 names).

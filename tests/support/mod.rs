@@ -66,6 +66,14 @@ pub fn sftp_workspace(root: &Path, recv: &Sshd, send: &Sshd, min_age: &str) {
             ),
         );
     }
+    // Every endpoint must have been replaced: a change of the demo's TOML would otherwise leave
+    // these tests on local folders without a word.
+    assert_eq!(
+        config.matches("transport = \"sftp\"").count(),
+        2 * demo::ords().len(),
+        "sftp_workspace: the demo config no longer has the endpoint lines it replaces:\n{config}"
+    );
+    assert!(!config.contains("transport = \"local\""), "{config}");
     fs::write(root.join("egme-ord.toml"), config).unwrap();
     write_all(root, &demo::registry_files());
 }
