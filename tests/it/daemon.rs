@@ -1,9 +1,7 @@
 //! The daemon: its loop on a controllable clock (D+1 send, a correction on D+5, the closing after
 //! D+30), and `egme-ord run` as a process (logs, metrics, single instance, clean stop on SIGTERM).
 
-mod support;
-
-use support::write_all;
+use crate::support::write_all;
 
 use std::cell::{Cell, RefCell};
 use std::fs;

@@ -1,19 +1,17 @@
 //! Hostile input: malformed and malicious ORD files, names, remote links and CDRs, put on a real
 //! sshd; each is rejected with its expected code and quarantined, and the cycle goes on.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use crate::support::{once, one_server, write_all, FIRST};
 use chrono::NaiveDate;
 use egme_ord::cpe::Cpe;
 use egme_ord::demo;
 use egme_ord::region::Region;
 use egme_ord::store::Store;
-use support::{once, one_server, write_all, FIRST};
 
 /// A valid E-Redes file for the `k`-th test CPE: (name, text).
 fn valid(k: u64) -> (String, String) {

@@ -1,18 +1,18 @@
 //! Network faults between egme-ord and a real sshd, through a loopback proxy that cuts, stalls or
 //! slows the connections: egme-ord times out, backs off, resumes, and loses or repeats nothing.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::support::proxy::{Fault, Proxy};
+use crate::support::sshd::Sshd;
+use crate::support::{
+    assert_all_promises, once, ord_side, sftp_workspace, spawn_once, write_all, FIRST,
+};
 use egme_ord::demo;
 use serde_json::Value;
-use support::proxy::{Fault, Proxy};
-use support::sshd::Sshd;
-use support::{assert_all_promises, once, ord_side, sftp_workspace, spawn_once, write_all, FIRST};
 
 /// What the ORDs must end up with: the same cycle on a direct connection.
 fn reference(tmp: &Path, server: &Sshd) -> BTreeMap<String, Vec<u8>> {

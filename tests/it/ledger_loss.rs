@@ -4,10 +4,8 @@
 //! must refuse says why and names `recover`; after `recover` a cycle without new input sends
 //! nothing, a changed CDR sends exactly what an undamaged twin sends, and `verify` is clean.
 
-mod support;
-
-use support::sshd::Sshd;
-use support::{bin, sftp_workspace, write_all};
+use crate::support::sshd::Sshd;
+use crate::support::{bin, sftp_workspace, write_all};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

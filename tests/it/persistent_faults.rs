@@ -1,10 +1,8 @@
 //! Faults that persist: a clock that jumps, an intake that fails at send time, a disk that fills
 //! during the send, an operator's undo (`reopen`) and replay (`resend`).
 
-mod support;
-
-use support::sshd::Sshd;
-use support::{bin, sftp_workspace, write_all};
+use crate::support::sshd::Sshd;
+use crate::support::{bin, sftp_workspace, write_all};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -521,7 +519,7 @@ fn one_unreadable_or_vanished_file_does_not_stop_the_others_over_sftp_as_a_non_r
     let config = fs::read_to_string(root.join("egme-ord.toml"))
         .unwrap()
         .replace(
-            &format!("user = \"{}\"", support::sshd::whoami()),
+            &format!("user = \"{}\"", crate::support::sshd::whoami()),
             &format!("user = \"{user}\""),
         );
     assert!(config.contains(&format!("user = \"{user}\"")));

@@ -1,7 +1,5 @@
 //! Test helpers shared by the integration tests.
 
-#![allow(dead_code)]
-
 pub mod proxy;
 pub mod sshd;
 

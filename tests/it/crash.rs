@@ -4,16 +4,14 @@
 //! Iterations: `EGME_ORD_CRASH_ITERATIONS` (default 24, the CI figure; the long mode uses 120).
 //! Seed: `EGME_ORD_CRASH_SEED` (printed, to replay a failure).
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use egme_ord::demo;
-use support::sshd::Sshd;
-use support::{
+use crate::support::sshd::Sshd;
+use crate::support::{
     assert_all_promises, once, one_server, ord_side, sftp_workspace, spawn_once, write_all, FIRST,
 };
+use egme_ord::demo;
 
 const SECOND: &str = "2024-10-29T21:30:00Z";
 
@@ -127,7 +125,7 @@ fn command_cut(
     after: Option<Duration>,
     crash_at: Option<&str>,
 ) -> bool {
-    let mut cmd = support::bin();
+    let mut cmd = crate::support::bin();
     cmd.args(args)
         .arg("--config")
         .arg(root.join("egme-ord.toml"))
@@ -155,7 +153,7 @@ fn command_cut(
 
 fn command_clean(root: &Path, args: &[&str]) -> Duration {
     let started = Instant::now();
-    let o = support::bin()
+    let o = crate::support::bin()
         .args(args)
         .arg("--config")
         .arg(root.join("egme-ord.toml"))

@@ -1,9 +1,7 @@
 //! The netting pipeline driven through the binary (`once --now`) on local folders: conservation,
 //! versions, corrections, closing at D+30, late inputs, and crash safety.
 
-mod support;
-
-use support::{assert_idle, bin, write_all};
+use crate::support::{assert_idle, bin, write_all};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

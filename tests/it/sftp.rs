@@ -1,17 +1,15 @@
 //! The pipeline over SFTP against a real OpenSSH server started by the test on 127.0.0.1.
 
-mod support;
-
 use std::fs;
 use std::process::Command;
 
-use egme_ord::demo;
-use serde_json::Value;
-use support::sshd::Sshd;
-use support::{
+use crate::support::sshd::Sshd;
+use crate::support::{
     assert_idle, bin, delivered, names, once, one_server, sftp_workspace as workspace, write_all,
     FIRST,
 };
+use egme_ord::demo;
+use serde_json::Value;
 
 #[test]
 fn a_full_cycle_over_sftp_across_the_three_regions() {
@@ -474,7 +472,7 @@ fn a_day_of_300_cpes_is_delivered_while_it_is_netted_in_order_each_file_once() {
         there.iter().all(|n| !n.starts_with('.')),
         "no temporary file left"
     );
-    let (_, again, _) = support::once(&root, "2024-11-05T21:40:00Z");
+    let (_, again, _) = crate::support::once(&root, "2024-11-05T21:40:00Z");
     assert_idle(&again, "after the big day");
 }
 

@@ -1,0 +1,17 @@
+//! The integration tests, in one binary (as ripgrep does): each module drives the real `egme-ord`
+//! binary, against real servers the tests start (OpenSSH `sshd` on 127.0.0.1), on local folders or
+//! over SFTP; `support` holds what they share.
+
+mod support;
+
+mod check_cli;
+mod codec_props;
+mod crash;
+mod daemon;
+mod faults;
+mod hostile;
+mod ledger_loss;
+mod persistent_faults;
+mod pipeline;
+mod sftp;
+mod validate_cli;
