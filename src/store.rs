@@ -489,6 +489,12 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// An INTEGER read back as an unsigned id, size or count: a negative value is a damaged row,
+/// reported as SQLite's out-of-range error (which `damage_hint` names as damage).
+fn u64_of(v: i64) -> rusqlite::Result<u64> {
+    u64::try_from(v).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, v))
+}
+
 /// Inserts a sent file's row with its checksum.
 fn insert_sent(
     conn: &Connection,
@@ -875,7 +881,7 @@ impl Store {
         one(
             &self.conn,
             "SELECT 1 FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 LIMIT 1",
-            params![ord, name, size as i64, mtime],
+            params![ord, name, to_i64(size), mtime],
             |_| Ok(()),
         )
         .optional()
@@ -911,8 +917,9 @@ impl Store {
                     .map_err(|e| self.corrupt("received_at", e))?
                     .with_timezone(&Utc);
                 Ok(ProfileVersion {
-                    transmission_id: t as u64,
-                    ntransm: n as u64,
+                    transmission_id: u64::try_from(t)
+                        .map_err(|e| self.corrupt("transmission_id", e))?,
+                    ntransm: u64::try_from(n).map_err(|e| self.corrupt("ntransm", e))?,
                     received_at,
                 })
             })
@@ -989,7 +996,7 @@ impl Store {
             params![ord],
             |r| r.get::<_, Option<i64>>(0),
         )
-        .map(|o| o.map(|v| v as u64))
+        .and_then(|o| o.map(u64_of).transpose())
         .map_err(|e| self.sq(e))
     }
 
@@ -1008,17 +1015,17 @@ impl Store {
                transmission_id, previous_id, ntransm, received_at, stored_path, stored_offset)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             params![
-                file.ord, file.name, file.size as i64, file.mtime, file.sha256, file.status.as_str(), file.diagnostics,
+                file.ord, file.name, to_i64(file.size), file.mtime, file.sha256, file.status.as_str(), file.diagnostics,
                 file.cpe.map(|c| c.to_string()), file.first_day.map(day_text), file.last_day.map(day_text),
-                file.transmission_id.map(|v| v as i64), file.previous_id.map(|v| v as i64), file.ntransm.map(|v| v as i64),
-                time_text(file.received_at), file.stored_path, file.stored_offset.map(|v| v as i64)
+                file.transmission_id.map(to_i64), file.previous_id.map(to_i64), file.ntransm.map(to_i64),
+                time_text(file.received_at), file.stored_path, file.stored_offset.map(to_i64)
             ],
         )
         .map_err(sq)?;
         let file_id: i64 = one(
             &tx,
             "SELECT id FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 AND sha256 = ?5",
-            params![file.ord, file.name, file.size as i64, file.mtime, file.sha256],
+            params![file.ord, file.name, to_i64(file.size), file.mtime, file.sha256],
             |r| r.get(0),
         )
         .map_err(sq)?;
@@ -1079,7 +1086,7 @@ impl Store {
             [],
             |r| r.get::<_, i64>(0),
         )
-        .map(|v| v as u64)
+        .and_then(u64_of)
         .map_err(|e| self.sq(e))
     }
 
@@ -1097,8 +1104,8 @@ impl Store {
                     status: r.get(2)?,
                     stored_path: r.get(3)?,
                     diagnostics: r.get(4)?,
-                    stored_offset: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
-                    size: r.get::<_, i64>(6)? as u64,
+                    stored_offset: r.get::<_, Option<i64>>(5)?.map(u64_of).transpose()?,
+                    size: u64_of(r.get::<_, i64>(6)?)?,
                 })
             })
             .map_err(|e| self.sq(e))?;
@@ -1292,7 +1299,7 @@ impl Store {
         one(
             &self.conn,
             "SELECT 1 FROM mobility_sources WHERE name = ?1 AND size = ?2 AND mtime = ?3 LIMIT 1",
-            params![name, size as i64, mtime],
+            params![name, to_i64(size), mtime],
             |_| Ok(()),
         )
         .optional()
@@ -1360,7 +1367,7 @@ impl Store {
             &tx,
             "INSERT OR IGNORE INTO mobility_sources (name, size, mtime, sha256, status, report, ingested_at, stored_path)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![name, size as i64, mtime, sha256, status, report, time_text(at), stored_path],
+            params![name, to_i64(size), mtime, sha256, status, report, time_text(at), stored_path],
         )
         .map_err(sq)?;
         for r in records {
@@ -1783,8 +1790,9 @@ impl Store {
                 ord: ord.to_string(),
                 name,
                 sha256,
-                transmission_id: tid as u64,
-                previous_id: prev as u64,
+                transmission_id: u64::try_from(tid)
+                    .map_err(|e| self.corrupt("transmission_id", e))?,
+                previous_id: u64::try_from(prev).map_err(|e| self.corrupt("previous_id", e))?,
                 cpe,
                 supplier,
                 tariff,
@@ -1823,7 +1831,7 @@ impl Store {
             "INSERT INTO netting_results (ord, day, cpe, computed_at, anomalies, report) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (ord, day, cpe) DO UPDATE SET computed_at = excluded.computed_at, anomalies = excluded.anomalies,
                report = excluded.report",
-            params![ord, day_text(day), cpe.as_str(), time_text(at), anomalies as i64, report],
+            params![ord, day_text(day), cpe.as_str(), time_text(at), i64::try_from(anomalies).unwrap_or(i64::MAX), report],
         )
         .map(|_| ())
         .map_err(|e| self.sq(e))
@@ -1902,11 +1910,11 @@ impl Store {
             out.push(DayStatus {
                 day: NaiveDate::from_str(&day).map_err(|e| self.corrupt("day", e))?,
                 state,
-                cpes_with_ord_data: cpes as u64,
-                latest_ord_transmission: tid.map(|v| v as u64),
-                files_sent: sent as u64,
-                files_pending: pending as u64,
-                anomalies: anomalies as u64,
+                cpes_with_ord_data: u64_of(cpes).map_err(|e| self.sq(e))?,
+                latest_ord_transmission: tid.map(u64_of).transpose().map_err(|e| self.sq(e))?,
+                files_sent: u64_of(sent).map_err(|e| self.sq(e))?,
+                files_pending: u64_of(pending).map_err(|e| self.sq(e))?,
+                anomalies: u64_of(anomalies).map_err(|e| self.sq(e))?,
             });
         }
         Ok(out)
