@@ -2,7 +2,7 @@
 
 pub use egme_ord_core::{
     apportion, calendar, check, config, cpe, demo, fence, filename, ledger, mobility, netting,
-    planner, profile, region, registry, remote, sgl, verify, versions,
+    planner, profile, region, registry, remote, report, sgl, verify, versions,
 };
 
 pub mod backup;

@@ -16,6 +16,7 @@ pub mod profile;
 pub mod region;
 pub mod registry;
 pub mod remote;
+pub mod report;
 pub mod sgl;
 pub mod verify;
 pub mod versions;

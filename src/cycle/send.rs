@@ -16,11 +16,12 @@ use crate::cpe::Cpe;
 use crate::filename::OrdFileName;
 use crate::fsutil::{sha256_hex, write_atomic};
 use crate::mobility::CemeId;
-use crate::netting::{self, NettingInput, NettingOutcome};
+use crate::netting::{self, NettingInput};
 use crate::pack::PackBuilder;
 use crate::planner;
 use crate::profile::{DayProfile, Reading, ReadingStatus};
 use crate::registry::SupplierKey;
+use crate::report::{CpeDayReport, CSV_HEADER};
 use crate::sgl::{self, Criteria, DataStatus, Header, SglFile};
 use crate::store::OutboundWrite;
 
@@ -281,7 +282,7 @@ impl Cycle<'_> {
             .store
             .profile_version(&ord.name, &cpe, day)?
             .map(|v| v.transmission_id);
-        let row = ReportRow::new(&report_row(cal, cpe, version, &outcome));
+        let row = ReportRow::new(&CpeDayReport::new(cal, cpe, version, &outcome));
         self.store.put_netting_result(
             &ord.name,
             day,
@@ -389,7 +390,7 @@ impl Cycle<'_> {
         }
         doc.push_str("\n]}\n");
         write_atomic(&json_path, doc.as_bytes()).map_err(io_err(&json_path))?;
-        let mut csv = String::from("cpe,ord_transmission_id,ord_total_kwh,mobility_kwh,written_kwh,net_kwh,suppliers,anomalies,ord_missing_quarter_hours\n");
+        let mut csv = String::from(CSV_HEADER);
         for r in rows {
             csv.push_str(&r.csv);
         }
@@ -405,65 +406,10 @@ struct ReportRow {
 }
 
 impl ReportRow {
-    fn new(r: &serde_json::Value) -> ReportRow {
-        let mut csv = String::new();
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{},{},{},{},{}",
-            r["cpe"].as_str().unwrap_or(""),
-            r["ord_transmission_id"]
-                .as_u64()
-                .map(|v| v.to_string())
-                .unwrap_or_default(),
-            r["ord_total_kwh"].as_str().unwrap_or(""),
-            r["mobility_kwh"].as_str().unwrap_or(""),
-            r["written_kwh"].as_str().unwrap_or(""),
-            r["net_kwh"].as_str().unwrap_or(""),
-            r["suppliers"]
-                .as_object()
-                .map(|m| m
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                    .collect::<Vec<_>>()
-                    .join(" "))
-                .unwrap_or_default(),
-            r["anomalies"].as_array().map_or(0, Vec::len),
-            r["ord_missing_quarter_hours"].as_u64().unwrap_or(0),
-        );
+    fn new(r: &CpeDayReport) -> ReportRow {
         ReportRow {
-            json: r.to_string(),
-            csv,
+            json: serde_json::to_string(r).unwrap_or_default(),
+            csv: r.csv_line(),
         }
     }
-}
-
-fn report_row(
-    cal: &DayCalendar,
-    cpe: Cpe,
-    version: Option<u64>,
-    o: &NettingOutcome,
-) -> serde_json::Value {
-    let mut suppliers: BTreeMap<String, Decimal> = BTreeMap::new();
-    for (k, v) in &o.files {
-        let total: Decimal = v.iter().copied().sum();
-        if !total.is_zero() {
-            *suppliers.entry(k.to_string()).or_default() += total;
-        }
-    }
-    json!({
-        "cpe": cpe.to_string(),
-        "ord_transmission_id": version,
-        "ord_total_kwh": o.ord_total_kwh.map(|d| d.normalize().to_string()),
-        "mobility_kwh": o.mobility_kwh.normalize().to_string(),
-        "written_kwh": o.written_kwh.normalize().to_string(),
-        "net_kwh": o.net_kwh.as_ref().map(|n| n.iter().copied().sum::<Decimal>().normalize().to_string()),
-        "suppliers": suppliers.iter().map(|(k, v)| (k.clone(), json!(v.normalize().to_string()))).collect::<serde_json::Map<_, _>>(),
-        "anomalies": o.anomalies.iter().map(|a| json!({
-            "period": cal.quarter_hours.get(a.index).map(|q| q.label.to_string()),
-            "start": cal.quarter_hours.get(a.index).map(|q| q.start),
-            "ord_kwh": a.ord_kwh.normalize().to_string(),
-            "mobility_kwh": a.mobility_kwh.normalize().to_string(),
-        })).collect::<Vec<_>>(),
-        "ord_missing_quarter_hours": o.ord_missing,
-    })
 }
