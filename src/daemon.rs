@@ -117,12 +117,7 @@ impl StoreLock {
 /// How long an ORD that failed `failures` times in a row is left out: poll × 2^failures, at most an
 /// hour, plus up to a quarter of jitter from `seed`.
 pub fn backoff(poll: Duration, failures: u32, seed: u64) -> Duration {
-    let base = poll
-        .saturating_mul(1 << failures.min(10))
-        .min(Duration::from_secs(3600));
-    let jitter_ms =
-        (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) % (base.as_millis() as u64 / 4 + 1);
-    base + Duration::from_millis(jitter_ms)
+    crate::backoff::backoff(poll, failures, Duration::from_secs(3600), seed)
 }
 
 /// Runs cycles until `stop` is set: after each cycle `report` sees the summary. An ORD whose cycle

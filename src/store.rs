@@ -549,6 +549,18 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
+/// A SQLite result turned into the store's error, naming the ledger's file: the one way the store
+/// reports SQLite's failures.
+trait InStore<T> {
+    fn in_store(self, store: &Store) -> Result<T, StoreError>;
+}
+
+impl<T> InStore<T> for rusqlite::Result<T> {
+    fn in_store(self, store: &Store) -> Result<T, StoreError> {
+        self.map_err(|e| store.sq(e))
+    }
+}
+
 /// The ledger.
 pub struct Store {
     conn: Connection,
@@ -633,7 +645,7 @@ impl Store {
             |r| r.get(0),
         )
         .optional()
-        .map_err(|e| self.sq(e))?;
+        .in_store(self)?;
         if let Some(id) = held {
             if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(self.corrupt("ledger_id", &id));
@@ -649,7 +661,7 @@ impl Store {
             params![id],
         )
         .map(|_| ())
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     /// The ledger's identity: 32 hex digits, random, made when the ledger was created.
@@ -660,7 +672,7 @@ impl Store {
             [],
             |r| r.get(0),
         )
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     /// An online, consistent copy of the whole ledger into the new file `dest` (SQLite's backup
@@ -694,9 +706,9 @@ impl Store {
             let mut stmt = self
                 .conn
                 .prepare_cached("SELECT ord FROM sequences ORDER BY ord")
-                .map_err(|e| self.sq(e))?;
-            let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.sq(e))?;
-            rows.collect::<Result<_, _>>().map_err(|e| self.sq(e))?
+                .in_store(self)?;
+            let rows = stmt.query_map([], |r| r.get(0)).in_store(self)?;
+            rows.collect::<Result<_, _>>().in_store(self)?
         };
         let mut out = BTreeMap::new();
         for ord in ords {
@@ -716,7 +728,7 @@ impl Store {
             |r| r.get(0),
         )
         .optional()
-        .map_err(|e| self.sq(e))?;
+        .in_store(self)?;
         text.map(|t| {
             DateTime::parse_from_rfc3339(&t)
                 .map(|t| t.with_timezone(&Utc))
@@ -734,7 +746,7 @@ impl Store {
             params![time_text(now)],
         )
         .map(|_| ())
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     /// Reopens a closed day of `ord`: whether it was closed.
@@ -745,7 +757,7 @@ impl Store {
             params![ord, day_text(day)],
         )
         .map(|n| n > 0)
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     /// The ledger's file path.
@@ -770,14 +782,12 @@ impl Store {
     /// durable together at `commit_batch`, with one sync instead of one per write. A batch left open
     /// by an error is ended by `rollback_batch`; a crash rolls it back.
     pub fn begin_batch(&mut self) -> Result<(), StoreError> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| self.sq(e))
+        self.conn.execute_batch("BEGIN IMMEDIATE").in_store(self)
     }
 
     /// Makes the open batch durable.
     pub fn commit_batch(&mut self) -> Result<(), StoreError> {
-        self.conn.execute_batch("COMMIT").map_err(|e| self.sq(e))
+        self.conn.execute_batch("COMMIT").in_store(self)
     }
 
     /// Drops the open batch, if any (after an error: nothing of it was promised to anyone).
@@ -825,7 +835,7 @@ impl Store {
 
     fn migrate(&mut self) -> Result<(), StoreError> {
         let version: i64 =
-            one(&self.conn, "PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.sq(e))?;
+            one(&self.conn, "PRAGMA user_version", [], |r| r.get(0)).in_store(self)?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::TooNew {
                 path: self.path.clone(),
@@ -886,7 +896,7 @@ impl Store {
         )
         .optional()
         .map(|o| o.is_some())
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     /// Whether identical bytes were already received (and usable) from `ord`.
@@ -899,7 +909,7 @@ impl Store {
         )
         .optional()
         .map(|o| o.is_some())
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     pub fn profile_version(
@@ -954,7 +964,7 @@ impl Store {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()
-        .map_err(|e| self.sq(e))?;
+        .in_store(self)?;
         let Some((t, n, at, readings, sum)) = row else {
             return Ok(None);
         };
@@ -967,13 +977,13 @@ impl Store {
     }
 
     fn cpes_of_day(&self, sql: &str, ord: &str, day: NaiveDate) -> Result<Vec<Cpe>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.sq(e))?;
+        let mut stmt = self.conn.prepare_cached(sql).in_store(self)?;
         let rows = stmt
             .query_map(params![ord, day_text(day)], |r| r.get::<_, String>(0))
-            .map_err(|e| self.sq(e))?;
+            .in_store(self)?;
         let mut out = Vec::new();
         for r in rows {
-            let text = r.map_err(|e| self.sq(e))?;
+            let text = r.in_store(self)?;
             out.push(Cpe::parse(&text).map_err(|e| self.corrupt("cpe", e))?);
         }
         Ok(out)
@@ -997,7 +1007,7 @@ impl Store {
             |r| r.get::<_, Option<i64>>(0),
         )
         .and_then(|o| o.map(u64_of).transpose())
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     /// Records a received file and, in the same transaction, the profiles it puts in force.
@@ -1069,11 +1079,11 @@ impl Store {
             .prepare_cached(
                 "SELECT name, status, sha256 FROM received_files WHERE ord = ?1 ORDER BY id",
             )
-            .map_err(|e| self.sq(e))?;
+            .in_store(self)?;
         let rows = stmt
             .query_map(params![ord], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(|e| self.sq(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sq(e))
+            .in_store(self)?;
+        rows.collect::<Result<_, _>>().in_store(self)
     }
 
     /// The id the next received file will get: names the archive pack of a batch that starts now.
@@ -1087,7 +1097,7 @@ impl Store {
             |r| r.get::<_, i64>(0),
         )
         .and_then(u64_of)
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     /// Every received file of `ord` with where its copy was kept (for `verify`).
@@ -1095,7 +1105,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT name, sha256, status, stored_path, diagnostics, stored_offset, size FROM received_files WHERE ord = ?1 ORDER BY id")
-            .map_err(|e| self.sq(e))?;
+            .in_store(self)?;
         let rows = stmt
             .query_map(params![ord], |r| {
                 Ok(ReceivedCopy {
@@ -1108,8 +1118,8 @@ impl Store {
                     size: u64_of(r.get::<_, i64>(6)?)?,
                 })
             })
-            .map_err(|e| self.sq(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sq(e))
+            .in_store(self)?;
+        rows.collect::<Result<_, _>>().in_store(self)
     }
 
     /// The name recorded for transmission id `id` of `ord`, if the ledger has a row for it.
@@ -1122,7 +1132,7 @@ impl Store {
             |r| r.get(0),
         )
         .optional()
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     // ---------------------------------------------------------------- unreadable files
@@ -1142,7 +1152,7 @@ impl Store {
              ON CONFLICT (ord, name) DO UPDATE SET failures = failures + 1, last_at = excluded.last_at, last_error = excluded.last_error",
             params![ord, name, at, error],
         )
-        .map_err(|e| self.sq(e))?;
+        .in_store(self)?;
         one(
             &self.conn,
             "SELECT failures FROM intake_failures WHERE ord = ?1 AND name = ?2",
@@ -1150,7 +1160,7 @@ impl Store {
             |r| r.get::<_, i64>(0),
         )
         .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     /// Forgets the failures of `name` (it was read), or of every file of `ord` not in `listed`
@@ -1162,7 +1172,7 @@ impl Store {
             params![ord, name],
         )
         .map(|_| ())
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     /// The files of `ord` that could not be read, most failures first.
@@ -1170,7 +1180,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT name, failures, first_at, last_error FROM intake_failures WHERE ord = ?1 ORDER BY failures DESC, name")
-            .map_err(|e| self.sq(e))?;
+            .in_store(self)?;
         let rows = stmt
             .query_map(params![ord], |r| {
                 Ok(FileFailure {
@@ -1180,8 +1190,8 @@ impl Store {
                     last_error: r.get(3)?,
                 })
             })
-            .map_err(|e| self.sq(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sq(e))
+            .in_store(self)?;
+        rows.collect::<Result<_, _>>().in_store(self)
     }
 
     // ---------------------------------------------------------------- recovery
@@ -1223,7 +1233,7 @@ impl Store {
             params![ord, name, time_text(at)],
         )
         .map(|n| n > 0)
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     /// Moves the sequence of `ord` up to `last` (never down).
@@ -1235,7 +1245,7 @@ impl Store {
         let last = i64::try_from(last).map_err(|e| self.corrupt("last_id", e))?;
         put_sequence(&self.conn, ord, last)
             .map(|_| ())
-            .map_err(|e| self.sq(e))
+            .in_store(self)
     }
 
     /// Every transmission id the ledger has a row for, for `ord`, ascending.
@@ -1245,13 +1255,13 @@ impl Store {
             .prepare_cached(
                 "SELECT transmission_id FROM sent_files WHERE ord = ?1 ORDER BY transmission_id",
             )
-            .map_err(|e| self.sq(e))?;
+            .in_store(self)?;
         let rows = stmt
             .query_map(params![ord], |r| r.get::<_, i64>(0))
-            .map_err(|e| self.sq(e))?;
+            .in_store(self)?;
         let mut out = Vec::new();
         for r in rows {
-            let v = r.map_err(|e| self.sq(e))?;
+            let v = r.in_store(self)?;
             out.push(u64::try_from(v).map_err(|e| self.corrupt("transmission_id", e))?);
         }
         Ok(out)
@@ -1267,7 +1277,7 @@ impl Store {
         )
         .optional()
         .map(|o| o.is_some())
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     /// Whether the ledger has a mobility source with this name and content.
@@ -1280,7 +1290,7 @@ impl Store {
         )
         .optional()
         .map(|o| o.is_some())
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     /// The last transmission id taken for `ord`, if any.
@@ -1304,7 +1314,7 @@ impl Store {
         )
         .optional()
         .map(|o| o.is_some())
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     /// `last_updated` of the record held under `key`.
@@ -1325,7 +1335,7 @@ impl Store {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
         )
         .optional()
-        .map_err(|e| self.sq(e))?;
+        .in_store(self)?;
         let t = match row {
             None => None,
             Some((t, ord, cpe, ceme, credit_of, energy, sum)) => {
@@ -1425,7 +1435,7 @@ impl Store {
                    AND NOT EXISTS (SELECT 1 FROM mobility_records c WHERE c.credit_of = m.key)
                  ORDER BY key",
             )
-            .map_err(|e| self.sq(e))?;
+            .in_store(self)?;
         let rows = stmt
             .query_map(params![ord, from.timestamp(), to.timestamp()], |r| {
                 Ok((
@@ -1439,11 +1449,11 @@ impl Store {
                     r.get::<_, Option<i64>>(7)?,
                 ))
             })
-            .map_err(|e| self.sq(e))?;
+            .in_store(self)?;
         let mut out = Vec::new();
         for row in rows {
             let (key, last_updated, cpe, ceme, credit_of, energy, source, sum) =
-                row.map_err(|e| self.sq(e))?;
+                row.in_store(self)?;
             self.check_sum(
                 sum,
                 mobility_sum(
@@ -1485,7 +1495,7 @@ impl Store {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     // ---------------------------------------------------------------- days
@@ -1495,14 +1505,14 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT day, state FROM days WHERE ord = ?1")
-            .map_err(|e| self.sq(e))?;
+            .in_store(self)?;
         let rows = stmt
             .query_map(params![ord], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })
-            .map_err(|e| self.sq(e))?;
+            .in_store(self)?;
         for row in rows {
-            let (day, s) = row.map_err(|e| self.sq(e))?;
+            let (day, s) = row.in_store(self)?;
             let day = NaiveDate::from_str(&day).map_err(|e| self.corrupt("day", e))?;
             match s.as_str() {
                 "closed" => state.closed.insert(day),
@@ -1517,7 +1527,7 @@ impl Store {
             |r| r.get(0),
         )
         .optional()
-        .map_err(|e| self.sq(e))?;
+        .in_store(self)?;
         state.last_send = last
             .flatten()
             .map(|d| NaiveDate::from_str(&d).map_err(|e| self.corrupt("last_send", e)))
@@ -1567,7 +1577,7 @@ impl Store {
                 "UPDATE days SET state = 'closed', closed_at = ?3 WHERE ord = ?1 AND day = ?2",
                 params![ord, day_text(*d), time_text(at)],
             )
-            .map_err(|e| self.sq(e))?;
+            .in_store(self)?;
         }
         Ok(())
     }
@@ -1594,7 +1604,7 @@ impl Store {
             .conn
             .prepare_cached("SELECT supplier, tariff, content_hash, name, sha256, transmission_id, previous_id, pack, pack_offset, pack_len, row_sum
                              FROM sent_files WHERE ord = ?1 AND cpe = ?2 AND day = ?3 ORDER BY id")
-            .map_err(|e| self.sq(e))?;
+            .in_store(self)?;
         let day_s = day_text(day);
         let rows = stmt
             .query_map(params![ord, cpe.as_str(), day_s], |r| {
@@ -1616,10 +1626,10 @@ impl Store {
                 );
                 Ok((code, tariff, hash, expected, r.get::<_, Option<i64>>(10)?))
             })
-            .map_err(|e| self.sq(e))?;
+            .in_store(self)?;
         let mut out = BTreeMap::new();
         for row in rows {
-            let (code, tariff, hash, expected, sum) = row.map_err(|e| self.sq(e))?;
+            let (code, tariff, hash, expected, sum) = row.in_store(self)?;
             self.check_sum(sum, expected, || format!("sent file of {ord} {cpe} {day}"))?;
             let tariff =
                 TariffCycle::from_code(&tariff).ok_or_else(|| self.corrupt("tariff", &tariff))?;
@@ -1714,7 +1724,7 @@ impl Store {
         );
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sq(e))?;
+        let mut stmt = self.conn.prepare_cached(&sql).in_store(self)?;
         let rows = stmt
             .query_map(params![ord, after, limit], |r| {
                 Ok((
@@ -1737,7 +1747,7 @@ impl Store {
                     r.get::<_, Option<i64>>(14)?,
                 ))
             })
-            .map_err(|e| self.sq(e))?;
+            .in_store(self)?;
         let mut out = Vec::new();
         for row in rows {
             let (
@@ -1754,7 +1764,7 @@ impl Store {
                 delivered,
                 pack,
                 sum,
-            ) = row.map_err(|e| self.sq(e))?;
+            ) = row.in_store(self)?;
             self.check_sum(
                 sum,
                 sent_sum(
@@ -1812,7 +1822,7 @@ impl Store {
             params![id, time_text(at)],
         )
         .map(|_| ())
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     // ---------------------------------------------------------------- reports and events
@@ -1834,7 +1844,7 @@ impl Store {
             params![ord, day_text(day), cpe.as_str(), time_text(at), i64::try_from(anomalies).unwrap_or(i64::MAX), report],
         )
         .map(|_| ())
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     pub fn event(
@@ -1850,7 +1860,7 @@ impl Store {
             params![time_text(at), ord, kind, detail],
         )
         .map(|_| ())
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     /// Events of a kind (for tests and `status`).
@@ -1858,11 +1868,9 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT detail FROM events WHERE kind = ?1 ORDER BY id")
-            .map_err(|e| self.sq(e))?;
-        let rows = stmt
-            .query_map(params![kind], |r| r.get(0))
-            .map_err(|e| self.sq(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sq(e))
+            .in_store(self)?;
+        let rows = stmt.query_map(params![kind], |r| r.get(0)).in_store(self)?;
+        rows.collect::<Result<_, _>>().in_store(self)
     }
 
     /// Per day of `ord`: state, ORD data held, files sent, anomalies.
@@ -1875,7 +1883,7 @@ impl Store {
             |r| r.get::<_, i64>(0),
         )
         .map(|n| u64::try_from(n).unwrap_or(0))
-        .map_err(|e| self.sq(e))
+        .in_store(self)
     }
 
     pub fn status(&self, ord: &str) -> Result<Vec<DayStatus>, StoreError> {
@@ -1890,7 +1898,7 @@ impl Store {
                    (SELECT COALESCE(SUM(anomalies), 0) FROM netting_results n WHERE n.ord = d.ord AND n.day = d.day)
                  FROM days d WHERE d.ord = ?1 ORDER BY d.day",
             )
-            .map_err(|e| self.sq(e))?;
+            .in_store(self)?;
         let rows = stmt
             .query_map(params![ord], |r| {
                 Ok((
@@ -1903,18 +1911,18 @@ impl Store {
                     r.get::<_, i64>(6)?,
                 ))
             })
-            .map_err(|e| self.sq(e))?;
+            .in_store(self)?;
         let mut out = Vec::new();
         for row in rows {
-            let (day, state, cpes, tid, sent, pending, anomalies) = row.map_err(|e| self.sq(e))?;
+            let (day, state, cpes, tid, sent, pending, anomalies) = row.in_store(self)?;
             out.push(DayStatus {
                 day: NaiveDate::from_str(&day).map_err(|e| self.corrupt("day", e))?,
                 state,
-                cpes_with_ord_data: u64_of(cpes).map_err(|e| self.sq(e))?,
-                latest_ord_transmission: tid.map(u64_of).transpose().map_err(|e| self.sq(e))?,
-                files_sent: u64_of(sent).map_err(|e| self.sq(e))?,
-                files_pending: u64_of(pending).map_err(|e| self.sq(e))?,
-                anomalies: u64_of(anomalies).map_err(|e| self.sq(e))?,
+                cpes_with_ord_data: u64_of(cpes).in_store(self)?,
+                latest_ord_transmission: tid.map(u64_of).transpose().in_store(self)?,
+                files_sent: u64_of(sent).in_store(self)?,
+                files_pending: u64_of(pending).in_store(self)?,
+                anomalies: u64_of(anomalies).in_store(self)?,
             });
         }
         Ok(out)

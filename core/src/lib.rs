@@ -1,6 +1,7 @@
 //! egme-ord's pure core: the SGL codec, the quarter-hour calendar, CPEs, file names, mobility allocation, the registry, the netting engine, the planner, the fence, the configuration model and the demo data — functions of their inputs, with no IO and no clock.
 
 pub mod apportion;
+pub mod backoff;
 pub mod calendar;
 pub mod check;
 pub mod config;

@@ -249,13 +249,15 @@ impl SftpDir {
 }
 
 /// 0.5 s × 2^attempt (at most 30 s), plus up to 25 % jitter.
+/// The wait before retry `attempt` of an operation: 0.5 s doubling, at most 30 s, jittered by the
+/// operation's number and the process (several egme-ord processes retrying together spread out).
 fn backoff(attempt: u32, seed: u64) -> Duration {
-    let base = 500u64.saturating_mul(1 << attempt.min(6)).min(30_000);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() as u64);
-    let jitter = (nanos ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)) % (base / 4 + 1);
-    Duration::from_millis(base + jitter)
+    crate::backoff::backoff(
+        Duration::from_millis(500),
+        attempt,
+        Duration::from_secs(30),
+        seed ^ u64::from(std::process::id()).rotate_left(32),
+    )
 }
 
 fn is_regular(stat: &FileStat) -> bool {
