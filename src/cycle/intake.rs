@@ -9,7 +9,7 @@ use super::{io_err, Cycle, CycleError, OrdSummary};
 use crate::check::name_diagnostic;
 use crate::config::OrdConfig;
 use crate::filename::{Direction, OrdFileName};
-use crate::fsutil::{is_safe_name, local_name, sha256_hex, unique_path};
+use crate::fsutil::{is_safe_name, sha256_hex};
 use crate::pack::PackBuilder;
 use crate::profile::DayProfile;
 use crate::sgl::{self, Code, Diagnostic, ReadOptions};
@@ -357,8 +357,6 @@ impl Cycle<'_> {
         diagnostics: &[Diagnostic],
         sha: &str,
     ) -> Result<ReceivedStatus, CycleError> {
-        let dir = self.work(&["quarantine", &ord.name]);
-        let path = unique_path(&dir, &local_name(&entry.name));
         let shown = if is_safe_name(&entry.name) {
             entry.name.clone()
         } else {
@@ -371,18 +369,7 @@ impl Cycle<'_> {
         if bytes.is_none() {
             text.push_str("(the file was not copied: it stays in the ORD's folder)\n");
         }
-        if let Some(b) = bytes {
-            self.pending.write_atomic(&path, b).map_err(io_err(&path))?;
-        }
-        let errors_path = path.with_file_name(format!(
-            "{}.errors.txt",
-            path.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default()
-        ));
-        self.pending
-            .write_atomic(&errors_path, text.as_bytes())
-            .map_err(io_err(&errors_path))?;
+        let path = self.quarantine(&ord.name, &entry.name, bytes, &text)?;
         let record = ReceivedFile {
             ord: ord.name.clone(),
             name: entry.name.clone(),

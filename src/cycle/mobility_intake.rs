@@ -2,14 +2,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::Path;
 
 use chrono::{DateTime, NaiveDate};
 use rust_decimal::Decimal;
 
 use super::{io_err, Cycle, CycleError, MobilitySummary};
 use crate::calendar::day_of_instant;
-use crate::fsutil::{is_safe_name, local_name, sha256_hex, unique_path, write_atomic};
+use crate::fsutil::{is_safe_name, sha256_hex, unique_path, write_atomic};
 use crate::mobility::{csv, ocpi, MobilityRecord};
 use crate::store::StoredMobility;
 use crate::transport::{LocalDir, RemoteDir, RemoteEntry};
@@ -284,14 +283,7 @@ impl Cycle<'_> {
         mtime: i64,
         sha: &str,
     ) -> Result<(), CycleError> {
-        let dir = self.work(&["quarantine", "mobility"]);
-        let path = unique_path(&dir, &local_name(name));
-        if let Some(b) = bytes {
-            write_atomic(&path, b).map_err(io_err(&path))?;
-        }
-        let errors = Path::new(&format!("{}.errors.txt", path.display())).to_path_buf();
-        write_atomic(&errors, format!("{name:?}: {reason}\n").as_bytes())
-            .map_err(io_err(&errors))?;
+        let path = self.quarantine("mobility", name, bytes, &format!("{name:?}: {reason}\n"))?;
         self.store.record_mobility(
             name,
             size,

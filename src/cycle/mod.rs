@@ -346,6 +346,28 @@ impl<'a> Cycle<'a> {
         Ok(())
     }
 
+    /// Quarantines a rejected file of `kind` (an ORD's name, `mobility`): its bytes (when they were
+    /// read) under `quarantine/<kind>/<name>` (a `.1`, `.2`… suffix when taken) and `report` beside
+    /// it as `<name>.errors.txt`; synced with the open batch, if any. Returns the file's path.
+    pub(crate) fn quarantine(
+        &mut self,
+        kind: &str,
+        name: &str,
+        bytes: Option<&[u8]>,
+        report: &str,
+    ) -> Result<PathBuf, CycleError> {
+        let dir = self.work(&["quarantine", kind]);
+        let path = crate::fsutil::unique_path(&dir, &crate::fsutil::local_name(name));
+        if let Some(b) = bytes {
+            self.pending.write_atomic(&path, b).map_err(io_err(&path))?;
+        }
+        let errors = PathBuf::from(format!("{}.errors.txt", path.display()));
+        self.pending
+            .write_atomic(&errors, report.as_bytes())
+            .map_err(io_err(&errors))?;
+        Ok(path)
+    }
+
     /// Keeps `bytes` under `archive/<kind>/<date of now>/<name>`; the same bytes twice are kept once,
     /// other bytes under a taken name get a `.1`, `.2`… suffix. Returns the path.
     pub(crate) fn archive(
