@@ -325,6 +325,141 @@ impl RawEndpoint {
     }
 }
 
+impl RawOrd {
+    /// Validates one ORD's section (`at` names it in errors, `abs` resolves local paths); every
+    /// mistake goes to `errors`.
+    fn resolve(
+        &self,
+        at: &str,
+        defaults: &OrdDefaults<'_>,
+        abs: &dyn Fn(&Path) -> PathBuf,
+        errors: &mut Vec<String>,
+    ) -> OrdConfig {
+        let o = self;
+        for (key, value) in [
+            ("ord_entity", &o.ord_entity),
+            ("egme_entity", &o.egme_entity),
+        ] {
+            if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                errors.push(format!(
+                    "{at}: key `{key}`: expected a code without blanks, found {value:?}"
+                ));
+            }
+        }
+        let ord_send_at = match &o.send_at {
+            Some(s) => {
+                let t = parse_time_of_day(s);
+                if t.is_none() {
+                    errors.push(format!("{at}: key `send_at`: expected HH:MM, found {s:?}"));
+                }
+                t
+            }
+            None => defaults.send_at,
+        };
+        let send_deadline = match o.send_deadline.as_deref().or(defaults.send_deadline) {
+            None => None,
+            Some(text) => match parse_time_of_day(text) {
+                None => {
+                    errors.push(format!(
+                        "{at}: key `send_deadline`: expected HH:MM, found {text:?}"
+                    ));
+                    None
+                }
+                Some(d) if ord_send_at.is_some_and(|s| d <= s) => {
+                    errors.push(format!(
+                        "{at}: key `send_deadline`: {text} is not after the send time: the send would never wait for its intake"
+                    ));
+                    None
+                }
+                Some(d) => Some(d),
+            },
+        };
+        if o.window_days == 0 {
+            errors.push(format!("{at}: key `window_days`: expected at least 1"));
+        }
+        if !(1..=6).contains(&o.dialect.value_decimals) {
+            errors.push(format!(
+                "{at}: key `dialect.value_decimals`: expected 1 to 6, found {}",
+                o.dialect.value_decimals
+            ));
+        }
+        if o.tolerance_kwh.is_sign_negative() {
+            errors.push(format!("{at}: key `tolerance_kwh`: expected zero or more"));
+        }
+        // Continent files name the destination 0099/1; island files name the entities.
+        let (inbound_default, outbound_default) = match o.region {
+            Region::Continent => ("0099/1".to_string(), "0099/1".to_string()),
+            _ => (o.egme_entity.clone(), o.ord_entity.clone()),
+        };
+        OrdConfig {
+            name: o.name.clone(),
+            region: o.region,
+            ord_entity: o.ord_entity.clone(),
+            egme_entity: o.egme_entity.clone(),
+            inbound_destination: o.inbound_destination.clone().unwrap_or(inbound_default),
+            outbound_destination: o.outbound_destination.clone().unwrap_or(outbound_default),
+            receive: {
+                let mut messages = Vec::new();
+                let e = o
+                    .receive
+                    .resolve(&format!("{at}: receive"), abs, &mut messages);
+                errors.extend(messages);
+                e
+            },
+            send: {
+                let mut messages = Vec::new();
+                let e = o.send.resolve(&format!("{at}: send"), abs, &mut messages);
+                errors.extend(messages);
+                e
+            },
+            processed_folder: {
+                if o.send.move_to.is_some() {
+                    errors.push(format!(
+                        "{at}: send: key `move_to` is only for the receive side"
+                    ));
+                }
+                if let Some(f) = &o.receive.move_to {
+                    if f.is_empty() || f.split('/').any(|part| part == "..") {
+                        errors.push(format!("{at}: receive: key `move_to`: expected a folder without `..`, found {f:?}"));
+                    }
+                }
+                o.receive.move_to.clone()
+            },
+            send_picked_up_folder: {
+                if o.receive.ord_moves_to.is_some() {
+                    errors.push(format!(
+                        "{at}: receive: key `ord_moves_to` is only for the send side"
+                    ));
+                }
+                if let Some(f) = &o.send.ord_moves_to {
+                    if f.is_empty() || f.split('/').any(|part| part == "..") {
+                        errors.push(format!("{at}: send: key `ord_moves_to`: expected a folder without `..`, found {f:?}"));
+                    }
+                }
+                o.send.ord_moves_to.clone()
+            },
+            first_transmission_id: o.first_transmission_id,
+            netting_policy: o.netting_policy,
+            tolerance_kwh: o.tolerance_kwh,
+            tariff_files: o.tariff_files,
+            value_kind: o.value_kind,
+            schedule: Schedule {
+                tz: o.region.time_zone(),
+                send_at: ord_send_at.unwrap_or(NaiveTime::MIN),
+                window_days: o.window_days,
+                send_deadline,
+            },
+            dialect: o.dialect.clone(),
+        }
+    }
+}
+
+/// What an ORD's section takes from the top of the config when it does not say.
+struct OrdDefaults<'a> {
+    send_at: Option<NaiveTime>,
+    send_deadline: Option<&'a str>,
+}
+
 /// One ORD's settings, validated and with absolute paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrdConfig {
@@ -538,121 +673,14 @@ impl Config {
                     o.name
                 )));
             }
-            for (key, value) in [
-                ("ord_entity", &o.ord_entity),
-                ("egme_entity", &o.egme_entity),
-            ] {
-                if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    errors.push(err(format!(
-                        "{at}: key `{key}`: expected a code without blanks, found {value:?}"
-                    )));
-                }
-            }
-            let ord_send_at = match &o.send_at {
-                Some(s) => {
-                    let t = parse_time_of_day(s);
-                    if t.is_none() {
-                        errors.push(err(format!(
-                            "{at}: key `send_at`: expected HH:MM, found {s:?}"
-                        )));
-                    }
-                    t
-                }
-                None => send_at,
+            let mut messages = Vec::new();
+            let defaults = OrdDefaults {
+                send_at,
+                send_deadline: raw.send_deadline.as_deref(),
             };
-            let send_deadline = match o.send_deadline.as_deref().or(raw.send_deadline.as_deref()) {
-                None => None,
-                Some(text) => match parse_time_of_day(text) {
-                    None => {
-                        errors.push(err(format!(
-                            "{at}: key `send_deadline`: expected HH:MM, found {text:?}"
-                        )));
-                        None
-                    }
-                    Some(d) if ord_send_at.is_some_and(|s| d <= s) => {
-                        errors.push(err(format!(
-                            "{at}: key `send_deadline`: {text} is not after the send time: the send would never wait for its intake"
-                        )));
-                        None
-                    }
-                    Some(d) => Some(d),
-                },
-            };
-            if o.window_days == 0 {
-                errors.push(err(format!("{at}: key `window_days`: expected at least 1")));
-            }
-            if !(1..=6).contains(&o.dialect.value_decimals) {
-                errors.push(err(format!(
-                    "{at}: key `dialect.value_decimals`: expected 1 to 6, found {}",
-                    o.dialect.value_decimals
-                )));
-            }
-            if o.tolerance_kwh.is_sign_negative() {
-                errors.push(err(format!(
-                    "{at}: key `tolerance_kwh`: expected zero or more"
-                )));
-            }
-            // Continent files name the destination 0099/1; island files name the entities.
-            let (inbound_default, outbound_default) = match o.region {
-                Region::Continent => ("0099/1".to_string(), "0099/1".to_string()),
-                _ => (o.egme_entity.clone(), o.ord_entity.clone()),
-            };
-            ords.push(OrdConfig {
-                name: o.name.clone(),
-                region: o.region,
-                ord_entity: o.ord_entity.clone(),
-                egme_entity: o.egme_entity.clone(),
-                inbound_destination: o.inbound_destination.clone().unwrap_or(inbound_default),
-                outbound_destination: o.outbound_destination.clone().unwrap_or(outbound_default),
-                receive: {
-                    let mut messages = Vec::new();
-                    let e = o
-                        .receive
-                        .resolve(&format!("{at}: receive"), &abs, &mut messages);
-                    errors.extend(messages.into_iter().map(&err));
-                    e
-                },
-                send: {
-                    let mut messages = Vec::new();
-                    let e = o.send.resolve(&format!("{at}: send"), &abs, &mut messages);
-                    errors.extend(messages.into_iter().map(&err));
-                    e
-                },
-                processed_folder: {
-                    if o.send.move_to.is_some() {
-                        errors.push(err(format!("{at}: send: key `move_to` is only for the receive side")));
-                    }
-                    if let Some(f) = &o.receive.move_to {
-                        if f.is_empty() || f.split('/').any(|part| part == "..") {
-                            errors.push(err(format!("{at}: receive: key `move_to`: expected a folder without `..`, found {f:?}")));
-                        }
-                    }
-                    o.receive.move_to.clone()
-                },
-                send_picked_up_folder: {
-                    if o.receive.ord_moves_to.is_some() {
-                        errors.push(err(format!("{at}: receive: key `ord_moves_to` is only for the send side")));
-                    }
-                    if let Some(f) = &o.send.ord_moves_to {
-                        if f.is_empty() || f.split('/').any(|part| part == "..") {
-                            errors.push(err(format!("{at}: send: key `ord_moves_to`: expected a folder without `..`, found {f:?}")));
-                        }
-                    }
-                    o.send.ord_moves_to.clone()
-                },
-                first_transmission_id: o.first_transmission_id,
-                netting_policy: o.netting_policy,
-                tolerance_kwh: o.tolerance_kwh,
-                tariff_files: o.tariff_files,
-                value_kind: o.value_kind,
-                schedule: Schedule {
-                    tz: o.region.time_zone(),
-                    send_at: ord_send_at.unwrap_or(NaiveTime::MIN),
-                    window_days: o.window_days,
-                    send_deadline,
-                },
-                dialect: o.dialect.clone(),
-            });
+            let resolved = o.resolve(&at, &defaults, &abs, &mut messages);
+            errors.extend(messages.into_iter().map(&err));
+            ords.push(resolved);
         }
         if !errors.is_empty() {
             return Err(errors);
