@@ -906,6 +906,9 @@ mod example_tests {
     #[test]
     fn a_backup_folder_and_the_folder_the_ord_moves_our_files_into_are_read() {
         let text = include_str!("../../config/example.toml")
+            .replace("# send_deadline = \"23:00\"", "send_deadline = \"23:00\"")
+            .replace("# max_clock_step = \"2d\"", "max_clock_step = \"3d\"")
+            .replace("# stop_timeout = \"30s\"", "stop_timeout = \"20s\"")
             .replace("# [backup]", "[backup]")
             .replace("# folder = \"/mnt/standby/egme-ord\"", "folder = \"standby\"")
             .replacen(
@@ -917,6 +920,12 @@ mod example_tests {
         assert_eq!(
             c.backup_folder,
             Some(PathBuf::from("/etc/egme-ord/standby"))
+        );
+        assert_eq!(c.max_clock_step, Duration::from_secs(3 * 86_400));
+        assert_eq!(c.stop_timeout, Duration::from_secs(20));
+        assert_eq!(
+            c.ords[0].schedule.send_deadline,
+            NaiveTime::from_hms_opt(23, 0, 0)
         );
         assert_eq!(c.ords[0].send_picked_up_folder.as_deref(), Some("taken"));
         assert_eq!(
