@@ -912,41 +912,42 @@ impl Store {
         .in_store(self)
     }
 
+    /// The ORD version in force for a CPE-day, if any.
     pub fn profile_version(
         &self,
         ord: &str,
         cpe: &Cpe,
         day: NaiveDate,
     ) -> Result<Option<ProfileVersion>, StoreError> {
-        let Some((t, n, at, _)) = self.profile_row(ord, cpe, day)? else {
-            return Ok(None);
-        };
-        Some((t, n, at))
-            .map(|(t, n, at)| {
-                let received_at = DateTime::parse_from_rfc3339(&at)
-                    .map_err(|e| self.corrupt("received_at", e))?
-                    .with_timezone(&Utc);
-                Ok(ProfileVersion {
-                    transmission_id: u64::try_from(t)
-                        .map_err(|e| self.corrupt("transmission_id", e))?,
-                    ntransm: u64::try_from(n).map_err(|e| self.corrupt("ntransm", e))?,
-                    received_at,
-                })
-            })
+        self.profile_row(ord, cpe, day)?
+            .map(|(t, n, at, _)| self.version_of(t, n, &at))
             .transpose()
     }
 
-    pub fn profile(
+    /// The ORD profile in force for a CPE-day and its version, from one read of its row.
+    pub fn profile_in_force(
         &self,
         ord: &str,
         cpe: &Cpe,
         day: NaiveDate,
-    ) -> Result<Option<DayProfile>, StoreError> {
-        let text = self
-            .profile_row(ord, cpe, day)?
-            .map(|(_, _, _, readings)| readings);
-        text.map(|t| serde_json::from_str(&t).map_err(|e| self.corrupt("ord profile", e)))
+    ) -> Result<Option<(ProfileVersion, DayProfile)>, StoreError> {
+        self.profile_row(ord, cpe, day)?
+            .map(|(t, n, at, readings)| {
+                let profile =
+                    serde_json::from_str(&readings).map_err(|e| self.corrupt("ord profile", e))?;
+                Ok((self.version_of(t, n, &at)?, profile))
+            })
             .transpose()
+    }
+
+    fn version_of(&self, t: i64, n: i64, at: &str) -> Result<ProfileVersion, StoreError> {
+        Ok(ProfileVersion {
+            transmission_id: u64::try_from(t).map_err(|e| self.corrupt("transmission_id", e))?,
+            ntransm: u64::try_from(n).map_err(|e| self.corrupt("ntransm", e))?,
+            received_at: DateTime::parse_from_rfc3339(at)
+                .map_err(|e| self.corrupt("received_at", e))?
+                .with_timezone(&Utc),
+        })
     }
 
     /// An ORD profile row (transmission id, NTransm, received at, readings), its checksum checked.

@@ -707,6 +707,15 @@ impl Config {
         })
     }
 
+    /// The configured ORDs' names, comma-separated (for messages).
+    pub fn ord_names(&self) -> String {
+        self.ords
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub fn ord(&self, name: &str) -> Option<&OrdConfig> {
         self.ords.iter().find(|o| o.name == name)
     }

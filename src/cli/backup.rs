@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use chrono::Utc;
 use clap::Args;
 use egme_ord::backup;
-use egme_ord::cycle::{Cycle, RecoverOptions, RunOptions};
+use egme_ord::cycle::RecoverOptions;
 use egme_ord::daemon::StoreLock;
 
 use super::{exit, workspace};
@@ -112,33 +112,11 @@ pub fn run_restore(args: &RestoreArgs) -> Result<u8> {
         kept
     };
     let mut ws = workspace::Workspace::open_for_recovery(&args.config, false)?;
-    let options = RunOptions {
-        crash_at: std::env::var("EGME_ORD_CRASH_AT").ok(),
-        ..RunOptions::default()
-    };
-    let report = Cycle::new(
-        &ws.config,
-        &ws.registry,
-        &mut ws.store,
+    super::recover::recover_and_report(
+        &mut ws,
         now,
-        Utc::now(),
-        options,
+        &RecoverOptions::default(),
+        kept.as_deref(),
+        args.json,
     )
-    .recover(&RecoverOptions::default())?;
-    if args.json {
-        let mut value = serde_json::to_value(&report)?;
-        value["previous_ledger_kept_at"] =
-            serde_json::json!(kept.as_ref().map(|p| p.display().to_string()));
-        println!("{}", serde_json::to_string_pretty(&value)?);
-    } else {
-        if let Some(p) = &kept {
-            println!("the previous ledger was kept at {}", p.display());
-        }
-        super::recover::print_report(&report, None);
-    }
-    Ok(if report.ords.iter().any(|o| !o.problems.is_empty()) {
-        exit::INVALID
-    } else {
-        exit::OK
-    })
 }

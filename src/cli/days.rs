@@ -25,28 +25,11 @@ pub struct DayArgs {
     now: Option<String>,
 }
 
-fn ord_or_bail(ws: &workspace::Workspace, args: &DayArgs) -> Result<()> {
-    if ws.config.ord(&args.ord).is_none() {
-        bail!(
-            "--ord {}: no such ORD in {} (configured: {})",
-            args.ord,
-            args.config.display(),
-            ws.config
-                .ords
-                .iter()
-                .map(|o| o.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    Ok(())
-}
-
 /// Reopens a closed day: its next send goes out (under new ids) with whatever changed since.
 pub fn run_reopen(args: &DayArgs) -> Result<u8> {
     let now = super::once::parse_now(args.now.as_deref())?;
     let ws = workspace::Workspace::open(&args.config)?;
-    ord_or_bail(&ws, args)?;
+    workspace::check_ord(&ws.config, &args.config, &args.ord)?;
     let ord = ws
         .config
         .ord(&args.ord)
@@ -86,7 +69,7 @@ pub fn run_reopen(args: &DayArgs) -> Result<u8> {
 pub fn run_resend(args: &DayArgs) -> Result<u8> {
     let now = super::once::parse_now(args.now.as_deref())?;
     let mut ws = workspace::Workspace::open(&args.config)?;
-    ord_or_bail(&ws, args)?;
+    workspace::check_ord(&ws.config, &args.config, &args.ord)?;
     let options = RunOptions {
         crash_at: std::env::var("EGME_ORD_CRASH_AT").ok(),
         ..RunOptions::default()

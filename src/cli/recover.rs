@@ -1,9 +1,9 @@
 //! `egme-ord recover`: rebuilds what the ledger must know from the outbox packs, the ORDs' folders and the archive.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
-use chrono::Utc;
+use anyhow::Result;
+use chrono::{DateTime, Utc};
 use clap::Args;
 use egme_ord::cycle::{Cycle, RecoverOptions, RecoverReport, RunOptions};
 
@@ -38,43 +38,51 @@ pub struct RecoverArgs {
 pub fn run(args: &RecoverArgs) -> Result<u8> {
     let mut ws = workspace::Workspace::open_for_recovery(&args.config, args.fresh)?;
     if let Some(ord) = &args.ord {
-        if ws.config.ord(ord).is_none() {
-            bail!(
-                "--ord {ord}: no such ORD in {} (configured: {})",
-                args.config.display(),
-                ws.config
-                    .ords
-                    .iter()
-                    .map(|o| o.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
+        workspace::check_ord(&ws.config, &args.config, ord)?;
     }
-    let options = RunOptions {
+    let now = super::once::parse_now(args.now.as_deref())?;
+    let kept = ws.damaged_kept_at.clone();
+    recover_and_report(
+        &mut ws,
+        now,
+        &RecoverOptions {
+            ord: args.ord.clone(),
+            last_sent_id: args.last_sent_id,
+        },
+        kept.as_deref(),
+        args.json,
+    )
+}
+
+/// Runs `recover` on an opened workspace and prints its report (`kept`: where the previous ledger
+/// was set aside, if it was); the exit code: 1 when problems are left to look at.
+pub fn recover_and_report(
+    ws: &mut workspace::Workspace,
+    now: DateTime<Utc>,
+    options: &RecoverOptions,
+    kept: Option<&Path>,
+    json: bool,
+) -> Result<u8> {
+    let run = RunOptions {
         crash_at: std::env::var("EGME_ORD_CRASH_AT").ok(),
         ..RunOptions::default()
     };
-    let now = super::once::parse_now(args.now.as_deref())?;
     let report = Cycle::new(
         &ws.config,
         &ws.registry,
         &mut ws.store,
         now,
         Utc::now(),
-        options,
+        run,
     )
-    .recover(&RecoverOptions {
-        ord: args.ord.clone(),
-        last_sent_id: args.last_sent_id,
-    })?;
-    let damaged = ws.damaged_kept_at.as_ref().map(|p| p.display().to_string());
-    if args.json {
+    .recover(options)?;
+    let kept = kept.map(|p| p.display().to_string());
+    if json {
         let mut value = serde_json::to_value(&report)?;
-        value["previous_ledger_kept_at"] = serde_json::json!(damaged);
+        value["previous_ledger_kept_at"] = serde_json::json!(kept);
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        print_report(&report, damaged.as_deref());
+        print_report(&report, kept.as_deref());
     }
     Ok(if report.ords.iter().any(|o| !o.problems.is_empty()) {
         exit::INVALID
@@ -83,9 +91,9 @@ pub fn run(args: &RecoverArgs) -> Result<u8> {
     })
 }
 
-pub fn print_report(r: &RecoverReport, damaged: Option<&str>) {
+fn print_report(r: &RecoverReport, damaged: Option<&str>) {
     if let Some(path) = damaged {
-        println!("the previous ledger was kept at {path}; a new one was rebuilt");
+        println!("the previous ledger was kept at {path}");
     }
     println!("ledger {}", r.ledger_id);
     for o in &r.ords {

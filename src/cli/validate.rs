@@ -56,12 +56,7 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
             "{}: valid ({} ORD(s): {}; {checked})",
             args.config.display(),
             config.ords.len(),
-            config
-                .ords
-                .iter()
-                .map(|o| o.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            config.ord_names()
         );
         Ok(exit::OK)
     } else {

@@ -58,6 +58,18 @@ pub fn set_ledger_aside(store: &Path, why: &str) -> Result<std::path::PathBuf> {
     Ok(kept)
 }
 
+/// Fails unless `ord` is an ORD of `config` (read from `path`), naming the configured ones.
+pub fn check_ord(config: &Config, path: &Path, ord: &str) -> Result<()> {
+    if config.ord(ord).is_none() {
+        return Err(anyhow!(
+            "--ord {ord}: no such ORD in {} (configured: {})",
+            path.display(),
+            config.ord_names()
+        ));
+    }
+    Ok(())
+}
+
 impl Workspace {
     /// Opens config, registry and store, holding the store's lock (for commands that change it).
     pub fn open(config_path: &Path) -> Result<Workspace> {

@@ -130,6 +130,27 @@ pub struct CycleSummary {
 }
 
 impl CycleSummary {
+    /// A cycle that did not run at all (the ledger is not in place, the clock jumped): `why` is
+    /// every ORD's error.
+    fn refused(now: DateTime<Utc>, config: &Config, why: &str) -> CycleSummary {
+        CycleSummary {
+            now: Some(now),
+            mobility: MobilitySummary {
+                errors: vec![why.to_string()],
+                ..MobilitySummary::default()
+            },
+            ords: config
+                .ords
+                .iter()
+                .map(|o| OrdSummary {
+                    ord: o.name.clone(),
+                    errors: vec![why.to_string()],
+                    ..OrdSummary::default()
+                })
+                .collect(),
+        }
+    }
+
     /// Whether something needs the operator: a step failed, or a file is stuck.
     pub fn failed(&self) -> bool {
         !self.mobility.errors.is_empty()
@@ -429,39 +450,19 @@ impl<'a> Cycle<'a> {
 
     /// Runs one whole cycle. Failures of one ORD are recorded in its summary; the others go on.
     pub fn run(&mut self) -> CycleSummary {
+        let config = self.config;
+        if let Err(e) = self.store.check_in_place() {
+            tracing::error!(error = %e, "the ledger is not in place: nothing is done");
+            return CycleSummary::refused(self.now, config, &e.to_string());
+        }
+        if let Err(e) = self.guard_clock() {
+            tracing::error!(error = %e, "the cycle does not run");
+            return CycleSummary::refused(self.now, config, &e.to_string());
+        }
         let mut summary = CycleSummary {
             now: Some(self.now),
             ..CycleSummary::default()
         };
-        let config = self.config;
-        if let Err(e) = self.store.check_in_place() {
-            tracing::error!(error = %e, "the ledger is not in place: nothing is done");
-            summary.mobility.errors.push(e.to_string());
-            summary.ords = config
-                .ords
-                .iter()
-                .map(|o| OrdSummary {
-                    ord: o.name.clone(),
-                    errors: vec![e.to_string()],
-                    ..OrdSummary::default()
-                })
-                .collect();
-            return summary;
-        }
-        if let Err(e) = self.guard_clock() {
-            tracing::error!(error = %e, "the cycle does not run");
-            summary.mobility.errors.push(e.to_string());
-            summary.ords = config
-                .ords
-                .iter()
-                .map(|o| OrdSummary {
-                    ord: o.name.clone(),
-                    errors: vec![e.to_string()],
-                    ..OrdSummary::default()
-                })
-                .collect();
-            return summary;
-        }
         let mut ord_summaries: Vec<OrdSummary> = config
             .ords
             .iter()

@@ -255,7 +255,10 @@ impl Cycle<'_> {
         sum: &mut OrdSummary,
     ) -> Result<ReportRow, CycleError> {
         let n = cal.len();
-        let profile = self.store.profile(&ord.name, &cpe, day)?;
+        let (version, profile) = match self.store.profile_in_force(&ord.name, &cpe, day)? {
+            Some((v, p)) => (Some(v.transmission_id), Some(p)),
+            None => (None, None),
+        };
         // The last content sent per supplier; its keys are the suppliers sent a file before.
         let hashes = self.store.last_content_hashes(&ord.name, &cpe, day)?;
         let previously_sent: BTreeSet<SupplierKey> = hashes.keys().cloned().collect();
@@ -278,10 +281,6 @@ impl Cycle<'_> {
             sum.files_written += 1;
         }
         sum.anomalies += outcome.anomalies.len();
-        let version = self
-            .store
-            .profile_version(&ord.name, &cpe, day)?
-            .map(|v| v.transmission_id);
         let row = ReportRow::new(&CpeDayReport::new(cal, cpe, version, &outcome));
         self.store.put_netting_result(
             &ord.name,

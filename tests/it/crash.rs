@@ -8,24 +8,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::sshd::Sshd;
+use crate::support::Rng;
 use crate::support::{
     assert_all_promises, once, one_server, ord_side, sftp_workspace, spawn_once, write_all, FIRST,
 };
 use egme_ord::demo;
 
 const SECOND: &str = "2024-10-29T21:30:00Z";
-
-/// xorshift64*: enough randomness for kill times, reproducible from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
 
 fn run_clean(root: &Path, now: &str) -> Duration {
     let started = Instant::now();

@@ -5,12 +5,14 @@
 //! nothing, a changed CDR sends exactly what an undamaged twin sends, and `verify` is clean.
 
 use crate::support::sshd::Sshd;
-use crate::support::{bin, sftp_workspace, write_all};
+use crate::support::{
+    assert_no_id_twice, bin, names_by_id, run, sftp_workspace, text, write_all, Rng,
+};
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -66,23 +68,6 @@ fn workspace(transport: Transport) -> Ws {
     }
 }
 
-fn run(root: &Path, args: &[&str]) -> Output {
-    bin()
-        .args(args)
-        .arg("--config")
-        .arg(root.join("egme-ord.toml"))
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn once(root: &Path, now: &str) -> (Option<i32>, Value, String) {
     let o = run(root, &["once", "--json", "--now", now]);
     let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
@@ -109,34 +94,6 @@ fn written(summary: &Value) -> BTreeMap<String, u64> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Per ORD and transmission id, every name under which the ORD has one of our files.
-fn names_by_id(root: &Path) -> BTreeMap<(String, u64), BTreeSet<String>> {
-    let mut out: BTreeMap<(String, u64), BTreeSet<String>> = BTreeMap::new();
-    for o in demo::ords() {
-        let dir = root.join("exchange").join(o.name).join("to-ord");
-        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if let Ok(n) = OrdFileName::parse(&name, o.region, Direction::Outbound) {
-                out.entry((o.name.to_string(), n.ntransm.value))
-                    .or_default()
-                    .insert(name);
-            }
-        }
-    }
-    out
-}
-
-/// No id at any ORD under two names; returns how many ids were checked.
-fn assert_no_id_twice(root: &Path, context: &str) -> usize {
-    let by_id = names_by_id(root);
-    let twice: Vec<_> = by_id.iter().filter(|(_, names)| names.len() > 1).collect();
-    assert!(
-        twice.is_empty(),
-        "{context}: ids under two names: {twice:?}"
-    );
-    by_id.len()
 }
 
 /// Every outbox pack (path → bytes' sha256), orphans included.
@@ -463,18 +420,6 @@ fn a_ledger_deleted_while_run_runs_stops_the_daemon_and_is_recovered_on_local_fo
 #[test]
 fn a_ledger_deleted_while_run_runs_stops_the_daemon_and_is_recovered_over_sftp() {
     deleted_while_running(Transport::Sftp);
-}
-
-/// A small deterministic generator (xorshift64*): the seeds are the test's.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
 }
 
 #[test]

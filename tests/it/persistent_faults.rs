@@ -2,12 +2,11 @@
 //! during the send, an operator's undo (`reopen`) and replay (`resend`).
 
 use crate::support::sshd::Sshd;
-use crate::support::{bin, sftp_workspace, write_all};
+use crate::support::{assert_no_id_twice, bin, names_by_id, run, sftp_workspace, text, write_all};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use chrono::NaiveDate;
 use egme_ord::demo;
@@ -28,23 +27,6 @@ fn local_workspace() -> tempfile::TempDir {
     write_all(dir.path(), &demo::registry_files());
     write_all(dir.path(), &demo::first_delivery());
     dir
-}
-
-fn run(root: &Path, args: &[&str]) -> Output {
-    bin()
-        .args(args)
-        .arg("--config")
-        .arg(root.join("egme-ord.toml"))
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn once(root: &Path, now: &str, extra: &[&str]) -> (Option<i32>, Value, String) {
@@ -75,31 +57,6 @@ fn closed(root: &Path, ord: &str) -> BTreeSet<NaiveDate> {
         .days_state(ord)
         .unwrap()
         .closed
-}
-
-/// Per ORD and id, the names our files have at the ORD.
-fn names_by_id(root: &Path) -> BTreeMap<(String, u64), BTreeSet<String>> {
-    let mut out: BTreeMap<(String, u64), BTreeSet<String>> = BTreeMap::new();
-    for o in demo::ords() {
-        let dir = root.join("exchange").join(o.name).join("to-ord");
-        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if let Ok(n) = OrdFileName::parse(&name, o.region, Direction::Outbound) {
-                out.entry((o.name.to_string(), n.ntransm.value))
-                    .or_default()
-                    .insert(name);
-            }
-        }
-    }
-    out
-}
-
-fn assert_each_id_once(root: &Path) {
-    let twice: Vec<_> = names_by_id(root)
-        .into_iter()
-        .filter(|(_, n)| n.len() > 1)
-        .collect();
-    assert!(twice.is_empty(), "ids under two names: {twice:?}");
 }
 
 #[test]
@@ -155,7 +112,7 @@ fn a_clock_forty_days_ahead_is_refused_allowed_it_closes_the_days_and_reopen_let
         names_by_id(root).len() as u64,
         before as u64 + e["files_written"].as_u64().unwrap()
     );
-    assert_each_id_once(root);
+    assert_no_id_twice(root, "persistent faults");
     // Reopening an open day, or one past its window, says so.
     let o = run(
         root,
@@ -220,7 +177,7 @@ fn resend_sends_a_days_files_again_under_new_ids_and_refuses_a_closed_day() {
         .collect();
     // EDA's demo CPEs have 16 files for the 27th: each sent again once.
     assert_eq!(after.len(), before + 16, "{}", text(&o));
-    assert_each_id_once(root);
+    assert_no_id_twice(root, "persistent faults");
     let o = run(root, &["verify", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     // A further cycle has nothing to send: the resent content is the content held.
@@ -363,7 +320,7 @@ fn a_work_disk_full_during_the_send_leaves_the_day_to_the_next_cycle_of_the_same
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(ord(&s, "e-redes")["days_sent"], 2, "{s}");
     assert_eq!(names_by_id(root).len(), 88, "the day's files, each once");
-    assert_each_id_once(root);
+    assert_no_id_twice(root, "persistent faults");
     let o = run(root, &["verify", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     drop(work);

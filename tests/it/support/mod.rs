@@ -3,11 +3,13 @@
 pub mod proxy;
 pub mod sshd;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
 use egme_ord::demo::{self, DemoFile};
+use egme_ord::filename::{Direction, OrdFileName};
 use serde_json::Value;
 use sshd::Sshd;
 
@@ -192,4 +194,61 @@ pub fn assert_all_promises(
     let (code, summary, err) = once(root, now);
     assert_eq!(code, Some(0), "{context}: {err}");
     assert_idle(&summary, context);
+}
+
+pub fn run(root: &Path, args: &[&str]) -> Output {
+    bin()
+        .args(args)
+        .arg("--config")
+        .arg(root.join("egme-ord.toml"))
+        .output()
+        .unwrap()
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Per ORD and transmission id, every name under which the ORD has one of our files.
+pub fn names_by_id(root: &Path) -> BTreeMap<(String, u64), BTreeSet<String>> {
+    let mut out: BTreeMap<(String, u64), BTreeSet<String>> = BTreeMap::new();
+    for o in demo::ords() {
+        let dir = root.join("exchange").join(o.name).join("to-ord");
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Ok(n) = OrdFileName::parse(&name, o.region, Direction::Outbound) {
+                out.entry((o.name.to_string(), n.ntransm.value))
+                    .or_default()
+                    .insert(name);
+            }
+        }
+    }
+    out
+}
+
+/// No id at any ORD under two names; returns how many ids were checked.
+pub fn assert_no_id_twice(root: &Path, context: &str) -> usize {
+    let by_id = names_by_id(root);
+    let twice: Vec<_> = by_id.iter().filter(|(_, names)| names.len() > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{context}: ids under two names: {twice:?}"
+    );
+    by_id.len()
+}
+
+/// A small deterministic generator (xorshift64*): the seeds are the test's.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
 }
