@@ -1,6 +1,9 @@
 //! What the ledger records of the files exchanged, as plain values: sent files, received copies, their outcomes, and where their bytes are kept (packs).
 
 use chrono::NaiveDate;
+
+use crate::cpe::Cpe;
+use crate::filename::TariffCycle;
 use serde::Serialize;
 
 /// How a pack's name ends.
@@ -45,6 +48,19 @@ pub enum ReceivedStatus {
 }
 
 impl ReceivedStatus {
+    pub const ALL: [ReceivedStatus; 5] = [
+        ReceivedStatus::Applied,
+        ReceivedStatus::Duplicate,
+        ReceivedStatus::Stale,
+        ReceivedStatus::Rejected,
+        ReceivedStatus::Late,
+    ];
+
+    /// The status written as `as_str` gives it, or `None`.
+    pub fn from_code(code: &str) -> Option<ReceivedStatus> {
+        ReceivedStatus::ALL.into_iter().find(|s| s.as_str() == code)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ReceivedStatus::Applied => "applied",
@@ -65,9 +81,10 @@ pub struct SentFile {
     pub sha256: String,
     pub transmission_id: u64,
     pub previous_id: u64,
-    pub cpe: String,
+    pub cpe: Cpe,
+    /// The supplier's code in the file name (`GALP`, `MOBI`, …).
     pub supplier: String,
-    pub tariff: String,
+    pub tariff: TariffCycle,
     pub day: NaiveDate,
     pub content_hash: String,
     pub delivered: bool,
@@ -80,7 +97,7 @@ pub struct SentFile {
 pub struct ReceivedCopy {
     pub name: String,
     pub sha256: String,
-    pub status: String,
+    pub status: ReceivedStatus,
     /// Archive or quarantine path; empty when nothing was kept (a duplicate, an unreadable name).
     pub stored_path: String,
     /// Where the bytes start in `stored_path` when it is an archive pack (`size` bytes from there).

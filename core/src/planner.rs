@@ -39,6 +39,36 @@ pub struct DaysState {
     pub closed: BTreeSet<NaiveDate>,
 }
 
+/// Whether a day still takes corrections (`Open`) or was closed after its last send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DayState {
+    Open,
+    Closed,
+}
+
+impl DayState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DayState::Open => "open",
+            DayState::Closed => "closed",
+        }
+    }
+
+    /// The state written as `as_str` gives it, or `None`.
+    pub fn from_code(code: &str) -> Option<DayState> {
+        [DayState::Open, DayState::Closed]
+            .into_iter()
+            .find(|s| s.as_str() == code)
+    }
+}
+
+impl std::fmt::Display for DayState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What to do now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::filename::{Direction, OrdFileName};
-use crate::ledger::{ReceivedCopy, SentFile};
+use crate::ledger::{ReceivedCopy, ReceivedStatus, SentFile};
 use crate::region::Region;
 use crate::remote::{RemoteEntry, UPLOAD_TEMP_SUFFIX};
 
@@ -228,7 +228,7 @@ pub fn check(f: &OrdFacts) -> Vec<Finding> {
     // Inbound: every kept copy there with its bytes; each content applied once.
     let mut applied: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for r in &f.received {
-        if r.status == "applied" {
+        if r.status == ReceivedStatus::Applied {
             applied
                 .entry(r.sha256.as_str())
                 .or_default()
@@ -275,6 +275,8 @@ pub fn check(f: &OrdFacts) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpe::Cpe;
+    use crate::filename::TariffCycle;
     use chrono::NaiveDate;
 
     fn sent(id: u64, delivered: bool) -> SentFile {
@@ -285,9 +287,9 @@ mod tests {
             sha256: format!("sha{id}"),
             transmission_id: id,
             previous_id: id - 1,
-            cpe: "PT0002000123681633GX".into(),
+            cpe: Cpe::parse("PT0002000123681633GX").unwrap(),
             supplier: "02".into(),
-            tariff: "01".into(),
+            tariff: TariffCycle::BiHourlyDaily,
             day: NaiveDate::from_ymd_opt(2024, 10, 27).unwrap(),
             content_hash: "h".into(),
             delivered,
@@ -397,7 +399,7 @@ mod tests {
             f.received.push(ReceivedCopy {
                 name: n.into(),
                 sha256: "same".into(),
-                status: "applied".into(),
+                status: ReceivedStatus::Applied,
                 stored_path: format!("/archive/{n}"),
                 stored_offset: None,
                 size: 1,
@@ -423,7 +425,7 @@ mod tests {
             f.received.push(ReceivedCopy {
                 name: n.into(),
                 sha256: format!("sha-{n}"),
-                status: "applied".into(),
+                status: ReceivedStatus::Applied,
                 stored_path: "/archive/pack-0000000001.tar".into(),
                 stored_offset: Some(offset),
                 size: 1,

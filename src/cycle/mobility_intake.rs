@@ -265,7 +265,7 @@ impl Cycle<'_> {
                 last_updated: r.last_updated,
                 ord: ord_name.to_string(),
                 cpe,
-                ceme: r.ceme.to_string(),
+                ceme: r.ceme.clone(),
                 credit_of: r.credit_of.clone(),
                 energy: r.energy.clone(),
                 source: source.to_string(),

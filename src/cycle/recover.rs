@@ -186,9 +186,9 @@ fn read_our_file(
         write: OutboundWrite {
             name: name.to_string(),
             sha256: sha256_hex(bytes),
-            cpe: parsed.cpe.to_string(),
+            cpe: parsed.cpe,
             supplier: key.code.clone(),
-            tariff: tariff.code().to_string(),
+            tariff,
             day: day.day,
             content_hash: content_hash(day.day, &key, &values),
             at,

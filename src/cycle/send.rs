@@ -15,7 +15,6 @@ use crate::config::OrdConfig;
 use crate::cpe::Cpe;
 use crate::filename::OrdFileName;
 use crate::fsutil::{sha256_hex, write_atomic};
-use crate::mobility::CemeId;
 use crate::netting::{self, NettingInput};
 use crate::pack::PackBuilder;
 use crate::planner;
@@ -166,10 +165,7 @@ impl Cycle<'_> {
         let n = cal.len();
         let mut by_cpe: BTreeMap<Cpe, BTreeMap<SupplierKey, Vec<Decimal>>> = BTreeMap::new();
         for r in self.store.mobility_between(&ord.name, start, end)? {
-            let Some(ceme) = CemeId::parse(&r.ceme) else {
-                continue;
-            };
-            let key = match self.registry.supplier(&r.cpe, &ceme, ord.region) {
+            let key = match self.registry.supplier(&r.cpe, &r.ceme, ord.region) {
                 Ok(k) => k,
                 Err(reason) => {
                     self.store.event(
@@ -353,9 +349,9 @@ impl Cycle<'_> {
                 Ok(OutboundWrite {
                     name,
                     sha256: sha256_hex(&bytes),
-                    cpe: cpe.to_string(),
+                    cpe,
                     supplier: key.code.clone(),
-                    tariff: key.tariff.code().to_string(),
+                    tariff: key.tariff,
                     day,
                     content_hash: hash,
                     at: now,

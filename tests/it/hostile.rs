@@ -392,7 +392,7 @@ fn hostile_ord_files_names_links_and_cdrs_are_rejected_with_their_codes_and_the_
             found.len()
         );
         let r = found[0];
-        assert_eq!(r.status, "rejected", "{label}: {name:?}");
+        assert_eq!(r.status.as_str(), "rejected", "{label}: {name:?}");
         let codes: Vec<String> = serde_json::from_str::<serde_json::Value>(&r.diagnostics)
             .unwrap()
             .as_array()

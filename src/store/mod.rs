@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -12,11 +11,20 @@ use thiserror::Error;
 use crate::cpe::Cpe;
 use crate::filename::TariffCycle;
 pub use crate::ledger::{ReceivedCopy, ReceivedStatus, SentFile};
+use crate::mobility::CemeId;
 use crate::mobility::QuarterEnergy;
 use crate::pack::PackSlice;
-use crate::planner::DaysState;
+use crate::planner::{DayState, DaysState};
 use crate::profile::DayProfile;
 use crate::registry::SupplierKey;
+
+mod rows;
+mod sql;
+
+use rows::{
+    ProfileRow, COPY_COLUMNS, FAILURE_COLUMNS, MOBILITY_COLUMNS, PROFILE_COLUMNS, SENT_COLUMNS,
+};
+use sql::{bound, day_text, time_text, Col, FromRow, RowError};
 
 /// What went wrong with the store.
 #[derive(Debug, Error)]
@@ -107,7 +115,7 @@ pub struct StoredMobility {
     pub last_updated: DateTime<Utc>,
     pub ord: String,
     pub cpe: Cpe,
-    pub ceme: String,
+    pub ceme: CemeId,
     pub credit_of: Option<String>,
     pub energy: Vec<QuarterEnergy>,
     pub source: String,
@@ -117,7 +125,7 @@ pub struct StoredMobility {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DayStatus {
     pub day: NaiveDate,
-    pub state: String,
+    pub state: DayState,
     pub cpes_with_ord_data: u64,
     pub latest_ord_transmission: Option<u64>,
     pub files_sent: u64,
@@ -447,7 +455,7 @@ fn one<T>(
 
 /// The last id taken for `ord`, its row checked: `Err(None)` a SQLite error is in the first
 /// field, a damaged row in the second.
-fn last_id_taken(conn: &Connection, ord: &str) -> Result<Option<u64>, LedgerRead> {
+fn last_id_taken(conn: &Connection, ord: &str) -> Result<Option<u64>, RowError> {
     let row: Option<(i64, Option<i64>)> = one(
         conn,
         "SELECT last_id, row_sum FROM sequences WHERE ord = ?1",
@@ -455,22 +463,16 @@ fn last_id_taken(conn: &Connection, ord: &str) -> Result<Option<u64>, LedgerRead
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .optional()
-    .map_err(LedgerRead::Sqlite)?;
+    .map_err(RowError::Sqlite)?;
     let Some((last, sum)) = row else {
         return Ok(None);
     };
     if sum != Some(sequence_sum(ord, last)) {
-        return Err(LedgerRead::Damaged(format!("sequence of {ord}")));
+        return Err(RowError::Damaged(format!("sequence of {ord}")));
     }
     u64::try_from(last)
         .map(Some)
-        .map_err(|_| LedgerRead::Damaged(format!("sequence of {ord}: {last}")))
-}
-
-/// A read that failed: SQLite's error, or a row whose checksum does not match.
-enum LedgerRead {
-    Sqlite(rusqlite::Error),
-    Damaged(String),
+        .map_err(|_| RowError::Damaged(format!("sequence of {ord}: {last}")))
 }
 
 /// Writes the sequence of `ord` with its checksum.
@@ -487,12 +489,6 @@ fn put_sequence(conn: &Connection, ord: &str, last: i64) -> rusqlite::Result<usi
 /// the UNIQUE constraints rather than wrapped).
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// An INTEGER read back as an unsigned id, size or count: a negative value is a damaged row,
-/// reported as SQLite's out-of-range error (which `damage_hint` names as damage).
-fn u64_of(v: i64) -> rusqlite::Result<u64> {
-    u64::try_from(v).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, v))
 }
 
 /// Inserts a sent file's row with its checksum.
@@ -512,7 +508,7 @@ fn insert_sent(
         &w.name,
         &w.sha256,
         (id, previous),
-        (&w.cpe, &w.supplier, &w.tariff),
+        (w.cpe.as_str(), &w.supplier, w.tariff.code()),
         &day,
         &w.content_hash,
         (pack, offset, len),
@@ -523,7 +519,7 @@ fn insert_sent(
                                  delivered_at, pack, pack_offset, pack_len, row_sum)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
-            ord, w.name, w.sha256, id, previous, w.cpe, w.supplier, w.tariff, day, w.content_hash,
+            ord, w.name, w.sha256, id, previous, Col(&w.cpe), w.supplier, Col(&w.tariff), day, w.content_hash,
             time_text(w.at), delivered_at.map(time_text), pack, offset, len, sum
         ],
     )
@@ -533,14 +529,6 @@ fn insert_sent(
 /// is a damaged row (a flipped byte), never a content to compare against.
 fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-fn day_text(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
-}
-
-fn time_text(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// The device and inode of the file at `path` (None: not there, or no such notion here).
@@ -721,20 +709,15 @@ impl Store {
 
     /// The business time (`now`) of the last cycle that ran, for the clock guard.
     pub fn last_cycle_now(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let text: Option<String> = one(
+        one(
             &self.conn,
             "SELECT value FROM meta WHERE key = 'last_cycle_now'",
             [],
-            |r| r.get(0),
+            |r| r.get::<_, Col<DateTime<Utc>>>(0),
         )
         .optional()
-        .in_store(self)?;
-        text.map(|t| {
-            DateTime::parse_from_rfc3339(&t)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| self.corrupt("last_cycle_now", e))
-        })
-        .transpose()
+        .map(|t| t.map(|t| t.0))
+        .in_store(self)
     }
 
     /// Records the business time of the cycle that runs now.
@@ -804,24 +787,39 @@ impl Store {
         }
     }
 
-    fn read_err(&self, e: LedgerRead) -> StoreError {
+    fn read_err(&self, e: RowError) -> StoreError {
         match e {
-            LedgerRead::Sqlite(e) => self.sq(e),
-            LedgerRead::Damaged(detail) => self.corrupt("row (checksum mismatch)", detail),
+            RowError::Sqlite(e) => self.sq(e),
+            RowError::Damaged(detail) => self.corrupt("row (checksum mismatch)", detail),
         }
     }
 
-    /// `Corrupt` unless `sum` is the checksum `expected` of the row `what`.
-    fn check_sum(
+    /// Every row `sql` gives, each read by its type's `from_row`.
+    fn rows<T: FromRow>(
         &self,
-        sum: Option<i64>,
-        expected: i64,
-        what: impl FnOnce() -> String,
-    ) -> Result<(), StoreError> {
-        if sum == Some(expected) {
-            Ok(())
-        } else {
-            Err(self.corrupt("row (checksum mismatch)", what()))
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).in_store(self)?;
+        let mut rows = stmt.query(params).in_store(self)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().in_store(self)? {
+            out.push(T::from_row(r).map_err(|e| self.read_err(e))?);
+        }
+        Ok(out)
+    }
+
+    /// The one row `sql` gives, if any, read by its type's `from_row`.
+    fn row<T: FromRow>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Option<T>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).in_store(self)?;
+        let mut rows = stmt.query(params).in_store(self)?;
+        match rows.next().in_store(self)? {
+            Some(r) => T::from_row(r).map(Some).map_err(|e| self.read_err(e)),
+            None => Ok(None),
         }
     }
 
@@ -891,7 +889,7 @@ impl Store {
         one(
             &self.conn,
             "SELECT 1 FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 LIMIT 1",
-            params![ord, name, to_i64(size), mtime],
+            params![ord, name, size, mtime],
             |_| Ok(()),
         )
         .optional()
@@ -919,9 +917,7 @@ impl Store {
         cpe: &Cpe,
         day: NaiveDate,
     ) -> Result<Option<ProfileVersion>, StoreError> {
-        self.profile_row(ord, cpe, day)?
-            .map(|(t, n, at, _)| self.version_of(t, n, &at))
-            .transpose()
+        Ok(self.profile_row(ord, cpe, day)?.map(|p| p.version))
     }
 
     /// The ORD profile in force for a CPE-day and its version, from one read of its row.
@@ -932,62 +928,28 @@ impl Store {
         day: NaiveDate,
     ) -> Result<Option<(ProfileVersion, DayProfile)>, StoreError> {
         self.profile_row(ord, cpe, day)?
-            .map(|(t, n, at, readings)| {
-                let profile =
-                    serde_json::from_str(&readings).map_err(|e| self.corrupt("ord profile", e))?;
-                Ok((self.version_of(t, n, &at)?, profile))
+            .map(|p| {
+                let profile = p.profile().map_err(|e| self.read_err(e))?;
+                Ok((p.version, profile))
             })
             .transpose()
     }
 
-    fn version_of(&self, t: i64, n: i64, at: &str) -> Result<ProfileVersion, StoreError> {
-        Ok(ProfileVersion {
-            transmission_id: u64::try_from(t).map_err(|e| self.corrupt("transmission_id", e))?,
-            ntransm: u64::try_from(n).map_err(|e| self.corrupt("ntransm", e))?,
-            received_at: DateTime::parse_from_rfc3339(at)
-                .map_err(|e| self.corrupt("received_at", e))?
-                .with_timezone(&Utc),
-        })
-    }
-
-    /// An ORD profile row (transmission id, NTransm, received at, readings), its checksum checked.
+    /// An ORD profile row, its checksum checked.
     fn profile_row(
         &self,
         ord: &str,
         cpe: &Cpe,
         day: NaiveDate,
-    ) -> Result<Option<(i64, i64, String, String)>, StoreError> {
-        let day = day_text(day);
-        let row: Option<(i64, i64, String, String, Option<i64>)> = one(
-            &self.conn,
-            "SELECT transmission_id, ntransm, received_at, readings, row_sum FROM ord_profiles WHERE ord = ?1 AND cpe = ?2 AND day = ?3",
-            params![ord, cpe.as_str(), day],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    ) -> Result<Option<ProfileRow>, StoreError> {
+        self.row(
+            &format!("SELECT {PROFILE_COLUMNS} FROM ord_profiles WHERE ord = ?1 AND cpe = ?2 AND day = ?3"),
+            params![ord, Col(cpe), Col(&day)],
         )
-        .optional()
-        .in_store(self)?;
-        let Some((t, n, at, readings, sum)) = row else {
-            return Ok(None);
-        };
-        self.check_sum(
-            sum,
-            profile_sum(ord, cpe.as_str(), &day, t, n, &readings),
-            || format!("ORD profile {ord} {cpe} {day}"),
-        )?;
-        Ok(Some((t, n, at, readings)))
     }
 
     fn cpes_of_day(&self, sql: &str, ord: &str, day: NaiveDate) -> Result<Vec<Cpe>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql).in_store(self)?;
-        let rows = stmt
-            .query_map(params![ord, day_text(day)], |r| r.get::<_, String>(0))
-            .in_store(self)?;
-        let mut out = Vec::new();
-        for r in rows {
-            let text = r.in_store(self)?;
-            out.push(Cpe::parse(&text).map_err(|e| self.corrupt("cpe", e))?);
-        }
-        Ok(out)
+        self.rows(sql, params![ord, Col(&day)])
     }
 
     /// CPEs with an ORD profile for `day`.
@@ -1005,9 +967,8 @@ impl Store {
             &self.conn,
             "SELECT MAX(transmission_id) FROM received_files WHERE ord = ?1 AND status != 'rejected'",
             params![ord],
-            |r| r.get::<_, Option<i64>>(0),
+            |r| r.get::<_, Option<u64>>(0),
         )
-        .and_then(|o| o.map(u64_of).transpose())
         .in_store(self)
     }
 
@@ -1026,17 +987,17 @@ impl Store {
                transmission_id, previous_id, ntransm, received_at, stored_path, stored_offset)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             params![
-                file.ord, file.name, to_i64(file.size), file.mtime, file.sha256, file.status.as_str(), file.diagnostics,
+                file.ord, file.name, file.size, file.mtime, file.sha256, file.status.as_str(), file.diagnostics,
                 file.cpe.map(|c| c.to_string()), file.first_day.map(day_text), file.last_day.map(day_text),
-                file.transmission_id.map(to_i64), file.previous_id.map(to_i64), file.ntransm.map(to_i64),
-                time_text(file.received_at), file.stored_path, file.stored_offset.map(to_i64)
+                file.transmission_id, file.previous_id, file.ntransm,
+                time_text(file.received_at), file.stored_path, file.stored_offset
             ],
         )
         .map_err(sq)?;
         let file_id: i64 = one(
             &tx,
             "SELECT id FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 AND sha256 = ?5",
-            params![file.ord, file.name, to_i64(file.size), file.mtime, file.sha256],
+            params![file.ord, file.name, file.size, file.mtime, file.sha256],
             |r| r.get(0),
         )
         .map_err(sq)?;
@@ -1074,17 +1035,11 @@ impl Store {
     }
 
     /// Inbound files received, oldest first, as recorded (for `status` and `verify`).
-    pub fn received(&self, ord: &str) -> Result<Vec<(String, String, String)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT name, status, sha256 FROM received_files WHERE ord = ?1 ORDER BY id",
-            )
-            .in_store(self)?;
-        let rows = stmt
-            .query_map(params![ord], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .in_store(self)?;
-        rows.collect::<Result<_, _>>().in_store(self)
+    pub fn received(&self, ord: &str) -> Result<Vec<(String, ReceivedStatus, String)>, StoreError> {
+        self.rows(
+            "SELECT name, status, sha256 FROM received_files WHERE ord = ?1 ORDER BY id",
+            params![ord],
+        )
     }
 
     /// The id the next received file will get: names the archive pack of a batch that starts now.
@@ -1095,41 +1050,25 @@ impl Store {
             &self.conn,
             "SELECT COALESCE(MAX(id), 0) + 1 FROM received_files",
             [],
-            |r| r.get::<_, i64>(0),
+            |r| r.get::<_, u64>(0),
         )
-        .and_then(u64_of)
         .in_store(self)
     }
 
     /// Every received file of `ord` with where its copy was kept (for `verify`).
     pub fn received_copies(&self, ord: &str) -> Result<Vec<ReceivedCopy>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT name, sha256, status, stored_path, diagnostics, stored_offset, size FROM received_files WHERE ord = ?1 ORDER BY id")
-            .in_store(self)?;
-        let rows = stmt
-            .query_map(params![ord], |r| {
-                Ok(ReceivedCopy {
-                    name: r.get(0)?,
-                    sha256: r.get(1)?,
-                    status: r.get(2)?,
-                    stored_path: r.get(3)?,
-                    diagnostics: r.get(4)?,
-                    stored_offset: r.get::<_, Option<i64>>(5)?.map(u64_of).transpose()?,
-                    size: u64_of(r.get::<_, i64>(6)?)?,
-                })
-            })
-            .in_store(self)?;
-        rows.collect::<Result<_, _>>().in_store(self)
+        self.rows(
+            &format!("SELECT {COPY_COLUMNS} FROM received_files WHERE ord = ?1 ORDER BY id"),
+            params![ord],
+        )
     }
 
     /// The name recorded for transmission id `id` of `ord`, if the ledger has a row for it.
     pub fn sent_name(&self, ord: &str, id: u64) -> Result<Option<String>, StoreError> {
-        let id = i64::try_from(id).unwrap_or(i64::MAX);
         one(
             &self.conn,
             "SELECT name FROM sent_files WHERE ord = ?1 AND transmission_id = ?2",
-            params![ord, id],
+            params![ord, bound(id)],
             |r| r.get(0),
         )
         .optional()
@@ -1178,21 +1117,10 @@ impl Store {
 
     /// The files of `ord` that could not be read, most failures first.
     pub fn file_failures(&self, ord: &str) -> Result<Vec<FileFailure>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT name, failures, first_at, last_error FROM intake_failures WHERE ord = ?1 ORDER BY failures DESC, name")
-            .in_store(self)?;
-        let rows = stmt
-            .query_map(params![ord], |r| {
-                Ok(FileFailure {
-                    name: r.get(0)?,
-                    failures: u32::try_from(r.get::<_, i64>(1)?).unwrap_or(u32::MAX),
-                    first_at: r.get(2)?,
-                    last_error: r.get(3)?,
-                })
-            })
-            .in_store(self)?;
-        rows.collect::<Result<_, _>>().in_store(self)
+        self.rows(
+            &format!("SELECT {FAILURE_COLUMNS} FROM intake_failures WHERE ord = ?1 ORDER BY failures DESC, name"),
+            params![ord],
+        )
     }
 
     // ---------------------------------------------------------------- recovery
@@ -1251,21 +1179,10 @@ impl Store {
 
     /// Every transmission id the ledger has a row for, for `ord`, ascending.
     pub fn sent_ids(&self, ord: &str) -> Result<Vec<u64>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT transmission_id FROM sent_files WHERE ord = ?1 ORDER BY transmission_id",
-            )
-            .in_store(self)?;
-        let rows = stmt
-            .query_map(params![ord], |r| r.get::<_, i64>(0))
-            .in_store(self)?;
-        let mut out = Vec::new();
-        for r in rows {
-            let v = r.in_store(self)?;
-            out.push(u64::try_from(v).map_err(|e| self.corrupt("transmission_id", e))?);
-        }
-        Ok(out)
+        self.rows(
+            "SELECT transmission_id FROM sent_files WHERE ord = ?1 ORDER BY transmission_id",
+            params![ord],
+        )
     }
 
     /// Whether the ledger has a received file of `ord` with this name and content.
@@ -1310,7 +1227,7 @@ impl Store {
         one(
             &self.conn,
             "SELECT 1 FROM mobility_sources WHERE name = ?1 AND size = ?2 AND mtime = ?3 LIMIT 1",
-            params![name, to_i64(size), mtime],
+            params![name, size, mtime],
             |_| Ok(()),
         )
         .optional()
@@ -1320,40 +1237,11 @@ impl Store {
 
     /// `last_updated` of the record held under `key`.
     pub fn mobility_last_updated(&self, key: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        type Row = (
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            String,
-            Option<i64>,
-        );
-        let row: Option<Row> = one(
-            &self.conn,
-            "SELECT last_updated, ord, cpe, ceme, credit_of, energy, row_sum FROM mobility_records WHERE key = ?1",
+        let record: Option<StoredMobility> = self.row(
+            &format!("SELECT {MOBILITY_COLUMNS} FROM mobility_records WHERE key = ?1"),
             params![key],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-        )
-        .optional()
-        .in_store(self)?;
-        let t = match row {
-            None => None,
-            Some((t, ord, cpe, ceme, credit_of, energy, sum)) => {
-                self.check_sum(
-                    sum,
-                    mobility_sum(key, &t, &ord, &cpe, &ceme, credit_of.as_deref(), &energy),
-                    || format!("mobility record {key}"),
-                )?;
-                Some(t)
-            }
-        };
-        t.map(|t| {
-            DateTime::parse_from_rfc3339(&t)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| self.corrupt("last_updated", e))
-        })
-        .transpose()
+        )?;
+        Ok(record.map(|r| r.last_updated))
     }
 
     /// Records a mobility source file and the records it puts in force, in one transaction.
@@ -1378,7 +1266,7 @@ impl Store {
             &tx,
             "INSERT OR IGNORE INTO mobility_sources (name, size, mtime, sha256, status, report, ingested_at, stored_path)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![name, to_i64(size), mtime, sha256, status, report, time_text(at), stored_path],
+            params![name, size, mtime, sha256, status, report, time_text(at), stored_path],
         )
         .map_err(sq)?;
         for r in records {
@@ -1395,7 +1283,7 @@ impl Store {
                 &updated,
                 &r.ord,
                 r.cpe.as_str(),
-                &r.ceme,
+                r.ceme.as_str(),
                 r.credit_of.as_deref(),
                 &energy,
             );
@@ -1406,7 +1294,7 @@ impl Store {
                  ON CONFLICT (key) DO UPDATE SET last_updated = excluded.last_updated, ord = excluded.ord, cpe = excluded.cpe,
                    ceme = excluded.ceme, credit_of = excluded.credit_of, first_start = excluded.first_start,
                    last_start = excluded.last_start, energy = excluded.energy, source = excluded.source, row_sum = excluded.row_sum",
-                params![r.key, updated, r.ord, r.cpe.as_str(), r.ceme, r.credit_of, first, last, energy, r.source, sum],
+                params![r.key, updated, r.ord, Col(&r.cpe), Col(&r.ceme), r.credit_of, first, last, energy, r.source, sum],
             )
             .map_err(sq)?;
         }
@@ -1428,60 +1316,15 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<StoredMobility>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT key, last_updated, cpe, ceme, credit_of, energy, source, row_sum FROM mobility_records m
+        self.rows(
+            &format!(
+                "SELECT {MOBILITY_COLUMNS} FROM mobility_records m
                  WHERE ord = ?1 AND credit_of IS NULL AND first_start < ?3 AND last_start >= ?2
                    AND NOT EXISTS (SELECT 1 FROM mobility_records c WHERE c.credit_of = m.key)
-                 ORDER BY key",
-            )
-            .in_store(self)?;
-        let rows = stmt
-            .query_map(params![ord, from.timestamp(), to.timestamp()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, Option<i64>>(7)?,
-                ))
-            })
-            .in_store(self)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (key, last_updated, cpe, ceme, credit_of, energy, source, sum) =
-                row.in_store(self)?;
-            self.check_sum(
-                sum,
-                mobility_sum(
-                    &key,
-                    &last_updated,
-                    ord,
-                    &cpe,
-                    &ceme,
-                    credit_of.as_deref(),
-                    &energy,
-                ),
-                || format!("mobility record {key}"),
-            )?;
-            out.push(StoredMobility {
-                key,
-                last_updated: DateTime::parse_from_rfc3339(&last_updated)
-                    .map_err(|e| self.corrupt("last_updated", e))?
-                    .with_timezone(&Utc),
-                ord: ord.to_string(),
-                cpe: Cpe::parse(&cpe).map_err(|e| self.corrupt("cpe", e))?,
-                ceme,
-                credit_of,
-                energy: serde_json::from_str(&energy).map_err(|e| self.corrupt("energy", e))?,
-                source,
-            });
-        }
-        Ok(out)
+                 ORDER BY key"
+            ),
+            params![ord, from.timestamp(), to.timestamp()],
+        )
     }
 
     /// The mobility record under `key` (to find the days a credit changes).
@@ -1503,25 +1346,15 @@ impl Store {
 
     pub fn days_state(&self, ord: &str) -> Result<DaysState, StoreError> {
         let mut state = DaysState::default();
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT day, state FROM days WHERE ord = ?1")
-            .in_store(self)?;
-        let rows = stmt
-            .query_map(params![ord], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .in_store(self)?;
-        for row in rows {
-            let (day, s) = row.in_store(self)?;
-            let day = NaiveDate::from_str(&day).map_err(|e| self.corrupt("day", e))?;
-            match s.as_str() {
-                "closed" => state.closed.insert(day),
-                "open" => state.open.insert(day),
-                other => return Err(self.corrupt("day state", format!("{ord} {day}: {other:?}"))),
+        let days: Vec<(NaiveDate, DayState)> =
+            self.rows("SELECT day, state FROM days WHERE ord = ?1", params![ord])?;
+        for (day, s) in days {
+            match s {
+                DayState::Closed => state.closed.insert(day),
+                DayState::Open => state.open.insert(day),
             };
         }
-        let last: Option<Option<String>> = one(
+        let last: Option<Option<Col<NaiveDate>>> = one(
             &self.conn,
             "SELECT last_send FROM ord_state WHERE ord = ?1",
             params![ord],
@@ -1529,10 +1362,7 @@ impl Store {
         )
         .optional()
         .in_store(self)?;
-        state.last_send = last
-            .flatten()
-            .map(|d| NaiveDate::from_str(&d).map_err(|e| self.corrupt("last_send", e)))
-            .transpose()?;
+        state.last_send = last.flatten().map(|d| d.0);
         Ok(state)
     }
 
@@ -1601,45 +1431,20 @@ impl Store {
         cpe: &Cpe,
         day: NaiveDate,
     ) -> Result<BTreeMap<SupplierKey, String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT supplier, tariff, content_hash, name, sha256, transmission_id, previous_id, pack, pack_offset, pack_len, row_sum
-                             FROM sent_files WHERE ord = ?1 AND cpe = ?2 AND day = ?3 ORDER BY id")
-            .in_store(self)?;
-        let day_s = day_text(day);
-        let rows = stmt
-            .query_map(params![ord, cpe.as_str(), day_s], |r| {
-                let (code, tariff, hash): (String, String, String) =
-                    (r.get(0)?, r.get(1)?, r.get(2)?);
-                let expected = sent_sum(
-                    ord,
-                    &r.get::<_, String>(3)?,
-                    &r.get::<_, String>(4)?,
-                    (r.get(5)?, r.get(6)?),
-                    (cpe.as_str(), &code, &tariff),
-                    &day_s,
-                    &hash,
-                    (
-                        r.get::<_, Option<String>>(7)?.as_deref(),
-                        r.get(8)?,
-                        r.get(9)?,
-                    ),
-                );
-                Ok((code, tariff, hash, expected, r.get::<_, Option<i64>>(10)?))
+        let sent: Vec<SentFile> = self.rows(
+            &format!("SELECT {SENT_COLUMNS} FROM sent_files WHERE ord = ?1 AND cpe = ?2 AND day = ?3 ORDER BY id"),
+            params![ord, Col(cpe), Col(&day)],
+        )?;
+        Ok(sent
+            .into_iter()
+            .map(|f| {
+                let key = SupplierKey {
+                    code: f.supplier,
+                    tariff: f.tariff,
+                };
+                (key, f.content_hash)
             })
-            .in_store(self)?;
-        let mut out = BTreeMap::new();
-        for row in rows {
-            let (code, tariff, hash, expected, sum) = row.in_store(self)?;
-            self.check_sum(sum, expected, || format!("sent file of {ord} {cpe} {day}"))?;
-            let tariff =
-                TariffCycle::from_code(&tariff).ok_or_else(|| self.corrupt("tariff", &tariff))?;
-            if !is_sha256_hex(&hash) {
-                return Err(self.corrupt("content_hash", format!("{cpe} {day}: {hash:?}")));
-            }
-            out.insert(SupplierKey { code, tariff }, hash);
-        }
-        Ok(out)
+            .collect())
     }
 
     /// Takes the next transmission id of `ord`, lets `write` put the file in the outbox, and records it,
@@ -1651,12 +1456,12 @@ impl Store {
         write: impl FnOnce(u64, u64) -> Result<OutboundWrite, E>,
     ) -> Result<Result<SentFile, E>, StoreError> {
         let (path, _) = (self.path.clone(), ());
-        let damaged = |e: LedgerRead| match e {
-            LedgerRead::Sqlite(source) => StoreError::Sqlite {
+        let damaged = |e: RowError| match e {
+            RowError::Sqlite(source) => StoreError::Sqlite {
                 path: path.clone(),
                 source,
             },
-            LedgerRead::Damaged(detail) => StoreError::Corrupt {
+            RowError::Damaged(detail) => StoreError::Corrupt {
                 path: path.clone(),
                 what: "row (checksum mismatch)",
                 detail,
@@ -1718,102 +1523,11 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<SentFile>, StoreError> {
         let sql = format!(
-            "SELECT id, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, delivered_at,
-                    pack, pack_offset, pack_len, row_sum
+            "SELECT {SENT_COLUMNS}
              FROM sent_files WHERE ord = ?1 AND transmission_id > ?2 {} ORDER BY transmission_id LIMIT ?3",
             if only_pending { "AND delivered_at IS NULL" } else { "" }
         );
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut stmt = self.conn.prepare_cached(&sql).in_store(self)?;
-        let rows = stmt
-            .query_map(params![ord, after, limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, String>(7)?,
-                    r.get::<_, String>(8)?,
-                    r.get::<_, String>(9)?,
-                    r.get::<_, Option<String>>(10)?,
-                    (
-                        r.get::<_, Option<String>>(11)?,
-                        r.get::<_, Option<i64>>(12)?,
-                        r.get::<_, Option<i64>>(13)?,
-                    ),
-                    r.get::<_, Option<i64>>(14)?,
-                ))
-            })
-            .in_store(self)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (
-                id,
-                name,
-                sha256,
-                tid,
-                prev,
-                cpe,
-                supplier,
-                tariff,
-                day,
-                content_hash,
-                delivered,
-                pack,
-                sum,
-            ) = row.in_store(self)?;
-            self.check_sum(
-                sum,
-                sent_sum(
-                    ord,
-                    &name,
-                    &sha256,
-                    (tid, prev),
-                    (&cpe, &supplier, &tariff),
-                    &day,
-                    &content_hash,
-                    (pack.0.as_deref(), pack.1, pack.2),
-                ),
-                || format!("sent file {name}"),
-            )?;
-            let pack = match pack {
-                (None, None, None) => None,
-                (Some(pack), Some(offset), Some(len)) => Some(PackSlice {
-                    pack,
-                    offset: u64::try_from(offset).map_err(|e| self.corrupt("pack_offset", e))?,
-                    len: u64::try_from(len).map_err(|e| self.corrupt("pack_len", e))?,
-                }),
-                other => {
-                    return Err(
-                        self.corrupt("pack", format!("{name}: incomplete pack slice {other:?}"))
-                    )
-                }
-            };
-            if !is_sha256_hex(&sha256) || !is_sha256_hex(&content_hash) {
-                return Err(self.corrupt("sha256", format!("{name}: not a sha256")));
-            }
-            out.push(SentFile {
-                id,
-                ord: ord.to_string(),
-                name,
-                sha256,
-                transmission_id: u64::try_from(tid)
-                    .map_err(|e| self.corrupt("transmission_id", e))?,
-                previous_id: u64::try_from(prev).map_err(|e| self.corrupt("previous_id", e))?,
-                cpe,
-                supplier,
-                tariff,
-                day: NaiveDate::from_str(&day).map_err(|e| self.corrupt("day", e))?,
-                content_hash,
-                delivered: delivered.is_some(),
-                pack,
-            });
-        }
-        Ok(out)
+        self.rows(&sql, params![ord, bound(after), bound(limit)])
     }
 
     pub fn mark_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -1842,7 +1556,7 @@ impl Store {
             "INSERT INTO netting_results (ord, day, cpe, computed_at, anomalies, report) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (ord, day, cpe) DO UPDATE SET computed_at = excluded.computed_at, anomalies = excluded.anomalies,
                report = excluded.report",
-            params![ord, day_text(day), cpe.as_str(), time_text(at), i64::try_from(anomalies).unwrap_or(i64::MAX), report],
+            params![ord, Col(&day), Col(cpe), Col(&at), bound(anomalies), report],
         )
         .map(|_| ())
         .in_store(self)
@@ -1881,52 +1595,22 @@ impl Store {
             &self.conn,
             "SELECT COUNT(*) FROM sent_files WHERE ord = ?1 AND delivered_at IS NULL",
             params![ord],
-            |r| r.get::<_, i64>(0),
+            |r| r.get::<_, u64>(0),
         )
-        .map(|n| u64::try_from(n).unwrap_or(0))
         .in_store(self)
     }
 
     pub fn status(&self, ord: &str) -> Result<Vec<DayStatus>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT d.day, d.state,
-                   (SELECT COUNT(*) FROM ord_profiles p WHERE p.ord = d.ord AND p.day = d.day),
-                   (SELECT MAX(transmission_id) FROM ord_profiles p WHERE p.ord = d.ord AND p.day = d.day),
-                   (SELECT COUNT(*) FROM sent_files s WHERE s.ord = d.ord AND s.day = d.day AND s.delivered_at IS NOT NULL),
-                   (SELECT COUNT(*) FROM sent_files s WHERE s.ord = d.ord AND s.day = d.day AND s.delivered_at IS NULL),
-                   (SELECT COALESCE(SUM(anomalies), 0) FROM netting_results n WHERE n.ord = d.ord AND n.day = d.day)
-                 FROM days d WHERE d.ord = ?1 ORDER BY d.day",
-            )
-            .in_store(self)?;
-        let rows = stmt
-            .query_map(params![ord], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, i64>(6)?,
-                ))
-            })
-            .in_store(self)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (day, state, cpes, tid, sent, pending, anomalies) = row.in_store(self)?;
-            out.push(DayStatus {
-                day: NaiveDate::from_str(&day).map_err(|e| self.corrupt("day", e))?,
-                state,
-                cpes_with_ord_data: u64_of(cpes).in_store(self)?,
-                latest_ord_transmission: tid.map(u64_of).transpose().in_store(self)?,
-                files_sent: u64_of(sent).in_store(self)?,
-                files_pending: u64_of(pending).in_store(self)?,
-                anomalies: u64_of(anomalies).in_store(self)?,
-            });
-        }
-        Ok(out)
+        self.rows(
+            "SELECT d.day, d.state,
+               (SELECT COUNT(*) FROM ord_profiles p WHERE p.ord = d.ord AND p.day = d.day),
+               (SELECT MAX(transmission_id) FROM ord_profiles p WHERE p.ord = d.ord AND p.day = d.day),
+               (SELECT COUNT(*) FROM sent_files s WHERE s.ord = d.ord AND s.day = d.day AND s.delivered_at IS NOT NULL),
+               (SELECT COUNT(*) FROM sent_files s WHERE s.ord = d.ord AND s.day = d.day AND s.delivered_at IS NULL),
+               (SELECT COALESCE(SUM(anomalies), 0) FROM netting_results n WHERE n.ord = d.ord AND n.day = d.day)
+             FROM days d WHERE d.ord = ?1 ORDER BY d.day",
+            params![ord],
+        )
     }
 }
 
@@ -1935,9 +1619,9 @@ impl Store {
 pub struct OutboundWrite {
     pub name: String,
     pub sha256: String,
-    pub cpe: String,
+    pub cpe: Cpe,
     pub supplier: String,
-    pub tariff: String,
+    pub tariff: TariffCycle,
     pub day: NaiveDate,
     pub content_hash: String,
     pub at: DateTime<Utc>,
@@ -1959,9 +1643,9 @@ mod tests {
         OutboundWrite {
             name: name.into(),
             sha256: crate::fsutil::sha256_hex(name.as_bytes()),
-            cpe: "PT0002000123681633GX".into(),
+            cpe: Cpe::parse("PT0002000123681633GX").unwrap(),
             supplier: "02".into(),
-            tariff: "01".into(),
+            tariff: TariffCycle::BiHourlyDaily,
             day: NaiveDate::from_ymd_opt(2024, 7, 5).unwrap(),
             content_hash: crate::fsutil::sha256_hex(b"h"),
             at: Utc::now(),

@@ -1,0 +1,228 @@
+//! Each row type of the ledger read once, in one place: its columns, typed, its checksum checked.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::Row;
+
+use super::sql::{check_sum, opt_text, text, Col, FromRow, RowError};
+use super::{
+    is_sha256_hex, mobility_sum, profile_sum, sent_sum, DayStatus, FileFailure, ProfileVersion,
+    StoredMobility,
+};
+use crate::cpe::Cpe;
+use crate::filename::TariffCycle;
+use crate::ledger::{PackSlice, ReceivedCopy, ReceivedStatus, SentFile};
+use crate::mobility::CemeId;
+use crate::planner::DayState;
+use crate::profile::DayProfile;
+
+/// The columns `SentFile::from_row` reads, in its order.
+pub(super) const SENT_COLUMNS: &str =
+    "ord, id, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash,
+    delivered_at, pack, pack_offset, pack_len, row_sum";
+
+impl FromRow for SentFile {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
+        let name: String = r.get(2)?;
+        let (tid, prev): (i64, i64) = (r.get(4)?, r.get(5)?);
+        let pack = (opt_text(r, 12)?, r.get::<_, Option<i64>>(13)?, r.get(14)?);
+        check_sum(
+            r.get(15)?,
+            sent_sum(
+                text(r, 0)?,
+                &name,
+                text(r, 3)?,
+                (tid, prev),
+                (text(r, 6)?, text(r, 7)?, text(r, 8)?),
+                text(r, 9)?,
+                text(r, 10)?,
+                pack,
+            ),
+            || format!("sent file {name}"),
+        )?;
+        let pack = match pack {
+            (None, None, None) => None,
+            (Some(pack), Some(_), Some(_)) => Some(PackSlice {
+                pack: pack.to_string(),
+                offset: r.get(13)?,
+                len: r.get(14)?,
+            }),
+            other => {
+                return Err(RowError::Damaged(format!(
+                    "sent file {name}: incomplete pack slice {other:?}"
+                )))
+            }
+        };
+        let (sha256, content_hash): (String, String) = (r.get(3)?, r.get(10)?);
+        if !is_sha256_hex(&sha256) || !is_sha256_hex(&content_hash) {
+            return Err(RowError::Damaged(format!("sent file {name}: not a sha256")));
+        }
+        Ok(SentFile {
+            id: r.get(1)?,
+            ord: r.get(0)?,
+            sha256,
+            transmission_id: r.get(4)?,
+            previous_id: r.get(5)?,
+            cpe: r.get::<_, Col<Cpe>>(6)?.0,
+            supplier: r.get(7)?,
+            tariff: r.get::<_, Col<TariffCycle>>(8)?.0,
+            day: r.get::<_, Col<NaiveDate>>(9)?.0,
+            content_hash,
+            delivered: r.get::<_, Option<String>>(11)?.is_some(),
+            pack,
+            name,
+        })
+    }
+}
+
+/// The columns `ReceivedCopy::from_row` reads.
+pub(super) const COPY_COLUMNS: &str =
+    "name, sha256, status, stored_path, diagnostics, stored_offset, size";
+
+impl FromRow for ReceivedCopy {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
+        Ok(ReceivedCopy {
+            name: r.get(0)?,
+            sha256: r.get(1)?,
+            status: r.get::<_, Col<ReceivedStatus>>(2)?.0,
+            stored_path: r.get(3)?,
+            diagnostics: r.get(4)?,
+            stored_offset: r.get(5)?,
+            size: r.get(6)?,
+        })
+    }
+}
+
+/// The columns `StoredMobility::from_row` reads.
+pub(super) const MOBILITY_COLUMNS: &str =
+    "key, last_updated, ord, cpe, ceme, credit_of, energy, source, row_sum";
+
+impl FromRow for StoredMobility {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
+        let key: String = r.get(0)?;
+        let energy = text(r, 6)?;
+        check_sum(
+            r.get(8)?,
+            mobility_sum(
+                &key,
+                text(r, 1)?,
+                text(r, 2)?,
+                text(r, 3)?,
+                text(r, 4)?,
+                opt_text(r, 5)?,
+                energy,
+            ),
+            || format!("mobility record {key}"),
+        )?;
+        let energy = serde_json::from_str(energy)
+            .map_err(|e| RowError::Damaged(format!("mobility record {key}: energy: {e}")))?;
+        Ok(StoredMobility {
+            last_updated: r.get::<_, Col<DateTime<Utc>>>(1)?.0,
+            ord: r.get(2)?,
+            cpe: r.get::<_, Col<Cpe>>(3)?.0,
+            ceme: r.get::<_, Col<CemeId>>(4)?.0,
+            credit_of: r.get(5)?,
+            energy,
+            source: r.get(7)?,
+            key,
+        })
+    }
+}
+
+/// An ORD profile row: the version in force for a CPE-day and its readings (still JSON: only
+/// the send needs them parsed).
+pub(super) struct ProfileRow {
+    pub version: ProfileVersion,
+    pub readings: String,
+}
+
+/// The columns `ProfileRow::from_row` reads.
+pub(super) const PROFILE_COLUMNS: &str =
+    "ord, cpe, day, transmission_id, ntransm, received_at, readings, row_sum";
+
+impl FromRow for ProfileRow {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
+        let (tid, ntransm): (i64, i64) = (r.get(3)?, r.get(4)?);
+        let readings: String = r.get(6)?;
+        let (ord, cpe, day) = (text(r, 0)?, text(r, 1)?, text(r, 2)?);
+        check_sum(
+            r.get(7)?,
+            profile_sum(ord, cpe, day, tid, ntransm, &readings),
+            || format!("ORD profile {ord} {cpe} {day}"),
+        )?;
+        Ok(ProfileRow {
+            version: ProfileVersion {
+                transmission_id: r.get(3)?,
+                ntransm: r.get(4)?,
+                received_at: r.get::<_, Col<DateTime<Utc>>>(5)?.0,
+            },
+            readings,
+        })
+    }
+}
+
+impl ProfileRow {
+    /// The readings, parsed.
+    pub fn profile(&self) -> Result<DayProfile, RowError> {
+        serde_json::from_str(&self.readings)
+            .map_err(|e| RowError::Damaged(format!("ORD profile readings: {e}")))
+    }
+}
+
+impl FromRow for DayStatus {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
+        Ok(DayStatus {
+            day: r.get::<_, Col<NaiveDate>>(0)?.0,
+            state: r.get::<_, Col<DayState>>(1)?.0,
+            cpes_with_ord_data: r.get(2)?,
+            latest_ord_transmission: r.get(3)?,
+            files_sent: r.get(4)?,
+            files_pending: r.get(5)?,
+            anomalies: r.get(6)?,
+        })
+    }
+}
+
+/// The columns `FileFailure::from_row` reads.
+pub(super) const FAILURE_COLUMNS: &str = "name, failures, first_at, last_error";
+
+impl FromRow for FileFailure {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
+        Ok(FileFailure {
+            name: r.get(0)?,
+            failures: r.get(1)?,
+            first_at: r.get(2)?,
+            last_error: r.get(3)?,
+        })
+    }
+}
+
+/// A received file as `status` lists it: name, outcome, sha256.
+impl FromRow for (String, ReceivedStatus, String) {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
+        Ok((r.get(0)?, r.get::<_, Col<ReceivedStatus>>(1)?.0, r.get(2)?))
+    }
+}
+
+/// A one-column row of CPEs.
+impl FromRow for Cpe {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
+        Ok(r.get::<_, Col<Cpe>>(0)?.0)
+    }
+}
+
+/// A day and its state.
+impl FromRow for (NaiveDate, DayState) {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
+        Ok((
+            r.get::<_, Col<NaiveDate>>(0)?.0,
+            r.get::<_, Col<DayState>>(1)?.0,
+        ))
+    }
+}
+
+/// A one-column row of ids or counts (a negative value is damage, not a number).
+impl FromRow for u64 {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
+        Ok(r.get(0)?)
+    }
+}

@@ -1,0 +1,257 @@
+//! Domain values in and out of the ledger's columns, and rows read as domain types: a value that does not read back is damage, named by what it is.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, Value, ValueRef};
+use rusqlite::Row;
+
+use crate::cpe::Cpe;
+use crate::filename::TariffCycle;
+use crate::ledger::ReceivedStatus;
+use crate::mobility::CemeId;
+use crate::planner::DayState;
+
+/// A domain type kept as TEXT: how it is written, and how the text reads back.
+pub(super) trait Column: Sized {
+    /// What the value is, for the error that names a damaged one.
+    const WHAT: &'static str;
+    fn to_text(&self) -> Cow<'_, str>;
+    fn from_text(text: &str) -> Option<Self>;
+}
+
+/// A column of a domain type: `r.get::<_, Col<Cpe>>(i)?.0` reads one (a value that does not
+/// parse is `FromSqlConversionFailure`, which the store reports as damage), `Col(&cpe)` writes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Col<T>(pub T);
+
+/// A stored value that is not one of its type's.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {text:?} is not one")]
+struct BadValue {
+    what: &'static str,
+    text: String,
+}
+
+impl<T: Column> FromSql for Col<T> {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        T::from_text(text).map(Col).ok_or_else(|| {
+            FromSqlError::Other(Box::new(BadValue {
+                what: T::WHAT,
+                text: text.chars().take(80).collect(),
+            }))
+        })
+    }
+}
+
+impl<T: Column> ToSql for Col<&T> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0.to_text() {
+            Cow::Borrowed(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Cow::Owned(s) => ToSqlOutput::Owned(Value::Text(s)),
+        })
+    }
+}
+
+impl Column for Cpe {
+    const WHAT: &'static str = "CPE";
+    fn to_text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.as_str())
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        Cpe::parse(text).ok()
+    }
+}
+
+impl Column for CemeId {
+    const WHAT: &'static str = "CEME id";
+    fn to_text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.as_str())
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        CemeId::parse(text)
+    }
+}
+
+impl Column for TariffCycle {
+    const WHAT: &'static str = "tariff cycle";
+    fn to_text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.code())
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        TariffCycle::from_code(text)
+    }
+}
+
+impl Column for ReceivedStatus {
+    const WHAT: &'static str = "received status";
+    fn to_text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.as_str())
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        ReceivedStatus::from_code(text)
+    }
+}
+
+impl Column for DayState {
+    const WHAT: &'static str = "day state";
+    fn to_text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.as_str())
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        DayState::from_code(text)
+    }
+}
+
+/// A consumption day: `YYYY-MM-DD`.
+impl Column for NaiveDate {
+    const WHAT: &'static str = "day";
+    fn to_text(&self) -> Cow<'_, str> {
+        Cow::Owned(day_text(*self))
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+    }
+}
+
+/// An instant: RFC 3339 in UTC with milliseconds.
+impl Column for DateTime<Utc> {
+    const WHAT: &'static str = "time";
+    fn to_text(&self) -> Cow<'_, str> {
+        Cow::Owned(time_text(*self))
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+}
+
+pub(super) fn day_text(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+pub(super) fn time_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A bound of a query (a page size, an id to start after): beyond SQLite's range means "all".
+pub(super) fn bound(v: impl TryInto<i64>) -> i64 {
+    v.try_into().unwrap_or(i64::MAX)
+}
+
+/// A row of the ledger read as a value: the one place each row type's columns are read.
+pub(super) trait FromRow: Sized {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError>;
+}
+
+/// A row that could not be read: SQLite's error (a value of the wrong type, a bad value), or a row
+/// whose checksum does not match (`Damaged`, naming the row).
+#[derive(Debug)]
+pub(super) enum RowError {
+    Sqlite(rusqlite::Error),
+    Damaged(String),
+}
+
+impl From<rusqlite::Error> for RowError {
+    fn from(e: rusqlite::Error) -> Self {
+        RowError::Sqlite(e)
+    }
+}
+
+/// `Damaged` unless the row's stored checksum `sum` is `expected`.
+pub(super) fn check_sum(
+    sum: Option<i64>,
+    expected: i64,
+    what: impl FnOnce() -> String,
+) -> Result<(), RowError> {
+    if sum == Some(expected) {
+        Ok(())
+    } else {
+        Err(RowError::Damaged(what()))
+    }
+}
+
+/// A TEXT column as borrowed text (for checksums over exactly what is stored).
+pub(super) fn text<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
+    r.get_ref(i)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// A nullable TEXT column as borrowed text.
+pub(super) fn opt_text<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
+    r.get_ref(i)?.as_str_or_null().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    fn round_trip<T: Column>(conn: &Connection, text: &str) -> rusqlite::Result<T> {
+        conn.query_row("SELECT ?1", [text], |r| r.get::<_, Col<T>>(0))
+            .map(|c| c.0)
+    }
+
+    #[test]
+    fn a_damaged_column_value_is_a_conversion_failure_naming_its_type() {
+        let conn = Connection::open_in_memory().unwrap();
+        let err = conn
+            .query_row("SELECT 'PT00X'", [], |r| r.get::<_, Col<Cpe>>(0))
+            .unwrap_err();
+        assert!(
+            matches!(err, rusqlite::Error::FromSqlConversionFailure(0, _, _)),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("CPE \"PT00X\""), "{err}");
+        let err = conn
+            .query_row("SELECT '05'", [], |r| r.get::<_, Col<TariffCycle>>(0))
+            .unwrap_err();
+        assert!(err.to_string().contains("tariff cycle \"05\""), "{err}");
+        let err = conn
+            .query_row("SELECT 7", [], |r| r.get::<_, Col<DayState>>(0))
+            .unwrap_err();
+        assert!(
+            matches!(err, rusqlite::Error::InvalidColumnType(..)),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn every_column_type_reads_back_what_it_writes() {
+        let conn = Connection::open_in_memory().unwrap();
+        let back = |v: &dyn ToSql| -> String {
+            conn.query_row("SELECT ?1", [v], |r| r.get::<_, String>(0))
+                .unwrap()
+        };
+        for s in ReceivedStatus::ALL {
+            assert_eq!(ReceivedStatus::from_text(&back(&Col(&s))), Some(s));
+        }
+        for t in TariffCycle::ALL {
+            assert_eq!(TariffCycle::from_text(&back(&Col(&t))), Some(t));
+        }
+        for d in [DayState::Open, DayState::Closed] {
+            assert_eq!(DayState::from_text(&back(&Col(&d))), Some(d));
+        }
+        let day = NaiveDate::from_ymd_opt(2024, 10, 27).unwrap();
+        assert_eq!(back(&Col(&day)), "2024-10-27");
+        assert_eq!(round_trip::<NaiveDate>(&conn, "2024-10-27").unwrap(), day);
+        let at = DateTime::parse_from_rfc3339("2024-10-27T01:30:00.250Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(back(&Col(&at)), "2024-10-27T01:30:00.250Z");
+        assert_eq!(
+            round_trip::<DateTime<Utc>>(&conn, &back(&Col(&at))).unwrap(),
+            at
+        );
+        let ceme = CemeId::parse("PT-GAL").unwrap();
+        assert_eq!(
+            round_trip::<CemeId>(&conn, &back(&Col(&ceme))).unwrap(),
+            ceme
+        );
+    }
+}
