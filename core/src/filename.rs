@@ -158,6 +158,155 @@ struct Shape {
     pattern: &'static str,
 }
 
+/// One name being parsed against the pattern of its region and direction, phase by phase.
+struct NameParser<'a> {
+    name: &'a str,
+    region: Region,
+    direction: Direction,
+    shape: Shape,
+}
+
+impl NameParser<'_> {
+    fn fail(&self, detail: String, offset: usize) -> NameError {
+        NameError::Pattern {
+            name: self.name.to_string(),
+            pattern_name: self.shape.pattern_name,
+            pattern: self.shape.pattern,
+            detail,
+            offset,
+        }
+    }
+
+    /// The stem and the extension, which must be one the pattern allows.
+    fn extension(&self) -> Result<(&str, Extension), NameError> {
+        let name = self.name;
+        let (stem, extension) = if let Some(stem) = name.strip_suffix(".sgl") {
+            (stem, Extension::Sgl)
+        } else if let Some(stem) = name.strip_suffix(".txt") {
+            (stem, Extension::Txt)
+        } else {
+            (name, Extension::None)
+        };
+        let extension_ok = matches!(
+            (self.direction, self.region, extension),
+            (Direction::Outbound, _, Extension::Sgl)
+                | (Direction::Inbound, Region::Continent, Extension::Sgl)
+                | (
+                    Direction::Inbound,
+                    Region::Madeira,
+                    Extension::Sgl | Extension::None
+                )
+                | (
+                    Direction::Inbound,
+                    Region::Azores,
+                    Extension::Txt | Extension::Sgl
+                )
+        );
+        if !extension_ok {
+            return Err(self.fail("wrong or missing extension".into(), stem.len()));
+        }
+        Ok((stem, extension))
+    }
+
+    /// What stands before the CPE (which starts at `cpe_offset` of `head`): nothing (Azores
+    /// inbound), the ORD's request code, or the supplier's code and the tariff cycle.
+    fn party(
+        &self,
+        head: &str,
+        cpe_offset: usize,
+    ) -> Result<(PartyCode, Option<TariffCycle>), NameError> {
+        let prefix = &head[..cpe_offset];
+        if (self.direction, self.region) == (Direction::Inbound, Region::Azores) {
+            if !prefix.is_empty() {
+                return Err(self.fail(format!("unexpected {prefix:?} before the CPE"), 0));
+            }
+            return Ok((PartyCode::None, None));
+        }
+        let Some(code) = prefix.strip_suffix("PE") else {
+            // A CPE of the wrong length after "PE…": report the CPE, not the "PE".
+            if let Some(p) = head.find("PEPT") {
+                let cpe_text = &head[p + 2..];
+                let source = Cpe::parse(cpe_text).err().unwrap_or(CpeError::Length {
+                    text: cpe_text.to_string(),
+                    found: cpe_text.len(),
+                });
+                return Err(NameError::Cpe {
+                    name: self.name.to_string(),
+                    offset: p + 2,
+                    source,
+                });
+            }
+            return Err(self.fail(
+                "expected \"PE\" before the CPE".into(),
+                cpe_offset.saturating_sub(2),
+            ));
+        };
+        match self.direction {
+            Direction::Inbound => {
+                if code.is_empty() || code.len() > 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(self.fail(
+                        format!("ORD request code must be 1 to 6 digits, found {code:?}"),
+                        0,
+                    ));
+                }
+                Ok((PartyCode::OrdRequest(code.to_string()), None))
+            }
+            Direction::Outbound => self.supplier(code),
+        }
+    }
+
+    /// An outbound name's supplier (CSE code on the mainland, CEME code on the islands) and tariff cycle.
+    fn supplier(&self, code: &str) -> Result<(PartyCode, Option<TariffCycle>), NameError> {
+        let (party, tariff) = if self.region == Region::Continent {
+            if code.len() != 6
+                || !code.bytes().all(|b| b.is_ascii_digit())
+                || !code.starts_with("00")
+            {
+                return Err(self.fail(format!("expected 00 + CSE code (2 digits) + tariff code (2 digits), found {code:?}"), 0));
+            }
+            (PartyCode::Cse(code[2..4].to_string()), &code[4..6])
+        } else {
+            if code.len() != 6
+                || !code[..4].bytes().all(|b| b.is_ascii_uppercase())
+                || !code[4..].bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(self.fail(format!("expected CEME code (4 capital letters) + tariff code (2 digits), found {code:?}"), 0));
+            }
+            (PartyCode::Ceme(code[..4].to_string()), &code[4..6])
+        };
+        let Some(tc) = TariffCycle::from_code(tariff) else {
+            return Err(self.fail(
+                format!("tariff-cycle code must be 01, 02, 03 or 04, found {tariff:?}"),
+                4,
+            ));
+        };
+        Ok((party, Some(tc)))
+    }
+
+    /// The transmission number: 10 digits in our names, 1 to 10 in the ORDs'.
+    fn ntransm(&self, text: &str, offset: usize) -> Result<NTransm, NameError> {
+        let width_ok = match self.direction {
+            Direction::Outbound => text.len() == 10,
+            Direction::Inbound => (1..=10).contains(&text.len()),
+        };
+        if !width_ok || !text.bytes().all(|b| b.is_ascii_digit()) {
+            let want = if self.direction == Direction::Outbound {
+                "10 digits"
+            } else {
+                "1 to 10 digits"
+            };
+            return Err(self.fail(format!("NTransm must be {want}, found {text:?}"), offset));
+        }
+        let value = text
+            .parse::<u64>()
+            .map_err(|_| self.fail(format!("NTransm {text:?} is not a number"), offset))?;
+        Ok(NTransm {
+            value,
+            width: text.len() as u8,
+        })
+    }
+}
+
 fn shape(region: Region, direction: Direction) -> Shape {
     match (direction, region) {
         (Direction::Inbound, Region::Continent) => Shape {
@@ -225,16 +374,14 @@ impl OrdFileName {
         region: Region,
         direction: Direction,
     ) -> Result<OrdFileName, NameError> {
-        let sh = shape(region, direction);
-        let fail = |detail: String, offset: usize| NameError::Pattern {
-            name: name.to_string(),
-            pattern_name: sh.pattern_name,
-            pattern: sh.pattern,
-            detail,
-            offset,
+        let p = NameParser {
+            name,
+            region,
+            direction,
+            shape: shape(region, direction),
         };
         if let Some(pos) = name.find(|c: char| !c.is_ascii_graphic()) {
-            return Err(fail(
+            return Err(p.fail(
                 format!(
                     "character {:?} is not allowed in a name",
                     name[pos..].chars().next().unwrap_or(' ')
@@ -242,153 +389,34 @@ impl OrdFileName {
                 pos,
             ));
         }
-        // Extension.
-        let (stem, extension) = if let Some(stem) = name.strip_suffix(".sgl") {
-            (stem, Extension::Sgl)
-        } else if let Some(stem) = name.strip_suffix(".txt") {
-            (stem, Extension::Txt)
-        } else {
-            (name, Extension::None)
-        };
-        let extension_ok = matches!(
-            (direction, region, extension),
-            (Direction::Outbound, _, Extension::Sgl)
-                | (Direction::Inbound, Region::Continent, Extension::Sgl)
-                | (
-                    Direction::Inbound,
-                    Region::Madeira,
-                    Extension::Sgl | Extension::None
-                )
-                | (
-                    Direction::Inbound,
-                    Region::Azores,
-                    Extension::Txt | Extension::Sgl
-                )
-        );
-        if !extension_ok {
-            return Err(fail("wrong or missing extension".into(), stem.len()));
-        }
+        let (stem, extension) = p.extension()?;
         let parts: Vec<&str> = stem.split('_').collect();
-        if parts.len() != 3 {
-            return Err(fail(
+        let [head, date_text, ntransm_text] = parts[..] else {
+            return Err(p.fail(
                 format!("expected 3 parts separated by '_', found {}", parts.len()),
                 0,
             ));
-        }
-        let (head, date_text, ntransm_text) = (parts[0], parts[1], parts[2]);
+        };
         let date_offset = head.len() + 1;
         let ntransm_offset = date_offset + date_text.len() + 1;
-
         // Head: party code + "PE" + CPE, or the bare CPE for the Azores' inbound files.
         if head.len() < CPE_LEN {
-            return Err(fail(format!("{head:?} is too short to hold a CPE"), 0));
+            return Err(p.fail(format!("{head:?} is too short to hold a CPE"), 0));
         }
         let cpe_offset = head.len() - CPE_LEN;
-        let cpe_text = &head[cpe_offset..];
-        let prefix = &head[..cpe_offset];
-        let (party, tariff_cycle) = match (direction, region) {
-            (Direction::Inbound, Region::Azores) => {
-                if !prefix.is_empty() {
-                    return Err(fail(format!("unexpected {prefix:?} before the CPE"), 0));
-                }
-                (PartyCode::None, None)
-            }
-            _ => {
-                let Some(code) = prefix.strip_suffix("PE") else {
-                    // A CPE of the wrong length after "PE…": report the CPE, not the "PE".
-                    if let Some(p) = head.find("PEPT") {
-                        let cpe_text = &head[p + 2..];
-                        let source = Cpe::parse(cpe_text).err().unwrap_or(CpeError::Length {
-                            text: cpe_text.to_string(),
-                            found: cpe_text.len(),
-                        });
-                        return Err(NameError::Cpe {
-                            name: name.to_string(),
-                            offset: p + 2,
-                            source,
-                        });
-                    }
-                    return Err(fail(
-                        "expected \"PE\" before the CPE".into(),
-                        cpe_offset.saturating_sub(2),
-                    ));
-                };
-                match direction {
-                    Direction::Inbound => {
-                        if code.is_empty()
-                            || code.len() > 6
-                            || !code.bytes().all(|b| b.is_ascii_digit())
-                        {
-                            return Err(fail(
-                                format!("ORD request code must be 1 to 6 digits, found {code:?}"),
-                                0,
-                            ));
-                        }
-                        (PartyCode::OrdRequest(code.to_string()), None)
-                    }
-                    Direction::Outbound => {
-                        let (party, tariff) = if region == Region::Continent {
-                            if code.len() != 6
-                                || !code.bytes().all(|b| b.is_ascii_digit())
-                                || !code.starts_with("00")
-                            {
-                                return Err(fail(format!("expected 00 + CSE code (2 digits) + tariff code (2 digits), found {code:?}"), 0));
-                            }
-                            (PartyCode::Cse(code[2..4].to_string()), &code[4..6])
-                        } else {
-                            if code.len() != 6
-                                || !code[..4].bytes().all(|b| b.is_ascii_uppercase())
-                                || !code[4..].bytes().all(|b| b.is_ascii_digit())
-                            {
-                                return Err(fail(format!("expected CEME code (4 capital letters) + tariff code (2 digits), found {code:?}"), 0));
-                            }
-                            (PartyCode::Ceme(code[..4].to_string()), &code[4..6])
-                        };
-                        let Some(tc) = TariffCycle::from_code(tariff) else {
-                            return Err(fail(
-                                format!(
-                                    "tariff-cycle code must be 01, 02, 03 or 04, found {tariff:?}"
-                                ),
-                                4,
-                            ));
-                        };
-                        (party, Some(tc))
-                    }
-                }
-            }
-        };
-        let cpe = Cpe::parse(cpe_text).map_err(|source| NameError::Cpe {
+        let (party, tariff_cycle) = p.party(head, cpe_offset)?;
+        let cpe = Cpe::parse(&head[cpe_offset..]).map_err(|source| NameError::Cpe {
             name: name.to_string(),
             offset: cpe_offset + source.offset(),
             source,
         })?;
         let date = parse_date(date_text).ok_or_else(|| {
-            fail(
+            p.fail(
                 format!("expected a date YYYYMMDD, found {date_text:?}"),
                 date_offset,
             )
         })?;
-        let width_ok = match direction {
-            Direction::Outbound => ntransm_text.len() == 10,
-            Direction::Inbound => (1..=10).contains(&ntransm_text.len()),
-        };
-        if !width_ok || !ntransm_text.bytes().all(|b| b.is_ascii_digit()) {
-            let want = if direction == Direction::Outbound {
-                "10 digits"
-            } else {
-                "1 to 10 digits"
-            };
-            return Err(fail(
-                format!("NTransm must be {want}, found {ntransm_text:?}"),
-                ntransm_offset,
-            ));
-        }
-        let value = ntransm_text.parse::<u64>().map_err(|_| {
-            fail(
-                format!("NTransm {ntransm_text:?} is not a number"),
-                ntransm_offset,
-            )
-        })?;
+        let ntransm = p.ntransm(ntransm_text, ntransm_offset)?;
         Ok(OrdFileName {
             direction,
             region,
@@ -396,10 +424,7 @@ impl OrdFileName {
             tariff_cycle,
             cpe,
             date,
-            ntransm: NTransm {
-                value,
-                width: ntransm_text.len() as u8,
-            },
+            ntransm,
             extension,
         })
     }

@@ -69,163 +69,167 @@ pub struct OrdFacts {
 
 /// Checks one ORD; findings sorted errors first.
 pub fn check(f: &OrdFacts) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let mut push = |severity, message: String| {
-        out.push(Finding {
-            severity,
-            ord: f.ord.clone(),
-            message,
-        })
+    let mut out = Findings {
+        ord: &f.ord,
+        list: Vec::new(),
     };
-    // Transmission ids: first..=last, each once, each chained to the one before.
+    let recorded: BTreeMap<&str, &SentFile> = f.sent.iter().map(|s| (s.name.as_str(), s)).collect();
+    check_ids(f, &mut out);
+    check_outbox(f, &recorded, &mut out);
+    match &f.remote {
+        Err(e) => out.warning(format!(
+            "the ORD's send folder could not be listed, not compared: {e}"
+        )),
+        Ok(entries) => check_remote(f, entries, &recorded, &mut out),
+    }
+    for h in &f.remote_hidden {
+        if h.ends_with(UPLOAD_TEMP_SUFFIX) {
+            out.warning(format!("{h}: a temporary file of an upload cut short (hidden; the next put of that file removes it)"));
+        }
+    }
+    check_received(f, &mut out);
+    let mut list = out.list;
+    list.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    list
+}
+
+/// The findings of one ORD, as they are made.
+struct Findings<'a> {
+    ord: &'a str,
+    list: Vec<Finding>,
+}
+
+impl Findings<'_> {
+    fn push(&mut self, severity: Severity, message: String) {
+        self.list.push(Finding {
+            severity,
+            ord: self.ord.to_string(),
+            message,
+        });
+    }
+    fn error(&mut self, message: String) {
+        self.push(Severity::Error, message);
+    }
+    fn warning(&mut self, message: String) {
+        self.push(Severity::Warning, message);
+    }
+}
+
+/// Transmission ids: first..=last, each once, each chained to the one before, and the sequence
+/// ending where the files do.
+fn check_ids(f: &OrdFacts, out: &mut Findings<'_>) {
     let mut expected = f.first_transmission_id;
     for s in &f.sent {
         if s.transmission_id != expected {
-            push(
-                Severity::Error,
-                format!(
-                    "transmission ids are not gap-free: expected {expected}, found {} ({})",
-                    s.transmission_id, s.name
-                ),
-            );
+            out.error(format!(
+                "transmission ids are not gap-free: expected {expected}, found {} ({})",
+                s.transmission_id, s.name
+            ));
         }
         if s.previous_id + 1 != s.transmission_id {
-            push(
-                Severity::Error,
-                format!(
-                    "{}: previous transmission id {} does not precede {}",
-                    s.name, s.previous_id, s.transmission_id
-                ),
-            );
+            out.error(format!(
+                "{}: previous transmission id {} does not precede {}",
+                s.name, s.previous_id, s.transmission_id
+            ));
         }
         expected = s.transmission_id + 1;
     }
     let last_recorded = f.sent.last().map(|s| s.transmission_id);
     if f.last_id_taken != last_recorded {
-        push(
-            Severity::Error,
-            format!(
-                "the sequence says the last id taken is {:?}, the files recorded end at {:?}",
-                f.last_id_taken, last_recorded
-            ),
-        );
+        out.error(format!(
+            "the sequence says the last id taken is {:?}, the files recorded end at {:?}",
+            f.last_id_taken, last_recorded
+        ));
     }
-    // Outbox: every recorded file kept with its recorded bytes.
-    let recorded: BTreeMap<&str, &SentFile> = f.sent.iter().map(|s| (s.name.as_str(), s)).collect();
+}
+
+/// Outbox: every recorded file kept with its recorded bytes; nothing there unrecorded.
+fn check_outbox(f: &OrdFacts, recorded: &BTreeMap<&str, &SentFile>, out: &mut Findings<'_>) {
     for s in &f.sent {
         match f.outbox.get(&s.name) {
-            None => push(
-                Severity::Error,
-                format!(
-                    "{}: recorded as written but missing from the outbox",
-                    s.name
-                ),
-            ),
-            Some(c) if c.sha256 != s.sha256 => push(
-                Severity::Error,
-                format!(
-                    "{}: the outbox copy differs from the bytes recorded",
-                    s.name
-                ),
-            ),
+            None => out.error(format!(
+                "{}: recorded as written but missing from the outbox",
+                s.name
+            )),
+            Some(c) if c.sha256 != s.sha256 => out.error(format!(
+                "{}: the outbox copy differs from the bytes recorded",
+                s.name
+            )),
             Some(_) => {}
         }
     }
     for name in f.outbox.keys() {
         if !recorded.contains_key(name.as_str()) {
-            push(
-                Severity::Warning,
-                format!("{name}: in the outbox but not in the ledger (left by an interrupted batch; never delivered)"),
-            );
+            out.warning(format!("{name}: in the outbox but not in the ledger (left by an interrupted batch; never delivered)"));
         }
     }
-    // The ORD's side: what we delivered is there once, with its size; nothing of ours unrecorded.
-    match &f.remote {
-        Err(e) => push(
-            Severity::Warning,
-            format!("the ORD's send folder could not be listed, not compared: {e}"),
-        ),
-        Ok(entries) => {
-            let there: BTreeMap<&str, &RemoteEntry> =
-                entries.iter().map(|e| (e.name.as_str(), e)).collect();
-            let mut ids_there: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
-            for e in entries {
-                let Ok(name) = OrdFileName::parse(&e.name, f.region, Direction::Outbound) else {
-                    continue;
-                };
-                ids_there
-                    .entry(name.ntransm.value)
-                    .or_default()
-                    .push(e.name.as_str());
-                if !recorded.contains_key(e.name.as_str()) {
-                    push(
-                        Severity::Error,
-                        format!("{}: on the ORD side but not in the ledger", e.name),
-                    );
-                }
-            }
-            for (id, names) in ids_there {
-                if names.len() > 1 {
-                    push(
-                        Severity::Error,
-                        format!(
-                            "transmission id {id} is on the ORD side {} times: {}",
-                            names.len(),
-                            names.join(", ")
-                        ),
-                    );
-                }
-            }
-            let mut gone = 0usize;
-            for s in &f.sent {
-                match (there.get(s.name.as_str()), s.delivered) {
-                    (Some(e), _) => {
-                        if let Some(c) = f.outbox.get(&s.name) {
-                            if c.size != e.size {
-                                push(
-                                    Severity::Error,
-                                    format!(
-                                        "{}: {} bytes on the ORD side, {} written",
-                                        s.name, e.size, c.size
-                                    ),
-                                );
-                            }
-                        }
-                        if !s.delivered {
-                            push(
-                                Severity::Warning,
-                                format!("{}: on the ORD side but not yet marked delivered (the next cycle marks it)", s.name),
-                            );
-                        }
-                    }
-                    (None, true) => gone += 1,
-                    (None, false) => {}
-                }
-            }
-            if gone > 0 {
-                push(
-                    Severity::Warning,
-                    format!("{gone} delivered file(s) are no longer in the ORD's send folder (picked up by the ORD?)"),
-                );
-            }
-            let pending = f.sent.iter().filter(|s| !s.delivered).count();
-            if pending > 0 {
-                push(
-                    Severity::Warning,
-                    format!("{pending} file(s) written and not yet delivered (the next cycle delivers them)"),
-                );
-            }
+}
+
+/// The ORD's side: what we delivered is there once, with its size; nothing of ours unrecorded.
+fn check_remote(
+    f: &OrdFacts,
+    entries: &[RemoteEntry],
+    recorded: &BTreeMap<&str, &SentFile>,
+    out: &mut Findings<'_>,
+) {
+    let there: BTreeMap<&str, &RemoteEntry> =
+        entries.iter().map(|e| (e.name.as_str(), e)).collect();
+    let mut ids_there: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
+    for e in entries {
+        let Ok(name) = OrdFileName::parse(&e.name, f.region, Direction::Outbound) else {
+            continue;
+        };
+        ids_there
+            .entry(name.ntransm.value)
+            .or_default()
+            .push(e.name.as_str());
+        if !recorded.contains_key(e.name.as_str()) {
+            out.error(format!("{}: on the ORD side but not in the ledger", e.name));
         }
     }
-    for h in &f.remote_hidden {
-        if h.ends_with(UPLOAD_TEMP_SUFFIX) {
-            push(
-                Severity::Warning,
-                format!("{h}: a temporary file of an upload cut short (hidden; the next put of that file removes it)"),
-            );
+    for (id, names) in ids_there {
+        if names.len() > 1 {
+            out.error(format!(
+                "transmission id {id} is on the ORD side {} times: {}",
+                names.len(),
+                names.join(", ")
+            ));
         }
     }
-    // Inbound: every kept copy there with its bytes; each content applied once.
+    let mut gone = 0usize;
+    for s in &f.sent {
+        let Some(e) = there.get(s.name.as_str()) else {
+            gone += usize::from(s.delivered);
+            continue;
+        };
+        if let Some(c) = f.outbox.get(&s.name) {
+            if c.size != e.size {
+                out.error(format!(
+                    "{}: {} bytes on the ORD side, {} written",
+                    s.name, e.size, c.size
+                ));
+            }
+        }
+        if !s.delivered {
+            out.warning(format!(
+                "{}: on the ORD side but not yet marked delivered (the next cycle marks it)",
+                s.name
+            ));
+        }
+    }
+    if gone > 0 {
+        out.warning(format!("{gone} delivered file(s) are no longer in the ORD's send folder (picked up by the ORD?)"));
+    }
+    let pending = f.sent.iter().filter(|s| !s.delivered).count();
+    if pending > 0 {
+        out.warning(format!(
+            "{pending} file(s) written and not yet delivered (the next cycle delivers them)"
+        ));
+    }
+}
+
+/// Inbound: every kept copy there with its bytes; each content applied once.
+fn check_received(f: &OrdFacts, out: &mut Findings<'_>) {
     let mut applied: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for r in &f.received {
         if r.status == ReceivedStatus::Applied {
@@ -243,33 +247,22 @@ pub fn check(f: &OrdFacts) -> Vec<Finding> {
         };
         match f.stored.get(&(r.stored_path.clone(), r.stored_offset)) {
             Some(Some(c)) if c.sha256 == r.sha256 => {}
-            Some(Some(_)) => push(
-                Severity::Error,
-                format!(
-                    "{}: the kept copy {kept} differs from the bytes received",
-                    r.name
-                ),
-            ),
-            _ => push(
-                Severity::Error,
-                format!("{}: the kept copy {kept} is missing", r.name),
-            ),
+            Some(Some(_)) => out.error(format!(
+                "{}: the kept copy {kept} differs from the bytes received",
+                r.name
+            )),
+            _ => out.error(format!("{}: the kept copy {kept} is missing", r.name)),
         }
     }
     for (sha, names) in applied {
         if names.len() > 1 {
-            push(
-                Severity::Error,
-                format!(
-                    "the same content was applied {} times ({}; sha256 {sha})",
-                    names.len(),
-                    names.join(", ")
-                ),
-            );
+            out.error(format!(
+                "the same content was applied {} times ({}; sha256 {sha})",
+                names.len(),
+                names.join(", ")
+            ));
         }
     }
-    out.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    out
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@ use rust_decimal::Decimal;
 use super::diagnostic::{show, Code, Diagnostic};
 use super::lex::{self, Field, ValueError};
 use super::{Criteria, DataStatus, Header, ReadOptions, Report, SglFile, ValueKind};
-use crate::calendar::{DayCalendar, PeriodLabel};
+use crate::calendar::{DayCalendar, LabelConvention, PeriodLabel};
 use crate::filename::DateMeaning;
 use crate::profile::{DayProfile, Reading, ReadingStatus};
+use crate::region::Region;
 
 /// Reads and validates one file. Never panics, whatever the bytes.
 /// Errors reported per file at most; past them the reader stops (a file of a million bad lines is
@@ -111,6 +112,186 @@ struct Reader<'o> {
     last_date: Option<(String, NaiveDate)>,
     /// The line where reading stopped after `MAX_DIAGNOSTICS` errors.
     stopped_at: Option<usize>,
+}
+
+/// The selected days' quarter-hours, filled by the 20 records in file order.
+struct DayGrid {
+    region: Region,
+    start: NaiveDate,
+    end: NaiveDate,
+    calendars: Vec<DayCalendar>,
+    slots: Vec<Vec<Option<(Decimal, ReadingStatus)>>>,
+    /// Per day, the quarter-hour after the last one filled in order.
+    cursor: Vec<usize>,
+    last_line_of_day: Vec<usize>,
+    current_day: usize,
+}
+
+impl DayGrid {
+    fn new(
+        region: Region,
+        convention: LabelConvention,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Option<DayGrid> {
+        let day_count = usize::try_from((end - start).num_days() + 1).ok()?;
+        let calendars: Vec<DayCalendar> = start
+            .iter_days()
+            .take(day_count)
+            .map(|d| DayCalendar::new(region.time_zone(), d, convention))
+            .collect();
+        Some(DayGrid {
+            region,
+            start,
+            end,
+            slots: calendars.iter().map(|c| vec![None; c.len()]).collect(),
+            cursor: vec![0; calendars.len()],
+            last_line_of_day: vec![0; calendars.len()],
+            current_day: 0,
+            calendars,
+        })
+    }
+
+    /// Puts one 20 record in its quarter-hour; what is wrong with it, if anything.
+    fn place(&mut self, d: &Detail) -> Option<Diagnostic> {
+        let (start, end) = (self.start, self.end);
+        if d.date < start || d.date > end {
+            return Some(Diagnostic::new(
+                d.line,
+                d.date_column,
+                Code::DateOutsideSelection,
+                format!(
+                    "reading date: expected a day from {} to {} (the header's selection), found {}",
+                    start.format("%Y%m%d"),
+                    end.format("%Y%m%d"),
+                    d.date.format("%Y%m%d")
+                ),
+            ));
+        }
+        let di = usize::try_from((d.date - start).num_days()).unwrap_or(0);
+        if di < self.current_day {
+            return Some(Diagnostic::new(
+                d.line,
+                d.date_column,
+                Code::PeriodOrder,
+                format!(
+                    "reading date {} comes after readings of {}: dates must not go back",
+                    d.date.format("%Y%m%d"),
+                    self.calendars[self.current_day].day.format("%Y%m%d")
+                ),
+            ));
+        }
+        self.current_day = di;
+        self.last_line_of_day[di] = d.line;
+        let cal = &self.calendars[di];
+        let j = self.cursor[di];
+        if let Some(k) = (j..cal.len()).find(|&k| cal.quarter_hours[k].label == d.label) {
+            self.slots[di][k] = Some((d.value, d.status));
+            self.cursor[di] = k + 1;
+            return None;
+        }
+        let behind: Vec<usize> = (0..j)
+            .filter(|&k| cal.quarter_hours[k].label == d.label)
+            .collect();
+        let day = d.date.format("%Y%m%d");
+        if behind.is_empty() {
+            let note = if cal.len() != 96 {
+                format!(" (a {}-period DST day)", cal.len())
+            } else {
+                String::new()
+            };
+            return Some(Diagnostic::new(
+                d.line,
+                d.period_column,
+                Code::PeriodNotInDay,
+                format!(
+                    "period {} does not exist on {day} in {} time{note}",
+                    d.label, self.region
+                ),
+            ));
+        }
+        if let Some(&free) = behind.iter().find(|&&k| self.slots[di][k].is_none()) {
+            self.slots[di][free] = Some((d.value, d.status));
+            let previous = cal.quarter_hours[j - 1].label;
+            return Some(Diagnostic::new(
+                d.line,
+                d.period_column,
+                Code::PeriodOrder,
+                format!(
+                    "period {} of {day} comes after period {previous}: periods must be in time order",
+                    d.label
+                ),
+            ));
+        }
+        let times = if behind.len() > 1 {
+            format!(" (it occurs {} times that day)", behind.len())
+        } else {
+            String::new()
+        };
+        Some(Diagnostic::new(
+            d.line,
+            d.period_column,
+            Code::DuplicatePeriod,
+            format!("period {} of {day} is given again{times}", d.label),
+        ))
+    }
+
+    /// One diagnostic per day with quarter-hours no record filled, at that day's last line
+    /// (`fallback_line` for a day with none).
+    fn missing(&self, fallback_line: usize) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        for (di, cal) in self.calendars.iter().enumerate() {
+            let missing: Vec<String> = cal
+                .quarter_hours
+                .iter()
+                .zip(&self.slots[di])
+                .filter(|(_, s)| s.is_none())
+                .map(|(q, _)| q.label.to_string())
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let line = if self.last_line_of_day[di] > 0 {
+                self.last_line_of_day[di]
+            } else {
+                fallback_line
+            };
+            let mut listed = missing
+                .iter()
+                .take(8)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ");
+            if missing.len() > 8 {
+                listed.push_str(" …");
+            }
+            out.push(Diagnostic::new(line, 1, Code::MissingPeriods, format!(
+                "day {}: expected {} quarter-hours, {} have no 20 record ({listed}); a missing quarter-hour is a line with status 2",
+                cal.day.format("%Y%m%d"), cal.len(), missing.len())));
+        }
+        out
+    }
+
+    /// The days read, each quarter-hour in kWh.
+    fn into_days(self, kind: ValueKind) -> Vec<DayProfile> {
+        self.calendars
+            .iter()
+            .zip(self.slots)
+            .map(|(cal, day_slots)| DayProfile {
+                day: cal.day,
+                readings: day_slots
+                    .into_iter()
+                    .map(|s| {
+                        let (value, status) = s.unwrap_or((Decimal::ZERO, ReadingStatus::Missing));
+                        Reading {
+                            kwh: kind.to_kwh(value),
+                            status,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
 }
 
 impl<'o> Reader<'o> {
@@ -737,162 +918,40 @@ impl Reader<'_> {
         };
         let errors_before = self.diagnostics.iter().filter(|d| d.is_error()).count();
         let region = self.options.region;
-        let tz = region.time_zone();
-        let convention = self.options.dialect.time_convention;
-        let day_count = usize::try_from((end - start).num_days() + 1).ok()?;
-        let calendars: Vec<DayCalendar> = start
-            .iter_days()
-            .take(day_count)
-            .map(|d| DayCalendar::new(tz, d, convention))
-            .collect();
-        let mut slots: Vec<Vec<Option<(Decimal, ReadingStatus)>>> =
-            calendars.iter().map(|c| vec![None; c.len()]).collect();
-        let mut cursor = vec![0usize; calendars.len()];
-        let mut last_line_of_day = vec![0usize; calendars.len()];
-        let mut current_day = 0usize;
+        let mut grid = DayGrid::new(region, self.options.dialect.time_convention, start, end)?;
         let mut problems: Vec<Diagnostic> = Vec::new();
         for d in &self.details {
-            if d.date < start || d.date > end {
-                problems.push(Diagnostic::new(
-                    d.line,
-                    d.date_column,
-                    Code::DateOutsideSelection,
-                    format!(
-                    "reading date: expected a day from {} to {} (the header's selection), found {}",
-                    start.format("%Y%m%d"), end.format("%Y%m%d"), d.date.format("%Y%m%d")),
-                ));
-                continue;
-            }
-            let di = usize::try_from((d.date - start).num_days()).unwrap_or(0);
-            if di < current_day {
-                problems.push(Diagnostic::new(
-                    d.line,
-                    d.date_column,
-                    Code::PeriodOrder,
-                    format!(
-                        "reading date {} comes after readings of {}: dates must not go back",
-                        d.date.format("%Y%m%d"),
-                        calendars[current_day].day.format("%Y%m%d")
-                    ),
-                ));
-                continue;
-            }
-            current_day = di;
-            last_line_of_day[di] = d.line;
-            let cal = &calendars[di];
-            let j = cursor[di];
-            let ahead = (j..cal.len()).find(|&k| cal.quarter_hours[k].label == d.label);
-            if let Some(k) = ahead {
-                slots[di][k] = Some((d.value, d.status));
-                cursor[di] = k + 1;
-                continue;
-            }
-            let behind: Vec<usize> = (0..j)
-                .filter(|&k| cal.quarter_hours[k].label == d.label)
-                .collect();
-            if behind.is_empty() {
-                let note = if cal.len() != 96 {
-                    format!(" (a {}-period DST day)", cal.len())
-                } else {
-                    String::new()
-                };
-                problems.push(Diagnostic::new(
-                    d.line,
-                    d.period_column,
-                    Code::PeriodNotInDay,
-                    format!(
-                        "period {} does not exist on {} in {} time{note}",
-                        d.label,
-                        d.date.format("%Y%m%d"),
-                        region
-                    ),
-                ));
-            } else if let Some(&free) = behind.iter().find(|&&k| slots[di][k].is_none()) {
-                slots[di][free] = Some((d.value, d.status));
-                let previous = cal.quarter_hours[j - 1].label;
-                problems.push(Diagnostic::new(
-                    d.line,
-                    d.period_column,
-                    Code::PeriodOrder,
-                    format!(
-                        "period {} of {} comes after period {}: periods must be in time order",
-                        d.label,
-                        d.date.format("%Y%m%d"),
-                        previous
-                    ),
-                ));
-            } else {
-                let times = if behind.len() > 1 {
-                    format!(" (it occurs {} times that day)", behind.len())
-                } else {
-                    String::new()
-                };
-                problems.push(Diagnostic::new(
-                    d.line,
-                    d.period_column,
-                    Code::DuplicatePeriod,
-                    format!(
-                        "period {} of {} is given again{times}",
-                        d.label,
-                        d.date.format("%Y%m%d")
-                    ),
-                ));
+            if let Some(problem) = grid.place(d) {
+                problems.push(problem);
             }
         }
         let fallback_line = self.seen(Kind::Totals).unwrap_or(self.last_line);
-        for (di, cal) in calendars.iter().enumerate() {
-            let missing: Vec<String> = cal
-                .quarter_hours
-                .iter()
-                .zip(&slots[di])
-                .filter(|(_, s)| s.is_none())
-                .map(|(q, _)| q.label.to_string())
-                .collect();
-            if missing.is_empty() {
-                continue;
-            }
-            let line = if last_line_of_day[di] > 0 {
-                last_line_of_day[di]
-            } else {
-                fallback_line
-            };
-            let mut listed = missing
-                .iter()
-                .take(8)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(" ");
-            if missing.len() > 8 {
-                listed.push_str(" …");
-            }
-            problems.push(Diagnostic::new(line, 1, Code::MissingPeriods, format!(
-                "day {}: expected {} quarter-hours, {} have no 20 record ({listed}); a missing quarter-hour is a line with status 2",
-                cal.day.format("%Y%m%d"), cal.len(), missing.len())));
-        }
-        self.diagnostics.append(&mut problems);
+        problems.extend(grid.missing(fallback_line));
+        self.add_capped(problems);
         let errors_after = self.diagnostics.iter().filter(|d| d.is_error()).count();
         let kind = self.criteria.as_ref()?.value_kind;
         if errors_after != errors_before {
             return None;
         }
-        let days = calendars
-            .iter()
-            .zip(slots)
-            .map(|(cal, day_slots)| DayProfile {
-                day: cal.day,
-                readings: day_slots
-                    .into_iter()
-                    .map(|s| {
-                        let (value, status) = s.unwrap_or((Decimal::ZERO, ReadingStatus::Missing));
-                        Reading {
-                            kwh: kind.to_kwh(value),
-                            status,
-                        }
-                    })
-                    .collect(),
-            })
-            .collect();
-        Some(days)
+        Some(grid.into_days(kind))
+    }
+
+    /// Adds `problems` up to `MAX_DIAGNOSTICS` in all; if some do not fit, says where checking
+    /// stopped instead of listing thousands (a month of wrong dates is one mistake, not 3,000).
+    fn add_capped(&mut self, problems: Vec<Diagnostic>) {
+        let room = MAX_DIAGNOSTICS.saturating_sub(self.diagnostics.len());
+        let mut problems = problems.into_iter();
+        self.diagnostics.extend(problems.by_ref().take(room));
+        if let Some(first_left) = problems.next() {
+            let left = 1 + problems.count();
+            let line = usize::try_from(first_left.line).unwrap_or(usize::MAX);
+            self.diagnostics.push(Diagnostic::new(
+                line,
+                1,
+                Code::TooManyErrors,
+                format!("{MAX_DIAGNOSTICS} errors before line {line}: {left} more problem(s) of the readings not listed"),
+            ));
+        }
     }
 
     fn check_name(&mut self) {

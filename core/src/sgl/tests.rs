@@ -561,3 +561,45 @@ fn writer_refuses_values_it_would_have_to_round() {
         Err(WriteError::Precision { index: 0, .. })
     ));
 }
+
+#[test]
+fn a_month_of_readings_outside_the_selection_gives_at_most_the_diagnostic_cap() {
+    // A 31-day file whose every 20 record carries a date the header does not select: thousands of
+    // per-record problems, reported as MAX_DIAGNOSTICS and one line saying how many more.
+    let mut s = String::from(
+        "00\tEDIS\t0099/1\t0000000372\t0000000371\t00000001\t20241001\t20241031\n01\tD\tN\t06\tPOTENCIA\tK\t15M\t0\n04\tA+\n",
+    );
+    let december = DayCalendar::new(
+        Region::Continent.time_zone(),
+        day(2024, 12, 2),
+        LabelConvention::Local,
+    );
+    let mut n = 0;
+    for d in 1..=31 {
+        for q in &december.quarter_hours {
+            s.push_str(&format!(
+                "20\t202412{d:02}\t{}\t0000000000012.000\t0\n",
+                q.label
+            ));
+            n += 1;
+        }
+    }
+    s.push_str(&format!("99\t0000000\t0000001\t{n:06}\n"));
+    let r = report(&s);
+    assert!(r.file.is_none());
+    assert!(
+        r.diagnostics.len() <= read::MAX_DIAGNOSTICS + 1,
+        "{} diagnostics",
+        r.diagnostics.len()
+    );
+    let last = r
+        .diagnostics
+        .iter()
+        .find(|d| d.code == Code::TooManyErrors)
+        .expect("a line saying how many more");
+    assert!(last.message.contains("more problem(s)"), "{}", last.message);
+    assert!(r
+        .diagnostics
+        .iter()
+        .any(|d| d.code == Code::DateOutsideSelection));
+}
