@@ -312,21 +312,7 @@ pub fn store_path_problem(path: &Path) -> Option<String> {
     })
 }
 
-/// Longest remote name used as a local file name; longer ones are quarantined under a hash.
-pub const MAX_SAFE_NAME: usize = 200;
-
-/// Whether a remote name is safe to use as a local file name (no separators, no dot-dot, printable ASCII).
-pub fn is_safe_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name.starts_with('.')
-        // Room for the `.`, `.tmp-<pid>`, `.N` and `.errors.txt` the local copies add (NAME_MAX is 255).
-        && name.len() <= MAX_SAFE_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'\\')
-}
+pub use crate::remote::{is_safe_name, MAX_SAFE_NAME};
 
 /// The name under which a remote file is kept locally: its own when safe, else `unsafe-name-<sha256
 /// of the name>` (the real name is then quoted in the errors file beside it).

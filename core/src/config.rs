@@ -133,10 +133,38 @@ fn default_window() -> u32 {
     30
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// An endpoint section as written: `transport` chooses the struct that reads the other keys, so
+/// the keys each transport takes are the fields of its struct and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct RawEndpoint {
-    transport: Transport,
+    kind: RawTransport,
+    /// Keys the chosen transport does not take.
+    stray: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RawTransport {
+    Local(RawLocal),
+    Sftp(Box<RawSftp>),
+}
+
+/// `transport = "local"`: a folder of this machine (or a mount).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+struct RawLocal {
     path: PathBuf,
+    /// Receive side only: move each file, once recorded, into this folder of the account.
+    move_to: Option<String>,
+    /// Send side only: the folder of the account the ORD moves our files into once it took them
+    /// (relative to the send folder, or absolute); the fence reads it as a witness of ids used.
+    ord_moves_to: Option<String>,
+}
+
+/// `transport = "sftp"`: a folder of an SFTP account.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+struct RawSftp {
+    path: PathBuf,
+    move_to: Option<String>,
+    ord_moves_to: Option<String>,
     host: Option<String>,
     port: Option<u16>,
     user: Option<String>,
@@ -152,11 +180,54 @@ struct RawEndpoint {
     sessions: Option<u32>,
     /// Send side: ask the server to flush each file to disk before it is renamed (default true).
     fsync: Option<bool>,
-    /// Receive side only: move each file, once recorded, into this folder of the account.
-    move_to: Option<String>,
-    /// Send side only: the folder of the account the ORD moves our files into once it took them
-    /// (relative to the send folder, or absolute); the fence reads it as a witness of ids used.
-    ord_moves_to: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RawEndpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(d)?;
+        let transport: Transport = table
+            .remove("transport")
+            .ok_or_else(|| D::Error::missing_field("transport"))?
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                D::Error::custom(format!("key `transport`: {}", e.message().trim()))
+            })?;
+        let mut stray = Vec::new();
+        let value = toml::Value::Table(table);
+        let mut note = |path: serde_ignored::Path<'_>| stray.push(path.to_string());
+        let kind = match transport {
+            Transport::Local => RawTransport::Local(
+                serde_ignored::deserialize(value, &mut note).map_err(D::Error::custom)?,
+            ),
+            Transport::Sftp => RawTransport::Sftp(Box::new(
+                serde_ignored::deserialize(value, &mut note).map_err(D::Error::custom)?,
+            )),
+        };
+        Ok(RawEndpoint { kind, stray })
+    }
+}
+
+impl RawEndpoint {
+    fn move_to(&self) -> Option<&String> {
+        match &self.kind {
+            RawTransport::Local(l) => l.move_to.as_ref(),
+            RawTransport::Sftp(s) => s.move_to.as_ref(),
+        }
+    }
+
+    fn ord_moves_to(&self) -> Option<&String> {
+        match &self.kind {
+            RawTransport::Local(l) => l.ord_moves_to.as_ref(),
+            RawTransport::Sftp(s) => s.ord_moves_to.as_ref(),
+        }
+    }
+
+    /// The keys of this endpoint no transport takes (unknown keys, reported with their line).
+    fn unknown_keys(&self) -> impl Iterator<Item = &String> {
+        let sftp = serde_aux::serde_introspection::serde_introspect::<RawSftp>();
+        self.stray.iter().filter(|k| !sftp.contains(&k.as_str()))
+    }
 }
 
 /// How files reach an ORD's folders.
@@ -232,95 +303,92 @@ impl RawEndpoint {
         abs: &dyn Fn(&Path) -> PathBuf,
         errors: &mut Vec<String>,
     ) -> Endpoint {
-        let sftp_keys = [
-            ("host", self.host.is_some()),
-            ("port", self.port.is_some()),
-            ("user", self.user.is_some()),
-            ("key", self.key.is_some()),
-            ("passphrase_env", self.passphrase_env.is_some()),
-            ("passphrase_file", self.passphrase_file.is_some()),
-            ("password_env", self.password_env.is_some()),
-            ("known_hosts", self.known_hosts.is_some()),
-            ("connect_timeout", self.connect_timeout.is_some()),
-            ("io_timeout", self.io_timeout.is_some()),
-            ("keepalive", self.keepalive.is_some()),
-            ("attempts", self.attempts.is_some()),
-            ("sessions", self.sessions.is_some()),
-            ("fsync", self.fsync.is_some()),
-        ];
-        match self.transport {
-            Transport::Local => {
-                for (key, set) in sftp_keys {
-                    if set {
+        match &self.kind {
+            RawTransport::Local(l) => {
+                // Keys of the other transport (unknown keys are reported with their line).
+                let sftp = serde_aux::serde_introspection::serde_introspect::<RawSftp>();
+                for key in self.stray.iter().filter(|k| sftp.contains(&k.as_str())) {
+                    errors.push(format!(
+                        "{at}: key `{key}` is only for transport = \"sftp\""
+                    ));
+                }
+                Endpoint::Local { path: abs(&l.path) }
+            }
+            RawTransport::Sftp(s) => Endpoint::Sftp(Box::new(s.resolve(at, abs, errors))),
+        }
+    }
+}
+
+impl RawSftp {
+    /// Validates an SFTP endpoint's keys.
+    fn resolve(
+        &self,
+        at: &str,
+        abs: &dyn Fn(&Path) -> PathBuf,
+        errors: &mut Vec<String>,
+    ) -> SftpSettings {
+        let s = self;
+        let mut need = |key: &str, v: &Option<String>| -> String {
+            match v {
+                Some(x) if !x.is_empty() => x.clone(),
+                _ => {
+                    errors.push(format!(
+                        "{at}: key `{key}` is required for transport = \"sftp\""
+                    ));
+                    String::new()
+                }
+            }
+        };
+        let host = need("host", &s.host);
+        let user = need("user", &s.user);
+        if s.known_hosts.is_none() {
+            errors.push(format!("{at}: key `known_hosts` is required for transport = \"sftp\" (host keys are always checked)"));
+        }
+        if s.key.is_none() && s.password_env.is_none() {
+            errors.push(format!("{at}: key `key` (a private key file) or `password_env` is required for transport = \"sftp\""));
+        }
+        if s.key.is_some() && s.password_env.is_some() {
+            errors.push(format!(
+                "{at}: keys `key` and `password_env` exclude each other"
+            ));
+        }
+        if s.passphrase_env.is_some() && s.passphrase_file.is_some() {
+            errors.push(format!(
+                "{at}: keys `passphrase_env` and `passphrase_file` exclude each other"
+            ));
+        }
+        let mut duration = |key: &str, v: &Option<String>, default: u64| -> Duration {
+            match v {
+                None => Duration::from_secs(default),
+                Some(text) => parse_duration(text)
+                    .filter(|d| !d.is_zero())
+                    .unwrap_or_else(|| {
                         errors.push(format!(
-                            "{at}: key `{key}` is only for transport = \"sftp\""
+                            "{at}: key `{key}`: expected a duration like 30s, found {text:?}"
                         ));
-                    }
-                }
-                Endpoint::Local {
-                    path: abs(&self.path),
-                }
+                        Duration::from_secs(default)
+                    }),
             }
-            Transport::Sftp => {
-                let mut need = |key: &str, v: &Option<String>| -> String {
-                    match v {
-                        Some(x) if !x.is_empty() => x.clone(),
-                        _ => {
-                            errors.push(format!(
-                                "{at}: key `{key}` is required for transport = \"sftp\""
-                            ));
-                            String::new()
-                        }
-                    }
-                };
-                let host = need("host", &self.host);
-                let user = need("user", &self.user);
-                if self.known_hosts.is_none() {
-                    errors.push(format!("{at}: key `known_hosts` is required for transport = \"sftp\" (host keys are always checked)"));
-                }
-                if self.key.is_none() && self.password_env.is_none() {
-                    errors.push(format!("{at}: key `key` (a private key file) or `password_env` is required for transport = \"sftp\""));
-                }
-                if self.key.is_some() && self.password_env.is_some() {
-                    errors.push(format!(
-                        "{at}: keys `key` and `password_env` exclude each other"
-                    ));
-                }
-                if self.passphrase_env.is_some() && self.passphrase_file.is_some() {
-                    errors.push(format!(
-                        "{at}: keys `passphrase_env` and `passphrase_file` exclude each other"
-                    ));
-                }
-                let mut duration = |key: &str, v: &Option<String>, default: u64| -> Duration {
-                    match v {
-                        None => Duration::from_secs(default),
-                        Some(text) => parse_duration(text).filter(|d| !d.is_zero()).unwrap_or_else(|| {
-                            errors.push(format!("{at}: key `{key}`: expected a duration like 30s, found {text:?}"));
-                            Duration::from_secs(default)
-                        }),
-                    }
-                };
-                let connect_timeout = duration("connect_timeout", &self.connect_timeout, 15);
-                let io_timeout = duration("io_timeout", &self.io_timeout, 60);
-                let keepalive = duration("keepalive", &self.keepalive, 30);
-                Endpoint::Sftp(Box::new(SftpSettings {
-                    host,
-                    port: self.port.unwrap_or(22),
-                    user,
-                    key: self.key.as_deref().map(abs),
-                    passphrase_env: self.passphrase_env.clone(),
-                    passphrase_file: self.passphrase_file.as_deref().map(abs),
-                    password_env: self.password_env.clone(),
-                    known_hosts: self.known_hosts.as_deref().map(abs).unwrap_or_default(),
-                    path: self.path.display().to_string(),
-                    connect_timeout,
-                    io_timeout,
-                    keepalive,
-                    attempts: self.attempts.unwrap_or(3).max(1),
-                    sessions: self.sessions.unwrap_or(1).clamp(1, 32),
-                    fsync: self.fsync.unwrap_or(true),
-                }))
-            }
+        };
+        let connect_timeout = duration("connect_timeout", &s.connect_timeout, 15);
+        let io_timeout = duration("io_timeout", &s.io_timeout, 60);
+        let keepalive = duration("keepalive", &s.keepalive, 30);
+        SftpSettings {
+            host,
+            port: s.port.unwrap_or(22),
+            user,
+            key: s.key.as_deref().map(abs),
+            passphrase_env: s.passphrase_env.clone(),
+            passphrase_file: s.passphrase_file.as_deref().map(abs),
+            password_env: s.password_env.clone(),
+            known_hosts: s.known_hosts.as_deref().map(abs).unwrap_or_default(),
+            path: s.path.display().to_string(),
+            connect_timeout,
+            io_timeout,
+            keepalive,
+            attempts: s.attempts.unwrap_or(3).max(1),
+            sessions: s.sessions.unwrap_or(1).clamp(1, 32),
+            fsync: s.fsync.unwrap_or(true),
         }
     }
 }
@@ -413,30 +481,30 @@ impl RawOrd {
                 e
             },
             processed_folder: {
-                if o.send.move_to.is_some() {
+                if o.send.move_to().is_some() {
                     errors.push(format!(
                         "{at}: send: key `move_to` is only for the receive side"
                     ));
                 }
-                if let Some(f) = &o.receive.move_to {
+                if let Some(f) = o.receive.move_to() {
                     if f.is_empty() || f.split('/').any(|part| part == "..") {
                         errors.push(format!("{at}: receive: key `move_to`: expected a folder without `..`, found {f:?}"));
                     }
                 }
-                o.receive.move_to.clone()
+                o.receive.move_to().cloned()
             },
             send_picked_up_folder: {
-                if o.receive.ord_moves_to.is_some() {
+                if o.receive.ord_moves_to().is_some() {
                     errors.push(format!(
                         "{at}: receive: key `ord_moves_to` is only for the send side"
                     ));
                 }
-                if let Some(f) = &o.send.ord_moves_to {
+                if let Some(f) = o.send.ord_moves_to() {
                     if f.is_empty() || f.split('/').any(|part| part == "..") {
                         errors.push(format!("{at}: send: key `ord_moves_to`: expected a folder without `..`, found {f:?}"));
                     }
                 }
-                o.send.ord_moves_to.clone()
+                o.send.ord_moves_to().cloned()
             },
             first_transmission_id: o.first_transmission_id,
             netting_policy: o.netting_policy,
@@ -584,7 +652,14 @@ impl Config {
                     match serde_ignored::deserialize::<_, _, RawOrd>(value.clone(), |path| {
                         unknown.push(format!("ord[{i}].{path}"))
                     }) {
-                        Ok(o) => raw_ords.push(o),
+                        Ok(o) => {
+                            for (side, e) in [("receive", &o.receive), ("send", &o.send)] {
+                                unknown.extend(
+                                    e.unknown_keys().map(|k| format!("ord[{i}].{side}.{k}")),
+                                );
+                            }
+                            raw_ords.push(o)
+                        }
                         Err(e) => {
                             errors.push(err(format!("ord[{i}] ({name}): {}", e.message().trim())))
                         }
@@ -851,6 +926,36 @@ send = { transport = "local", path = "exchange/e-redes/in" }
                 "{needle}: {shown:#?}"
             );
         }
+    }
+
+    #[test]
+    fn a_local_endpoint_names_keys_of_sftp_as_such_and_other_keys_as_unknown() {
+        // The keys each transport takes are its struct's fields: `host` belongs to SFTP, `hots`
+        // to no transport, `move_to` to both.
+        let text = GOOD.replace(
+            "send = { transport = \"local\", path = \"exchange/e-redes/in\" }",
+            "send = { transport = \"local\", path = \"exchange/e-redes/in\", host = \"h\", sessions = 2, hots = \"x\" }",
+        );
+        let errs = Config::parse(&text, Path::new("egme.toml")).unwrap_err();
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        let has = |needle: &str| shown.iter().any(|e| e.contains(needle));
+        assert!(
+            has("send: key `host` is only for transport = \"sftp\""),
+            "{shown:#?}"
+        );
+        assert!(
+            has("send: key `sessions` is only for transport = \"sftp\""),
+            "{shown:#?}"
+        );
+        assert!(has("unknown key `ord[0].send.hots`"), "{shown:#?}");
+        assert_eq!(shown.len(), 3, "{shown:#?}");
+        // An endpoint without `transport` says so.
+        let text = GOOD.replace(
+            "send = { transport = \"local\", path = \"exchange/e-redes/in\" }",
+            "send = { path = \"exchange/e-redes/in\" }",
+        );
+        let errs = Config::parse(&text, Path::new("egme.toml")).unwrap_err();
+        assert!(errs[0].to_string().contains("transport"), "{errs:?}");
     }
 
     #[test]

@@ -72,6 +72,28 @@ impl ReceivedStatus {
     }
 }
 
+/// The outcome of receiving one mobility file (CDRs, readings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MobilityFileStatus {
+    /// Every record read (each then applied, stale or late).
+    Applied,
+    /// Some records refused (listed in the quarantine), the others read.
+    PartlyRejected,
+    /// The whole file refused: quarantined.
+    Rejected,
+}
+
+impl MobilityFileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MobilityFileStatus::Applied => "applied",
+            MobilityFileStatus::PartlyRejected => "partly-rejected",
+            MobilityFileStatus::Rejected => "rejected",
+        }
+    }
+}
+
 /// A file we wrote for an ORD.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SentFile {

@@ -1,19 +1,152 @@
-//! A file in an ORD's folder as a listing shows it, and the temporary name an upload goes under (plain values shared by the transports and `verify`).
+//! A file in an ORD's folder as a listing shows it, the names that are safe to use, and the temporary name an upload goes under (plain values shared by the transports and `verify`).
+
+use std::fmt;
 
 /// What follows a file's name in its temporary name while it is being put.
 pub const UPLOAD_TEMP_SUFFIX: &str = ".egme-tmp";
 
+/// Longest remote name used as a local file name; longer ones are quarantined under a hash.
+pub const MAX_SAFE_NAME: usize = 200;
+
 /// The hidden name `name` is written under before it is renamed: one per file, so the next put of
 /// that file replaces (and renames or removes) what a put cut short left behind.
-pub fn upload_temp_name(name: &str) -> String {
+pub fn upload_temp_name(name: &SafeName) -> String {
     format!(".{name}{UPLOAD_TEMP_SUFFIX}")
+}
+
+/// Whether a remote name is safe to use as a local file name and as one component of a remote
+/// path: not empty, not hidden, no separators, printable ASCII, at most `MAX_SAFE_NAME` bytes.
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.starts_with('.')
+        // Room for the `.`, `.tmp-<pid>`, `.N` and `.errors.txt` the local copies add (NAME_MAX is 255).
+        && name.len() <= MAX_SAFE_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'\\')
+}
+
+/// A file name `is_safe_name` accepts: the only kind of name the transports read, write or move,
+/// so no path built from an ORD's listing can leave its folder.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SafeName(String);
+
+impl SafeName {
+    /// `name` if it is safe.
+    pub fn new(name: &str) -> Option<SafeName> {
+        is_safe_name(name).then(|| SafeName(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SafeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for SafeName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for SafeName {
+    fn as_ref(&self) -> &std::path::Path {
+        std::path::Path::new(&self.0)
+    }
 }
 
 /// A file in a remote folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteEntry {
-    pub name: String,
+    pub name: SafeName,
     pub size: u64,
     /// Modification time, seconds since the epoch.
     pub mtime: i64,
+}
+
+/// A regular file listed under a name that is not safe: recorded and reported, never read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsafeEntry {
+    pub name: String,
+    pub size: u64,
+    pub mtime: i64,
+}
+
+/// What a folder holds, as intake and `verify` use it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Regular files with safe names, by name.
+    pub files: Vec<RemoteEntry>,
+    /// Regular files whose names are not safe, by name.
+    pub unsafe_files: Vec<UnsafeEntry>,
+    /// Links and names that are not UTF-8 (shown lossily): never followed nor read.
+    pub odd: Vec<String>,
+}
+
+impl Listing {
+    /// Sorts the regular files a folder listed, `(name, size, mtime)`, into safe and unsafe.
+    pub fn new(files: impl IntoIterator<Item = (String, u64, i64)>, odd: Vec<String>) -> Listing {
+        let mut listing = Listing {
+            odd,
+            ..Listing::default()
+        };
+        for (name, size, mtime) in files {
+            match SafeName::new(&name) {
+                Some(name) => listing.files.push(RemoteEntry { name, size, mtime }),
+                None => listing.unsafe_files.push(UnsafeEntry { name, size, mtime }),
+            }
+        }
+        listing.files.sort_by(|a, b| a.name.cmp(&b.name));
+        listing.unsafe_files.sort_by(|a, b| a.name.cmp(&b.name));
+        listing
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_names_are_never_safe_names() {
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".hidden",
+            "a/b",
+            "a\\b",
+            "a b",
+            "caf\u{e9}",
+            "a\nb",
+            &"x".repeat(MAX_SAFE_NAME + 1),
+        ] {
+            assert!(SafeName::new(bad).is_none(), "{bad:?}");
+        }
+        assert!(SafeName::new("0001PEPT0002000123681633GX_20241027_1234567890.sgl").is_some());
+        assert!(SafeName::new(&"x".repeat(MAX_SAFE_NAME)).is_some());
+    }
+
+    #[test]
+    fn a_listing_keeps_safe_files_apart_from_unsafe_ones_each_by_name() {
+        let l = Listing::new(
+            [
+                ("b.sgl".to_string(), 2, 20),
+                ("a b.sgl".to_string(), 3, 30),
+                ("a.sgl".to_string(), 1, 10),
+            ],
+            vec!["link".into()],
+        );
+        let names: Vec<&str> = l.files.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["a.sgl", "b.sgl"]);
+        assert_eq!(l.unsafe_files.len(), 1);
+        assert_eq!(l.unsafe_files[0].name, "a b.sgl");
+        assert_eq!(l.odd, ["link"]);
+    }
 }

@@ -176,7 +176,7 @@ fn check_remote(
         entries.iter().map(|e| (e.name.as_str(), e)).collect();
     let mut ids_there: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
     for e in entries {
-        let Ok(name) = OrdFileName::parse(&e.name, f.region, Direction::Outbound) else {
+        let Ok(name) = OrdFileName::parse(e.name.as_str(), f.region, Direction::Outbound) else {
             continue;
         };
         ids_there
@@ -270,6 +270,7 @@ mod tests {
     use super::*;
     use crate::cpe::Cpe;
     use crate::filename::TariffCycle;
+    use crate::remote::SafeName;
     use chrono::NaiveDate;
 
     fn sent(id: u64, delivered: bool) -> SentFile {
@@ -307,7 +308,7 @@ mod tests {
             .iter()
             .filter(|s| s.delivered)
             .map(|s| RemoteEntry {
-                name: s.name.clone(),
+                name: SafeName::new(&s.name).unwrap(),
                 size: 10,
                 mtime: 0,
             })
@@ -350,8 +351,11 @@ mod tests {
         let mut f = facts(vec![sent(1, true)]);
         if let Ok(r) = &mut f.remote {
             r.push(RemoteEntry {
-                name: "000201PEPT0002000123681633GX_20241028_0000000001.sgl"
-                    .replace("01.sgl", "09.sgl"),
+                name: SafeName::new(
+                    &"000201PEPT0002000123681633GX_20241028_0000000001.sgl"
+                        .replace("01.sgl", "09.sgl"),
+                )
+                .unwrap(),
                 size: 10,
                 mtime: 0,
             });

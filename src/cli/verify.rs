@@ -125,7 +125,7 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
                 Ok(mut dir) => {
                     let listed = dir
                         .list()
-                        .map(|(entries, _)| entries)
+                        .map(|listing| listing.files)
                         .map_err(|e| e.to_string());
                     let hidden = dir.list_hidden().unwrap_or_default();
                     (listed, hidden)

@@ -12,7 +12,7 @@ use crate::config::OrdConfig;
 use crate::fsutil::sha256_hex;
 use crate::pack::PackReader;
 use crate::store::SentFile;
-use crate::transport::{PutOutcome, RemoteDir, TransportError};
+use crate::transport::{PutOutcome, RemoteDir, SafeName, TransportError};
 
 type PutResults = Vec<Result<PutOutcome, TransportError>>;
 /// Batches handed over and not answered yet, at most: the netting waits for the uploads beyond
@@ -23,7 +23,7 @@ type FileFailure = (PathBuf, io::Error);
 /// What the worker answers for one batch: the put results, or the outbox file it could not use.
 type Answer = Result<PutResults, FileFailure>;
 /// Files to put: name and bytes.
-type Outgoing = Vec<(String, Vec<u8>)>;
+type Outgoing = Vec<(SafeName, Vec<u8>)>;
 
 /// The bytes of `batch` from the outbox, each checked against the sha256 the ledger recorded.
 fn outbox_bytes(outbox: &mut PackReader, batch: &[SentFile]) -> Result<Outgoing, FileFailure> {
@@ -41,7 +41,13 @@ fn outbox_bytes(outbox: &mut PackReader, batch: &[SentFile]) -> Result<Outgoing,
                     io::Error::other("outbox copy differs from the one recorded: not delivered"),
                 ));
             }
-            Ok((f.name.clone(), bytes))
+            let name = SafeName::new(&f.name).ok_or_else(|| {
+                (
+                    PathBuf::from(&f.name),
+                    io::Error::other("the ledger records a name that is not a safe file name: not delivered (the ledger may be damaged: run `egme-ord verify`)"),
+                )
+            })?;
+            Ok((name, bytes))
         })
         .collect()
 }
@@ -331,8 +337,8 @@ mod tests {
         assert_eq!(
             outbox_bytes(&mut outbox, &[good.clone(), old]).unwrap(),
             [
-                ("a.sgl".to_string(), b"abc".to_vec()),
-                ("old.sgl".to_string(), b"xyz".to_vec())
+                (SafeName::new("a.sgl").unwrap(), b"abc".to_vec()),
+                (SafeName::new("old.sgl").unwrap(), b"xyz".to_vec())
             ]
         );
         // One byte of the pack changed on disk.

@@ -96,17 +96,17 @@ fn remote_facts(
     endpoint: &Endpoint,
 ) -> Result<Vec<RemoteFact>, CycleError> {
     let mut dir = super::open_endpoint(endpoint)?;
-    let (entries, _) = dir.list()?;
+    let listing = dir.list()?;
     let folder = dir.describe();
     let mut out = Vec::new();
-    for e in entries {
-        let Some(id) = our_id(&e.name, ord.region) else {
+    for e in listing.files {
+        let Some(id) = our_id(e.name.as_str(), ord.region) else {
             continue;
         };
         out.push(RemoteFact {
             folder: folder.clone(),
             ledger_name: store.sent_name(&ord.name, id)?,
-            name: e.name,
+            name: e.name.to_string(),
             id,
         });
     }

@@ -14,7 +14,7 @@ use crate::pack::PackBuilder;
 use crate::profile::DayProfile;
 use crate::sgl::{self, Code, Diagnostic, ReadOptions};
 use crate::store::{ReceivedFile, ReceivedStatus};
-use crate::transport::{RemoteDir, RemoteEntry, TransportError};
+use crate::transport::{Listing, RemoteDir, RemoteEntry, SafeName, TransportError, UnsafeEntry};
 use crate::versions::{file_outcome, judge_day, DayVerdict, OrdVersion};
 
 /// Files downloaded (or uploaded) per batch: bounds memory, keeps sessions busy.
@@ -39,6 +39,34 @@ pub(super) enum Keep<'a> {
     At { path: String, offset: u64 },
 }
 
+/// A file as listed, safe name or not: what a rejection records.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Listed<'a> {
+    pub name: &'a str,
+    pub size: u64,
+    pub mtime: i64,
+}
+
+impl<'a> From<&'a RemoteEntry> for Listed<'a> {
+    fn from(e: &'a RemoteEntry) -> Self {
+        Listed {
+            name: e.name.as_str(),
+            size: e.size,
+            mtime: e.mtime,
+        }
+    }
+}
+
+impl<'a> From<&'a UnsafeEntry> for Listed<'a> {
+    fn from(e: &'a UnsafeEntry) -> Self {
+        Listed {
+            name: &e.name,
+            size: e.size,
+            mtime: e.mtime,
+        }
+    }
+}
+
 impl Cycle<'_> {
     pub(super) fn intake(
         &mut self,
@@ -46,16 +74,44 @@ impl Cycle<'_> {
         sum: &mut OrdSummary,
     ) -> Result<(), CycleError> {
         let mut dir = self.endpoint(&ord.receive)?;
-        let (entries, odd) = dir.list()?;
+        let listing = dir.list()?;
         super::pause_after_list(self.options.pause_after_list.as_deref());
-        // Links and names that are not UTF-8: never followed nor read, recorded once as rejected.
-        for name in &odd {
-            let entry = RemoteEntry {
-                name: name.clone(),
-                size: 0,
-                mtime: 0,
-            };
-            if self.store.seen_file(&ord.name, &entry.name, 0, 0)? {
+        self.reject_unreadable_names(ord, &listing, dir.as_mut(), sum)?;
+        sum.skipped = listing.odd;
+        // Failures of files that are no longer there (they vanished) are forgotten.
+        let listed: BTreeSet<&str> = listing.files.iter().map(|e| e.name.as_str()).collect();
+        for f in self.store.file_failures(&ord.name)? {
+            if !listed.contains(f.name.as_str()) {
+                self.store.clear_file_failure(&ord.name, &f.name)?;
+            }
+        }
+        let candidates = self.candidates(ord, listing.files, dir.as_mut(), sum)?;
+        // Days close only during the send, so once per intake is enough.
+        let closed = self.store.days_state(&ord.name)?.closed;
+        // Downloads in batches (over several sessions where configured), processed in name order;
+        // each batch is one ledger transaction, its accepted files archived in one pack that is
+        // synced before it commits.
+        // Remote files are moved to the processed folder only after the commit.
+        for batch in candidates.chunks(BATCH) {
+            self.intake_batch(ord, batch, dir.as_mut(), &closed, sum)?;
+            if self.options.stopping() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Links, names that are not UTF-8 and unsafe names: never followed nor read, recorded once as
+    /// rejected (an unsafe name once it is old enough to be complete).
+    fn reject_unreadable_names(
+        &mut self,
+        ord: &OrdConfig,
+        listing: &Listing,
+        dir: &mut dyn RemoteDir,
+        sum: &mut OrdSummary,
+    ) -> Result<(), CycleError> {
+        for name in &listing.odd {
+            if self.store.seen_file(&ord.name, name, 0, 0)? {
                 continue;
             }
             let d = Diagnostic::new(
@@ -64,50 +120,68 @@ impl Cycle<'_> {
                 Code::NotAFile,
                 format!("{name:?} is a symbolic link or has a name that is not UTF-8: not followed, not read"),
             );
-            let status = self.reject(ord, &entry, None, &[d], "")?;
-            self.received_one(ord, &entry, status, dir.as_mut(), sum)?;
+            let listed = Listed {
+                name,
+                size: 0,
+                mtime: 0,
+            };
+            let status = self.reject(ord, listed, None, &[d], "")?;
+            self.received_one(ord, listed, None, status, dir, sum)?;
         }
-        sum.skipped = odd;
-        // Failures of files that are no longer there (they vanished) are forgotten.
-        let listed: BTreeSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-        for f in self.store.file_failures(&ord.name)? {
-            if !listed.contains(f.name.as_str()) {
-                self.store.clear_file_failure(&ord.name, &f.name)?;
-            }
-        }
-        let min_age = self.config.min_file_age.as_secs() as i64;
-        // Days close only during the send, so once per intake is enough.
-        let closed = self.store.days_state(&ord.name)?.closed;
-        let mut candidates: Vec<RemoteEntry> = Vec::new();
-        for entry in entries {
+        for entry in &listing.unsafe_files {
             if self
                 .store
                 .seen_file(&ord.name, &entry.name, entry.size, entry.mtime)?
             {
+                continue;
+            }
+            if self.too_young(entry.mtime) {
+                sum.waiting += 1;
+                continue;
+            }
+            let d = Diagnostic::new(
+                0,
+                1,
+                Code::NamePattern,
+                format!("unsafe file name {:?}: not read", entry.name),
+            );
+            let status = self.reject(ord, entry.into(), None, &[d], "")?;
+            self.received_one(ord, entry.into(), None, status, dir, sum)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a file modified at `mtime` may still be being written.
+    fn too_young(&self, mtime: i64) -> bool {
+        let min_age = i64::try_from(self.config.min_file_age.as_secs()).unwrap_or(i64::MAX);
+        self.wall_now.timestamp().saturating_sub(mtime) < min_age
+    }
+
+    /// The files to download: not seen before, old enough, not too large (rejected here).
+    fn candidates(
+        &mut self,
+        ord: &OrdConfig,
+        files: Vec<RemoteEntry>,
+        dir: &mut dyn RemoteDir,
+        sum: &mut OrdSummary,
+    ) -> Result<Vec<RemoteEntry>, CycleError> {
+        let mut candidates = Vec::new();
+        for entry in files {
+            if self
+                .store
+                .seen_file(&ord.name, entry.name.as_str(), entry.size, entry.mtime)?
+            {
                 // Recorded before a crash but not yet moved: move it now.
-                if let Some(folder) = ord
-                    .processed_folder
-                    .as_deref()
-                    .filter(|_| is_safe_name(&entry.name))
-                {
+                if let Some(folder) = ord.processed_folder.as_deref() {
                     dir.move_into(&entry.name, folder)?;
                 }
                 continue;
             }
-            if self.wall_now.timestamp() - entry.mtime < min_age {
+            if self.too_young(entry.mtime) {
                 sum.waiting += 1;
                 continue;
             }
-            if !is_safe_name(&entry.name) {
-                let d = Diagnostic::new(
-                    0,
-                    1,
-                    Code::NamePattern,
-                    format!("unsafe file name {:?}: not read", entry.name),
-                );
-                let status = self.reject(ord, &entry, None, &[d], "")?;
-                self.received_one(ord, &entry, status, dir.as_mut(), sum)?;
-            } else if entry.size > ord.dialect.max_file_bytes {
+            if entry.size > ord.dialect.max_file_bytes {
                 let d = Diagnostic::new(
                     0,
                     0,
@@ -117,63 +191,66 @@ impl Cycle<'_> {
                         entry.size, ord.dialect.max_file_bytes
                     ),
                 );
-                let status = self.reject(ord, &entry, None, &[d], "")?;
-                self.received_one(ord, &entry, status, dir.as_mut(), sum)?;
+                let status = self.reject(ord, (&entry).into(), None, &[d], "")?;
+                self.received_one(ord, (&entry).into(), Some(&entry.name), status, dir, sum)?;
             } else {
                 candidates.push(entry);
             }
         }
-        // Downloads in batches (over several sessions where configured), processed in name order;
-        // each batch is one ledger transaction, its accepted files archived in one pack that is
-        // synced before it commits.
-        // Remote files are moved to the processed folder only after the commit.
-        for batch in candidates.chunks(BATCH) {
-            let names: Vec<String> = batch.iter().map(|e| e.name.clone()).collect();
-            let contents = dir.read_many(&names, ord.dialect.max_file_bytes);
-            let done = self.in_batch(|me| {
-                let mut done = Vec::with_capacity(batch.len());
-                let mut archive = ArchivePack {
-                    first_id: me.store.next_received_id()?,
-                    dir: me.archive_dir(&ord.name),
-                    pack: PackBuilder::new(me.now),
-                };
-                for (entry, content) in batch.iter().zip(contents) {
-                    let bytes = match content {
-                        Ok(b) => b,
-                        Err(TransportError::TooLarge { .. }) => {
-                            sum.waiting += 1;
-                            continue;
-                        }
-                        // One file's failure (vanished, no permission): counted against it, the
-                        // others go on.
-                        Err(e) if e.about_one_file() => {
-                            me.unreadable(ord, &entry.name, &e, sum)?;
-                            continue;
-                        }
-                        Err(e) => return Err(e.into()),
-                    };
-                    if bytes.len() as u64 != entry.size {
-                        // Changed while being read: not stable yet.
+        Ok(candidates)
+    }
+
+    /// Downloads and receives one batch in one ledger transaction, then moves what it recorded.
+    fn intake_batch(
+        &mut self,
+        ord: &OrdConfig,
+        batch: &[RemoteEntry],
+        dir: &mut dyn RemoteDir,
+        closed: &BTreeSet<NaiveDate>,
+        sum: &mut OrdSummary,
+    ) -> Result<(), CycleError> {
+        let names: Vec<SafeName> = batch.iter().map(|e| e.name.clone()).collect();
+        let contents = dir.read_many(&names, ord.dialect.max_file_bytes);
+        let done = self.in_batch(|me| {
+            let mut done = Vec::with_capacity(batch.len());
+            let mut archive = ArchivePack {
+                first_id: me.store.next_received_id()?,
+                dir: me.archive_dir(&ord.name),
+                pack: PackBuilder::new(me.now),
+            };
+            for (entry, content) in batch.iter().zip(contents) {
+                let bytes = match content {
+                    Ok(b) => b,
+                    Err(TransportError::TooLarge { .. }) => {
                         sum.waiting += 1;
                         continue;
                     }
-                    done.push((
-                        entry,
-                        me.receive(ord, entry, &bytes, &closed, Keep::Pack(&mut archive))?,
-                    ));
-                    if me.options.stopping() {
-                        break;
+                    // One file's failure (vanished, no permission): counted against it, the
+                    // others go on.
+                    Err(e) if e.about_one_file() => {
+                        me.unreadable(ord, entry.name.as_str(), &e, sum)?;
+                        continue;
                     }
+                    Err(e) => return Err(e.into()),
+                };
+                if bytes.len() as u64 != entry.size {
+                    // Changed while being read: not stable yet.
+                    sum.waiting += 1;
+                    continue;
                 }
-                me.write_pack(&archive.dir, archive.pack, "after-intake-archive")?;
-                Ok(done)
-            })?;
-            for (entry, status) in done {
-                self.received_one(ord, entry, status, dir.as_mut(), sum)?;
+                done.push((
+                    entry,
+                    me.receive(ord, entry, &bytes, closed, Keep::Pack(&mut archive))?,
+                ));
+                if me.options.stopping() {
+                    break;
+                }
             }
-            if self.options.stopping() {
-                return Ok(());
-            }
+            me.write_pack(&archive.dir, archive.pack, "after-intake-archive")?;
+            Ok(done)
+        })?;
+        for (entry, status) in done {
+            self.received_one(ord, entry.into(), Some(&entry.name), status, dir, sum)?;
         }
         Ok(())
     }
@@ -211,28 +288,26 @@ impl Cycle<'_> {
         Ok(())
     }
 
-    /// Logs and counts one recorded file, and moves it to the processed folder when configured.
+    /// Logs and counts one recorded file, and moves it (when its name is safe, `movable`) to the
+    /// processed folder when one is configured.
     fn received_one(
         &mut self,
         ord: &OrdConfig,
-        entry: &RemoteEntry,
+        listed: Listed<'_>,
+        movable: Option<&SafeName>,
         status: ReceivedStatus,
         dir: &mut dyn RemoteDir,
         sum: &mut OrdSummary,
     ) -> Result<(), CycleError> {
         if status == ReceivedStatus::Rejected {
-            tracing::warn!(ord = %ord.name, file = %entry.name, size = entry.size, status = status.as_str(), "file rejected and quarantined");
+            tracing::warn!(ord = %ord.name, file = %listed.name, size = listed.size, status = status.as_str(), "file rejected and quarantined");
         } else {
-            tracing::info!(ord = %ord.name, file = %entry.name, size = entry.size, status = status.as_str(), "file received");
+            tracing::info!(ord = %ord.name, file = %listed.name, size = listed.size, status = status.as_str(), "file received");
         }
         *sum.received.entry(status).or_default() += 1;
-        self.store.clear_file_failure(&ord.name, &entry.name)?;
-        if let Some(folder) = ord
-            .processed_folder
-            .as_deref()
-            .filter(|_| is_safe_name(&entry.name))
-        {
-            dir.move_into(&entry.name, folder)?;
+        self.store.clear_file_failure(&ord.name, listed.name)?;
+        if let (Some(folder), Some(name)) = (ord.processed_folder.as_deref(), movable) {
+            dir.move_into(name, folder)?;
         }
         Ok(())
     }
@@ -246,7 +321,7 @@ impl Cycle<'_> {
         keep: Keep<'_>,
     ) -> Result<ReceivedStatus, CycleError> {
         let sha = sha256_hex(bytes);
-        let parsed = OrdFileName::parse(&entry.name, ord.region, Direction::Inbound);
+        let parsed = OrdFileName::parse(entry.name.as_str(), ord.region, Direction::Inbound);
         let mut diagnostics = Vec::new();
         if let Err(e) = &parsed {
             diagnostics.push(name_diagnostic(e));
@@ -262,12 +337,12 @@ impl Cycle<'_> {
         let report = sgl::read(bytes, &options);
         diagnostics.extend(report.diagnostics.iter().cloned());
         let (Some(name), Some(file)) = (name, report.file) else {
-            return self.reject(ord, entry, Some(bytes), &diagnostics, &sha);
+            return self.reject(ord, entry.into(), Some(bytes), &diagnostics, &sha);
         };
         let diag_json = serde_json::to_string(&diagnostics).unwrap_or_default();
         let mut record = ReceivedFile {
             ord: ord.name.clone(),
-            name: entry.name.clone(),
+            name: entry.name.to_string(),
             size: entry.size,
             mtime: entry.mtime,
             sha256: sha.clone(),
@@ -291,7 +366,7 @@ impl Cycle<'_> {
             Keep::Pack(archive) => {
                 let slice = archive
                     .pack
-                    .add(archive.first_id, &entry.name, bytes)
+                    .add(archive.first_id, entry.name.as_str(), bytes)
                     .map_err(io_err(&archive.dir))?;
                 (
                     archive.dir.join(&slice.pack).display().to_string(),
@@ -352,13 +427,13 @@ impl Cycle<'_> {
     fn reject(
         &mut self,
         ord: &OrdConfig,
-        entry: &RemoteEntry,
+        entry: Listed<'_>,
         bytes: Option<&[u8]>,
         diagnostics: &[Diagnostic],
         sha: &str,
     ) -> Result<ReceivedStatus, CycleError> {
-        let shown = if is_safe_name(&entry.name) {
-            entry.name.clone()
+        let shown = if is_safe_name(entry.name) {
+            entry.name.to_string()
         } else {
             format!("{:?}", entry.name)
         };
@@ -369,10 +444,10 @@ impl Cycle<'_> {
         if bytes.is_none() {
             text.push_str("(the file was not copied: it stays in the ORD's folder)\n");
         }
-        let path = self.quarantine(&ord.name, &entry.name, bytes, &text)?;
+        let path = self.quarantine(&ord.name, entry.name, bytes, &text)?;
         let record = ReceivedFile {
             ord: ord.name.clone(),
-            name: entry.name.clone(),
+            name: entry.name.to_string(),
             size: entry.size,
             mtime: entry.mtime,
             sha256: sha.to_string(),

@@ -3,55 +3,98 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use super::{io_err, Cycle, CycleError, MobilitySummary};
 use crate::calendar::day_of_instant;
-use crate::fsutil::{is_safe_name, sha256_hex, unique_path, write_atomic};
+use crate::config::OrdConfig;
+use crate::cpe::Cpe;
+use crate::fsutil::{sha256_hex, unique_path, write_atomic};
+use crate::ledger::MobilityFileStatus;
 use crate::mobility::{csv, ocpi, MobilityRecord};
 use crate::store::StoredMobility;
-use crate::transport::{LocalDir, RemoteDir, RemoteEntry};
+use crate::transport::{LocalDir, RemoteDir, RemoteEntry, UnsafeEntry};
 use crate::versions::{judge_record, RecordVerdict};
 
 /// Largest mobility file read.
 const MAX_MOBILITY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A mobility file's records, and why each record that could not be read was refused; `Err`: the
+/// whole file is refused (unknown type, not JSON, not UTF-8), with why.
+type ReadMobility = Result<(Vec<MobilityRecord>, Vec<String>), String>;
+
+/// Reads a mobility file by its type: `.json` OCPI CDRs, `.csv` quarter-hour readings (whose
+/// rows carry no update time: the file's `mtime` stands for it).
+fn read_mobility(name: &str, bytes: &[u8], mtime: DateTime<Utc>, quantum: Decimal) -> ReadMobility {
+    if name.ends_with(".json") {
+        let batch = ocpi::read_cdrs(bytes, quantum).map_err(|e| e.to_string())?;
+        let rejected = batch
+            .rejected
+            .iter()
+            .map(|r| {
+                format!(
+                    "CDR #{} (id {}): {}",
+                    r.index,
+                    r.id.as_deref().unwrap_or("?"),
+                    r.reason
+                )
+            })
+            .collect();
+        Ok((batch.records, rejected))
+    } else if name.ends_with(".csv") {
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
+        let (records, rejected) = csv::read_readings(text, mtime);
+        let rejected = rejected
+            .iter()
+            .map(|r| format!("line {}: {}", r.line, r.reason))
+            .collect();
+        Ok((records, rejected))
+    } else {
+        Err("unknown input type: expected .json (OCPI CDRs) or .csv (quarter-hour readings)".into())
+    }
+}
+
+/// A record mapped (with the days it touches), left to another instance (`None`), or refused
+/// with why.
+type Mapped = Result<Option<(StoredMobility, Vec<NaiveDate>)>, String>;
+
+/// What one mobility file puts in force: the records to keep, and the (ORD, day)s they change.
+#[derive(Default)]
+struct MobilityChanges {
+    keep: Vec<StoredMobility>,
+    days: BTreeSet<(String, NaiveDate)>,
+}
 
 impl Cycle<'_> {
     pub(super) fn mobility_intake(&mut self, sum: &mut MobilitySummary) -> Result<(), CycleError> {
         let inbox = self.config.mobility_inbox.clone();
         fs::create_dir_all(&inbox).map_err(io_err(&inbox))?;
         let mut dir = LocalDir::new(&inbox);
-        let (entries, _) = dir.list()?;
-        let min_age = self.config.min_file_age.as_secs() as i64;
+        let listing = dir.list()?;
         // Days close only during the send, so once per intake is enough.
         let mut closed_by_ord: BTreeMap<String, BTreeSet<NaiveDate>> = BTreeMap::new();
         for o in &self.config.ords {
             closed_by_ord.insert(o.name.clone(), self.store.days_state(&o.name)?.closed);
         }
-        for RemoteEntry { name, size, mtime } in entries {
-            if self.store.mobility_source_seen(&name, size, mtime)?
-                || self.wall_now.timestamp() - mtime < min_age
-            {
+        for UnsafeEntry { name, size, mtime } in &listing.unsafe_files {
+            if !self.new_mobility_file(name, *size, *mtime)? {
                 continue;
             }
             sum.files += 1;
-            if !is_safe_name(&name) {
-                sum.files_rejected += 1;
-                self.quarantine_mobility(
-                    &name,
-                    None,
-                    &format!("unsafe file name {name:?}: not read (it stays in the inbox)"),
-                    size,
-                    mtime,
-                    "",
-                )?;
+            sum.files_rejected += 1;
+            let reason = format!("unsafe file name {name:?}: not read (it stays in the inbox)");
+            self.quarantine_mobility(name, None, &reason, *size, *mtime, "")?;
+        }
+        for RemoteEntry { name, size, mtime } in listing.files {
+            if !self.new_mobility_file(name.as_str(), size, mtime)? {
                 continue;
             }
+            sum.files += 1;
             if size > MAX_MOBILITY_BYTES {
                 sum.files_rejected += 1;
                 self.quarantine_mobility(
-                    &name,
+                    name.as_str(),
                     None,
                     &format!("file has {size} bytes, more than the limit of {MAX_MOBILITY_BYTES}"),
                     size,
@@ -61,9 +104,17 @@ impl Cycle<'_> {
                 continue;
             }
             let bytes = dir.read(&name, MAX_MOBILITY_BYTES)?;
-            self.ingest_mobility((&name, size, mtime), &bytes, None, &closed_by_ord, sum)?;
+            let file = (name.as_str(), size, mtime);
+            self.ingest_mobility(file, &bytes, None, &closed_by_ord, sum)?;
         }
         Ok(())
+    }
+
+    /// Whether a file of the mobility inbox is new and old enough to be complete.
+    fn new_mobility_file(&self, name: &str, size: u64, mtime: i64) -> Result<bool, CycleError> {
+        let min_age = i64::try_from(self.config.min_file_age.as_secs()).unwrap_or(i64::MAX);
+        Ok(!self.store.mobility_source_seen(name, size, mtime)?
+            && self.wall_now.timestamp().saturating_sub(mtime) >= min_age)
     }
 
     /// Reads one mobility file's records, maps, versions and records them (with the file). The
@@ -78,48 +129,8 @@ impl Cycle<'_> {
     ) -> Result<(), CycleError> {
         let sha = sha256_hex(bytes);
         let mtime_utc = DateTime::from_timestamp(mtime, 0).unwrap_or(self.now);
-        let parsed: Result<(Vec<MobilityRecord>, Vec<String>), String> = if name.ends_with(".json")
-        {
-            ocpi::read_cdrs(bytes, self.quantum())
-                .map(|b| {
-                    (
-                        b.records,
-                        b.rejected
-                            .iter()
-                            .map(|r| {
-                                format!(
-                                    "CDR #{} (id {}): {}",
-                                    r.index,
-                                    r.id.as_deref().unwrap_or("?"),
-                                    r.reason
-                                )
-                            })
-                            .collect(),
-                    )
-                })
-                .map_err(|e| e.to_string())
-        } else if name.ends_with(".csv") {
-            match std::str::from_utf8(bytes) {
-                Ok(text) => {
-                    let (records, rejected) = csv::read_readings(text, mtime_utc);
-                    Ok((
-                        records,
-                        rejected
-                            .iter()
-                            .map(|r| format!("line {}: {}", r.line, r.reason))
-                            .collect(),
-                    ))
-                }
-                Err(e) => Err(format!("not UTF-8 text: {e}")),
-            }
-        } else {
-            Err(
-                "unknown input type: expected .json (OCPI CDRs) or .csv (quarter-hour readings)"
-                    .into(),
-            )
-        };
-        let (records, mut rejected) = match parsed {
-            Ok(p) => p,
+        let (records, mut rejected) = match read_mobility(name, bytes, mtime_utc, self.quantum()) {
+            Ok(read) => read,
             Err(reason) => {
                 sum.files_rejected += 1;
                 self.quarantine_mobility(name, Some(bytes), &reason, size, mtime, &sha)?;
@@ -130,69 +141,14 @@ impl Cycle<'_> {
             Some(path) => path.to_string(),
             None => self.archive("mobility", name, bytes)?,
         };
-        let mut keep: Vec<StoredMobility> = Vec::new();
-        let mut days: BTreeSet<(String, NaiveDate)> = BTreeSet::new();
-        for r in records {
-            match self.map_record(&r, name) {
-                Err(reason) => {
-                    sum.records_rejected += 1;
-                    rejected.push(format!("{}: {reason}", r.key));
-                }
-                Ok(None) => sum.records_other_ord += 1,
-                Ok(Some((stored, touched))) => {
-                    // The decision is the core's (`versions::judge_record`).
-                    let held = self.store.mobility_last_updated(&stored.key)?;
-                    let ord = self.config.ord(&stored.ord);
-                    let no_days = BTreeSet::new();
-                    let closed = closed_by_ord.get(&stored.ord).unwrap_or(&no_days);
-                    let verdict = judge_record(stored.last_updated, held, &touched, |d| {
-                        ord.is_some_and(|o| o.schedule.accepts(d, self.now, closed))
-                    });
-                    match verdict {
-                        RecordVerdict::Stale => sum.records_stale += 1,
-                        RecordVerdict::Late => {
-                            sum.records_late += 1;
-                            self.store.event(
-                                self.now,
-                                Some(&stored.ord),
-                                "late-mobility",
-                                &format!(
-                                    "{} from {name}: its days are closed; archived, not applied",
-                                    stored.key
-                                ),
-                            )?;
-                        }
-                        RecordVerdict::Apply(open) => {
-                            days.extend(open.into_iter().map(|d| (stored.ord.clone(), d)));
-                            sum.records_applied += 1;
-                            keep.push(stored);
-                        }
-                    }
-                }
-            }
-        }
+        let changes = self.version_records(name, records, closed_by_ord, &mut rejected, sum)?;
         let status = if rejected.is_empty() {
-            "applied"
+            MobilityFileStatus::Applied
         } else {
-            "partly-rejected"
+            self.report_rejected_records(name, &rejected)?;
+            MobilityFileStatus::PartlyRejected
         };
-        if !rejected.is_empty() {
-            let q = self.work(&["quarantine", "mobility"]);
-            let report_path = unique_path(&q, &format!("{name}.rejected.txt"));
-            write_atomic(&report_path, (rejected.join("\n") + "\n").as_bytes())
-                .map_err(io_err(&report_path))?;
-            self.store.event(
-                self.now,
-                None,
-                "mobility-rejected",
-                &format!(
-                    "{name}: {} record(s) quarantined, see {}",
-                    rejected.len(),
-                    report_path.display()
-                ),
-            )?;
-        }
-        let days: Vec<(String, NaiveDate)> = days.into_iter().collect();
+        let days: Vec<(String, NaiveDate)> = changes.days.into_iter().collect();
         self.store.record_mobility(
             name,
             size,
@@ -202,8 +158,90 @@ impl Cycle<'_> {
             &rejected.join("\n"),
             &stored_path,
             self.now,
-            &keep,
+            &changes.keep,
             &days,
+        )?;
+        Ok(())
+    }
+
+    /// Maps each record and asks the core whether it is newer than the one held and its days
+    /// still open; what cannot be mapped is added to `rejected`.
+    fn version_records(
+        &mut self,
+        name: &str,
+        records: Vec<MobilityRecord>,
+        closed_by_ord: &BTreeMap<String, BTreeSet<NaiveDate>>,
+        rejected: &mut Vec<String>,
+        sum: &mut MobilitySummary,
+    ) -> Result<MobilityChanges, CycleError> {
+        let mut changes = MobilityChanges::default();
+        let no_days = BTreeSet::new();
+        for r in records {
+            let (stored, touched) = match self.map_record(&r, name)? {
+                Err(reason) => {
+                    sum.records_rejected += 1;
+                    rejected.push(format!("{}: {reason}", r.key));
+                    continue;
+                }
+                Ok(None) => {
+                    sum.records_other_ord += 1;
+                    continue;
+                }
+                Ok(Some(mapped)) => mapped,
+            };
+            // The decision is the core's (`versions::judge_record`).
+            let held = self.store.mobility_last_updated(&stored.key)?;
+            let ord = self.config.ord(&stored.ord);
+            let closed = closed_by_ord.get(&stored.ord).unwrap_or(&no_days);
+            let verdict = judge_record(stored.last_updated, held, &touched, |d| {
+                ord.is_some_and(|o| o.schedule.accepts(d, self.now, closed))
+            });
+            match verdict {
+                RecordVerdict::Stale => sum.records_stale += 1,
+                RecordVerdict::Late => {
+                    sum.records_late += 1;
+                    self.store.event(
+                        self.now,
+                        Some(&stored.ord),
+                        "late-mobility",
+                        &format!(
+                            "{} from {name}: its days are closed; archived, not applied",
+                            stored.key
+                        ),
+                    )?;
+                }
+                RecordVerdict::Apply(open) => {
+                    let ord = &stored.ord;
+                    changes
+                        .days
+                        .extend(open.into_iter().map(|d| (ord.clone(), d)));
+                    sum.records_applied += 1;
+                    changes.keep.push(stored);
+                }
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Writes the refused records of a mobility file to the quarantine, with an event.
+    fn report_rejected_records(
+        &mut self,
+        name: &str,
+        rejected: &[String],
+    ) -> Result<(), CycleError> {
+        let q = self.work(&["quarantine", "mobility"]);
+        let report_path = unique_path(&q, &format!("{name}.rejected.txt"));
+        write_atomic(&report_path, (rejected.join("\n") + "\n").as_bytes())
+            .map_err(io_err(&report_path))?;
+        self.store.event(
+            self.now,
+            None,
+            "mobility-rejected",
+            &format!(
+                "{name}: {} record(s) quarantined, see {}",
+                rejected.len(),
+                report_path.display()
+            ),
         )?;
         Ok(())
     }
@@ -219,11 +257,47 @@ impl Cycle<'_> {
     }
 
     /// Maps a record to its CPE, ORD and supplier; returns it with the local days it touches.
-    fn map_record(
-        &self,
-        r: &MobilityRecord,
-        source: &str,
-    ) -> Result<Option<(StoredMobility, Vec<NaiveDate>)>, String> {
+    fn map_record(&self, r: &MobilityRecord, source: &str) -> Result<Mapped, CycleError> {
+        let (cpe, ord) = match self.place_of(r) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(Ok(None)),
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let tz = ord.schedule.tz;
+        let convention = ord.dialect.time_convention;
+        let mut touched: BTreeSet<NaiveDate> = r
+            .energy
+            .iter()
+            .map(|q| day_of_instant(tz, convention, q.start))
+            .collect();
+        // A credit also changes the days of the record it reverses.
+        if let Some(original) = &r.credit_of {
+            if let Some((_, first, last)) = self.store.mobility_record_days(original)? {
+                for t in [first, last] {
+                    if let Some(t) = DateTime::from_timestamp(t, 0) {
+                        touched.insert(day_of_instant(tz, convention, t));
+                    }
+                }
+            }
+        }
+        Ok(Ok(Some((
+            StoredMobility {
+                key: r.key.clone(),
+                last_updated: r.last_updated,
+                ord: ord.name.clone(),
+                cpe,
+                ceme: r.ceme.clone(),
+                credit_of: r.credit_of.clone(),
+                energy: r.energy.clone(),
+                source: source.to_string(),
+            },
+            touched.into_iter().collect(),
+        ))))
+    }
+
+    /// The CPE and ORD a record belongs to by the registry (`None`: an ORD another instance
+    /// serves), or why it cannot be mapped.
+    fn place_of(&self, r: &MobilityRecord) -> Result<Option<(Cpe, &OrdConfig)>, String> {
         let cpe = self.registry.cpe_of(&r.place)?;
         let ord_name = self
             .registry
@@ -243,35 +317,7 @@ impl Cycle<'_> {
             .ord(ord_name)
             .ok_or_else(|| format!("ORD {ord_name} is not configured"))?;
         self.registry.supplier(&cpe, &r.ceme, ord.region)?;
-        let tz = ord.schedule.tz;
-        let convention = ord.dialect.time_convention;
-        let mut touched: BTreeSet<NaiveDate> = r
-            .energy
-            .iter()
-            .map(|q| day_of_instant(tz, convention, q.start))
-            .collect();
-        if let Some(original) = &r.credit_of {
-            if let Ok(Some((_, first, last))) = self.store.mobility_record_days(original) {
-                for t in [first, last] {
-                    if let Some(t) = DateTime::from_timestamp(t, 0) {
-                        touched.insert(day_of_instant(tz, convention, t));
-                    }
-                }
-            }
-        }
-        Ok(Some((
-            StoredMobility {
-                key: r.key.clone(),
-                last_updated: r.last_updated,
-                ord: ord_name.to_string(),
-                cpe,
-                ceme: r.ceme.clone(),
-                credit_of: r.credit_of.clone(),
-                energy: r.energy.clone(),
-                source: source.to_string(),
-            },
-            touched.into_iter().collect(),
-        )))
+        Ok(Some((cpe, ord)))
     }
 
     fn quarantine_mobility(
@@ -289,7 +335,7 @@ impl Cycle<'_> {
             size,
             mtime,
             sha,
-            "rejected",
+            MobilityFileStatus::Rejected,
             reason,
             &path.display().to_string(),
             self.now,

@@ -28,7 +28,7 @@ use crate::pack::{pack_first_id, pack_members, pack_name, PackBuilder, PackSlice
 use crate::registry::SupplierKey;
 use crate::sgl::{self, ReadOptions};
 use crate::store::OutboundWrite;
-use crate::transport::RemoteEntry;
+use crate::transport::{RemoteEntry, SafeName};
 
 /// What the operator asked of `recover`.
 #[derive(Debug, Clone, Default)]
@@ -271,16 +271,17 @@ impl Cycle<'_> {
         let mut only_there: Vec<(String, Vec<u8>)> = Vec::new();
         for endpoint in &folders {
             let mut dir = super::open_endpoint(endpoint)?;
-            let (entries, _) = dir.list()?;
-            for e in entries {
-                let Ok(parsed) = OrdFileName::parse(&e.name, ord.region, Direction::Outbound)
+            let listing = dir.list()?;
+            for e in listing.files {
+                let Ok(parsed) =
+                    OrdFileName::parse(e.name.as_str(), ord.region, Direction::Outbound)
                 else {
                     continue;
                 };
                 let id = parsed.ntransm.value;
                 match self.store.sent_name(&ord.name, id)? {
-                    Some(known) if known == e.name => {
-                        if self.store.mark_delivered_by_name(&ord.name, &e.name, self.now)? {
+                    Some(known) if known == e.name.as_str() => {
+                        if self.store.mark_delivered_by_name(&ord.name, e.name.as_str(), self.now)? {
                             rec.marked_delivered += 1;
                         }
                     }
@@ -292,7 +293,7 @@ impl Cycle<'_> {
                     None if id < ord.first_transmission_id => {}
                     None => {
                         let bytes = dir.read(&e.name, ord.dialect.max_file_bytes)?;
-                        only_there.push((e.name, bytes));
+                        only_there.push((e.name.to_string(), bytes));
                     }
                 }
             }
@@ -412,9 +413,9 @@ impl Cycle<'_> {
         // The mtime intake would see for a file still in the ORD's folder, so it is not read again.
         let mut remote: BTreeMap<(String, u64), i64> = BTreeMap::new();
         if let Ok(mut dir) = super::open_endpoint(&ord.receive) {
-            if let Ok((entries, _)) = dir.list() {
-                for RemoteEntry { name, size, mtime } in entries {
-                    remote.insert((name, size), mtime);
+            if let Ok(listing) = dir.list() {
+                for RemoteEntry { name, size, mtime } in listing.files {
+                    remote.insert((name.to_string(), size), mtime);
                 }
             }
         }
@@ -426,9 +427,17 @@ impl Cycle<'_> {
                     continue;
                 }
                 let size = m.bytes.len() as u64;
+                let Some(name) = SafeName::new(&m.name) else {
+                    rec.problems.push(format!(
+                        "{}: a member named {:?}, not a safe file name: not taken in",
+                        path.display(),
+                        m.name
+                    ));
+                    continue;
+                };
                 let entry = RemoteEntry {
                     mtime: remote.get(&(m.name.clone(), size)).copied().unwrap_or(0),
-                    name: m.name,
+                    name,
                     size,
                 };
                 let keep = Keep::At {
@@ -446,9 +455,9 @@ impl Cycle<'_> {
     fn recover_mobility(&mut self) -> Result<usize, CycleError> {
         let mut inbox: BTreeMap<(String, u64), i64> = BTreeMap::new();
         let mut dir = crate::transport::LocalDir::new(&self.config.mobility_inbox);
-        if let Ok((entries, _)) = crate::transport::RemoteDir::list(&mut dir) {
-            for RemoteEntry { name, size, mtime } in entries {
-                inbox.insert((name, size), mtime);
+        if let Ok(listing) = crate::transport::RemoteDir::list(&mut dir) {
+            for RemoteEntry { name, size, mtime } in listing.files {
+                inbox.insert((name.to_string(), size), mtime);
             }
         }
         let mut closed_by_ord: BTreeMap<String, BTreeSet<NaiveDate>> = BTreeMap::new();

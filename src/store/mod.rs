@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::cpe::Cpe;
 use crate::filename::TariffCycle;
-pub use crate::ledger::{ReceivedCopy, ReceivedStatus, SentFile};
+pub use crate::ledger::{MobilityFileStatus, ReceivedCopy, ReceivedStatus, SentFile};
 use crate::mobility::CemeId;
 use crate::mobility::QuarterEnergy;
 use crate::pack::PackSlice;
@@ -1252,7 +1252,7 @@ impl Store {
         size: u64,
         mtime: i64,
         sha256: &str,
-        status: &str,
+        status: MobilityFileStatus,
         report: &str,
         stored_path: &str,
         at: DateTime<Utc>,
@@ -1266,7 +1266,7 @@ impl Store {
             &tx,
             "INSERT OR IGNORE INTO mobility_sources (name, size, mtime, sha256, status, report, ingested_at, stored_path)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![name, size, mtime, sha256, status, report, time_text(at), stored_path],
+            params![name, size, mtime, sha256, status.as_str(), report, time_text(at), stored_path],
         )
         .map_err(sq)?;
         for r in records {

@@ -5,8 +5,8 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use super::{PutOutcome, RemoteDir, RemoteEntry, TransportError};
-use crate::fsutil::{is_safe_name, write_new_atomic_via};
+use super::{Listing, PutOutcome, RemoteDir, SafeName, TransportError};
+use crate::fsutil::write_new_atomic_via;
 
 /// A local (or mounted) folder.
 #[derive(Debug, Clone)]
@@ -44,15 +44,8 @@ impl LocalDir {
         }
     }
 
-    fn checked(&self, name: &str) -> Result<PathBuf, TransportError> {
-        if is_safe_name(name) {
-            Ok(self.dir.join(name))
-        } else {
-            Err(TransportError::UnsafeName {
-                dir: self.describe(),
-                name: name.to_string(),
-            })
-        }
+    fn path(&self, name: &SafeName) -> PathBuf {
+        self.dir.join(name)
     }
 }
 
@@ -61,7 +54,7 @@ impl RemoteDir for LocalDir {
         self.dir.display().to_string()
     }
 
-    fn list(&mut self) -> Result<(Vec<RemoteEntry>, Vec<String>), TransportError> {
+    fn list(&mut self) -> Result<Listing, TransportError> {
         let mut entries = Vec::new();
         let mut odd = Vec::new();
         let read = fs::read_dir(&self.dir).map_err(|e| self.io("list", "", e))?;
@@ -90,14 +83,9 @@ impl RemoteDir for LocalDir {
                 .ok()
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map_or(0, |d| d.as_secs() as i64);
-            entries.push(RemoteEntry {
-                name,
-                size: meta.len(),
-                mtime,
-            });
+            entries.push((name, meta.len(), mtime));
         }
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok((entries, odd))
+        Ok(Listing::new(entries, odd))
     }
 
     fn list_hidden(&mut self) -> Result<Vec<String>, TransportError> {
@@ -111,13 +99,13 @@ impl RemoteDir for LocalDir {
         Ok(names)
     }
 
-    fn read(&mut self, name: &str, limit: u64) -> Result<Vec<u8>, TransportError> {
-        let path = self.checked(name)?;
-        let file = fs::File::open(&path).map_err(|e| self.file_io("open", name, e))?;
+    fn read(&mut self, name: &SafeName, limit: u64) -> Result<Vec<u8>, TransportError> {
+        let path = self.path(name);
+        let file = fs::File::open(&path).map_err(|e| self.file_io("open", name.as_str(), e))?;
         let mut bytes = Vec::new();
         file.take(limit + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| self.file_io("read", name, e))?;
+            .map_err(|e| self.file_io("read", name.as_str(), e))?;
         if bytes.len() as u64 > limit {
             return Err(TransportError::TooLarge {
                 dir: self.describe(),
@@ -129,8 +117,8 @@ impl RemoteDir for LocalDir {
         Ok(bytes)
     }
 
-    fn put(&mut self, name: &str, bytes: &[u8]) -> Result<PutOutcome, TransportError> {
-        let path = self.checked(name)?;
+    fn put(&mut self, name: &SafeName, bytes: &[u8]) -> Result<PutOutcome, TransportError> {
+        let path = self.path(name);
         // One temporary name per file, as over SFTP: a put cut short by a crash leaves it behind
         // (hidden, so never listed), and the next put of the same file replaces and removes it.
         let temp = self.dir.join(super::upload_temp_name(name));
@@ -141,16 +129,16 @@ impl RemoteDir for LocalDir {
                 dir: self.describe(),
                 name: name.to_string(),
             }),
-            Err(e) => Err(self.io("put", name, e)),
+            Err(e) => Err(self.io("put", name.as_str(), e)),
         }
     }
 
-    fn move_into(&mut self, name: &str, folder: &str) -> Result<(), TransportError> {
-        let from = self.checked(name)?;
+    fn move_into(&mut self, name: &SafeName, folder: &str) -> Result<(), TransportError> {
+        let from = self.path(name);
         let target = self.dir.join(folder);
         fs::create_dir_all(&target).map_err(|e| self.io("mkdir", folder, e))?;
-        let to = crate::fsutil::unique_path(&target, name);
-        fs::rename(&from, &to).map_err(|e| self.io("move", name, e))
+        let to = crate::fsutil::unique_path(&target, name.as_str());
+        fs::rename(&from, &to).map_err(|e| self.io("move", name.as_str(), e))
     }
 }
 
@@ -158,19 +146,28 @@ impl RemoteDir for LocalDir {
 mod tests {
     use super::*;
 
+    fn n(name: &str) -> SafeName {
+        SafeName::new(name).unwrap()
+    }
+
     #[test]
     fn a_put_cut_short_by_a_crash_leaves_no_temporary_file_after_the_next_put() {
         let dir = tempfile::tempdir().unwrap();
         let mut d = LocalDir::new(dir.path());
-        let temp = dir.path().join(crate::transport::upload_temp_name("c.sgl"));
+        let temp = dir
+            .path()
+            .join(crate::transport::upload_temp_name(&n("c.sgl")));
         // Killed while writing: the temporary file holds part of the bytes.
         fs::write(&temp, b"par").unwrap();
-        assert_eq!(d.put("c.sgl", b"complete").unwrap(), PutOutcome::Created);
+        assert_eq!(
+            d.put(&n("c.sgl"), b"complete").unwrap(),
+            PutOutcome::Created
+        );
         assert!(!temp.exists());
         // Killed after the link, before the clean-up: the file is there, so is its temporary name.
         fs::write(&temp, b"complete").unwrap();
         assert_eq!(
-            d.put("c.sgl", b"complete").unwrap(),
+            d.put(&n("c.sgl"), b"complete").unwrap(),
             PutOutcome::AlreadyThere
         );
         assert!(!temp.exists());
@@ -186,24 +183,26 @@ mod tests {
         fs::create_dir(dir.path().join("sub")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link.sgl")).unwrap();
         let mut d = LocalDir::new(dir.path());
-        let (entries, odd) = d.list().unwrap();
+        let listing = d.list().unwrap();
         assert_eq!(
-            entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            listing
+                .files
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>(),
             ["b.sgl"]
         );
-        assert_eq!(odd, ["link.sgl"]);
-        assert_eq!(d.put("c.sgl", b"c").unwrap(), PutOutcome::Created);
-        assert_eq!(d.put("c.sgl", b"c").unwrap(), PutOutcome::AlreadyThere);
+        assert_eq!(listing.odd, ["link.sgl"]);
+        assert_eq!(d.put(&n("c.sgl"), b"c").unwrap(), PutOutcome::Created);
+        assert_eq!(d.put(&n("c.sgl"), b"c").unwrap(), PutOutcome::AlreadyThere);
         assert!(matches!(
-            d.put("c.sgl", b"other"),
+            d.put(&n("c.sgl"), b"other"),
             Err(TransportError::Conflict { .. })
         ));
+        // A name that leaves the folder cannot even be asked for: `read` takes a SafeName.
+        assert!(SafeName::new("../etc/passwd").is_none());
         assert!(matches!(
-            d.read("../etc/passwd", 10),
-            Err(TransportError::UnsafeName { .. })
-        ));
-        assert!(matches!(
-            d.read("b.sgl", 0),
+            d.read(&n("b.sgl"), 0),
             Err(TransportError::TooLarge { .. })
         ));
     }

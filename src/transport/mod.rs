@@ -12,7 +12,9 @@ use std::io;
 
 use thiserror::Error;
 
-pub use crate::remote::{upload_temp_name, RemoteEntry, UPLOAD_TEMP_SUFFIX};
+pub use crate::remote::{
+    upload_temp_name, Listing, RemoteEntry, SafeName, UnsafeEntry, UPLOAD_TEMP_SUFFIX,
+};
 
 /// A transport failure, with the folder and file it concerns.
 #[derive(Debug, Error)]
@@ -108,27 +110,34 @@ pub enum PutOutcome {
 pub trait RemoteDir {
     /// A description for messages (path or URL, never a secret).
     fn describe(&self) -> String;
-    /// Regular files only; hidden (dot) files, folders and links are left out; names that are not
-    /// valid UTF-8 are reported in the second list.
-    fn list(&mut self) -> Result<(Vec<RemoteEntry>, Vec<String>), TransportError>;
+    /// Regular files only, safe names apart from unsafe ones; hidden (dot) files and folders are
+    /// left out; links and names that are not valid UTF-8 are reported as odd.
+    fn list(&mut self) -> Result<Listing, TransportError>;
     /// The hidden (dot) names in the folder: temporary names of uploads, for `verify`.
     fn list_hidden(&mut self) -> Result<Vec<String>, TransportError>;
     /// Reads a whole file of at most `limit` bytes.
-    fn read(&mut self, name: &str, limit: u64) -> Result<Vec<u8>, TransportError>;
+    fn read(&mut self, name: &SafeName, limit: u64) -> Result<Vec<u8>, TransportError>;
     /// Puts a file atomically (temporary name, then rename); never overwrites other content.
-    fn put(&mut self, name: &str, bytes: &[u8]) -> Result<PutOutcome, TransportError>;
+    fn put(&mut self, name: &SafeName, bytes: &[u8]) -> Result<PutOutcome, TransportError>;
     /// Moves a file into `folder` (relative to this folder, or absolute), creating it when needed;
     /// a name already taken there gets a `.1`, `.2`… suffix. Nothing is ever deleted.
-    fn move_into(&mut self, name: &str, folder: &str) -> Result<(), TransportError>;
+    fn move_into(&mut self, name: &SafeName, folder: &str) -> Result<(), TransportError>;
 
     /// Reads several files, results in the same order; an implementation may use several connections.
-    fn read_many(&mut self, names: &[String], limit: u64) -> Vec<Result<Vec<u8>, TransportError>> {
+    fn read_many(
+        &mut self,
+        names: &[SafeName],
+        limit: u64,
+    ) -> Vec<Result<Vec<u8>, TransportError>> {
         names.iter().map(|n| self.read(n, limit)).collect()
     }
 
     /// Puts several files in order. Sequentially (the default) it stops at the first failure: the
     /// result list is then shorter than `files`, and the files past it were not attempted.
-    fn put_many(&mut self, files: &[(String, Vec<u8>)]) -> Vec<Result<PutOutcome, TransportError>> {
+    fn put_many(
+        &mut self,
+        files: &[(SafeName, Vec<u8>)],
+    ) -> Vec<Result<PutOutcome, TransportError>> {
         put_in_order(self, files)
     }
 }
@@ -136,7 +145,7 @@ pub trait RemoteDir {
 /// Puts files one after the other, stopping at the first failure (the results then end there).
 pub fn put_in_order<D: RemoteDir + ?Sized>(
     dir: &mut D,
-    files: &[(String, Vec<u8>)],
+    files: &[(SafeName, Vec<u8>)],
 ) -> Vec<Result<PutOutcome, TransportError>> {
     let mut out = Vec::with_capacity(files.len());
     for (name, bytes) in files {

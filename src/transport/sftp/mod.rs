@@ -19,8 +19,8 @@ use self::pipeline::{Broken, Fetched, Lanes, Pipe, Upload};
 /// two lanes flush twice as many files at once as one, without another handshake. Fewer are used
 /// when the server refuses more channels (OpenSSH allows 10 per connection by default).
 const LANES: usize = 2;
-use super::{upload_temp_name, PutOutcome, RemoteDir, RemoteEntry, TransportError};
-use crate::fsutil::{is_safe_name, permission_problem};
+use super::{upload_temp_name, Listing, PutOutcome, RemoteDir, SafeName, TransportError};
+use crate::fsutil::permission_problem;
 
 pub use crate::config::SftpSettings;
 
@@ -58,7 +58,7 @@ impl SftpDir {
         }
     }
 
-    fn remote(&self, name: &str) -> PathBuf {
+    fn remote(&self, name: impl AsRef<Path>) -> PathBuf {
         Path::new(&self.settings.path).join(name)
     }
 
@@ -270,7 +270,7 @@ impl RemoteDir for SftpDir {
         format!("sftp://{}@{}:{}{}", s.user, s.host, s.port, s.path)
     }
 
-    fn list(&mut self) -> Result<(Vec<RemoteEntry>, Vec<String>), TransportError> {
+    fn list(&mut self) -> Result<Listing, TransportError> {
         let dir = PathBuf::from(&self.settings.path);
         self.with_sftp(|me, sftp| {
             let items = sftp.readdir(&dir).map_err(|e| me.ssh("list", e))?;
@@ -295,14 +295,10 @@ impl RemoteDir for SftpDir {
                     }
                     continue;
                 }
-                entries.push(RemoteEntry {
-                    name,
-                    size: stat.size.unwrap_or(0),
-                    mtime: stat.mtime.unwrap_or(0) as i64,
-                });
+                let mtime = i64::try_from(stat.mtime.unwrap_or(0)).unwrap_or(i64::MAX);
+                entries.push((name, stat.size.unwrap_or(0), mtime));
             }
-            entries.sort_by(|a, b| a.name.cmp(&b.name));
-            Ok((entries, odd))
+            Ok(Listing::new(entries, odd))
         })
     }
 
@@ -321,13 +317,7 @@ impl RemoteDir for SftpDir {
         })
     }
 
-    fn read(&mut self, name: &str, limit: u64) -> Result<Vec<u8>, TransportError> {
-        if !is_safe_name(name) {
-            return Err(TransportError::UnsafeName {
-                dir: self.describe(),
-                name: name.to_string(),
-            });
-        }
+    fn read(&mut self, name: &SafeName, limit: u64) -> Result<Vec<u8>, TransportError> {
         let path = self.remote(name);
         let about_file = |me: &Self, op: &'static str, e: ssh2::Error| {
             if file_status(&e) {
@@ -366,18 +356,12 @@ impl RemoteDir for SftpDir {
         })
     }
 
-    fn put(&mut self, name: &str, bytes: &[u8]) -> Result<PutOutcome, TransportError> {
-        if !is_safe_name(name) {
-            return Err(TransportError::UnsafeName {
-                dir: self.describe(),
-                name: name.to_string(),
-            });
-        }
+    fn put(&mut self, name: &SafeName, bytes: &[u8]) -> Result<PutOutcome, TransportError> {
         self.seq += 1;
         let final_path = self.remote(name);
         // One temporary name per file (hidden: listings skip it). A put cut short leaves it behind,
         // and the next put of the same file, this cycle or the next, truncates and renames it away.
-        let temp_path = self.remote(&upload_temp_name(name));
+        let temp_path = self.remote(upload_temp_name(name));
         self.with_sftp(|me, sftp| {
             // No stat first: the rename below refuses an existing name, and only then is the file
             // there compared (one round trip less per file; a re-put after a crash is the rare case).
@@ -406,7 +390,7 @@ impl RemoteDir for SftpDir {
                 Ok(()) => {}
                 Err(e) => {
                     let _ = sftp.unlink(&temp_path);
-                    if let Some(outcome) = me.existing(sftp, &final_path, name, bytes)? {
+                    if let Some(outcome) = me.existing(sftp, &final_path, name.as_str(), bytes)? {
                         return Ok(outcome);
                     }
                     return Err(me.ssh("rename", e));
@@ -429,13 +413,7 @@ impl RemoteDir for SftpDir {
         })
     }
 
-    fn move_into(&mut self, name: &str, folder: &str) -> Result<(), TransportError> {
-        if !is_safe_name(name) {
-            return Err(TransportError::UnsafeName {
-                dir: self.describe(),
-                name: name.to_string(),
-            });
-        }
+    fn move_into(&mut self, name: &SafeName, folder: &str) -> Result<(), TransportError> {
         let from = self.remote(name);
         let target = if folder.starts_with('/') {
             PathBuf::from(folder)
@@ -467,7 +445,11 @@ impl RemoteDir for SftpDir {
     }
 
     /// Pipelined over up to `sessions` connections; what the pipeline cannot do goes one by one.
-    fn read_many(&mut self, names: &[String], limit: u64) -> Vec<Result<Vec<u8>, TransportError>> {
+    fn read_many(
+        &mut self,
+        names: &[SafeName],
+        limit: u64,
+    ) -> Vec<Result<Vec<u8>, TransportError>> {
         self.spread(names.len(), false, |dir, share| {
             dir.read_share(names, share, limit)
         })
@@ -475,7 +457,10 @@ impl RemoteDir for SftpDir {
 
     /// Pipelined over up to `sessions` connections. With one session the files become visible in
     /// their order and the first failure ends the batch, as `put_in_order`.
-    fn put_many(&mut self, files: &[(String, Vec<u8>)]) -> Vec<Result<PutOutcome, TransportError>> {
+    fn put_many(
+        &mut self,
+        files: &[(SafeName, Vec<u8>)],
+    ) -> Vec<Result<PutOutcome, TransportError>> {
         let strict = self.settings.sessions <= 1;
         self.spread(files.len(), strict, |dir, share| {
             dir.put_share(files, share, strict)
@@ -499,7 +484,7 @@ type Slot<T> = Option<Result<T, TransportError>>;
 
 impl SftpDir {
     /// The remote path of `name` as text (the folder is configured as text, names are checked).
-    fn remote_text(&self, name: &str) -> String {
+    fn remote_text(&self, name: impl AsRef<Path>) -> String {
         self.remote(name).to_string_lossy().into_owned()
     }
 
@@ -594,43 +579,39 @@ impl SftpDir {
         done
     }
 
-    fn read_share(&mut self, names: &[String], share: &[usize], limit: u64) -> Vec<Slot<Vec<u8>>> {
+    fn read_share(
+        &mut self,
+        names: &[SafeName],
+        share: &[usize],
+        limit: u64,
+    ) -> Vec<Slot<Vec<u8>>> {
         let describe = self.describe();
-        let paths: Vec<Option<String>> = names
-            .iter()
-            .map(|n| is_safe_name(n).then(|| self.remote_text(n)))
-            .collect();
+        let paths: Vec<String> = names.iter().map(|n| self.remote_text(n.as_str())).collect();
         self.pipelined(
             share,
             false,
             |pipe, items| {
-                // Unsafe names never go on the wire: `single` refuses them.
-                let safe: Vec<usize> = items
-                    .iter()
-                    .copied()
-                    .filter(|&i| paths[i].is_some())
-                    .collect();
-                let wanted: Vec<String> = safe.iter().filter_map(|&i| paths[i].clone()).collect();
+                let wanted: Vec<String> = items.iter().map(|&i| paths[i].clone()).collect();
                 let (fetched, broken) = pipeline::read_all(pipe, &wanted, limit);
-                let mut by_item: std::collections::HashMap<usize, Option<Fetched>> =
-                    safe.into_iter().zip(fetched).collect();
-                let results = items
+                let mut results: Vec<Slot<Vec<u8>>> = items
                     .iter()
-                    .map(|i| match by_item.remove(i).flatten()? {
+                    .zip(fetched)
+                    .map(|(i, fetched)| match fetched? {
                         Fetched::Bytes(bytes) => Some(Ok(bytes)),
                         Fetched::NotRegular => Some(Err(TransportError::UnsafeName {
                             dir: describe.clone(),
-                            name: names[*i].clone(),
+                            name: names[*i].to_string(),
                         })),
                         Fetched::TooLarge(size) => Some(Err(TransportError::TooLarge {
                             dir: describe.clone(),
-                            name: names[*i].clone(),
+                            name: names[*i].to_string(),
                             size,
                             limit,
                         })),
                         Fetched::Retry => None,
                     })
                     .collect();
+                results.resize_with(items.len(), || None);
                 (results, broken)
             },
             |dir, i| dir.read(&names[i], limit),
@@ -639,27 +620,24 @@ impl SftpDir {
 
     fn put_share(
         &mut self,
-        files: &[(String, Vec<u8>)],
+        files: &[(SafeName, Vec<u8>)],
         share: &[usize],
         strict: bool,
     ) -> Vec<Slot<PutOutcome>> {
         let fsync = self.settings.fsync;
-        let uploads: Vec<Option<Upload>> = files
+        let uploads: Vec<Upload> = files
             .iter()
-            .map(|(name, bytes)| {
-                is_safe_name(name).then(|| Upload {
-                    temp: self.remote_text(&upload_temp_name(name)),
-                    target: self.remote_text(name),
-                    bytes,
-                })
+            .map(|(name, bytes)| Upload {
+                temp: self.remote_text(upload_temp_name(name)),
+                target: self.remote_text(name.as_str()),
+                bytes,
             })
             .collect();
         self.pipelined(
             share,
             strict,
             |pipe, items| {
-                // Up to the first unsafe name, which `single` refuses (so the order holds).
-                let batch: Vec<Upload> = items.iter().map_while(|&i| uploads[i].clone()).collect();
+                let batch: Vec<Upload> = items.iter().map(|&i| uploads[i].clone()).collect();
                 let (created, broken) = pipeline::put_all(pipe, &batch, strict, fsync);
                 let mut results: Vec<Slot<PutOutcome>> = created
                     .into_iter()
