@@ -73,80 +73,112 @@ pub struct NettingOutcome {
     pub ord_missing: usize,
 }
 
+/// Per supplier key, kWh per quarter-hour.
+type BySupplier = BTreeMap<SupplierKey, Vec<Decimal>>;
+
 /// Nets one CPE-day. Pure; never panics on mismatched lengths (they are padded or cut).
 pub fn net(input: &NettingInput<'_>) -> NettingOutcome {
     let n = input.quarter_hours;
-    let fit = |v: &Vec<Decimal>| -> Vec<Decimal> {
-        let mut v = v.clone();
-        v.resize(n, Decimal::ZERO);
-        v
-    };
-    let mut mobility: BTreeMap<SupplierKey, Vec<Decimal>> = input
+    let mut mobility: BySupplier = input
         .mobility
         .iter()
-        .map(|(k, v)| (k.clone(), fit(v)))
+        .map(|(k, v)| {
+            let mut v = v.clone();
+            v.resize(n, Decimal::ZERO);
+            (k.clone(), v)
+        })
         .collect();
-    let total_at = |m: &BTreeMap<SupplierKey, Vec<Decimal>>, q: usize| -> Decimal {
-        m.values().map(|v| v[q]).sum()
-    };
+    let (anomalies, ord_missing) = check_against_total(input, &mut mobility);
+    let rounded = round_to_units(&mobility, n, input.unit_kwh);
+    let files = files_of(input, &rounded, n);
+    let mobility_kwh: Decimal = mobility.values().flatten().copied().sum();
+    let written_kwh: Decimal = files.values().flatten().copied().sum();
+    let net_kwh = input.ord_total.map(|ord| {
+        (0..n)
+            .map(|q| ord.readings.get(q).map_or(Decimal::ZERO, |r| r.kwh) - total_at(&mobility, q))
+            .collect()
+    });
+    NettingOutcome {
+        files,
+        anomalies,
+        net_kwh,
+        ord_total_kwh: input.ord_total.map(DayProfile::total_kwh),
+        mobility_kwh,
+        written_kwh,
+        ord_missing,
+    }
+}
 
+/// All suppliers' mobility in quarter-hour `q`.
+fn total_at(m: &BySupplier, q: usize) -> Decimal {
+    m.values().map(|v| v[q]).sum()
+}
+
+/// Mobility above the ORD's total (beyond the tolerance) is an anomaly; under `cap` it is scaled
+/// down to the total. Returns the anomalies and the quarter-hours the ORD marked missing.
+fn check_against_total(
+    input: &NettingInput<'_>,
+    mobility: &mut BySupplier,
+) -> (Vec<Anomaly>, usize) {
     let mut anomalies = Vec::new();
     let mut ord_missing = 0;
-    if let Some(ord) = input.ord_total {
-        for q in 0..n.min(ord.readings.len()) {
-            let reading = ord.readings[q];
-            if reading.status == ReadingStatus::Missing {
-                ord_missing += 1;
-                continue;
-            }
-            let m = total_at(&mobility, q);
-            if m > reading.kwh + input.tolerance_kwh {
-                anomalies.push(Anomaly {
-                    index: q,
-                    ord_kwh: reading.kwh,
-                    mobility_kwh: m,
-                });
-                if input.policy == NettingPolicy::Cap && !m.is_zero() {
-                    for v in mobility.values_mut() {
-                        v[q] = v[q] * reading.kwh / m;
-                    }
+    let Some(ord) = input.ord_total else {
+        return (anomalies, ord_missing);
+    };
+    for q in 0..input.quarter_hours.min(ord.readings.len()) {
+        let reading = ord.readings[q];
+        if reading.status == ReadingStatus::Missing {
+            ord_missing += 1;
+            continue;
+        }
+        let m = total_at(mobility, q);
+        if m > reading.kwh + input.tolerance_kwh {
+            anomalies.push(Anomaly {
+                index: q,
+                ord_kwh: reading.kwh,
+                mobility_kwh: m,
+            });
+            if input.policy == NettingPolicy::Cap && !m.is_zero() {
+                for v in mobility.values_mut() {
+                    v[q] = v[q] * reading.kwh / m;
                 }
             }
         }
     }
+    (anomalies, ord_missing)
+}
 
-    // Round the day's per-quarter-hour totals so the day's total is kept, then split each among suppliers.
-    let unit = input.unit_kwh;
-    let per_q: Vec<Decimal> = (0..n).map(|q| total_at(&mobility, q) / unit).collect();
+/// Rounds to whole `unit`s: the day's per-quarter-hour totals so the day's total is kept, then each
+/// quarter-hour's total split among the suppliers (largest remainder both times).
+fn round_to_units(mobility: &BySupplier, n: usize, unit: Decimal) -> BySupplier {
+    let per_q: Vec<Decimal> = (0..n).map(|q| total_at(mobility, q) / unit).collect();
     let day_target = to_units(per_q.iter().copied().sum::<Decimal>(), Decimal::ONE);
     let rounded_q = round_to_target(&per_q, day_target);
-    let keys: Vec<SupplierKey> = mobility.keys().cloned().collect();
-    let mut rounded: BTreeMap<SupplierKey, Vec<Decimal>> = keys
+    let keys: Vec<&SupplierKey> = mobility.keys().collect();
+    let mut rounded: BySupplier = keys
         .iter()
-        .map(|k| (k.clone(), vec![Decimal::ZERO; n]))
+        .map(|k| ((*k).clone(), vec![Decimal::ZERO; n]))
         .collect();
     for (q, &target) in rounded_q.iter().enumerate() {
-        let shares: Vec<Decimal> = keys.iter().map(|k| mobility[k][q] / unit).collect();
+        let shares: Vec<Decimal> = keys.iter().map(|k| mobility[*k][q] / unit).collect();
         for (k, units) in keys.iter().zip(round_to_target(&shares, target)) {
-            if let Some(v) = rounded.get_mut(k) {
+            if let Some(v) = rounded.get_mut(*k) {
                 v[q] = from_units(units, unit);
             }
         }
     }
+    rounded
+}
 
-    // The files: every supplier with mobility or sent before; all four tariff codes when configured.
-    let mut files: BTreeMap<SupplierKey, Vec<Decimal>> = BTreeMap::new();
-    let codes: BTreeSet<&str> = keys
-        .iter()
-        .chain(input.previously_sent.iter())
-        .map(|k| k.code.as_str())
-        .collect();
+/// The files: every supplier with mobility or sent before; all four tariff codes when configured.
+fn files_of(input: &NettingInput<'_>, rounded: &BySupplier, n: usize) -> BySupplier {
+    let mut files = BySupplier::new();
+    let known = || rounded.keys().chain(input.previously_sent.iter());
+    let codes: BTreeSet<&str> = known().map(|k| k.code.as_str()).collect();
     for code in codes {
         let tariffs: Vec<TariffCycle> = match input.tariff_files {
             TariffFiles::AllFour => TariffCycle::ALL.to_vec(),
-            TariffFiles::AssignedOnly => keys
-                .iter()
-                .chain(input.previously_sent.iter())
+            TariffFiles::AssignedOnly => known()
                 .filter(|k| k.code == code)
                 .map(|k| k.tariff)
                 .collect::<BTreeSet<_>>()
@@ -165,23 +197,7 @@ pub fn net(input: &NettingInput<'_>) -> NettingOutcome {
             files.insert(key, values);
         }
     }
-
-    let mobility_kwh: Decimal = mobility.values().flatten().copied().sum();
-    let written_kwh: Decimal = files.values().flatten().copied().sum();
-    let net_kwh = input.ord_total.map(|ord| {
-        (0..n)
-            .map(|q| ord.readings.get(q).map_or(Decimal::ZERO, |r| r.kwh) - total_at(&mobility, q))
-            .collect()
-    });
-    NettingOutcome {
-        files,
-        anomalies,
-        net_kwh,
-        ord_total_kwh: input.ord_total.map(DayProfile::total_kwh),
-        mobility_kwh,
-        written_kwh,
-        ord_missing,
-    }
+    files
 }
 
 #[cfg(test)]

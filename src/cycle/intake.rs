@@ -8,11 +8,12 @@ use chrono::NaiveDate;
 use super::{io_err, Cycle, CycleError, OrdSummary};
 use crate::check::name_diagnostic;
 use crate::config::OrdConfig;
+use crate::cpe::Cpe;
 use crate::filename::{Direction, OrdFileName};
 use crate::fsutil::{is_safe_name, sha256_hex};
 use crate::pack::PackBuilder;
 use crate::profile::DayProfile;
-use crate::sgl::{self, Code, Diagnostic, ReadOptions};
+use crate::sgl::{self, Code, Diagnostic, ReadOptions, SglFile};
 use crate::store::{ReceivedFile, ReceivedStatus};
 use crate::transport::{Listing, RemoteDir, RemoteEntry, SafeName, TransportError, UnsafeEntry};
 use crate::versions::{file_outcome, judge_day, DayVerdict, OrdVersion};
@@ -65,6 +66,31 @@ impl<'a> From<&'a UnsafeEntry> for Listed<'a> {
             mtime: e.mtime,
         }
     }
+}
+
+/// An ORD file's name and content checked together: the parsed name and file when both are
+/// valid, and every diagnostic of either.
+fn check_ord_file(
+    ord: &OrdConfig,
+    entry: &RemoteEntry,
+    bytes: &[u8],
+) -> (Option<(OrdFileName, SglFile)>, Vec<Diagnostic>) {
+    let parsed = OrdFileName::parse(entry.name.as_str(), ord.region, Direction::Inbound);
+    let mut diagnostics = Vec::new();
+    if let Err(e) = &parsed {
+        diagnostics.push(name_diagnostic(e));
+    }
+    let name = parsed.ok();
+    let options = ReadOptions {
+        region: ord.region,
+        dialect: &ord.dialect,
+        expected_origin: Some(&ord.ord_entity),
+        expected_destination: Some(&ord.inbound_destination),
+        name: name.as_ref(),
+    };
+    let report = sgl::read(bytes, &options);
+    diagnostics.extend(report.diagnostics);
+    (name.zip(report.file), diagnostics)
 }
 
 impl Cycle<'_> {
@@ -321,25 +347,10 @@ impl Cycle<'_> {
         keep: Keep<'_>,
     ) -> Result<ReceivedStatus, CycleError> {
         let sha = sha256_hex(bytes);
-        let parsed = OrdFileName::parse(entry.name.as_str(), ord.region, Direction::Inbound);
-        let mut diagnostics = Vec::new();
-        if let Err(e) = &parsed {
-            diagnostics.push(name_diagnostic(e));
-        }
-        let name = parsed.ok();
-        let options = ReadOptions {
-            region: ord.region,
-            dialect: &ord.dialect,
-            expected_origin: Some(&ord.ord_entity),
-            expected_destination: Some(&ord.inbound_destination),
-            name: name.as_ref(),
-        };
-        let report = sgl::read(bytes, &options);
-        diagnostics.extend(report.diagnostics.iter().cloned());
-        let (Some(name), Some(file)) = (name, report.file) else {
+        let (checked, diagnostics) = check_ord_file(ord, entry, bytes);
+        let Some((name, file)) = checked else {
             return self.reject(ord, entry.into(), Some(bytes), &diagnostics, &sha);
         };
-        let diag_json = serde_json::to_string(&diagnostics).unwrap_or_default();
         let mut record = ReceivedFile {
             ord: ord.name.clone(),
             name: entry.name.to_string(),
@@ -347,7 +358,7 @@ impl Cycle<'_> {
             mtime: entry.mtime,
             sha256: sha.clone(),
             status: ReceivedStatus::Duplicate,
-            diagnostics: diag_json,
+            diagnostics: serde_json::to_string(&diagnostics).unwrap_or_default(),
             cpe: Some(name.cpe),
             first_day: Some(file.header.selection_start),
             last_day: Some(file.header.selection_end),
@@ -377,6 +388,29 @@ impl Cycle<'_> {
         };
         record.stored_path = path;
         record.stored_offset = Some(offset);
+        self.note_ord_file(ord, entry, &name, &file)?;
+        let (verdicts, applied) = self.judge_days(ord, &name, &file, closed)?;
+        record.status = file_outcome(&verdicts);
+        if record.status != ReceivedStatus::Applied {
+            let late = verdicts.iter().filter(|v| **v == DayVerdict::Late).count();
+            let stale = verdicts.iter().filter(|v| **v == DayVerdict::Stale).count();
+            self.store.event(self.now, Some(&ord.name), record.status.as_str(), &format!(
+                "{}: {late} day(s) already closed, {stale} day(s) older than the version held; archived, not applied",
+                entry.name))?;
+        }
+        self.store.record_inbound(&record, &applied)?;
+        Ok(record.status)
+    }
+
+    /// Events a valid ORD file can raise whatever its days: a gap in the ORD's transmission ids,
+    /// a CPE the registry does not give to this ORD.
+    fn note_ord_file(
+        &mut self,
+        ord: &OrdConfig,
+        entry: &RemoteEntry,
+        name: &OrdFileName,
+        file: &SglFile,
+    ) -> Result<(), CycleError> {
         if let Some(last) = self.store.last_inbound_id(&ord.name)? {
             let h = &file.header;
             if h.transmission_id > last && h.previous_transmission_id != last {
@@ -390,12 +424,23 @@ impl Cycle<'_> {
                 "{}: CPE {} is not registered for {} in the registry; its data is kept but no mobility is netted against it",
                 entry.name, name.cpe, ord.name))?;
         }
-        // The decisions are the core's (`versions`); here only what the ledger holds is read.
+        Ok(())
+    }
+
+    /// Each day of the file judged by the core (`versions`) against the version the ledger holds;
+    /// the days to apply.
+    fn judge_days<'f>(
+        &self,
+        ord: &OrdConfig,
+        name: &OrdFileName,
+        file: &'f SglFile,
+        closed: &BTreeSet<NaiveDate>,
+    ) -> Result<(Vec<DayVerdict>, Vec<(Cpe, &'f DayProfile)>), CycleError> {
         let incoming = OrdVersion {
             transmission_id: file.header.transmission_id,
             ntransm: name.ntransm.value,
         };
-        let mut applied: Vec<(crate::cpe::Cpe, &DayProfile)> = Vec::new();
+        let mut applied = Vec::new();
         let mut verdicts = Vec::with_capacity(file.days.len());
         for day in &file.days {
             let held = self
@@ -411,16 +456,7 @@ impl Cycle<'_> {
             }
             verdicts.push(verdict);
         }
-        let late = verdicts.iter().filter(|v| **v == DayVerdict::Late).count();
-        let stale = verdicts.iter().filter(|v| **v == DayVerdict::Stale).count();
-        record.status = file_outcome(&verdicts);
-        if record.status != ReceivedStatus::Applied {
-            self.store.event(self.now, Some(&ord.name), record.status.as_str(), &format!(
-                "{}: {late} day(s) already closed, {stale} day(s) older than the version held; archived, not applied",
-                entry.name))?;
-        }
-        self.store.record_inbound(&record, &applied)?;
-        Ok(record.status)
+        Ok((verdicts, applied))
     }
 
     /// Quarantines a rejected file with `<name>.errors.txt` beside it, and records it.

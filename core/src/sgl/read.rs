@@ -500,34 +500,13 @@ impl<'o> Reader<'o> {
     fn header(&mut self, line: usize, f: &[Field<'_>]) {
         let origin = f[1].text.to_string();
         let destination = f[2].text.to_string();
-        if let Some(expected) = self.options.expected_origin {
-            if origin != expected {
-                self.diag(
-                    line,
-                    f[1].column,
-                    Code::Entity,
-                    format!(
-                        "origin entity: expected {}, found {}",
-                        show(expected),
-                        show(&origin)
-                    ),
-                );
-            }
-        }
-        if let Some(expected) = self.options.expected_destination {
-            if destination != expected {
-                self.diag(
-                    line,
-                    f[2].column,
-                    Code::Entity,
-                    format!(
-                        "destination entity: expected {}, found {}",
-                        show(expected),
-                        show(&destination)
-                    ),
-                );
-            }
-        }
+        self.check_entity(line, &f[1], "origin", self.options.expected_origin);
+        self.check_entity(
+            line,
+            &f[2],
+            "destination",
+            self.options.expected_destination,
+        );
         let id = self.number(line, &f[3], "transmission id");
         let previous = self.number(line, &f[4], "previous transmission id");
         let points = self.number(line, &f[5], "number of delivery points");
@@ -552,47 +531,16 @@ impl<'o> Reader<'o> {
                     "previous transmission id {previous} is not lower than the transmission id {id}"));
             }
         }
-        let mut selection_ok = false;
-        if let (Some(start), Some(end)) = (start, end) {
-            let span = (end - start).num_days();
-            if span < 0 {
-                self.diag(
-                    line,
-                    f[7].column,
-                    Code::SelectionRange,
-                    format!(
-                        "selection end {} is before its start {}",
-                        f[7].text, f[6].text
-                    ),
-                );
-            } else if span >= i64::from(self.options.dialect.max_selection_days) {
-                self.diag(
-                    line,
-                    f[7].column,
-                    Code::SelectionRange,
-                    format!(
-                        "selection spans {} days, more than the limit of {}",
-                        span + 1,
-                        self.options.dialect.max_selection_days
-                    ),
-                );
-            } else {
-                selection_ok = true;
-            }
-        }
-        if let (Some(id), Some(previous), Some(points), Some(start), Some(end), true, None) =
-            (id, previous, points, start, end, selection_ok, &self.header)
+        let selection = start
+            .zip(end)
+            .filter(|&(start, end)| self.check_selection(line, f, start, end));
+        if let (Some(id), Some(previous), Some(points), Some((start, end)), None) =
+            (id, previous, points, selection, &self.header)
         {
-            let columns = [
-                f[0].column,
-                f[1].column,
-                f[2].column,
-                f[3].column,
-                f[4].column,
-                f[5].column,
-                f[6].column,
-                f[7].column,
-            ];
+            let mut columns = [0; 8];
+            for (c, field) in columns.iter_mut().zip(f) {
+                *c = field.column;
+            }
             self.header = Some((
                 Header {
                     origin,
@@ -606,6 +554,68 @@ impl<'o> Reader<'o> {
                 columns,
             ));
         }
+    }
+
+    /// The header's origin or destination against the one this ORD's files must name.
+    fn check_entity(
+        &mut self,
+        line: usize,
+        field: &Field<'_>,
+        which: &str,
+        expected: Option<&str>,
+    ) {
+        let Some(expected) = expected else {
+            return;
+        };
+        if field.text != expected {
+            self.diag(
+                line,
+                field.column,
+                Code::Entity,
+                format!(
+                    "{which} entity: expected {}, found {}",
+                    show(expected),
+                    show(field.text)
+                ),
+            );
+        }
+    }
+
+    /// Whether the selection runs forward and within the dialect's limit (said if not).
+    fn check_selection(
+        &mut self,
+        line: usize,
+        f: &[Field<'_>],
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> bool {
+        let span = (end - start).num_days();
+        if span < 0 {
+            self.diag(
+                line,
+                f[7].column,
+                Code::SelectionRange,
+                format!(
+                    "selection end {} is before its start {}",
+                    f[7].text, f[6].text
+                ),
+            );
+            return false;
+        }
+        if span >= i64::from(self.options.dialect.max_selection_days) {
+            self.diag(
+                line,
+                f[7].column,
+                Code::SelectionRange,
+                format!(
+                    "selection spans {} days, more than the limit of {}",
+                    span + 1,
+                    self.options.dialect.max_selection_days
+                ),
+            );
+            return false;
+        }
+        true
     }
 
     fn fixed(

@@ -7,8 +7,9 @@ use rust_decimal::Decimal;
 use thiserror::Error;
 
 use super::dialect::{Dialect, LineEnding, Separator};
-use super::SglFile;
+use super::{SglFile, ValueKind};
 use crate::calendar::DayCalendar;
+use crate::profile::DayProfile;
 use crate::region::Region;
 
 /// Why a file cannot be written.
@@ -61,7 +62,6 @@ pub fn write(file: &SglFile, region: Region, dialect: &Dialect) -> Result<Vec<u8
         LineEnding::Lf => "\n",
         LineEnding::Crlf => "\r\n",
     };
-    let tz = region.time_zone();
     let mut out = String::with_capacity(64 + file.detail_count() * 40);
     // Writing to a String cannot fail.
     let _ = write!(
@@ -84,53 +84,69 @@ pub fn write(file: &SglFile, region: Region, dialect: &Dialect) -> Result<Vec<u8
     );
     let mut records = 0usize;
     for day in &file.days {
-        let cal = DayCalendar::new(tz, day.day, dialect.time_convention);
-        if cal.len() != day.readings.len() {
-            return Err(WriteError::ProfileLength {
-                day: day.day,
-                expected: cal.len(),
-                found: day.readings.len(),
-            });
-        }
-        let date = day.day.format("%Y%m%d").to_string();
-        for (index, (qh, reading)) in cal.quarter_hours.iter().zip(&day.readings).enumerate() {
-            let value = c
-                .value_kind
-                .from_kwh(reading.kwh)
-                .ok_or(WriteError::Precision {
-                    day: day.day,
-                    index,
-                    value: reading.kwh,
-                    decimals: dialect.value_decimals,
-                })?;
-            if value.is_sign_negative() && !value.is_zero() {
-                return Err(WriteError::Negative {
-                    day: day.day,
-                    index,
-                    value,
-                });
-            }
-            let rounded = value.round_dp(dialect.value_decimals);
-            if rounded != value {
-                return Err(WriteError::Precision {
-                    day: day.day,
-                    index,
-                    value,
-                    decimals: dialect.value_decimals,
-                });
-            }
-            let text = format_value(rounded.abs(), dialect);
-            let _ = write!(
-                out,
-                "20{sep}{date}{sep}{}{sep}{text}{sep}{}{eol}",
-                qh.label,
-                char::from(reading.status.code())
-            );
-            records += 1;
-        }
+        records += write_day(&mut out, day, c.value_kind, region, dialect, (sep, eol))?;
     }
     let _ = write!(out, "99{sep}{:07}{sep}{:07}{sep}{:06}{eol}", 0, 1, records);
     Ok(out.into_bytes())
+}
+
+/// One day's 20 records, on the day's calendar in the dialect's convention; how many.
+fn write_day(
+    out: &mut String,
+    day: &DayProfile,
+    kind: ValueKind,
+    region: Region,
+    dialect: &Dialect,
+    (sep, eol): (char, &str),
+) -> Result<usize, WriteError> {
+    let cal = DayCalendar::new(region.time_zone(), day.day, dialect.time_convention);
+    if cal.len() != day.readings.len() {
+        return Err(WriteError::ProfileLength {
+            day: day.day,
+            expected: cal.len(),
+            found: day.readings.len(),
+        });
+    }
+    let date = day.day.format("%Y%m%d").to_string();
+    for (index, (qh, reading)) in cal.quarter_hours.iter().zip(&day.readings).enumerate() {
+        let text = value_text(day.day, index, reading.kwh, kind, dialect)?;
+        let _ = write!(
+            out,
+            "20{sep}{date}{sep}{}{sep}{text}{sep}{}{eol}",
+            qh.label,
+            char::from(reading.status.code())
+        );
+    }
+    Ok(cal.len())
+}
+
+/// A reading of `kwh` as the file's value (kW for POTENCIA), refused rather than rounded.
+fn value_text(
+    day: NaiveDate,
+    index: usize,
+    kwh: Decimal,
+    kind: ValueKind,
+    dialect: &Dialect,
+) -> Result<String, WriteError> {
+    let value = kind.from_kwh(kwh).ok_or(WriteError::Precision {
+        day,
+        index,
+        value: kwh,
+        decimals: dialect.value_decimals,
+    })?;
+    if value.is_sign_negative() && !value.is_zero() {
+        return Err(WriteError::Negative { day, index, value });
+    }
+    let rounded = value.round_dp(dialect.value_decimals);
+    if rounded != value {
+        return Err(WriteError::Precision {
+            day,
+            index,
+            value,
+            decimals: dialect.value_decimals,
+        });
+    }
+    Ok(format_value(rounded.abs(), dialect))
 }
 
 /// `value` with exactly the dialect's decimals, zero-padded on the left to its width.
