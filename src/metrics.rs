@@ -167,7 +167,7 @@ impl Metrics {
 
 /// Serves `metrics` over HTTP on `addr` (any path) until `stop` is set.
 pub fn serve(
-    addr: &str,
+    addr: &std::net::SocketAddr,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<()>> {

@@ -9,6 +9,7 @@ pub mod cpe;
 pub mod demo;
 pub mod fence;
 pub mod filename;
+pub mod known_hosts;
 pub mod ledger;
 pub mod mobility;
 pub mod netting;

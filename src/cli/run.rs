@@ -37,7 +37,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     let mut ws = workspace::Workspace::open(&args.config)?;
     let stop = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(Metrics::default());
-    if let Some(addr) = ws.config.metrics_listen.clone() {
+    if let Some(addr) = ws.config.metrics_listen {
         metrics::serve(&addr, metrics.clone(), stop.clone())
             .with_context(|| format!("cannot serve metrics on {addr}"))?;
         tracing::info!(address = %addr, "metrics listening");

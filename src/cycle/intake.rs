@@ -40,6 +40,9 @@ pub(super) enum Keep<'a> {
     At { path: String, offset: u64 },
 }
 
+/// Each day's verdict, and the days to apply (CPE and profile).
+type DayJudgement<'f> = (Vec<DayVerdict>, Vec<(Cpe, &'f DayProfile)>);
+
 /// A file as listed, safe name or not: what a rejection records.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Listed<'a> {
@@ -435,7 +438,7 @@ impl Cycle<'_> {
         name: &OrdFileName,
         file: &'f SglFile,
         closed: &BTreeSet<NaiveDate>,
-    ) -> Result<(Vec<DayVerdict>, Vec<(Cpe, &'f DayProfile)>), CycleError> {
+    ) -> Result<DayJudgement<'f>, CycleError> {
         let incoming = OrdVersion {
             transmission_id: file.header.transmission_id,
             ntransm: name.ntransm.value,

@@ -468,13 +468,32 @@ impl<'a> Cycle<'a> {
             .iter()
             .map(|o| OrdSummary {
                 ord: o.name.clone(),
+                skipped_for_backoff: self.options.skip_ords.contains(&o.name),
                 ..OrdSummary::default()
             })
             .collect();
-        // Why an ORD's intake (or the mobility intake) failed this cycle: its send waits for it.
+        let intake_failed = self.all_intakes(&mut ord_summaries, &mut summary.mobility);
+        for (ord, sum) in config.ords.iter().zip(ord_summaries.iter_mut()) {
+            if sum.skipped_for_backoff || self.options.stopping() {
+                continue;
+            }
+            let failed_intake = intake_failed.get(&ord.name).map(String::as_str);
+            self.send_and_deliver(ord, sum, failed_intake);
+        }
+        summary.ords = ord_summaries;
+        summary
+    }
+
+    /// Every ORD's intake, then the mobility intake; why an ORD's intake (or the mobility intake)
+    /// failed this cycle, per ORD: its send waits for it.
+    fn all_intakes(
+        &mut self,
+        ord_summaries: &mut [OrdSummary],
+        mobility: &mut MobilitySummary,
+    ) -> BTreeMap<String, String> {
+        let config = self.config;
         let mut intake_failed: BTreeMap<String, String> = BTreeMap::new();
         for (ord, sum) in config.ords.iter().zip(ord_summaries.iter_mut()) {
-            sum.skipped_for_backoff = self.options.skip_ords.contains(&ord.name);
             if sum.skipped_for_backoff || self.options.stopping() {
                 continue;
             }
@@ -485,9 +504,9 @@ impl<'a> Cycle<'a> {
             }
         }
         if !self.options.stopping() {
-            if let Err(e) = self.mobility_intake(&mut summary.mobility) {
+            if let Err(e) = self.mobility_intake(mobility) {
                 tracing::error!(error = %e, "mobility intake failed");
-                summary.mobility.errors.push(e.to_string());
+                mobility.errors.push(e.to_string());
                 for o in &config.ords {
                     intake_failed
                         .entry(o.name.clone())
@@ -495,36 +514,38 @@ impl<'a> Cycle<'a> {
                 }
             }
         }
-        for (ord, sum) in config.ords.iter().zip(ord_summaries.iter_mut()) {
-            if sum.skipped_for_backoff || self.options.stopping() {
-                continue;
-            }
-            self.hold_delivery = false;
-            match self.fence(ord) {
-                Err(e) => {
-                    tracing::error!(ord = %ord.name, error = %e, "send refused");
-                    sum.errors.push(format!("send: {e}"));
-                    continue;
-                }
-                Ok(Some(unchecked)) => {
-                    tracing::error!(ord = %ord.name, error = %unchecked, "the ORD's send folder could not be checked: nothing is delivered this cycle");
-                    sum.errors.push(format!("delivery: the ORD's send folder could not be checked, nothing delivered: {unchecked}"));
-                    self.hold_delivery = true;
-                }
-                Ok(None) => {}
-            }
-            let mut uploader = None;
-            let failed_intake = intake_failed.get(&ord.name).map(String::as_str);
-            if let Err(e) = self.send(ord, sum, &mut uploader, failed_intake) {
-                tracing::error!(ord = %ord.name, error = %e, "send failed");
+        intake_failed
+    }
+
+    /// One ORD's fence, send and delivery; each failure goes to its summary.
+    fn send_and_deliver(
+        &mut self,
+        ord: &crate::config::OrdConfig,
+        sum: &mut OrdSummary,
+        failed_intake: Option<&str>,
+    ) {
+        self.hold_delivery = false;
+        match self.fence(ord) {
+            Err(e) => {
+                tracing::error!(ord = %ord.name, error = %e, "send refused");
                 sum.errors.push(format!("send: {e}"));
+                return;
             }
-            // What the send handed over is finished first; then anything still pending (files of
-            // earlier cycles when no send was due) — unless that delivery already failed this cycle.
-            if self.hold_delivery {
-                self.count_pending(ord, sum);
-                continue;
+            Ok(Some(unchecked)) => {
+                tracing::error!(ord = %ord.name, error = %unchecked, "the ORD's send folder could not be checked: nothing is delivered this cycle");
+                sum.errors.push(format!("delivery: the ORD's send folder could not be checked, nothing delivered: {unchecked}"));
+                self.hold_delivery = true;
             }
+            Ok(None) => {}
+        }
+        let mut uploader = None;
+        if let Err(e) = self.send(ord, sum, &mut uploader, failed_intake) {
+            tracing::error!(ord = %ord.name, error = %e, "send failed");
+            sum.errors.push(format!("send: {e}"));
+        }
+        // What the send handed over is finished first; then anything still pending (files of
+        // earlier cycles when no send was due) — unless that delivery already failed this cycle.
+        if !self.hold_delivery {
             let delivered = match uploader {
                 Some(up) => self
                     .finish_upload(ord, up, sum)
@@ -535,9 +556,7 @@ impl<'a> Cycle<'a> {
                 tracing::error!(ord = %ord.name, error = %e, "delivery failed");
                 sum.errors.push(format!("delivery: {e}"));
             }
-            self.count_pending(ord, sum);
         }
-        summary.ords = ord_summaries;
-        summary
+        self.count_pending(ord, sum);
     }
 }

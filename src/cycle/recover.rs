@@ -264,6 +264,40 @@ impl Cycle<'_> {
         }
         crashpoint(self.options.crash_at.as_deref(), "recover-after-outbox");
         // The ORD's folders: what it holds is delivered; what only it holds gets an outbox copy.
+        let mut only_there = self.ours_at_ord(ord, rec)?;
+        only_there.sort_by_key(|(name, _)| {
+            OrdFileName::parse(name, ord.region, Direction::Outbound)
+                .map(|n| n.ntransm.value)
+                .unwrap_or(0)
+        });
+        self.keep_found_at_ord(ord, &outbox, only_there, rec, &mut seen)?;
+        crashpoint(
+            self.options.crash_at.as_deref(),
+            "recover-after-ord-folders",
+        );
+        // The sequence: past every id found, and past what the ORD says it has.
+        let found = seen.iter().next_back().copied();
+        let target = found.into_iter().chain(last_sent_id).max();
+        if let Some(last) = target {
+            self.store.raise_sequence(&ord.name, last)?;
+            if let Some(given) = last_sent_id.filter(|g| Some(*g) < found) {
+                rec.problems.push(format!(
+                    "--last-sent-id {given} is below id {} found in the outbox or at the ORD: the sequence goes on after the higher one",
+                    found.unwrap_or(0)
+                ));
+            }
+            rec.ids_without_a_copy = missing_ranges(ord.first_transmission_id, last, &seen);
+        }
+        self.recover_received(ord, rec)
+    }
+
+    /// Our files in the ORD's send folder (and the folder it moves them to): those the ledger
+    /// knows are marked delivered; the bytes of those only the ORD holds are returned.
+    fn ours_at_ord(
+        &mut self,
+        ord: &OrdConfig,
+        rec: &mut OrdRecovery,
+    ) -> Result<Vec<(String, Vec<u8>)>, CycleError> {
         let mut folders: Vec<Endpoint> = vec![ord.send.clone()];
         if let Some(f) = &ord.send_picked_up_folder {
             folders.push(ord.send.subfolder(f));
@@ -298,30 +332,7 @@ impl Cycle<'_> {
                 }
             }
         }
-        only_there.sort_by_key(|(name, _)| {
-            OrdFileName::parse(name, ord.region, Direction::Outbound)
-                .map(|n| n.ntransm.value)
-                .unwrap_or(0)
-        });
-        self.keep_found_at_ord(ord, &outbox, only_there, rec, &mut seen)?;
-        crashpoint(
-            self.options.crash_at.as_deref(),
-            "recover-after-ord-folders",
-        );
-        // The sequence: past every id found, and past what the ORD says it has.
-        let found = seen.iter().next_back().copied();
-        let target = found.into_iter().chain(last_sent_id).max();
-        if let Some(last) = target {
-            self.store.raise_sequence(&ord.name, last)?;
-            if let Some(given) = last_sent_id.filter(|g| Some(*g) < found) {
-                rec.problems.push(format!(
-                    "--last-sent-id {given} is below id {} found in the outbox or at the ORD: the sequence goes on after the higher one",
-                    found.unwrap_or(0)
-                ));
-            }
-            rec.ids_without_a_copy = missing_ranges(ord.first_transmission_id, last, &seen);
-        }
-        self.recover_received(ord, rec)
+        Ok(only_there)
     }
 
     /// Records one of our files under its id unless the ledger has that id; whether it did.

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -162,32 +162,7 @@ impl Cycle<'_> {
         let (Some(start), Some(end)) = (cal.start(), cal.end()) else {
             return Ok(());
         };
-        let n = cal.len();
-        let mut by_cpe: BTreeMap<Cpe, BTreeMap<SupplierKey, Vec<Decimal>>> = BTreeMap::new();
-        for r in self.store.mobility_between(&ord.name, start, end)? {
-            let key = match self.registry.supplier(&r.cpe, &r.ceme, ord.region) {
-                Ok(k) => k,
-                Err(reason) => {
-                    self.store.event(
-                        self.now,
-                        Some(&ord.name),
-                        "unmapped-mobility",
-                        &format!("{}: {reason}", r.key),
-                    )?;
-                    continue;
-                }
-            };
-            let values = by_cpe
-                .entry(r.cpe)
-                .or_default()
-                .entry(key)
-                .or_insert_with(|| vec![Decimal::ZERO; n]);
-            for q in &r.energy {
-                if let Some(i) = cal.index_of_start(q.start) {
-                    values[i] += q.kwh;
-                }
-            }
-        }
+        let by_cpe = self.mobility_by_cpe(ord, &cal, start, end)?;
         let mut cpes: BTreeSet<Cpe> = by_cpe.keys().copied().collect();
         cpes.extend(self.store.profile_cpes(&ord.name, day)?);
         cpes.extend(self.store.sent_cpes(&ord.name, day)?);
@@ -235,6 +210,44 @@ impl Cycle<'_> {
             self.hand_over(ord, uploader, sum)?;
         }
         self.write_reports(ord, day, &rows)
+    }
+
+    /// The day's mobility of `ord` (records with energy in `[start, end)`), per CPE and supplier,
+    /// on the day's quarter-hours; a record the registry cannot map is an event.
+    fn mobility_by_cpe(
+        &mut self,
+        ord: &OrdConfig,
+        cal: &DayCalendar,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<BTreeMap<Cpe, BTreeMap<SupplierKey, Vec<Decimal>>>, CycleError> {
+        let n = cal.len();
+        let mut by_cpe: BTreeMap<Cpe, BTreeMap<SupplierKey, Vec<Decimal>>> = BTreeMap::new();
+        for r in self.store.mobility_between(&ord.name, start, end)? {
+            let key = match self.registry.supplier(&r.cpe, &r.ceme, ord.region) {
+                Ok(k) => k,
+                Err(reason) => {
+                    self.store.event(
+                        self.now,
+                        Some(&ord.name),
+                        "unmapped-mobility",
+                        &format!("{}: {reason}", r.key),
+                    )?;
+                    continue;
+                }
+            };
+            let values = by_cpe
+                .entry(r.cpe)
+                .or_default()
+                .entry(key)
+                .or_insert_with(|| vec![Decimal::ZERO; n]);
+            for q in &r.energy {
+                if let Some(i) = cal.index_of_start(q.start) {
+                    values[i] += q.kwh;
+                }
+            }
+        }
+        Ok(by_cpe)
     }
 
     /// Nets one CPE-day (`days`: the day and today), adds the files whose content changed to

@@ -271,98 +271,71 @@ fn sequence_sum(ord: &str, last_id: i64) -> i64 {
 
 /// Gives every row of the checked tables its checksum (the migration to version 6).
 fn fill_row_sums(tx: &Connection) -> rusqlite::Result<()> {
-    let rows: Vec<(i64, i64)> = {
-        let mut stmt = tx.prepare("SELECT rowid, ord, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, pack, pack_offset, pack_len FROM sent_files")?;
-        let mapped = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                sent_sum(
-                    &r.get::<_, String>(1)?,
-                    &r.get::<_, String>(2)?,
-                    &r.get::<_, String>(3)?,
-                    (r.get(4)?, r.get(5)?),
-                    (
-                        &r.get::<_, String>(6)?,
-                        &r.get::<_, String>(7)?,
-                        &r.get::<_, String>(8)?,
-                    ),
-                    &r.get::<_, String>(9)?,
-                    &r.get::<_, String>(10)?,
-                    (
-                        r.get::<_, Option<String>>(11)?.as_deref(),
-                        r.get(12)?,
-                        r.get(13)?,
-                    ),
-                ),
+    fill_table_sums(tx, "sent_files", "ord, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash, pack, pack_offset, pack_len", |r| {
+        Ok(sent_sum(
+            sql::text(r, 1)?,
+            sql::text(r, 2)?,
+            sql::text(r, 3)?,
+            (r.get(4)?, r.get(5)?),
+            (sql::text(r, 6)?, sql::text(r, 7)?, sql::text(r, 8)?),
+            sql::text(r, 9)?,
+            sql::text(r, 10)?,
+            (sql::opt_text(r, 11)?, r.get(12)?, r.get(13)?),
+        ))
+    })?;
+    fill_table_sums(
+        tx,
+        "ord_profiles",
+        "ord, cpe, day, transmission_id, ntransm, readings",
+        |r| {
+            Ok(profile_sum(
+                sql::text(r, 1)?,
+                sql::text(r, 2)?,
+                sql::text(r, 3)?,
+                r.get(4)?,
+                r.get(5)?,
+                sql::text(r, 6)?,
             ))
-        })?;
+        },
+    )?;
+    fill_table_sums(
+        tx,
+        "mobility_records",
+        "key, last_updated, ord, cpe, ceme, credit_of, energy",
+        |r| {
+            Ok(mobility_sum(
+                sql::text(r, 1)?,
+                sql::text(r, 2)?,
+                sql::text(r, 3)?,
+                sql::text(r, 4)?,
+                sql::text(r, 5)?,
+                sql::opt_text(r, 6)?,
+                sql::text(r, 7)?,
+            ))
+        },
+    )?;
+    fill_table_sums(tx, "sequences", "ord, last_id", |r| {
+        Ok(sequence_sum(sql::text(r, 1)?, r.get(2)?))
+    })
+}
+
+/// Sets `row_sum` of every row of `table`, computed by `sum` from the row's `rowid` (column 0)
+/// and `columns` (from column 1 on).
+fn fill_table_sums(
+    tx: &Connection,
+    table: &str,
+    columns: &str,
+    sum: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<i64>,
+) -> rusqlite::Result<()> {
+    let rows: Vec<(i64, i64)> = {
+        let mut stmt = tx.prepare(&format!("SELECT rowid, {columns} FROM {table}"))?;
+        let mapped = stmt.query_map([], |r| Ok((r.get(0)?, sum(r)?)))?;
         mapped.collect::<Result<_, _>>()?
     };
     for (id, sum) in rows {
         tx.execute(
-            "UPDATE sent_files SET row_sum = ?2 WHERE rowid = ?1",
+            &format!("UPDATE {table} SET row_sum = ?2 WHERE rowid = ?1"),
             params![id, sum],
-        )?;
-    }
-    let rows: Vec<(i64, i64)> = {
-        let mut stmt = tx.prepare(
-            "SELECT rowid, ord, cpe, day, transmission_id, ntransm, readings FROM ord_profiles",
-        )?;
-        let mapped = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                profile_sum(
-                    &r.get::<_, String>(1)?,
-                    &r.get::<_, String>(2)?,
-                    &r.get::<_, String>(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    &r.get::<_, String>(6)?,
-                ),
-            ))
-        })?;
-        mapped.collect::<Result<_, _>>()?
-    };
-    for (id, sum) in rows {
-        tx.execute(
-            "UPDATE ord_profiles SET row_sum = ?2 WHERE rowid = ?1",
-            params![id, sum],
-        )?;
-    }
-    let rows: Vec<(i64, i64)> = {
-        let mut stmt = tx.prepare("SELECT rowid, key, last_updated, ord, cpe, ceme, credit_of, energy FROM mobility_records")?;
-        let mapped = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                mobility_sum(
-                    &r.get::<_, String>(1)?,
-                    &r.get::<_, String>(2)?,
-                    &r.get::<_, String>(3)?,
-                    &r.get::<_, String>(4)?,
-                    &r.get::<_, String>(5)?,
-                    r.get::<_, Option<String>>(6)?.as_deref(),
-                    &r.get::<_, String>(7)?,
-                ),
-            ))
-        })?;
-        mapped.collect::<Result<_, _>>()?
-    };
-    for (id, sum) in rows {
-        tx.execute(
-            "UPDATE mobility_records SET row_sum = ?2 WHERE rowid = ?1",
-            params![id, sum],
-        )?;
-    }
-    tx.execute_batch("UPDATE sequences SET row_sum = NULL")?;
-    let rows: Vec<(String, i64)> = {
-        let mut stmt = tx.prepare("SELECT ord, last_id FROM sequences")?;
-        let mapped = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        mapped.collect::<Result<_, _>>()?
-    };
-    for (ord, last) in rows {
-        tx.execute(
-            "UPDATE sequences SET row_sum = ?2 WHERE ord = ?1",
-            params![ord, sequence_sum(&ord, last)],
         )?;
     }
     Ok(())

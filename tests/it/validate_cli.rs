@@ -42,11 +42,10 @@ send = { transport = "local", path = "b" }
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{out}");
     for needle in [
-        "unknown key `poll_intervall`",
-        "ord[1] (eda)",
-        "atlantis",
-        "key `host` is only for transport = \"sftp\"",
-        "key `known_hosts` is required",
+        "egme.toml:5:1: unknown key `poll_intervall`",
+        "egme.toml:20:10: key `ord[1].region` (eda): unknown variant `atlantis`",
+        "key `ord[0].receive.host` (e-redes) is only for transport = \"sftp\"",
+        "key `ord[0].send.known_hosts` (e-redes) is required",
     ] {
         assert!(out.contains(needle), "{needle} missing from:\n{out}");
     }

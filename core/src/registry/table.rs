@@ -107,44 +107,7 @@ impl Table {
         });
         let mut index = HashMap::new();
         if is_header {
-            let mut missing = false;
-            for (i, name) in first.iter().enumerate() {
-                let known = columns
-                    .required
-                    .iter()
-                    .chain(columns.optional)
-                    .find(|c| c.eq_ignore_ascii_case(name));
-                match known {
-                    Some(c) if index.insert(*c, i).is_some() => {
-                        err(errors, first_line, format!("column `{c}` appears twice"));
-                        missing = true;
-                    }
-                    Some(_) => {}
-                    None => {
-                        let mut all: Vec<&str> = columns.required.to_vec();
-                        all.extend(columns.optional);
-                        err(
-                            errors,
-                            first_line,
-                            format!("unknown column `{name}`: expected {}", all.join(", ")),
-                        );
-                        missing = true;
-                    }
-                }
-            }
-            for c in columns.required {
-                if !index.contains_key(c) {
-                    err(
-                        errors,
-                        first_line,
-                        format!("column `{c}` is missing from the header (expected {expected})"),
-                    );
-                    missing = true;
-                }
-            }
-            if missing {
-                return None;
-            }
+            index = header_index(first, columns, &mut |m| err(errors, first_line, m))?;
         } else {
             index.extend(columns.required.iter().enumerate().map(|(i, c)| (*c, i)));
         }
@@ -189,6 +152,50 @@ impl Table {
         }
         out
     }
+}
+
+/// Where each column is in a header line; `None` (after saying why through `err`) when a column
+/// is unknown, given twice or missing.
+fn header_index(
+    header: &csv::StringRecord,
+    columns: &Columns,
+    err: &mut dyn FnMut(String),
+) -> Option<HashMap<&'static str, usize>> {
+    let mut index = HashMap::new();
+    let mut ok = true;
+    for (i, name) in header.iter().enumerate() {
+        let known = columns
+            .required
+            .iter()
+            .chain(columns.optional)
+            .find(|c| c.eq_ignore_ascii_case(name));
+        match known {
+            Some(c) if index.insert(*c, i).is_some() => {
+                err(format!("column `{c}` appears twice"));
+                ok = false;
+            }
+            Some(_) => {}
+            None => {
+                let mut all: Vec<&str> = columns.required.to_vec();
+                all.extend(columns.optional);
+                err(format!(
+                    "unknown column `{name}`: expected {}",
+                    all.join(", ")
+                ));
+                ok = false;
+            }
+        }
+    }
+    for c in columns.required {
+        if !index.contains_key(c) {
+            err(format!(
+                "column `{c}` is missing from the header (expected {})",
+                columns.required.join(",")
+            ));
+            ok = false;
+        }
+    }
+    ok.then_some(index)
 }
 
 /// A CSV position's line, 1-based.

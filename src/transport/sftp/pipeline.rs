@@ -342,120 +342,168 @@ pub fn put_all(
     strict: bool,
     fsync: bool,
 ) -> (Vec<bool>, Option<Broken>) {
-    let n = uploads.len();
-    let mut stage = vec![PutStage::Waiting; n];
-    let mut pending: HashMap<u32, (usize, PutOp)> = HashMap::new();
-    let (mut next_open, mut next_rename, mut active) = (0, 0, 0);
-    let mut rename_in_flight = false;
-    let mut stopped = false;
-    let created = |stage: &[PutStage]| stage.iter().map(|s| *s == PutStage::Created).collect();
+    let mut puts = Puts {
+        uploads,
+        strict,
+        fsync,
+        stage: vec![PutStage::Waiting; uploads.len()],
+        pending: HashMap::new(),
+        next_open: 0,
+        next_rename: 0,
+        active: 0,
+        rename_in_flight: false,
+        stopped: false,
+    };
     loop {
-        while !stopped && active < wire.window() && next_open < n {
-            let u = &uploads[next_open];
+        puts.open_more(wire);
+        puts.rename_ready(wire);
+        if puts.pending.is_empty() {
+            return (puts.created(), None);
+        }
+        let replies = match wire.exchange() {
+            Ok(replies) => replies,
+            Err(broken) => return (puts.created(), Some(broken)),
+        };
+        for reply in replies {
+            if let Err(broken) = puts.on_reply(wire, reply) {
+                return (puts.created(), Some(broken));
+            }
+        }
+    }
+}
+
+/// The state of a pipelined batch of puts: where each file is, and the requests in flight.
+struct Puts<'u, 'b> {
+    uploads: &'u [Upload<'b>],
+    strict: bool,
+    fsync: bool,
+    stage: Vec<PutStage>,
+    pending: HashMap<u32, (usize, PutOp)>,
+    next_open: usize,
+    next_rename: usize,
+    /// Files opened and not yet created or failed (bounded by the wire's window).
+    active: usize,
+    rename_in_flight: bool,
+    /// Strict mode after a failure: nothing more is opened or renamed.
+    stopped: bool,
+}
+
+impl Puts<'_, '_> {
+    fn created(&self) -> Vec<bool> {
+        self.stage.iter().map(|s| *s == PutStage::Created).collect()
+    }
+
+    /// Opens the next files' temporary names while the window has room.
+    fn open_more(&mut self, wire: &mut impl Wire) {
+        while !self.stopped && self.active < wire.window() && self.next_open < self.uploads.len() {
+            let i = self.next_open;
             let id = wire.send(&Request::Open {
-                path: &u.temp,
+                path: &self.uploads[i].temp,
                 flags: wire::OPEN_WRITE | wire::OPEN_CREATE | wire::OPEN_TRUNCATE,
                 mode: Some(0o640),
             });
-            pending.insert(id, (next_open, PutOp::Open));
-            stage[next_open] = PutStage::Opening;
-            next_open += 1;
-            active += 1;
+            self.pending.insert(id, (i, PutOp::Open));
+            self.stage[i] = PutStage::Opening;
+            self.next_open += 1;
+            self.active += 1;
         }
-        while !stopped && next_rename < next_open {
-            match stage[next_rename] {
-                PutStage::Closed if !(strict && rename_in_flight) => {
-                    let u = &uploads[next_rename];
+    }
+
+    /// Renames, in order, the files that are written and closed (strict: one at a time, and
+    /// none after a failure).
+    fn rename_ready(&mut self, wire: &mut impl Wire) {
+        while !self.stopped && self.next_rename < self.next_open {
+            let i = self.next_rename;
+            match self.stage[i] {
+                PutStage::Closed if !(self.strict && self.rename_in_flight) => {
+                    let u = &self.uploads[i];
                     let id = wire.send(&Request::Rename {
                         from: &u.temp,
                         to: &u.target,
                     });
-                    pending.insert(id, (next_rename, PutOp::Rename));
-                    stage[next_rename] = PutStage::Renaming;
-                    rename_in_flight = true;
-                    next_rename += 1;
+                    self.pending.insert(id, (i, PutOp::Rename));
+                    self.stage[i] = PutStage::Renaming;
+                    self.rename_in_flight = true;
+                    self.next_rename += 1;
                 }
-                PutStage::Failed if strict => stopped = true,
-                PutStage::Failed => next_rename += 1,
+                PutStage::Failed if self.strict => self.stopped = true,
+                PutStage::Failed => self.next_rename += 1,
                 _ => break,
             }
         }
-        if pending.is_empty() {
-            return (created(&stage), None);
-        }
-        let replies = match wire.exchange() {
-            Ok(replies) => replies,
-            Err(broken) => return (created(&stage), Some(broken)),
+    }
+
+    /// Moves the file a reply is about to its next stage.
+    fn on_reply(&mut self, wire: &mut impl Wire, reply: Reply) -> Result<(), Broken> {
+        let Some((i, op)) = self.pending.remove(&reply.id()) else {
+            return Err(Broken(format!("a reply to unknown request {}", reply.id())));
         };
-        for reply in replies {
-            let Some((i, op)) = pending.remove(&reply.id()) else {
-                return (
-                    created(&stage),
-                    Some(Broken(format!("a reply to unknown request {}", reply.id()))),
-                );
-            };
-            let ok = matches!(reply, Reply::Status { code: 0, .. });
-            match op {
-                PutOp::Open => {
-                    let Reply::Handle { handle, .. } = reply else {
-                        stage[i] = PutStage::Failed;
-                        active -= 1;
-                        continue;
-                    };
-                    let bytes = uploads[i].bytes;
-                    let mut outstanding = 0;
-                    for (k, chunk) in bytes.chunks(CHUNK).enumerate() {
-                        let id = wire.send(&Request::Write {
-                            handle: &handle,
-                            offset: (k * CHUNK) as u64,
-                            data: chunk,
-                        });
-                        pending.insert(id, (i, PutOp::Write));
-                        outstanding += 1;
-                    }
-                    if fsync && wire.offers_fsync() {
-                        let id = wire.send(&Request::Fsync { handle: &handle });
-                        pending.insert(id, (i, PutOp::Fsync));
-                        outstanding += 1;
-                    }
-                    let id = wire.send(&Request::Close { handle: &handle });
-                    pending.insert(id, (i, PutOp::Close));
-                    stage[i] = PutStage::Writing {
-                        outstanding: outstanding + 1,
-                        ok: true,
-                    };
+        let ok = matches!(reply, Reply::Status { code: 0, .. });
+        match op {
+            PutOp::Open => match reply {
+                Reply::Handle { handle, .. } => self.write_and_close(wire, i, &handle),
+                _ => {
+                    self.stage[i] = PutStage::Failed;
+                    self.active -= 1;
                 }
-                PutOp::Write | PutOp::Fsync | PutOp::Close => {
-                    if let PutStage::Writing {
-                        outstanding,
-                        ok: all_ok,
-                    } = &mut stage[i]
-                    {
-                        *outstanding -= 1;
-                        // A refused fsync is not a failure, as in the one-by-one path.
-                        *all_ok &= ok || matches!(op, PutOp::Fsync);
-                        if *outstanding == 0 {
-                            if *all_ok {
-                                stage[i] = PutStage::Closed;
-                            } else {
-                                stage[i] = PutStage::Failed;
-                                active -= 1;
-                            }
+            },
+            PutOp::Write | PutOp::Fsync | PutOp::Close => {
+                if let PutStage::Writing {
+                    outstanding,
+                    ok: all_ok,
+                } = &mut self.stage[i]
+                {
+                    *outstanding -= 1;
+                    // A refused fsync is not a failure, as in the one-by-one path.
+                    *all_ok &= ok || matches!(op, PutOp::Fsync);
+                    if *outstanding == 0 {
+                        if *all_ok {
+                            self.stage[i] = PutStage::Closed;
+                        } else {
+                            self.stage[i] = PutStage::Failed;
+                            self.active -= 1;
                         }
                     }
                 }
-                PutOp::Rename => {
-                    rename_in_flight = false;
-                    active -= 1;
-                    if ok {
-                        stage[i] = PutStage::Created;
-                    } else {
-                        stage[i] = PutStage::Failed;
-                        stopped |= strict;
-                    }
+            }
+            PutOp::Rename => {
+                self.rename_in_flight = false;
+                self.active -= 1;
+                if ok {
+                    self.stage[i] = PutStage::Created;
+                } else {
+                    self.stage[i] = PutStage::Failed;
+                    self.stopped |= self.strict;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Sends file `i`'s writes, its fsync (where offered and wanted) and its close.
+    fn write_and_close(&mut self, wire: &mut impl Wire, i: usize, handle: &[u8]) {
+        let bytes = self.uploads[i].bytes;
+        let mut outstanding = 0;
+        for (k, chunk) in bytes.chunks(CHUNK).enumerate() {
+            let id = wire.send(&Request::Write {
+                handle,
+                offset: (k * CHUNK) as u64,
+                data: chunk,
+            });
+            self.pending.insert(id, (i, PutOp::Write));
+            outstanding += 1;
+        }
+        if self.fsync && wire.offers_fsync() {
+            let id = wire.send(&Request::Fsync { handle });
+            self.pending.insert(id, (i, PutOp::Fsync));
+            outstanding += 1;
+        }
+        let id = wire.send(&Request::Close { handle });
+        self.pending.insert(id, (i, PutOp::Close));
+        self.stage[i] = PutStage::Writing {
+            outstanding: outstanding + 1,
+            ok: true,
+        };
     }
 }
 
@@ -527,66 +575,73 @@ pub fn read_all(
             let mut request = |r: Request| {
                 pending.insert(wire.send(&r), i);
             };
-            stage[i] = match (current, reply) {
-                (ReadStage::Statting, Reply::Attrs { attrs, .. }) if attrs.is_regular_file() => {
-                    request(Request::Open {
-                        path: &paths[i],
-                        flags: wire::OPEN_READ,
-                        mode: None,
-                    });
-                    ReadStage::Opening
-                }
-                (ReadStage::Statting, Reply::Attrs { .. }) => ReadStage::Done(Fetched::NotRegular),
-                (ReadStage::Opening, Reply::Handle { handle, .. }) => {
-                    request(Request::Read {
-                        handle: &handle,
-                        offset: 0,
-                        len: CHUNK as u32,
-                    });
-                    ReadStage::Reading {
-                        handle,
-                        data: Vec::new(),
-                    }
-                }
-                (ReadStage::Reading { handle, mut data }, reply) => {
-                    let next_stage = match reply {
-                        Reply::Data { data: more, .. } if !more.is_empty() => {
-                            data.extend_from_slice(&more);
-                            if data.len() as u64 > limit {
-                                Some(Fetched::TooLarge(data.len() as u64))
-                            } else {
-                                None
-                            }
-                        }
-                        Reply::Status {
-                            code: wire::STATUS_EOF,
-                            ..
-                        } => Some(Fetched::Bytes(std::mem::take(&mut data))),
-                        _ => Some(Fetched::Retry),
-                    };
-                    match next_stage {
-                        None => {
-                            request(Request::Read {
-                                handle: &handle,
-                                offset: data.len() as u64,
-                                len: CHUNK as u32,
-                            });
-                            ReadStage::Reading { handle, data }
-                        }
-                        Some(fetched) => {
-                            request(Request::Close { handle: &handle });
-                            ReadStage::Closing(fetched)
-                        }
-                    }
-                }
-                // A failed close after the whole file was read changes nothing.
-                (ReadStage::Closing(fetched), _) => ReadStage::Done(fetched),
-                _ => ReadStage::Done(Fetched::Retry),
-            };
+            stage[i] = next_read_stage(current, reply, &paths[i], limit, &mut request);
             if matches!(stage[i], ReadStage::Done(_)) {
                 active -= 1;
             }
         }
+    }
+}
+
+/// Where one file's read goes after `reply`, sending the request that takes it there.
+fn next_read_stage(
+    current: ReadStage,
+    reply: Reply,
+    path: &str,
+    limit: u64,
+    request: &mut impl FnMut(Request),
+) -> ReadStage {
+    match (current, reply) {
+        (ReadStage::Statting, Reply::Attrs { attrs, .. }) if attrs.is_regular_file() => {
+            request(Request::Open {
+                path,
+                flags: wire::OPEN_READ,
+                mode: None,
+            });
+            ReadStage::Opening
+        }
+        (ReadStage::Statting, Reply::Attrs { .. }) => ReadStage::Done(Fetched::NotRegular),
+        (ReadStage::Opening, Reply::Handle { handle, .. }) => {
+            request(Request::Read {
+                handle: &handle,
+                offset: 0,
+                len: CHUNK as u32,
+            });
+            ReadStage::Reading {
+                handle,
+                data: Vec::new(),
+            }
+        }
+        (ReadStage::Reading { handle, mut data }, reply) => {
+            let fetched = match reply {
+                Reply::Data { data: more, .. } if !more.is_empty() => {
+                    data.extend_from_slice(&more);
+                    (data.len() as u64 > limit).then_some(Fetched::TooLarge(data.len() as u64))
+                }
+                Reply::Status {
+                    code: wire::STATUS_EOF,
+                    ..
+                } => Some(Fetched::Bytes(std::mem::take(&mut data))),
+                _ => Some(Fetched::Retry),
+            };
+            match fetched {
+                None => {
+                    request(Request::Read {
+                        handle: &handle,
+                        offset: data.len() as u64,
+                        len: CHUNK as u32,
+                    });
+                    ReadStage::Reading { handle, data }
+                }
+                Some(fetched) => {
+                    request(Request::Close { handle: &handle });
+                    ReadStage::Closing(fetched)
+                }
+            }
+        }
+        // A failed close after the whole file was read changes nothing.
+        (ReadStage::Closing(fetched), _) => ReadStage::Done(fetched),
+        _ => ReadStage::Done(Fetched::Retry),
     }
 }
 
