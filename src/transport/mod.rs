@@ -60,21 +60,33 @@ pub enum TransportError {
         op: &'static str,
         detail: String,
     },
-    #[error("host key of {host}:{port} is not in {known_hosts} (offered {key_type} key {fingerprint}): refused; add it to known_hosts after checking it with the ORD")]
+    #[error("host key of {host}:{port} is not in {known_hosts} (offered {key_type} key {fingerprint}): refused; add it to known_hosts after checking it with the ORD{note}")]
     UnknownHostKey {
         host: String,
         port: u16,
         key_type: String,
         fingerprint: String,
         known_hosts: String,
+        /// More to say (a `@cert-authority` line for the host, a plain entry for port 22).
+        note: String,
     },
-    #[error("host key of {host}:{port} does not match {known_hosts} (offered {key_type} key {fingerprint}): refused, possible man-in-the-middle")]
+    #[error("host key of {host}:{port} does not match {known_hosts} line(s) {lines} (offered {key_type} key {fingerprint}): refused, possible man-in-the-middle; if the ORD changed its key, confirm the new fingerprint with them and replace the line")]
     HostKeyMismatch {
         host: String,
         port: u16,
         key_type: String,
         fingerprint: String,
         known_hosts: String,
+        lines: String,
+    },
+    #[error("host key of {host}:{port} ({key_type} key {fingerprint}) is marked @revoked in {known_hosts} line {line}: refused; do not add it back: ask the ORD for the server's new key and confirm its fingerprint with them")]
+    RevokedHostKey {
+        host: String,
+        port: u16,
+        key_type: String,
+        fingerprint: String,
+        known_hosts: String,
+        line: usize,
     },
     #[error("authentication of {user}@{host}:{port} failed: {detail}")]
     Auth {

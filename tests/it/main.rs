@@ -10,6 +10,7 @@ mod crash;
 mod daemon;
 mod faults;
 mod hostile;
+mod known_hosts;
 mod ledger_loss;
 mod persistent_faults;
 mod pipeline;

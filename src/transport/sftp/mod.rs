@@ -8,10 +8,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ssh2::{
-    CheckResult, ErrorCode, FileStat, HashType, KnownHostFileKind, OpenFlags, OpenType,
-    RenameFlags, Session, Sftp,
-};
+use ssh2::{ErrorCode, FileStat, HashType, OpenFlags, OpenType, RenameFlags, Session, Sftp};
 
 use self::pipeline::{Broken, Fetched, Lanes, Pipe, Upload};
 
@@ -21,6 +18,7 @@ use self::pipeline::{Broken, Fetched, Lanes, Pipe, Upload};
 const LANES: usize = 2;
 use super::{upload_temp_name, Listing, PutOutcome, RemoteDir, SafeName, TransportError};
 use crate::fsutil::permission_problem;
+use crate::known_hosts::{KnownHosts, Verdict};
 
 pub use crate::config::SftpSettings;
 
@@ -115,35 +113,54 @@ impl SftpDir {
             .map(|h| format!("SHA256:{}", base64_unpadded(h)))
             .unwrap_or_else(|| "(no fingerprint)".into());
         let key_type = format!("{key_type:?}");
-        let mut known = session
-            .known_hosts()
-            .map_err(|e| self.ssh("known_hosts", e))?;
-        known
-            .read_file(&s.known_hosts, KnownHostFileKind::OpenSSH)
-            .map_err(|e| {
-                self.ssh(
-                    "known_hosts",
-                    format!("cannot read {}: {e}", s.known_hosts.display()),
-                )
-            })?;
         let known_hosts = s.known_hosts.display().to_string();
-        match known.check_port(&s.host, s.port, key) {
-            CheckResult::Match => Ok(()),
-            CheckResult::NotFound => Err(TransportError::UnknownHostKey {
-                host: s.host.clone(),
-                port: s.port,
+        let text = std::fs::read_to_string(&s.known_hosts)
+            .map_err(|e| self.ssh("known_hosts", format!("cannot read {known_hosts}: {e}")))?;
+        // Read with OpenSSH's rules, decided by the core; a bad line is skipped, not fatal.
+        let known = KnownHosts::parse(&text);
+        for skipped in &known.skipped {
+            tracing::warn!(file = %known_hosts, line = skipped.line, reason = %skipped.reason, "known_hosts line skipped: it cannot be read (the other lines still count)");
+        }
+        let (host, port) = (s.host.clone(), s.port);
+        match known.judge(&s.host, s.port, key) {
+            Verdict::Known { .. } => Ok(()),
+            Verdict::Revoked { line } => Err(TransportError::RevokedHostKey {
+                host,
+                port,
                 key_type,
                 fingerprint,
                 known_hosts,
+                line,
             }),
-            CheckResult::Mismatch => Err(TransportError::HostKeyMismatch {
-                host: s.host.clone(),
-                port: s.port,
+            Verdict::Changed { lines } => Err(TransportError::HostKeyMismatch {
+                host,
+                port,
                 key_type,
                 fingerprint,
                 known_hosts,
+                lines: lines
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
-            CheckResult::Failure => Err(self.ssh("known_hosts", "the host key check failed")),
+            Verdict::Unknown { cert_authority } => {
+                let mut note = String::new();
+                if cert_authority {
+                    note.push_str("; a @cert-authority line names this host, but host certificates are not supported: list the host's own key");
+                }
+                if port != 22 && known.judge(&s.host, 22, key) != (Verdict::Unknown { cert_authority: false }) {
+                    note.push_str(&format!("; the key is listed for port 22 only: a line for port {port} is written [{}]:{port}", s.host));
+                }
+                Err(TransportError::UnknownHostKey {
+                    host,
+                    port,
+                    key_type,
+                    fingerprint,
+                    known_hosts,
+                    note,
+                })
+            }
         }
     }
 
@@ -186,7 +203,7 @@ impl SftpDir {
             };
             session
                 .userauth_pubkey_file(&s.user, None, key, passphrase.as_deref())
-                .map_err(|e| auth_err(format!("key {}: {}", key.display(), e.message())))?;
+                .map_err(|e| auth_err(key_problem(key, passphrase.is_some(), &e)))?;
         } else if let Some(var) = &s.password_env {
             let password = std::env::var(var).map_err(|_| {
                 auth_err(format!(
@@ -224,6 +241,7 @@ impl SftpDir {
                     Err(
                         e @ (TransportError::UnknownHostKey { .. }
                         | TransportError::HostKeyMismatch { .. }
+                        | TransportError::RevokedHostKey { .. }
                         | TransportError::Auth { .. }),
                     ) => return Err(e),
                     Err(e) => {
@@ -465,6 +483,18 @@ impl RemoteDir for SftpDir {
         self.spread(files.len(), strict, |dir, share| {
             dir.put_share(files, share, strict)
         })
+    }
+}
+
+/// Why a private key was not accepted, in words an operator can act on (libssh2 reports a wrong
+/// passphrase as an unsupported or unreadable key format).
+fn key_problem(key: &Path, with_passphrase: bool, e: &ssh2::Error) -> String {
+    let message = e.message();
+    let unreadable = message.contains("format") || message.contains("passphrase") || message.contains("Unable to extract");
+    match (unreadable, with_passphrase) {
+        (true, true) => format!("key {}: cannot be opened with the passphrase given: the passphrase is wrong, or the file is not an ed25519, ECDSA or RSA private key ({message})", key.display()),
+        (true, false) => format!("key {}: cannot be read: it may be protected by a passphrase (set passphrase_env or passphrase_file), or it is not an ed25519, ECDSA or RSA private key ({message})", key.display()),
+        (false, _) => format!("key {}: {message}", key.display()),
     }
 }
 
