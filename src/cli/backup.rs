@@ -32,7 +32,7 @@ pub fn run_backup(args: &BackupArgs) -> Result<u8> {
             config.store.display()
         );
     }
-    let ws = workspace::Workspace::open_unlocked(&args.config)?;
+    let ws = workspace::Workspace::open_read_only(&args.config)?;
     let crash_at = std::env::var("EGME_ORD_CRASH_AT").ok();
     let report = backup::backup(
         &ws.config,

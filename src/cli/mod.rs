@@ -30,7 +30,8 @@ pub mod exit {
 #[command(
     name = "egme-ord",
     version,
-    about = "SGL meter-data exchange between MOBI.E (EGME) and the ORDs"
+    about = "SGL meter-data exchange between MOBI.E (EGME) and the ORDs",
+    after_help = "Environment:\n  EGME_ORD_LOG  log filter on standard error (`error`, `warn`, `info`, `debug`, `trace`, or\n                per module: `info,egme_ord::transport=debug`); default `info` for `run`,\n                `warn` for the other commands. A value that is not a filter is an error.\n\nExit codes: 0 success; 1 invalid input or a failed step; 2 usage, configuration or IO error."
 )]
 struct Cli {
     /// Log format on standard error: json (default, one event per line) or pretty (for a terminal).
@@ -47,11 +48,16 @@ enum LogFormat {
 }
 
 /// Logs go to standard error; the level comes from `EGME_ORD_LOG` (e.g. `debug`), by default
-/// `info` for `run` and `warn` for the other commands, whose output is their report.
-fn init_logging(format: LogFormat, daemon: bool) {
+/// `info` for `run` and `warn` for the other commands, whose output is their report. A value
+/// that is not a filter is refused (said, exit 2), not silently replaced by the default.
+fn init_logging(format: LogFormat, daemon: bool) -> Result<(), String> {
     let default = if daemon { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EGME_ORD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = match std::env::var("EGME_ORD_LOG") {
+        Ok(text) => tracing_subscriber::EnvFilter::try_new(&text).map_err(|e| {
+            format!("EGME_ORD_LOG={text:?} is not a log filter ({e}): expected e.g. `info`, `debug` or `info,egme_ord::transport=debug`")
+        })?,
+        Err(_) => tracing_subscriber::EnvFilter::new(default),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -59,6 +65,18 @@ fn init_logging(format: LogFormat, daemon: bool) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
+    Ok(())
+}
+
+/// For a command that prints a report: a reader that goes away (`status | head -1`) ends it
+/// quietly, as it ends `cat`, instead of a panic on the closed pipe. Not for `run`, whose
+/// sockets must never end the daemon.
+fn quiet_on_closed_pipe() {
+    // SAFETY: setting SIGPIPE's disposition to the default before any thread is started; no
+    // handler code runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,7 +120,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(cli.log_format, matches!(cli.command, Command::Run(_)));
+    let daemon = matches!(cli.command, Command::Run(_));
+    if let Err(e) = init_logging(cli.log_format, daemon) {
+        eprintln!("egme-ord: error: {e}");
+        return ExitCode::from(exit::USAGE);
+    }
+    if !daemon {
+        quiet_on_closed_pipe();
+    }
     let result = match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Once(args) => once::run(&args),

@@ -19,7 +19,7 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: &StatusArgs) -> Result<u8> {
-    let ws = workspace::Workspace::open_unlocked(&args.config)?;
+    let ws = workspace::Workspace::open_read_only(&args.config)?;
     let mut all = Vec::new();
     for ord in &ws.config.ords {
         let days = ws.store.status(&ord.name)?;

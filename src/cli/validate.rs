@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use egme_ord::config::{Config, Endpoint};
+use egme_ord::config::{Config, ConfigError, Endpoint};
 use egme_ord::cycle::{load_registry, open_endpoint, CycleError};
-use egme_ord::fsutil::{create_private_dir, permission_problem, private_problem};
+use egme_ord::fsutil::{permission_problem, private_problem};
+use serde::Serialize;
 
 use super::exit;
 
@@ -16,9 +17,26 @@ pub struct ValidateArgs {
     /// The configuration file.
     #[arg(long)]
     config: PathBuf,
-    /// Check only the file: no registry, folders, keys or servers.
+    /// Check only the file and the registry's contents: no folders, keys or servers.
     #[arg(long)]
     no_environment: bool,
+    /// One JSON object on standard output: {file, valid, errors: [{file, line, column, key,
+    /// message}], problems: [..], ords: [..]}.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `validate-config` found.
+#[derive(Debug, Serialize)]
+struct Validation {
+    file: String,
+    valid: bool,
+    /// Mistakes of the file itself, each with its place and key path.
+    errors: Vec<ConfigError>,
+    /// Problems of what it names: the registry, folders, keys, servers.
+    problems: Vec<String>,
+    ords: Vec<String>,
+    checked: &'static str,
 }
 
 pub fn run(args: &ValidateArgs) -> Result<u8> {
@@ -29,57 +47,85 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
     } else {
         std::env::current_dir()?.join(&args.config)
     };
-    let config = match Config::parse(&text, &absolute) {
-        Ok(c) => c,
-        Err(errors) => {
-            for e in &errors {
-                println!("error: {e}");
-            }
-            println!("{}: {} error(s)", args.config.display(), errors.len());
-            return Ok(exit::INVALID);
-        }
-    };
-    let mut problems: Vec<String> = Vec::new();
-    if !args.no_environment {
-        environment(&config, &mut problems);
-    }
-    for p in &problems {
-        println!("error: {p}");
-    }
-    if problems.is_empty() {
-        let checked = if args.no_environment {
-            "file only"
-        } else {
-            "file, registry, folders, keys and servers"
-        };
-        println!(
-            "{}: valid ({} ORD(s): {}; {checked})",
-            args.config.display(),
-            config.ords.len(),
-            config.ord_names()
-        );
-        Ok(exit::OK)
+    let checked = if args.no_environment {
+        "file and registry"
     } else {
-        println!("{}: {} problem(s)", args.config.display(), problems.len());
-        Ok(exit::INVALID)
+        "file, registry, folders, keys and servers"
+    };
+    let mut v = Validation {
+        file: args.config.display().to_string(),
+        valid: false,
+        errors: Vec::new(),
+        problems: Vec::new(),
+        ords: Vec::new(),
+        checked,
+    };
+    match Config::parse(&text, &absolute) {
+        Err(errors) => v.errors = errors,
+        Ok(config) => {
+            v.ords = config.ords.iter().map(|o| o.name.clone()).collect();
+            registry(&config, &mut v.problems);
+            if !args.no_environment {
+                environment(&config, &mut v.problems);
+            }
+        }
     }
+    v.valid = v.errors.is_empty() && v.problems.is_empty();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for e in &v.errors {
+            println!("error: {e}");
+        }
+        for p in &v.problems {
+            println!("error: {p}");
+        }
+        if v.valid {
+            println!(
+                "{}: valid ({} ORD(s): {}; {checked})",
+                v.file,
+                v.ords.len(),
+                v.ords.join(", ")
+            );
+        } else if !v.errors.is_empty() {
+            println!("{}: {} error(s)", v.file, v.errors.len());
+        } else {
+            println!("{}: {} problem(s)", v.file, v.problems.len());
+        }
+    }
+    Ok(if v.valid { exit::OK } else { exit::INVALID })
 }
 
+/// A folder egme-ord writes to: there and writable, or not there but creatable (the first run
+/// creates it). Nothing is created here.
 fn writable_dir(path: &Path, what: &str, problems: &mut Vec<String>) {
-    if let Err(e) = create_private_dir(path) {
-        problems.push(format!("{what} {}: {e}", path.display()));
+    let mut probe = path;
+    while !probe.exists() {
+        match probe.parent() {
+            Some(parent) => probe = parent,
+            None => break,
+        }
+    }
+    if !probe.is_dir() {
+        problems.push(format!(
+            "{what} {}: {} is not a folder",
+            path.display(),
+            probe.display()
+        ));
         return;
     }
-    let probe = path.join(format!(".egme-ord-probe-{}", std::process::id()));
-    match fs::write(&probe, b"") {
-        Ok(()) => {
-            let _ = fs::remove_file(&probe);
-        }
-        Err(e) => problems.push(format!("{what} {} is not writable: {e}", path.display())),
+    if rustix::fs::access(probe, rustix::fs::Access::WRITE_OK).is_err() {
+        let which = if probe == path {
+            "is not writable".to_string()
+        } else {
+            format!("cannot be created: {} is not writable", probe.display())
+        };
+        problems.push(format!("{what} {} {which}", path.display()));
     }
 }
 
-fn environment(config: &Config, problems: &mut Vec<String>) {
+/// The registry's files read and checked (their contents, not only their presence).
+fn registry(config: &Config, problems: &mut Vec<String>) {
     match load_registry(config) {
         Ok(_) => {}
         Err(CycleError::Registry(errors)) => {
@@ -87,6 +133,9 @@ fn environment(config: &Config, problems: &mut Vec<String>) {
         }
         Err(e) => problems.push(format!("registry: {e}")),
     }
+}
+
+fn environment(config: &Config, problems: &mut Vec<String>) {
     if let Some(parent) = config.store.parent() {
         writable_dir(parent, "store folder", problems);
     }
@@ -94,6 +143,7 @@ fn environment(config: &Config, problems: &mut Vec<String>) {
     for private in [Some(config.work_dir.as_path()), config.store.parent()]
         .into_iter()
         .flatten()
+        .filter(|p| p.exists())
     {
         if let Some(problem) = private_problem(private) {
             problems.push(problem);
@@ -122,6 +172,16 @@ fn environment(config: &Config, problems: &mut Vec<String>) {
                     if std::env::var_os(var).is_none() {
                         problems.push(format!("{at}: environment variable {var} is not set"));
                     }
+                }
+            }
+            if let Endpoint::Local { path } = endpoint {
+                // A mistyped path must not become a real, empty folder.
+                if !path.is_dir() {
+                    problems.push(format!(
+                        "{at}: the folder {} does not exist: create it, or fix the path",
+                        path.display()
+                    ));
+                    continue;
                 }
             }
             match open_endpoint(endpoint).and_then(|mut dir| dir.list().map_err(CycleError::from)) {

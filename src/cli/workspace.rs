@@ -81,6 +81,27 @@ impl Workspace {
         Self::open_with(config_path, false, false)
     }
 
+    /// Opens an existing ledger for a command that only reads (`status`, `verify`): nothing is
+    /// created, not even a folder; a ledger that is not there is an error naming its path.
+    pub fn open_read_only(config_path: &Path) -> Result<Workspace> {
+        let config = load_config(config_path)?;
+        if !config.store.is_file() {
+            return Err(anyhow!(
+                "store {}: there is no ledger here: nothing has run on this config yet (`egme-ord once` or `run` creates it), or the path is wrong; if the ledger was lost, see `egme-ord recover` (docs/OPERATIONS.md)",
+                config.store.display()
+            ));
+        }
+        let registry = load_registry(&config).map_err(|e| anyhow!("{e}"))?;
+        let store = Store::open(&config.store)?;
+        Ok(Workspace {
+            damaged_kept_at: None,
+            _lock: None,
+            config,
+            registry,
+            store,
+        })
+    }
+
     /// Opens for `recover`: with the lock, and a ledger that fails its integrity check is moved
     /// aside (`<store>.damaged-<UTC time>`, with its `-wal` and `-shm`) and a new one started.
     /// With `fresh`, the ledger is set aside (`<store>.replaced-<UTC time>`) whatever its state,

@@ -60,32 +60,20 @@ pub enum TransportError {
         op: &'static str,
         detail: String,
     },
-    #[error("host key of {host}:{port} is not in {known_hosts} (offered {key_type} key {fingerprint}): refused; add it to known_hosts after checking it with the ORD{note}")]
+    #[error("host key of {}:{} is not in {} (offered {} key {}): refused; add it to known_hosts after checking it with the ORD{note}", .offered.host, .offered.port, .offered.known_hosts, .offered.key_type, .offered.fingerprint)]
     UnknownHostKey {
-        host: String,
-        port: u16,
-        key_type: String,
-        fingerprint: String,
-        known_hosts: String,
+        offered: Box<OfferedKey>,
         /// More to say (a `@cert-authority` line for the host, a plain entry for port 22).
         note: String,
     },
-    #[error("host key of {host}:{port} does not match {known_hosts} line(s) {lines} (offered {key_type} key {fingerprint}): refused, possible man-in-the-middle; if the ORD changed its key, confirm the new fingerprint with them and replace the line")]
+    #[error("host key of {}:{} does not match {} line(s) {lines} (offered {} key {}): refused, possible man-in-the-middle; if the ORD changed its key, confirm the new fingerprint with them and replace the line", .offered.host, .offered.port, .offered.known_hosts, .offered.key_type, .offered.fingerprint)]
     HostKeyMismatch {
-        host: String,
-        port: u16,
-        key_type: String,
-        fingerprint: String,
-        known_hosts: String,
+        offered: Box<OfferedKey>,
         lines: String,
     },
-    #[error("host key of {host}:{port} ({key_type} key {fingerprint}) is marked @revoked in {known_hosts} line {line}: refused; do not add it back: ask the ORD for the server's new key and confirm its fingerprint with them")]
+    #[error("host key of {}:{} ({} key {}) is marked @revoked in {} line {line}: refused; do not add it back: ask the ORD for the server's new key and confirm its fingerprint with them", .offered.host, .offered.port, .offered.key_type, .offered.fingerprint, .offered.known_hosts)]
     RevokedHostKey {
-        host: String,
-        port: u16,
-        key_type: String,
-        fingerprint: String,
-        known_hosts: String,
+        offered: Box<OfferedKey>,
         line: usize,
     },
     #[error("authentication of {user}@{host}:{port} failed: {detail}")]
@@ -108,6 +96,17 @@ impl TransportError {
                 | TransportError::File { .. }
         )
     }
+}
+
+/// The host key a server offered, and where it was looked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferedKey {
+    pub host: String,
+    pub port: u16,
+    pub key_type: String,
+    /// `SHA256:…`, as OpenSSH prints it.
+    pub fingerprint: String,
+    pub known_hosts: String,
 }
 
 /// What `put` did.

@@ -31,11 +31,18 @@ fn a_key_marked_revoked_is_refused_as_revoked_even_when_a_plain_line_lists_it() 
     write_all(&root, &demo::first_delivery());
     let key = host_key(&server);
     let kh = server.dir.join("known_hosts");
-    fs::write(&kh, format!("[127.0.0.1]:{} {key}\n@revoked * {key}\n", server.port)).unwrap();
+    fs::write(
+        &kh,
+        format!("[127.0.0.1]:{} {key}\n@revoked * {key}\n", server.port),
+    )
+    .unwrap();
     let (code, s, _) = once(&root, FIRST);
     assert_eq!(code, Some(1), "{s}");
     let errors = errors_of(&s);
-    assert!(errors.contains("is marked @revoked in") && errors.contains("line 2"), "{errors}");
+    assert!(
+        errors.contains("is marked @revoked in") && errors.contains("line 2"),
+        "{errors}"
+    );
     assert!(errors.contains("do not add it back"), "{errors}");
     assert!(!errors.contains("add it to known_hosts"), "{errors}");
     // Revoked alone: still revoked, never "unknown, add it".

@@ -14,5 +14,6 @@ mod known_hosts;
 mod ledger_loss;
 mod persistent_faults;
 mod pipeline;
+mod read_only;
 mod sftp;
 mod validate_cli;

@@ -313,6 +313,12 @@ fn an_rsa_key_with_a_passphrase_from_the_environment_authenticates() {
     assert!(!out.contains("s3cret"), "a secret must never be printed");
     let (code, out) = run(Some("wrong"));
     assert_eq!(code, Some(1), "{out}");
+    // Named as a passphrase problem, not as libssh2's "unsupported key format".
+    assert!(out.contains("the passphrase is wrong"), "{out}");
+    assert!(
+        !out.contains("wrong\""),
+        "a secret must never be printed: {out}"
+    );
     let (code, out) = run(Some("s3cret pass"));
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(delivered(&root), 88);

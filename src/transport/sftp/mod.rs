@@ -16,7 +16,9 @@ use self::pipeline::{Broken, Fetched, Lanes, Pipe, Upload};
 /// two lanes flush twice as many files at once as one, without another handshake. Fewer are used
 /// when the server refuses more channels (OpenSSH allows 10 per connection by default).
 const LANES: usize = 2;
-use super::{upload_temp_name, Listing, PutOutcome, RemoteDir, SafeName, TransportError};
+use super::{
+    upload_temp_name, Listing, OfferedKey, PutOutcome, RemoteDir, SafeName, TransportError,
+};
 use crate::fsutil::permission_problem;
 use crate::known_hosts::{KnownHosts, Verdict};
 
@@ -121,23 +123,19 @@ impl SftpDir {
         for skipped in &known.skipped {
             tracing::warn!(file = %known_hosts, line = skipped.line, reason = %skipped.reason, "known_hosts line skipped: it cannot be read (the other lines still count)");
         }
-        let (host, port) = (s.host.clone(), s.port);
+        let port = s.port;
+        let offered = Box::new(OfferedKey {
+            host: s.host.clone(),
+            port,
+            key_type,
+            fingerprint,
+            known_hosts,
+        });
         match known.judge(&s.host, s.port, key) {
             Verdict::Known { .. } => Ok(()),
-            Verdict::Revoked { line } => Err(TransportError::RevokedHostKey {
-                host,
-                port,
-                key_type,
-                fingerprint,
-                known_hosts,
-                line,
-            }),
+            Verdict::Revoked { line } => Err(TransportError::RevokedHostKey { offered, line }),
             Verdict::Changed { lines } => Err(TransportError::HostKeyMismatch {
-                host,
-                port,
-                key_type,
-                fingerprint,
-                known_hosts,
+                offered,
                 lines: lines
                     .iter()
                     .map(ToString::to_string)
@@ -149,17 +147,15 @@ impl SftpDir {
                 if cert_authority {
                     note.push_str("; a @cert-authority line names this host, but host certificates are not supported: list the host's own key");
                 }
-                if port != 22 && known.judge(&s.host, 22, key) != (Verdict::Unknown { cert_authority: false }) {
+                if port != 22
+                    && known.judge(&s.host, 22, key)
+                        != (Verdict::Unknown {
+                            cert_authority: false,
+                        })
+                {
                     note.push_str(&format!("; the key is listed for port 22 only: a line for port {port} is written [{}]:{port}", s.host));
                 }
-                Err(TransportError::UnknownHostKey {
-                    host,
-                    port,
-                    key_type,
-                    fingerprint,
-                    known_hosts,
-                    note,
-                })
+                Err(TransportError::UnknownHostKey { offered, note })
             }
         }
     }
@@ -490,7 +486,9 @@ impl RemoteDir for SftpDir {
 /// passphrase as an unsupported or unreadable key format).
 fn key_problem(key: &Path, with_passphrase: bool, e: &ssh2::Error) -> String {
     let message = e.message();
-    let unreadable = message.contains("format") || message.contains("passphrase") || message.contains("Unable to extract");
+    let unreadable = message.contains("format")
+        || message.contains("passphrase")
+        || message.contains("Unable to extract");
     match (unreadable, with_passphrase) {
         (true, true) => format!("key {}: cannot be opened with the passphrase given: the passphrase is wrong, or the file is not an ed25519, ECDSA or RSA private key ({message})", key.display()),
         (true, false) => format!("key {}: cannot be read: it may be protected by a passphrase (set passphrase_env or passphrase_file), or it is not an ed25519, ECDSA or RSA private key ({message})", key.display()),
