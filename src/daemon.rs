@@ -133,7 +133,10 @@ pub fn run(
 ) {
     let mut failing: BTreeMap<String, (u32, DateTime<Utc>)> = BTreeMap::new();
     let mut cycles: u64 = 0;
+    // The registry read again after SIGHUP, when it was valid.
+    let mut reloaded: Option<Registry> = None;
     while !stop.load(Ordering::SeqCst) {
+        reload_if_asked(config, &options, &mut reloaded);
         let now = clock.now();
         let mut opts = options.clone();
         opts.stop = Some(stop.clone());
@@ -145,10 +148,12 @@ pub fn run(
         // `--allow-clock-jump` lets the first cycle through, not every later one.
         opts.allow_clock_jump = options.allow_clock_jump && cycles == 0;
         let started = Instant::now();
-        let summary = Cycle::new(config, registry, store, now, clock.wall_now(), opts).run();
+        let current = reloaded.as_ref().unwrap_or(registry);
+        let mut summary = Cycle::new(config, current, store, now, clock.wall_now(), opts).run();
         let took = started.elapsed();
-        for o in &summary.ords {
+        for o in &mut summary.ords {
             if o.skipped_for_backoff {
+                o.backoff_until = failing.get(&o.ord).map(|(_, until)| *until);
                 continue;
             }
             if o.errors.is_empty() {
@@ -167,6 +172,7 @@ pub fn run(
                         .unwrap_or_else(|_| chrono::Duration::hours(1));
                 tracing::warn!(ord = %o.ord, failures, retry_at = %until, "ORD failed: backing off");
                 failing.insert(o.ord.clone(), (failures, until));
+                o.backoff_until = Some(until);
             }
         }
         report(&summary, took);
@@ -189,7 +195,54 @@ pub fn run(
             }
         }
         cycles += 1;
+        wait_for_next_cycle(config, clock, stop, &options, &mut reloaded);
+    }
+}
+
+/// Sleeps a poll interval. With a heartbeat (systemd's watchdog) or a SIGHUP to listen to, in
+/// steps of a few seconds: the watchdog is fed while waiting and a registry reload is done at
+/// once, not after the interval.
+fn wait_for_next_cycle(
+    config: &Config,
+    clock: &dyn Clock,
+    stop: &AtomicBool,
+    options: &RunOptions,
+    reloaded: &mut Option<Registry>,
+) {
+    if options.heartbeat.is_none() && options.reload_registry.is_none() {
         clock.sleep(config.poll_interval, stop);
+        return;
+    }
+    let step = Duration::from_secs(2);
+    let mut left = config.poll_interval;
+    while !left.is_zero() && !stop.load(Ordering::SeqCst) {
+        let now = step.min(left);
+        clock.sleep(now, stop);
+        left = left.saturating_sub(now);
+        options.beat();
+        reload_if_asked(config, options, reloaded);
+    }
+}
+
+/// After SIGHUP: the registry read and validated again; on a mistake the one in use is kept.
+fn reload_if_asked(config: &Config, options: &RunOptions, reloaded: &mut Option<Registry>) {
+    let Some(flag) = &options.reload_registry else {
+        return;
+    };
+    if !flag.swap(false, Ordering::SeqCst) {
+        return;
+    }
+    match crate::cycle::load_registry(config) {
+        Ok(registry) => {
+            tracing::info!(
+                cpes = %config.registry.cpes.display(),
+                "registry reloaded (SIGHUP): the next cycles use it"
+            );
+            *reloaded = Some(registry);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "registry reload (SIGHUP) refused: the registry in use is kept; fix the files and send SIGHUP again")
+        }
     }
 }
 

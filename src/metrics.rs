@@ -1,200 +1,495 @@
-//! Prometheus metrics: counters per ORD taken from cycle summaries, served as text on an optional address.
+//! Prometheus metrics (prometheus-client) kept from cycle summaries, and the HTTP endpoint (axum on the daemon's tokio runtime): `/metrics`, `/healthz`, `/readyz`.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::io::{self, Read, Write};
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
 use chrono::{DateTime, Utc};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
 
 use crate::cycle::CycleSummary;
+use crate::event::EventKind;
+use crate::ledger::ReceivedStatus;
 
-#[derive(Debug, Default)]
-struct State {
-    received: BTreeMap<(String, String), u64>,
-    sent: BTreeMap<String, u64>,
-    anomalies: BTreeMap<String, u64>,
-    failures: BTreeMap<String, u64>,
-    unreadable: BTreeMap<String, u64>,
-    stuck: BTreeMap<String, u64>,
-    last_success: BTreeMap<String, i64>,
-    cycles: u64,
-    last_cycle_millis: u128,
-    mobility_records: BTreeMap<String, u64>,
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OrdLabel {
+    ord: String,
 }
 
-/// Counters since the process started.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    ord: String,
+    kind: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReceivedLabels {
+    ord: String,
+    status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+/// A gauge of seconds since the epoch (or any whole number).
+type IntGauge = Gauge<i64, std::sync::atomic::AtomicI64>;
+/// A gauge of a fraction.
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Every series, registered once; labelled ones exist from the start for every configured ORD.
+struct Series {
+    events: Family<EventLabels, Counter>,
+    received: Family<ReceivedLabels, Counter>,
+    sent: Family<OrdLabel, Counter>,
+    anomalies: Family<OrdLabel, Counter>,
+    unreadable: Family<OrdLabel, Counter>,
+    failures: Family<OrdLabel, Counter>,
+    pending: Family<OrdLabel, IntGauge>,
+    quarantined: Family<OrdLabel, IntGauge>,
+    stuck: Family<OrdLabel, IntGauge>,
+    backoff: Family<OrdLabel, IntGauge>,
+    backoff_until: Family<OrdLabel, IntGauge>,
+    last_success: Family<OrdLabel, IntGauge>,
+    last_daily_send: Family<OrdLabel, IntGauge>,
+    mobility_records: Family<OutcomeLabel, Counter>,
+    cycles: Counter,
+    cycle_duration: Histogram,
+    last_cycle_duration: FloatGauge,
+    last_cycle: IntGauge,
+    poll_interval: IntGauge,
+}
+
+/// How the daemon is doing, for `/healthz` and `/readyz`.
 #[derive(Debug, Default)]
+struct Health {
+    /// When the cycle in flight last made progress (started a step; none between cycles).
+    in_flight_since: Option<Instant>,
+    /// Why the last cycle failed, if it did (ORD: first error).
+    last_failures: Vec<String>,
+    cycles: u64,
+}
+
+/// The daemon's metrics and health since it started.
 pub struct Metrics {
-    state: Mutex<State>,
+    registry: Registry,
+    series: Series,
+    health: Mutex<Health>,
+    /// A cycle in flight for longer than this makes `/healthz` fail (a hung cycle).
+    hung_after: Duration,
 }
 
 impl Metrics {
-    pub fn record(&self, s: &CycleSummary, took: Duration, at: DateTime<Utc>) {
-        let Ok(mut st) = self.state.lock() else {
-            return;
+    /// Metrics for `ords`, every labelled series at 0 (a `time() - …` alert fires for an ORD that
+    /// never succeeded); `hung_after`: how long a cycle may take before `/healthz` fails.
+    pub fn new(ords: &[String], poll_interval: Duration, hung_after: Duration) -> Metrics {
+        let mut registry = Registry::with_prefix("egme_ord");
+        let series = Series {
+            events: Family::default(),
+            received: Family::default(),
+            sent: Family::default(),
+            anomalies: Family::default(),
+            unreadable: Family::default(),
+            failures: Family::default(),
+            pending: Family::default(),
+            quarantined: Family::default(),
+            stuck: Family::default(),
+            backoff: Family::default(),
+            backoff_until: Family::default(),
+            last_success: Family::default(),
+            last_daily_send: Family::default(),
+            mobility_records: Family::default(),
+            cycles: Counter::default(),
+            cycle_duration: Histogram::new(exponential_buckets(0.25, 2.0, 14)),
+            last_cycle_duration: FloatGauge::default(),
+            last_cycle: IntGauge::default(),
+            poll_interval: IntGauge::default(),
         };
-        st.cycles += 1;
-        st.last_cycle_millis = took.as_millis();
+        registry.register(
+            "build",
+            "The running build: version and git revision",
+            Info::new(vec![
+                ("version", env!("CARGO_PKG_VERSION")),
+                (
+                    "revision",
+                    option_env!("EGME_ORD_REVISION").unwrap_or("unknown"),
+                ),
+            ]),
+        );
+        let s = &series;
+        registry.register(
+            "events",
+            "Ledger events by ORD (`-`: not one ORD's) and kind",
+            s.events.clone(),
+        );
+        registry.register(
+            "files_received",
+            "ORD files received, by outcome",
+            s.received.clone(),
+        );
+        registry.register("files_sent", "Files delivered to the ORD", s.sent.clone());
+        registry.register(
+            "anomalies",
+            "Quarter-hours with mobility above the ORD's total, once per CPE-day version",
+            s.anomalies.clone(),
+        );
+        registry.register(
+            "files_unreadable",
+            "ORD files that could not be read in a cycle (the others were received)",
+            s.unreadable.clone(),
+        );
+        registry.register(
+            "cycle_failures",
+            "Cycles in which a step failed for the ORD",
+            s.failures.clone(),
+        );
+        registry.register(
+            "files_pending",
+            "Files written and not yet delivered (end of the last cycle)",
+            s.pending.clone(),
+        );
+        registry.register(
+            "files_quarantined",
+            "Rejected ORD files kept in the quarantine",
+            s.quarantined.clone(),
+        );
+        registry.register(
+            "files_stuck",
+            "ORD files that could not be read in several cycles in a row",
+            s.stuck.clone(),
+        );
+        registry.register(
+            "backoff",
+            "1 while the ORD is left out of cycles after a failure",
+            s.backoff.clone(),
+        );
+        registry.register(
+            "backoff_until_timestamp_seconds",
+            "Until when the ORD is left out (0: not backing off)",
+            s.backoff_until.clone(),
+        );
+        registry.register(
+            "last_successful_cycle_timestamp_seconds",
+            "Time of the last cycle without failure, per ORD (0: none yet)",
+            s.last_success.clone(),
+        );
+        registry.register(
+            "last_daily_send_timestamp_seconds",
+            "Time of the last completed daily send, per ORD (0: none known)",
+            s.last_daily_send.clone(),
+        );
+        registry.register(
+            "mobility_records",
+            "Mobility records by outcome",
+            s.mobility_records.clone(),
+        );
+        registry.register("cycles", "Cycles run", s.cycles.clone());
+        registry.register(
+            "cycle_duration_seconds",
+            "How long cycles took",
+            s.cycle_duration.clone(),
+        );
+        registry.register(
+            "last_cycle_duration_seconds",
+            "Duration of the last cycle",
+            s.last_cycle_duration.clone(),
+        );
+        registry.register(
+            "last_cycle_timestamp_seconds",
+            "When the last cycle ended",
+            s.last_cycle.clone(),
+        );
+        registry.register(
+            "poll_interval_seconds",
+            "The configured time between cycles (alerts compare with it)",
+            s.poll_interval.clone(),
+        );
+        for ord in ords.iter().map(String::as_str).chain(["-"]) {
+            for kind in EventKind::ALL {
+                let _ = series.events.get_or_create(&EventLabels {
+                    ord: ord.to_string(),
+                    kind: kind.as_str().to_string(),
+                });
+            }
+        }
+        for ord in ords {
+            let o = OrdLabel { ord: ord.clone() };
+            for status in ReceivedStatus::ALL {
+                let _ = series.received.get_or_create(&ReceivedLabels {
+                    ord: ord.clone(),
+                    status: status.as_str().to_string(),
+                });
+            }
+            for family in [
+                &series.sent,
+                &series.anomalies,
+                &series.unreadable,
+                &series.failures,
+            ] {
+                let _ = family.get_or_create(&o);
+            }
+            for family in [
+                &series.pending,
+                &series.quarantined,
+                &series.stuck,
+                &series.backoff,
+                &series.backoff_until,
+                &series.last_success,
+                &series.last_daily_send,
+            ] {
+                let _ = family.get_or_create(&o);
+            }
+        }
+        for outcome in ["applied", "stale", "late", "rejected"] {
+            let _ = series.mobility_records.get_or_create(&OutcomeLabel {
+                outcome: outcome.into(),
+            });
+        }
+        series
+            .poll_interval
+            .set(i64::try_from(poll_interval.as_secs()).unwrap_or(i64::MAX));
+        Metrics {
+            registry,
+            series,
+            health: Mutex::default(),
+            hung_after,
+        }
+    }
+
+    /// What the ledger knows before the first cycle: the last daily send of an ORD.
+    pub fn set_last_daily_send(&self, ord: &str, at: DateTime<Utc>) {
+        let _ = self
+            .series
+            .last_daily_send
+            .get_or_create(&OrdLabel { ord: ord.into() })
+            .set(at.timestamp());
+    }
+
+    /// A cycle starts or goes on to its next step (for `/healthz`: a cycle whose step takes too
+    /// long is a hung daemon).
+    pub fn cycle_progressed(&self) {
+        if let Ok(mut h) = self.health.lock() {
+            h.in_flight_since = Some(Instant::now());
+        }
+    }
+
+    /// A cycle ended, `at` (wall clock) after `took`: its summary goes into the series.
+    pub fn record(&self, s: &CycleSummary, took: Duration, at: DateTime<Utc>) {
+        let series = &self.series;
+        series.cycles.inc();
+        series.cycle_duration.observe(took.as_secs_f64());
+        series.last_cycle_duration.set(took.as_secs_f64());
+        series.last_cycle.set(at.timestamp());
         for (kind, n) in [
             ("applied", s.mobility.records_applied),
             ("stale", s.mobility.records_stale),
             ("late", s.mobility.records_late),
             ("rejected", s.mobility.records_rejected),
         ] {
-            *st.mobility_records.entry(kind.to_string()).or_default() += n as u64;
+            series
+                .mobility_records
+                .get_or_create(&OutcomeLabel {
+                    outcome: kind.into(),
+                })
+                .inc_by(n as u64);
         }
+        for (ord, kind) in &s.events {
+            series
+                .events
+                .get_or_create(&EventLabels {
+                    ord: ord.clone(),
+                    kind: kind.as_str().to_string(),
+                })
+                .inc();
+        }
+        let mut failures = Vec::new();
         for o in &s.ords {
+            let label = OrdLabel { ord: o.ord.clone() };
             for (status, n) in &o.received {
-                *st.received
-                    .entry((o.ord.clone(), status.as_str().to_string()))
-                    .or_default() += *n as u64;
+                series
+                    .received
+                    .get_or_create(&ReceivedLabels {
+                        ord: o.ord.clone(),
+                        status: status.as_str().to_string(),
+                    })
+                    .inc_by(*n as u64);
             }
-            *st.sent.entry(o.ord.clone()).or_default() += o.files_delivered as u64;
-            *st.anomalies.entry(o.ord.clone()).or_default() += o.anomalies as u64;
-            *st.unreadable.entry(o.ord.clone()).or_default() += o.files_unreadable as u64;
-            if !o.skipped_for_backoff {
-                st.stuck.insert(o.ord.clone(), o.files_stuck.len() as u64);
+            series
+                .sent
+                .get_or_create(&label)
+                .inc_by(o.files_delivered as u64);
+            series
+                .anomalies
+                .get_or_create(&label)
+                .inc_by(o.anomalies_new as u64);
+            series
+                .unreadable
+                .get_or_create(&label)
+                .inc_by(o.files_unreadable as u64);
+            let backing_off = o.backoff_until.filter(|u| *u > at);
+            series
+                .backoff
+                .get_or_create(&label)
+                .set(i64::from(backing_off.is_some()));
+            series
+                .backoff_until
+                .get_or_create(&label)
+                .set(backing_off.map_or(0, |u| u.timestamp()));
+            if o.skipped_for_backoff {
+                continue;
             }
-            if !o.errors.is_empty() {
-                *st.failures.entry(o.ord.clone()).or_default() += 1;
-            } else if !o.skipped_for_backoff {
-                st.last_success.insert(o.ord.clone(), at.timestamp());
+            series
+                .pending
+                .get_or_create(&label)
+                .set(to_i64(o.files_pending));
+            series
+                .quarantined
+                .get_or_create(&label)
+                .set(to_i64(o.quarantined));
+            series
+                .stuck
+                .get_or_create(&label)
+                .set(o.files_stuck.len() as i64);
+            if o.days_sent > 0 {
+                series
+                    .last_daily_send
+                    .get_or_create(&label)
+                    .set(at.timestamp());
             }
+            if let Some(first) = o.errors.first() {
+                series.failures.get_or_create(&label).inc();
+                failures.push(format!("{}: {first}", o.ord));
+            } else {
+                series
+                    .last_success
+                    .get_or_create(&label)
+                    .set(at.timestamp());
+            }
+        }
+        if let Ok(mut h) = self.health.lock() {
+            h.in_flight_since = None;
+            h.last_failures = failures;
+            h.cycles += 1;
         }
     }
 
-    /// The Prometheus text format.
+    /// The Prometheus text format (0.0.4, what `promtool check metrics` and every scraper read).
     pub fn render(&self) -> String {
-        let Ok(st) = self.state.lock() else {
-            return String::new();
-        };
-        let mut out = String::new();
-        let mut family = |name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-        family(
-            "egme_ord_files_received_total",
-            "counter",
-            "ORD files received, by outcome (applied, duplicate, stale, rejected, late).",
-        );
-        let mut body = String::new();
-        for ((ord, status), n) in &st.received {
-            let _ = writeln!(
-                body,
-                "egme_ord_files_received_total{{ord=\"{ord}\",status=\"{status}\"}} {n}"
-            );
+        let mut open_metrics = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut open_metrics, &self.registry);
+        prometheus_text(&open_metrics)
+    }
+
+    /// `/healthz`: the process answers and no cycle has been in flight for longer than it may.
+    fn healthz(&self) -> (StatusCode, String) {
+        let since = self.health.lock().ok().and_then(|h| h.in_flight_since);
+        match since.map(|s| s.elapsed()) {
+            Some(t) if t > self.hung_after => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "a cycle step has been in flight for {} s (more than {} s): hung\n",
+                    t.as_secs(),
+                    self.hung_after.as_secs()
+                ),
+            ),
+            _ => (StatusCode::OK, "ok\n".into()),
         }
-        out.push_str(&body);
-        let simple = |out: &mut String,
-                      name: &str,
-                      help: &str,
-                      values: &BTreeMap<String, u64>,
-                      kind: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (ord, n) in values {
-                let _ = writeln!(out, "{name}{{ord=\"{ord}\"}} {n}");
-            }
-        };
-        simple(
-            &mut out,
-            "egme_ord_files_sent_total",
-            "Files delivered to the ORD.",
-            &st.sent,
-            "counter",
-        );
-        simple(
-            &mut out,
-            "egme_ord_anomalies_total",
-            "Quarter-hours with mobility above the ORD's total, per send.",
-            &st.anomalies,
-            "counter",
-        );
-        simple(
-            &mut out,
-            "egme_ord_files_unreadable_total",
-            "ORD files that could not be read in a cycle (vanished, no permission); the others were received.",
-            &st.unreadable,
-            "counter",
-        );
-        simple(
-            &mut out,
-            "egme_ord_files_stuck",
-            "ORD files that could not be read in several cycles in a row (last cycle).",
-            &st.stuck,
-            "gauge",
-        );
-        simple(
-            &mut out,
-            "egme_ord_cycle_failures_total",
-            "Cycles in which a step failed for the ORD.",
-            &st.failures,
-            "counter",
-        );
-        let last: BTreeMap<String, u64> = st
-            .last_success
-            .iter()
-            .map(|(k, v)| (k.clone(), (*v).max(0) as u64))
-            .collect();
-        simple(
-            &mut out,
-            "egme_ord_last_success_timestamp_seconds",
-            "Time of the last cycle without failure, per ORD.",
-            &last,
-            "gauge",
-        );
-        let _ = writeln!(out, "# HELP egme_ord_mobility_records_total Mobility records by outcome.\n# TYPE egme_ord_mobility_records_total counter");
-        for (kind, n) in &st.mobility_records {
-            let _ = writeln!(
-                out,
-                "egme_ord_mobility_records_total{{outcome=\"{kind}\"}} {n}"
-            );
+    }
+
+    /// `/readyz`: configuration, registry and ledger are open (they are, or `run` would not
+    /// serve), and the last cycle did not fail.
+    fn readyz(&self) -> (StatusCode, String) {
+        let failures = self
+            .health
+            .lock()
+            .map(|h| h.last_failures.clone())
+            .unwrap_or_default();
+        if failures.is_empty() {
+            (StatusCode::OK, "ready\n".into())
+        } else {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the last cycle failed:\n{}\n", failures.join("\n")),
+            )
         }
-        let _ = writeln!(out, "# HELP egme_ord_cycles_total Cycles run.\n# TYPE egme_ord_cycles_total counter\negme_ord_cycles_total {}", st.cycles);
-        let _ = writeln!(
-            out,
-            "# HELP egme_ord_last_cycle_duration_seconds Duration of the last cycle.\n# TYPE egme_ord_last_cycle_duration_seconds gauge\negme_ord_last_cycle_duration_seconds {}.{:03}",
-            st.last_cycle_millis / 1000,
-            st.last_cycle_millis % 1000
-        );
-        out
     }
 }
 
-/// Serves `metrics` over HTTP on `addr` (any path) until `stop` is set.
-pub fn serve(
-    addr: &std::net::SocketAddr,
-    metrics: Arc<Metrics>,
-    stop: Arc<AtomicBool>,
-) -> io::Result<JoinHandle<()>> {
-    let listener = TcpListener::bind(addr)?;
-    listener.set_nonblocking(true)?;
-    Ok(std::thread::spawn(move || {
-        while !stop.load(Ordering::SeqCst) {
-            match listener.accept() {
-                Ok((mut stream, _)) => {
-                    let _ = stream.set_nonblocking(false);
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                    let mut buf = [0u8; 2048];
-                    let _ = stream.read(&mut buf);
-                    let body = metrics.render();
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(100))
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
+/// prometheus-client writes OpenMetrics text; the classic text format differs only in how a
+/// counter's and an info's family are named (`x_total`, `x_info`, as their samples are), in
+/// having no info type (a gauge of 1) and no `# EOF`.
+fn prometheus_text(open_metrics: &str) -> String {
+    let mut out = String::with_capacity(open_metrics.len());
+    let mut help: Option<&str> = None;
+    for line in open_metrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
         }
-    }))
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            help = Some(rest);
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let (name, kind) = match kind {
+                "counter" => (format!("{name}_total"), "counter"),
+                "info" => (format!("{name}_info"), "gauge"),
+                other => (name.to_string(), other),
+            };
+            if let Some(h) = help.take() {
+                let text = h.split_once(' ').map_or("", |(_, t)| t);
+                out.push_str(&format!("# HELP {name} {text}\n"));
+            }
+            out.push_str(&format!("# TYPE {name} {kind}\n"));
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The HTTP endpoint: `GET /metrics`, `/healthz`, `/readyz`; other paths 404, other methods 405.
+/// Connections are served concurrently on the tokio runtime, so idle or slow clients never delay
+/// a scrape.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_page))
+        .route(
+            "/healthz",
+            get(|State(m): State<Arc<Metrics>>| async move { m.healthz() }),
+        )
+        .route(
+            "/readyz",
+            get(|State(m): State<Arc<Metrics>>| async move { m.readyz() }),
+        )
+        .with_state(metrics)
+}
+
+async fn metrics_page(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.render(),
+    )
 }
 
 #[cfg(test)]
@@ -203,31 +498,126 @@ mod tests {
     use crate::cycle::OrdSummary;
 
     #[test]
-    fn counters_accumulate_per_ord() {
-        let m = Metrics::default();
+    fn every_series_exists_from_the_start_and_counters_accumulate_per_ord() {
+        let m = Metrics::new(
+            &["eda".into()],
+            Duration::from_secs(300),
+            Duration::from_secs(60),
+        );
+        let text = m.render();
+        for series in [
+            "egme_ord_last_successful_cycle_timestamp_seconds{ord=\"eda\"} 0",
+            "egme_ord_events_total{ord=\"eda\",kind=\"missing-transmission\"} 0",
+            "egme_ord_files_received_total{ord=\"eda\",status=\"rejected\"} 0",
+            "egme_ord_backoff{ord=\"eda\"} 0",
+            "egme_ord_build_info{version=",
+        ] {
+            assert!(text.contains(series), "{series}:\n{text}");
+        }
         let mut s = CycleSummary::default();
         let mut o = OrdSummary {
             ord: "eda".into(),
             files_delivered: 4,
-            anomalies: 1,
+            anomalies: 3,
+            anomalies_new: 1,
             ..OrdSummary::default()
         };
-        o.received.insert(crate::store::ReceivedStatus::Applied, 2);
+        o.received.insert(ReceivedStatus::Applied, 2);
         s.ords.push(o);
+        s.events
+            .push(("eda".into(), EventKind::MissingTransmission));
         m.record(&s, Duration::from_millis(1500), Utc::now());
         m.record(&s, Duration::from_millis(250), Utc::now());
         let text = m.render();
-        assert!(
-            text.contains("egme_ord_files_received_total{ord=\"eda\",status=\"applied\"} 4"),
-            "{text}"
+        for series in [
+            "egme_ord_files_received_total{ord=\"eda\",status=\"applied\"} 4",
+            "egme_ord_files_sent_total{ord=\"eda\"} 8",
+            "egme_ord_anomalies_total{ord=\"eda\"} 2",
+            "egme_ord_events_total{ord=\"eda\",kind=\"missing-transmission\"} 2",
+            "egme_ord_last_cycle_duration_seconds 0.25",
+            "egme_ord_cycle_duration_seconds_count 2",
+        ] {
+            assert!(text.contains(series), "{series}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn readyz_fails_after_a_failed_cycle_and_healthz_after_a_hung_one() {
+        let m = Metrics::new(
+            &["eda".into()],
+            Duration::from_secs(300),
+            Duration::from_millis(50),
         );
-        assert!(
-            text.contains("egme_ord_files_sent_total{ord=\"eda\"} 8"),
-            "{text}"
+        assert_eq!(m.readyz().0, StatusCode::OK);
+        let mut s = CycleSummary::default();
+        s.ords.push(OrdSummary {
+            ord: "eda".into(),
+            errors: vec!["intake: cannot connect".into()],
+            ..OrdSummary::default()
+        });
+        m.record(&s, Duration::from_secs(1), Utc::now());
+        let (code, body) = m.readyz();
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("eda: intake: cannot connect"), "{body}");
+        m.cycle_progressed();
+        assert_eq!(m.healthz().0, StatusCode::OK);
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(m.healthz().0, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    /// Every `egme_ord_…` name in `text`.
+    fn names_in(text: &str) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        let mut rest = text;
+        while let Some(i) = rest.find("egme_ord_") {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            out.insert(tail[..end].to_string());
+            rest = &tail[end..];
+        }
+        out
+    }
+
+    #[test]
+    fn the_shipped_dashboard_and_alert_rules_name_only_series_the_daemon_exports() {
+        let m = Metrics::new(
+            &["eda".into()],
+            Duration::from_secs(300),
+            Duration::from_secs(60),
         );
-        assert!(
-            text.contains("egme_ord_last_cycle_duration_seconds 0.250"),
-            "{text}"
-        );
+        let mut s = CycleSummary::default();
+        s.ords.push(OrdSummary {
+            ord: "eda".into(),
+            ..OrdSummary::default()
+        });
+        m.record(&s, Duration::from_secs(1), Utc::now());
+        let exported: std::collections::BTreeSet<String> = m
+            .render()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .map(str::to_string)
+            .collect();
+        for (file, text) in [
+            (
+                "config/grafana/egme-ord.json",
+                include_str!("../config/grafana/egme-ord.json"),
+            ),
+            (
+                "config/prometheus/egme-ord.rules.yml",
+                include_str!("../config/prometheus/egme-ord.rules.yml"),
+            ),
+        ] {
+            let named = names_in(text);
+            assert!(!named.is_empty(), "{file}");
+            for name in named {
+                assert!(
+                    exported.contains(&name),
+                    "{file} names {name}, which is not exported"
+                );
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod check;
 pub mod config;
 pub mod cpe;
 pub mod demo;
+pub mod event;
 pub mod fence;
 pub mod filename;
 pub mod known_hosts;

@@ -1,5 +1,6 @@
 //! `egme-ord reopen` and `egme-ord resend`: an operator's undo for a day closed by mistake, and a replay of a day's files for an ORD that lost them.
 
+use egme_ord::event::EventKind;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Result};
@@ -55,7 +56,7 @@ pub fn run_reopen(args: &DayArgs) -> Result<u8> {
     ws.store.event(
         Utc::now(),
         Some(&ord.name),
-        "day-reopened",
+        EventKind::DayReopened,
         &format!("day {} reopened by the operator: its next send goes out with what changed, under new ids", args.day),
     )?;
     println!(

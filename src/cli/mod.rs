@@ -4,6 +4,7 @@ mod backup;
 mod check;
 mod days;
 mod demo;
+mod events;
 mod once;
 mod recover;
 mod run;
@@ -58,14 +59,76 @@ fn init_logging(format: LogFormat, daemon: bool) -> Result<(), String> {
         })?,
         Err(_) => tracing_subscriber::EnvFilter::new(default),
     };
+    // Under systemd (JOURNAL_STREAM set), each line starts with its syslog priority (`<4>` for
+    // WARN…), which journald reads and strips: `journalctl -p warning` then shows what it should.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(Stderr { journal });
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
     Ok(())
+}
+
+/// Standard error for the logs, each line with its syslog priority prefix under journald.
+struct Stderr {
+    journal: bool,
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Stderr {
+    type Writer = LogLine;
+
+    fn make_writer(&'a self) -> LogLine {
+        LogLine {
+            prefix: if self.journal { "<6>" } else { "" },
+            buf: Vec::new(),
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> LogLine {
+        let prefix = match (self.journal, *meta.level()) {
+            (false, _) => "",
+            (true, tracing::Level::ERROR) => "<3>",
+            (true, tracing::Level::WARN) => "<4>",
+            (true, tracing::Level::INFO) => "<6>",
+            (true, _) => "<7>",
+        };
+        LogLine {
+            prefix,
+            buf: Vec::new(),
+        }
+    }
+}
+
+/// One log line, written to standard error in one piece when it is complete.
+struct LogLine {
+    prefix: &'static str,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let mut line = Vec::with_capacity(self.prefix.len() + self.buf.len());
+        line.extend_from_slice(self.prefix.as_bytes());
+        line.extend_from_slice(&self.buf);
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), &line);
+    }
 }
 
 /// For a command that prints a report: a reader that goes away (`status | head -1`) ends it
@@ -89,6 +152,8 @@ enum Command {
     Once(once::OnceArgs),
     /// Show per ORD and day: ORD data held, files sent, open/closed, anomalies.
     Status(status::StatusArgs),
+    /// List the events the ledger recorded (missing transmissions, missed days, rejected files, …).
+    Events(events::EventsArgs),
     /// Report every mistake of a config in one run; with the environment, also keys, folders and servers.
     ValidateConfig(validate::ValidateArgs),
     /// Check the ledger against the archive, the outbox and the ORDs' send folders (ids, copies, duplicates).
@@ -133,6 +198,7 @@ pub fn main() -> ExitCode {
         Command::Once(args) => once::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Status(args) => status::run(&args),
+        Command::Events(args) => events::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::ValidateConfig(args) => validate::run(&args),
         Command::Verify(args) => verify::run(&args),
@@ -144,6 +210,11 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(e) if daemon && matches!(cli.log_format, LogFormat::Json) => {
+            // The daemon's fatal errors are log events like everything else it says (journald).
+            tracing::error!(error = %format!("{e:#}"), exit_code = exit::USAGE, "egme-ord cannot run");
+            ExitCode::from(exit::USAGE)
+        }
         Err(e) => {
             eprintln!("egme-ord: error: {e:#}");
             ExitCode::from(exit::USAGE)

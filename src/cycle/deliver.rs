@@ -76,9 +76,12 @@ impl Uploader {
     ) -> Result<Uploader, CycleError> {
         let (jobs, inbox) = mpsc::channel::<Vec<SentFile>>();
         let (reply, answers) = mpsc::channel::<Answer>();
+        // The worker's log lines carry the cycle's span (its id) as the cycle's own do.
+        let span = tracing::Span::current();
         let worker = std::thread::Builder::new()
             .name(format!("deliver-{ord}"))
             .spawn(move || {
+                let _cycle = span.enter();
                 let fallback = (fallback != outbox).then_some(fallback);
                 let mut outbox = PackReader::with_fallback(&outbox, fallback);
                 let mut failed = false;

@@ -1,5 +1,6 @@
 //! The fence's shell: gathers one ORD's witnesses (the outbox's high-water mark and packs, the ORD's folders), asks [`crate::fence::judge`], carries out its verdict.
 
+use crate::event::EventKind;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -195,7 +196,7 @@ impl Cycle<'_> {
             Verdict::Refuse(evidence) => {
                 let message = fence::refusal_message(&w, &evidence);
                 self.store
-                    .event(self.now, Some(&ord.name), "fence-refused", &message)?;
+                    .event(self.now, Some(&ord.name), EventKind::FenceRefused, &message)?;
                 Err(CycleError::Fenced {
                     ord: ord.name.clone(),
                     message,

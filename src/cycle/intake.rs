@@ -1,5 +1,6 @@
 //! Intake of ORD files: stable files only, checked, versioned per CPE-day, archived or quarantined.
 
+use crate::event::EventKind;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -69,6 +70,20 @@ impl<'a> From<&'a UnsafeEntry> for Listed<'a> {
             mtime: e.mtime,
         }
     }
+}
+
+/// The first diagnostics of a rejection, on one line (the rest are in the quarantine's
+/// `.errors.txt`).
+fn first_diagnostics(diagnostics: &[Diagnostic]) -> String {
+    let mut shown: Vec<String> = diagnostics
+        .iter()
+        .take(3)
+        .map(|d| format!("{} line {}: {}", d.code.as_str(), d.line, d.message))
+        .collect();
+    if diagnostics.len() > 3 {
+        shown.push(format!("and {} more", diagnostics.len() - 3));
+    }
+    shown.join("; ")
 }
 
 /// An ORD file's name and content checked together: the parsed name and file when both are
@@ -302,7 +317,7 @@ impl Cycle<'_> {
             self.store.event(
                 self.now,
                 Some(&ord.name),
-                "file-unreadable",
+                EventKind::FileUnreadable,
                 &format!("{name}: {error}; tried again next cycle"),
             )?;
         }
@@ -310,7 +325,7 @@ impl Cycle<'_> {
             sum.files_stuck.push(name.to_string());
             tracing::error!(ord = %ord.name, file = %name, failures, %error, "file stuck: it could not be read in several cycles in a row");
             if failures == STUCK_AFTER {
-                self.store.event(self.now, Some(&ord.name), "file-stuck", &format!(
+                self.store.event(self.now, Some(&ord.name), EventKind::FileStuck, &format!(
                     "{name}: could not be read in {failures} cycles in a row ({error}): ask the ORD to check the file (its permissions on their server)"))?;
             }
         }
@@ -328,9 +343,8 @@ impl Cycle<'_> {
         dir: &mut dyn RemoteDir,
         sum: &mut OrdSummary,
     ) -> Result<(), CycleError> {
-        if status == ReceivedStatus::Rejected {
-            tracing::warn!(ord = %ord.name, file = %listed.name, size = listed.size, status = status.as_str(), "file rejected and quarantined");
-        } else {
+        // A rejection's WARN line is its event's (with the first diagnostics).
+        if status != ReceivedStatus::Rejected {
             tracing::info!(ord = %ord.name, file = %listed.name, size = listed.size, status = status.as_str(), "file received");
         }
         *sum.received.entry(status).or_default() += 1;
@@ -397,7 +411,7 @@ impl Cycle<'_> {
         if record.status != ReceivedStatus::Applied {
             let late = verdicts.iter().filter(|v| **v == DayVerdict::Late).count();
             let stale = verdicts.iter().filter(|v| **v == DayVerdict::Stale).count();
-            self.store.event(self.now, Some(&ord.name), record.status.as_str(), &format!(
+            self.store.event(self.now, Some(&ord.name), if record.status == ReceivedStatus::Late { EventKind::Late } else { EventKind::Stale }, &format!(
                 "{}: {late} day(s) already closed, {stale} day(s) older than the version held; archived, not applied",
                 entry.name))?;
         }
@@ -417,13 +431,13 @@ impl Cycle<'_> {
         if let Some(last) = self.store.last_inbound_id(&ord.name)? {
             let h = &file.header;
             if h.transmission_id > last && h.previous_transmission_id != last {
-                self.store.event(self.now, Some(&ord.name), "missing-transmission", &format!(
+                self.store.event(self.now, Some(&ord.name), EventKind::MissingTransmission, &format!(
                     "{}: previous transmission id {} but the last received was {last}: a transmission may be missing",
                     entry.name, h.previous_transmission_id))?;
             }
         }
         if self.registry.ord_of(&name.cpe) != Some(ord.name.as_str()) {
-            self.store.event(self.now, Some(&ord.name), "unregistered-cpe", &format!(
+            self.store.event(self.now, Some(&ord.name), EventKind::UnregisteredCpe, &format!(
                 "{}: CPE {} is not registered for {} in the registry; its data is kept but no mobility is netted against it",
                 entry.name, name.cpe, ord.name))?;
         }
@@ -506,11 +520,12 @@ impl Cycle<'_> {
         self.store.event(
             self.now,
             Some(&ord.name),
-            "rejected",
+            EventKind::Rejected,
             &format!(
-                "{shown}: {} diagnostic(s), quarantined at {}",
+                "{shown}: {} diagnostic(s), quarantined at {} (first: {})",
                 diagnostics.len(),
-                path.display()
+                path.display(),
+                first_diagnostics(diagnostics)
             ),
         )?;
         Ok(ReceivedStatus::Rejected)

@@ -1,5 +1,6 @@
 //! Intake of mobility inputs (OCPI CDR JSON, quarter-hour CSV): mapped through the registry, versioned, unmappable records quarantined.
 
+use crate::event::EventKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 
@@ -203,7 +204,7 @@ impl Cycle<'_> {
                     self.store.event(
                         self.now,
                         Some(&stored.ord),
-                        "late-mobility",
+                        EventKind::LateMobility,
                         &format!(
                             "{} from {name}: its days are closed; archived, not applied",
                             stored.key
@@ -236,7 +237,7 @@ impl Cycle<'_> {
         self.store.event(
             self.now,
             None,
-            "mobility-rejected",
+            EventKind::MobilityRejected,
             &format!(
                 "{name}: {} record(s) quarantined, see {}",
                 rejected.len(),
@@ -345,7 +346,7 @@ impl Cycle<'_> {
         self.store.event(
             self.now,
             None,
-            "mobility-rejected",
+            EventKind::MobilityRejected,
             &format!("{name}: {reason}"),
         )?;
         Ok(())

@@ -7,6 +7,7 @@ mod mobility_intake;
 mod recover;
 mod send;
 
+use crate::event::EventKind;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -102,8 +103,14 @@ pub struct OrdSummary {
     /// Files written (in this cycle or before) and not delivered at the end of the cycle.
     pub files_pending: u64,
     pub anomalies: usize,
+    /// Anomalies of netting results that changed (a new version of a CPE-day): counted once.
+    pub anomalies_new: usize,
+    /// Rejected files of this ORD kept in the quarantine (all cycles).
+    pub quarantined: u64,
     /// Left out of this cycle: backing off after failures.
     pub skipped_for_backoff: bool,
+    /// Until when the daemon leaves the ORD out after this cycle's failure (set by `run`).
+    pub backoff_until: Option<DateTime<Utc>>,
     pub errors: Vec<String>,
 }
 
@@ -125,8 +132,12 @@ pub struct MobilitySummary {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CycleSummary {
     pub now: Option<DateTime<Utc>>,
+    /// The cycle's id, also on every log line of the cycle (its `cycle` span).
+    pub cycle: String,
     pub mobility: MobilitySummary,
     pub ords: Vec<OrdSummary>,
+    /// The events recorded in this cycle, per ORD (`-`: not one ORD's) and kind.
+    pub events: Vec<(String, EventKind)>,
 }
 
 impl CycleSummary {
@@ -148,6 +159,7 @@ impl CycleSummary {
                     ..OrdSummary::default()
                 })
                 .collect(),
+            ..CycleSummary::default()
         }
     }
 
@@ -180,6 +192,30 @@ pub struct RunOptions {
     /// files are read from `dry_run_outbox_of` (the real work folder) when the cycle's own work
     /// folder (a throwaway one) does not have them.
     pub dry_run_outbox_of: Option<PathBuf>,
+    /// Called at the start of every cycle and batch (`run` feeds systemd's watchdog with it: a
+    /// cycle stuck in one step stops calling it).
+    pub heartbeat: Option<Heartbeat>,
+    /// Set by SIGHUP: the daemon re-reads the registry before its next step.
+    pub reload_registry: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// A function called to say the cycle is alive.
+#[derive(Clone)]
+pub struct Heartbeat(pub std::sync::Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Heartbeat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Heartbeat")
+    }
+}
+
+impl RunOptions {
+    /// Says the cycle is alive (to the watchdog, when there is one).
+    pub fn beat(&self) {
+        if let Some(Heartbeat(beat)) = &self.heartbeat {
+            beat();
+        }
+    }
 }
 
 /// Test hook: see [`RunOptions::pause_after_list`].
@@ -302,6 +338,7 @@ impl<'a> Cycle<'a> {
         &mut self,
         step: impl FnOnce(&mut Self) -> Result<T, CycleError>,
     ) -> Result<T, CycleError> {
+        self.options.beat();
         self.store.begin_batch()?;
         self.pending.begin();
         let result = step(self).and_then(|value| {
@@ -417,6 +454,10 @@ impl<'a> Cycle<'a> {
             Ok(n) => sum.files_pending = n,
             Err(e) => sum.errors.push(format!("delivery: {e}")),
         }
+        match self.store.quarantined_count(&ord.name) {
+            Ok(n) => sum.quarantined = n,
+            Err(e) => sum.errors.push(format!("quarantine: {e}")),
+        }
         if self.options.stopping() && sum.files_pending > 0 {
             sum.errors.push(format!(
                 "stopped before delivering {} file(s): they are delivered, in order, by the next cycle",
@@ -436,13 +477,14 @@ impl<'a> Cycle<'a> {
                 let message = format!(
                     "{jump}: no day is closed and nothing is sent. If the time is right (after a stop longer than max_clock_step, or a replay), run `egme-ord once --config FILE --allow-clock-jump`; if a cycle already closed days by mistake, `egme-ord reopen --config FILE --ord NAME --day D`"
                 );
-                self.store.event(self.now, None, "clock-jump", &message)?;
+                self.store
+                    .event(self.now, None, EventKind::ClockJump, &message)?;
                 return Err(CycleError::ClockJump(message));
             }
             let message = format!("{jump}: allowed (--allow-clock-jump)");
             tracing::warn!("{message}");
             self.store
-                .event(self.now, None, "clock-jump-allowed", &message)?;
+                .event(self.now, None, EventKind::ClockJumpAllowed, &message)?;
         }
         self.store.set_last_cycle_now(self.now)?;
         Ok(())
@@ -450,6 +492,27 @@ impl<'a> Cycle<'a> {
 
     /// Runs one whole cycle. Failures of one ORD are recorded in its summary; the others go on.
     pub fn run(&mut self) -> CycleSummary {
+        let cycle = format!(
+            "{}-{}",
+            self.wall_now.format("%Y%m%dT%H%M%S%.3fZ"),
+            std::process::id()
+        );
+        // At ERROR level so that the span (and its id) is on every line whatever the filter.
+        let span = tracing::error_span!("cycle", cycle = %cycle);
+        let _in_cycle = span.enter();
+        let mut summary = self.run_in_span();
+        summary.cycle = cycle;
+        summary.events = self
+            .store
+            .take_events_written()
+            .into_iter()
+            .map(|(ord, kind)| (ord.unwrap_or_else(|| "-".into()), kind))
+            .collect();
+        summary
+    }
+
+    fn run_in_span(&mut self) -> CycleSummary {
+        self.options.beat();
         let config = self.config;
         if let Err(e) = self.store.check_in_place() {
             tracing::error!(error = %e, "the ledger is not in place: nothing is done");

@@ -1,5 +1,6 @@
 //! The daily send: netting per CPE-day, outbound files written atomically and recorded with their ids, delivery, reports.
 
+use crate::event::EventKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -81,7 +82,7 @@ impl Cycle<'_> {
         self.store.event(
             self.now,
             Some(&ord.name),
-            "resend",
+            EventKind::Resend,
             &format!(
                 "day {day}: {} file(s) sent again under new ids, {} delivered",
                 sum.files_written, sum.files_delivered
@@ -121,14 +122,18 @@ impl Cycle<'_> {
                 failed_intake.unwrap_or("")
             );
             tracing::error!(ord = %ord.name, "{message}");
-            self.store
-                .event(self.now, Some(&ord.name), "send-without-intake", &message)?;
+            self.store.event(
+                self.now,
+                Some(&ord.name),
+                EventKind::SendWithoutIntake,
+                &message,
+            )?;
         }
         if !plan.missed_days.is_empty() {
             self.store
                 .close_days(&ord.name, &plan.missed_days, self.now)?;
             let list: Vec<String> = plan.missed_days.iter().map(ToString::to_string).collect();
-            self.store.event(self.now, Some(&ord.name), "missed-days", &format!(
+            self.store.event(self.now, Some(&ord.name), EventKind::MissedDays, &format!(
                 "closed without a send, their D+{} window passed while egme-ord did not run: {}", ord.schedule.window_days, list.join(", ")))?;
             sum.days_missed = plan.missed_days.len();
         }
@@ -174,7 +179,7 @@ impl Cycle<'_> {
         for chunk in cpes.chunks(super::intake::BATCH) {
             let committed = self.store.last_transmission_id(&ord.name)?;
             // Counted only once the batch commits (a rolled-back batch wrote nothing).
-            let counted = (sum.files_written, sum.anomalies);
+            let counted = (sum.files_written, sum.anomalies, sum.anomalies_new);
             let batch = self.in_batch(|me| {
                 let mut rows = Vec::with_capacity(chunk.len());
                 let mut pack = PackBuilder::new(me.now);
@@ -197,7 +202,7 @@ impl Cycle<'_> {
             let chunk_rows = match batch {
                 Ok(rows) => rows,
                 Err(e) => {
-                    (sum.files_written, sum.anomalies) = counted;
+                    (sum.files_written, sum.anomalies, sum.anomalies_new) = counted;
                     return Err(e);
                 }
             };
@@ -230,7 +235,7 @@ impl Cycle<'_> {
                     self.store.event(
                         self.now,
                         Some(&ord.name),
-                        "unmapped-mobility",
+                        EventKind::UnmappedMobility,
                         &format!("{}: {reason}", r.key),
                     )?;
                     continue;
@@ -291,7 +296,7 @@ impl Cycle<'_> {
         }
         sum.anomalies += outcome.anomalies.len();
         let row = ReportRow::new(&CpeDayReport::new(cal, cpe, version, &outcome));
-        self.store.put_netting_result(
+        let changed = self.store.put_netting_result(
             &ord.name,
             day,
             &cpe,
@@ -299,6 +304,9 @@ impl Cycle<'_> {
             outcome.anomalies.len(),
             &row.json,
         )?;
+        if changed {
+            sum.anomalies_new += outcome.anomalies.len();
+        }
         Ok(row)
     }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::cpe::Cpe;
+use crate::event::{EventKind, EventLevel};
 use crate::filename::TariffCycle;
 pub use crate::ledger::{MobilityFileStatus, ReceivedCopy, ReceivedStatus, SentFile};
 use crate::mobility::CemeId;
@@ -528,6 +529,8 @@ pub struct Store {
     path: PathBuf,
     /// Device and inode of the file opened (see [`Store::check_in_place`]).
     identity: Option<(u64, u64)>,
+    /// Events recorded and not yet taken into a cycle's summary.
+    events_written: std::sync::Mutex<Vec<(Option<String>, EventKind)>>,
 }
 
 impl Store {
@@ -562,6 +565,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             identity,
+            events_written: std::sync::Mutex::default(),
         };
         store.quick_check()?;
         store.migrate()?;
@@ -1523,42 +1527,84 @@ impl Store {
         at: DateTime<Utc>,
         anomalies: usize,
         report: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        // Only a result that changed is written (and said to be new): the same netting of the
+        // same inputs, re-run by a later send, is not a new version of its anomalies.
         exec(
             &self.conn,
             "INSERT INTO netting_results (ord, day, cpe, computed_at, anomalies, report) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (ord, day, cpe) DO UPDATE SET computed_at = excluded.computed_at, anomalies = excluded.anomalies,
-               report = excluded.report",
+               report = excluded.report
+             WHERE netting_results.report IS NOT excluded.report",
             params![ord, Col(&day), Col(cpe), Col(&at), bound(anomalies), report],
         )
-        .map(|_| ())
+        .map(|changed| changed > 0)
         .in_store(self)
     }
 
+    /// Records an event, logs it (WARN or ERROR by its kind, with `ord`, `kind`, `file` when the
+    /// detail names one, and the cycle's span) and counts it for the metrics.
     pub fn event(
         &self,
         at: DateTime<Utc>,
         ord: Option<&str>,
-        kind: &str,
+        kind: EventKind,
         detail: &str,
     ) -> Result<(), StoreError> {
         exec(
             &self.conn,
             "INSERT INTO events (at, ord, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-            params![time_text(at), ord, kind, detail],
+            params![time_text(at), ord, kind.as_str(), detail],
         )
-        .map(|_| ())
-        .in_store(self)
+        .in_store(self)?;
+        let file = file_named_in(detail);
+        let ord_shown = ord.unwrap_or("-");
+        match kind.level() {
+            EventLevel::Error => {
+                tracing::error!(ord = %ord_shown, kind = %kind, file, event = true, "{detail}")
+            }
+            EventLevel::Warn => {
+                tracing::warn!(ord = %ord_shown, kind = %kind, file, event = true, "{detail}")
+            }
+        }
+        if let Ok(mut written) = self.events_written.lock() {
+            written.push((ord.map(str::to_string), kind));
+        }
+        Ok(())
+    }
+
+    /// The events recorded through this store since the last call (for the cycle's summary).
+    pub fn take_events_written(&self) -> Vec<(Option<String>, EventKind)> {
+        self.events_written
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
     }
 
     /// Events of a kind (for tests and `status`).
-    pub fn events(&self, kind: &str) -> Result<Vec<String>, StoreError> {
+    pub fn events(&self, kind: EventKind) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT detail FROM events WHERE kind = ?1 ORDER BY id")
             .in_store(self)?;
-        let rows = stmt.query_map(params![kind], |r| r.get(0)).in_store(self)?;
+        let rows = stmt
+            .query_map(params![kind.as_str()], |r| r.get(0))
+            .in_store(self)?;
         rows.collect::<Result<_, _>>().in_store(self)
+    }
+
+    /// Events recorded, oldest first, as `egme-ord events` lists them.
+    pub fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>, StoreError> {
+        self.rows(
+            "SELECT id, at, ord, kind, detail FROM events
+             WHERE (?1 IS NULL OR ord = ?1) AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR at >= ?3)
+             ORDER BY id",
+            params![
+                filter.ord.as_deref(),
+                filter.kind.map(EventKind::as_str),
+                filter.since.map(time_text)
+            ],
+        )
     }
 
     /// Per day of `ord`: state, ORD data held, files sent, anomalies.
@@ -1567,6 +1613,17 @@ impl Store {
         one(
             &self.conn,
             "SELECT COUNT(*) FROM sent_files WHERE ord = ?1 AND delivered_at IS NULL",
+            params![ord],
+            |r| r.get::<_, u64>(0),
+        )
+        .in_store(self)
+    }
+
+    /// How many files of `ord` were rejected (and kept in the quarantine).
+    pub fn quarantined_count(&self, ord: &str) -> Result<u64, StoreError> {
+        one(
+            &self.conn,
+            "SELECT COUNT(*) FROM received_files WHERE ord = ?1 AND status = 'rejected'",
             params![ord],
             |r| r.get::<_, u64>(0),
         )
@@ -1585,6 +1642,32 @@ impl Store {
             params![ord],
         )
     }
+}
+
+/// The file an event's detail names (events write `NAME: …`), for the log line's `file` field.
+fn file_named_in(detail: &str) -> Option<&str> {
+    let (head, _) = detail.split_once(": ")?;
+    (head.contains('.') && !head.contains(' ')).then_some(head)
+}
+
+/// Which events `list_events` gives.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub ord: Option<String>,
+    pub kind: Option<EventKind>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// One recorded event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventRecord {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub ord: Option<String>,
+    /// The kind's name; an unknown name (from a newer version) is kept as it is.
+    pub kind: String,
+    pub level: Option<EventLevel>,
+    pub detail: String,
 }
 
 /// What the outbox writer reports back to `record_outbound`.

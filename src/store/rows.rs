@@ -226,3 +226,17 @@ impl FromRow for u64 {
         Ok(r.get(0)?)
     }
 }
+
+impl FromRow for super::EventRecord {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
+        let kind: String = r.get(3)?;
+        Ok(super::EventRecord {
+            id: r.get(0)?,
+            at: r.get::<_, Col<DateTime<Utc>>>(1)?.0,
+            ord: r.get(2)?,
+            level: crate::event::EventKind::from_code(&kind).map(|k| k.level()),
+            kind,
+            detail: r.get(4)?,
+        })
+    }
+}

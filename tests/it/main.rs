@@ -12,6 +12,7 @@ mod faults;
 mod hostile;
 mod known_hosts;
 mod ledger_loss;
+mod operator_view;
 mod persistent_faults;
 mod pipeline;
 mod read_only;

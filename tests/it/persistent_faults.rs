@@ -260,7 +260,7 @@ fn a_send_waits_for_its_intake_until_the_last_cycle_of_the_day_over_sftp() {
     assert_eq!(ord(&s, "eda")["files_written"], 0, "{s}");
     let events = Store::open(&late.join("state/egme-ord.sqlite"))
         .unwrap()
-        .events("send-without-intake")
+        .events(egme_ord::event::EventKind::SendWithoutIntake)
         .unwrap();
     assert_eq!(events.len(), 2, "{events:?}");
     assert!(

@@ -1,0 +1,263 @@
+//! What the operations team sees of a running daemon: events in the logs, `egme-ord events` and the
+//! metrics; the HTTP endpoint under idle connections; systemd's notify protocol; SIGHUP.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{bin, once, write_all, FIRST};
+use egme_ord::demo;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A demo workspace whose daemon polls every second and serves metrics on `port`.
+fn workspace(root: &Path, port: u16) {
+    let config = demo::config_toml("20:00", "0s").replace(
+        "poll_interval = \"5m\"",
+        &format!("poll_interval = \"1s\"\nmetrics_listen = \"127.0.0.1:{port}\""),
+    );
+    fs::write(root.join("egme-ord.toml"), config).unwrap();
+    write_all(root, &demo::registry_files());
+}
+
+/// The daemon, its logs in `root/log.jsonl`.
+fn start(root: &Path, envs: &[(&str, &str)]) -> Child {
+    let mut cmd = bin();
+    cmd.args(["run", "--now", "2024-10-29T21:30:00Z", "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .stderr(fs::File::create(root.join("log.jsonl")).unwrap())
+        .stdout(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Waits until the logs contain `needle` `times` times (at most 20 s).
+fn wait_for(root: &Path, needle: &str, times: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let logs = fs::read_to_string(root.join("log.jsonl")).unwrap_or_default();
+        if logs.matches(needle).count() >= times || Instant::now() > deadline {
+            return logs;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One HTTP/1.1 request; the status code and body.
+fn http(port: u16, method: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let code = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (code, body)
+}
+
+fn stop(mut daemon: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while daemon.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = daemon.kill();
+}
+
+#[test]
+fn the_demo_missing_transmission_is_a_warn_line_an_events_entry_and_a_counted_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let port = free_port();
+    workspace(root, port);
+    write_all(root, &demo::first_delivery());
+    let (code, _, err) = once(root, FIRST);
+    assert_eq!(code, Some(0), "{err}");
+    // The correction brings E-Redes' transmission 900, whose previous id is not 106.
+    write_all(root, &demo::correction());
+    let daemon = start(root, &[]);
+    let logs = wait_for(root, "cycle summary", 3);
+    let (_, metrics) = http(port, "GET", "/metrics");
+    let events = bin()
+        .args([
+            "events",
+            "--json",
+            "--kind",
+            "missing-transmission",
+            "--config",
+        ])
+        .arg(root.join("egme-ord.toml"))
+        .output()
+        .unwrap();
+    stop(daemon);
+    let line = logs
+        .lines()
+        .find(|l| l.contains("\"kind\":\"missing-transmission\""))
+        .unwrap_or_else(|| panic!("no event line in:\n{logs}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["level"], "WARN", "{line}");
+    assert_eq!(v["ord"], "e-redes", "{line}");
+    assert!(v["file"].as_str().unwrap().ends_with("_900.sgl"), "{line}");
+    assert!(v["span"]["cycle"].is_string(), "the cycle id: {line}");
+    assert_eq!(events.status.code(), Some(0));
+    let listed = String::from_utf8_lossy(&events.stdout);
+    let entries: Vec<serde_json::Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 1, "{listed}");
+    assert_eq!(entries[0]["ord"], "e-redes");
+    assert_eq!(entries[0]["level"], "warn");
+    assert!(
+        metrics.contains("egme_ord_events_total{ord=\"e-redes\",kind=\"missing-transmission\"} 1"),
+        "{metrics}"
+    );
+    // Every labelled series exists for every ORD, even with nothing to count.
+    assert!(
+        metrics.contains("egme_ord_events_total{ord=\"eem\",kind=\"missing-transmission\"} 0"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn the_endpoint_answers_its_paths_and_methods_and_a_scrape_is_fast_with_50_idle_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let port = free_port();
+    workspace(root, port);
+    let daemon = start(root, &[]);
+    wait_for(root, "cycle summary", 1);
+    // Fifty clients that connect and say nothing.
+    let idle: Vec<TcpStream> = (0..50)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let started = Instant::now();
+    let (code, body) = http(port, "GET", "/metrics");
+    let took = started.elapsed();
+    let answers = [
+        http(port, "GET", "/healthz").0,
+        http(port, "GET", "/readyz").0,
+        http(port, "GET", "/nope").0,
+        http(port, "POST", "/metrics").0,
+    ];
+    drop(idle);
+    stop(daemon);
+    assert_eq!(code, 200);
+    assert!(took < Duration::from_secs(1), "a scrape took {took:?}");
+    assert_eq!(answers, [200, 200, 404, 405]);
+    // The scrape is clean for Prometheus' own checker.
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("these tests need promtool (Debian: apt-get install prometheus); scripts/test installs it");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success() && checked.stdout.is_empty() && checked.stderr.is_empty(),
+        "{checked:?}\n{body}"
+    );
+}
+
+#[test]
+fn under_systemd_run_says_ready_feeds_the_watchdog_and_sighup_reloads_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let port = free_port();
+    workspace(root, port);
+    let socket_path = root.join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let daemon = start(
+        root,
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "2000000"),
+        ],
+    );
+    let mut said = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = [0u8; 4096];
+    while !(said.contains("READY=1") && said.contains("WATCHDOG=1")) && Instant::now() < deadline {
+        if let Ok(n) = socket.recv(&mut buf) {
+            said.push_str(&String::from_utf8_lossy(&buf[..n]));
+            said.push('\n');
+        }
+    }
+    assert!(said.contains("READY=1"), "{said}");
+    assert!(said.contains("WATCHDOG=1"), "{said}");
+    assert!(said.contains("STATUS="), "{said}");
+    // A changed registry, then SIGHUP: reloaded.
+    let cemes = root.join("registry/cemes.csv");
+    let text = fs::read_to_string(&cemes).unwrap();
+    fs::write(
+        &cemes,
+        text.replace("PT-GAL,02,GALP,01", "PT-GAL,02,GALP,03"),
+    )
+    .unwrap();
+    let hup = |pid: u32| {
+        assert!(Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success())
+    };
+    hup(daemon.id());
+    let logs = wait_for(root, "registry reloaded", 1);
+    assert!(logs.contains("registry reloaded"), "{logs}");
+    // A broken registry, then SIGHUP: refused, the one in use kept, the daemon goes on.
+    fs::write(
+        root.join("registry/cpes.csv"),
+        "cpe,ord\nPT00BROKEN,e-redes\n",
+    )
+    .unwrap();
+    let cycles_before = logs.matches("\"message\":\"cycle done\"").count();
+    hup(daemon.id());
+    let logs = wait_for(root, "registry reload (SIGHUP) refused", 1);
+    assert!(logs.contains("registry reload (SIGHUP) refused"), "{logs}");
+    let logs = wait_for(root, "\"message\":\"cycle done\"", cycles_before + 2);
+    let mut daemon = daemon;
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "the daemon must survive SIGHUP: {logs}"
+    );
+    assert!(
+        logs.matches("\"message\":\"cycle done\"").count() >= cycles_before + 2,
+        "cycles go on after a refused reload: {logs}"
+    );
+    stop(daemon);
+}
