@@ -173,6 +173,9 @@ pub fn run(
                 tracing::warn!(ord = %o.ord, failures, retry_at = %until, "ORD failed: backing off");
                 failing.insert(o.ord.clone(), (failures, until));
                 o.backoff_until = Some(until);
+                if let Err(e) = store.record_ord_cycle(&o.ord, now, &o.errors, Some(until)) {
+                    tracing::warn!(ord = %o.ord, error = %e, "the backoff could not be recorded for `status`");
+                }
             }
         }
         report(&summary, took);

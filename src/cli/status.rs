@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 use serde_json::json;
 
@@ -27,8 +28,15 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
         let sent = ws.store.sent_files(&ord.name, false)?;
         let last_id = sent.last().map(|f| f.transmission_id);
         let unreadable = ws.store.file_failures(&ord.name)?;
+        let cycle = ws.store.ord_cycle(&ord.name)?;
+        let quarantined = ws.store.quarantined_count(&ord.name)?;
+        let next_send = next_send(ord, state.last_send, Utc::now());
+        let backoff = cycle
+            .as_ref()
+            .and_then(|c| c.backoff_until)
+            .filter(|u| *u > Utc::now());
         if args.json {
-            all.push(json!({ "ord": ord.name, "region": ord.region, "last_send": state.last_send, "last_transmission_id": last_id, "days": days, "unreadable_files": unreadable }));
+            all.push(json!({ "ord": ord.name, "region": ord.region, "last_send": state.last_send, "next_send": next_send, "last_transmission_id": last_id, "last_cycle": cycle, "backing_off_until": backoff, "quarantined": quarantined, "days": days, "unreadable_files": unreadable }));
             continue;
         }
         println!(
@@ -39,6 +47,20 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
                 .last_send
                 .map_or("never".to_string(), |d| d.to_string()),
             last_id.map_or("none".to_string(), |i| i.to_string())
+        );
+        let last_cycle = match &cycle {
+            None => "none yet".to_string(),
+            Some(c) if c.errors.is_empty() => format!("{} ok", c.at.format("%Y-%m-%d %H:%M:%SZ")),
+            Some(c) => format!("{} FAILED: {}", c.at.format("%Y-%m-%d %H:%M:%SZ"), c.errors),
+        };
+        println!("  last cycle {last_cycle}");
+        println!(
+            "  next daily send {}; {}; {quarantined} file(s) in the quarantine",
+            next_send.format("%Y-%m-%d %H:%M:%SZ"),
+            backoff.map_or("not backing off".to_string(), |u| format!(
+                "BACKING OFF until {}",
+                u.format("%Y-%m-%d %H:%M:%SZ")
+            ))
         );
         println!(
             "  {:<10}  {:<6}  {:>9}  {:>13}  {:>10}  {:>7}  {:>9}",
@@ -73,4 +95,23 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&all)?);
     }
     Ok(exit::OK)
+}
+
+/// When the next daily send is due: today's `send_at` (local) unless today's went out, then
+/// tomorrow's; a time already past means the next cycle sends.
+fn next_send(
+    ord: &egme_ord::config::OrdConfig,
+    last_send: Option<NaiveDate>,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let today = now.with_timezone(&ord.schedule.tz).date_naive();
+    let day = if last_send == Some(today) {
+        today.succ_opt().unwrap_or(today)
+    } else {
+        today
+    };
+    day.and_time(ord.schedule.send_at)
+        .and_local_timezone(ord.schedule.tz)
+        .earliest()
+        .map_or(now, |t| t.with_timezone(&Utc))
 }

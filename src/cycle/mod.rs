@@ -502,6 +502,14 @@ impl<'a> Cycle<'a> {
         let _in_cycle = span.enter();
         let mut summary = self.run_in_span();
         summary.cycle = cycle;
+        for o in summary.ords.iter().filter(|o| !o.skipped_for_backoff) {
+            if let Err(e) = self
+                .store
+                .record_ord_cycle(&o.ord, self.now, &o.errors, None)
+            {
+                tracing::warn!(ord = %o.ord, error = %e, "the cycle's outcome could not be recorded for `status`");
+            }
+        }
         summary.events = self
             .store
             .take_events_written()

@@ -134,7 +134,15 @@ pub struct DayStatus {
     pub anomalies: u64,
 }
 
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
+
+/// Version 8: per ORD, how its last cycle went and until when the daemon leaves it out (for
+/// `status`, which runs beside the daemon).
+const MIGRATION_8: &str = "
+ALTER TABLE ord_state ADD COLUMN last_cycle_at TEXT;
+ALTER TABLE ord_state ADD COLUMN last_cycle_errors TEXT;
+ALTER TABLE ord_state ADD COLUMN backoff_until TEXT;
+";
 
 /// Version 7: files of an ORD that could not be read (vanished, no permission), with how many
 /// cycles in a row they failed: the other files go on, these are retried and reported as stuck.
@@ -826,6 +834,7 @@ impl Store {
             (5, MIGRATION_5),
             (6, MIGRATION_6),
             (7, MIGRATION_7),
+            (8, MIGRATION_8),
         ] {
             if version >= target {
                 continue;
@@ -1619,6 +1628,34 @@ impl Store {
         .in_store(self)
     }
 
+    /// How `ord`'s cycle went (errors joined by `; `, empty: none) and until when the daemon
+    /// leaves it out after it (`None`: it does not).
+    pub fn record_ord_cycle(
+        &self,
+        ord: &str,
+        at: DateTime<Utc>,
+        errors: &[String],
+        backoff_until: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        exec(
+            &self.conn,
+            "INSERT INTO ord_state (ord, last_cycle_at, last_cycle_errors, backoff_until) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (ord) DO UPDATE SET last_cycle_at = excluded.last_cycle_at,
+               last_cycle_errors = excluded.last_cycle_errors, backoff_until = excluded.backoff_until",
+            params![ord, Col(&at), errors.join("; "), backoff_until.as_ref().map(Col)],
+        )
+        .map(|_| ())
+        .in_store(self)
+    }
+
+    /// The last cycle of `ord` as `record_ord_cycle` left it: when, its errors, its backoff.
+    pub fn ord_cycle(&self, ord: &str) -> Result<Option<OrdCycle>, StoreError> {
+        self.row(
+            "SELECT last_cycle_at, last_cycle_errors, backoff_until FROM ord_state WHERE ord = ?1 AND last_cycle_at IS NOT NULL",
+            params![ord],
+        )
+    }
+
     /// How many files of `ord` were rejected (and kept in the quarantine).
     pub fn quarantined_count(&self, ord: &str) -> Result<u64, StoreError> {
         one(
@@ -1648,6 +1685,15 @@ impl Store {
 fn file_named_in(detail: &str) -> Option<&str> {
     let (head, _) = detail.split_once(": ")?;
     (head.contains('.') && !head.contains(' ')).then_some(head)
+}
+
+/// An ORD's last cycle, for `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrdCycle {
+    pub at: DateTime<Utc>,
+    /// Its errors, `; `-joined (empty: it succeeded).
+    pub errors: String,
+    pub backoff_until: Option<DateTime<Utc>>,
 }
 
 /// Which events `list_events` gives.

@@ -240,3 +240,13 @@ impl FromRow for super::EventRecord {
         })
     }
 }
+
+impl FromRow for super::OrdCycle {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
+        Ok(super::OrdCycle {
+            at: r.get::<_, Col<DateTime<Utc>>>(0)?.0,
+            errors: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            backoff_until: r.get::<_, Option<Col<DateTime<Utc>>>>(2)?.map(|c| c.0),
+        })
+    }
+}
