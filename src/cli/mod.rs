@@ -5,7 +5,9 @@ mod check;
 mod days;
 mod demo;
 mod events;
+mod manual;
 mod once;
+mod probe;
 mod recover;
 mod run;
 mod status;
@@ -30,7 +32,14 @@ pub mod exit {
 #[derive(Debug, Parser)]
 #[command(
     name = "egme-ord",
-    version,
+    version = concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (revision ",
+        env!("EGME_ORD_REVISION"),
+        ", ",
+        env!("EGME_ORD_BUILD_DATE"),
+        ")"
+    ),
     about = "SGL meter-data exchange between MOBI.E (EGME) and the ORDs",
     after_help = "Environment:\n  EGME_ORD_LOG  log filter on standard error (`error`, `warn`, `info`, `debug`, `trace`, or\n                per module: `info,egme_ord::transport=debug`); default `info` for `run`,\n                `warn` for the other commands. A value that is not a filter is an error.\n\nExit codes: 0 success; 1 invalid input or a failed step; 2 usage, configuration or IO error."
 )]
@@ -170,6 +179,12 @@ enum Command {
     Resend(days::DayArgs),
     /// Build a demo workspace on local folders and run a D+1 cycle and a later correction.
     Demo(demo::DemoArgs),
+    /// Print the man page (roff): `egme-ord man > egme-ord.1`.
+    Man,
+    /// Print shell completions: `egme-ord completions bash|zsh|fish`.
+    Completions(manual::CompletionsArgs),
+    /// GET a local health URL and exit 0 on 200 (a container's HEALTHCHECK).
+    Probe(probe::ProbeArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -207,6 +222,9 @@ pub fn main() -> ExitCode {
         Command::Reopen(args) => days::run_reopen(&args),
         Command::Resend(args) => days::run_resend(&args),
         Command::Restore(args) => backup::run_restore(&args),
+        Command::Man => manual::run_man(),
+        Command::Completions(args) => manual::run_completions(&args),
+        Command::Probe(args) => probe::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

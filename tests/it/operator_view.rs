@@ -165,11 +165,22 @@ fn the_endpoint_answers_its_paths_and_methods_and_a_scrape_is_fast_with_50_idle_
         http(port, "GET", "/nope").0,
         http(port, "POST", "/metrics").0,
     ];
+    // The container's HEALTHCHECK: `egme-ord probe` exits 0 on 200 only.
+    let probe = |path: &str| {
+        bin()
+            .args(["probe", &format!("http://127.0.0.1:{port}{path}")])
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    let probes = [probe("/healthz"), probe("/nope")];
     drop(idle);
     stop(daemon);
     assert_eq!(code, 200);
     assert!(took < Duration::from_secs(1), "a scrape took {took:?}");
     assert_eq!(answers, [200, 200, 404, 405]);
+    assert_eq!(probes, [Some(0), Some(1)]);
     // The scrape is clean for Prometheus' own checker.
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
