@@ -69,15 +69,40 @@ pub enum RecordVerdict {
     Late,
 }
 
+/// What an incoming record whose `last_updated` equals the held one's is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tie {
+    /// The same version (an OCPI CDR: `last_updated` is the CPO's version stamp).
+    Stale,
+    /// A later version (quarter-hour readings: `last_updated` is the file's mtime, whole
+    /// seconds, and files are received in order, so a later file in the same second replaces).
+    LaterReceiptWins,
+}
+
 /// Judges a mobility record: its `last_updated` against the one held, its days against the
-/// schedule (`accepts`: whether a day may still change what is sent).
+/// schedule (`accepts`: whether a day may still change what is sent). Equal times are stale.
 pub fn judge_record(
     incoming_updated: DateTime<Utc>,
     held_updated: Option<DateTime<Utc>>,
     touched: &[NaiveDate],
     accepts: impl Fn(NaiveDate) -> bool,
 ) -> RecordVerdict {
-    if held_updated.is_some_and(|held| held >= incoming_updated) {
+    judge_record_with(incoming_updated, held_updated, Tie::Stale, touched, accepts)
+}
+
+/// `judge_record`, saying what equal times mean.
+pub fn judge_record_with(
+    incoming_updated: DateTime<Utc>,
+    held_updated: Option<DateTime<Utc>>,
+    tie: Tie,
+    touched: &[NaiveDate],
+    accepts: impl Fn(NaiveDate) -> bool,
+) -> RecordVerdict {
+    let stale = held_updated.is_some_and(|held| match tie {
+        Tie::Stale => held >= incoming_updated,
+        Tie::LaterReceiptWins => held > incoming_updated,
+    });
+    if stale {
         return RecordVerdict::Stale;
     }
     let open: Vec<NaiveDate> = touched.iter().copied().filter(|d| accepts(*d)).collect();
@@ -175,6 +200,33 @@ mod tests {
         assert_eq!(
             judge_record(t("2024-10-29T06:00:00Z"), None, &[], |_| false),
             RecordVerdict::Apply(vec![])
+        );
+    }
+
+    #[test]
+    fn readings_replaced_within_one_second_by_a_later_file_are_applied_not_stale() {
+        // Two CSV files written in the same second carry the same `last_updated` (the mtime):
+        // the one received later replaces the other; a CDR with the same stamp is the same version.
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let same = t("2024-10-29T06:00:00Z");
+        let days = [d("2024-10-27")];
+        assert_eq!(
+            judge_record_with(same, Some(same), Tie::LaterReceiptWins, &days, |_| true),
+            RecordVerdict::Apply(vec![d("2024-10-27")])
+        );
+        assert_eq!(
+            judge_record_with(same, Some(same), Tie::Stale, &days, |_| true),
+            RecordVerdict::Stale
+        );
+        assert_eq!(
+            judge_record_with(
+                t("2024-10-29T05:59:59Z"),
+                Some(same),
+                Tie::LaterReceiptWins,
+                &days,
+                |_| true
+            ),
+            RecordVerdict::Stale
         );
     }
 }

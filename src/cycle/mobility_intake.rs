@@ -16,7 +16,7 @@ use crate::ledger::MobilityFileStatus;
 use crate::mobility::{csv, ocpi, MobilityRecord};
 use crate::store::StoredMobility;
 use crate::transport::{LocalDir, RemoteDir, RemoteEntry, UnsafeEntry};
-use crate::versions::{judge_record, RecordVerdict};
+use crate::versions::{judge_record_with, RecordVerdict, Tie};
 
 /// Largest mobility file read.
 const MAX_MOBILITY_BYTES: u64 = 64 * 1024 * 1024;
@@ -194,7 +194,14 @@ impl Cycle<'_> {
             let held = self.store.mobility_last_updated(&stored.key)?;
             let ord = self.config.ord(&stored.ord);
             let closed = closed_by_ord.get(&stored.ord).unwrap_or(&no_days);
-            let verdict = judge_record(stored.last_updated, held, &touched, |d| {
+            // Readings carry their file's mtime (whole seconds): a later file in the same second
+            // replaces them (files are received in order); a CDR's stamp is its version.
+            let tie = if name.ends_with(".csv") {
+                Tie::LaterReceiptWins
+            } else {
+                Tie::Stale
+            };
+            let verdict = judge_record_with(stored.last_updated, held, tie, &touched, |d| {
                 ord.is_some_and(|o| o.schedule.accepts(d, self.now, closed))
             });
             match verdict {
