@@ -195,8 +195,8 @@ impl Cycle<'_> {
         Ok(())
     }
 
-    /// Whether a file modified at `mtime` may still be being written.
-    fn too_young(&self, mtime: i64) -> bool {
+    /// Whether a file modified at `mtime` may still be being written (ORD and mobility intake).
+    pub(super) fn too_young(&self, mtime: i64) -> bool {
         let min_age = i64::try_from(self.config.min_file_age.as_secs()).unwrap_or(i64::MAX);
         self.wall_now.timestamp().saturating_sub(mtime) < min_age
     }

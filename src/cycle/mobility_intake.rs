@@ -113,9 +113,7 @@ impl Cycle<'_> {
 
     /// Whether a file of the mobility inbox is new and old enough to be complete.
     fn new_mobility_file(&self, name: &str, size: u64, mtime: i64) -> Result<bool, CycleError> {
-        let min_age = i64::try_from(self.config.min_file_age.as_secs()).unwrap_or(i64::MAX);
-        Ok(!self.store.mobility_source_seen(name, size, mtime)?
-            && self.wall_now.timestamp().saturating_sub(mtime) >= min_age)
+        Ok(!self.store.mobility_source_seen(name, size, mtime)? && !self.too_young(mtime))
     }
 
     /// Reads one mobility file's records, maps, versions and records them (with the file). The

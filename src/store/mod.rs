@@ -779,6 +779,14 @@ impl Store {
         }
     }
 
+    /// Whether `sql` (a `SELECT 1 … LIMIT 1`) finds a row.
+    fn exists(&self, sql: &str, params: impl rusqlite::Params) -> Result<bool, StoreError> {
+        one(&self.conn, sql, params, |_| Ok(()))
+            .optional()
+            .map(|o| o.is_some())
+            .in_store(self)
+    }
+
     /// Every row `sql` gives, each read by its type's `from_row`.
     fn rows<T: FromRow>(
         &self,
@@ -872,28 +880,18 @@ impl Store {
         size: u64,
         mtime: i64,
     ) -> Result<bool, StoreError> {
-        one(
-            &self.conn,
+        self.exists(
             "SELECT 1 FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 LIMIT 1",
             params![ord, name, size, mtime],
-            |_| Ok(()),
         )
-        .optional()
-        .map(|o| o.is_some())
-        .in_store(self)
     }
 
     /// Whether identical bytes were already received (and usable) from `ord`.
     pub fn seen_content(&self, ord: &str, sha256: &str) -> Result<bool, StoreError> {
-        one(
-            &self.conn,
+        self.exists(
             "SELECT 1 FROM received_files WHERE ord = ?1 AND sha256 = ?2 AND status != 'rejected' LIMIT 1",
             params![ord, sha256],
-            |_| Ok(()),
         )
-        .optional()
-        .map(|o| o.is_some())
-        .in_store(self)
     }
 
     /// The ORD version in force for a CPE-day, if any.
@@ -1173,28 +1171,18 @@ impl Store {
 
     /// Whether the ledger has a received file of `ord` with this name and content.
     pub fn received_known(&self, ord: &str, name: &str, sha256: &str) -> Result<bool, StoreError> {
-        one(
-            &self.conn,
+        self.exists(
             "SELECT 1 FROM received_files WHERE ord = ?1 AND name = ?2 AND sha256 = ?3 LIMIT 1",
             params![ord, name, sha256],
-            |_| Ok(()),
         )
-        .optional()
-        .map(|o| o.is_some())
-        .in_store(self)
     }
 
     /// Whether the ledger has a mobility source with this name and content.
     pub fn mobility_source_known(&self, name: &str, sha256: &str) -> Result<bool, StoreError> {
-        one(
-            &self.conn,
+        self.exists(
             "SELECT 1 FROM mobility_sources WHERE name = ?1 AND sha256 = ?2 LIMIT 1",
             params![name, sha256],
-            |_| Ok(()),
         )
-        .optional()
-        .map(|o| o.is_some())
-        .in_store(self)
     }
 
     /// The last transmission id taken for `ord`, if any.
@@ -1210,15 +1198,10 @@ impl Store {
         size: u64,
         mtime: i64,
     ) -> Result<bool, StoreError> {
-        one(
-            &self.conn,
+        self.exists(
             "SELECT 1 FROM mobility_sources WHERE name = ?1 AND size = ?2 AND mtime = ?3 LIMIT 1",
             params![name, size, mtime],
-            |_| Ok(()),
         )
-        .optional()
-        .map(|o| o.is_some())
-        .in_store(self)
     }
 
     /// `last_updated` of the record held under `key`.
