@@ -35,6 +35,8 @@ struct Validation {
     errors: Vec<ConfigError>,
     /// Problems of what it names: the registry, folders, keys, servers.
     problems: Vec<String>,
+    /// What is allowed but likely a mistake (e.g. a registry key without a row on some days).
+    warnings: Vec<String>,
     ords: Vec<String>,
     checked: &'static str,
 }
@@ -57,6 +59,7 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
         valid: false,
         errors: Vec::new(),
         problems: Vec::new(),
+        warnings: Vec::new(),
         ords: Vec::new(),
         checked,
     };
@@ -64,7 +67,7 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
         Err(errors) => v.errors = errors,
         Ok(config) => {
             v.ords = config.ords.iter().map(|o| o.name.clone()).collect();
-            registry(&config, &mut v.problems);
+            registry(&config, &mut v.problems, &mut v.warnings);
             if !args.no_environment {
                 environment(&config, &mut v.problems);
             }
@@ -79,6 +82,9 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
         }
         for p in &v.problems {
             println!("error: {p}");
+        }
+        for w in &v.warnings {
+            println!("warning: {w}");
         }
         if v.valid {
             println!(
@@ -125,9 +131,11 @@ fn writable_dir(path: &Path, what: &str, problems: &mut Vec<String>) {
 }
 
 /// The registry's files read and checked (their contents, not only their presence).
-fn registry(config: &Config, problems: &mut Vec<String>) {
+fn registry(config: &Config, problems: &mut Vec<String>, warnings: &mut Vec<String>) {
     match load_registry(config) {
-        Ok(_) => {}
+        Ok(registry) => {
+            warnings.extend(registry.warnings().iter().map(|w| format!("registry: {w}")))
+        }
         Err(CycleError::Registry(errors)) => {
             problems.extend(errors.iter().map(|e| format!("registry: {e}")))
         }

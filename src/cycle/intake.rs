@@ -436,9 +436,13 @@ impl Cycle<'_> {
                     entry.name, h.previous_transmission_id))?;
             }
         }
-        if self.registry.ord_of(&name.cpe) != Some(ord.name.as_str()) {
+        let registered = file
+            .days
+            .iter()
+            .any(|d| self.registry.ord_of(&name.cpe, d.day) == Some(ord.name.as_str()));
+        if !registered {
             self.store.event(self.now, Some(&ord.name), EventKind::UnregisteredCpe, &format!(
-                "{}: CPE {} is not registered for {} in the registry; its data is kept but no mobility is netted against it",
+                "{}: CPE {} is not registered for {} in the registry on the file's days; its data is kept but no mobility is netted against it",
                 entry.name, name.cpe, ord.name))?;
         }
         Ok(())

@@ -303,12 +303,19 @@ impl Cycle<'_> {
 
     /// The CPE and ORD a record belongs to by the registry (`None`: an ORD another instance
     /// serves), or why it cannot be mapped.
+    /// The registry's rows in force on the session's day (its first quarter-hour's, as the ORD
+    /// that would serve it counts days) decide.
     fn place_of(&self, r: &MobilityRecord) -> Result<Option<(Cpe, &OrdConfig)>, String> {
-        let cpe = self.registry.cpe_of(&r.place)?;
-        let ord_name = self
-            .registry
-            .ord_of(&cpe)
-            .ok_or_else(|| format!("CPE {cpe} has no ORD in the registry"))?;
+        let start = r.energy.first().map_or(r.last_updated, |q| q.start);
+        let fallback = self.config.ords.first().map(|o| o.schedule.tz);
+        let (cpe, ord_name) =
+            self.registry
+                .place_on(&r.place, |ord| match self.config.ord(ord) {
+                    Some(o) => day_of_instant(o.schedule.tz, o.dialect.time_convention, start),
+                    None => fallback.map_or(start.date_naive(), |tz| {
+                        start.with_timezone(&tz).date_naive()
+                    }),
+                })?;
         if self
             .config
             .registry
@@ -322,7 +329,8 @@ impl Cycle<'_> {
             .config
             .ord(ord_name)
             .ok_or_else(|| format!("ORD {ord_name} is not configured"))?;
-        self.registry.supplier(&cpe, &r.ceme, ord.region)?;
+        let day = day_of_instant(ord.schedule.tz, ord.dialect.time_convention, start);
+        self.registry.supplier(&cpe, &r.ceme, ord.region, day)?;
         Ok(Some((cpe, ord)))
     }
 

@@ -273,7 +273,11 @@ pub fn load_registry(config: &Config) -> Result<Registry, CycleError> {
         .map(|o| o.name.as_str())
         .chain(config.registry.other_ords.iter().map(String::as_str))
         .collect();
-    Registry::parse(&texts, &ords).map_err(CycleError::Registry)
+    let registry = Registry::parse(&texts, &ords).map_err(CycleError::Registry)?;
+    for w in registry.warnings() {
+        tracing::warn!(file = %w.file, line = w.line, "registry: {}", w.message);
+    }
+    Ok(registry)
 }
 
 /// Opens one folder of an exchange account.

@@ -228,8 +228,16 @@ impl Cycle<'_> {
     ) -> Result<BTreeMap<Cpe, BTreeMap<SupplierKey, Vec<Decimal>>>, CycleError> {
         let n = cal.len();
         let mut by_cpe: BTreeMap<Cpe, BTreeMap<SupplierKey, Vec<Decimal>>> = BTreeMap::new();
+        let day = cal.day;
         for r in self.store.mobility_between(&ord.name, start, end)? {
-            let key = match self.registry.supplier(&r.cpe, &r.ceme, ord.region) {
+            let mapped = match self.registry.ord_of(&r.cpe, day) {
+                Some(o) if o == ord.name => self.registry.supplier(&r.cpe, &r.ceme, ord.region, day),
+                _ => Err(format!(
+                    "CPE {} is not registered for {} on {day}: its mobility of that day is not netted",
+                    r.cpe, ord.name
+                )),
+            };
+            let key = match mapped {
                 Ok(k) => k,
                 Err(reason) => {
                     self.store.event(

@@ -16,5 +16,6 @@ mod operator_view;
 mod persistent_faults;
 mod pipeline;
 mod read_only;
+mod registry_dates;
 mod sftp;
 mod validate_cli;

@@ -15,7 +15,7 @@ use egme_ord::sgl::{self, Dialect, ReadOptions};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-fn workspace() -> tempfile::TempDir {
+pub(crate) fn workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     fs::write(
         dir.path().join("egme-ord.toml"),
@@ -38,7 +38,7 @@ fn once_with(root: &Path, now: &str, crash_at: Option<&str>) -> Output {
     cmd.output().unwrap()
 }
 
-fn once(root: &Path, now: &str) -> Value {
+pub(crate) fn once(root: &Path, now: &str) -> Value {
     let o = once_with(root, now, None);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
@@ -50,7 +50,7 @@ fn once(root: &Path, now: &str) -> Value {
     serde_json::from_str(&out).unwrap()
 }
 
-fn ord_summary<'a>(s: &'a Value, ord: &str) -> &'a Value {
+pub(crate) fn ord_summary<'a>(s: &'a Value, ord: &str) -> &'a Value {
     s["ords"]
         .as_array()
         .unwrap()
@@ -71,10 +71,10 @@ fn region_of(ord: &str) -> Region {
 }
 
 /// A file an ORD received: (name, header transmission id, previous id, CPE, day, kWh).
-type Row = (String, u64, u64, String, String, Decimal);
+pub(crate) type Row = (String, u64, u64, String, String, Decimal);
 
 /// Every file an ORD received, in transmission order.
-fn received(root: &Path, ord: &str) -> Vec<Row> {
+pub(crate) fn received(root: &Path, ord: &str) -> Vec<Row> {
     let dir = root.join("exchange").join(ord).join("to-ord");
     let mut out = Vec::new();
     for e in fs::read_dir(&dir).unwrap() {

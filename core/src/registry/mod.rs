@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
+use chrono::NaiveDate;
+
 use thiserror::Error;
 
 use crate::cpe::Cpe;
@@ -53,35 +55,58 @@ pub struct RegistryTexts<'a> {
     pub overrides: Option<(&'a str, &'a str)>,
 }
 
-/// The loaded, validated registry.
+/// The loaded, validated registry: every key's rows over time (at most one in force on a day),
+/// looked up for a consumption day.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    evses: HashMap<String, Cpe>,
-    cpes: BTreeMap<Cpe, String>,
-    cemes: HashMap<CemeId, CemeEntry>,
-    overrides: HashMap<(Cpe, CemeId), TariffCycle>,
+    evses: HashMap<String, Timeline<Cpe>>,
+    cpes: BTreeMap<Cpe, Timeline<String>>,
+    cemes: HashMap<CemeId, Timeline<CemeEntry>>,
+    overrides: HashMap<(Cpe, CemeId), Timeline<TariffCycle>>,
+    /// What is allowed but likely a mistake (a key without a row on some days it is used).
+    warnings: Vec<RegistryError>,
 }
 
+mod dated;
 mod table;
 
-use table::{Columns, Table};
+use dated::Timeline;
+pub use dated::Validity;
+use table::{Columns, Row, Table};
+
+/// The columns every registry file may add: the days a row is in force.
+const DATES: &[&str] = &["valid_from", "valid_to"];
 
 const CPES: Columns = Columns {
     required: &["cpe", "ord"],
-    optional: &[],
+    optional: DATES,
 };
 const EVSES: Columns = Columns {
     required: &["evse", "cpe"],
-    optional: &[],
+    optional: DATES,
 };
 const CEMES: Columns = Columns {
     required: &["ceme", "cse_code", "island_code", "tariff_cycle"],
-    optional: &[],
+    optional: DATES,
 };
 const OVERRIDES: Columns = Columns {
     required: &["cpe", "ceme", "tariff_cycle"],
-    optional: &[],
+    optional: DATES,
 };
+
+/// A row's validity, or the mistake (reported at its line).
+fn validity_of(row: &Row<'_>) -> Result<Validity, String> {
+    Validity::parse(row.get("valid_from"), row.get("valid_to"))
+}
+
+/// The message for a row whose days overlap an earlier row of the same key.
+fn overlap(what: &str, validity: &Validity, other_line: usize) -> String {
+    if *validity == Validity::ALWAYS {
+        format!("{what} is listed twice (also on line {other_line}); rows of one key need valid_from/valid_to that do not overlap")
+    } else {
+        format!("{what} is listed twice for overlapping days ({validity} overlaps line {other_line}); rows of one key need valid_from/valid_to that do not overlap")
+    }
+}
 
 /// The mistakes of one file, each with its line.
 struct Mistakes<'e> {
@@ -126,6 +151,7 @@ impl Registry {
         if let Some(overrides) = texts.overrides {
             reg.read_overrides(overrides, texts.cemes.0, &refused, &mut errors);
         }
+        reg.warn_gaps(texts);
         if errors.is_empty() {
             Ok(reg)
         } else {
@@ -159,6 +185,14 @@ impl Registry {
                     continue;
                 }
             };
+            let validity = match validity_of(&row) {
+                Ok(v) => v,
+                Err(e) => {
+                    m.at(row.line, e);
+                    refused.cpes.insert(text.to_string());
+                    continue;
+                }
+            };
             if !known_ords.contains(&ord) {
                 m.at(
                     row.line,
@@ -168,11 +202,13 @@ impl Registry {
                     ),
                 );
                 refused.cpes.insert(text.to_string());
-            } else if let Some(prev) = self.cpes.insert(cpe, ord.to_string()) {
-                m.at(
-                    row.line,
-                    format!("CPE {cpe} is listed twice (already for {prev})"),
-                );
+            } else if let Err(other) =
+                self.cpes
+                    .entry(cpe)
+                    .or_default()
+                    .insert(validity, row.line, ord.to_string())
+            {
+                m.at(row.line, overlap(&format!("CPE {cpe}"), &validity, other));
             }
         }
     }
@@ -208,11 +244,41 @@ impl Registry {
                     continue;
                 }
             };
-            if !self.cpes.contains_key(&cpe) && !refused.all_cpes && !refused.cpes.contains(text) {
-                m.at(row.line, format!("CPE {cpe} is not in {cpes_file}"));
+            let validity = match validity_of(&row) {
+                Ok(v) => v,
+                Err(e) => {
+                    m.at(row.line, e);
+                    continue;
+                }
+            };
+            match self.cpes.get(&cpe) {
+                None if !refused.all_cpes && !refused.cpes.contains(text) => {
+                    m.at(row.line, format!("CPE {cpe} is not in {cpes_file}"));
+                }
+                Some(rows) => {
+                    if let Some(day) = rows.first_uncovered(&validity, |_| true) {
+                        self.warnings.push(RegistryError {
+                            file: file.to_string(),
+                            line: row.line,
+                            message: format!(
+                                "EVSE {evse:?} points to CPE {cpe}, which {cpes_file} does not list {}: sessions there on those days are unmapped",
+                                uncovered(day)
+                            ),
+                        });
+                    }
+                }
+                None => {}
             }
-            if self.evses.insert(evse.to_string(), cpe).is_some() {
-                m.at(row.line, format!("EVSE {evse:?} is listed twice"));
+            if let Err(other) = self
+                .evses
+                .entry(evse.to_string())
+                .or_default()
+                .insert(validity, row.line, cpe)
+            {
+                m.at(
+                    row.line,
+                    overlap(&format!("EVSE {evse:?}"), &validity, other),
+                );
             }
         }
     }
@@ -270,6 +336,14 @@ impl Registry {
                 refused.cemes.insert(text.to_string());
                 continue;
             };
+            let validity = match validity_of(&row) {
+                Ok(v) => v,
+                Err(e) => {
+                    m.at(row.line, e);
+                    refused.cemes.insert(text.to_string());
+                    continue;
+                }
+            };
             if m.errors.len() > before {
                 refused.cemes.insert(text.to_string());
             }
@@ -278,8 +352,13 @@ impl Registry {
                 island_code: island.map(str::to_string),
                 tariff_cycle,
             };
-            if self.cemes.insert(ceme.clone(), entry).is_some() {
-                m.at(row.line, format!("CEME {ceme} is listed twice"));
+            if let Err(other) = self
+                .cemes
+                .entry(ceme.clone())
+                .or_default()
+                .insert(validity, row.line, entry)
+            {
+                m.at(row.line, overlap(&format!("CEME {ceme}"), &validity, other));
             }
         }
     }
@@ -319,66 +398,166 @@ impl Registry {
                 );
                 continue;
             };
+            let validity = match validity_of(&row) {
+                Ok(v) => v,
+                Err(e) => {
+                    m.at(row.line, e);
+                    continue;
+                }
+            };
             if !self.cemes.contains_key(&ceme_id)
                 && !refused.all_cemes
                 && !refused.cemes.contains(ceme)
             {
                 m.at(row.line, format!("CEME {ceme_id} is not in {cemes_file}"));
             }
-            if self.overrides.insert((cpe, ceme_id), t).is_some() {
-                m.at(row.line, "this CPE and CEME are listed twice".into());
+            if let Err(other) = self
+                .overrides
+                .entry((cpe, ceme_id))
+                .or_default()
+                .insert(validity, row.line, t)
+            {
+                m.at(row.line, overlap("this CPE and CEME", &validity, other));
             }
         }
     }
 
-    /// The CPE of a session's place.
-    pub fn cpe_of(&self, place: &Place) -> Result<Cpe, String> {
+    /// What is allowed but likely a mistake, each with its file and line: a key without a row on
+    /// some days between two of its rows, an EVSE pointing to a CPE on days the CPE is not listed.
+    pub fn warnings(&self) -> &[RegistryError] {
+        &self.warnings
+    }
+
+    /// The gaps between the rows of one key, as warnings.
+    fn warn_gaps(&mut self, texts: &RegistryTexts<'_>) {
+        let mut found = Vec::new();
+        let mut gaps = |file: &str, what: String, consequence: &str, gaps: Vec<_>| {
+            for (from, to, before, after) in gaps {
+                found.push(RegistryError {
+                    file: file.to_string(),
+                    line: after,
+                    message: format!(
+                        "{what} has no row from {from} before {to} (between line {before} and this line): {consequence}"
+                    ),
+                });
+            }
+        };
+        for (cpe, rows) in &self.cpes {
+            gaps(
+                texts.cpes.0,
+                format!("CPE {cpe}"),
+                "it is not netted on those days",
+                rows.gaps(),
+            );
+        }
+        for (evse, rows) in &self.evses {
+            gaps(
+                texts.evses.0,
+                format!("EVSE {evse:?}"),
+                "its sessions on those days are unmapped",
+                rows.gaps(),
+            );
+        }
+        for (ceme, rows) in &self.cemes {
+            gaps(
+                texts.cemes.0,
+                format!("CEME {ceme}"),
+                "its sessions on those days are unmapped",
+                rows.gaps(),
+            );
+        }
+        found.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        self.warnings.extend(found);
+    }
+
+    /// The CPE and ORD of a session's place on the session's day. `day_in(ord)` is that day in
+    /// the time zone (and label convention) of `ord`: a row is chosen when it is in force on the
+    /// day as the ORD it would send to counts days.
+    pub fn place_on(
+        &self,
+        place: &Place,
+        day_in: impl Fn(&str) -> NaiveDate,
+    ) -> Result<(Cpe, &str), String> {
+        let ord_on = |cpe: &Cpe, in_force: &dyn Fn(NaiveDate) -> bool| {
+            self.cpes.get(cpe).and_then(|rows| {
+                rows.rows().find_map(|r| {
+                    let day = day_in(&r.value);
+                    (r.validity.contains(day) && in_force(day)).then_some(r.value.as_str())
+                })
+            })
+        };
         match place {
-            Place::Cpe(cpe) => {
-                if self.cpes.contains_key(cpe) {
-                    Ok(*cpe)
-                } else {
-                    Err(format!("CPE {cpe} is not in the registry"))
+            Place::Cpe(cpe) => match ord_on(cpe, &|_| true) {
+                Some(ord) => Ok((*cpe, ord)),
+                None if self.cpes.contains_key(cpe) => Err(format!(
+                    "CPE {cpe} is not in the registry on the session's day"
+                )),
+                None => Err(format!("CPE {cpe} is not in the registry")),
+            },
+            Place::Evse { evse_id, evse_uid } => {
+                let ids = || evse_id.iter().chain(evse_uid.iter());
+                let shown = format!(
+                    "(evse_id {}, evse_uid {})",
+                    evse_id.as_deref().unwrap_or("-"),
+                    evse_uid.as_deref().unwrap_or("-")
+                );
+                let known: Vec<&Timeline<Cpe>> = ids().filter_map(|e| self.evses.get(e)).collect();
+                if known.is_empty() {
+                    return Err(format!("unknown EVSE {shown}: not in the registry"));
                 }
+                for rows in &known {
+                    for r in rows.rows() {
+                        if let Some(ord) = ord_on(&r.value, &|day| r.validity.contains(day)) {
+                            return Ok((r.value, ord));
+                        }
+                    }
+                }
+                Err(format!(
+                    "EVSE {shown} is not mapped to a CPE listed in the registry on the session's day"
+                ))
             }
-            Place::Evse { evse_id, evse_uid } => evse_id
-                .iter()
-                .chain(evse_uid.iter())
-                .find_map(|e| self.evses.get(e))
-                .copied()
-                .ok_or_else(|| {
-                    format!(
-                        "unknown EVSE (evse_id {}, evse_uid {}): not in the registry",
-                        evse_id.as_deref().unwrap_or("-"),
-                        evse_uid.as_deref().unwrap_or("-")
-                    )
-                }),
         }
     }
 
-    pub fn ord_of(&self, cpe: &Cpe) -> Option<&str> {
-        self.cpes.get(cpe).map(String::as_str)
+    /// The ORD of `cpe` on `day`.
+    pub fn ord_of(&self, cpe: &Cpe, day: NaiveDate) -> Option<&str> {
+        self.cpes
+            .get(cpe)
+            .and_then(|rows| rows.on(day))
+            .map(String::as_str)
     }
 
-    /// CPEs served by `ord`.
-    pub fn cpes_of<'a>(&'a self, ord: &'a str) -> impl Iterator<Item = Cpe> + 'a {
+    /// Whether `cpe` is listed for `ord` on some day.
+    pub fn ever_of(&self, cpe: &Cpe, ord: &str) -> bool {
+        self.cpes
+            .get(cpe)
+            .is_some_and(|rows| rows.rows().any(|r| r.value == ord))
+    }
+
+    /// The CPEs served by `ord` on `day`.
+    pub fn cpes_of<'a>(&'a self, ord: &'a str, day: NaiveDate) -> impl Iterator<Item = Cpe> + 'a {
         self.cpes
             .iter()
-            .filter(move |(_, o)| o.as_str() == ord)
+            .filter(move |(_, rows)| rows.on(day).is_some_and(|o| o == ord))
             .map(|(c, _)| *c)
     }
 
-    /// The supplier key for consumption of `ceme` at `cpe` in `region`.
+    /// The supplier key for consumption of `ceme` at `cpe` in `region` on `day`: the CEME's row and
+    /// the CPE's tariff override in force that day.
     pub fn supplier(
         &self,
         cpe: &Cpe,
         ceme: &CemeId,
         region: Region,
+        day: NaiveDate,
     ) -> Result<SupplierKey, String> {
-        let entry = self
+        let rows = self
             .cemes
             .get(ceme)
             .ok_or_else(|| format!("unknown CEME {ceme}: not in the registry"))?;
+        let entry = rows
+            .on(day)
+            .ok_or_else(|| format!("CEME {ceme} has no row in the registry in force on {day}"))?;
         let code = if region.uses_ceme_letters() {
             &entry.island_code
         } else {
@@ -395,9 +574,18 @@ impl Registry {
         let tariff = self
             .overrides
             .get(&(*cpe, ceme.clone()))
+            .and_then(|rows| rows.on(day))
             .copied()
             .unwrap_or(entry.tariff_cycle);
         Ok(SupplierKey { code, tariff })
+    }
+}
+
+/// "from D" / "on every day" for the first day a reference is not covered.
+fn uncovered(day: Option<NaiveDate>) -> String {
+    match day {
+        Some(d) => format!("from {d}"),
+        None => "on the days before its first row there".to_string(),
     }
 }
 
@@ -408,6 +596,10 @@ mod tests {
     const CPES: &str = "cpe,ord\nPT0002000123681633GX,e-redes\nPT0014000100605384QR,eda\n";
     const EVSES: &str = "evse,cpe\nPT*MOB*E1,PT0002000123681633GX\n";
     const CEMES: &str = "ceme,cse_code,island_code,tariff_cycle\nPT-GAL,02,GALP,01\n";
+
+    fn day() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2024, 10, 27).unwrap()
+    }
 
     fn texts<'a>(cpes: &'a str, evses: &'a str, cemes: &'a str) -> RegistryTexts<'a> {
         RegistryTexts {
@@ -421,20 +613,28 @@ mod tests {
     #[test]
     fn a_good_registry_maps_evses_cpes_and_suppliers() {
         let reg = Registry::parse(&texts(CPES, EVSES, CEMES), &["e-redes", "eda"]).unwrap();
-        let cpe = reg
-            .cpe_of(&Place::Evse {
-                evse_id: Some("PT*MOB*E1".into()),
-                evse_uid: None,
-            })
+        let (cpe, ord) = reg
+            .place_on(
+                &Place::Evse {
+                    evse_id: Some("PT*MOB*E1".into()),
+                    evse_uid: None,
+                },
+                |_| day(),
+            )
             .unwrap();
-        assert_eq!(reg.ord_of(&cpe), Some("e-redes"));
+        assert_eq!(ord, "e-redes");
+        assert_eq!(reg.ord_of(&cpe, day()), Some("e-redes"));
         let gal = CemeId::parse("PT-GAL").unwrap();
         assert_eq!(
-            reg.supplier(&cpe, &gal, Region::Continent).unwrap().code,
+            reg.supplier(&cpe, &gal, Region::Continent, day())
+                .unwrap()
+                .code,
             "02"
         );
         assert_eq!(
-            reg.supplier(&cpe, &gal, Region::Azores).unwrap().code,
+            reg.supplier(&cpe, &gal, Region::Azores, day())
+                .unwrap()
+                .code,
             "GALP"
         );
     }
@@ -485,10 +685,12 @@ mod tests {
         let cemes = "\u{feff}\"ceme\",\"cse_code\",\"island_code\",\"tariff_cycle\"\r\n\"PT-GAL\",\"02\",\"GALP\",\"01\"\r\n";
         let reg = Registry::parse(&texts(cpes, evses, cemes), &["e-redes", "eda"]).unwrap();
         let cpe = Cpe::parse("PT0002000123681633GX").unwrap();
-        assert_eq!(reg.ord_of(&cpe), Some("e-redes"));
+        assert_eq!(reg.ord_of(&cpe, day()), Some("e-redes"));
         let gal = CemeId::parse("PT-GAL").unwrap();
         assert_eq!(
-            reg.supplier(&cpe, &gal, Region::Continent).unwrap().code,
+            reg.supplier(&cpe, &gal, Region::Continent, day())
+                .unwrap()
+                .code,
             "02"
         );
     }
@@ -514,7 +716,9 @@ mod tests {
         let cpe = Cpe::parse("PT0002000123681633GX").unwrap();
         let gal = CemeId::parse("PT-GAL").unwrap();
         assert_eq!(
-            reg.supplier(&cpe, &gal, Region::Azores).unwrap().code,
+            reg.supplier(&cpe, &gal, Region::Azores, day())
+                .unwrap()
+                .code,
             "GALP"
         );
         // A misspelt column is named, with what is expected.
@@ -592,8 +796,193 @@ mod tests {
         let reg = Registry::parse(&t, &["e-redes", "eda"]).unwrap();
         let cpe = Cpe::parse("PT0002000123681633GX").unwrap();
         let key = reg
-            .supplier(&cpe, &CemeId::parse("PT-GAL").unwrap(), Region::Continent)
+            .supplier(
+                &cpe,
+                &CemeId::parse("PT-GAL").unwrap(),
+                Region::Continent,
+                day(),
+            )
             .unwrap();
         assert_eq!(key.tariff, TariffCycle::BiHourlyWeekly);
+    }
+
+    fn on(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    const CPE0: &str = "PT0002000123681633GX";
+    const CPE1: &str = "PT0014000100605384QR";
+
+    fn evse(id: &str) -> Place {
+        Place::Evse {
+            evse_id: Some(id.into()),
+            evse_uid: None,
+        }
+    }
+
+    #[test]
+    fn a_dated_tariff_change_applies_from_its_day_and_not_before() {
+        let cemes = "ceme,cse_code,island_code,tariff_cycle,valid_from,valid_to\nPT-GAL,02,GALP,01,,2024-10-29\nPT-GAL,02,GALP,03,2024-10-29,\n";
+        let reg = Registry::parse(&texts(CPES, EVSES, cemes), &["e-redes", "eda"]).unwrap();
+        let (cpe, gal) = (Cpe::parse(CPE0).unwrap(), CemeId::parse("PT-GAL").unwrap());
+        let tariff = |d| {
+            reg.supplier(&cpe, &gal, Region::Continent, on(d))
+                .unwrap()
+                .tariff
+        };
+        assert_eq!(tariff("2024-10-27"), TariffCycle::from_code("01").unwrap());
+        assert_eq!(tariff("2024-10-28"), TariffCycle::from_code("01").unwrap());
+        assert_eq!(tariff("2024-10-29"), TariffCycle::from_code("03").unwrap());
+        assert!(reg.warnings().is_empty(), "{:?}", reg.warnings());
+    }
+
+    #[test]
+    fn a_dated_override_applies_only_on_its_days() {
+        let mut t = texts(CPES, EVSES, CEMES);
+        t.overrides = Some((
+            "overrides.csv",
+            "cpe,ceme,tariff_cycle,valid_from,valid_to\nPT0002000123681633GX,PT-GAL,04,2024-11-01,\n",
+        ));
+        let reg = Registry::parse(&t, &["e-redes", "eda"]).unwrap();
+        let (cpe, gal) = (Cpe::parse(CPE0).unwrap(), CemeId::parse("PT-GAL").unwrap());
+        let tariff = |d| {
+            reg.supplier(&cpe, &gal, Region::Continent, on(d))
+                .unwrap()
+                .tariff
+                .code()
+        };
+        assert_eq!(tariff("2024-10-31"), "01");
+        assert_eq!(tariff("2024-11-01"), "04");
+    }
+
+    #[test]
+    fn an_evse_moved_from_a_date_maps_each_session_by_its_day() {
+        let cpes = "cpe,ord\nPT0002000123681633GX,e-redes\nPT0002000555000111QN,e-redes\n";
+        let cpes = cpes.replace(
+            "PT0002000555000111QN",
+            &Cpe::from_parts(2, 555_000_111).unwrap().to_string(),
+        );
+        let other = Cpe::from_parts(2, 555_000_111).unwrap();
+        let evses = format!(
+            "evse,cpe,valid_from,valid_to\nE1,{CPE0},,2024-10-29\nE1,{other},2024-10-29,\n"
+        );
+        let reg = Registry::parse(&texts(&cpes, &evses, CEMES), &["e-redes"]).unwrap();
+        let at = |d| reg.place_on(&evse("E1"), |_| on(d)).unwrap().0;
+        assert_eq!(at("2024-10-28"), Cpe::parse(CPE0).unwrap());
+        assert_eq!(at("2024-10-29"), other);
+    }
+
+    #[test]
+    fn a_cpe_that_leaves_is_not_served_from_that_day() {
+        let cpes =
+            format!("cpe,ord,valid_from,valid_to\n{CPE0},e-redes,,2024-10-29\n{CPE1},eda,,\n");
+        let reg = Registry::parse(&texts(&cpes, EVSES, CEMES), &["e-redes", "eda"]).unwrap();
+        let cpe = Cpe::parse(CPE0).unwrap();
+        assert_eq!(reg.ord_of(&cpe, on("2024-10-28")), Some("e-redes"));
+        assert_eq!(reg.ord_of(&cpe, on("2024-10-29")), None);
+        assert_eq!(reg.cpes_of("e-redes", on("2024-10-28")).count(), 1);
+        assert_eq!(reg.cpes_of("e-redes", on("2024-10-29")).count(), 0);
+        assert!(reg.ever_of(&cpe, "e-redes"));
+        let err = reg
+            .place_on(&evse("PT*MOB*E1"), |_| on("2024-10-30"))
+            .unwrap_err();
+        assert!(err.contains("not mapped to a CPE"), "{err}");
+        // Its EVSE still points to it after it left: allowed, with a warning at the EVSE's line.
+        let w: Vec<String> = reg.warnings().iter().map(ToString::to_string).collect();
+        assert!(
+            w.iter().any(|w| w.starts_with("evses.csv:2:")
+                && w.contains("from 2024-10-29")
+                && w.contains("unmapped")),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn a_cpe_moved_to_another_ord_is_mapped_in_that_ords_time_zone() {
+        // From 2024-10-29 the CPE is served by eda (an hour behind): a session at 23:30 mainland
+        // time on the 28th is 22:30 on the 28th in the Azores, still e-redes'; one at 00:30 on
+        // the 29th mainland is 23:30 on the 28th in the Azores: e-redes' row has ended by then on
+        // the mainland's day, and eda's has not begun on the Azores' day, so it is unmapped.
+        let cpes = format!(
+            "cpe,ord,valid_from,valid_to\n{CPE0},e-redes,,2024-10-29\n{CPE0},eda,2024-10-29,\n"
+        );
+        let reg = Registry::parse(&texts(&cpes, EVSES, CEMES), &["e-redes", "eda"]).unwrap();
+        let day_in = |mainland: &'static str, azores: &'static str| {
+            move |ord: &str| {
+                if ord == "eda" {
+                    on(azores)
+                } else {
+                    on(mainland)
+                }
+            }
+        };
+        let place = evse("PT*MOB*E1");
+        assert_eq!(
+            reg.place_on(&place, day_in("2024-10-28", "2024-10-28"))
+                .unwrap()
+                .1,
+            "e-redes"
+        );
+        assert!(reg
+            .place_on(&place, day_in("2024-10-29", "2024-10-28"))
+            .is_err());
+        assert_eq!(
+            reg.place_on(&place, day_in("2024-10-29", "2024-10-29"))
+                .unwrap()
+                .1,
+            "eda"
+        );
+    }
+
+    #[test]
+    fn overlapping_rows_of_one_key_are_refused_with_both_lines() {
+        let cemes = "ceme,cse_code,island_code,tariff_cycle,valid_from,valid_to\nPT-GAL,02,GALP,01,,2024-10-30\nPT-GAL,02,GALP,03,2024-10-29,\n";
+        let cpes = format!(
+            "cpe,ord,valid_from\n{CPE0},e-redes,\n{CPE0},e-redes,2024-01-01\n{CPE1},eda,\n"
+        );
+        let errs = Registry::parse(&texts(&cpes, EVSES, cemes), &["e-redes", "eda"]).unwrap_err();
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert!(
+            shown
+                .iter()
+                .any(|e| e.starts_with("cemes.csv:3:") && e.contains("overlaps line 2")),
+            "{shown:#?}"
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|e| e.starts_with("cpes.csv:3:") && e.contains("line 2")),
+            "{shown:#?}"
+        );
+    }
+
+    #[test]
+    fn bad_validity_dates_are_refused_with_file_and_line() {
+        let cemes = "ceme,cse_code,island_code,tariff_cycle,valid_from,valid_to\nPT-GAL,02,GALP,01,29-10-2024,\n";
+        let errs = Registry::parse(&texts(CPES, EVSES, cemes), &["e-redes", "eda"]).unwrap_err();
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 1, "{shown:#?}");
+        assert!(shown[0].starts_with("cemes.csv:2: valid_from"), "{shown:?}");
+    }
+
+    #[test]
+    fn a_gap_between_two_rows_of_a_key_is_a_warning_at_the_later_row() {
+        let cemes = "ceme,cse_code,island_code,tariff_cycle,valid_from,valid_to\nPT-GAL,02,GALP,01,,2024-10-29\nPT-GAL,02,GALP,03,2024-10-30,\n";
+        let reg = Registry::parse(&texts(CPES, EVSES, cemes), &["e-redes", "eda"]).unwrap();
+        let w: Vec<String> = reg.warnings().iter().map(ToString::to_string).collect();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("cemes.csv:3:") && w[0].contains("from 2024-10-29 before 2024-10-30"),
+            "{w:?}"
+        );
+        let err = reg
+            .supplier(
+                &Cpe::parse(CPE0).unwrap(),
+                &CemeId::parse("PT-GAL").unwrap(),
+                Region::Continent,
+                on("2024-10-29"),
+            )
+            .unwrap_err();
+        assert!(err.contains("in force on 2024-10-29"), "{err}");
     }
 }
