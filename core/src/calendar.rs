@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Timelike, Utc};
+use chrono::{
+    DateTime, Duration, LocalResult, NaiveDate, NaiveTime, Offset, TimeZone, Timelike, Utc,
+};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +20,42 @@ pub enum LabelConvention {
     Local,
     /// UTC days of 96 periods labelled by UTC time.
     Utc,
+    /// 96 periods labelled by local time on every day: on the spring DST day the missing hour's
+    /// four labels carry zeros, on the autumn day each label of the repeated hour holds both
+    /// passes summed (public E-Redes-derived data is published so).
+    #[serde(rename = "local-96")]
+    Local96,
+}
+
+impl LabelConvention {
+    /// The name as the config and `check --time-convention` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LabelConvention::Local => "local",
+            LabelConvention::Utc => "utc",
+            LabelConvention::Local96 => "local-96",
+        }
+    }
+}
+
+impl fmt::Display for LabelConvention {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What stretch of time a quarter-hour's label stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Span {
+    /// The quarter-hour from `start` (every label but the two below).
+    #[default]
+    One,
+    /// `local-96` on the autumn DST day: the label of the repeated hour, holding the quarter-hour
+    /// from `start` and the one an hour later (both passes summed).
+    BothPasses,
+    /// `local-96` on the spring DST day: a label of the hour that does not exist; it holds no
+    /// time (its value is zero). `start` is the instant the clock jumped.
+    Gap,
 }
 
 /// A period label `HHMM`: the end of the quarter-hour in minutes after midnight (15 ..= 1440).
@@ -74,6 +112,7 @@ impl fmt::Display for PeriodLabel {
 pub struct QuarterHour {
     pub start: DateTime<Utc>,
     pub label: PeriodLabel,
+    pub span: Span,
 }
 
 impl QuarterHour {
@@ -87,6 +126,8 @@ impl QuarterHour {
 pub struct DayCalendar {
     pub day: NaiveDate,
     pub quarter_hours: Vec<QuarterHour>,
+    /// Set for `local-96`: labels are found by local wall-clock time in this zone.
+    wall_clock: Option<Tz>,
 }
 
 impl DayCalendar {
@@ -95,6 +136,41 @@ impl DayCalendar {
         match convention {
             LabelConvention::Utc => Self::utc_day(day),
             LabelConvention::Local => Self::local_day(tz, day),
+            LabelConvention::Local96 => Self::local_96_day(tz, day),
+        }
+    }
+
+    /// 96 labels of local wall-clock time; a label's local time that does not exist is a gap,
+    /// one that exists twice holds both passes.
+    fn local_96_day(tz: Tz, day: NaiveDate) -> DayCalendar {
+        let midnight = day.and_time(NaiveTime::MIN);
+        let quarter_hours = (0..96u16)
+            .map(|i| {
+                let local = midnight + Duration::minutes(QUARTER_MINUTES * i64::from(i));
+                let label = PeriodLabel(15 * (i + 1));
+                match tz.from_local_datetime(&local) {
+                    LocalResult::Single(t) => QuarterHour {
+                        start: t.with_timezone(&Utc),
+                        label,
+                        span: Span::One,
+                    },
+                    LocalResult::Ambiguous(first, _) => QuarterHour {
+                        start: first.with_timezone(&Utc),
+                        label,
+                        span: Span::BothPasses,
+                    },
+                    LocalResult::None => QuarterHour {
+                        start: after_gap(tz, local),
+                        label,
+                        span: Span::Gap,
+                    },
+                }
+            })
+            .collect();
+        DayCalendar {
+            day,
+            quarter_hours,
+            wall_clock: Some(tz),
         }
     }
 
@@ -104,9 +180,14 @@ impl DayCalendar {
             .map(|i| QuarterHour {
                 start: start + Duration::minutes(QUARTER_MINUTES * i64::from(i)),
                 label: PeriodLabel(15 * (i + 1)),
+                span: Span::One,
             })
             .collect();
-        DayCalendar { day, quarter_hours }
+        DayCalendar {
+            day,
+            quarter_hours,
+            wall_clock: None,
+        }
     }
 
     fn local_day(tz: Tz, day: NaiveDate) -> DayCalendar {
@@ -144,9 +225,14 @@ impl DayCalendar {
             quarter_hours.push(QuarterHour {
                 start: qh_start,
                 label: PeriodLabel(end_minutes),
+                span: Span::One,
             });
         }
-        DayCalendar { day, quarter_hours }
+        DayCalendar {
+            day,
+            quarter_hours,
+            wall_clock: None,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -165,8 +251,20 @@ impl DayCalendar {
         self.quarter_hours.last().map(QuarterHour::end)
     }
 
-    /// Index of the quarter-hour starting at `start`, if it belongs to this day.
+    /// Index of the quarter-hour starting at `start`, if it belongs to this day (with `local-96`
+    /// both passes of the autumn repeated hour give the same index).
     pub fn index_of_start(&self, start: DateTime<Utc>) -> Option<usize> {
+        if let Some(tz) = self.wall_clock {
+            let local = start.with_timezone(&tz).naive_local();
+            if local.date() != self.day || start.timestamp() % (QUARTER_MINUTES * 60) != 0 {
+                return None;
+            }
+            let minutes = i64::from(local.time().num_seconds_from_midnight() / 60);
+            if minutes % QUARTER_MINUTES != 0 {
+                return None;
+            }
+            return usize::try_from(minutes / QUARTER_MINUTES).ok();
+        }
         let first = self.start()?;
         let minutes = (start - first).num_minutes();
         if minutes < 0 || minutes % QUARTER_MINUTES != 0 || (start - first).num_seconds() % 60 != 0
@@ -180,6 +278,17 @@ impl DayCalendar {
     pub fn labels(&self) -> impl Iterator<Item = PeriodLabel> + '_ {
         self.quarter_hours.iter().map(|q| q.label)
     }
+}
+
+/// The instant the clock jumped over the local time `local` (which does not exist in `tz`): the
+/// first local time after it that exists is the one the clock jumped to.
+fn after_gap(tz: Tz, local: chrono::NaiveDateTime) -> DateTime<Utc> {
+    (1..=(24 * 4))
+        .find_map(|step| {
+            tz.from_local_datetime(&(local + Duration::minutes(QUARTER_MINUTES * step)))
+                .earliest()
+        })
+        .map_or_else(|| Utc.from_utc_datetime(&local), |t| t.with_timezone(&Utc))
 }
 
 /// The first UTC instant whose local date in `tz` is `day` (after a midnight gap: the transition).
@@ -199,7 +308,7 @@ pub fn local_day_start(tz: Tz, day: NaiveDate) -> DateTime<Utc> {
 pub fn day_of_instant(tz: Tz, convention: LabelConvention, t: DateTime<Utc>) -> NaiveDate {
     match convention {
         LabelConvention::Utc => t.date_naive(),
-        LabelConvention::Local => t.with_timezone(&tz).date_naive(),
+        LabelConvention::Local | LabelConvention::Local96 => t.with_timezone(&tz).date_naive(),
     }
 }
 
@@ -354,6 +463,110 @@ mod tests {
         );
         for bad in ["0000", "2415", "0060", "015", "00a5", "2500", "0016"] {
             assert_eq!(PeriodLabel::parse(bad), None, "{bad}");
+        }
+    }
+
+    fn utc(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, mi, 0).unwrap()
+    }
+
+    fn spans(region: Region, d: NaiveDate) -> Vec<(String, Span)> {
+        DayCalendar::new(region.time_zone(), d, LabelConvention::Local96)
+            .quarter_hours
+            .iter()
+            .map(|q| (q.label.to_string(), q.span))
+            .collect()
+    }
+
+    #[test]
+    fn local_96_spring_day_has_96_labels_with_the_skipped_hour_as_a_gap() {
+        for region in [Region::Continent, Region::Madeira] {
+            let s = spans(region, day(2024, 3, 31));
+            assert_eq!(s.len(), 96);
+            let gap: Vec<&str> = s
+                .iter()
+                .filter(|q| q.1 == Span::Gap)
+                .map(|q| q.0.as_str())
+                .collect();
+            assert_eq!(gap, ["0115", "0130", "0145", "0200"]);
+            assert!(s.iter().all(|q| q.1 != Span::BothPasses));
+        }
+        // The Azores jump from 00:00 to 01:00.
+        let s = spans(Region::Azores, day(2024, 3, 31));
+        let gap: Vec<&str> = s
+            .iter()
+            .filter(|q| q.1 == Span::Gap)
+            .map(|q| q.0.as_str())
+            .collect();
+        assert_eq!(gap, ["0015", "0030", "0045", "0100"]);
+        let cal = DayCalendar::new(
+            Region::Azores.time_zone(),
+            day(2024, 3, 31),
+            LabelConvention::Local96,
+        );
+        // The day starts at the jump (01:00 UTC), and the first real quarter-hour is 0115.
+        assert_eq!(cal.start(), Some(utc(2024, 3, 31, 1, 0)));
+        assert_eq!(cal.index_of_start(utc(2024, 3, 31, 1, 0)), Some(4));
+    }
+
+    #[test]
+    fn local_96_autumn_day_folds_both_passes_of_the_repeated_hour_into_one_label() {
+        let tz = Region::Continent.time_zone();
+        let cal = DayCalendar::new(tz, day(2024, 10, 27), LabelConvention::Local96);
+        assert_eq!(cal.len(), 96);
+        let both: Vec<String> = cal
+            .quarter_hours
+            .iter()
+            .filter(|q| q.span == Span::BothPasses)
+            .map(|q| q.label.to_string())
+            .collect();
+        assert_eq!(both, ["0115", "0130", "0145", "0200"]);
+        // 01:00 local happens at 00:00 UTC (summer) and again at 01:00 UTC (winter): one label.
+        assert_eq!(cal.index_of_start(utc(2024, 10, 27, 0, 0)), Some(4));
+        assert_eq!(cal.index_of_start(utc(2024, 10, 27, 1, 0)), Some(4));
+        assert_eq!(cal.index_of_start(utc(2024, 10, 27, 1, 45)), Some(7));
+        assert_eq!(cal.index_of_start(utc(2024, 10, 27, 2, 0)), Some(8));
+        assert_eq!(
+            cal.index_of_start(utc(2024, 10, 26, 22, 45)),
+            None,
+            "the day before"
+        );
+        assert_eq!(cal.start(), Some(utc(2024, 10, 26, 23, 0)));
+        assert_eq!(cal.end(), Some(utc(2024, 10, 28, 0, 0)));
+        let s = spans(Region::Azores, day(2024, 10, 27));
+        let both: Vec<&str> = s
+            .iter()
+            .filter(|q| q.1 == Span::BothPasses)
+            .map(|q| q.0.as_str())
+            .collect();
+        assert_eq!(both, ["0015", "0030", "0045", "0100"]);
+    }
+
+    #[test]
+    fn local_96_covers_every_real_quarter_hour_of_every_day_exactly_once() {
+        // Over two years, each day's labels stand for exactly the day's real quarter-hours.
+        for region in Region::ALL {
+            let tz = region.time_zone();
+            for d in day(2024, 1, 1).iter_days().take(731) {
+                let real = DayCalendar::new(tz, d, LabelConvention::Local);
+                let folded = DayCalendar::new(tz, d, LabelConvention::Local96);
+                assert_eq!(folded.len(), 96, "{region} {d}");
+                let mut hits = [0u8; 96];
+                for q in &real.quarter_hours {
+                    let i = folded
+                        .index_of_start(q.start)
+                        .unwrap_or_else(|| panic!("{region} {d} {}", q.start));
+                    hits[i] += 1;
+                }
+                for (i, q) in folded.quarter_hours.iter().enumerate() {
+                    let want = match q.span {
+                        Span::One => 1,
+                        Span::BothPasses => 2,
+                        Span::Gap => 0,
+                    };
+                    assert_eq!(hits[i], want, "{region} {d} {}", q.label);
+                }
+            }
         }
     }
 }

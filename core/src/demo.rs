@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::calendar::{DayCalendar, LabelConvention};
+use crate::calendar::{DayCalendar, LabelConvention, Span};
 use crate::cpe::Cpe;
 use crate::filename::{Direction, Extension, NTransm, OrdFileName, PartyCode};
 use crate::profile::{DayProfile, Reading, ReadingStatus};
@@ -143,12 +143,34 @@ pub fn registry_files() -> Vec<DemoFile> {
 
 /// A CPE's total for a day: a base load shaped by the hour, with `bump_kw` added on afternoon hours.
 pub fn ord_profile(region: Region, day: NaiveDate, seed: u64, bump_kw: u32) -> DayProfile {
-    let cal = DayCalendar::new(region.time_zone(), day, LabelConvention::Local);
+    ord_profile_in(region, day, seed, bump_kw, LabelConvention::Local)
+}
+
+/// [`ord_profile`] labelled in `convention`: with `local-96` the spring gap holds 0 (status 2)
+/// and each label of the autumn repeated hour both passes.
+pub fn ord_profile_in(
+    region: Region,
+    day: NaiveDate,
+    seed: u64,
+    bump_kw: u32,
+    convention: LabelConvention,
+) -> DayProfile {
+    let cal = DayCalendar::new(region.time_zone(), day, convention);
     let readings = cal
         .quarter_hours
         .iter()
         .enumerate()
         .map(|(i, q)| {
+            match q.span {
+                Span::Gap => {
+                    return Reading {
+                        kwh: Decimal::ZERO,
+                        status: ReadingStatus::Missing,
+                    }
+                }
+                Span::BothPasses | Span::One => {}
+            }
+            let passes = Decimal::from(if q.span == Span::BothPasses { 2 } else { 1 });
             let hour = u64::from(q.label.end_minutes() / 60);
             let mut kw = 12 + (seed + hour * 7 + i as u64) % 9;
             if (13..=18).contains(&hour) {
@@ -156,7 +178,7 @@ pub fn ord_profile(region: Region, day: NaiveDate, seed: u64, bump_kw: u32) -> D
             }
             // kW with one decimal → kWh = kW / 4, exact.
             Reading {
-                kwh: Decimal::new(kw as i64 * 10 + (i as i64 % 10), 1) / Decimal::from(4),
+                kwh: passes * Decimal::new(kw as i64 * 10 + (i as i64 % 10), 1) / Decimal::from(4),
                 status: ReadingStatus::Real,
             }
         })
@@ -171,6 +193,23 @@ pub fn ord_file(
     profile: DayProfile,
     transmission_id: u64,
     generated: NaiveDate,
+) -> DemoFile {
+    ord_file_in(
+        ord,
+        cpe,
+        profile,
+        (transmission_id, generated),
+        &Dialect::default(),
+    )
+}
+
+/// [`ord_file`] written in `dialect`.
+pub fn ord_file_in(
+    ord: &DemoOrd,
+    cpe: Cpe,
+    profile: DayProfile,
+    (transmission_id, generated): (u64, NaiveDate),
+    dialect: &Dialect,
 ) -> DemoFile {
     let day = profile.day;
     let destination = if ord.region == Region::Continent {
@@ -195,7 +234,7 @@ pub fn ord_file(
         },
         days: vec![profile],
     };
-    let bytes = sgl::write(&file, ord.region, &Dialect::default()).unwrap_or_default();
+    let bytes = sgl::write(&file, ord.region, dialect).unwrap_or_default();
     let name = match ord.region {
         Region::Azores => OrdFileName {
             direction: Direction::Inbound,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
+use egme_ord::calendar::LabelConvention;
 use egme_ord::check::{check_file, FileCheck};
 use egme_ord::filename::Direction;
 use egme_ord::region::Region;
@@ -28,6 +29,18 @@ enum DirectionArg {
     Outbound,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ConventionArg {
+    /// Local legal time: 92/96/100 periods, repeated labels on the autumn day (the default).
+    Local,
+    /// UTC days of 96 periods.
+    Utc,
+    /// 96 local labels every day: the spring gap's four labels zero, the autumn repeated hour's
+    /// labels holding both passes summed.
+    #[value(name = "local-96")]
+    Local96,
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Region of the files; inferred from each name when absent (.txt or PT0014… → azores, PT0013… → madeira).
@@ -36,6 +49,9 @@ pub struct CheckArgs {
     /// Direction of the files; inferred from each name when absent.
     #[arg(long, value_enum)]
     direction: Option<DirectionArg>,
+    /// How the files label periods (an ORD's `time_convention`).
+    #[arg(long, value_enum, default_value = "local")]
+    time_convention: ConventionArg,
     /// One JSON object per file, one per line.
     #[arg(long)]
     json: bool,
@@ -45,7 +61,14 @@ pub struct CheckArgs {
 }
 
 pub fn run(args: &CheckArgs) -> Result<u8> {
-    let dialect = Dialect::default();
+    let dialect = Dialect {
+        time_convention: match args.time_convention {
+            ConventionArg::Local => LabelConvention::Local,
+            ConventionArg::Utc => LabelConvention::Utc,
+            ConventionArg::Local96 => LabelConvention::Local96,
+        },
+        ..Dialect::default()
+    };
     let region = args.region.map(|r| match r {
         RegionArg::Continent => Region::Continent,
         RegionArg::Azores => Region::Azores,

@@ -165,3 +165,28 @@ fn binary_garbage_is_rejected_never_a_crash() {
     let o = check(&[path.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn local_96_fixtures_of_both_dst_days_pass_with_their_convention_and_name_it_without() {
+    let dir = fixtures().join("local-96");
+    let o = check(&["--time-convention", "local-96", dir.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains(": ok: CPE ")).count(),
+        4,
+        "{out}"
+    );
+    assert_eq!(out.matches("96 periods").count(), 4, "{out}");
+    // Read as `local` (the default), every DST day is refused, and the message names the setting.
+    let o = check(&[dir.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    for code in ["error[E402]", "error[E405]"] {
+        assert!(
+            out.lines()
+                .any(|l| l.contains(code) && l.contains("time_convention = \"local-96\"")),
+            "{code}: {out}"
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //! file names parse ∘ format = identity, and no input ever makes the reader panic.
 
 use chrono::NaiveDate;
-use egme_ord::calendar::{DayCalendar, LabelConvention};
+use egme_ord::calendar::{DayCalendar, LabelConvention, Span};
 use egme_ord::cpe::Cpe;
 use egme_ord::filename::{Direction, NTransm, OrdFileName, PartyCode, TariffCycle};
 use egme_ord::profile::{DayProfile, Reading, ReadingStatus};
@@ -30,6 +30,17 @@ fn day() -> impl Strategy<Value = NaiveDate> {
         Just(NaiveDate::from_ymd_opt(2024, 3, 31).unwrap()),
         Just(NaiveDate::from_ymd_opt(2024, 10, 27).unwrap()),
         Just(NaiveDate::from_ymd_opt(2025, 3, 30).unwrap()),
+        Just(NaiveDate::from_ymd_opt(2025, 10, 26).unwrap()),
+    ]
+}
+
+/// The DST days of 2024 and 2025 (the Azores change at the same instants, an hour earlier in
+/// local time), or the day before one.
+fn dst_day() -> impl Strategy<Value = NaiveDate> {
+    prop_oneof![
+        Just(NaiveDate::from_ymd_opt(2024, 3, 31).unwrap()),
+        Just(NaiveDate::from_ymd_opt(2024, 10, 27).unwrap()),
+        Just(NaiveDate::from_ymd_opt(2025, 3, 29).unwrap()),
         Just(NaiveDate::from_ymd_opt(2025, 10, 26).unwrap()),
     ]
 }
@@ -68,18 +79,24 @@ fn file_for(
     first: NaiveDate,
     days: usize,
     kind: ValueKind,
-    decimals: u32,
+    (decimals, convention): (u32, LabelConvention),
     seeds: &[(u32, ReadingStatus)],
 ) -> SglFile {
     let tz = region.time_zone();
     let mut profiles = Vec::new();
     let mut k = 0usize;
     for d in first.iter_days().take(days) {
-        let cal = DayCalendar::new(tz, d, LabelConvention::Local);
-        let readings = (0..cal.len())
-            .map(|_| {
-                let (raw, status) = seeds[k % seeds.len()];
+        let cal = DayCalendar::new(tz, d, convention);
+        let readings = cal
+            .quarter_hours
+            .iter()
+            .map(|q| {
+                let (raw, mut status) = seeds[k % seeds.len()];
                 k += 1;
+                if q.span == Span::Gap {
+                    // A label of the spring gap (local-96): it holds no time.
+                    status = ReadingStatus::Missing;
+                }
                 let value = if status == ReadingStatus::Missing {
                     Decimal::ZERO
                 } else {
@@ -126,7 +143,26 @@ proptest! {
         seeds in prop::collection::vec((0u32..2_000_000, status()), 1..50),
     ) {
         let kind = if energy { ValueKind::Energy } else { ValueKind::Power };
-        let file = file_for(region, first, days, kind, dialect.value_decimals, &seeds);
+        let file = file_for(region, first, days, kind, (dialect.value_decimals, LabelConvention::Local), &seeds);
+        let bytes = sgl::write(&file, region, &dialect).expect("writable");
+        let report = sgl::read(&bytes, &ReadOptions::new(region, &dialect));
+        prop_assert_eq!(&report.diagnostics, &vec![]);
+        prop_assert_eq!(report.file.as_ref(), Some(&file));
+    }
+
+    #[test]
+    fn local_96_writer_then_reader_gives_the_same_file_on_the_dst_days_of_every_zone(
+        region in region(),
+        first in dst_day(),
+        days in 1usize..=3,
+        energy in any::<bool>(),
+        dialect in dialect(),
+        seeds in prop::collection::vec((0u32..2_000_000, status()), 1..50),
+    ) {
+        let dialect = Dialect { time_convention: LabelConvention::Local96, ..dialect };
+        let kind = if energy { ValueKind::Energy } else { ValueKind::Power };
+        let file = file_for(region, first, days, kind, (dialect.value_decimals, LabelConvention::Local96), &seeds);
+        prop_assert!(file.days.iter().all(|d| d.readings.len() == 96));
         let bytes = sgl::write(&file, region, &dialect).expect("writable");
         let report = sgl::read(&bytes, &ReadOptions::new(region, &dialect));
         prop_assert_eq!(&report.diagnostics, &vec![]);
@@ -202,7 +238,7 @@ proptest! {
         edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..5, any::<u8>()), 1..8),
     ) {
         let dialect = Dialect::default();
-        let file = file_for(region, first, 1, ValueKind::Power, 3, &seeds);
+        let file = file_for(region, first, 1, ValueKind::Power, (3, LabelConvention::Local), &seeds);
         let mut bytes = sgl::write(&file, region, &dialect).expect("writable");
         for (at, op, byte) in edits {
             if bytes.is_empty() { break; }

@@ -12,6 +12,7 @@ mod faults;
 mod hostile;
 mod known_hosts;
 mod ledger_loss;
+mod local_96;
 mod operator_view;
 mod persistent_faults;
 mod pipeline;

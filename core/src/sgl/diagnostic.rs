@@ -57,6 +57,7 @@ codes! {
     DuplicatePeriod = "E403", "duplicate-period", Error, "A period given twice (beyond the autumn DST repetition).";
     PeriodOrder = "E404", "period-order", Error, "Dates or periods out of chronological order.";
     MissingPeriods = "E405", "missing-periods", Error, "Quarter-hours of a selected day without a 20 record.";
+    GapNotZero = "E406", "gap-not-zero", Error, "With `time_convention = \"local-96\"`: a value other than zero on a label of the spring DST gap (a local time that does not exist).";
     TotalsMismatch = "E501", "totals-mismatch", Error, "The 99 record's counts do not match the file.";
     NamePattern = "E601", "name-pattern", Error, "The file name fits none of the ORD's patterns.";
     NameCpe = "E602", "name-cpe", Error, "The CPE in the file name is malformed or has wrong check letters.";

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use super::diagnostic::{show, Code, Diagnostic};
 use super::lex::{self, Field, ValueError};
 use super::{Criteria, DataStatus, Header, ReadOptions, Report, SglFile, ValueKind};
-use crate::calendar::{DayCalendar, LabelConvention, PeriodLabel};
+use crate::calendar::{DayCalendar, LabelConvention, PeriodLabel, Span};
 use crate::filename::DateMeaning;
 use crate::profile::{DayProfile, Reading, ReadingStatus};
 use crate::region::Region;
@@ -80,6 +80,7 @@ struct Detail {
     line: usize,
     date_column: usize,
     period_column: usize,
+    value_column: usize,
     date: NaiveDate,
     label: PeriodLabel,
     value: Decimal,
@@ -119,6 +120,7 @@ struct DayGrid {
     region: Region,
     start: NaiveDate,
     end: NaiveDate,
+    convention: LabelConvention,
     calendars: Vec<DayCalendar>,
     slots: Vec<Vec<Option<(Decimal, ReadingStatus)>>>,
     /// Per day, the quarter-hour after the last one filled in order.
@@ -142,6 +144,7 @@ impl DayGrid {
             .collect();
         Some(DayGrid {
             region,
+            convention,
             start,
             end,
             slots: calendars.iter().map(|c| vec![None; c.len()]).collect(),
@@ -188,6 +191,19 @@ impl DayGrid {
         if let Some(k) = (j..cal.len()).find(|&k| cal.quarter_hours[k].label == d.label) {
             self.slots[di][k] = Some((d.value, d.status));
             self.cursor[di] = k + 1;
+            if cal.quarter_hours[k].span == Span::Gap && !d.value.is_zero() {
+                return Some(Diagnostic::new(
+                    d.line,
+                    d.value_column,
+                    Code::GapNotZero,
+                    format!(
+                        "period {} of {} is in the hour the clocks skipped (local-96 labels it but it holds no time): expected 0, found {}",
+                        d.label,
+                        d.date.format("%Y%m%d"),
+                        d.value
+                    ),
+                ));
+            }
             return None;
         }
         let behind: Vec<usize> = (0..j)
@@ -196,7 +212,7 @@ impl DayGrid {
         let day = d.date.format("%Y%m%d");
         if behind.is_empty() {
             let note = if cal.len() != 96 {
-                format!(" (a {}-period DST day)", cal.len())
+                format!(" (a {}-period DST day){}", cal.len(), self.local_96_hint())
             } else {
                 String::new()
             };
@@ -265,11 +281,25 @@ impl DayGrid {
             if missing.len() > 8 {
                 listed.push_str(" …");
             }
+            let hint = if cal.len() == 100 && missing.len() == 4 {
+                self.local_96_hint()
+            } else {
+                ""
+            };
             out.push(Diagnostic::new(line, 1, Code::MissingPeriods, format!(
-                "day {}: expected {} quarter-hours, {} have no 20 record ({listed}); a missing quarter-hour is a line with status 2",
+                "day {}: expected {} quarter-hours, {} have no 20 record ({listed}); a missing quarter-hour is a line with status 2{hint}",
                 cal.day.format("%Y%m%d"), cal.len(), missing.len())));
         }
         out
+    }
+
+    /// With the `local` convention on a DST day, what to set when the file has 96 periods.
+    fn local_96_hint(&self) -> &'static str {
+        if self.convention == LabelConvention::Local {
+            "; a file with 96 periods on a DST day labels every day in local time: set time_convention = \"local-96\" for this ORD (check: --time-convention local-96)"
+        } else {
+            ""
+        }
     }
 
     /// The days read, each quarter-hour in kWh.
@@ -747,6 +777,7 @@ impl<'o> Reader<'o> {
                 line,
                 date_column: f[1].column,
                 period_column: f[2].column,
+                value_column: f[3].column,
                 date,
                 label,
                 value,
@@ -985,6 +1016,27 @@ impl Reader<'_> {
         }
     }
 
+    /// The (day, label) pairs of the detail records that fall in a spring DST gap (`local-96`).
+    fn gap_labels(&self) -> std::collections::HashSet<(NaiveDate, PeriodLabel)> {
+        let mut out = std::collections::HashSet::new();
+        if self.options.dialect.time_convention != LabelConvention::Local96 {
+            return out;
+        }
+        let tz = self.options.region.time_zone();
+        let mut days: Vec<NaiveDate> = self.details.iter().map(|d| d.date).collect();
+        days.dedup();
+        for day in days {
+            let cal = DayCalendar::new(tz, day, LabelConvention::Local96);
+            out.extend(
+                cal.quarter_hours
+                    .iter()
+                    .filter(|q| q.span == Span::Gap)
+                    .map(|q| (day, q.label)),
+            );
+        }
+        out
+    }
+
     fn check_status(&mut self) {
         let Some(criteria) = self.criteria else {
             return;
@@ -992,10 +1044,12 @@ impl Reader<'_> {
         if criteria.status != DataStatus::Definitive {
             return;
         }
+        // With local-96 the labels of the spring gap hold no time: their status says nothing.
+        let gaps = self.gap_labels();
         let not_real = self
             .details
             .iter()
-            .filter(|d| d.status != ReadingStatus::Real)
+            .filter(|d| d.status != ReadingStatus::Real && !gaps.contains(&(d.date, d.label)))
             .count();
         if not_real > 0 {
             let line = self.seen(Kind::Criteria).unwrap_or(1);

@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use std::str::FromStr;
 
 use super::*;
-use crate::calendar::{DayCalendar, LabelConvention};
+use crate::calendar::{DayCalendar, LabelConvention, Span};
 use crate::filename::{Direction, OrdFileName};
 use crate::profile::{DayProfile, Reading, ReadingStatus};
 use crate::region::Region;
@@ -338,6 +338,74 @@ fn e405_missing_periods_are_rejected_with_their_labels() {
         "{}",
         r.diagnostics[0].message
     );
+}
+
+/// A 96-label local-96 file of `d` (12 kW everywhere, the spring gap 0 with status 2).
+fn local_96(region: Region, d: NaiveDate) -> String {
+    let cal = DayCalendar::new(region.time_zone(), d, LabelConvention::Local96);
+    let mut s = format!(
+        "00\tEDIS\t0099/1\t0000000372\t0000000371\t00000001\t{0}\t{0}\n",
+        d.format("%Y%m%d")
+    );
+    s.push_str("01\tD\tN\t06\tPOTENCIA\tK\t15M\t0\n04\tA+\n");
+    for q in &cal.quarter_hours {
+        let (value, status) = match q.span {
+            Span::Gap => ("0000000000000.000", 2),
+            Span::BothPasses => ("0000000000024.000", 0),
+            Span::One => ("0000000000012.000", 0),
+        };
+        s.push_str(&format!(
+            "20\t{}\t{}\t{value}\t{status}\n",
+            d.format("%Y%m%d"),
+            q.label
+        ));
+    }
+    s.push_str("99\t0000000\t0000001\t000096\n");
+    s
+}
+
+#[test]
+fn e406_a_value_in_the_spring_gap_of_a_local_96_file_is_rejected() {
+    let dialect = Dialect {
+        time_convention: LabelConvention::Local96,
+        ..Dialect::default()
+    };
+    let good = local_96(Region::Continent, day(2024, 3, 31));
+    let r = read_with(&good, Region::Continent, &dialect);
+    assert_eq!(
+        r.diagnostics,
+        vec![],
+        "zeros with status 2 in the gap, header D"
+    );
+    let file = r.file.unwrap();
+    assert_eq!(file.days[0].readings.len(), 96);
+    // 92 real quarter-hours of 12 kW = 3 kWh each.
+    assert_eq!(file.total_kwh(), Decimal::from(276));
+    // Line 4 + 4 = 0115, the first label of the gap.
+    let bad = replace_line(&good, 8, "20\t20240331\t0115\t0000000000001.000\t0");
+    let r = read_with(&bad, Region::Continent, &dialect);
+    assert!(r.file.is_none());
+    let d = &r.diagnostics[0];
+    assert_eq!(
+        (d.code, d.line),
+        (Code::GapNotZero, 8),
+        "{:#?}",
+        r.diagnostics
+    );
+    assert!(d.message.contains("expected 0, found 1"), "{}", d.message);
+}
+
+#[test]
+fn a_local_96_autumn_day_holds_both_passes_of_the_repeated_hour() {
+    let dialect = Dialect {
+        time_convention: LabelConvention::Local96,
+        ..Dialect::default()
+    };
+    let text = local_96(Region::Azores, day(2024, 10, 27));
+    let r = read_with(&text, Region::Azores, &dialect);
+    assert_eq!(r.diagnostics, vec![]);
+    // 100 real quarter-hours of 3 kWh: the four folded labels carry 6 kWh each.
+    assert_eq!(r.file.unwrap().total_kwh(), Decimal::from(300));
 }
 
 #[test]

@@ -8,8 +8,8 @@ use thiserror::Error;
 
 use super::dialect::{Dialect, LineEnding, Separator};
 use super::{SglFile, ValueKind};
-use crate::calendar::DayCalendar;
-use crate::profile::DayProfile;
+use crate::calendar::{DayCalendar, Span};
+use crate::profile::{DayProfile, ReadingStatus};
 use crate::region::Region;
 
 /// Why a file cannot be written.
@@ -36,6 +36,12 @@ pub enum WriteError {
     },
     #[error("days must be consecutive from the selection start {start} to its end {end}")]
     Selection { start: NaiveDate, end: NaiveDate },
+    #[error("day {day}, quarter-hour {index}: {value} in the hour the clocks skipped (local-96 writes it as 0)")]
+    GapNotZero {
+        day: NaiveDate,
+        index: usize,
+        value: Decimal,
+    },
 }
 
 /// Writes `file` for `region` in `dialect`. The totals record is computed, never taken from the caller.
@@ -109,12 +115,25 @@ fn write_day(
     }
     let date = day.day.format("%Y%m%d").to_string();
     for (index, (qh, reading)) in cal.quarter_hours.iter().zip(&day.readings).enumerate() {
+        // A label of the spring gap (local-96) holds no time: 0, status 2 (missing, not estimated).
+        let status = if qh.span == Span::Gap {
+            if !reading.kwh.is_zero() {
+                return Err(WriteError::GapNotZero {
+                    day: day.day,
+                    index,
+                    value: reading.kwh,
+                });
+            }
+            ReadingStatus::Missing
+        } else {
+            reading.status
+        };
         let text = value_text(day.day, index, reading.kwh, kind, dialect)?;
         let _ = write!(
             out,
             "20{sep}{date}{sep}{}{sep}{text}{sep}{}{eol}",
             qh.label,
-            char::from(reading.status.code())
+            char::from(status.code())
         );
     }
     Ok(cal.len())
