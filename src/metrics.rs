@@ -60,6 +60,8 @@ struct Series {
     pending: Family<OrdLabel, IntGauge>,
     quarantined: Family<OrdLabel, IntGauge>,
     stuck: Family<OrdLabel, IntGauge>,
+    missing: Family<OrdLabel, IntGauge>,
+    late: Family<OrdLabel, IntGauge>,
     backoff: Family<OrdLabel, IntGauge>,
     backoff_until: Family<OrdLabel, IntGauge>,
     last_success: Family<OrdLabel, IntGauge>,
@@ -106,6 +108,8 @@ impl Metrics {
             pending: Family::default(),
             quarantined: Family::default(),
             stuck: Family::default(),
+            missing: Family::default(),
+            late: Family::default(),
             backoff: Family::default(),
             backoff_until: Family::default(),
             last_success: Family::default(),
@@ -169,6 +173,16 @@ impl Metrics {
             "files_stuck",
             "ORD files that could not be read in several cycles in a row",
             s.stuck.clone(),
+        );
+        registry.register(
+            "ord_files_missing",
+            "CPE-days the registry gives the ORD without an ORD file after expect_by (open days)",
+            s.missing.clone(),
+        );
+        registry.register(
+            "ord_files_late",
+            "ORD files received for days already closed: archived, not applied",
+            s.late.clone(),
         );
         registry.register(
             "backoff",
@@ -244,6 +258,8 @@ impl Metrics {
                 &series.pending,
                 &series.quarantined,
                 &series.stuck,
+                &series.missing,
+                &series.late,
                 &series.backoff,
                 &series.backoff_until,
                 &series.last_success,
@@ -358,6 +374,14 @@ impl Metrics {
                 .quarantined
                 .get_or_create(&label)
                 .set(to_i64(o.quarantined));
+            series
+                .missing
+                .get_or_create(&label)
+                .set(to_i64(o.ord_files_missing as u64));
+            series
+                .late
+                .get_or_create(&label)
+                .set(to_i64(o.ord_files_late));
             series
                 .stuck
                 .get_or_create(&label)

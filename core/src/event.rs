@@ -48,10 +48,12 @@ pub enum EventKind {
     DayReopened,
     /// A day's files sent again by the operator.
     Resend,
+    /// CPEs the registry gives to an ORD without an ORD file for a day after `expect_by`.
+    OrdFileMissing,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::MissingTransmission,
         EventKind::UnregisteredCpe,
         EventKind::Rejected,
@@ -69,6 +71,7 @@ impl EventKind {
         EventKind::ClockJumpAllowed,
         EventKind::DayReopened,
         EventKind::Resend,
+        EventKind::OrdFileMissing,
     ];
 
     /// The name in the ledger, logs, metrics and `egme-ord events --kind`.
@@ -91,6 +94,7 @@ impl EventKind {
             EventKind::ClockJumpAllowed => "clock-jump-allowed",
             EventKind::DayReopened => "day-reopened",
             EventKind::Resend => "resend",
+            EventKind::OrdFileMissing => "ord-file-missing",
         }
     }
 

@@ -4,6 +4,7 @@ pub mod apportion;
 pub mod backoff;
 pub mod calendar;
 pub mod check;
+pub mod completeness;
 pub mod config;
 pub mod cpe;
 pub mod demo;

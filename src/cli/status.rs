@@ -30,13 +30,19 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
         let unreadable = ws.store.file_failures(&ord.name)?;
         let cycle = ws.store.ord_cycle(&ord.name)?;
         let quarantined = ws.store.quarantined_count(&ord.name)?;
+        let missing = ws.store.missing_ord_files(&ord.name)?;
+        let late = ws.store.late_ord_files(&ord.name)?;
         let next_send = next_send(ord, state.last_send, Utc::now());
         let backoff = cycle
             .as_ref()
             .and_then(|c| c.backoff_until)
             .filter(|u| *u > Utc::now());
         if args.json {
-            all.push(json!({ "ord": ord.name, "region": ord.region, "last_send": state.last_send, "next_send": next_send, "last_transmission_id": last_id, "last_cycle": cycle, "backing_off_until": backoff, "quarantined": quarantined, "days": days, "unreadable_files": unreadable }));
+            let missing: Vec<_> = missing
+                .iter()
+                .map(|(day, cpes)| json!({ "day": day, "cpes": cpes.iter().map(ToString::to_string).collect::<Vec<_>>() }))
+                .collect();
+            all.push(json!({ "ord": ord.name, "region": ord.region, "last_send": state.last_send, "next_send": next_send, "last_transmission_id": last_id, "last_cycle": cycle, "backing_off_until": backoff, "quarantined": quarantined, "ord_files_missing": missing, "expect_by": ord.expect_by.to_string(), "late_ord_files": late, "days": days, "unreadable_files": unreadable }));
             continue;
         }
         println!(
@@ -62,9 +68,27 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
                 u.format("%Y-%m-%d %H:%M:%SZ")
             ))
         );
+        println!("  {late} ORD file(s) received for closed days (archived, not applied)");
+        for (day, cpes) in &missing {
+            let listed: Vec<String> = cpes.iter().map(ToString::to_string).collect();
+            println!(
+                "  MISSING: no ORD file of {day} by {} for {} CPE(s): {}",
+                ord.expect_by,
+                cpes.len(),
+                listed.join(" ")
+            );
+        }
         println!(
-            "  {:<10}  {:<6}  {:>9}  {:>13}  {:>10}  {:>7}  {:>9}",
-            "day", "state", "ORD CPEs", "ORD last id", "files sent", "pending", "anomalies"
+            "  {:<10}  {:<6}  {:>9}  {:>7}  {:>13}  {:>10}  {:>7}  {:>9}  {:>4}",
+            "day",
+            "state",
+            "ORD CPEs",
+            "missing",
+            "ORD last id",
+            "files sent",
+            "pending",
+            "anomalies",
+            "late"
         );
         for f in &unreadable {
             let stuck = if f.failures >= egme_ord::cycle::STUCK_AFTER {
@@ -79,15 +103,17 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
         }
         for d in days {
             println!(
-                "  {:<10}  {:<6}  {:>9}  {:>13}  {:>10}  {:>7}  {:>9}",
+                "  {:<10}  {:<6}  {:>9}  {:>7}  {:>13}  {:>10}  {:>7}  {:>9}  {:>4}",
                 d.day.to_string(),
                 d.state,
                 d.cpes_with_ord_data,
+                missing.get(&d.day).map_or(0, |m| m.len()),
                 d.latest_ord_transmission
                     .map_or("-".to_string(), |v| v.to_string()),
                 d.files_sent,
                 d.files_pending,
-                d.anomalies
+                d.anomalies,
+                d.late_ord_files
             );
         }
     }

@@ -1,5 +1,6 @@
 //! One cycle of the daemon's job over its folders: intake, mobility, netting and sending, delivery.
 
+mod completeness;
 mod deliver;
 mod fence;
 mod intake;
@@ -111,6 +112,10 @@ pub struct OrdSummary {
     pub skipped_for_backoff: bool,
     /// Until when the daemon leaves the ORD out after this cycle's failure (set by `run`).
     pub backoff_until: Option<DateTime<Utc>>,
+    /// CPE-days without an ORD file after `expect_by` (open days within the window).
+    pub ord_files_missing: usize,
+    /// ORD files received for days already closed (all cycles): archived, not applied.
+    pub ord_files_late: u64,
     pub errors: Vec<String>,
 }
 
@@ -553,6 +558,10 @@ impl<'a> Cycle<'a> {
                 continue;
             }
             let failed_intake = intake_failed.get(&ord.name).map(String::as_str);
+            if let Err(e) = self.completeness(ord, sum, failed_intake.is_none()) {
+                tracing::error!(ord = %ord.name, error = %e, "completeness check failed");
+                sum.errors.push(format!("completeness: {e}"));
+            }
             self.send_and_deliver(ord, sum, failed_intake);
         }
         summary.ords = ord_summaries;

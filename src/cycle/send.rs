@@ -401,7 +401,19 @@ impl Cycle<'_> {
         let stamp = self.now.format("%Y%m%dT%H%M%SZ");
         let json_path = dir.join(format!("netting-{stamp}.json"));
         // Assembled from the rows' JSON text: the day's report is never held as one JSON tree.
-        let head = json!({ "ord": ord.name, "day": day, "computed_at": self.now }).to_string();
+        // The CPEs the registry gives the ORD that day without an ORD file (completeness).
+        let arrived: BTreeSet<Cpe> = self
+            .store
+            .profile_cpes(&ord.name, day)?
+            .into_iter()
+            .collect();
+        let registered: Vec<Cpe> = self.registry.cpes_of(&ord.name, day).collect();
+        let missing: Vec<String> = registered
+            .iter()
+            .filter(|c| !arrived.contains(c))
+            .map(Cpe::to_string)
+            .collect();
+        let head = json!({ "ord": ord.name, "day": day, "computed_at": self.now, "registered_cpes": registered.len(), "ord_files_missing": missing }).to_string();
         let mut doc =
             String::with_capacity(rows.iter().map(|r| r.json.len() + 2).sum::<usize>() + 64);
         doc.push_str(head.strip_suffix('}').unwrap_or(&head));

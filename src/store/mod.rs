@@ -1,6 +1,6 @@
 //! The ledger: one SQLite file (WAL, migrations by `user_version`). Only this module knows SQL.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -132,9 +132,18 @@ pub struct DayStatus {
     pub files_sent: u64,
     pub files_pending: u64,
     pub anomalies: u64,
+    /// ORD files for this day received after it closed: archived, not applied.
+    pub late_ord_files: u64,
 }
 
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
+
+/// Version 9: per ORD and day, the CPEs reported missing (`ord-file-missing`) and since when, so
+/// that each is reported once and cleared when its file arrives.
+const MIGRATION_9: &str = "
+CREATE TABLE missing_ord_files (
+  ord TEXT NOT NULL, day TEXT NOT NULL, cpe TEXT NOT NULL, since TEXT NOT NULL, PRIMARY KEY (ord, day, cpe));
+";
 
 /// Version 8: per ORD, how its last cycle went and until when the daemon leaves it out (for
 /// `status`, which runs beside the daemon).
@@ -843,6 +852,7 @@ impl Store {
             (6, MIGRATION_6),
             (7, MIGRATION_7),
             (8, MIGRATION_8),
+            (9, MIGRATION_9),
         ] {
             if version >= target {
                 continue;
@@ -1631,6 +1641,94 @@ impl Store {
         .in_store(self)
     }
 
+    /// The first day the ledger knows for `ord` (open or closed), if any.
+    pub fn first_known_day(&self, ord: &str) -> Result<Option<NaiveDate>, StoreError> {
+        let day: Option<Col<NaiveDate>> = one(
+            &self.conn,
+            "SELECT MIN(day) FROM days WHERE ord = ?1",
+            params![ord],
+            |r| r.get(0),
+        )
+        .in_store(self)?;
+        Ok(day.map(|d| d.0))
+    }
+
+    /// The CPEs reported missing per day (`ord-file-missing`), with since when.
+    pub fn missing_ord_files(
+        &self,
+        ord: &str,
+    ) -> Result<BTreeMap<NaiveDate, BTreeSet<Cpe>>, StoreError> {
+        let rows: Vec<(NaiveDate, Cpe)> = self.rows(
+            "SELECT day, cpe FROM missing_ord_files WHERE ord = ?1 ORDER BY day, cpe",
+            params![ord],
+        )?;
+        let mut out: BTreeMap<NaiveDate, BTreeSet<Cpe>> = BTreeMap::new();
+        for (day, cpe) in rows {
+            out.entry(day).or_default().insert(cpe);
+        }
+        Ok(out)
+    }
+
+    /// Records the CPEs of `day` newly missing and forgets the cleared ones.
+    pub fn update_missing_ord_files(
+        &self,
+        ord: &str,
+        day: NaiveDate,
+        (new, cleared): (&[Cpe], &[Cpe]),
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for cpe in new {
+            exec(
+                &self.conn,
+                "INSERT OR IGNORE INTO missing_ord_files (ord, day, cpe, since) VALUES (?1, ?2, ?3, ?4)",
+                params![ord, Col(&day), Col(cpe), Col(&now)],
+            )
+            .in_store(self)?;
+        }
+        for cpe in cleared {
+            exec(
+                &self.conn,
+                "DELETE FROM missing_ord_files WHERE ord = ?1 AND day = ?2 AND cpe = ?3",
+                params![ord, Col(&day), Col(cpe)],
+            )
+            .in_store(self)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets what was missing on days no longer asked for (closed, or out of the window).
+    pub fn forget_missing_ord_files_except(
+        &self,
+        ord: &str,
+        days: &[NaiveDate],
+    ) -> Result<(), StoreError> {
+        let held: Vec<NaiveDate> = self
+            .missing_ord_files(ord)?
+            .into_keys()
+            .filter(|d| !days.contains(d))
+            .collect();
+        for day in held {
+            exec(
+                &self.conn,
+                "DELETE FROM missing_ord_files WHERE ord = ?1 AND day = ?2",
+                params![ord, Col(&day)],
+            )
+            .in_store(self)?;
+        }
+        Ok(())
+    }
+
+    /// ORD files received for days already closed (archived, not applied).
+    pub fn late_ord_files(&self, ord: &str) -> Result<u64, StoreError> {
+        one(
+            &self.conn,
+            "SELECT COUNT(*) FROM received_files WHERE ord = ?1 AND status = 'late'",
+            params![ord],
+            |r| r.get::<_, u64>(0),
+        )
+        .in_store(self)
+    }
+
     /// The last cycle of `ord` as `record_ord_cycle` left it: when, its errors, its backoff.
     pub fn ord_cycle(&self, ord: &str) -> Result<Option<OrdCycle>, StoreError> {
         self.row(
@@ -1657,7 +1755,9 @@ impl Store {
                (SELECT MAX(transmission_id) FROM ord_profiles p WHERE p.ord = d.ord AND p.day = d.day),
                (SELECT COUNT(*) FROM sent_files s WHERE s.ord = d.ord AND s.day = d.day AND s.delivered_at IS NOT NULL),
                (SELECT COUNT(*) FROM sent_files s WHERE s.ord = d.ord AND s.day = d.day AND s.delivered_at IS NULL),
-               (SELECT COALESCE(SUM(anomalies), 0) FROM netting_results n WHERE n.ord = d.ord AND n.day = d.day)
+               (SELECT COALESCE(SUM(anomalies), 0) FROM netting_results n WHERE n.ord = d.ord AND n.day = d.day),
+               (SELECT COUNT(*) FROM received_files r WHERE r.ord = d.ord AND r.status = 'late'
+                  AND r.first_day <= d.day AND r.last_day >= d.day)
              FROM days d WHERE d.ord = ?1 ORDER BY d.day",
             params![ord],
         )

@@ -178,6 +178,7 @@ impl FromRow for DayStatus {
             files_sent: r.get(4)?,
             files_pending: r.get(5)?,
             anomalies: r.get(6)?,
+            late_ord_files: r.get(7)?,
         })
     }
 }
@@ -217,6 +218,13 @@ impl FromRow for (NaiveDate, DayState) {
             r.get::<_, Col<NaiveDate>>(0)?.0,
             r.get::<_, Col<DayState>>(1)?.0,
         ))
+    }
+}
+
+/// A day and a CPE.
+impl FromRow for (NaiveDate, Cpe) {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
+        Ok((r.get::<_, Col<NaiveDate>>(0)?.0, r.get::<_, Col<Cpe>>(1)?.0))
     }
 }
 

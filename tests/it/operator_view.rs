@@ -272,3 +272,116 @@ fn under_systemd_run_says_ready_feeds_the_watchdog_and_sighup_reloads_the_regist
     );
     stop(daemon);
 }
+
+/// `egme-ord status --json` of the workspace, the ORD named `ord`.
+fn status_of(root: &Path, ord: &str) -> serde_json::Value {
+    let o = bin()
+        .args(["status", "--json", "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .output()
+        .unwrap();
+    let all: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["ord"] == ord)
+        .cloned()
+        .unwrap()
+}
+
+fn missing_events(root: &Path) -> Vec<String> {
+    let o = bin()
+        .args(["events", "--json", "--kind", "ord-file-missing", "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_withheld_ord_file_is_missing_after_expect_by_in_events_metrics_and_status_until_it_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let port = free_port();
+    workspace(root, port);
+    // E-Redes does not deliver the 27th of its third CPE.
+    let cpe = demo::ords()[0].cpes[2];
+    let withheld_name = format!("{cpe}_20241028_");
+    let (withheld, rest): (Vec<_>, Vec<_>) = demo::first_delivery()
+        .into_iter()
+        .partition(|f| f.path.starts_with("exchange/e-redes/") && f.path.contains(&withheld_name));
+    assert_eq!(withheld.len(), 1);
+    write_all(root, &rest);
+    // Before expect_by (D+1 at send_at, 20:00 on the 28th): nothing is missing yet.
+    let (code, s, err) = once(root, "2024-10-28T19:00:00Z");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(missing_events(root).is_empty());
+    assert_eq!(s["ords"][0]["ord_files_missing"], 0, "{s}");
+    // After it, a daemon's cycle: the event, the gauge, the status.
+    let mut cmd = bin();
+    cmd.args(["run", "--now", FIRST, "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .stderr(fs::File::create(root.join("log.jsonl")).unwrap())
+        .stdout(Stdio::null());
+    let daemon = cmd.spawn().unwrap();
+    let logs = wait_for(root, "cycle summary", 1);
+    let (_, metrics) = http(port, "GET", "/metrics");
+    stop(daemon);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "egme_ord_ord_files_missing{ord=\"e-redes\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "egme_ord_ord_files_missing{ord=\"eda\"} 0"),
+        "{metrics}"
+    );
+    let line = logs
+        .lines()
+        .find(|l| l.contains("\"kind\":\"ord-file-missing\""))
+        .unwrap_or_else(|| panic!("no event line in:\n{logs}"));
+    assert!(
+        line.contains(&cpe.to_string()) && line.contains("day 2024-10-27"),
+        "{line}"
+    );
+    assert_eq!(missing_events(root).len(), 1);
+    let st = status_of(root, "e-redes");
+    assert_eq!(
+        st["ord_files_missing"],
+        serde_json::json!([{ "day": "2024-10-27", "cpes": [cpe.to_string()] }]),
+        "{st}"
+    );
+    // The day's netting report names it too.
+    let reports = root.join("work/reports/e-redes/2024-10-27");
+    let json = fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .max()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&fs::read(json).unwrap()).unwrap();
+    assert_eq!(report["registered_cpes"], 3, "{report}");
+    assert_eq!(
+        report["ord_files_missing"],
+        serde_json::json!([cpe.to_string()])
+    );
+    // Another cycle does not report it again.
+    let (_, s, _) = once(root, "2024-10-28T21:40:00Z");
+    assert_eq!(s["ords"][0]["ord_files_missing"], 1, "{s}");
+    assert_eq!(missing_events(root).len(), 1);
+    // The file arrives: cleared everywhere.
+    write_all(root, &withheld);
+    let (_, s, _) = once(root, "2024-10-28T21:50:00Z");
+    assert_eq!(s["ords"][0]["ord_files_missing"], 0, "{s}");
+    assert_eq!(
+        status_of(root, "e-redes")["ord_files_missing"],
+        serde_json::json!([])
+    );
+    assert_eq!(missing_events(root).len(), 1);
+}

@@ -352,6 +352,23 @@ fn a_day_closes_after_its_d_plus_30_send_late_inputs_are_reported_and_nothing_mo
         .collect();
     assert_eq!(states.get("2024-10-26").map(String::as_str), Some("closed"));
     assert_eq!(states.get("2024-10-27").map(String::as_str), Some("closed"));
+    // The late ORD file is counted for its day and for the ORD (status and the cycle's summary,
+    // which feeds the `ord_files_late` gauge).
+    assert_eq!(v[0]["late_ord_files"], 1, "{v}");
+    let late: BTreeMap<String, u64> = v[0]["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["day"].as_str().unwrap().to_string(),
+                d["late_ord_files"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(late.get("2024-10-26"), Some(&1), "{v}");
+    assert_eq!(late.get("2024-10-27"), Some(&0), "{v}");
+    assert_eq!(ord_summary(&s, "e-redes")["ord_files_late"], 1, "{s}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::completeness::ExpectBy;
 use crate::netting::{NettingPolicy, TariffFiles};
 use crate::planner::Schedule;
 use crate::region::Region;
@@ -172,6 +173,8 @@ pub struct OrdConfig {
     pub tariff_files: TariffFiles,
     pub value_kind: ValueKind,
     pub schedule: Schedule,
+    /// When the ORD's files of a day are due; after it a CPE without one is `ord-file-missing`.
+    pub expect_by: ExpectBy,
     pub dialect: Dialect,
 }
 

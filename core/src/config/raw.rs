@@ -12,6 +12,7 @@ use super::read::{read_section, KeyPath, Mistakes, Step};
 use super::{
     parse_duration, parse_time_of_day, Endpoint, OrdConfig, RegistryPaths, SftpSettings, Transport,
 };
+use crate::completeness::ExpectBy;
 use crate::netting::{NettingPolicy, TariffFiles};
 use crate::planner::Schedule;
 use crate::region::Region;
@@ -82,6 +83,8 @@ pub(super) struct RawOrd {
     send_at: Option<String>,
     /// Local time after which the daily send goes out even though its intake failed.
     send_deadline: Option<String>,
+    /// When an ORD file of day D is due (`D+1 20:00`; default D+1 at the send time).
+    expect_by: Option<String>,
     dialect: Option<Dialect>,
 }
 
@@ -242,6 +245,14 @@ impl RawOrd {
         if tolerance_kwh.is_sign_negative() {
             m.at(at.key("tolerance_kwh"), "expected zero or more");
         }
+        let expect_by = match o.expect_by.as_deref().map(ExpectBy::parse) {
+            None => None,
+            Some(Ok(e)) => Some(e),
+            Some(Err(e)) => {
+                m.at(at.key("expect_by"), e);
+                None
+            }
+        };
         let folders = read_folders(o.receive, o.send, at, abs, m);
         let (name, region, ord_entity) = (name?, region?, ord_entity?);
         let (receive, send, processed_folder, send_picked_up_folder) = folders?;
@@ -267,6 +278,8 @@ impl RawOrd {
             tolerance_kwh,
             tariff_files: o.tariff_files.unwrap_or_default(),
             value_kind: o.value_kind.unwrap_or(ValueKind::Power),
+            expect_by: expect_by
+                .unwrap_or_else(|| ExpectBy::default_for(send_at.unwrap_or(NaiveTime::MIN))),
             schedule: Schedule {
                 tz: region.time_zone(),
                 send_at: send_at.unwrap_or(NaiveTime::MIN),
