@@ -8,6 +8,7 @@ use clap::Args;
 use egme_ord::config::{Config, ConfigError, Endpoint};
 use egme_ord::cycle::{load_registry, open_endpoint, CycleError};
 use egme_ord::fsutil::{permission_problem, private_problem};
+use egme_ord::transport::check_tls_settings;
 use serde::Serialize;
 
 use super::exit;
@@ -68,6 +69,7 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
         Ok(config) => {
             v.ords = config.ords.iter().map(|o| o.name.clone()).collect();
             registry(&config, &mut v.problems, &mut v.warnings);
+            plaintext(&config, &mut v.warnings);
             if !args.no_environment {
                 environment(&config, &mut v.problems);
             }
@@ -130,6 +132,22 @@ fn writable_dir(path: &Path, what: &str, problems: &mut Vec<String>) {
     }
 }
 
+/// Endpoints on plain FTP (allowed, but in clear).
+fn plaintext(config: &Config, warnings: &mut Vec<String>) {
+    for ord in &config.ords {
+        for (side, endpoint) in [("receive", &ord.receive), ("send", &ord.send)] {
+            if let Endpoint::Ftp(s) = endpoint {
+                if !s.tls {
+                    warnings.push(format!(
+                        "{} {side}: transport = \"ftp\" (allow_plaintext = true): the password and the files cross the network in clear; ask the ORD for FTPS",
+                        ord.name
+                    ));
+                }
+            }
+        }
+    }
+}
+
 /// The registry's files read and checked (their contents, not only their presence).
 fn registry(config: &Config, problems: &mut Vec<String>, warnings: &mut Vec<String>) {
     match load_registry(config) {
@@ -180,6 +198,24 @@ fn environment(config: &Config, problems: &mut Vec<String>) {
                     if std::env::var_os(var).is_none() {
                         problems.push(format!("{at}: environment variable {var} is not set"));
                     }
+                }
+            }
+            if let Endpoint::Ftp(s) = endpoint {
+                if let Some(problem) = s
+                    .password_file
+                    .as_ref()
+                    .and_then(|f| permission_problem(f, true))
+                {
+                    problems.push(format!("{at}: {problem}"));
+                }
+                if let Some(var) = &s.password_env {
+                    if std::env::var_os(var).is_none() {
+                        problems.push(format!("{at}: environment variable {var} is not set"));
+                    }
+                }
+                if let Err(problem) = check_tls_settings(s) {
+                    problems.push(format!("{at}: {problem}"));
+                    continue;
                 }
             }
             if let Endpoint::Local { path } = endpoint {

@@ -24,7 +24,7 @@ use crate::pack::PackBuilder;
 use crate::registry::{Registry, RegistryError, RegistryTexts};
 use crate::sgl::WriteError;
 use crate::store::{ReceivedStatus, Store, StoreError};
-use crate::transport::{LocalDir, RemoteDir, SftpDir, TransportError};
+use crate::transport::{FtpDir, LocalDir, RemoteDir, SftpDir, TransportError};
 
 pub use fence::{mark_path, outbox_packs, read_mark, set_aside, witnesses, write_mark};
 pub use intake::STUCK_AFTER;
@@ -295,6 +295,7 @@ pub fn open_endpoint(endpoint: &Endpoint) -> Result<Box<dyn RemoteDir + Send>, C
             Ok(Box::new(LocalDir::new(path)))
         }
         Endpoint::Sftp(settings) => Ok(Box::new(SftpDir::new((**settings).clone()))),
+        Endpoint::Ftp(settings) => Ok(Box::new(FtpDir::new((**settings).clone()))),
     }
 }
 

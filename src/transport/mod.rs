@@ -1,10 +1,12 @@
-//! `RemoteDir`: one folder of an ORD exchange account (list, read, atomic put); local and SFTP implementations.
+//! `RemoteDir`: one folder of an ORD exchange account (list, read, atomic put); local, SFTP and FTP(S) implementations.
 
 mod dry_run;
+mod ftp;
 mod local;
 mod sftp;
 
 pub use dry_run::DryRun;
+pub use ftp::{check_tls_settings, FtpDir};
 pub use local::LocalDir;
 pub use sftp::{SftpDir, SftpSettings};
 
@@ -75,6 +77,12 @@ pub enum TransportError {
     RevokedHostKey {
         offered: Box<OfferedKey>,
         line: usize,
+    },
+    #[error("TLS certificate of {host}:{port} refused: {detail}; the ORD's server must present a certificate that chains to ca_file (or the system's roots) and names {host}, or set certificate_sha256 to the fingerprint the ORD confirms")]
+    Certificate {
+        host: String,
+        port: u16,
+        detail: String,
     },
     #[error("authentication of {user}@{host}:{port} failed: {detail}")]
     Auth {

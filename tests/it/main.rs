@@ -1,5 +1,5 @@
 //! The integration tests, in one binary (as ripgrep does): each module drives the real `egme-ord`
-//! binary, against real servers the tests start (OpenSSH `sshd` on 127.0.0.1), on local folders or
+//! binary, against real servers the tests start (OpenSSH `sshd`, pure-ftpd on 127.0.0.1), on local folders or
 //! over SFTP; `support` holds what they share.
 
 mod support;
@@ -9,6 +9,7 @@ mod codec_props;
 mod crash;
 mod daemon;
 mod faults;
+mod ftps;
 mod hostile;
 mod known_hosts;
 mod ledger_loss;

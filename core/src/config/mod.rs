@@ -89,6 +89,49 @@ pub enum Transport {
     Local,
     /// An SFTP account (ssh2), host keys checked against known_hosts.
     Sftp,
+    /// An FTP account over explicit TLS (`AUTH TLS`, passive mode), the certificate verified.
+    Ftps,
+    /// Plain FTP (credentials and data in clear): only with `allow_plaintext = true`.
+    Ftp,
+}
+
+/// Where and how to reach one FTP(S) folder. Secrets are never stored here: only where to find
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+    /// File holding the password (its first line).
+    pub password_file: Option<PathBuf>,
+    /// PEM file of the CA certificate(s) the server's certificate must chain to; `None`: the
+    /// system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// The server certificate's SHA-256 (of its DER bytes, hex, `:` allowed): when set, only that
+    /// certificate is accepted (a self-signed server).
+    pub certificate_sha256: Option<String>,
+    /// The remote folder.
+    pub path: String,
+    pub connect_timeout: Duration,
+    pub io_timeout: Duration,
+    /// Connection attempts per operation (1 = no retry).
+    pub attempts: u32,
+    /// TLS on the control and data connections; `false` only for `transport = "ftp"` with
+    /// `allow_plaintext = true`.
+    pub tls: bool,
+}
+
+impl FtpSettings {
+    /// `ftps://user@host:port/path` (or `ftp://`), never a secret.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "ftps" } else { "ftp" };
+        format!(
+            "{scheme}://{}@{}:{}{}",
+            self.user, self.host, self.port, self.path
+        )
+    }
 }
 
 /// Where and how to reach one SFTP folder. Secrets are never stored here: only where to find them.
@@ -124,6 +167,7 @@ pub struct SftpSettings {
 pub enum Endpoint {
     Local { path: PathBuf },
     Sftp(Box<SftpSettings>),
+    Ftp(Box<FtpSettings>),
 }
 
 impl Endpoint {
@@ -141,6 +185,15 @@ impl Endpoint {
                     format!("{}/{folder}", s.path.trim_end_matches('/'))
                 };
                 Endpoint::Sftp(Box::new(s))
+            }
+            Endpoint::Ftp(settings) => {
+                let mut s = (**settings).clone();
+                s.path = if folder.starts_with('/') {
+                    folder.to_string()
+                } else {
+                    format!("{}/{folder}", s.path.trim_end_matches('/'))
+                };
+                Endpoint::Ftp(Box::new(s))
             }
         }
     }
@@ -527,7 +580,7 @@ send = { transport = "local", path = "exchange/e-redes/in" }
         );
         assert_ne!(good, GOOD, "the misspelt key must land in the config");
         let text = good.replace("store = ", "stor = \"x\"\nstore = ")
-            + "[[ord]]\nname = \"eda\"\nregion = \"azores\"\nord_entity = \"EDA\"\nreceive = { transport = \"ftp\", path = \"a\" }\nsend = { transport = \"sftp\", path = \"b\" }\n"
+            + "[[ord]]\nname = \"eda\"\nregion = \"azores\"\nord_entity = \"EDA\"\nreceive = { transport = \"ftpx\", path = \"a\" }\nsend = { transport = \"sftp\", path = \"b\" }\n"
             + "[[ord]]\nname = \"eem\"\nregion = \"mars\"\nord_entity = \"EEM\"\nreceive = { transport = \"local\", path = \"a\" }\nsend = { transport = \"local\", path = \"b\" }\n";
         let errs = Config::parse(&text, Path::new("egme.toml")).unwrap_err();
         let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
@@ -537,7 +590,7 @@ send = { transport = "local", path = "exchange/e-redes/in" }
             has("key `ord[2].region` (eem): unknown variant `mars`"),
             "{shown:#?}"
         );
-        assert!(has("key `ord[1].receive.transport` (eda): expected \"local\" or \"sftp\", found \"ftp\""), "{shown:#?}");
+        assert!(has("key `ord[1].receive.transport` (eda): expected \"local\", \"sftp\", \"ftps\" or \"ftp\", found \"ftpx\""), "{shown:#?}");
         assert!(
             has("key `ord[1].send.host` (eda) is required"),
             "{shown:#?}"
@@ -681,6 +734,71 @@ send = { transport = "local", path = "exchange/e-redes/in" }
     }
 
     #[test]
+    fn ftps_endpoints_are_read_and_plain_ftp_needs_allow_plaintext() {
+        let with = |send: &str| {
+            GOOD.replace(
+                "send = { transport = \"local\", path = \"exchange/e-redes/in\" }",
+                &format!("send = {send}"),
+            )
+        };
+        let messages = |text: &str| -> Vec<String> {
+            Config::parse(text, Path::new("egme.toml"))
+                .unwrap_err()
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        let c = Config::parse(
+            &with("{ transport = \"ftps\", host = \"ftp.eda.pt\", user = \"mobie\", password_file = \"secrets/eda\", ca_file = \"eda-ca.pem\", path = \"/in\" }"),
+            Path::new("/etc/egme-ord/eda.toml"),
+        )
+        .unwrap();
+        let Endpoint::Ftp(s) = &c.ords[0].send else {
+            panic!("not ftp: {:?}", c.ords[0].send)
+        };
+        assert!(s.tls);
+        assert_eq!(s.port, 21);
+        assert_eq!(
+            s.ca_file.as_deref(),
+            Some(Path::new("/etc/egme-ord/eda-ca.pem"))
+        );
+        assert_eq!(s.url(), "ftps://mobie@ftp.eda.pt:21/in");
+        // A password is required; plain FTP without allow_plaintext is refused; keys of SFTP
+        // are named as such.
+        let shown = messages(&with("{ transport = \"ftps\", host = \"h\", user = \"u\", path = \"/in\", known_hosts = \"kh\" }"));
+        assert!(
+            shown
+                .iter()
+                .any(|m| m.contains("password_env") && m.contains("is required")),
+            "{shown:#?}"
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|m| m.contains("known_hosts") && m.contains("only for transport = \"sftp\"")),
+            "{shown:#?}"
+        );
+        let shown = messages(&with("{ transport = \"ftp\", host = \"h\", user = \"u\", password_env = \"P\", path = \"/in\" }"));
+        assert!(
+            shown
+                .iter()
+                .any(|m| m.contains("in clear") && m.contains("allow_plaintext = true")),
+            "{shown:#?}"
+        );
+        let c = Config::parse(
+            &with("{ transport = \"ftp\", host = \"h\", user = \"u\", password_env = \"P\", path = \"/in\", allow_plaintext = true }"),
+            Path::new("egme.toml"),
+        )
+        .unwrap();
+        assert!(matches!(&c.ords[0].send, Endpoint::Ftp(s) if !s.tls));
+        let shown = messages(&with("{ transport = \"ftps\", host = \"h\", user = \"u\", password_env = \"P\", path = \"/in\", certificate_sha256 = \"ab:cd\" }"));
+        assert!(
+            shown.iter().any(|m| m.contains("64 hex digits")),
+            "{shown:#?}"
+        );
+    }
+
+    #[test]
     fn the_server_fsync_is_on_unless_turned_off_and_only_for_sftp() {
         let sftp = |extra: &str| {
             GOOD.replace(
@@ -691,7 +809,7 @@ send = { transport = "local", path = "exchange/e-redes/in" }
         let fsync_of =
             |text: &str| match &Config::parse(text, Path::new("egme.toml")).unwrap().ords[0].send {
                 Endpoint::Sftp(s) => s.fsync,
-                Endpoint::Local { .. } => panic!("not sftp"),
+                _ => panic!("not sftp"),
             };
         assert!(fsync_of(&sftp("")));
         assert!(!fsync_of(&sftp(", fsync = false")));

@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use super::read::{read_section, KeyPath, Mistakes, Step};
 use super::{
-    parse_duration, parse_time_of_day, Endpoint, OrdConfig, RegistryPaths, SftpSettings, Transport,
+    parse_duration, parse_time_of_day, Endpoint, FtpSettings, OrdConfig, RegistryPaths,
+    SftpSettings, Transport,
 };
 use crate::completeness::ExpectBy;
 use crate::netting::{NettingPolicy, TariffFiles};
@@ -120,6 +121,26 @@ struct RawSftp {
     sessions: Option<u32>,
     /// Send side: ask the server to flush each file to disk before it is renamed (default true).
     fsync: Option<bool>,
+}
+
+/// `transport = "ftps"` (or `"ftp"` with `allow_plaintext`): a folder of an FTP account.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+struct RawFtp {
+    path: Option<PathBuf>,
+    move_to: Option<String>,
+    ord_moves_to: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    certificate_sha256: Option<String>,
+    connect_timeout: Option<String>,
+    io_timeout: Option<String>,
+    attempts: Option<u32>,
+    /// Required (true) for `transport = "ftp"`: credentials and data go in clear.
+    allow_plaintext: Option<bool>,
 }
 
 /// Resolves a path written in the file: relative paths are relative to the file's folder.
@@ -421,7 +442,10 @@ fn read_endpoint(
     };
     let transport = match table.remove("transport") {
         None => {
-            m.at(at.key("transport"), "is required: \"local\" or \"sftp\"");
+            m.at(
+                at.key("transport"),
+                "is required: \"local\", \"sftp\", \"ftps\" or \"ftp\"",
+            );
             return None;
         }
         Some(v) => match Transport::deserialize(v.clone()) {
@@ -429,7 +453,7 @@ fn read_endpoint(
             Err(_) => {
                 m.at(
                     at.key("transport"),
-                    format!("expected \"local\" or \"sftp\", found {v}"),
+                    format!("expected \"local\", \"sftp\", \"ftps\" or \"ftp\", found {v}"),
                 );
                 return None;
             }
@@ -437,15 +461,24 @@ fn read_endpoint(
     };
     let rest = toml::Value::Table(table);
     let sftp_keys = serde_aux::serde_introspection::serde_introspect::<RawSftp>();
+    let ftp_keys = serde_aux::serde_introspection::serde_introspect::<RawFtp>();
     match transport {
         Transport::Local => {
             let (local, stray) = read_section::<RawLocal>(rest, at, m);
             for key in stray {
                 let full = at.join(&key);
-                if matches!(key.0.as_slice(), [Step::Key(k)] if sftp_keys.contains(&k.as_str())) {
-                    m.at(full, "is only for transport = \"sftp\"");
-                } else {
+                let [Step::Key(k)] = key.0.as_slice() else {
                     m.unknown(full);
+                    continue;
+                };
+                match (
+                    sftp_keys.contains(&k.as_str()),
+                    ftp_keys.contains(&k.as_str()),
+                ) {
+                    (true, true) => m.at(full, "is only for transport = \"sftp\" or \"ftps\""),
+                    (true, false) => m.at(full, "is only for transport = \"sftp\""),
+                    (false, true) => m.at(full, "is only for transport = \"ftps\" (or \"ftp\")"),
+                    (false, false) => m.unknown(full),
                 }
             }
             let local = local?;
@@ -456,10 +489,36 @@ fn read_endpoint(
                 ord_moves_to: local.ord_moves_to,
             })
         }
+        Transport::Ftps | Transport::Ftp => {
+            let (ftp, stray) = read_section::<RawFtp>(rest, at, m);
+            for key in stray {
+                let full = at.join(&key);
+                match key.0.as_slice() {
+                    [Step::Key(k)] if sftp_keys.contains(&k.as_str()) => {
+                        m.at(full, "is only for transport = \"sftp\"")
+                    }
+                    _ => m.unknown(full),
+                }
+            }
+            let mut ftp = ftp?;
+            let (move_to, ord_moves_to) = (ftp.move_to.take(), ftp.ord_moves_to.take());
+            let settings = ftp.resolve(transport == Transport::Ftps, at, abs, m)?;
+            Some(ReadEndpoint {
+                endpoint: Endpoint::Ftp(Box::new(settings)),
+                move_to,
+                ord_moves_to,
+            })
+        }
         Transport::Sftp => {
             let (sftp, stray) = read_section::<RawSftp>(rest, at, m);
             for key in stray {
-                m.unknown(at.join(&key));
+                let full = at.join(&key);
+                match key.0.as_slice() {
+                    [Step::Key(k)] if ftp_keys.contains(&k.as_str()) => {
+                        m.at(full, "is only for transport = \"ftps\" (or \"ftp\")")
+                    }
+                    _ => m.unknown(full),
+                }
             }
             let mut sftp = sftp?;
             let (move_to, ord_moves_to) = (sftp.move_to.take(), sftp.ord_moves_to.take());
@@ -547,6 +606,105 @@ impl RawSftp {
             attempts: s.attempts.unwrap_or(3).max(1),
             sessions: s.sessions.unwrap_or(1).clamp(1, 32),
             fsync: s.fsync.unwrap_or(true),
+        })
+    }
+}
+
+impl RawFtp {
+    /// Validates an FTP(S) endpoint's keys; `tls`: `transport = "ftps"`.
+    fn resolve(
+        self,
+        tls: bool,
+        at: &KeyPath,
+        abs: Abs<'_>,
+        m: &mut Mistakes,
+    ) -> Option<FtpSettings> {
+        let s = self;
+        let which = if tls { "ftps" } else { "ftp" };
+        let nonempty = |v: Option<String>| v.filter(|x| !x.is_empty());
+        let host = m.required(
+            at.key("host"),
+            nonempty(s.host),
+            &format!(" for transport = \"{which}\" (the server's name or address)"),
+        );
+        let user = m.required(
+            at.key("user"),
+            nonempty(s.user),
+            &format!(" for transport = \"{which}\" (the account)"),
+        );
+        let path = m.required(at.key("path"), s.path, ": the remote folder");
+        match (&s.password_env, &s.password_file) {
+            (None, None) => m.at(
+                at.key("password_env"),
+                format!("(or `password_file`) is required for transport = \"{which}\""),
+            ),
+            (Some(_), Some(_)) => m.at(
+                at.key("password_file"),
+                "and `password_env` exclude each other",
+            ),
+            _ => {}
+        }
+        if tls && s.allow_plaintext.is_some() {
+            m.at(
+                at.key("allow_plaintext"),
+                "is only for transport = \"ftp\" (ftps is never plain)",
+            );
+        }
+        if !tls && s.allow_plaintext != Some(true) {
+            m.at(
+                at.key("transport"),
+                "\"ftp\" sends the password and the files in clear: use \"ftps\", or set allow_plaintext = true on this endpoint if the ORD offers nothing else",
+            );
+        }
+        if !tls && (s.ca_file.is_some() || s.certificate_sha256.is_some()) {
+            m.at(
+                at.key(if s.ca_file.is_some() {
+                    "ca_file"
+                } else {
+                    "certificate_sha256"
+                }),
+                "is only for transport = \"ftps\"",
+            );
+        }
+        let pin = s
+            .certificate_sha256
+            .map(|p| p.replace(':', "").to_ascii_lowercase());
+        if let Some(p) = &pin {
+            if p.len() != 64 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+                m.at(
+                    at.key("certificate_sha256"),
+                    format!("expected the certificate's SHA-256 as 64 hex digits (`openssl x509 -noout -fingerprint -sha256`), found {} characters", p.len()),
+                );
+            }
+        }
+        let secs = Duration::from_secs;
+        let connect_timeout = duration(
+            m,
+            at.key("connect_timeout"),
+            s.connect_timeout.as_deref(),
+            secs(15),
+            false,
+        );
+        let io_timeout = duration(
+            m,
+            at.key("io_timeout"),
+            s.io_timeout.as_deref(),
+            secs(60),
+            false,
+        );
+        Some(FtpSettings {
+            host: host?,
+            port: s.port.unwrap_or(21),
+            user: user?,
+            password_env: s.password_env,
+            password_file: s.password_file.as_deref().map(abs),
+            ca_file: s.ca_file.as_deref().map(abs),
+            certificate_sha256: pin,
+            path: path?.display().to_string(),
+            connect_timeout,
+            io_timeout,
+            attempts: s.attempts.unwrap_or(3).max(1),
+            tls,
         })
     }
 }

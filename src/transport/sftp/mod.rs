@@ -265,7 +265,7 @@ impl SftpDir {
 /// 0.5 s × 2^attempt (at most 30 s), plus up to 25 % jitter.
 /// The wait before retry `attempt` of an operation: 0.5 s doubling, at most 30 s, jittered by the
 /// operation's number and the process (several egme-ord processes retrying together spread out).
-fn backoff(attempt: u32, seed: u64) -> Duration {
+pub(in crate::transport) fn backoff(attempt: u32, seed: u64) -> Duration {
     crate::backoff::backoff(
         Duration::from_millis(500),
         attempt,

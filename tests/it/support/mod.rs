@@ -1,5 +1,6 @@
 //! Test helpers shared by the integration tests.
 
+pub mod ftpd;
 pub mod proxy;
 pub mod sshd;
 

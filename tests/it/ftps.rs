@@ -1,0 +1,310 @@
+//! The island ORD over FTPS (explicit TLS) against a real pure-ftpd started by the test: the whole
+//! cycle, a certificate that does not match, a connection cut mid-upload, crashes; plain FTP only
+//! when allowed.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::support::ftpd::{Ftpd, Tls};
+use crate::support::proxy::{Fault, Proxy};
+use crate::support::{
+    assert_all_promises, assert_idle, assert_no_id_twice, once, ord_side, spawn_once, write_all,
+    Rng, FIRST,
+};
+use egme_ord::demo;
+use egme_ord::region::Region;
+use egme_ord::sgl::{self, Dialect, ReadOptions};
+
+const SECOND: &str = "2024-10-29T21:30:00Z";
+
+/// A demo workspace whose eda (Azores) is reached over the server's FTP: its folders are the
+/// workspace's own `exchange/eda/…`, the server's user folder being `exchange`. `edit` changes
+/// each endpoint table (a proxy's port, another CA).
+fn ftp_workspace(root: &Path, server: &Ftpd, edit: impl Fn(String) -> String) {
+    let mut config = demo::config_toml("20:00", "0s");
+    for (dir, key) in [("from-ord", "receive"), ("to-ord", "send")] {
+        fs::create_dir_all(root.join("exchange/eda").join(dir)).unwrap();
+        config = config.replace(
+            &format!("{key} = {{ transport = \"local\", path = \"exchange/eda/{dir}\" }}"),
+            &format!(
+                "{key} = {}",
+                edit(server.endpoint(&format!("/eda/{dir}"), ""))
+            ),
+        );
+    }
+    assert!(config.contains("transport = \"ftp"), "{config}");
+    fs::write(root.join("egme-ord.toml"), config).unwrap();
+    write_all(root, &demo::registry_files());
+}
+
+fn start(tmp: &Path, tls: Tls) -> Ftpd {
+    Ftpd::start(&tmp.join("ftpd"), &tmp.join("ws/exchange"), tls)
+}
+
+fn ord<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    s["ords"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["ord"] == name)
+        .unwrap()
+}
+
+/// Reads every file eda got and checks it is whole: (name, id) in id order.
+fn eda_got(root: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(root.join("exchange/eda/to-ord")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(!name.starts_with('.'), "a temporary file is left: {name}");
+        let dialect = Dialect::default();
+        let r = sgl::read(
+            &fs::read(&p).unwrap(),
+            &ReadOptions::new(Region::Azores, &dialect),
+        );
+        let f = r
+            .file
+            .unwrap_or_else(|| panic!("{name}: {:?}", r.diagnostics));
+        out.push((name, f.header.transmission_id));
+    }
+    out.sort_by_key(|f| f.1);
+    out
+}
+
+fn assert_ids_once_gap_free(got: &[(String, u64)]) {
+    let ids: Vec<u64> = got.iter().map(|f| f.1).collect();
+    let expected: Vec<u64> = (1..=got.len() as u64).collect();
+    assert_eq!(ids, expected, "ids once each, 1..N: {got:?}");
+}
+
+#[test]
+fn an_island_ord_over_ftps_is_received_netted_and_sent_with_ids_once_and_no_partial_file_seen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("ws");
+    let server = start(tmp.path(), Tls::Required);
+    ftp_workspace(&root, &server, |e| e);
+    write_all(&root, &demo::first_delivery());
+    server.give_to_user();
+    let sent_by_ord = fs::read_dir(root.join("exchange/eda/from-ord"))
+        .unwrap()
+        .count();
+    // A watcher of the ORD's folder: every name it sees holds a whole file.
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (dir, stop) = (root.join("exchange/eda/to-ord"), stop.clone());
+        std::thread::spawn(move || {
+            let mut seen = BTreeSet::new();
+            while !stop.load(Ordering::SeqCst) {
+                for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name.starts_with('.') || !seen.insert(name.clone()) {
+                        continue;
+                    }
+                    let bytes = fs::read(e.path()).unwrap_or_default();
+                    let dialect = Dialect::default();
+                    let r = sgl::read(&bytes, &ReadOptions::new(Region::Azores, &dialect));
+                    assert!(r.file.is_some(), "a watcher saw a partial {name}");
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            seen.len()
+        })
+    };
+    let (code, s, err) = once(&root, FIRST);
+    stop.store(true, Ordering::SeqCst);
+    let watched = watcher.join().expect("the watcher saw only whole files");
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    let eda = ord(&s, "eda");
+    assert_eq!(eda["errors"], serde_json::json!([]), "{s}");
+    assert_eq!(eda["received"]["applied"], sent_by_ord, "{s}");
+    let got = eda_got(&root);
+    assert!(
+        !got.is_empty() && eda["files_delivered"] == got.len(),
+        "{s}"
+    );
+    assert_eq!(watched, got.len());
+    assert_ids_once_gap_free(&got);
+    // The correction the next day: only what changed, ids going on; then nothing more.
+    write_all(&root, &demo::correction());
+    server.give_to_user();
+    let (code, s, err) = once(&root, SECOND);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    assert_ids_once_gap_free(&eda_got(&root));
+    let (_, s, _) = once(&root, "2024-10-30T21:30:00Z");
+    assert_idle(&s, "after the correction");
+    // What egme-ord keeps matches what the ORD has.
+    let v = crate::support::run(&root, &["verify", "--json"]);
+    assert_eq!(v.status.code(), Some(0), "{}", crate::support::text(&v));
+}
+
+#[test]
+fn a_certificate_that_does_not_match_is_refused_and_a_pinned_one_is_accepted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("ws");
+    let server = start(tmp.path(), Tls::Required);
+    // Signed by another CA than the one in ca_file.
+    let other = server.other_ca_file.display().to_string();
+    let ca = server.ca_file.display().to_string();
+    ftp_workspace(&root, &server, |e| e.replace(&ca, &other));
+    write_all(&root, &demo::first_delivery());
+    server.give_to_user();
+    let (code, s, _) = once(&root, FIRST);
+    assert_eq!(code, Some(1), "a failed step, the other ORDs served: {s}");
+    let errors = ord(&s, "eda")["errors"].to_string();
+    assert!(
+        errors.contains("TLS certificate of 127.0.0.1") && errors.contains("refused"),
+        "{errors}"
+    );
+    assert_eq!(ord(&s, "eda")["received"], serde_json::json!({}), "{s}");
+    assert!(
+        ord(&s, "e-redes")["files_delivered"].as_u64().unwrap() > 0,
+        "{s}"
+    );
+    // A wrong pin is refused and says what was offered; the right one is accepted.
+    let pin = |fp: String| {
+        let ca = ca.clone();
+        move |e: String| {
+            e.replace(&format!(", ca_file = \"{ca}\""), "")
+                .replace(" }", &format!(", certificate_sha256 = \"{fp}\" }}"))
+        }
+    };
+    ftp_workspace(&root, &server, pin("ab".repeat(32)));
+    let (_, s, _) = once(&root, FIRST);
+    let errors = ord(&s, "eda")["errors"].to_string();
+    assert!(
+        errors.contains(&server.fingerprint) && errors.contains("not the certificate_sha256"),
+        "{errors}"
+    );
+    ftp_workspace(&root, &server, pin(server.fingerprint.clone()));
+    let (_, s, _) = once(&root, FIRST);
+    assert_eq!(ord(&s, "eda")["errors"], serde_json::json!([]), "{s}");
+    assert!(
+        ord(&s, "eda")["files_delivered"].as_u64().unwrap() > 0,
+        "{s}"
+    );
+}
+
+#[test]
+fn a_connection_cut_mid_upload_is_resumed_without_duplicates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("ws");
+    let server = start(tmp.path(), Tls::Required);
+    let proxy = Proxy::start(server.port);
+    let port = format!("port = {}", server.port);
+    let through = format!("port = {}", proxy.port);
+    ftp_workspace(&root, &server, |e| {
+        if e.contains("/eda/to-ord") {
+            e.replace(&port, &through)
+        } else {
+            e
+        }
+    });
+    write_all(&root, &demo::first_delivery());
+    server.give_to_user();
+    // Each control connection is cut after a few kilobytes: in the middle of the uploads.
+    proxy.set(Fault::CutAfter(9_000));
+    let (code, s, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    assert!(
+        proxy.connections.load(Ordering::SeqCst) > 1,
+        "the cut forced reconnections"
+    );
+    proxy.set(Fault::Pass);
+    let (code, s, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    assert_eq!(ord(&s, "eda")["files_pending"], 0, "{s}");
+    let got = eda_got(&root);
+    assert_ids_once_gap_free(&got);
+    assert_no_id_twice(&root, "after the cut");
+    let (_, s, _) = once(&root, SECOND);
+    assert_eq!(ord(&s, "eda")["errors"], serde_json::json!([]), "{s}");
+}
+
+#[test]
+fn sigkill_at_random_moments_on_an_ftps_ord_loses_nothing_and_sends_nothing_twice() {
+    let kills_wanted: usize = std::env::var("EGME_ORD_CRASH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(8, |n: usize| (n / 3).max(1));
+    let mut rng = Rng(0x5eed_f7b5 | 1);
+    // The reference: never killed.
+    let reference = tempfile::tempdir().unwrap();
+    let server = start(reference.path(), Tls::Required);
+    let rroot = reference.path().join("ws");
+    ftp_workspace(&rroot, &server, |e| e);
+    write_all(&rroot, &demo::first_delivery());
+    server.give_to_user();
+    let started = Instant::now();
+    let (code, s, err) = once(&rroot, FIRST);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    let took = started.elapsed();
+    let expected = ord_side(&rroot);
+    drop(server);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("ws");
+    let server = start(tmp.path(), Tls::Required);
+    ftp_workspace(&root, &server, |e| e);
+    write_all(&root, &demo::first_delivery());
+    server.give_to_user();
+    let mut kills = 0;
+    for _ in 0..200 {
+        let after = Duration::from_micros(rng.next() % (took.as_micros() as u64).max(1));
+        let mut child = spawn_once(&root, FIRST);
+        let deadline = Instant::now() + after;
+        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let killed = child.try_wait().unwrap().is_none();
+        let _ = child.kill();
+        let _ = child.wait();
+        if !killed {
+            break;
+        }
+        kills += 1;
+        if kills >= kills_wanted {
+            break;
+        }
+    }
+    assert!(kills > 0, "no run was killed");
+    let (code, s, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    assert_all_promises(&root, &expected, FIRST, &format!("after {kills} kill(s)"));
+}
+
+#[test]
+fn plain_ftp_is_refused_without_allow_plaintext_and_with_it_works_and_warns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("ws");
+    let server = start(tmp.path(), Tls::Off);
+    ftp_workspace(&root, &server, |e| e);
+    let v = crate::support::run(&root, &["validate-config", "--no-environment"]);
+    let out = crate::support::text(&v);
+    assert_eq!(v.status.code(), Some(1), "{out}");
+    assert!(out.contains("allow_plaintext = true"), "{out}");
+    ftp_workspace(&root, &server, |e| {
+        e.replace(" }", ", allow_plaintext = true }")
+    });
+    let v = crate::support::run(&root, &["validate-config", "--no-environment"]);
+    let out = crate::support::text(&v);
+    assert_eq!(v.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("warning:") && out.contains("in clear"),
+        "{out}"
+    );
+    write_all(&root, &demo::first_delivery());
+    server.give_to_user();
+    let (code, s, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    assert_eq!(ord(&s, "eda")["errors"], serde_json::json!([]), "{s}");
+    assert_ids_once_gap_free(&eda_got(&root));
+    assert!(
+        err.lines()
+            .any(|l| l.contains("WARN") && l.contains("plain FTP")),
+        "{err}"
+    );
+}
