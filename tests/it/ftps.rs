@@ -128,6 +128,9 @@ fn an_island_ord_over_ftps_is_received_netted_and_sent_with_ids_once_and_no_part
     );
     assert_eq!(watched, got.len());
     assert_ids_once_gap_free(&got);
+    // validate-config logs in and lists both folders over FTPS.
+    let v = crate::support::run(&root, &["validate-config"]);
+    assert_eq!(v.status.code(), Some(0), "{}", crate::support::text(&v));
     // The correction the next day: only what changed, ids going on; then nothing more.
     write_all(&root, &demo::correction());
     server.give_to_user();

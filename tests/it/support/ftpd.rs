@@ -107,6 +107,7 @@ impl Ftpd {
         fs::write(dir.join("other-ca.pem"), other_ca).unwrap();
         fs::write(dir.join("server.pem"), server).unwrap();
         fs::write(dir.join("password"), format!("{PASSWORD}\n")).unwrap();
+        fs::set_permissions(dir.join("password"), fs::Permissions::from_mode(0o600)).unwrap();
         // The user's line as pure-pw writes it, with a SHA-512 crypt hash: pure-pw's own argon2id
         // costs the server seconds at every login.
         let passwd = dir.join("pureftpd.passwd");
