@@ -22,5 +22,6 @@ pub mod registry;
 pub mod remote;
 pub mod report;
 pub mod sgl;
+pub mod tou;
 pub mod verify;
 pub mod versions;
