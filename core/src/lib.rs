@@ -7,6 +7,7 @@ pub mod check;
 pub mod completeness;
 pub mod config;
 pub mod cpe;
+pub mod day_report;
 pub mod demo;
 pub mod event;
 pub mod fence;

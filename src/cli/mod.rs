@@ -9,6 +9,7 @@ mod manual;
 mod once;
 mod probe;
 mod recover;
+mod report;
 mod run;
 mod status;
 mod validate;
@@ -161,6 +162,8 @@ enum Command {
     Once(once::OnceArgs),
     /// Show per ORD and day: ORD data held, files sent, open/closed, anomalies.
     Status(status::StatusArgs),
+    /// The day at a glance: index.html (charts, time-of-use periods) and tidy CSVs, read-only.
+    Report(report::ReportArgs),
     /// List the events the ledger recorded (missing transmissions, missed days, rejected files, …).
     Events(events::EventsArgs),
     /// Report every mistake of a config in one run; with the environment, also keys, folders and servers.
@@ -213,6 +216,7 @@ pub fn main() -> ExitCode {
         Command::Once(args) => once::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Status(args) => status::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Events(args) => events::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::ValidateConfig(args) => validate::run(&args),

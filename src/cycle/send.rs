@@ -167,6 +167,7 @@ impl Cycle<'_> {
         let (Some(start), Some(end)) = (cal.start(), cal.end()) else {
             return Ok(());
         };
+        let written_before = sum.files_written;
         let by_cpe = self.mobility_by_cpe(ord, &cal, start, end)?;
         let mut cpes: BTreeSet<Cpe> = by_cpe.keys().copied().collect();
         cpes.extend(self.store.profile_cpes(&ord.name, day)?);
@@ -214,7 +215,29 @@ impl Cycle<'_> {
             rows.extend(chunk_rows);
             self.hand_over(ord, uploader, sum)?;
         }
-        self.write_reports(ord, day, &rows)
+        self.write_reports(ord, day, &rows)?;
+        if sum.files_written > written_before {
+            self.write_day_folder(ord, day);
+        }
+        Ok(())
+    }
+
+    /// The day's report folder (`work/reports/<ord>/<day>/`: the page and the tidy CSVs), after a
+    /// send that changed the day. It is derived from the ledger and the outbox: a failure to
+    /// write it is logged, the send stands.
+    fn write_day_folder(&self, ord: &OrdConfig, day: NaiveDate) {
+        let top = self.work(&["reports"]);
+        let dir = top.join(&ord.name).join(day.to_string());
+        let group = self.config.reports.group.as_deref();
+        let written = super::load_tou(self.config)
+            .and_then(|tou| {
+                let d = super::ord_day(self.config, self.registry, self.store, ord, day)?;
+                super::write_day_report(&dir, &[d], &tou, group, self.now)
+            })
+            .and_then(|_| super::share_path(&top, &dir, group));
+        if let Err(e) = written {
+            tracing::warn!(ord = %ord.name, %day, error = %e, "the day's report folder could not be written (the send stands): `egme-ord report` writes it on demand");
+        }
     }
 
     /// The day's mobility of `ord` (records with energy in `[start, end)`), per CPE and supplier,

@@ -1483,6 +1483,18 @@ impl Store {
         self.sent_query(ord, only_pending, 0, usize::MAX)
     }
 
+    /// The files written for `ord` and consumption day `day`, in transmission order.
+    pub fn sent_files_of_day(
+        &self,
+        ord: &str,
+        day: NaiveDate,
+    ) -> Result<Vec<SentFile>, StoreError> {
+        let sql = format!(
+            "SELECT {SENT_COLUMNS} FROM sent_files WHERE ord = ?1 AND day = ?2 ORDER BY transmission_id"
+        );
+        self.rows(&sql, params![ord, Col(&day)])
+    }
+
     /// Up to `limit` files of `ord` not yet delivered, after transmission id `after`, in id order
     /// (delivery pages through them, so memory does not grow with the day's files).
     pub fn pending_after(

@@ -19,5 +19,6 @@ mod persistent_faults;
 mod pipeline;
 mod read_only;
 mod registry_dates;
+mod report;
 mod sftp;
 mod validate_cli;

@@ -260,7 +260,17 @@ pub struct Config {
     pub backup_folder: Option<PathBuf>,
     pub mobility_inbox: PathBuf,
     pub registry: RegistryPaths,
+    pub reports: ReportSettings,
     pub ords: Vec<OrdConfig>,
+}
+
+/// Who may read the reports and how periods are named.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReportSettings {
+    /// The group the reports are readable by (files 0640, folders 0750); none: the service's own.
+    pub group: Option<String>,
+    /// Time-of-use tables; empty: the ERSE mainland tables shipped with egme-ord.
+    pub tou_tables: Vec<PathBuf>,
 }
 
 /// Where the registry files are.
@@ -397,6 +407,19 @@ impl Config {
             backup_folder: backup_folder.map_or(Some(None), |f| f.map(|f| Some(abs(&f))))?,
             mobility_inbox: abs(&inbox?),
             registry: registry?,
+            reports: ReportSettings {
+                group: raw
+                    .reports
+                    .as_ref()
+                    .and_then(|r| r.group.clone())
+                    .filter(|g| !g.is_empty()),
+                tou_tables: raw
+                    .reports
+                    .as_ref()
+                    .and_then(|r| r.tou_tables.as_ref())
+                    .map(|t| t.iter().map(|p| abs(p)).collect())
+                    .unwrap_or_default(),
+            },
             ords: ords?,
         })
     }

@@ -39,6 +39,8 @@ pub(super) struct RawConfig {
     pub registry: Option<RawRegistry>,
     /// `[backup]`: where `run` copies the ledger and its files after every daily send.
     pub backup: Option<RawBackup>,
+    /// `[reports]`: who may read the reports, and the time-of-use tables.
+    pub reports: Option<RawReports>,
     /// Read one by one, so that mistakes in several ORDs are all reported.
     pub ord: Option<Vec<toml::Value>>,
 }
@@ -47,6 +49,14 @@ pub(super) struct RawConfig {
 pub(super) struct RawBackup {
     /// A folder on another disk or a mounted share.
     pub folder: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub(super) struct RawReports {
+    /// A group whose members may read the reports (files 0640, folders 0750 of that group).
+    pub group: Option<String>,
+    /// Time-of-use tables (TOML); default: the ERSE mainland tables shipped with egme-ord.
+    pub tou_tables: Option<Vec<PathBuf>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -519,6 +519,25 @@ impl Registry {
         }
     }
 
+    /// The CEME whose code towards an ORD of `region` is `code` on `day` (the reverse of
+    /// `supplier`, for reports).
+    pub fn ceme_of_code(&self, code: &str, region: Region, day: NaiveDate) -> Option<&CemeId> {
+        self.cemes
+            .iter()
+            .filter(|(_, rows)| {
+                rows.on(day).is_some_and(|e| {
+                    let c = if region.uses_ceme_letters() {
+                        &e.island_code
+                    } else {
+                        &e.cse_code
+                    };
+                    c.as_deref() == Some(code)
+                })
+            })
+            .map(|(id, _)| id)
+            .min()
+    }
+
     /// The ORD of `cpe` on `day`.
     pub fn ord_of(&self, cpe: &Cpe, day: NaiveDate) -> Option<&str> {
         self.cpes

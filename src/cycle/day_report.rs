@@ -1,0 +1,195 @@
+//! The day's report folder (`egme-ord report` and the daily send): the core's `day_report` fed from the ledger, the outbox packs and the registry; written atomically, readable by the configured group.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{io_err, CycleError};
+use crate::calendar::DayCalendar;
+use crate::config::{Config, OrdConfig};
+use crate::cpe::Cpe;
+use crate::day_report::{self, CpeDay, OrdDay, SentSeries};
+use crate::fsutil::write_atomic;
+use crate::pack::PackReader;
+use crate::registry::Registry;
+use crate::sgl::{self, ReadOptions};
+use crate::store::Store;
+use crate::tou::TouTables;
+
+/// The time-of-use tables the config names, or the ERSE mainland tables shipped with egme-ord.
+pub fn load_tou(config: &Config) -> Result<TouTables, CycleError> {
+    if config.reports.tou_tables.is_empty() {
+        return Ok(TouTables::erse_mainland());
+    }
+    let mut all = TouTables::default();
+    for path in &config.reports.tou_tables {
+        let text = fs::read_to_string(path).map_err(io_err(path))?;
+        let tables = TouTables::parse(&path.display().to_string(), &text).map_err(|e| {
+            CycleError::Refused(format!("{e}; fix the file named in [reports] tou_tables"))
+        })?;
+        all = all.merge(tables);
+    }
+    Ok(all)
+}
+
+/// One ORD's day as the ledger knows it: each CPE's ORD total in force and the last file sent per
+/// supplier and tariff, its values read back from the outbox pack (what the ORD received).
+pub fn ord_day(
+    config: &Config,
+    registry: &Registry,
+    store: &Store,
+    ord: &OrdConfig,
+    day: NaiveDate,
+) -> Result<OrdDay, CycleError> {
+    let calendar = DayCalendar::new(ord.schedule.tz, day, ord.dialect.time_convention);
+    let n = calendar.len();
+    let mut last: BTreeMap<(Cpe, String, String), crate::store::SentFile> = BTreeMap::new();
+    for f in store.sent_files_of_day(&ord.name, day)? {
+        last.insert((f.cpe, f.supplier.clone(), f.tariff.code().to_string()), f);
+    }
+    let outbox = config.work_dir.join("outbox").join(&ord.name);
+    let mut packs = PackReader::new(&outbox);
+    let mut sent: BTreeMap<Cpe, Vec<SentSeries>> = BTreeMap::new();
+    for ((cpe, supplier, _), f) in last {
+        let bytes = packs
+            .read(&f.name, f.pack.as_ref())
+            .map_err(|(path, e)| CycleError::Io { path, source: e })?;
+        let report = sgl::read(&bytes, &ReadOptions::new(ord.region, &ord.dialect));
+        let Some(file) = report.file else {
+            return Err(CycleError::Refused(format!(
+                "{}: the sent file no longer reads back ({} diagnostics): run `egme-ord verify`",
+                f.name,
+                report.diagnostics.len()
+            )));
+        };
+        let kwh = file
+            .days
+            .into_iter()
+            .find(|d| d.day == day)
+            .map(|d| d.readings.into_iter().map(|r| r.kwh).collect())
+            .unwrap_or_else(|| vec![rust_decimal::Decimal::ZERO; n]);
+        let ceme = registry
+            .ceme_of_code(&supplier, ord.region, day)
+            .map_or(supplier.clone(), ToString::to_string);
+        sent.entry(cpe).or_default().push(SentSeries {
+            ceme,
+            tariff: f.tariff,
+            transmission_id: f.transmission_id,
+            name: f.name.clone(),
+            kwh,
+        });
+    }
+    let registered: BTreeSet<Cpe> = registry.cpes_of(&ord.name, day).collect();
+    let with_profile: BTreeSet<Cpe> = store.profile_cpes(&ord.name, day)?.into_iter().collect();
+    let mut cpes_of_day: BTreeSet<Cpe> = sent.keys().copied().collect();
+    cpes_of_day.extend(with_profile.iter().copied());
+    let mut cpes = Vec::new();
+    for cpe in cpes_of_day {
+        let profile = store.profile_in_force(&ord.name, &cpe, day)?;
+        cpes.push(CpeDay {
+            cpe,
+            ord_transmission: profile.as_ref().map(|(v, _)| v.transmission_id),
+            ord_kwh: profile.map(|(_, p)| p.readings.into_iter().map(|r| r.kwh).collect()),
+            sent: sent.remove(&cpe).unwrap_or_default(),
+        });
+    }
+    Ok(OrdDay {
+        ord: ord.name.clone(),
+        region: ord.region,
+        tz: ord.schedule.tz,
+        day,
+        calendar,
+        tolerance_kwh: ord.tolerance_kwh,
+        registered: registered.len(),
+        missing: registered.difference(&with_profile).copied().collect(),
+        cpes,
+    })
+}
+
+/// The group id of `group` (a name in /etc/group, or a number).
+fn group_id(group: &str) -> Result<u32, CycleError> {
+    if let Ok(n) = group.parse() {
+        return Ok(n);
+    }
+    let path = Path::new("/etc/group");
+    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let gid = f.nth(1)?.parse().ok()?;
+            (name == group).then_some(gid)
+        })
+        .next()
+        .ok_or_else(|| {
+            CycleError::Refused(format!(
+                "[reports] group = {group:?} is not a group of this machine (/etc/group): create it (groupadd {group}) or fix the setting"
+            ))
+        })
+}
+
+/// `path` readable by `group` (files 0640, folders 0750) when one is configured.
+fn share(path: &Path, group: Option<u32>, folder: bool) -> Result<(), CycleError> {
+    let Some(gid) = group else {
+        return Ok(());
+    };
+    rustix::fs::chown(path, None, Some(rustix::fs::Gid::from_raw(gid))).map_err(|e| {
+        CycleError::Io {
+            path: path.to_path_buf(),
+            source: e.into(),
+        }
+    })?;
+    let mode = if folder { 0o750 } else { 0o640 };
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(path))
+}
+
+/// Writes `index.html`, `quarter-hours.csv` and `supplier-quarter-hours.csv` into `dir` (each
+/// atomically); with `group`, the files and `dir` are readable by that group.
+pub fn write_day_report(
+    dir: &Path,
+    days: &[OrdDay],
+    tou: &TouTables,
+    group: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<PathBuf>, CycleError> {
+    let gid = group.map(group_id).transpose()?;
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    share(dir, gid, true)?;
+    let files = [
+        ("index.html", day_report::html(days, tou, now).into_bytes()),
+        (
+            "quarter-hours.csv",
+            day_report::quarter_hours_csv(days)
+                .map_err(|e| CycleError::Refused(format!("quarter-hours.csv: {e}")))?,
+        ),
+        (
+            "supplier-quarter-hours.csv",
+            day_report::supplier_quarter_hours_csv(days, tou)
+                .map_err(|e| CycleError::Refused(format!("supplier-quarter-hours.csv: {e}")))?,
+        ),
+    ];
+    let mut written = Vec::new();
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        write_atomic(&path, &bytes).map_err(io_err(&path))?;
+        share(&path, gid, false)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The folders from `top` down to `dir` (inclusive) made readable by the group, so that its
+/// members can reach the report (`top` is the work folder's `reports`).
+pub fn share_path(top: &Path, dir: &Path, group: Option<&str>) -> Result<(), CycleError> {
+    let gid = group.map(group_id).transpose()?;
+    let mut p = dir.to_path_buf();
+    loop {
+        share(&p, gid, true)?;
+        if p == top || !p.pop() || !p.starts_with(top) {
+            return Ok(());
+        }
+    }
+}
