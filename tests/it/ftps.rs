@@ -86,7 +86,14 @@ fn an_island_ord_over_ftps_is_received_netted_and_sent_with_ids_once_and_no_part
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("ws");
     let server = start(tmp.path(), Tls::Required);
-    ftp_workspace(&root, &server, |e| e);
+    // Received files are moved into `processed` on the ORD's server once recorded.
+    ftp_workspace(&root, &server, |e| {
+        if e.contains("/eda/from-ord") {
+            e.replace(" }", ", move_to = \"processed\" }")
+        } else {
+            e
+        }
+    });
     write_all(&root, &demo::first_delivery());
     server.give_to_user();
     let sent_by_ord = fs::read_dir(root.join("exchange/eda/from-ord"))
@@ -128,6 +135,17 @@ fn an_island_ord_over_ftps_is_received_netted_and_sent_with_ids_once_and_no_part
     );
     assert_eq!(watched, got.len());
     assert_ids_once_gap_free(&got);
+    let from = root.join("exchange/eda/from-ord");
+    let names = |d: &Path| -> BTreeSet<String> {
+        fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert!(names(&from).is_empty(), "moved away: {:?}", names(&from));
+    assert_eq!(names(&from.join("processed")).len(), sent_by_ord);
     // validate-config logs in and lists both folders over FTPS.
     let v = crate::support::run(&root, &["validate-config"]);
     assert_eq!(v.status.code(), Some(0), "{}", crate::support::text(&v));

@@ -7,6 +7,7 @@ use crate::support::bin;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -59,9 +60,16 @@ fn kwh(s: &str) -> Decimal {
 fn the_report_of_the_100_quarter_hour_day_has_its_files_and_the_csv_mobility_equals_what_was_sent()
 {
     let ws = workspace();
+    // The reports are for the analysts' group (here root's, gid 0: the test runs as root).
+    let config = ws.path().join("egme-ord.toml");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, text + "\n[reports]\ngroup = \"0\"\n").unwrap();
     once(ws.path(), FIRST);
     let out = ws.path().join("report-out");
     let printed = report(ws.path(), &out);
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&out), 0o750);
+    assert_eq!(mode(&out.join("index.html")), 0o640);
     for f in [
         "index.html",
         "quarter-hours.csv",
@@ -152,6 +160,14 @@ fn the_report_of_the_100_quarter_hour_day_has_its_files_and_the_csv_mobility_equ
             "{f} in {}",
             day_folder.display()
         );
+        assert_eq!(mode(&day_folder.join(f)), 0o640, "{f}");
+    }
+    for dir in [
+        ws.path().join("work/reports"),
+        ws.path().join("work/reports/e-redes"),
+        day_folder.clone(),
+    ] {
+        assert_eq!(mode(&dir), 0o750, "{}", dir.display());
     }
 }
 
