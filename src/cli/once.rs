@@ -26,6 +26,10 @@ pub struct OnceArgs {
     /// throwaway copy of the ledger, reading the folders as they are).
     #[arg(long)]
     dry_run: bool,
+    /// Net every open CPE-day again, changed or not (the daily send normally nets only the
+    /// CPE-days whose inputs changed, and everything after a registry or settings change).
+    #[arg(long)]
+    renet_all: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -49,6 +53,7 @@ pub fn run(args: &OnceArgs) -> Result<u8> {
     let options = RunOptions {
         crash_at: std::env::var("EGME_ORD_CRASH_AT").ok(),
         allow_clock_jump: args.allow_clock_jump,
+        renet_all: args.renet_all,
         pause_after_list: std::env::var_os("EGME_ORD_PAUSE_AFTER_LIST").map(PathBuf::from),
         ..RunOptions::default()
     };
@@ -123,6 +128,7 @@ fn dry_run(args: &OnceArgs, now: DateTime<Utc>) -> Result<u8> {
             let mut store = egme_ord::store::Store::open(&copy)?;
             let options = RunOptions {
                 allow_clock_jump: args.allow_clock_jump,
+                renet_all: args.renet_all,
                 dry_run_outbox_of: Some(ws.config.work_dir.clone()),
                 ..RunOptions::default()
             };

@@ -114,6 +114,8 @@ pub struct OrdSummary {
     pub skipped_for_backoff: bool,
     /// Until when the daemon leaves the ORD out after this cycle's failure (set by `run`).
     pub backoff_until: Option<DateTime<Utc>>,
+    /// CPE-days netted this cycle (the daily send nets only those whose inputs changed).
+    pub cpe_days_netted: usize,
     /// CPE-days without an ORD file after `expect_by` (open days within the window).
     pub ord_files_missing: usize,
     /// ORD files received for days already closed (all cycles): archived, not applied.
@@ -204,6 +206,9 @@ pub struct RunOptions {
     pub heartbeat: Option<Heartbeat>,
     /// Set by SIGHUP: the daemon re-reads the registry before its next step.
     pub reload_registry: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// `once --renet-all`: every open CPE-day is netted again, changed or not (a changed netting
+    /// policy the settings do not show, or after `recover`).
+    pub renet_all: bool,
 }
 
 /// A function called to say the cycle is alive.
@@ -280,7 +285,17 @@ pub fn load_registry(config: &Config) -> Result<Registry, CycleError> {
         .map(|o| o.name.as_str())
         .chain(config.registry.other_ords.iter().map(String::as_str))
         .collect();
-    let registry = Registry::parse(&texts, &ords).map_err(CycleError::Registry)?;
+    let mut digest = String::new();
+    for (name, text) in [(&names[0], &cpes), (&names[1], &evses), (&names[2], &cemes)]
+        .into_iter()
+        .chain(overrides.as_ref().map(|t| (&names[3], t)))
+    {
+        digest.push_str(&format!("{name}\n{}\n", text.len()));
+        digest.push_str(text);
+    }
+    let registry = Registry::parse(&texts, &ords)
+        .map_err(CycleError::Registry)?
+        .with_digest(crate::fsutil::sha256_hex(digest.as_bytes()));
     for w in registry.warnings() {
         tracing::warn!(file = %w.file, line = w.line, "registry: {}", w.message);
     }

@@ -215,6 +215,8 @@ impl Cycle<'_> {
                 ..OrdRecovery::default()
             };
             self.in_batch(|me| me.recover_ord(ord, options.last_sent_id, &mut rec))?;
+            // What was netted before is not known any more: the next send nets every open day.
+            self.store.set_netting_inputs(&ord.name, None)?;
             crashpoint(self.options.crash_at.as_deref(), "recover-before-mark");
             let last = self.store.last_transmission_id(&ord.name)?.unwrap_or(0);
             let outbox = self.outbox_dir(&ord.name);

@@ -70,7 +70,7 @@ impl Cycle<'_> {
         }
         self.resending = true;
         let mut uploader = None;
-        let sent = self.send_day(ord, day, today, &mut sum, &mut uploader);
+        let sent = self.send_day(ord, day, today, None, &mut sum, &mut uploader);
         self.resending = false;
         let delivered = match uploader {
             Some(up) => self.finish_upload(ord, up, &mut sum),
@@ -141,17 +141,76 @@ impl Cycle<'_> {
         if !plan.send_due {
             return Ok(());
         }
+        // What the netting depends on besides the marked changes: when it differs from the last
+        // whole send's, every open day is netted again.
+        let inputs = self.netting_inputs(ord);
+        let whole = self.options.renet_all
+            || self.store.netting_inputs(&ord.name)?.as_deref() != Some(inputs.as_str());
         for day in &plan.send_days {
             if self.options.stopping() {
                 // The send is not marked done: the next run redoes it (unchanged files are skipped).
                 return Ok(());
             }
-            self.send_day(ord, *day, plan.today, sum, uploader)?;
+            self.send_changed(ord, (*day, plan.today), whole, sum, uploader)?;
         }
         self.store
             .finish_send(&ord.name, plan.today, &plan.close_days, self.now)?;
+        self.store.set_netting_inputs(&ord.name, Some(&inputs))?;
+        if let Some(oldest) = plan.send_days.first() {
+            let cal = DayCalendar::new(ord.schedule.tz, *oldest, ord.dialect.time_convention);
+            if let Some(start) = cal.start() {
+                self.store.prune_dirty(&ord.name, start, *oldest)?;
+            }
+        }
         sum.days_sent = plan.send_days.len();
         sum.days_closed = plan.close_days.len();
+        Ok(())
+    }
+
+    /// What an ORD's netting depends on besides its inputs' change marks: the registry's files
+    /// and the ORD's netting settings.
+    fn netting_inputs(&self, ord: &OrdConfig) -> String {
+        let settings = format!(
+            "{}|{:?}|{}|{:?}|{:?}|{:?}|{}|{}",
+            self.registry.digest(),
+            ord.netting_policy,
+            ord.tolerance_kwh,
+            ord.tariff_files,
+            ord.value_kind,
+            ord.dialect,
+            ord.egme_entity,
+            ord.outbound_destination
+        );
+        sha256_hex(settings.as_bytes())
+    }
+
+    /// Nets and sends day `day`: its whole (`whole`, a day never netted incrementally, a resend)
+    /// or only the CPEs whose inputs changed since it was last netted (the ledger's marks).
+    fn send_changed(
+        &mut self,
+        ord: &OrdConfig,
+        (day, today): (NaiveDate, NaiveDate),
+        whole: bool,
+        sum: &mut OrdSummary,
+        uploader: &mut Option<Uploader>,
+    ) -> Result<(), CycleError> {
+        let mark = self.store.dirty_max_id(&ord.name)?;
+        let seen = self.store.day_dirty_seen(&ord.name, day)?;
+        let only = match seen {
+            Some(after) if !whole && !self.resending => {
+                let cal = DayCalendar::new(ord.schedule.tz, day, ord.dialect.time_convention);
+                let (Some(start), Some(end)) = (cal.start(), cal.end()) else {
+                    return Ok(());
+                };
+                Some(self.store.dirty_cpes(&ord.name, day, (start, end), after)?)
+            }
+            _ => None,
+        };
+        if only.as_ref().is_some_and(BTreeSet::is_empty) {
+            return Ok(());
+        }
+        self.send_day(ord, day, today, only.as_ref(), sum, uploader)?;
+        self.store.set_day_dirty_seen(&ord.name, day, mark)?;
         Ok(())
     }
 
@@ -160,6 +219,7 @@ impl Cycle<'_> {
         ord: &OrdConfig,
         day: NaiveDate,
         today: NaiveDate,
+        only: Option<&BTreeSet<Cpe>>,
         sum: &mut OrdSummary,
         uploader: &mut Option<Uploader>,
     ) -> Result<(), CycleError> {
@@ -168,12 +228,19 @@ impl Cycle<'_> {
             return Ok(());
         };
         let written_before = sum.files_written;
-        let by_cpe = self.mobility_by_cpe(ord, &cal, start, end)?;
-        let mut cpes: BTreeSet<Cpe> = by_cpe.keys().copied().collect();
-        cpes.extend(self.store.profile_cpes(&ord.name, day)?);
-        cpes.extend(self.store.sent_cpes(&ord.name, day)?);
+        let by_cpe = self.mobility_by_cpe(ord, &cal, (start, end), only)?;
+        let cpes: BTreeSet<Cpe> = match only {
+            Some(changed) => changed.clone(),
+            None => {
+                let mut cpes: BTreeSet<Cpe> = by_cpe.keys().copied().collect();
+                cpes.extend(self.store.profile_cpes(&ord.name, day)?);
+                cpes.extend(self.store.sent_cpes(&ord.name, day)?);
+                cpes
+            }
+        };
         // One ledger batch per BATCH CPEs: their files go into one outbox pack, written and synced
         // before the batch commits.
+        sum.cpe_days_netted += cpes.len();
         let cpes: Vec<Cpe> = cpes.into_iter().collect();
         let empty = BTreeMap::new();
         let mut rows = Vec::with_capacity(cpes.len());
@@ -215,8 +282,13 @@ impl Cycle<'_> {
             rows.extend(chunk_rows);
             self.hand_over(ord, uploader, sum)?;
         }
-        self.write_reports(ord, day, &rows)?;
-        if sum.files_written > written_before {
+        // A send that changed nothing of the day writes no report (the last one stands); a
+        // whole netting always records one.
+        let changed = sum.files_written > written_before;
+        if changed || only.is_none() {
+            self.write_reports(ord, day, &rows)?;
+        }
+        if changed {
             self.write_day_folder(ord, day);
         }
         Ok(())
@@ -246,13 +318,19 @@ impl Cycle<'_> {
         &mut self,
         ord: &OrdConfig,
         cal: &DayCalendar,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        only: Option<&BTreeSet<Cpe>>,
     ) -> Result<BTreeMap<Cpe, BTreeMap<SupplierKey, Vec<Decimal>>>, CycleError> {
         let n = cal.len();
         let mut by_cpe: BTreeMap<Cpe, BTreeMap<SupplierKey, Vec<Decimal>>> = BTreeMap::new();
         let day = cal.day;
-        for r in self.store.mobility_between(&ord.name, start, end)? {
+        let records = match only {
+            Some(cpes) => self
+                .store
+                .mobility_of_cpes_between(&ord.name, cpes, start, end)?,
+            None => self.store.mobility_between(&ord.name, start, end)?,
+        };
+        for r in records {
             let mapped = match self.registry.ord_of(&r.cpe, day) {
                 Some(o) if o == ord.name => self.registry.supplier(&r.cpe, &r.ceme, ord.region, day),
                 _ => Err(format!(

@@ -136,7 +136,20 @@ pub struct DayStatus {
     pub late_ord_files: u64,
 }
 
-const SCHEMA_VERSION: i64 = 9;
+const SCHEMA_VERSION: i64 = 10;
+
+/// Version 10: incremental netting. `dirty` holds what changed since (ORD profiles by day,
+/// mobility records by the range of their quarter-hours, old and new); a day remembers the last
+/// mark it was netted against (`days.dirty_seen`), an ORD the inputs its netting depends on
+/// besides them (`ord_state.netting_inputs`: registry and settings).
+const MIGRATION_10: &str = "
+CREATE TABLE dirty (
+  id INTEGER PRIMARY KEY, ord TEXT NOT NULL, cpe TEXT NOT NULL, day TEXT, first_start INTEGER, last_start INTEGER);
+CREATE INDEX dirty_by_ord ON dirty (ord, id);
+ALTER TABLE days ADD COLUMN dirty_seen INTEGER;
+ALTER TABLE ord_state ADD COLUMN netting_inputs TEXT;
+CREATE INDEX mobility_by_cpe ON mobility_records (ord, cpe, first_start);
+";
 
 /// Version 9: per ORD and day, the CPEs reported missing (`ord-file-missing`) and since when, so
 /// that each is reported once and cleared when its file arrives.
@@ -730,7 +743,7 @@ impl Store {
     pub fn reopen_day(&self, ord: &str, day: NaiveDate) -> Result<bool, StoreError> {
         exec(
             &self.conn,
-            "UPDATE days SET state = 'open', closed_at = NULL WHERE ord = ?1 AND day = ?2 AND state = 'closed'",
+            "UPDATE days SET state = 'open', closed_at = NULL, dirty_seen = NULL WHERE ord = ?1 AND day = ?2 AND state = 'closed'",
             params![ord, day_text(day)],
         )
         .map(|n| n > 0)
@@ -853,6 +866,7 @@ impl Store {
             (7, MIGRATION_7),
             (8, MIGRATION_8),
             (9, MIGRATION_9),
+            (10, MIGRATION_10),
         ] {
             if version >= target {
                 continue;
@@ -1022,6 +1036,12 @@ impl Store {
                 &tx,
                 "INSERT OR IGNORE INTO days (ord, day, state) VALUES (?1, ?2, 'open')",
                 params![file.ord, day_text(profile.day)],
+            )
+            .map_err(sq)?;
+            exec(
+                &tx,
+                "INSERT INTO dirty (ord, cpe, day) VALUES (?1, ?2, ?3)",
+                params![file.ord, cpe.as_str(), day_text(profile.day)],
             )
             .map_err(sq)?;
         }
@@ -1257,6 +1277,24 @@ impl Store {
             let first = r.energy.first().map(|q| q.start.timestamp());
             let last = r.energy.last().map(|q| q.start.timestamp());
             let updated = time_text(r.last_updated);
+            // What the record changes: its old version's quarter-hours (it may have moved), the
+            // original's for a credit, and its own.
+            exec(
+                &tx,
+                "INSERT INTO dirty (ord, cpe, first_start, last_start)
+                 SELECT ord, cpe, first_start, last_start FROM mobility_records
+                 WHERE (key = ?1 OR key = ?2) AND first_start IS NOT NULL",
+                params![r.key, r.credit_of],
+            )
+            .map_err(sq)?;
+            if let (Some(f), Some(l)) = (first, last) {
+                exec(
+                    &tx,
+                    "INSERT INTO dirty (ord, cpe, first_start, last_start) VALUES (?1, ?2, ?3, ?4)",
+                    params![r.ord, Col(&r.cpe), f, l],
+                )
+                .map_err(sq)?;
+            }
             let sum = mobility_sum(
                 &r.key,
                 &updated,
@@ -1651,6 +1689,122 @@ impl Store {
         )
         .map(|_| ())
         .in_store(self)
+    }
+
+    /// The last change mark recorded for `ord` (0: none).
+    pub fn dirty_max_id(&self, ord: &str) -> Result<i64, StoreError> {
+        one(
+            &self.conn,
+            "SELECT COALESCE(MAX(id), 0) FROM dirty WHERE ord = ?1",
+            params![ord],
+            |r| r.get(0),
+        )
+        .in_store(self)
+    }
+
+    /// The change mark `day` was last netted against (`None`: never incrementally: net it whole).
+    pub fn day_dirty_seen(&self, ord: &str, day: NaiveDate) -> Result<Option<i64>, StoreError> {
+        let v: Option<Option<i64>> = one(
+            &self.conn,
+            "SELECT dirty_seen FROM days WHERE ord = ?1 AND day = ?2",
+            params![ord, day_text(day)],
+            |r| r.get(0),
+        )
+        .optional()
+        .in_store(self)?;
+        Ok(v.flatten())
+    }
+
+    pub fn set_day_dirty_seen(&self, ord: &str, day: NaiveDate, id: i64) -> Result<(), StoreError> {
+        exec(
+            &self.conn,
+            "UPDATE days SET dirty_seen = ?3 WHERE ord = ?1 AND day = ?2",
+            params![ord, day_text(day), id],
+        )
+        .map(|_| ())
+        .in_store(self)
+    }
+
+    /// The CPEs of `day` (quarter-hours starting in `[from, to)`) with a change marked after `after`.
+    pub fn dirty_cpes(
+        &self,
+        ord: &str,
+        day: NaiveDate,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        after: i64,
+    ) -> Result<BTreeSet<Cpe>, StoreError> {
+        let cpes: Vec<Cpe> = self.rows(
+            "SELECT DISTINCT cpe FROM dirty WHERE ord = ?1 AND id > ?2
+               AND (day = ?3 OR (first_start < ?5 AND last_start >= ?4))",
+            params![ord, after, day_text(day), from.timestamp(), to.timestamp()],
+        )?;
+        Ok(cpes.into_iter().collect())
+    }
+
+    /// Forgets change marks that end before `before` (no open day can need them any more).
+    pub fn prune_dirty(
+        &self,
+        ord: &str,
+        before: DateTime<Utc>,
+        oldest: NaiveDate,
+    ) -> Result<(), StoreError> {
+        exec(
+            &self.conn,
+            "DELETE FROM dirty WHERE ord = ?1 AND ((last_start IS NOT NULL AND last_start < ?2) OR (day IS NOT NULL AND day < ?3))",
+            params![ord, before.timestamp(), day_text(oldest)],
+        )
+        .map(|_| ())
+        .in_store(self)
+    }
+
+    /// What the ORD's netting depended on at its last whole send (registry and settings).
+    pub fn netting_inputs(&self, ord: &str) -> Result<Option<String>, StoreError> {
+        let v: Option<Option<String>> = one(
+            &self.conn,
+            "SELECT netting_inputs FROM ord_state WHERE ord = ?1",
+            params![ord],
+            |r| r.get(0),
+        )
+        .optional()
+        .in_store(self)?;
+        Ok(v.flatten())
+    }
+
+    pub fn set_netting_inputs(&self, ord: &str, inputs: Option<&str>) -> Result<(), StoreError> {
+        exec(
+            &self.conn,
+            "INSERT INTO ord_state (ord, netting_inputs) VALUES (?1, ?2)
+             ON CONFLICT (ord) DO UPDATE SET netting_inputs = excluded.netting_inputs",
+            params![ord, inputs],
+        )
+        .map(|_| ())
+        .in_store(self)
+    }
+
+    /// The mobility of `cpes` with energy in `[from, to)` (as `mobility_between`, for a few CPEs).
+    pub fn mobility_of_cpes_between(
+        &self,
+        ord: &str,
+        cpes: &BTreeSet<Cpe>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<StoredMobility>, StoreError> {
+        let mut out = Vec::new();
+        let sql = format!(
+            "SELECT {MOBILITY_COLUMNS} FROM mobility_records m
+             WHERE ord = ?1 AND cpe = ?4 AND credit_of IS NULL AND first_start < ?3 AND last_start >= ?2
+               AND NOT EXISTS (SELECT 1 FROM mobility_records c WHERE c.credit_of = m.key)
+             ORDER BY key"
+        );
+        for cpe in cpes {
+            let rows: Vec<StoredMobility> = self.rows(
+                &sql,
+                params![ord, from.timestamp(), to.timestamp(), Col(cpe)],
+            )?;
+            out.extend(rows);
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
     }
 
     /// The first day the ledger knows for `ord` (open or closed), if any.

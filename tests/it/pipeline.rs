@@ -645,3 +645,83 @@ fn the_outbox_keeps_the_sent_bytes_in_tar_packs_and_verify_catches_a_changed_or_
         "{report}"
     );
 }
+
+/// The third day: a new session on the 29th and a corrected one of the 26th.
+fn third_day() -> Vec<DemoFile> {
+    let at = |d, h| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2024, 10, d, h, 0, 0).unwrap();
+    let cpe = demo::ords()[0].cpes[2];
+    let new = demo::cdr(
+        "S-29-X",
+        ("PT", "MOB"),
+        &demo::evse_id(&cpe, 0),
+        at(29, 9),
+        90,
+        12_000,
+        at(30, 6),
+    );
+    let fixed = demo::cdr(
+        "S-02-A",
+        ("PT", "MOB"),
+        &demo::evse_id(&cpe, 0),
+        at(26, 14),
+        95,
+        21_000,
+        at(30, 6),
+    );
+    vec![DemoFile {
+        path: "mobility/cdrs-2024-10-30.json".into(),
+        bytes: serde_json::to_vec(&serde_json::json!([new, fixed])).unwrap(),
+    }]
+}
+
+#[test]
+fn incremental_netting_and_renet_all_send_byte_identical_files() {
+    let run = |renet_all: bool| {
+        let ws = workspace();
+        let mut netted = Vec::new();
+        let cycles: [(&str, Vec<DemoFile>); 3] = [
+            (FIRST, Vec::new()),
+            (SECOND, demo::correction()),
+            ("2024-10-30T21:30:00Z", third_day()),
+        ];
+        for (now, inputs) in cycles {
+            write_all(ws.path(), &inputs);
+            let mut cmd = bin();
+            cmd.args(["once", "--json", "--now", now, "--config"])
+                .arg(ws.path().join("egme-ord.toml"));
+            if renet_all {
+                cmd.arg("--renet-all");
+            }
+            let o = cmd.output().unwrap();
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+            netted.push(
+                ord_summary(&s, "e-redes")["cpe_days_netted"]
+                    .as_u64()
+                    .unwrap(),
+            );
+        }
+        (crate::support::ord_side(ws.path()), netted, ws)
+    };
+    let (incremental, inc_netted, _a) = run(false);
+    let (whole, whole_netted, _b) = run(true);
+    assert_eq!(
+        incremental.keys().collect::<Vec<_>>(),
+        whole.keys().collect::<Vec<_>>(),
+        "the same files"
+    );
+    for (k, bytes) in &incremental {
+        assert_eq!(bytes, &whole[k], "{k}: byte for byte");
+    }
+    // The first send nets everything either way; later ones net only what changed.
+    assert_eq!(inc_netted[0], whole_netted[0]);
+    assert!(
+        inc_netted[1] < whole_netted[1] && inc_netted[2] < whole_netted[2],
+        "incremental {inc_netted:?} vs whole {whole_netted:?}"
+    );
+}

@@ -65,6 +65,8 @@ pub struct Registry {
     overrides: HashMap<(Cpe, CemeId), Timeline<TariffCycle>>,
     /// What is allowed but likely a mistake (a key without a row on some days it is used).
     warnings: Vec<RegistryError>,
+    /// A digest of the files it was read from (set by the shell): a changed registry re-nets.
+    digest: String,
 }
 
 mod dated;
@@ -420,6 +422,17 @@ impl Registry {
                 m.at(row.line, overlap("this CPE and CEME", &validity, other));
             }
         }
+    }
+
+    /// The registry with the digest of its files (the shell hashes them).
+    pub fn with_digest(mut self, digest: String) -> Registry {
+        self.digest = digest;
+        self
+    }
+
+    /// The digest of the files it was read from (empty when none was set).
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// What is allowed but likely a mistake, each with its file and line: a key without a row on

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# A month of daily cycles with 30 days open (steady state), on local folders:
+#
+#   bash bench/month.sh [N] [DAYS]        (default: 500 31)
+#   EGME_BENCH_DIR=/dev/shm bash bench/month.sh 10000 31
+#
+# Each day: N new ORD files, 2–3 sessions per CPE, corrections of 5 % of the CPEs' sessions of
+# earlier days; then `egme-ord once` at 21:30 the day after (the D+1 send, with every earlier day
+# still open). Prints per day: wall time, CPU (user+sys), peak RSS, CPE-days netted, files
+# written, and the disk egme-ord keeps (ledger + work folder) in all and per CPE-day so far.
+# EGME_BENCH_RENET_ALL=1: every cycle with --renet-all (every open CPE-day netted, as before
+# incremental netting). Needs GNU time (/usr/bin/time) and bc.
+set -euo pipefail
+N=${1:-500}
+DAYS=${2:-31}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+command -v /usr/bin/time >/dev/null || { echo "bench needs GNU time (apt-get install -y time)" >&2; exit 2; }
+cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" --bin egme-ord --example bench-month
+BIN="$ROOT/target/release/egme-ord"
+GEN="$ROOT/target/release/examples/bench-month"
+DIR=$(mktemp -d "${EGME_BENCH_DIR:-/tmp}/egme-month.XXXXXX")
+trap 'rm -rf "$DIR"' EXIT
+printf "%4s %10s %8s %8s %8s %8s %8s %12s %12s\n" day date wall_s cpu_s rss_mb netted written kept_bytes per_cpe_day
+for ((i = 0; i < DAYS; i++)); do
+  "$GEN" "$N" "$DIR" "$i" >/dev/null
+  day=$(date -u -d "2024-11-04 + $i days" +%F)
+  now=$(date -u -d "$day + 1 day" +%FT21:30:00Z)
+  extra=()
+  [ "${EGME_BENCH_RENET_ALL:-}" = 1 ] && extra=(--renet-all)
+  /usr/bin/time -f "%e %U %S %M" -o "$DIR/time" \
+    "$BIN" once --json --config "$DIR/egme-ord.toml" --now "$now" "${extra[@]}" >"$DIR/summary.json" 2>"$DIR/stderr" \
+    || { echo "once failed on $day:" >&2; cat "$DIR/stderr" >&2; exit 1; }
+  read -r wall user sys rss <"$DIR/time"
+  netted=$(grep -o '"cpe_days_netted": *[0-9]*' "$DIR/summary.json" | head -1 | tr -dc 0-9)
+  written=$(grep -o '"files_written": *[0-9]*' "$DIR/summary.json" | head -1 | tr -dc 0-9)
+  kept=$(du -sb "$DIR/state" "$DIR/work" | awk '{s += $1} END {print s}')
+  printf "%4d %10s %8.2f %8.2f %8.1f %8s %8s %12d %12.0f\n" "$i" "$day" "$wall" "$(echo "$user + $sys" | bc)" \
+    "$(echo "$rss / 1024" | bc -l)" "$netted" "$written" "$kept" "$(echo "$kept / ($N * ($i + 1))" | bc -l)"
+done
