@@ -8,6 +8,7 @@
 # earlier days; then `egme-ord once` at 21:30 the day after (the D+1 send, with every earlier day
 # still open). Prints per day: wall time, CPU (user+sys), peak RSS, CPE-days netted, files
 # written, and the disk egme-ord keeps (ledger + work folder) in all and per CPE-day so far.
+# EGME_BENCH_DAY_FOLDERS=false: [reports] day_folders = false (no day folder rewritten per send).
 # EGME_BENCH_RENET_ALL=1: every cycle with --renet-all (every open CPE-day netted, as before
 # incremental netting). Needs GNU time (/usr/bin/time) and bc.
 set -euo pipefail
@@ -23,6 +24,9 @@ trap 'rm -rf "$DIR"' EXIT
 printf "%4s %10s %8s %8s %8s %8s %8s %12s %12s\n" day date wall_s cpu_s rss_mb netted written kept_bytes per_cpe_day
 for ((i = 0; i < DAYS; i++)); do
   "$GEN" "$N" "$DIR" "$i" >/dev/null
+  if [ "$i" = 0 ] && [ -n "${EGME_BENCH_DAY_FOLDERS:-}" ]; then
+    printf '\n[reports]\nday_folders = %s\n' "$EGME_BENCH_DAY_FOLDERS" >>"$DIR/egme-ord.toml"
+  fi
   day=$(date -u -d "2024-11-04 + $i days" +%F)
   now=$(date -u -d "$day + 1 day" +%FT21:30:00Z)
   extra=()

@@ -288,7 +288,7 @@ impl Cycle<'_> {
         if changed || only.is_none() {
             self.write_reports(ord, day, &rows)?;
         }
-        if changed {
+        if changed && self.config.reports.day_folders {
             self.write_day_folder(ord, day);
         }
         Ok(())

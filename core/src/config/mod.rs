@@ -265,12 +265,16 @@ pub struct Config {
 }
 
 /// Who may read the reports and how periods are named.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportSettings {
     /// The group the reports are readable by (files 0640, folders 0750); none: the service's own.
     pub group: Option<String>,
     /// Time-of-use tables; empty: the ERSE mainland tables shipped with egme-ord.
     pub tou_tables: Vec<PathBuf>,
+    /// The daily send rewrites `work/reports/<ord>/<day>/` for each day it changed (reading every
+    /// file of that day back): true by default; at national scale `egme-ord report` on demand is
+    /// cheaper.
+    pub day_folders: bool,
 }
 
 /// Where the registry files are.
@@ -419,6 +423,11 @@ impl Config {
                     .and_then(|r| r.tou_tables.as_ref())
                     .map(|t| t.iter().map(|p| abs(p)).collect())
                     .unwrap_or_default(),
+                day_folders: raw
+                    .reports
+                    .as_ref()
+                    .and_then(|r| r.day_folders)
+                    .unwrap_or(true),
             },
             ords: ords?,
         })

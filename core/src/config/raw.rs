@@ -57,6 +57,8 @@ pub(super) struct RawReports {
     pub group: Option<String>,
     /// Time-of-use tables (TOML); default: the ERSE mainland tables shipped with egme-ord.
     pub tou_tables: Option<Vec<PathBuf>>,
+    /// Whether the daily send rewrites a day's report folder when the day changed (default true).
+    pub day_folders: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
