@@ -148,7 +148,6 @@ CREATE TABLE dirty (
 CREATE INDEX dirty_by_ord ON dirty (ord, id);
 ALTER TABLE days ADD COLUMN dirty_seen INTEGER;
 ALTER TABLE ord_state ADD COLUMN netting_inputs TEXT;
-CREATE INDEX mobility_by_cpe ON mobility_records (ord, cpe, first_start);
 ";
 
 /// Version 9: per ORD and day, the CPEs reported missing (`ord-file-missing`) and since when, so
@@ -1789,10 +1788,17 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<StoredMobility>, StoreError> {
+        // Through the same range index as `mobility_between` (no second index whose damage
+        // could hide a record from one query and not the other); many CPEs: the day at once.
+        if cpes.len() > 8 {
+            let mut all = self.mobility_between(ord, from, to)?;
+            all.retain(|r| cpes.contains(&r.cpe));
+            return Ok(all);
+        }
         let mut out = Vec::new();
         let sql = format!(
             "SELECT {MOBILITY_COLUMNS} FROM mobility_records m
-             WHERE ord = ?1 AND cpe = ?4 AND credit_of IS NULL AND first_start < ?3 AND last_start >= ?2
+             WHERE ord = ?1 AND credit_of IS NULL AND first_start < ?3 AND last_start >= ?2 AND cpe = ?4
                AND NOT EXISTS (SELECT 1 FROM mobility_records c WHERE c.credit_of = m.key)
              ORDER BY key"
         );
