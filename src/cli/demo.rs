@@ -76,8 +76,13 @@ pub fn run(args: &DemoArgs) -> Result<u8> {
         }
     }
     println!(
-        "\nNetting reports (CSV and JSON): {}",
+        "\nNetting reports (CSV and JSON) and each day's page: {}",
         root.join("work/reports").display()
+    );
+    println!(
+        "The 100-quarter-hour day at a glance: {}",
+        root.join("work/reports/e-redes/2024-10-27/index.html")
+            .display()
     );
     println!(
         "Quarantined inputs with their reasons: {}",
