@@ -10,7 +10,6 @@ use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvi
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use sha2::{Digest, Sha256};
 use suppaftp::list::{File as ListedFile, ListParser};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpStream, RustlsConnector, RustlsFtpStream, Status};
@@ -428,7 +427,7 @@ impl ServerCertVerifier for Pinned {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let offered = hex(&Sha256::digest(end_entity.as_ref()));
+        let offered = crate::fsutil::sha256_hex(end_entity.as_ref());
         if offered == self.sha256 {
             Ok(ServerCertVerified::assertion())
         } else {
@@ -472,10 +471,6 @@ impl ServerCertVerifier for Pinned {
             .signature_verification_algorithms
             .supported_schemes()
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl RemoteDir for FtpDir {
@@ -568,11 +563,9 @@ impl RemoteDir for FtpDir {
 
     fn move_into(&mut self, name: &SafeName, folder: &str) -> Result<(), TransportError> {
         let from = self.remote(name);
-        let target = if folder.starts_with('/') {
-            folder.trim_end_matches('/').to_string()
-        } else {
-            self.remote(folder)
-        };
+        let target = crate::config::remote_subfolder(&self.settings.path, folder)
+            .trim_end_matches('/')
+            .to_string();
         self.with_conn(|me, conn| {
             // MKD fails when the folder exists: what matters is that the rename below works.
             let _ = on!(conn, f => f.mkdir(&target));

@@ -179,23 +179,24 @@ impl Endpoint {
             },
             Endpoint::Sftp(settings) => {
                 let mut s = (**settings).clone();
-                s.path = if folder.starts_with('/') {
-                    folder.to_string()
-                } else {
-                    format!("{}/{folder}", s.path.trim_end_matches('/'))
-                };
+                s.path = remote_subfolder(&s.path, folder);
                 Endpoint::Sftp(Box::new(s))
             }
             Endpoint::Ftp(settings) => {
                 let mut s = (**settings).clone();
-                s.path = if folder.starts_with('/') {
-                    folder.to_string()
-                } else {
-                    format!("{}/{folder}", s.path.trim_end_matches('/'))
-                };
+                s.path = remote_subfolder(&s.path, folder);
                 Endpoint::Ftp(Box::new(s))
             }
         }
+    }
+}
+
+/// A remote account's folder `folder`: relative to `base`, or absolute.
+pub fn remote_subfolder(base: &str, folder: &str) -> String {
+    if folder.starts_with('/') {
+        folder.to_string()
+    } else {
+        format!("{}/{folder}", base.trim_end_matches('/'))
     }
 }
 

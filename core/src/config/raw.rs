@@ -581,19 +581,10 @@ impl RawSftp {
             );
         }
         let secs = Duration::from_secs;
-        let connect_timeout = duration(
+        let (connect_timeout, io_timeout) = timeouts(
             m,
-            at.key("connect_timeout"),
-            s.connect_timeout.as_deref(),
-            secs(15),
-            false,
-        );
-        let io_timeout = duration(
-            m,
-            at.key("io_timeout"),
-            s.io_timeout.as_deref(),
-            secs(60),
-            false,
+            at,
+            (s.connect_timeout.as_deref(), s.io_timeout.as_deref()),
         );
         let keepalive = duration(
             m,
@@ -620,6 +611,19 @@ impl RawSftp {
             fsync: s.fsync.unwrap_or(true),
         })
     }
+}
+
+/// An endpoint's `connect_timeout` (default 15 s) and `io_timeout` (60 s), SFTP's and FTP's alike.
+fn timeouts(
+    m: &mut Mistakes,
+    at: &KeyPath,
+    (connect, io): (Option<&str>, Option<&str>),
+) -> (Duration, Duration) {
+    let secs = Duration::from_secs;
+    (
+        duration(m, at.key("connect_timeout"), connect, secs(15), false),
+        duration(m, at.key("io_timeout"), io, secs(60), false),
+    )
 }
 
 impl RawFtp {
@@ -689,20 +693,10 @@ impl RawFtp {
                 );
             }
         }
-        let secs = Duration::from_secs;
-        let connect_timeout = duration(
+        let (connect_timeout, io_timeout) = timeouts(
             m,
-            at.key("connect_timeout"),
-            s.connect_timeout.as_deref(),
-            secs(15),
-            false,
-        );
-        let io_timeout = duration(
-            m,
-            at.key("io_timeout"),
-            s.io_timeout.as_deref(),
-            secs(60),
-            false,
+            at,
+            (s.connect_timeout.as_deref(), s.io_timeout.as_deref()),
         );
         Some(FtpSettings {
             host: host?,

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-use sha2::{Digest, Sha256};
 
 /// The uid and gid the virtual user's files belong to (nobody).
 const NOBODY: u32 = 65534;
@@ -129,10 +128,7 @@ impl Ftpd {
             .status()
             .unwrap();
         assert!(ok.success(), "pure-pw mkdb");
-        let fingerprint = Sha256::digest(&der)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let fingerprint = egme_ord::fsutil::sha256_hex(&der);
         let mut s = Ftpd {
             dir: dir.to_path_buf(),
             home: home.to_path_buf(),
