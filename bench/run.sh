@@ -97,7 +97,7 @@ for N in "${SIZES[@]}"; do
   read -r ew ec er < <(measure "egme-$N" ${EGME_BENCH_WRAP:-} env EGME_ORD_LOG="${EGME_BENCH_LOG:-warn}" "$BIN" once --config "$D/egme-ord.toml" --now 2024-11-05T21:30:00Z)
   sent=$(find "$D/remote/to-ord" -type f | wc -l)
   # Received files are archived in tar packs (one per batch): count their members.
-  got=$(find "$D/work/archive" -type f -name 'pack-*.tar' -exec tar -tf {} \; | grep -c '\.sgl$' || true)
+  got=$(find "$D/work/archive" -type f -name 'pack-*.tar.zst' -exec tar --zstd -tf {} \; | grep -c '\.sgl$' || true)
   # The baseline moves the same files: the N ORD files down, the files egme-ord sent up.
   mkdir -p "$D/lftp-down" "$D/lftp-up-src" "$D/remote/lftp-up"
   cp -a "$D/remote/to-ord/." "$D/lftp-up-src/"

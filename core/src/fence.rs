@@ -281,7 +281,7 @@ mod tests {
 
     fn pack(first_id: u64, last_id: u64) -> PackFacts {
         PackFacts {
-            name: format!("pack-{first_id:010}.tar"),
+            name: format!("pack-{first_id:010}.tar.zst"),
             first_id,
             last_id,
         }
@@ -319,7 +319,7 @@ mod tests {
         };
         assert_eq!(evidence.len(), 3, "{evidence:?}");
         let text = refusal_message(&w, &evidence);
-        assert!(text.contains("egme-ord recover") && text.contains("pack-0000000001.tar"));
+        assert!(text.contains("egme-ord recover") && text.contains("pack-0000000001.tar.zst"));
     }
 
     #[test]

@@ -6,10 +6,14 @@ use crate::cpe::Cpe;
 use crate::filename::TariffCycle;
 use serde::Serialize;
 
-/// How a pack's name ends.
-pub const PACK_SUFFIX: &str = ".tar";
+/// How a pack's name ends: a zstd-compressed tar (`tar --zstd -tvf` lists it).
+pub const PACK_SUFFIX: &str = ".tar.zst";
 
-/// Where a file's bytes are: `len` bytes at `offset` in the pack named `pack`.
+/// How the name of a pack written before packs were compressed ends (still read).
+pub const PLAIN_PACK_SUFFIX: &str = ".tar";
+
+/// Where a file's bytes are: `len` bytes at `offset` in the pack named `pack`. The offset is the
+/// one `tar` sees: in the uncompressed tar stream, also for a compressed pack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PackSlice {
     pub pack: String,
@@ -22,9 +26,20 @@ pub fn pack_name(first_id: u64) -> String {
     format!("pack-{first_id:010}{PACK_SUFFIX}")
 }
 
-/// The first id in a pack's name (`pack-0000000101.tar` → 101), if it is one.
+/// Whether `name` is the name of a pack (compressed, or plain from before).
+pub fn is_pack_name(name: &str) -> bool {
+    name.ends_with(PACK_SUFFIX) || name.ends_with(PLAIN_PACK_SUFFIX)
+}
+
+/// The name without its pack suffix (`pack-0000000101.tar.zst` → `pack-0000000101`).
+pub fn pack_stem(name: &str) -> Option<&str> {
+    name.strip_suffix(PACK_SUFFIX)
+        .or_else(|| name.strip_suffix(PLAIN_PACK_SUFFIX))
+}
+
+/// The first id in a pack's name (`pack-0000000101.tar.zst` or `.tar` → 101), if it is one.
 pub fn pack_first_id(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("pack-")?.strip_suffix(PACK_SUFFIX)?;
+    let digits = pack_stem(name)?.strip_prefix("pack-")?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

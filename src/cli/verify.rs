@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 use egme_ord::cycle::open_endpoint;
 use egme_ord::fsutil::sha256_hex;
-use egme_ord::pack::{pack_members, PACK_SUFFIX};
+use egme_ord::pack::{for_each_member, is_pack_name, PackMember};
 use egme_ord::store::{ReceivedCopy, SentFile};
 use egme_ord::verify::{self, Finding, LocalCopy, OrdFacts, Severity};
 
@@ -41,11 +41,24 @@ fn copy(path: &Path) -> Option<LocalCopy> {
 /// Every member of the pack at `path` by the offset of its bytes: (length, copy). Empty when the
 /// pack cannot be read (each slice it should hold then shows as missing).
 fn members_by_offset(path: &Path) -> BTreeMap<u64, (u64, LocalCopy)> {
-    pack_members(path)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|m| (m.offset, (m.bytes.len() as u64, copy_of(&m.bytes))))
-        .collect()
+    let mut out = BTreeMap::new();
+    members(path, |m| {
+        out.insert(m.offset, (m.bytes.len() as u64, copy_of(&m.bytes)));
+    });
+    out
+}
+
+/// Calls `each` with every member of the pack at `path`, one at a time; a pack that cannot be read
+/// (or read to its end) stops early, and what it should hold then shows as missing.
+fn members(path: &Path, mut each: impl FnMut(PackMember)) {
+    let _ = for_each_member(
+        path,
+        |_| (),
+        |m| {
+            each(m);
+            Ok(())
+        },
+    );
 }
 
 /// The archive and quarantine copies the ledger names, each pack read once: a file of its own is
@@ -85,12 +98,12 @@ fn outbox_copies(dir: &Path, sent: &[SentFile]) -> BTreeMap<String, LocalCopy> {
             if name.starts_with('.') || !e.path().is_file() {
                 continue;
             }
-            if name.ends_with(PACK_SUFFIX) {
-                for m in pack_members(&e.path()).unwrap_or_default() {
+            if is_pack_name(&name) {
+                members(&e.path(), |m| {
                     let c = copy_of(&m.bytes);
                     at_slice.insert((name.clone(), m.offset), (m.bytes.len() as u64, c.clone()));
                     outbox.insert(m.name, c);
-                }
+                });
             } else if let Some(c) = copy(&e.path()) {
                 outbox.insert(name, c);
             }

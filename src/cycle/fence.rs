@@ -10,7 +10,7 @@ use crate::config::{Endpoint, OrdConfig};
 use crate::fence::{self, HighWaterMark, MarkFact, PackFacts, RemoteFact, Verdict, Witnesses};
 use crate::filename::{Direction, OrdFileName};
 use crate::fsutil::{unique_path, write_atomic};
-use crate::pack::{member_names, pack_first_id};
+use crate::pack::{last_member_names, member_names, pack_first_id};
 use crate::region::Region;
 use crate::store::Store;
 
@@ -46,16 +46,19 @@ fn our_id(name: &str, region: Region) -> Option<u64> {
         .map(|n| n.ntransm.value)
 }
 
-/// The ids of a pack: first from its name, last from its members' names (or their count).
+/// The ids of a pack: first from its name, last from its newest members' names (the last frame of
+/// a compressed pack; a batch's ids rise with its members), or from the count of its members when
+/// none of those names is one of ours.
 fn pack_facts(dir: &Path, name: &str, first_id: u64, region: Region) -> io::Result<PackFacts> {
-    let members = member_names(&dir.join(name))?;
-    let by_count = first_id + (members.len() as u64).saturating_sub(1);
-    let last_id = members
+    let path = dir.join(name);
+    let newest = last_member_names(&path)?
         .iter()
         .filter_map(|m| our_id(m, region))
-        .max()
-        .unwrap_or(by_count)
-        .max(by_count);
+        .max();
+    let last_id = match newest {
+        Some(id) => id.max(first_id),
+        None => first_id + (member_names(&path)?.len() as u64).saturating_sub(1),
+    };
     Ok(PackFacts {
         name: name.to_string(),
         first_id,

@@ -25,7 +25,7 @@ pub(super) const BATCH: usize = 256;
 /// Cycles in a row after which a file that cannot be read is reported as stuck.
 pub const STUCK_AFTER: u32 = 3;
 
-/// The archive pack of one intake batch: `archive/<ORD>/<date>/pack-<first id>.tar`, named after
+/// The archive pack of one intake batch: `archive/<ORD>/<date>/pack-<first id>.tar.zst`, named after
 /// the ledger id the batch's first received file gets (see `Store::next_received_id`).
 pub(super) struct ArchivePack {
     first_id: u64,

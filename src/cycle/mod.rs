@@ -64,7 +64,7 @@ pub enum CycleError {
     Fenced { ord: String, message: String },
 }
 
-pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CycleError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl Fn(io::Error) -> CycleError + '_ {
     move |source| CycleError::Io {
         path: path.to_path_buf(),
         source,
@@ -334,6 +334,8 @@ pub struct Cycle<'a> {
     hold_delivery: bool,
     /// `resend`: every file is written again, whether its content changed or not.
     resending: bool,
+    /// Whether this cycle has run the ledger's whole integrity check (before its first send).
+    ledger_checked: bool,
 }
 
 impl<'a> Cycle<'a> {
@@ -356,6 +358,7 @@ impl<'a> Cycle<'a> {
             ledger_id: None,
             hold_delivery: false,
             resending: false,
+            ledger_checked: false,
         }
     }
 

@@ -24,7 +24,9 @@ use crate::config::{Endpoint, OrdConfig};
 use crate::fence::HighWaterMark;
 use crate::filename::{Direction, OrdFileName, PartyCode};
 use crate::fsutil::sha256_hex;
-use crate::pack::{pack_first_id, pack_members, pack_name, PackBuilder, PackSlice, PACK_SUFFIX};
+use crate::pack::{
+    for_each_member, is_pack_name, pack_first_id, pack_name, PackBuilder, PackSlice, PACK_SUFFIX,
+};
 use crate::registry::SupplierKey;
 use crate::sgl::{self, ReadOptions};
 use crate::store::OutboundWrite;
@@ -69,7 +71,8 @@ pub struct RecoverReport {
     pub mobility_from_archive: usize,
 }
 
-/// The packs directly in `dir` (`pack-<first id>.tar` first, by id, then other `.tar` names), sorted.
+/// The packs directly in `dir` (`pack-<first id>.tar.zst` or `.tar` first, by id, then other pack
+/// names), sorted.
 fn packs_in(dir: &Path) -> Vec<PathBuf> {
     let mut named: Vec<(u64, String, PathBuf)> = fs::read_dir(dir)
         .into_iter()
@@ -77,7 +80,7 @@ fn packs_in(dir: &Path) -> Vec<PathBuf> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            (name.ends_with(PACK_SUFFIX) && !name.starts_with('.') && e.path().is_file())
+            (is_pack_name(&name) && !name.starts_with('.') && e.path().is_file())
                 .then(|| (pack_first_id(&name).unwrap_or(u64::MAX), name, e.path()))
         })
         .collect();
@@ -253,7 +256,7 @@ impl Cycle<'_> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            for m in pack_members(&path).map_err(io_err(&path))? {
+            for_each_member(&path, io_err(&path), |m| {
                 let slice = PackSlice {
                     pack: pack.clone(),
                     offset: m.offset,
@@ -262,7 +265,8 @@ impl Cycle<'_> {
                 if self.take_in(ord, &m.name, &m.bytes, Some(slice), None, rec, &mut seen)? {
                     rec.sent_from_outbox += 1;
                 }
-            }
+                Ok(())
+            })?;
         }
         crashpoint(self.options.crash_at.as_deref(), "recover-after-outbox");
         // The ORD's folders: what it holds is delivered; what only it holds gets an outbox copy.
@@ -394,7 +398,7 @@ impl Cycle<'_> {
         }) else {
             return Ok(());
         };
-        // A name of its own: `pack-<first id>.tar` may be a pack that is already there.
+        // A name of its own: `pack-<first id>.tar.zst` may be a pack that is already there.
         let mut name = pack_name(first).replace(PACK_SUFFIX, &format!("-from-ord{PACK_SUFFIX}"));
         let mut n = 1;
         while outbox.join(&name).exists() {
@@ -434,10 +438,10 @@ impl Cycle<'_> {
         }
         let closed = self.store.days_state(&ord.name)?.closed;
         for path in archive_packs(&self.work(&["archive", &ord.name])) {
-            for m in pack_members(&path).map_err(io_err(&path))? {
+            for_each_member(&path, io_err(&path), |m| {
                 let sha = sha256_hex(&m.bytes);
                 if self.store.received_known(&ord.name, &m.name, &sha)? {
-                    continue;
+                    return Ok(());
                 }
                 let size = m.bytes.len() as u64;
                 let Some(name) = SafeName::new(&m.name) else {
@@ -446,7 +450,7 @@ impl Cycle<'_> {
                         path.display(),
                         m.name
                     ));
-                    continue;
+                    return Ok(());
                 };
                 let entry = RemoteEntry {
                     mtime: remote.get(&(m.name.clone(), size)).copied().unwrap_or(0),
@@ -459,7 +463,8 @@ impl Cycle<'_> {
                 };
                 self.receive(ord, &entry, &m.bytes, &closed, keep)?;
                 rec.received_from_archive += 1;
-            }
+                Ok(())
+            })?;
         }
         Ok(())
     }

@@ -141,6 +141,11 @@ impl Cycle<'_> {
         if !plan.send_due {
             return Ok(());
         }
+        // Every index whole before netting reads through them (once a cycle, for every ORD).
+        if !self.ledger_checked {
+            self.store.integrity_check()?;
+            self.ledger_checked = true;
+        }
         // What the netting depends on besides the marked changes: when it differs from the last
         // whole send's, every open day is netted again.
         let inputs = self.netting_inputs(ord);

@@ -105,7 +105,7 @@ fn packs(root: &Path) -> BTreeMap<PathBuf, String> {
             let p = e.path();
             if p.is_dir() {
                 dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "tar") {
+            } else if egme_ord::pack::is_pack_name(&p.to_string_lossy()) {
                 out.insert(
                     p.clone(),
                     egme_ord::fsutil::sha256_hex(&fs::read(&p).unwrap()),

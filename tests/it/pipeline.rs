@@ -465,7 +465,7 @@ fn archived(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut kept = BTreeMap::new();
     for path in walk(dir) {
         let p = Path::new(&path);
-        if path.ends_with(".tar") {
+        if egme_ord::pack::is_pack_name(&path) {
             for m in egme_ord::pack::pack_members(p).unwrap() {
                 kept.insert(m.name, m.bytes);
             }
@@ -478,7 +478,8 @@ fn archived(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// Changes one byte of the member `name` (whose bytes are `original`) inside whichever of `packs`
-/// holds it; returns that pack.
+/// holds it, as if someone edited it (decompressed, changed, compressed again: a valid zstd stream,
+/// without a seek table); returns that pack.
 fn flip_a_byte_of<P: AsRef<Path>>(packs: &[P], name: &str, original: &[u8]) -> PathBuf {
     let pack = packs
         .iter()
@@ -491,13 +492,13 @@ fn flip_a_byte_of<P: AsRef<Path>>(packs: &[P], name: &str, original: &[u8]) -> P
         })
         .unwrap()
         .to_path_buf();
-    let mut bytes = fs::read(&pack).unwrap();
-    let at = bytes
+    let mut tar = zstd::stream::decode_all(&fs::read(&pack).unwrap()[..]).unwrap();
+    let at = tar
         .windows(original.len())
         .position(|w| w == original)
         .unwrap();
-    bytes[at + 10] ^= 1;
-    fs::write(&pack, &bytes).unwrap();
+    tar[at + 10] ^= 1;
+    fs::write(&pack, zstd::stream::encode_all(&tar[..], 3).unwrap()).unwrap();
     pack
 }
 
@@ -511,7 +512,7 @@ fn the_archive_keeps_the_received_bytes_in_tar_packs_and_verify_catches_a_change
         !packs.is_empty()
             && packs
                 .iter()
-                .all(|p| p.ends_with(".tar") && p.contains("/pack-")),
+                .all(|p| p.ends_with(".tar.zst") && p.contains("/pack-")),
         "{packs:?}"
     );
     // The packs hold exactly the files the ORD put out, byte for byte (all of them are valid).
@@ -595,7 +596,7 @@ fn the_outbox_keeps_the_sent_bytes_in_tar_packs_and_verify_catches_a_changed_or_
     for p in &packs {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         assert!(
-            name.starts_with("pack-") && name.ends_with(".tar"),
+            name.starts_with("pack-") && name.ends_with(".tar.zst"),
             "{name}"
         );
         kept.extend(
@@ -615,6 +616,25 @@ fn the_outbox_keeps_the_sent_bytes_in_tar_packs_and_verify_catches_a_changed_or_
         })
         .collect();
     assert_eq!(kept, sent);
+    // `tar --zstd` extracts the very bytes that were sent.
+    let extracted = tempfile::tempdir().unwrap();
+    for p in &packs {
+        let status = std::process::Command::new("tar")
+            .args(["--zstd", "-xf"])
+            .arg(p)
+            .arg("-C")
+            .arg(extracted.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "tar --zstd -xf {}", p.display());
+    }
+    for (name, bytes) in &sent {
+        assert_eq!(
+            &fs::read(extracted.path().join(name)).unwrap(),
+            bytes,
+            "{name}"
+        );
+    }
     let (code, report) = verify_json(ws.path());
     assert_eq!(
         (code, &report["errors"]),
@@ -624,6 +644,10 @@ fn the_outbox_keeps_the_sent_bytes_in_tar_packs_and_verify_catches_a_changed_or_
 
     // One byte changed inside a sent file's bytes in its pack.
     let (first_name, first_bytes) = kept.iter().next().unwrap();
+    let as_written: Vec<(PathBuf, Vec<u8>)> = packs
+        .iter()
+        .map(|p| (p.to_path_buf(), fs::read(p).unwrap()))
+        .collect();
     let pack = flip_a_byte_of(&packs, first_name, first_bytes);
     let (code, report) = verify_json(ws.path());
     assert_eq!(code, Some(1), "{report}");
@@ -631,6 +655,21 @@ fn the_outbox_keeps_the_sent_bytes_in_tar_packs_and_verify_catches_a_changed_or_
         report
             .to_string()
             .contains(&format!("{first_name}: the outbox copy differs")),
+        "{report}"
+    );
+
+    // One byte of the compressed pack changed: its frame no longer decompresses, and each of its
+    // files is missing (none is read back as other bytes).
+    let compressed = &as_written.iter().find(|(p, _)| *p == pack).unwrap().1;
+    let mut frames = compressed.clone();
+    frames[compressed.len() / 2] ^= 0x10;
+    fs::write(&pack, &frames).unwrap();
+    let (code, report) = verify_json(ws.path());
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        report.to_string().contains(&format!(
+            "{first_name}: recorded as written but missing from the outbox"
+        )),
         "{report}"
     );
 
