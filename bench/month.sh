@@ -41,3 +41,10 @@ for ((i = 0; i < DAYS; i++)); do
   printf "%4d %10s %8.2f %8.2f %8.1f %8s %8s %12d %12.0f\n" "$i" "$day" "$wall" "$(echo "$user + $sys" | bc)" \
     "$(echo "$rss / 1024" | bc -l)" "$netted" "$written" "$kept" "$(echo "$kept / ($N * ($i + 1))" | bc -l)"
 done
+# What egme-ord keeps at the end, by part, per CPE-day.
+echo "kept at the end, bytes per CPE-day:"
+for part in state work/outbox work/archive work/reports work/quarantine; do
+  [ -e "$DIR/$part" ] || continue
+  b=$(du -sb "$DIR/$part" | awk '{print $1}')
+  printf "  %-16s %12d %10.0f\n" "$part" "$b" "$(echo "$b / ($N * $DAYS)" | bc -l)"
+done

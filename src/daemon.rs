@@ -179,6 +179,18 @@ pub fn run(
             }
         }
         report(&summary, took);
+        if summary.ords.iter().any(|o| o.days_sent > 0) {
+            // Retention, once a day: after the daily send, before its backup.
+            match crate::cycle::prune::prune(config, store, now, false) {
+                Ok(r) if r.bytes > 0 => {
+                    tracing::info!(bytes = r.bytes, "pruned what [retention] no longer keeps")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "prune after the daily send failed: nothing is lost, the disk keeps more than [retention] says until the next one")
+                }
+            }
+        }
         if let Some(folder) = &config.backup_folder {
             if summary.ords.iter().any(|o| o.days_sent > 0) {
                 match crate::backup::backup(

@@ -3,7 +3,7 @@
 pub use egme_ord_core::{
     apportion, backoff, calendar, check, completeness, config, cpe, day_report, demo, event, fence,
     filename, known_hosts, ledger, mobility, netting, planner, profile, region, registry, remote,
-    report, sgl, tou, verify, versions,
+    report, retention, sgl, tou, verify, versions,
 };
 
 pub mod backup;

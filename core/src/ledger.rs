@@ -127,6 +127,8 @@ pub struct SentFile {
     pub delivered: bool,
     /// Where its bytes are in the outbox (`None`: a file of its own, written before packs).
     pub pack: Option<PackSlice>,
+    /// Its outbox copy was pruned (retention): the ledger keeps its name, id and sha256.
+    pub pruned: bool,
 }
 
 /// A received file as the ledger remembers it: where its copy is and what its bytes hash to.
@@ -142,4 +144,6 @@ pub struct ReceivedCopy {
     pub size: u64,
     /// The diagnostics as JSON (codes, lines, messages).
     pub diagnostics: String,
+    /// Its kept copy was pruned (retention): the ledger keeps its name, size and sha256.
+    pub pruned: bool,
 }

@@ -22,6 +22,7 @@ pub mod region;
 pub mod registry;
 pub mod remote;
 pub mod report;
+pub mod retention;
 pub mod sgl;
 pub mod tou;
 pub mod verify;

@@ -145,7 +145,7 @@ fn check_ids(f: &OrdFacts, out: &mut Findings<'_>) {
 
 /// Outbox: every recorded file kept with its recorded bytes; nothing there unrecorded.
 fn check_outbox(f: &OrdFacts, recorded: &BTreeMap<&str, &SentFile>, out: &mut Findings<'_>) {
-    for s in &f.sent {
+    for s in f.sent.iter().filter(|s| !s.pruned) {
         match f.outbox.get(&s.name) {
             None => out.error(format!(
                 "{}: recorded as written but missing from the outbox",
@@ -238,7 +238,7 @@ fn check_received(f: &OrdFacts, out: &mut Findings<'_>) {
                 .or_default()
                 .push(r.name.as_str());
         }
-        if r.stored_path.is_empty() || r.sha256.is_empty() {
+        if r.stored_path.is_empty() || r.sha256.is_empty() || r.pruned {
             continue;
         }
         let kept = match r.stored_offset {
@@ -288,6 +288,7 @@ mod tests {
             content_hash: "h".into(),
             delivered,
             pack: None,
+            pruned: false,
         }
     }
 
@@ -401,6 +402,7 @@ mod tests {
                 stored_offset: None,
                 size: 1,
                 diagnostics: "[]".into(),
+                pruned: false,
             });
         }
         f.stored.insert(
@@ -427,6 +429,7 @@ mod tests {
                 stored_offset: Some(offset),
                 size: 1,
                 diagnostics: "[]".into(),
+                pruned: false,
             });
         }
         let at = |offset| ("/archive/pack-0000000001.tar".to_string(), Some(offset));

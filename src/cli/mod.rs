@@ -8,6 +8,7 @@ mod events;
 mod manual;
 mod once;
 mod probe;
+mod prune;
 mod recover;
 mod report;
 mod run;
@@ -176,6 +177,8 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Put a backup back (the current ledger is kept aside), then recover what was sent after it.
     Restore(backup::RestoreArgs),
+    /// Apply [retention] now: old outbox packs, archive days, quarantine, reports and netting inputs of long-closed days.
+    Prune(prune::PruneArgs),
     /// Reopen a day closed by mistake (e.g. by a clock jump): its next send goes out under new ids.
     Reopen(days::DayArgs),
     /// Send all of a day's files again under new ids (for an ORD that lost them).
@@ -223,6 +226,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args),
         Command::Recover(args) => recover::run(&args),
         Command::Backup(args) => backup::run_backup(&args),
+        Command::Prune(args) => prune::run(&args),
         Command::Reopen(args) => days::run_reopen(&args),
         Command::Resend(args) => days::run_resend(&args),
         Command::Restore(args) => backup::run_restore(&args),

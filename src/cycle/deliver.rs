@@ -321,6 +321,7 @@ mod tests {
             content_hash: String::new(),
             delivered: false,
             pack: None,
+            pruned: false,
         }
     }
 

@@ -6,6 +6,7 @@ mod deliver;
 mod fence;
 mod intake;
 mod mobility_intake;
+pub mod prune;
 mod recover;
 mod send;
 

@@ -25,7 +25,7 @@ mod sql;
 use rows::{
     ProfileRow, COPY_COLUMNS, FAILURE_COLUMNS, MOBILITY_COLUMNS, PROFILE_COLUMNS, SENT_COLUMNS,
 };
-use sql::{bound, day_text, time_text, Col, FromRow, RowError};
+use sql::{bound, day_text, time_text, Col, FromRow, Packed, RowError};
 
 /// What went wrong with the store.
 #[derive(Debug, Error)]
@@ -136,7 +136,37 @@ pub struct DayStatus {
     pub late_ord_files: u64,
 }
 
-const SCHEMA_VERSION: i64 = 10;
+const SCHEMA_VERSION: i64 = 11;
+
+/// Version 11: ORD profiles' readings and mobility records' energy kept zstd-compressed (BLOBs;
+/// see `sql::Packed`), the rows already there compressed by `pack_columns` (no change of
+/// checksums: they are over the text); and when a sent or received file's kept copy was pruned
+/// (retention: the row, with its name, id, size and sha256, stays).
+const MIGRATION_11: &str = "
+ALTER TABLE sent_files ADD COLUMN pruned_at TEXT;
+ALTER TABLE received_files ADD COLUMN pruned_at TEXT;
+";
+
+/// Compresses the readings and energy of the rows written before version 11.
+fn pack_columns(tx: &Connection) -> rusqlite::Result<()> {
+    for (table, column) in [("ord_profiles", "readings"), ("mobility_records", "energy")] {
+        let rows: Vec<(i64, Vec<u8>)> = {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT rowid, {column} FROM {table} WHERE typeof({column}) = 'text'"
+            ))?;
+            let mapped =
+                stmt.query_map([], |r| Ok((r.get(0)?, Packed::compress(sql::text(r, 1)?)?)))?;
+            mapped.collect::<Result<_, _>>()?
+        };
+        for (id, packed) in rows {
+            tx.execute(
+                &format!("UPDATE {table} SET {column} = ?2 WHERE rowid = ?1"),
+                params![id, packed],
+            )?;
+        }
+    }
+    Ok(())
+}
 
 /// Version 10: incremental netting. `dirty` holds what changed since (ORD profiles by day,
 /// mobility records by the range of their quarter-hours, old and new); a day remembers the last
@@ -747,6 +777,159 @@ impl Store {
         .in_store(self)
     }
 
+    // ---------------------------------------------------------------- retention
+
+    /// What the ledger knows of each outbox pack of `ord` not yet pruned (one pass over its sent
+    /// files), and the ledger's last transmission id.
+    pub fn outbox_pack_facts(
+        &self,
+        ord: &str,
+    ) -> Result<Vec<crate::retention::PackFacts>, StoreError> {
+        let rows: Vec<(String, i64, i64, i64, Option<String>, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT s.pack, MAX(s.transmission_id), COUNT(*), COUNT(s.delivered_at),
+                        MAX(d.closed_at), SUM(CASE WHEN d.state = 'closed' THEN 0 ELSE 1 END)
+                 FROM sent_files s LEFT JOIN days d ON d.ord = s.ord AND d.day = s.day
+                 WHERE s.ord = ?1 AND s.pack IS NOT NULL AND s.pruned_at IS NULL
+                 GROUP BY s.pack",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![ord], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })?
+                .collect()
+            })
+            .in_store(self)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (pack, last, count, delivered, closed_at, open) in rows {
+            let closed_at = match closed_at {
+                Some(t) if open == 0 => Some(
+                    t.parse::<DateTime<Utc>>()
+                        .map_err(|e| self.corrupt("day", format!("closed_at {t:?}: {e}")))?,
+                ),
+                _ => None,
+            };
+            out.push(crate::retention::PackFacts {
+                pack,
+                last_id: u64::try_from(last).unwrap_or(0),
+                all_closed_at: closed_at,
+                all_delivered: count == delivered,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The packs of `ord` whose every file is marked pruned (their file may be deleted).
+    pub fn pruned_packs(&self, ord: &str) -> Result<BTreeSet<String>, StoreError> {
+        self.rows(
+            "SELECT pack FROM sent_files WHERE ord = ?1 AND pack IS NOT NULL
+             GROUP BY pack HAVING COUNT(pruned_at) = COUNT(*)",
+            params![ord],
+        )
+        .map(|v: Vec<String>| v.into_iter().collect())
+    }
+
+    /// Marks the files of outbox pack `pack` as pruned (before the pack is deleted): how many.
+    pub fn mark_pack_pruned(
+        &self,
+        ord: &str,
+        pack: &str,
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        exec(
+            &self.conn,
+            "UPDATE sent_files SET pruned_at = ?3 WHERE ord = ?1 AND pack = ?2 AND pruned_at IS NULL",
+            params![ord, pack, time_text(at)],
+        )
+        .in_store(self)
+    }
+
+    /// Marks the received files of `ord` kept under `folder` as pruned (before it is deleted).
+    pub fn mark_kept_under_pruned(
+        &self,
+        ord: &str,
+        folder: &Path,
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let prefix = format!("{}/", folder.display());
+        exec(
+            &self.conn,
+            "UPDATE received_files SET pruned_at = ?3
+             WHERE ord = ?1 AND substr(stored_path, 1, length(?2)) = ?2 AND pruned_at IS NULL",
+            params![ord, prefix, time_text(at)],
+        )
+        .in_store(self)
+    }
+
+    /// Marks the received file of `ord` kept at `file` (a quarantined copy) as pruned.
+    pub fn mark_kept_file_pruned(
+        &self,
+        ord: &str,
+        file: &Path,
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        exec(
+            &self.conn,
+            "UPDATE received_files SET pruned_at = ?3 WHERE ord = ?1 AND stored_path = ?2 AND pruned_at IS NULL",
+            params![ord, file.display().to_string(), time_text(at)],
+        )
+        .in_store(self)
+    }
+
+    /// Forgets the netting inputs (ORD profiles, netting results, missing-file marks, mobility
+    /// records wholly before `keep_from`) of the closed days of `ord` before `keep_from` that closed
+    /// before `closed_before`: how many days.
+    pub fn prune_details(
+        &self,
+        ord: &str,
+        keep_from: NaiveDate,
+        closed_before: DateTime<Utc>,
+        keep_mobility_from: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let days: Vec<NaiveDate> = self.rows(
+            "SELECT day FROM days WHERE ord = ?1 AND state = 'closed' AND day < ?2 AND closed_at < ?3
+               AND (EXISTS (SELECT 1 FROM ord_profiles p WHERE p.ord = days.ord AND p.day = days.day)
+                 OR EXISTS (SELECT 1 FROM netting_results n WHERE n.ord = days.ord AND n.day = days.day))",
+            params![ord, day_text(keep_from), time_text(closed_before)],
+        )?;
+        for day in &days {
+            for table in ["ord_profiles", "netting_results", "missing_ord_files"] {
+                exec(
+                    &self.conn,
+                    &format!("DELETE FROM {table} WHERE ord = ?1 AND day = ?2"),
+                    params![ord, day_text(*day)],
+                )
+                .in_store(self)?;
+            }
+        }
+        if let Some(oldest_kept) = days.iter().max().map(|d| *d + chrono::Days::new(1)) {
+            // A record goes when its last quarter-hour is before the first day kept (a day earlier
+            // in UTC, for every ORD's time zone), and before `keep_mobility_from`.
+            let before = oldest_kept
+                .pred_opt()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc().min(keep_mobility_from));
+            if let Some(before) = before {
+                exec(
+                    &self.conn,
+                    "DELETE FROM mobility_records WHERE ord = ?1 AND last_start < ?2
+                       AND NOT EXISTS (SELECT 1 FROM mobility_records c WHERE c.credit_of = mobility_records.key AND c.last_start >= ?2)",
+                    params![ord, before.timestamp()],
+                )
+                .in_store(self)?;
+            }
+        }
+        Ok(days.len())
+    }
+
     /// Reopens a closed day of `ord`: whether it was closed.
     pub fn reopen_day(&self, ord: &str, day: NaiveDate) -> Result<bool, StoreError> {
         exec(
@@ -875,6 +1058,7 @@ impl Store {
             (8, MIGRATION_8),
             (9, MIGRATION_9),
             (10, MIGRATION_10),
+            (11, MIGRATION_11),
         ] {
             if version >= target {
                 continue;
@@ -895,6 +1079,9 @@ impl Store {
             tx.execute_batch(sql).map_err(sq)?;
             if target == 6 {
                 fill_row_sums(&tx).map_err(sq)?;
+            }
+            if target == 11 {
+                pack_columns(&tx).map_err(sq)?;
             }
             tx.pragma_update(None, "user_version", target).map_err(sq)?;
             tx.commit().map_err(sq)?;
@@ -1036,7 +1223,7 @@ impl Store {
                    received_at = excluded.received_at, readings = excluded.readings, row_sum = excluded.row_sum",
                 params![
                     file.ord, cpe.as_str(), day, file_id, tid, ntransm,
-                    time_text(file.received_at), readings, sum
+                    time_text(file.received_at), Packed(readings), sum
                 ],
             )
             .map_err(sq)?;
@@ -1319,7 +1506,7 @@ impl Store {
                  ON CONFLICT (key) DO UPDATE SET last_updated = excluded.last_updated, ord = excluded.ord, cpe = excluded.cpe,
                    ceme = excluded.ceme, credit_of = excluded.credit_of, first_start = excluded.first_start,
                    last_start = excluded.last_start, energy = excluded.energy, source = excluded.source, row_sum = excluded.row_sum",
-                params![r.key, updated, r.ord, Col(&r.cpe), Col(&r.ceme), r.credit_of, first, last, energy, r.source, sum],
+                params![r.key, updated, r.ord, Col(&r.cpe), Col(&r.ceme), r.credit_of, first, last, Packed(energy), r.source, sum],
             )
             .map_err(sq)?;
         }
@@ -1521,6 +1708,7 @@ impl Store {
             content_hash: w.content_hash,
             delivered: false,
             pack: w.pack,
+            pruned: false,
         }))
     }
 
@@ -2182,6 +2370,94 @@ mod tests {
                 ("new.sgl", "archive/pack-0000000002.tar", Some(512), 3)
             ]
         );
+    }
+
+    #[test]
+    fn readings_and_energy_are_kept_compressed_and_a_version_10_ledgers_rows_are_compressed_on_upgrade(
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.sqlite");
+        let cpe: Cpe = "PT0002000123681633GX".parse().unwrap();
+        let day = NaiveDate::from_ymd_opt(2024, 10, 26).unwrap();
+        let mut profile = DayProfile::zeros(day, 96);
+        for (i, r) in profile.readings.iter_mut().enumerate() {
+            r.kwh = rust_decimal::Decimal::new(i as i64 * 137 % 5000, 3);
+        }
+        let start = |q: i64| DateTime::from_timestamp(1_729_900_800 + q * 900, 0).unwrap();
+        let record = StoredMobility {
+            key: "cdr:X".into(),
+            last_updated: start(0),
+            ord: "e".into(),
+            cpe,
+            ceme: CemeId::new("PT", "MOB").unwrap(),
+            credit_of: None,
+            energy: (0..8)
+                .map(|q| QuarterEnergy {
+                    start: start(q),
+                    kwh: rust_decimal::Decimal::new(1750, 3),
+                })
+                .collect(),
+            source: "cdrs.json".into(),
+        };
+        {
+            let mut s = Store::open(&p).unwrap();
+            let mut file = received("a.sgl", Some(512));
+            file.ord = "e".into();
+            s.record_inbound(&file, &[(cpe, &profile)]).unwrap();
+            s.record_mobility(
+                "cdrs.json",
+                1,
+                0,
+                "x",
+                MobilityFileStatus::Applied,
+                "",
+                "",
+                start(0),
+                std::slice::from_ref(&record),
+                &[],
+            )
+            .unwrap();
+        }
+        let c = Connection::open(&p).unwrap();
+        let types = |c: &Connection| -> (String, String) {
+            (
+                c.query_row("SELECT typeof(readings) FROM ord_profiles", [], |r| {
+                    r.get(0)
+                })
+                .unwrap(),
+                c.query_row("SELECT typeof(energy) FROM mobility_records", [], |r| {
+                    r.get(0)
+                })
+                .unwrap(),
+            )
+        };
+        assert_eq!(types(&c), ("blob".into(), "blob".into()));
+        let stored: usize = c
+            .query_row("SELECT length(readings) FROM ord_profiles", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let json = serde_json::to_string(&profile).unwrap();
+        assert!(
+            stored * 4 < json.len(),
+            "{stored} bytes from {}",
+            json.len()
+        );
+        // As version 10 kept them: JSON text (the checksums were over the same text).
+        c.execute("UPDATE ord_profiles SET readings = ?1", [&json])
+            .unwrap();
+        c.execute(
+            "UPDATE mobility_records SET energy = ?1",
+            [serde_json::to_string(&record.energy).unwrap()],
+        )
+        .unwrap();
+        c.pragma_update(None, "user_version", 10).unwrap();
+        let s = Store::open(&p).unwrap();
+        assert_eq!(types(&c), ("blob".into(), "blob".into()));
+        let (_, read) = s.profile_in_force("e", &cpe, day).unwrap().unwrap();
+        assert_eq!(read, profile);
+        let all = s.mobility_between("e", start(0), start(96)).unwrap();
+        assert_eq!(all, [record]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Row;
 
-use super::sql::{check_sum, opt_text, text, Col, FromRow, RowError};
+use super::sql::{check_sum, opt_text, text, Col, FromRow, Packed, RowError};
 use super::{
     is_sha256_hex, mobility_sum, profile_sum, sent_sum, DayStatus, FileFailure, ProfileVersion,
     StoredMobility,
@@ -18,7 +18,7 @@ use crate::profile::DayProfile;
 /// The columns `SentFile::from_row` reads, in its order.
 pub(super) const SENT_COLUMNS: &str =
     "ord, id, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash,
-    delivered_at, pack, pack_offset, pack_len, row_sum";
+    delivered_at, pack, pack_offset, pack_len, row_sum, pruned_at";
 
 impl FromRow for SentFile {
     fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
@@ -69,6 +69,7 @@ impl FromRow for SentFile {
             content_hash,
             delivered: r.get::<_, Option<String>>(11)?.is_some(),
             pack,
+            pruned: r.get::<_, Option<String>>(16)?.is_some(),
             name,
         })
     }
@@ -76,7 +77,7 @@ impl FromRow for SentFile {
 
 /// The columns `ReceivedCopy::from_row` reads.
 pub(super) const COPY_COLUMNS: &str =
-    "name, sha256, status, stored_path, diagnostics, stored_offset, size";
+    "name, sha256, status, stored_path, diagnostics, stored_offset, size, pruned_at";
 
 impl FromRow for ReceivedCopy {
     fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
@@ -88,6 +89,7 @@ impl FromRow for ReceivedCopy {
             diagnostics: r.get(4)?,
             stored_offset: r.get(5)?,
             size: r.get(6)?,
+            pruned: r.get::<_, Option<String>>(7)?.is_some(),
         })
     }
 }
@@ -99,7 +101,7 @@ pub(super) const MOBILITY_COLUMNS: &str =
 impl FromRow for StoredMobility {
     fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
         let key: String = r.get(0)?;
-        let energy = text(r, 6)?;
+        let energy = r.get::<_, Packed>(6)?.0;
         check_sum(
             r.get(8)?,
             mobility_sum(
@@ -109,11 +111,11 @@ impl FromRow for StoredMobility {
                 text(r, 3)?,
                 text(r, 4)?,
                 opt_text(r, 5)?,
-                energy,
+                &energy,
             ),
             || format!("mobility record {key}"),
         )?;
-        let energy = serde_json::from_str(energy)
+        let energy = serde_json::from_str(&energy)
             .map_err(|e| RowError::Damaged(format!("mobility record {key}: energy: {e}")))?;
         Ok(StoredMobility {
             last_updated: r.get::<_, Col<DateTime<Utc>>>(1)?.0,
@@ -142,7 +144,7 @@ pub(super) const PROFILE_COLUMNS: &str =
 impl FromRow for ProfileRow {
     fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
         let (tid, ntransm): (i64, i64) = (r.get(3)?, r.get(4)?);
-        let readings: String = r.get(6)?;
+        let readings = r.get::<_, Packed>(6)?.0;
         let (ord, cpe, day) = (text(r, 0)?, text(r, 1)?, text(r, 2)?);
         check_sum(
             r.get(7)?,
@@ -225,6 +227,20 @@ impl FromRow for (NaiveDate, DayState) {
 impl FromRow for (NaiveDate, Cpe) {
     fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
         Ok((r.get::<_, Col<NaiveDate>>(0)?.0, r.get::<_, Col<Cpe>>(1)?.0))
+    }
+}
+
+/// A one-column row of days.
+impl FromRow for NaiveDate {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
+        Ok(r.get::<_, Col<NaiveDate>>(0)?.0)
+    }
+}
+
+/// A one-column row of text (pack names).
+impl FromRow for String {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
+        Ok(r.get(0)?)
     }
 }
 

@@ -20,5 +20,6 @@ mod pipeline;
 mod read_only;
 mod registry_dates;
 mod report;
+mod retention;
 mod sftp;
 mod validate_cli;

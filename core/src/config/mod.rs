@@ -16,6 +16,7 @@ use crate::completeness::ExpectBy;
 use crate::netting::{NettingPolicy, TariffFiles};
 use crate::planner::Schedule;
 use crate::region::Region;
+use crate::retention::Retention;
 use crate::sgl::{Dialect, ValueKind};
 use raw::{duration, listen_address, OrdDefaults, RawConfig, RawOrd};
 use read::{read_section, KeyPath, Mistake, Mistakes, Places};
@@ -262,6 +263,8 @@ pub struct Config {
     pub mobility_inbox: PathBuf,
     pub registry: RegistryPaths,
     pub reports: ReportSettings,
+    /// How long kept data stays (`[retention]`; applied by `run` once a day and by `prune`).
+    pub retention: Retention,
     pub ords: Vec<OrdConfig>,
 }
 
@@ -430,6 +433,7 @@ impl Config {
                     .and_then(|r| r.day_folders)
                     .unwrap_or(true),
             },
+            retention: raw.retention.clone().unwrap_or_default().read(m),
             ords: ords?,
         })
     }

@@ -17,6 +17,7 @@ use crate::completeness::ExpectBy;
 use crate::netting::{NettingPolicy, TariffFiles};
 use crate::planner::Schedule;
 use crate::region::Region;
+use crate::retention::Retention;
 use crate::sgl::{Dialect, ValueKind};
 
 /// The top of the file.
@@ -41,6 +42,8 @@ pub(super) struct RawConfig {
     pub backup: Option<RawBackup>,
     /// `[reports]`: who may read the reports, and the time-of-use tables.
     pub reports: Option<RawReports>,
+    /// `[retention]`: how long kept data stays (see `retention::Retention`).
+    pub retention: Option<RawRetention>,
     /// Read one by one, so that mistakes in several ORDs are all reported.
     pub ord: Option<Vec<toml::Value>>,
 }
@@ -59,6 +62,54 @@ pub(super) struct RawReports {
     pub tou_tables: Option<Vec<PathBuf>>,
     /// Whether the daily send rewrites a day's report folder when the day changed (default true).
     pub day_folders: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub(super) struct RawRetention {
+    pub outbox: Option<String>,
+    pub archive: Option<String>,
+    pub reports: Option<String>,
+    pub quarantine: Option<String>,
+    pub ledger_details: Option<String>,
+}
+
+impl RawRetention {
+    /// Each period: a duration in days (`3650d`), or `forever`; the default when absent.
+    pub fn read(&self, m: &mut Mistakes) -> Retention {
+        let defaults = Retention::default();
+        let mut get = |k: &str, text: &Option<String>, default: Option<chrono::Duration>| {
+            let Some(text) = text.as_deref() else {
+                return default;
+            };
+            if text.trim() == "forever" {
+                return None;
+            }
+            match parse_duration(text)
+                .filter(|d| d.as_secs() % 86_400 == 0)
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+            {
+                Some(d) => Some(d),
+                None => {
+                    m.at(
+                        KeyPath::root().key("retention").key(k),
+                        format!("expected a number of days like 400d (0d: as soon as allowed), or \"forever\", found {text:?}"),
+                    );
+                    default
+                }
+            }
+        };
+        Retention {
+            outbox: get("outbox", &self.outbox, defaults.outbox),
+            archive: get("archive", &self.archive, defaults.archive),
+            reports: get("reports", &self.reports, defaults.reports),
+            quarantine: get("quarantine", &self.quarantine, defaults.quarantine),
+            ledger_details: get(
+                "ledger_details",
+                &self.ledger_details,
+                defaults.ledger_details,
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
