@@ -345,13 +345,21 @@ mod tests {
                 (SafeName::new("old.sgl").unwrap(), b"xyz".to_vec())
             ]
         );
-        // One byte of the pack changed on disk.
+        // One byte of the file changed in the pack (decompressed, changed, compressed again).
         let at = good.pack.as_ref().map_or(0, |s| s.offset as usize);
-        bytes[at] = b'X';
-        fs::write(dir.path().join(&pack_name), &bytes).unwrap();
-        let (path, e) = outbox_bytes(&mut PackReader::new(dir.path()), &[good]).unwrap_err();
+        let mut tar = zstd::stream::decode_all(&bytes[..]).unwrap();
+        tar[at] = b'X';
+        let changed = zstd::stream::encode_all(&tar[..], 1).unwrap();
+        fs::write(dir.path().join(&pack_name), &changed).unwrap();
+        let (path, e) =
+            outbox_bytes(&mut PackReader::new(dir.path()), &[good.clone()]).unwrap_err();
         assert!(path.ends_with("a.sgl"));
         assert!(e.to_string().contains("differs"));
+        // One byte of the compressed pack changed: its frame does not decompress, nothing is sent.
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x20;
+        fs::write(dir.path().join(&pack_name), &bytes).unwrap();
+        assert!(outbox_bytes(&mut PackReader::new(dir.path()), &[good]).is_err());
         let (path, _) = outbox_bytes(&mut outbox, &[sent("gone.sgl", String::new())]).unwrap_err();
         assert!(path.ends_with("gone.sgl"));
     }

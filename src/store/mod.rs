@@ -2451,6 +2451,10 @@ mod tests {
             [serde_json::to_string(&record.energy).unwrap()],
         )
         .unwrap();
+        c.execute_batch(
+            "ALTER TABLE sent_files DROP COLUMN pruned_at; ALTER TABLE received_files DROP COLUMN pruned_at;",
+        )
+        .unwrap();
         c.pragma_update(None, "user_version", 10).unwrap();
         let s = Store::open(&p).unwrap();
         assert_eq!(types(&c), ("blob".into(), "blob".into()));
