@@ -351,8 +351,11 @@ mod tests {
         tar[at] = b'X';
         let changed = zstd::stream::encode_all(&tar[..], 1).unwrap();
         fs::write(dir.path().join(&pack_name), &changed).unwrap();
-        let (path, e) =
-            outbox_bytes(&mut PackReader::new(dir.path()), &[good.clone()]).unwrap_err();
+        let (path, e) = outbox_bytes(
+            &mut PackReader::new(dir.path()),
+            std::slice::from_ref(&good),
+        )
+        .unwrap_err();
         assert!(path.ends_with("a.sgl"));
         assert!(e.to_string().contains("differs"));
         // One byte of the compressed pack changed: its frame does not decompress, nothing is sent.

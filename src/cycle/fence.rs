@@ -1,6 +1,7 @@
 //! The fence's shell: gathers one ORD's witnesses (the outbox's high-water mark and packs, the ORD's folders), asks [`crate::fence::judge`], carries out its verdict.
 
 use crate::event::EventKind;
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -102,19 +103,30 @@ fn remote_facts(
     let mut dir = super::open_endpoint(endpoint)?;
     let listing = dir.list()?;
     let folder = dir.describe();
-    let mut out = Vec::new();
-    for e in listing.files {
-        let Some(id) = our_id(e.name.as_str(), ord.region) else {
-            continue;
-        };
-        out.push(RemoteFact {
+    let ours: Vec<(u64, String)> = listing
+        .files
+        .into_iter()
+        .filter_map(|e| Some((our_id(e.name.as_str(), ord.region)?, e.name.to_string())))
+        .collect();
+    // The ledger's names for the whole listing in one read (not one query per file: a send folder
+    // the ORD does not empty holds every file ever sent).
+    let (lo, hi) = ours.iter().fold((u64::MAX, 0), |(lo, hi), (id, _)| {
+        (lo.min(*id), hi.max(*id))
+    });
+    let known = if ours.is_empty() {
+        BTreeMap::new()
+    } else {
+        store.sent_names_between(&ord.name, lo, hi)?
+    };
+    Ok(ours
+        .into_iter()
+        .map(|(id, name)| RemoteFact {
             folder: folder.clone(),
-            ledger_name: store.sent_name(&ord.name, id)?,
-            name: e.name.to_string(),
+            ledger_name: known.get(&id).cloned(),
+            name,
             id,
-        });
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 /// Every witness of what was sent to `ord`, read now.

@@ -1284,6 +1284,27 @@ impl Store {
         .in_store(self)
     }
 
+    /// The names the ledger recorded for the ids of `ord` from `lo` to `hi`, in one read (the
+    /// fence compares a whole listing of the ORD's folder with them).
+    pub fn sent_names_between(
+        &self,
+        ord: &str,
+        lo: u64,
+        hi: u64,
+    ) -> Result<BTreeMap<u64, String>, StoreError> {
+        let rows: Vec<(u64, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT transmission_id, name FROM sent_files WHERE ord = ?1 AND transmission_id BETWEEN ?2 AND ?3",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![ord, bound(lo), bound(hi)], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .in_store(self)?;
+        Ok(rows.into_iter().collect())
+    }
+
     // ---------------------------------------------------------------- unreadable files
 
     /// Counts one more cycle in which `name` of `ord` could not be read; returns the count.
