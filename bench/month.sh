@@ -10,7 +10,7 @@
 # written, and the disk egme-ord keeps (ledger + work folder) in all and per CPE-day so far.
 # EGME_BENCH_DAY_FOLDERS=false: [reports] day_folders = false (no day folder rewritten per send).
 # EGME_BENCH_RENET_ALL=1: every cycle with --renet-all (every open CPE-day netted, as before
-# incremental netting). Needs GNU time (/usr/bin/time) and bc.
+# incremental netting). EGME_BENCH_KEEP=1: the folder stays. Needs GNU time (/usr/bin/time) and bc.
 set -euo pipefail
 N=${1:-500}
 DAYS=${2:-31}
@@ -20,7 +20,8 @@ cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" --bin egme-ord 
 BIN="$ROOT/target/release/egme-ord"
 GEN="$ROOT/target/release/examples/bench-month"
 DIR=$(mktemp -d "${EGME_BENCH_DIR:-/tmp}/egme-month.XXXXXX")
-trap 'rm -rf "$DIR"' EXIT
+# EGME_BENCH_KEEP=1: the folder is kept (its path printed) for a look at what is kept.
+if [ -n "${EGME_BENCH_KEEP:-}" ]; then echo "kept in $DIR" >&2; else trap 'rm -rf "$DIR"' EXIT; fi
 printf "%4s %10s %8s %8s %8s %8s %8s %12s %12s\n" day date wall_s cpu_s rss_mb netted written kept_bytes per_cpe_day
 for ((i = 0; i < DAYS; i++)); do
   "$GEN" "$N" "$DIR" "$i" >/dev/null

@@ -156,6 +156,22 @@ impl PackBuilder {
     }
 }
 
+/// How the name of a file kept compressed on its own ends (the mobility archive).
+pub const ZST_SUFFIX: &str = ".zst";
+
+/// A file's bytes as kept compressed on its own: one zstd frame with its checksum, which `zstd -d`
+/// reads.
+pub fn compress_file(bytes: &[u8]) -> io::Result<Vec<u8>> {
+    compressor().compress(bytes)
+}
+
+/// The bytes of a file kept by [`compress_file`]; an error when they do not decompress whole.
+pub fn decompress_file(kept: &[u8]) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    Decoder::new(kept)?.read_to_end(&mut out)?;
+    Ok(out)
+}
+
 fn compressor() -> zstd::bulk::Compressor<'static> {
     let mut c = zstd::bulk::Compressor::new(LEVEL).unwrap_or_else(|_| {
         // Only an invalid level fails here, and LEVEL is valid; the default level is the fallback.

@@ -457,8 +457,8 @@ impl<'a> Cycle<'a> {
         Ok(path)
     }
 
-    /// Keeps `bytes` under `archive/<kind>/<date of now>/<name>`; the same bytes twice are kept once,
-    /// other bytes under a taken name get a `.1`, `.2`… suffix. Returns the path.
+    /// Keeps `bytes` zstd-compressed under `archive/<kind>/<date of now>/<name>.zst`; the same bytes
+    /// twice are kept once, other bytes under a taken name get a `.1`, `.2`… suffix. Returns the path.
     pub(crate) fn archive(
         &mut self,
         kind: &str,
@@ -466,12 +466,14 @@ impl<'a> Cycle<'a> {
         bytes: &[u8],
     ) -> Result<String, CycleError> {
         let dir = self.archive_dir(kind);
-        let mut path = dir.join(name);
+        let name = format!("{name}{}", crate::pack::ZST_SUFFIX);
+        let kept = crate::pack::compress_file(bytes).map_err(io_err(&dir))?;
+        let mut path = dir.join(&name);
         loop {
-            match self.pending.write_new_atomic(&path, bytes) {
+            match self.pending.write_new_atomic(&path, &kept) {
                 Ok(_) => return Ok(path.display().to_string()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    path = crate::fsutil::unique_path(&dir, name)
+                    path = crate::fsutil::unique_path(&dir, &name)
                 }
                 Err(e) => return Err(io_err(&path)(e)),
             }

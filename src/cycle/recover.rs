@@ -321,7 +321,7 @@ impl Cycle<'_> {
                 let id = parsed.ntransm.value;
                 match self.store.sent_name(&ord.name, id)? {
                     Some(known) if known == e.name.as_str() => {
-                        if self.store.mark_delivered_by_name(&ord.name, e.name.as_str(), self.now)? {
+                        if self.store.mark_delivered_by_name(&ord.name, (id, e.name.as_str()), self.now)? {
                             rec.marked_delivered += 1;
                         }
                     }
@@ -509,8 +509,16 @@ impl Cycle<'_> {
                 if kept_name.starts_with('.') {
                     continue;
                 }
-                let name = original_name(&kept_name).to_string();
-                let bytes = fs::read(&path).map_err(io_err(&path))?;
+                let name = original_name(&kept_name);
+                let read = fs::read(&path).map_err(io_err(&path))?;
+                // Kept compressed (`<name>.zst`), or as it came (archives from before).
+                let (name, bytes) = match name.strip_suffix(crate::pack::ZST_SUFFIX) {
+                    Some(plain) => (
+                        plain.to_string(),
+                        crate::pack::decompress_file(&read).map_err(io_err(&path))?,
+                    ),
+                    None => (name.to_string(), read),
+                };
                 if self
                     .store
                     .mobility_source_known(&name, &sha256_hex(&bytes))?

@@ -25,7 +25,7 @@ mod sql;
 use rows::{
     ProfileRow, COPY_COLUMNS, FAILURE_COLUMNS, MOBILITY_COLUMNS, PROFILE_COLUMNS, SENT_COLUMNS,
 };
-use sql::{bound, day_text, time_text, Col, FromRow, Packed, RowError};
+use sql::{bound, day_text, time_text, Col, FromRow, HashRef, Packed, RowError};
 
 /// What went wrong with the store.
 #[derive(Debug, Error)]
@@ -136,7 +136,28 @@ pub struct DayStatus {
     pub late_ord_files: u64,
 }
 
-const SCHEMA_VERSION: i64 = 11;
+const SCHEMA_VERSION: i64 = 12;
+
+/// Version 12: sent files smaller, for they are kept forever — sha256 and content hash as their 32
+/// bytes (`sql::Hash`; checksums unchanged, they are over the hex), and no index on (ord, name):
+/// the name holds the transmission id, which has its own. The table is rebuilt (SQLite cannot drop
+/// a UNIQUE constraint); a value that is not hex is kept as it is, and read as damage.
+const MIGRATION_12: &str = "
+CREATE TABLE sent_files_12 (
+  id INTEGER PRIMARY KEY, ord TEXT NOT NULL, name TEXT NOT NULL, sha256 BLOB NOT NULL, transmission_id INTEGER NOT NULL,
+  previous_id INTEGER NOT NULL, cpe TEXT NOT NULL, supplier TEXT NOT NULL, tariff TEXT NOT NULL, day TEXT NOT NULL,
+  content_hash BLOB NOT NULL, written_at TEXT NOT NULL, delivered_at TEXT, pack TEXT, pack_offset INTEGER, pack_len INTEGER,
+  row_sum INTEGER, pruned_at TEXT,
+  UNIQUE (ord, transmission_id));
+INSERT INTO sent_files_12 (id, ord, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash,
+  written_at, delivered_at, pack, pack_offset, pack_len, row_sum, pruned_at)
+  SELECT id, ord, name, COALESCE(unhex(sha256), sha256), transmission_id, previous_id, cpe, supplier, tariff, day,
+    COALESCE(unhex(content_hash), content_hash), written_at, delivered_at, pack, pack_offset, pack_len, row_sum, pruned_at
+  FROM sent_files;
+DROP TABLE sent_files;
+ALTER TABLE sent_files_12 RENAME TO sent_files;
+CREATE INDEX sent_by_file ON sent_files (ord, cpe, day, supplier, tariff, id);
+";
 
 /// Version 11: ORD profiles' readings and mobility records' energy kept zstd-compressed (BLOBs;
 /// see `sql::Packed`), the rows already there compressed by `pack_columns` (no change of
@@ -552,7 +573,7 @@ fn insert_sent(
                                  delivered_at, pack, pack_offset, pack_len, row_sum)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
-            ord, w.name, w.sha256, id, previous, Col(&w.cpe), w.supplier, Col(&w.tariff), day, w.content_hash,
+            ord, w.name, HashRef(&w.sha256), id, previous, Col(&w.cpe), w.supplier, Col(&w.tariff), day, HashRef(&w.content_hash),
             time_text(w.at), delivered_at.map(time_text), pack, offset, len, sum
         ],
     )
@@ -1059,6 +1080,7 @@ impl Store {
             (9, MIGRATION_9),
             (10, MIGRATION_10),
             (11, MIGRATION_11),
+            (12, MIGRATION_12),
         ] {
             if version >= target {
                 continue;
@@ -1379,17 +1401,18 @@ impl Store {
         .map_err(sq)
     }
 
-    /// Marks the file `name` of `ord` delivered, if it is not yet; whether it changed anything.
+    /// Marks the file of `ord` with transmission id `id` and name `name` delivered, if it is not
+    /// yet; whether it changed anything.
     pub fn mark_delivered_by_name(
         &self,
         ord: &str,
-        name: &str,
+        (id, name): (u64, &str),
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         exec(
             &self.conn,
-            "UPDATE sent_files SET delivered_at = ?3 WHERE ord = ?1 AND name = ?2 AND delivered_at IS NULL",
-            params![ord, name, time_text(at)],
+            "UPDATE sent_files SET delivered_at = ?4 WHERE ord = ?1 AND transmission_id = ?2 AND name = ?3 AND delivered_at IS NULL",
+            params![ord, bound(id), name, time_text(at)],
         )
         .map(|n| n > 0)
         .in_store(self)

@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Row;
 
-use super::sql::{check_sum, opt_text, text, Col, FromRow, Packed, RowError};
+use super::sql::{check_sum, opt_text, text, Col, FromRow, Hash, Packed, RowError};
 use super::{
     is_sha256_hex, mobility_sum, profile_sum, sent_sum, DayStatus, FileFailure, ProfileVersion,
     StoredMobility,
@@ -25,16 +25,17 @@ impl FromRow for SentFile {
         let name: String = r.get(2)?;
         let (tid, prev): (i64, i64) = (r.get(4)?, r.get(5)?);
         let pack = (opt_text(r, 12)?, r.get::<_, Option<i64>>(13)?, r.get(14)?);
+        let (sha256, content_hash) = (r.get::<_, Hash>(3)?.0, r.get::<_, Hash>(10)?.0);
         check_sum(
             r.get(15)?,
             sent_sum(
                 text(r, 0)?,
                 &name,
-                text(r, 3)?,
+                &sha256,
                 (tid, prev),
                 (text(r, 6)?, text(r, 7)?, text(r, 8)?),
                 text(r, 9)?,
-                text(r, 10)?,
+                &content_hash,
                 pack,
             ),
             || format!("sent file {name}"),
@@ -52,7 +53,6 @@ impl FromRow for SentFile {
                 )))
             }
         };
-        let (sha256, content_hash): (String, String) = (r.get(3)?, r.get(10)?);
         if !is_sha256_hex(&sha256) || !is_sha256_hex(&content_hash) {
             return Err(RowError::Damaged(format!("sent file {name}: not a sha256")));
         }

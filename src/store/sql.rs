@@ -56,6 +56,57 @@ impl ToSql for Packed {
     }
 }
 
+/// A sha256 kept as its 32 bytes (schema 12: sent files' sha256 and content hash), read back as
+/// the 64 lowercase hex digits the domain uses; a value written before (or one that is not a
+/// sha256, which the reader then calls damage) is TEXT and read as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Hash(pub String);
+
+/// A sha256 in hex, written as its 32 bytes (as TEXT when it is not 64 hex digits: the reader
+/// then refuses it as damage instead of a value silently changed).
+pub(super) struct HashRef<'a>(pub &'a str);
+
+impl FromSql for Hash {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value {
+            ValueRef::Blob(b) if b.len() == 32 => {
+                let mut hex = String::with_capacity(64);
+                for byte in b {
+                    hex.push_str(&format!("{byte:02x}"));
+                }
+                Ok(Hash(hex))
+            }
+            ValueRef::Text(t) => String::from_utf8(t.to_vec())
+                .map(Hash)
+                .map_err(|e| FromSqlError::Other(Box::new(e))),
+            _ => Err(FromSqlError::InvalidType),
+        }
+    }
+}
+
+impl ToSql for HashRef<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        let text = self.0;
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let bytes: Option<Vec<u8>> = (text.len() == 64)
+            .then(|| {
+                text.as_bytes()
+                    .chunks(2)
+                    .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
+                    .collect()
+            })
+            .flatten();
+        Ok(match bytes {
+            Some(b) => ToSqlOutput::Owned(Value::Blob(b)),
+            None => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+        })
+    }
+}
+
 /// A domain type kept as TEXT: how it is written, and how the text reads back.
 pub(super) trait Column: Sized {
     /// What the value is, for the error that names a damaged one.
