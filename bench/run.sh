@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole daily cycle vs an lftp transfer-only baseline, against a throwaway sshd on 127.0.0.1.
 #
-#   bash bench/run.sh [N ...]          (default: 1000 5000 20000)
+#   bash bench/run.sh [N ...]          (default: 1000 5000 10000 20000)
 #   EGME_BENCH_DIR=/dev/shm bash bench/run.sh 5000     (on tmpfs: no disk, no fsync cost)
 #
 # Needs: /usr/sbin/sshd (openssh-server), lftp, GNU time (/usr/bin/time). For each N it
@@ -13,7 +13,7 @@
 set -euo pipefail
 
 SIZES=("$@")
-[ ${#SIZES[@]} -eq 0 ] && SIZES=(1000 5000 20000)
+[ ${#SIZES[@]} -eq 0 ] && SIZES=(1000 5000 10000 20000)
 SESSIONS=${EGME_BENCH_SESSIONS:-8}
 # EGME_BENCH_FSYNC=false: egme-ord skips the server-side fsync of each sent file (default true).
 FSYNC=${EGME_BENCH_FSYNC:-true}

@@ -142,6 +142,9 @@ const SCHEMA_VERSION: i64 = 12;
 /// bytes (`sql::Hash`; checksums unchanged, they are over the hex), and no index on (ord, name):
 /// the name holds the transmission id, which has its own. The table is rebuilt (SQLite cannot drop
 /// a UNIQUE constraint); a value that is not hex is kept as it is, and read as damage.
+/// And change marks numbered by AUTOINCREMENT: a mark's id must never be reused once pruned (a day
+/// nets the marks after the last id it saw; a reused lower id would be skipped and a change not
+/// sent).
 const MIGRATION_12: &str = "
 CREATE TABLE sent_files_12 (
   id INTEGER PRIMARY KEY, ord TEXT NOT NULL, name TEXT NOT NULL, sha256 BLOB NOT NULL, transmission_id INTEGER NOT NULL,
@@ -157,6 +160,12 @@ INSERT INTO sent_files_12 (id, ord, name, sha256, transmission_id, previous_id, 
 DROP TABLE sent_files;
 ALTER TABLE sent_files_12 RENAME TO sent_files;
 CREATE INDEX sent_by_file ON sent_files (ord, cpe, day, supplier, tariff, id);
+CREATE TABLE dirty_12 (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, ord TEXT NOT NULL, cpe TEXT NOT NULL, day TEXT, first_start INTEGER, last_start INTEGER);
+INSERT INTO dirty_12 (id, ord, cpe, day, first_start, last_start) SELECT id, ord, cpe, day, first_start, last_start FROM dirty;
+DROP TABLE dirty;
+ALTER TABLE dirty_12 RENAME TO dirty;
+CREATE INDEX dirty_by_ord ON dirty (ord, id);
 ";
 
 /// Version 11: ORD profiles' readings and mobility records' energy kept zstd-compressed (BLOBs;
@@ -1821,14 +1830,15 @@ impl Store {
         report: &str,
     ) -> Result<bool, StoreError> {
         // Only a result that changed is written (and said to be new): the same netting of the
-        // same inputs, re-run by a later send, is not a new version of its anomalies.
+        // same inputs, re-run by a later send, is not a new version of its anomalies. Kept
+        // compressed (the same text compresses to the same bytes, so the comparison holds).
         exec(
             &self.conn,
             "INSERT INTO netting_results (ord, day, cpe, computed_at, anomalies, report) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (ord, day, cpe) DO UPDATE SET computed_at = excluded.computed_at, anomalies = excluded.anomalies,
                report = excluded.report
              WHERE netting_results.report IS NOT excluded.report",
-            params![ord, Col(&day), Col(cpe), Col(&at), bound(anomalies), report],
+            params![ord, Col(&day), Col(cpe), Col(&at), bound(anomalies), Packed(report.to_string())],
         )
         .map(|changed| changed > 0)
         .in_store(self)
@@ -1981,7 +1991,8 @@ impl Store {
         Ok(cpes.into_iter().collect())
     }
 
-    /// Forgets change marks that end before `before` (no open day can need them any more).
+    /// Forgets change marks that end before `before`, and those every open day was netted
+    /// against (no open day can need them any more).
     pub fn prune_dirty(
         &self,
         ord: &str,
@@ -1992,6 +2003,15 @@ impl Store {
             &self.conn,
             "DELETE FROM dirty WHERE ord = ?1 AND ((last_start IS NOT NULL AND last_start < ?2) OR (day IS NOT NULL AND day < ?3))",
             params![ord, before.timestamp(), day_text(oldest)],
+        )
+        .in_store(self)?;
+        // And the marks every open day has already been netted against: a day nets only marks
+        // after its own `dirty_seen`, and one without it (never netted, reopened) nets whole.
+        exec(
+            &self.conn,
+            "DELETE FROM dirty WHERE ord = ?1 AND id <=
+               (SELECT MIN(dirty_seen) FROM days WHERE ord = ?1 AND state = 'open' AND dirty_seen IS NOT NULL)",
+            params![ord],
         )
         .map(|_| ())
         .in_store(self)
@@ -2506,6 +2526,24 @@ mod tests {
         assert_eq!(read, profile);
         let all = s.mobility_between("e", start(0), start(96)).unwrap();
         assert_eq!(all, [record]);
+    }
+
+    #[test]
+    fn a_pruned_change_marks_id_is_never_given_again() {
+        // A day nets the marks after the last id it saw: a pruned mark's id given to a new mark
+        // would hide that change from it (and its correction would not be sent).
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        let mark = |s: &Store| -> i64 {
+            s.conn
+                .execute("INSERT INTO dirty (ord, cpe, day) VALUES ('e', 'PT0002000123681633GX', '2024-10-26')", [])
+                .unwrap();
+            s.conn.last_insert_rowid()
+        };
+        mark(&s);
+        let last = mark(&s);
+        s.conn.execute("DELETE FROM dirty", []).unwrap();
+        assert!(mark(&s) > last);
     }
 
     #[test]
