@@ -142,6 +142,8 @@ const SCHEMA_VERSION: i64 = 12;
 /// bytes (`sql::Hash`; checksums unchanged, they are over the hex), and no index on (ord, name):
 /// the name holds the transmission id, which has its own. The table is rebuilt (SQLite cannot drop
 /// a UNIQUE constraint); a value that is not hex is kept as it is, and read as damage.
+/// Also: when a file was written and delivered as Unix seconds, not text; one index by (ord, day,
+/// CPE) for the per-CPE-day and per-day queries (its entries are in row order within a key).
 /// And change marks numbered by AUTOINCREMENT: a mark's id must never be reused once pruned (a day
 /// nets the marks after the last id it saw; a reused lower id would be skipped and a change not
 /// sent).
@@ -149,17 +151,18 @@ const MIGRATION_12: &str = "
 CREATE TABLE sent_files_12 (
   id INTEGER PRIMARY KEY, ord TEXT NOT NULL, name TEXT NOT NULL, sha256 BLOB NOT NULL, transmission_id INTEGER NOT NULL,
   previous_id INTEGER NOT NULL, cpe TEXT NOT NULL, supplier TEXT NOT NULL, tariff TEXT NOT NULL, day TEXT NOT NULL,
-  content_hash BLOB NOT NULL, written_at TEXT NOT NULL, delivered_at TEXT, pack TEXT, pack_offset INTEGER, pack_len INTEGER,
+  content_hash BLOB NOT NULL, written_at INTEGER NOT NULL, delivered_at INTEGER, pack TEXT, pack_offset INTEGER, pack_len INTEGER,
   row_sum INTEGER, pruned_at TEXT,
   UNIQUE (ord, transmission_id));
 INSERT INTO sent_files_12 (id, ord, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash,
   written_at, delivered_at, pack, pack_offset, pack_len, row_sum, pruned_at)
   SELECT id, ord, name, COALESCE(unhex(sha256), sha256), transmission_id, previous_id, cpe, supplier, tariff, day,
-    COALESCE(unhex(content_hash), content_hash), written_at, delivered_at, pack, pack_offset, pack_len, row_sum, pruned_at
+    COALESCE(unhex(content_hash), content_hash), COALESCE(unixepoch(written_at), 0), unixepoch(delivered_at),
+    pack, pack_offset, pack_len, row_sum, pruned_at
   FROM sent_files;
 DROP TABLE sent_files;
 ALTER TABLE sent_files_12 RENAME TO sent_files;
-CREATE INDEX sent_by_file ON sent_files (ord, cpe, day, supplier, tariff, id);
+CREATE INDEX sent_by_day ON sent_files (ord, day, cpe);
 CREATE TABLE dirty_12 (
   id INTEGER PRIMARY KEY AUTOINCREMENT, ord TEXT NOT NULL, cpe TEXT NOT NULL, day TEXT, first_start INTEGER, last_start INTEGER);
 INSERT INTO dirty_12 (id, ord, cpe, day, first_start, last_start) SELECT id, ord, cpe, day, first_start, last_start FROM dirty;
@@ -583,7 +586,7 @@ fn insert_sent(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
             ord, w.name, HashRef(&w.sha256), id, previous, Col(&w.cpe), w.supplier, Col(&w.tariff), day, HashRef(&w.content_hash),
-            time_text(w.at), delivered_at.map(time_text), pack, offset, len, sum
+            w.at.timestamp(), delivered_at.map(|t| t.timestamp()), pack, offset, len, sum
         ],
     )
 }
@@ -1421,7 +1424,7 @@ impl Store {
         exec(
             &self.conn,
             "UPDATE sent_files SET delivered_at = ?4 WHERE ord = ?1 AND transmission_id = ?2 AND name = ?3 AND delivered_at IS NULL",
-            params![ord, bound(id), name, time_text(at)],
+            params![ord, bound(id), name, at.timestamp()],
         )
         .map(|n| n > 0)
         .in_store(self)
@@ -1812,7 +1815,7 @@ impl Store {
         exec(
             &self.conn,
             "UPDATE sent_files SET delivered_at = ?2 WHERE id = ?1",
-            params![id, time_text(at)],
+            params![id, at.timestamp()],
         )
         .map(|_| ())
         .in_store(self)

@@ -67,7 +67,7 @@ impl FromRow for SentFile {
             tariff: r.get::<_, Col<TariffCycle>>(8)?.0,
             day: r.get::<_, Col<NaiveDate>>(9)?.0,
             content_hash,
-            delivered: r.get::<_, Option<String>>(11)?.is_some(),
+            delivered: r.get_ref(11)?.data_type() != rusqlite::types::Type::Null,
             pack,
             pruned: r.get::<_, Option<String>>(16)?.is_some(),
             name,
