@@ -1,7 +1,8 @@
 //! Month benchmark data, one day at a time: `bench-month N OUT_DIR DAY` writes day DAY's ORD files
 //! (N mainland CPEs, one file each), its CDRs (2–3 sessions per CPE) and corrections of 5 % of the
 //! CPEs' sessions of earlier days (a newer `last_updated`, 1 kWh more); DAY 0 also writes the
-//! registry and `OUT_DIR/egme-ord.toml` (local folders `remote/from-ord`, `remote/to-ord`).
+//! registry and `OUT_DIR/egme-ord.toml` (local folders `remote/from-ord`, `remote/to-ord`, or the
+//! receive and send endpoints given as 4th and 5th arguments, TOML inline tables).
 //! Day 0 is Monday 4 November 2024.
 
 use std::fs;
@@ -18,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.get(2),
         args.get(3).and_then(|s| s.parse::<i64>().ok()),
     ) else {
-        return Err("usage: bench-month N OUT_DIR DAY".into());
+        return Err("usage: bench-month N OUT_DIR DAY [RECEIVE SEND]".into());
     };
     let out = Path::new(out);
     let first = NaiveDate::from_ymd_opt(2024, 11, 4).ok_or("date")?;
@@ -99,8 +100,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         fs::write(
             out.join("egme-ord.toml"),
             demo::at_scale_config(
-                "{ transport = \"local\", path = \"remote/from-ord\" }",
-                "{ transport = \"local\", path = \"remote/to-ord\" }",
+                args.get(4).map_or(
+                    "{ transport = \"local\", path = \"remote/from-ord\" }",
+                    String::as_str,
+                ),
+                args.get(5).map_or(
+                    "{ transport = \"local\", path = \"remote/to-ord\" }",
+                    String::as_str,
+                ),
             ),
         )?;
     }

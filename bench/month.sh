@@ -10,7 +10,10 @@
 # written, and the disk egme-ord keeps (ledger + work folder) in all and per CPE-day so far.
 # EGME_BENCH_DAY_FOLDERS=false: [reports] day_folders = false (no day folder rewritten per send).
 # EGME_BENCH_RENET_ALL=1: every cycle with --renet-all (every open CPE-day netted, as before
-# incremental netting). EGME_BENCH_KEEP=1: the folder stays. Needs GNU time (/usr/bin/time) and bc.
+# incremental netting). EGME_BENCH_SFTP=1: the ORD's folders over SFTP, through a throwaway
+# sshd on 127.0.0.1 (bench/sshd.sh). EGME_BENCH_ORD_TAKES=1: after each cycle the ORD takes the
+# files we put (moved out of its send folder, as an ORD that picks them up does); by default they
+# pile up there (the fence lists them all at every send). EGME_BENCH_KEEP=1: the folder stays. Needs GNU time (/usr/bin/time) and bc.
 set -euo pipefail
 N=${1:-500}
 DAYS=${2:-31}
@@ -21,10 +24,24 @@ BIN="$ROOT/target/release/egme-ord"
 GEN="$ROOT/target/release/examples/bench-month"
 DIR=$(mktemp -d "${EGME_BENCH_DIR:-/tmp}/egme-month.XXXXXX")
 # EGME_BENCH_KEEP=1: the folder is kept (its path printed) for a look at what is kept.
-if [ -n "${EGME_BENCH_KEEP:-}" ]; then echo "kept in $DIR" >&2; else trap 'rm -rf "$DIR"' EXIT; fi
+SSHD_PID=
+ENDPOINTS=()
+if [ "${EGME_BENCH_SFTP:-}" = 1 ]; then
+  # shellcheck source=bench/sshd.sh
+  . "$ROOT/bench/sshd.sh"
+  start_sshd "$DIR/sshd"
+  mkdir -p "$DIR/remote/from-ord" "$DIR/remote/to-ord"
+  ENDPOINTS=("{ $SFTP_ENDPOINT, path = \"$DIR/remote/from-ord\" }" "{ $SFTP_ENDPOINT, path = \"$DIR/remote/to-ord\" }")
+fi
+if [ -n "${EGME_BENCH_KEEP:-}" ]; then
+  echo "kept in $DIR" >&2
+  trap '[ -n "$SSHD_PID" ] && kill "$SSHD_PID"' EXIT
+else
+  trap '[ -n "$SSHD_PID" ] && kill "$SSHD_PID"; rm -rf "$DIR"' EXIT
+fi
 printf "%4s %10s %8s %8s %8s %8s %8s %12s %12s\n" day date wall_s cpu_s rss_mb netted written kept_bytes per_cpe_day
 for ((i = 0; i < DAYS; i++)); do
-  "$GEN" "$N" "$DIR" "$i" >/dev/null
+  "$GEN" "$N" "$DIR" "$i" "${ENDPOINTS[@]}" >/dev/null
   if [ "$i" = 0 ] && [ -n "${EGME_BENCH_DAY_FOLDERS:-}" ]; then
     printf '\n[reports]\nday_folders = %s\n' "$EGME_BENCH_DAY_FOLDERS" >>"$DIR/egme-ord.toml"
   fi
@@ -36,6 +53,10 @@ for ((i = 0; i < DAYS; i++)); do
     "$BIN" once --json --config "$DIR/egme-ord.toml" --now "$now" "${extra[@]}" >"$DIR/summary.json" 2>"$DIR/stderr" \
     || { echo "once failed on $day:" >&2; cat "$DIR/stderr" >&2; exit 1; }
   read -r wall user sys rss <"$DIR/time"
+  if [ "${EGME_BENCH_ORD_TAKES:-}" = 1 ]; then
+    mkdir -p "$DIR/taken"
+    find "$DIR/remote/to-ord" -maxdepth 1 -type f -name '*.sgl' -exec mv -t "$DIR/taken" {} +
+  fi
   netted=$(grep -o '"cpe_days_netted": *[0-9]*' "$DIR/summary.json" | head -1 | tr -dc 0-9)
   written=$(grep -o '"files_written": *[0-9]*' "$DIR/summary.json" | head -1 | tr -dc 0-9)
   kept=$(du -sb "$DIR/state" "$DIR/work" | awk '{s += $1} END {print s}')

@@ -14,7 +14,6 @@ set -euo pipefail
 
 SIZES=("$@")
 [ ${#SIZES[@]} -eq 0 ] && SIZES=(1000 5000 10000 20000)
-SESSIONS=${EGME_BENCH_SESSIONS:-8}
 # EGME_BENCH_FSYNC=false: egme-ord skips the server-side fsync of each sent file (default true).
 FSYNC=${EGME_BENCH_FSYNC:-true}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,31 +52,9 @@ cleanup() {
 trap cleanup EXIT
 
 # --- a throwaway sshd --------------------------------------------------------------------------
-mkdir -p /run/sshd "$W/sshd"
-ssh-keygen -q -t ed25519 -N '' -f "$W/sshd/hostkey"
-ssh-keygen -q -t ed25519 -N '' -f "$W/sshd/userkey"
-cp "$W/sshd/userkey.pub" "$W/sshd/authorized_keys"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$W/sshd/sshd_config" <<CFG
-Port $PORT
-ListenAddress 127.0.0.1
-HostKey $W/sshd/hostkey
-AuthorizedKeysFile $W/sshd/authorized_keys
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-PidFile $W/sshd/sshd.pid
-MaxStartups 64
-MaxSessions 64
-Subsystem sftp internal-sftp
-CFG
-/usr/sbin/sshd -D -e -f "$W/sshd/sshd_config" 2>"$W/sshd/log" &
-SSHD_PID=$!
-for _ in $(seq 100); do grep -q "Server listening" "$W/sshd/log" 2>/dev/null && break; sleep 0.1; done
-echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$W/sshd/hostkey.pub")" > "$W/sshd/known_hosts"
-USER_NAME=$(id -un)
-SSH_CMD="ssh -a -x -i $W/sshd/userkey -o UserKnownHostsFile=$W/sshd/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes"
+# shellcheck source=bench/sshd.sh
+. "$ROOT/bench/sshd.sh"
+start_sshd "$W/sshd"
 
 # measure LABEL CMD... → "wall cpu rss_kb" appended to $W/$LABEL
 measure() {
@@ -90,7 +67,7 @@ measure() {
 printf "%-7s %-8s %9s %9s %10s %8s %9s\n" N side wall_s cpu_s peak_rss files_in files_out
 for N in "${SIZES[@]}"; do
   D="$W/n$N"
-  ENDPOINT="transport = \"sftp\", host = \"127.0.0.1\", port = $PORT, user = \"$USER_NAME\", key = \"$W/sshd/userkey\", known_hosts = \"$W/sshd/known_hosts\", sessions = $SESSIONS"
+  ENDPOINT="$SFTP_ENDPOINT"
   "$GEN" "$N" "$D" "{ $ENDPOINT, path = \"$D/remote/from-ord\" }" \
     "{ $ENDPOINT, path = \"$D/remote/to-ord\", fsync = $FSYNC }" > /dev/null
   sync
