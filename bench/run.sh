@@ -14,6 +14,8 @@ set -euo pipefail
 
 SIZES=("$@")
 [ ${#SIZES[@]} -eq 0 ] && SIZES=(1000 5000 10000 20000)
+# EGME_BENCH_DAY_FOLDERS=false: [reports] day_folders = false (the daily send does not rewrite the
+# day's report folder, which reads every file of the day back).
 # EGME_BENCH_FSYNC=false: egme-ord skips the server-side fsync of each sent file (default true).
 FSYNC=${EGME_BENCH_FSYNC:-true}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -70,6 +72,9 @@ for N in "${SIZES[@]}"; do
   ENDPOINT="$SFTP_ENDPOINT"
   "$GEN" "$N" "$D" "{ $ENDPOINT, path = \"$D/remote/from-ord\" }" \
     "{ $ENDPOINT, path = \"$D/remote/to-ord\", fsync = $FSYNC }" > /dev/null
+  if [ -n "${EGME_BENCH_DAY_FOLDERS:-}" ]; then
+    printf '\n[reports]\nday_folders = %s\n' "$EGME_BENCH_DAY_FOLDERS" >>"$D/egme-ord.toml"
+  fi
   sync
   read -r ew ec er < <(measure "egme-$N" ${EGME_BENCH_WRAP:-} env EGME_ORD_LOG="${EGME_BENCH_LOG:-warn}" "$BIN" once --config "$D/egme-ord.toml" --now 2024-11-05T21:30:00Z)
   sent=$(find "$D/remote/to-ord" -type f | wc -l)

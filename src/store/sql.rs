@@ -24,11 +24,43 @@ const PACKED_LEVEL: i32 = 3;
 /// The most a packed value may unpack to (a day of readings is a few KB).
 const PACKED_MAX: usize = 1 << 20;
 
+thread_local! {
+    /// One compression and one decompression context per thread, reused: a context is costly to
+    /// set up (a fresh one per value was most of a national day's CPU and 500 MB of memory).
+    static PACKER: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static UNPACKER: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 impl Packed {
     /// The compressed bytes of `text`.
     pub fn compress(text: &str) -> rusqlite::Result<Vec<u8>> {
-        zstd::bulk::compress(text.as_bytes(), PACKED_LEVEL)
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+        let failed = |e: std::io::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+        PACKER.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            if cell.is_none() {
+                *cell = Some(zstd::bulk::Compressor::new(PACKED_LEVEL).map_err(failed)?);
+            }
+            match cell.as_mut() {
+                Some(c) => c.compress(text.as_bytes()).map_err(failed),
+                None => Err(failed(std::io::Error::other("no compression context"))),
+            }
+        })
+    }
+
+    /// The text of compressed bytes (at most [`PACKED_MAX`]).
+    fn decompress(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+        UNPACKER.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            if cell.is_none() {
+                *cell = Some(zstd::bulk::Decompressor::new()?);
+            }
+            match cell.as_mut() {
+                Some(d) => d.decompress(bytes, PACKED_MAX),
+                None => Err(std::io::Error::other("no decompression context")),
+            }
+        })
     }
 }
 
@@ -40,8 +72,9 @@ impl FromSql for Packed {
                     .map(Packed)
                     .map_err(|e| FromSqlError::Other(Box::new(e)))
             }
-            ValueRef::Blob(b) => zstd::bulk::decompress(b, PACKED_MAX)
-                .map_err(|e| FromSqlError::Other(Box::new(e)))?,
+            ValueRef::Blob(b) => {
+                Packed::decompress(b).map_err(|e| FromSqlError::Other(Box::new(e)))?
+            }
             _ => return Err(FromSqlError::InvalidType),
         };
         String::from_utf8(bytes)
