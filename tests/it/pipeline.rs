@@ -444,7 +444,8 @@ fn status_json(root: &Path) -> Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-fn walk(dir: &Path) -> Vec<String> {
+/// Every file under `dir`, at every depth, by path.
+pub(crate) fn walk(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack: Vec<PathBuf> = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -658,31 +659,28 @@ fn the_outbox_keeps_the_sent_bytes_in_tar_packs_and_verify_catches_a_changed_or_
         "{report}"
     );
 
+    let assert_missing = || {
+        let (code, report) = verify_json(ws.path());
+        assert_eq!(code, Some(1), "{report}");
+        assert!(
+            report.to_string().contains(&format!(
+                "{first_name}: recorded as written but missing from the outbox"
+            )),
+            "{report}"
+        );
+    };
+
     // One byte of the compressed pack changed: its frame no longer decompresses, and each of its
     // files is missing (none is read back as other bytes).
     let compressed = &as_written.iter().find(|(p, _)| *p == pack).unwrap().1;
     let mut frames = compressed.clone();
     frames[compressed.len() / 2] ^= 0x10;
     fs::write(&pack, &frames).unwrap();
-    let (code, report) = verify_json(ws.path());
-    assert_eq!(code, Some(1), "{report}");
-    assert!(
-        report.to_string().contains(&format!(
-            "{first_name}: recorded as written but missing from the outbox"
-        )),
-        "{report}"
-    );
+    assert_missing();
 
     // The pack gone: each of its files is missing.
     fs::remove_file(pack).unwrap();
-    let (code, report) = verify_json(ws.path());
-    assert_eq!(code, Some(1), "{report}");
-    assert!(
-        report.to_string().contains(&format!(
-            "{first_name}: recorded as written but missing from the outbox"
-        )),
-        "{report}"
-    );
+    assert_missing();
 }
 
 /// The third day: a new session on the 29th and a corrected one of the 26th.

@@ -6,24 +6,18 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::pipeline::{once, workspace};
+use crate::pipeline::{once, walk, workspace};
 use crate::support::{assert_no_id_twice, run, text};
 
 /// Every file under `dir` with its size.
 fn files(dir: &Path) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else {
-                out.insert(p.display().to_string(), p.metadata().unwrap().len());
-            }
-        }
-    }
-    out
+    walk(dir)
+        .into_iter()
+        .map(|p| {
+            let len = fs::metadata(&p).unwrap().len();
+            (p, len)
+        })
+        .collect()
 }
 
 fn prune(root: &Path, extra: &[&str]) -> Value {
