@@ -27,6 +27,68 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     sync_dir(&dir)
 }
 
+/// A file written as a stream and put in place atomically by [`AtomicFile::commit`] (buffered,
+/// under the hidden temporary name, fsync, rename, fsync of the folder): for files too large to
+/// hold in memory. Dropped without a commit, the temporary file is removed and `path` is untouched.
+#[derive(Debug)]
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: Option<io::BufWriter<fs::File>>,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> io::Result<AtomicFile> {
+        let tmp = temp_name(path);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let file = fs::File::create(&tmp)?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            out: Some(io::BufWriter::with_capacity(1 << 16, file)),
+        })
+    }
+
+    /// The final name.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn commit(mut self) -> io::Result<PathBuf> {
+        if let Some(out) = self.out.take() {
+            let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+            file.sync_all()?;
+            fs::rename(&self.tmp, &self.path)?;
+            sync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
+        }
+        Ok(self.path.clone())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.out {
+            Some(out) => out.write(buf),
+            None => Err(io::Error::other("the file was committed")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.as_mut().map_or(Ok(()), Write::flush)
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 /// Writes `bytes` to `tmp`, the hidden temporary name of `path` (synced when `sync`); returns the
 /// folder and that name.
 fn write_temp(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> io::Result<(PathBuf, PathBuf)> {
@@ -375,6 +437,36 @@ mod tests {
             .contains("others can write"));
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o750)).unwrap();
         assert_eq!(store_path_problem(&store), None);
+    }
+
+    #[test]
+    fn a_streamed_file_replaces_the_old_one_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.csv");
+        fs::write(&path, b"old").unwrap();
+        let mut f = AtomicFile::create(&path).unwrap();
+        f.write_all(b"half").unwrap();
+        drop(f);
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            b"old",
+            "an abandoned stream leaves the file"
+        );
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "and no temporary file"
+        );
+        let mut f = AtomicFile::create(&path).unwrap();
+        f.write_all(b"new").unwrap();
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            b"old",
+            "not in place before the commit"
+        );
+        assert_eq!(f.commit().unwrap(), path);
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

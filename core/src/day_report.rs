@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::{OffsetComponents, Tz};
@@ -58,7 +59,8 @@ pub struct CpeDay {
     pub sent: Vec<SentSeries>,
 }
 
-/// One ORD's day.
+/// One ORD's day: what holds for all its CPEs, which come one at a time (a national day has
+/// 10,000 of them: the page and the CSVs are written CPE by CPE, never the whole day in memory).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrdDay {
     pub ord: String,
@@ -72,7 +74,6 @@ pub struct OrdDay {
     pub registered: usize,
     /// Of those, the ones without an ORD file.
     pub missing: Vec<Cpe>,
-    pub cpes: Vec<CpeDay>,
 }
 
 fn text(d: Decimal) -> String {
@@ -131,63 +132,62 @@ impl OrdDay {
     }
 }
 
-/// `quarter-hours.csv`: one row per CPE and quarter-hour.
-pub fn quarter_hours_csv(days: &[OrdDay]) -> Result<Vec<u8>, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(QUARTER_HOURS_HEADER)?;
-    for d in days {
-        let n = d.calendar.len();
-        let day = d.day.to_string();
-        for c in &d.cpes {
-            let mobility = c.mobility(n);
-            let cpe = c.cpe.to_string();
-            for (i, q) in d.calendar.quarter_hours.iter().enumerate() {
-                let ord = c.ord_kwh.as_ref().and_then(|o| o.get(i)).copied();
-                w.write_record([
-                    day.as_str(),
-                    d.ord.as_str(),
-                    cpe.as_str(),
-                    &d.start_text(q.start),
-                    &ord.map(text).unwrap_or_default(),
-                    &text(mobility[i]),
-                    &ord.map(|o| text(o - mobility[i])).unwrap_or_default(),
-                ])?;
-            }
-        }
+/// The rows of one CPE-day in `quarter-hours.csv` (after [`QUARTER_HOURS_HEADER`]): one per
+/// quarter-hour.
+pub fn quarter_hour_rows<W: io::Write>(
+    w: &mut csv::Writer<W>,
+    d: &OrdDay,
+    c: &CpeDay,
+) -> Result<(), csv::Error> {
+    let n = d.calendar.len();
+    let day = d.day.to_string();
+    let mobility = c.mobility(n);
+    let cpe = c.cpe.to_string();
+    for (i, q) in d.calendar.quarter_hours.iter().enumerate() {
+        let ord = c.ord_kwh.as_ref().and_then(|o| o.get(i)).copied();
+        w.write_record([
+            day.as_str(),
+            d.ord.as_str(),
+            cpe.as_str(),
+            &d.start_text(q.start),
+            &ord.map(text).unwrap_or_default(),
+            &text(mobility[i]),
+            &ord.map(|o| text(o - mobility[i])).unwrap_or_default(),
+        ])?;
     }
-    w.into_inner().map_err(|e| e.into_error().into())
+    Ok(())
 }
 
-/// `supplier-quarter-hours.csv`: one row per CPE, supplier, tariff and quarter-hour with
-/// mobility; `tou_period` empty where no table covers the region and day.
-pub fn supplier_quarter_hours_csv(days: &[OrdDay], tou: &TouTables) -> Result<Vec<u8>, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(SUPPLIER_HEADER)?;
-    for d in days {
-        let day = d.day.to_string();
-        for c in &d.cpes {
-            let cpe = c.cpe.to_string();
-            for s in &c.sent {
-                for (q, kwh) in d.calendar.quarter_hours.iter().zip(&s.kwh) {
-                    if kwh.is_zero() {
-                        continue;
-                    }
-                    let period = d.period(tou, s.tariff, q.start);
-                    w.write_record([
-                        day.as_str(),
-                        d.ord.as_str(),
-                        cpe.as_str(),
-                        s.ceme.as_str(),
-                        s.tariff.code(),
-                        &d.start_text(q.start),
-                        period.map_or("", TouPeriod::as_str),
-                        &text(*kwh),
-                    ])?;
-                }
+/// The rows of one CPE-day in `supplier-quarter-hours.csv` (after [`SUPPLIER_HEADER`]): one per
+/// supplier, tariff and quarter-hour with mobility; `tou_period` empty where no table covers the
+/// region and day.
+pub fn supplier_rows<W: io::Write>(
+    w: &mut csv::Writer<W>,
+    d: &OrdDay,
+    c: &CpeDay,
+    tou: &TouTables,
+) -> Result<(), csv::Error> {
+    let day = d.day.to_string();
+    let cpe = c.cpe.to_string();
+    for s in &c.sent {
+        for (q, kwh) in d.calendar.quarter_hours.iter().zip(&s.kwh) {
+            if kwh.is_zero() {
+                continue;
             }
+            let period = d.period(tou, s.tariff, q.start);
+            w.write_record([
+                day.as_str(),
+                d.ord.as_str(),
+                cpe.as_str(),
+                s.ceme.as_str(),
+                s.tariff.code(),
+                &d.start_text(q.start),
+                period.map_or("", TouPeriod::as_str),
+                &text(*kwh),
+            ])?;
         }
     }
-    w.into_inner().map_err(|e| e.into_error().into())
+    Ok(())
 }
 
 /// kWh per supplier (`CEME tariff`) and period, for one CPE.
@@ -354,11 +354,148 @@ pub fn chart_svg(d: &OrdDay, c: &CpeDay) -> String {
     svg
 }
 
+/// How many CPE charts one ORD's section of the page draws: the CPEs with anomalies first, then
+/// the others in CPE order. Every CPE has a row in the section's table and its quarter-hours in
+/// the CSVs; a chart for each of a national day's 10,000 CPEs made a 135 MB page that no browser
+/// opens and the daily send held in memory (docs/DECISIONS.md: reports for people).
+pub const PAGE_CHARTS: usize = 200;
+
+/// One ORD's section of the day's page, built CPE by CPE ([`OrdSection::add`]): the totals, a
+/// table row per CPE, and up to [`PAGE_CHARTS`] charts.
+#[derive(Debug, Clone)]
+pub struct OrdSection {
+    day: OrdDay,
+    ord_total: Decimal,
+    mobility_total: Decimal,
+    net_total: Decimal,
+    anomalies: usize,
+    files: usize,
+    ids: Option<(u64, u64)>,
+    cpes: usize,
+    with_file: usize,
+    rows: String,
+    /// Charts of CPEs with anomalies, then of the others (each at most [`PAGE_CHARTS`]).
+    flagged: Vec<String>,
+    others: Vec<String>,
+}
+
+impl OrdSection {
+    pub fn new(day: OrdDay) -> Self {
+        OrdSection {
+            day,
+            ord_total: Decimal::ZERO,
+            mobility_total: Decimal::ZERO,
+            net_total: Decimal::ZERO,
+            anomalies: 0,
+            files: 0,
+            ids: None,
+            cpes: 0,
+            with_file: 0,
+            rows: String::new(),
+            flagged: Vec::new(),
+            others: Vec::new(),
+        }
+    }
+
+    /// The day this section is of.
+    pub fn day(&self) -> &OrdDay {
+        &self.day
+    }
+
+    /// Adds one CPE-day: its totals, its row, and its chart while there is room.
+    pub fn add(&mut self, c: &CpeDay, tou: &TouTables) {
+        let n = self.day.calendar.len();
+        let mobility: Decimal = c.mobility(n).iter().copied().sum();
+        let ord: Option<Decimal> = c.ord_kwh.as_ref().map(|o| o.iter().copied().sum());
+        let anomalies = c.anomalies(n, self.day.tolerance_kwh).len();
+        self.cpes += 1;
+        self.mobility_total += mobility;
+        if let Some(o) = ord {
+            self.with_file += 1;
+            self.ord_total += o;
+            self.net_total += o - mobility;
+        }
+        self.anomalies += anomalies;
+        self.files += c.sent.len();
+        for id in c.sent.iter().map(|s| s.transmission_id) {
+            self.ids = Some(self.ids.map_or((id, id), |(a, b)| (a.min(id), b.max(id))));
+        }
+        let _ = write!(
+            self.rows,
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{anomalies}</td></tr>",
+            c.cpe,
+            c.ord_transmission.map_or("–".to_string(), |t| t.to_string()),
+            ord.map_or("–".to_string(), text),
+            text(mobility),
+            ord.map_or("–".to_string(), |o| text(o - mobility)),
+            c.sent.len(),
+        );
+        let charts = if anomalies > 0 {
+            &mut self.flagged
+        } else {
+            &mut self.others
+        };
+        if charts.len() < PAGE_CHARTS {
+            charts.push(cpe_div(&self.day, c, tou));
+        }
+    }
+
+    fn html(&self) -> String {
+        let d = &self.day;
+        let id_text = match self.ids {
+            Some((a, b)) if a == b => a.to_string(),
+            Some((a, b)) => format!("{a}–{b}"),
+            None => "none".to_string(),
+        };
+        let mut s = format!(
+            "<section class=\"ord\"><h2>{} — {} ({} quarter-hours)</h2>\n<table class=\"totals\"><tr><th class=\"l\">CPEs registered</th><th>with an ORD file</th><th>ORD kWh</th><th>mobility kWh</th><th>net kWh</th><th>files sent</th><th>their ids</th><th>anomalies</th></tr><tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{id_text}</td><td>{}</td></tr></table>\n",
+            escape(&d.ord),
+            d.day,
+            d.calendar.len(),
+            d.registered,
+            self.with_file,
+            text(self.ord_total),
+            text(self.mobility_total),
+            text(self.net_total),
+            self.files,
+            self.anomalies,
+        );
+        if !d.missing.is_empty() {
+            let list: Vec<String> = d.missing.iter().map(ToString::to_string).collect();
+            let _ = writeln!(
+                s,
+                "<p class=\"missing\">No ORD file for {} CPE(s): {}</p>",
+                d.missing.len(),
+                list.join(", ")
+            );
+        }
+        let _ = writeln!(
+            s,
+            "<details class=\"cpes\"><summary>Every CPE of the day ({})</summary><table class=\"cpes\"><tr><th class=\"l\">CPE</th><th>ORD transmission</th><th>ORD kWh</th><th>mobility kWh</th><th>net kWh</th><th>files sent</th><th>anomalies</th></tr>{}</table></details>",
+            self.cpes, self.rows
+        );
+        let flagged = self.flagged.len().min(PAGE_CHARTS);
+        let shown = flagged + self.others.len().min(PAGE_CHARTS - flagged);
+        if shown < self.cpes {
+            let _ = writeln!(
+                s,
+                "<p class=\"meta\">Charts for {shown} of the {} CPEs, those with anomalies first; every CPE is in the table above and in quarter-hours.csv.</p>",
+                self.cpes
+            );
+        }
+        for chart in self.flagged.iter().chain(&self.others).take(shown) {
+            s.push_str(chart);
+        }
+        s.push_str("</section>\n");
+        s
+    }
+}
+
 /// The day's page: self-contained (inline CSS and SVG, no script, nothing from the network).
-pub fn html(days: &[OrdDay], tou: &TouTables, generated: DateTime<Utc>) -> String {
-    let title = days
-        .first()
-        .map_or("egme-ord".to_string(), |d| format!("egme-ord — {}", d.day));
+pub fn html(sections: &[OrdSection], generated: DateTime<Utc>) -> String {
+    let title = sections.first().map_or("egme-ord".to_string(), |s| {
+        format!("egme-ord — {}", s.day.day)
+    });
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{}</style></head><body>\n<h1>{}</h1><p class=\"meta\">Generated {} from the ledger: the ORD's totals, the mobility as sent, the net.</p>\n",
         escape(&title),
@@ -366,8 +503,8 @@ pub fn html(days: &[OrdDay], tou: &TouTables, generated: DateTime<Utc>) -> Strin
         escape(&title),
         generated.format("%Y-%m-%d %H:%M:%SZ")
     );
-    for d in days {
-        out.push_str(&ord_section(d, tou));
+    for section in sections {
+        out.push_str(&section.html());
     }
     out.push_str("</body></html>\n");
     out
@@ -375,119 +512,73 @@ pub fn html(days: &[OrdDay], tou: &TouTables, generated: DateTime<Utc>) -> Strin
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}h2{border-bottom:2px solid #444}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:2px 8px;text-align:right}th{background:#eee}td.l,th.l{text-align:left}.meta{color:#666}.missing{color:#d62728}.cpe{page-break-inside:avoid;margin-bottom:1.5em}@media print{body{margin:0}}";
 
-fn ord_section(d: &OrdDay, tou: &TouTables) -> String {
-    let n = d.calendar.len();
-    let mut ord_total = Decimal::ZERO;
-    let mut mobility_total = Decimal::ZERO;
-    let mut net_total = Decimal::ZERO;
-    let mut anomalies = 0;
-    let mut ids: Vec<u64> = Vec::new();
-    for c in &d.cpes {
-        let m: Decimal = c.mobility(n).iter().copied().sum();
-        mobility_total += m;
-        if let Some(o) = &c.ord_kwh {
-            let o: Decimal = o.iter().copied().sum();
-            ord_total += o;
-            net_total += o - m;
-        }
-        anomalies += c.anomalies(n, d.tolerance_kwh).len();
-        ids.extend(c.sent.iter().map(|s| s.transmission_id));
-    }
-    ids.sort_unstable();
-    let files = ids.len();
-    let id_text = match (ids.first(), ids.last()) {
-        (Some(a), Some(b)) if a == b => a.to_string(),
-        (Some(a), Some(b)) => format!("{a}–{b}"),
-        _ => "none".to_string(),
-    };
-    let mut s = format!(
-        "<section class=\"ord\"><h2>{} — {} ({} quarter-hours)</h2>\n<table class=\"totals\"><tr><th class=\"l\">CPEs registered</th><th>with an ORD file</th><th>ORD kWh</th><th>mobility kWh</th><th>net kWh</th><th>files sent</th><th>their ids</th><th>anomalies</th></tr><tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{files}</td><td>{id_text}</td><td>{anomalies}</td></tr></table>\n",
-        escape(&d.ord),
-        d.day,
-        n,
-        d.registered,
-        d.cpes.iter().filter(|c| c.ord_kwh.is_some()).count(),
-        text(ord_total),
-        text(mobility_total),
-        text(net_total),
-    );
-    if !d.missing.is_empty() {
-        let list: Vec<String> = d.missing.iter().map(ToString::to_string).collect();
-        let _ = writeln!(
-            s,
-            "<p class=\"missing\">No ORD file for {} CPE(s): {}</p>",
-            d.missing.len(),
-            list.join(", ")
-        );
-    }
+/// One CPE's part of the page: its chart, legend and time-of-use table.
+fn cpe_div(d: &OrdDay, c: &CpeDay, tou: &TouTables) -> String {
     let table_name = tou
         .table_name(d.region, d.day)
         .unwrap_or("no table configured for this region");
-    for c in &d.cpes {
+    let mut s = format!(
+        "<div class=\"cpe\" id=\"cpe-{}\"><h3>{}</h3><p class=\"meta\">ORD transmission {}; black: the ORD's total, areas: the mobility sent per supplier, dashed: the net, red: mobility above the total.</p>{}",
+        c.cpe,
+        c.cpe,
+        c.ord_transmission.map_or("none (no ORD file)".to_string(), |t| t.to_string()),
+        chart_svg(d, c)
+    );
+    let legend: Vec<String> = visible(c)
+        .into_iter()
+        .enumerate()
+        .map(|(k, s)| {
+            format!(
+                "<span style=\"color:{}\">■</span> {} {}",
+                COLOURS[k % COLOURS.len()],
+                escape(&s.ceme),
+                s.tariff.code()
+            )
+        })
+        .collect();
+    if !legend.is_empty() {
+        let _ = write!(s, "<p class=\"legend\">{}</p>", legend.join(" &nbsp; "));
+    }
+    let mut breakdown = tou_breakdown(d, c, tou);
+    // Files of a supplier and tariff that carry nothing (the all-four zeros) are left out.
+    breakdown.retain(|_, row| row.values().any(|v| !v.is_zero()));
+    if !breakdown.is_empty() {
+        let periods = ["ponta", "cheias", "vazio", "fora_vazio", "(no table)"];
+        let used: Vec<&str> = periods
+            .iter()
+            .copied()
+            .filter(|p| breakdown.values().any(|row| row.contains_key(*p)))
+            .collect();
         let _ = write!(
             s,
-            "<div class=\"cpe\"><h3>{}</h3><p class=\"meta\">ORD transmission {}; black: the ORD's total, areas: the mobility sent per supplier, dashed: the net, red: mobility above the total.</p>{}",
-            c.cpe,
-            c.ord_transmission.map_or("none (no ORD file)".to_string(), |t| t.to_string()),
-            chart_svg(d, c)
+            "<table class=\"tou\"><tr><th class=\"l\">supplier</th><th>tariff cycle</th>"
         );
-        let legend: Vec<String> = visible(c)
-            .into_iter()
-            .enumerate()
-            .map(|(k, s)| {
-                format!(
-                    "<span style=\"color:{}\">■</span> {} {}",
-                    COLOURS[k % COLOURS.len()],
-                    escape(&s.ceme),
-                    s.tariff.code()
-                )
-            })
-            .collect();
-        if !legend.is_empty() {
-            let _ = write!(s, "<p class=\"legend\">{}</p>", legend.join(" &nbsp; "));
+        for p in &used {
+            let _ = write!(s, "<th>{p} kWh</th>");
         }
-        let mut breakdown = tou_breakdown(d, c, tou);
-        // Files of a supplier and tariff that carry nothing (the all-four zeros) are left out.
-        breakdown.retain(|_, row| row.values().any(|v| !v.is_zero()));
-        if !breakdown.is_empty() {
-            let periods = ["ponta", "cheias", "vazio", "fora_vazio", "(no table)"];
-            let used: Vec<&str> = periods
-                .iter()
-                .copied()
-                .filter(|p| breakdown.values().any(|row| row.contains_key(*p)))
-                .collect();
+        s.push_str("</tr>");
+        for ((ceme, tariff), row) in &breakdown {
             let _ = write!(
                 s,
-                "<table class=\"tou\"><tr><th class=\"l\">supplier</th><th>tariff cycle</th>"
+                "<tr><td class=\"l\">{}</td><td>{tariff}</td>",
+                escape(ceme)
             );
             for p in &used {
-                let _ = write!(s, "<th>{p} kWh</th>");
-            }
-            s.push_str("</tr>");
-            for ((ceme, tariff), row) in &breakdown {
                 let _ = write!(
                     s,
-                    "<tr><td class=\"l\">{}</td><td>{tariff}</td>",
-                    escape(ceme)
+                    "<td>{}</td>",
+                    row.get(*p).map_or("–".to_string(), |v| text(*v))
                 );
-                for p in &used {
-                    let _ = write!(
-                        s,
-                        "<td>{}</td>",
-                        row.get(*p).map_or("–".to_string(), |v| text(*v))
-                    );
-                }
-                s.push_str("</tr>");
             }
-            let _ = write!(
-                s,
-                "</table><p class=\"meta\">Periods: {}.</p>",
-                escape(table_name)
-            );
+            s.push_str("</tr>");
         }
-        s.push_str("</div>\n");
+        let _ = write!(
+            s,
+            "</table><p class=\"meta\">Periods: {}.</p>",
+            escape(table_name)
+        );
     }
-    s.push_str("</section>\n");
+    s.push_str("</div>\n");
     s
 }
 
@@ -496,7 +587,7 @@ mod tests {
     use super::*;
     use crate::calendar::LabelConvention;
 
-    fn day() -> OrdDay {
+    fn day() -> (OrdDay, CpeDay) {
         let tz = Region::Continent.time_zone();
         let d = NaiveDate::from_ymd_opt(2024, 11, 5).unwrap();
         let calendar = DayCalendar::new(tz, d, LabelConvention::Local);
@@ -505,7 +596,7 @@ mod tests {
         gal[92] = Decimal::new(1, 0); // 23:00-23:15, vazio
         let mut ord = vec![Decimal::new(2, 0); 96];
         ord[92] = Decimal::new(5, 1);
-        OrdDay {
+        let d = OrdDay {
             ord: "e-redes".into(),
             region: Region::Continent,
             tz,
@@ -514,25 +605,36 @@ mod tests {
             tolerance_kwh: Decimal::new(1, 3),
             registered: 2,
             missing: vec![Cpe::from_parts(2, 555_000_222).unwrap()],
-            cpes: vec![CpeDay {
-                cpe: Cpe::from_parts(2, 555_000_111).unwrap(),
-                ord_kwh: Some(ord),
-                ord_transmission: Some(7),
-                sent: vec![SentSeries {
-                    ceme: "PT-GAL".into(),
-                    tariff: TariffCycle::TriHourlyDaily,
-                    transmission_id: 41,
-                    name: "000202PE…".into(),
-                    kwh: gal,
-                }],
+        };
+        let c = CpeDay {
+            cpe: Cpe::from_parts(2, 555_000_111).unwrap(),
+            ord_kwh: Some(ord),
+            ord_transmission: Some(7),
+            sent: vec![SentSeries {
+                ceme: "PT-GAL".into(),
+                tariff: TariffCycle::TriHourlyDaily,
+                transmission_id: 41,
+                name: "000202PE…".into(),
+                kwh: gal,
             }],
-        }
+        };
+        (d, c)
+    }
+
+    fn csv_of(rows: impl FnOnce(&mut csv::Writer<Vec<u8>>), header: &[&str]) -> String {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(header).unwrap();
+        rows(&mut w);
+        String::from_utf8(w.into_inner().unwrap()).unwrap()
     }
 
     #[test]
     fn the_csvs_have_their_headers_one_row_per_quarter_hour_and_the_sent_values() {
-        let d = day();
-        let q = String::from_utf8(quarter_hours_csv(std::slice::from_ref(&d)).unwrap()).unwrap();
+        let (d, c) = day();
+        let q = csv_of(
+            |w| quarter_hour_rows(w, &d, &c).unwrap(),
+            &QUARTER_HOURS_HEADER,
+        );
         let lines: Vec<&str> = q.lines().collect();
         assert_eq!(
             lines[0],
@@ -543,14 +645,14 @@ mod tests {
             lines[77],
             format!(
                 "2024-11-05,e-redes,{},2024-11-05T19:00:00+00:00,2,2.5,-0.5",
-                d.cpes[0].cpe
+                c.cpe
             )
         );
-        let s = String::from_utf8(
-            supplier_quarter_hours_csv(std::slice::from_ref(&d), &TouTables::erse_mainland())
-                .unwrap(),
-        )
-        .unwrap();
+        let tou = TouTables::erse_mainland();
+        let s = csv_of(
+            |w| supplier_rows(w, &d, &c, &tou).unwrap(),
+            &SUPPLIER_HEADER,
+        );
         let lines: Vec<&str> = s.lines().collect();
         assert_eq!(
             lines[0],
@@ -572,7 +674,10 @@ mod tests {
     #[test]
     fn the_page_is_self_contained_with_a_chart_per_cpe_anomalies_marked_and_the_tou_table() {
         let generated = Utc.with_ymd_and_hms(2024, 11, 6, 20, 0, 0).unwrap();
-        let page = html(&[day()], &TouTables::erse_mainland(), generated);
+        let (d, c) = day();
+        let mut section = OrdSection::new(d);
+        section.add(&c, &TouTables::erse_mainland());
+        let page = html(&[section], generated);
         assert!(page.starts_with("<!DOCTYPE html>"));
         assert!(!page.contains("<script") && !page.contains("https://"));
         assert_eq!(
@@ -587,5 +692,42 @@ mod tests {
         );
         assert!(page.contains("<th>ponta kWh</th>") && page.contains("<td>2.5</td>"));
         assert!(page.contains("No ORD file for 1 CPE(s)"));
+    }
+
+    #[test]
+    fn a_national_day_charts_its_anomalous_cpes_first_and_lists_every_cpe() {
+        let (d, c) = day();
+        let tou = TouTables::erse_mainland();
+        let mut section = OrdSection::new(d);
+        let quiet = |k: u64| {
+            let mut c = c.clone();
+            c.cpe = Cpe::from_parts(2, 100_000_000 + k).unwrap();
+            c.sent.clear();
+            c
+        };
+        for k in 0..PAGE_CHARTS as u64 {
+            section.add(&quiet(k), &tou);
+        }
+        // The anomalous CPE comes last, and is still drawn.
+        section.add(&c, &tou);
+        let page = html(
+            &[section],
+            Utc.with_ymd_and_hms(2024, 11, 6, 20, 0, 0).unwrap(),
+        );
+        assert_eq!(page.matches("<svg").count(), PAGE_CHARTS);
+        assert!(
+            page.contains(&format!("id=\"cpe-{}\"", c.cpe)),
+            "the anomalous CPE is drawn"
+        );
+        assert!(!page.contains(&format!("id=\"cpe-{}\"", quiet(PAGE_CHARTS as u64 - 1).cpe)));
+        assert!(page.contains(&format!(
+            "Charts for {PAGE_CHARTS} of the {} CPEs",
+            PAGE_CHARTS + 1
+        )));
+        assert_eq!(
+            page.matches("<tr><td class=\"l\">PT0").count(),
+            PAGE_CHARTS + 1,
+            "a row per CPE"
+        );
     }
 }

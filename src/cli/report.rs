@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Result};
 use chrono::{NaiveDate, Utc};
 use clap::Args;
-use egme_ord::cycle::{load_tou, ord_day, write_day_report};
+use egme_ord::cycle::write_day_report;
 
 use super::{exit, workspace};
 
@@ -46,16 +46,13 @@ pub fn run(args: &ReportArgs) -> Result<u8> {
                 .join(", ")
         ));
     }
-    let tou = load_tou(&ws.config)?;
-    let mut days = Vec::new();
-    for ord in ords {
-        days.push(ord_day(&ws.config, &ws.registry, &ws.store, ord, args.day)?);
-    }
     let written = write_day_report(
+        &ws.config,
+        &ws.registry,
+        &ws.store,
+        &ords,
+        args.day,
         &args.out,
-        &days,
-        &tou,
-        ws.config.reports.group.as_deref(),
         Utc::now(),
     )?;
     for p in written {

@@ -11,8 +11,8 @@ use super::{io_err, CycleError};
 use crate::calendar::DayCalendar;
 use crate::config::{Config, OrdConfig};
 use crate::cpe::Cpe;
-use crate::day_report::{self, CpeDay, OrdDay, SentSeries};
-use crate::fsutil::write_atomic;
+use crate::day_report::{self, CpeDay, OrdDay, OrdSection, SentSeries};
+use crate::fsutil::{write_atomic, AtomicFile};
 use crate::pack::PackReader;
 use crate::registry::Registry;
 use crate::sgl::{self, ReadOptions};
@@ -35,68 +35,22 @@ pub fn load_tou(config: &Config) -> Result<TouTables, CycleError> {
     Ok(all)
 }
 
-/// One ORD's day as the ledger knows it: each CPE's ORD total in force and the last file sent per
-/// supplier and tariff, its values read back from the outbox pack (what the ORD received).
-pub fn ord_day(
+/// One ORD's day as the ledger knows it, CPE by CPE: each CPE's ORD total in force and the last
+/// file sent per supplier and tariff, its values read back from the outbox pack (what the ORD
+/// received), given to `each` in CPE order. Only one CPE-day is held at a time.
+fn each_cpe_day(
     config: &Config,
     registry: &Registry,
     store: &Store,
     ord: &OrdConfig,
     day: NaiveDate,
+    mut each: impl FnMut(&OrdDay, &CpeDay) -> Result<(), CycleError>,
 ) -> Result<OrdDay, CycleError> {
     let calendar = DayCalendar::new(ord.schedule.tz, day, ord.dialect.time_convention);
     let n = calendar.len();
-    let mut last: BTreeMap<(Cpe, String, String), crate::store::SentFile> = BTreeMap::new();
-    for f in store.sent_files_of_day(&ord.name, day)? {
-        last.insert((f.cpe, f.supplier.clone(), f.tariff.code().to_string()), f);
-    }
-    let outbox = config.work_dir.join("outbox").join(&ord.name);
-    let mut packs = PackReader::new(&outbox);
-    let mut sent: BTreeMap<Cpe, Vec<SentSeries>> = BTreeMap::new();
-    for ((cpe, supplier, _), f) in last {
-        let bytes = packs
-            .read(&f.name, f.pack.as_ref())
-            .map_err(|(path, e)| CycleError::Io { path, source: e })?;
-        let report = sgl::read(&bytes, &ReadOptions::new(ord.region, &ord.dialect));
-        let Some(file) = report.file else {
-            return Err(CycleError::Refused(format!(
-                "{}: the sent file no longer reads back ({} diagnostics): run `egme-ord verify`",
-                f.name,
-                report.diagnostics.len()
-            )));
-        };
-        let kwh = file
-            .days
-            .into_iter()
-            .find(|d| d.day == day)
-            .map(|d| d.readings.into_iter().map(|r| r.kwh).collect())
-            .unwrap_or_else(|| vec![rust_decimal::Decimal::ZERO; n]);
-        let ceme = registry
-            .ceme_of_code(&supplier, ord.region, day)
-            .map_or(supplier.clone(), ToString::to_string);
-        sent.entry(cpe).or_default().push(SentSeries {
-            ceme,
-            tariff: f.tariff,
-            transmission_id: f.transmission_id,
-            name: f.name.clone(),
-            kwh,
-        });
-    }
     let registered: BTreeSet<Cpe> = registry.cpes_of(&ord.name, day).collect();
     let with_profile: BTreeSet<Cpe> = store.profile_cpes(&ord.name, day)?.into_iter().collect();
-    let mut cpes_of_day: BTreeSet<Cpe> = sent.keys().copied().collect();
-    cpes_of_day.extend(with_profile.iter().copied());
-    let mut cpes = Vec::new();
-    for cpe in cpes_of_day {
-        let profile = store.profile_in_force(&ord.name, &cpe, day)?;
-        cpes.push(CpeDay {
-            cpe,
-            ord_transmission: profile.as_ref().map(|(v, _)| v.transmission_id),
-            ord_kwh: profile.map(|(_, p)| p.readings.into_iter().map(|r| r.kwh).collect()),
-            sent: sent.remove(&cpe).unwrap_or_default(),
-        });
-    }
-    Ok(OrdDay {
+    let head = OrdDay {
         ord: ord.name.clone(),
         region: ord.region,
         tz: ord.schedule.tz,
@@ -105,8 +59,56 @@ pub fn ord_day(
         tolerance_kwh: ord.tolerance_kwh,
         registered: registered.len(),
         missing: registered.difference(&with_profile).copied().collect(),
-        cpes,
-    })
+    };
+    let mut cpes_of_day: BTreeSet<Cpe> = store.sent_cpes(&ord.name, day)?.into_iter().collect();
+    cpes_of_day.extend(with_profile);
+    let outbox = config.work_dir.join("outbox").join(&ord.name);
+    let mut packs = PackReader::new(&outbox);
+    for cpe in cpes_of_day {
+        let mut last: BTreeMap<(String, String), crate::store::SentFile> = BTreeMap::new();
+        for f in store.sent_files_of_cpe_day(&ord.name, &cpe, day)? {
+            last.insert((f.supplier.clone(), f.tariff.code().to_string()), f);
+        }
+        let mut sent = Vec::with_capacity(last.len());
+        for ((supplier, _), f) in last {
+            let bytes = packs
+                .read(&f.name, f.pack.as_ref())
+                .map_err(|(path, e)| CycleError::Io { path, source: e })?;
+            let report = sgl::read(&bytes, &ReadOptions::new(ord.region, &ord.dialect));
+            let Some(file) = report.file else {
+                return Err(CycleError::Refused(format!(
+                    "{}: the sent file no longer reads back ({} diagnostics): run `egme-ord verify`",
+                    f.name,
+                    report.diagnostics.len()
+                )));
+            };
+            let kwh = file
+                .days
+                .into_iter()
+                .find(|d| d.day == day)
+                .map(|d| d.readings.into_iter().map(|r| r.kwh).collect())
+                .unwrap_or_else(|| vec![rust_decimal::Decimal::ZERO; n]);
+            let ceme = registry
+                .ceme_of_code(&supplier, ord.region, day)
+                .map_or(supplier.clone(), ToString::to_string);
+            sent.push(SentSeries {
+                ceme,
+                tariff: f.tariff,
+                transmission_id: f.transmission_id,
+                name: f.name,
+                kwh,
+            });
+        }
+        let profile = store.profile_in_force(&ord.name, &cpe, day)?;
+        let cpe_day = CpeDay {
+            cpe,
+            ord_transmission: profile.as_ref().map(|(v, _)| v.transmission_id),
+            ord_kwh: profile.map(|(_, p)| p.readings.into_iter().map(|r| r.kwh).collect()),
+            sent,
+        };
+        each(&head, &cpe_day)?;
+    }
+    Ok(head)
 }
 
 /// The group id of `group` (a name in /etc/group, or a number).
@@ -146,39 +148,69 @@ fn share(path: &Path, group: Option<u32>, folder: bool) -> Result<(), CycleError
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(path))
 }
 
-/// Writes `index.html`, `quarter-hours.csv` and `supplier-quarter-hours.csv` into `dir` (each
-/// atomically); with `group`, the files and `dir` are readable by that group.
+/// Writes `index.html`, `quarter-hours.csv` and `supplier-quarter-hours.csv` of `day` for `ords`
+/// into `dir` (each atomically), reading the day CPE by CPE: the CSVs are streamed to disk and the
+/// page keeps a row per CPE and at most [`day_report::PAGE_CHARTS`] charts per ORD, so memory does
+/// not grow with the day's CPEs. With `[reports] group`, the files and `dir` are readable by it.
 pub fn write_day_report(
+    config: &Config,
+    registry: &Registry,
+    store: &Store,
+    ords: &[&OrdConfig],
+    day: NaiveDate,
     dir: &Path,
-    days: &[OrdDay],
-    tou: &TouTables,
-    group: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Vec<PathBuf>, CycleError> {
-    let gid = group.map(group_id).transpose()?;
+    let tou = load_tou(config)?;
+    let gid = config.reports.group.as_deref().map(group_id).transpose()?;
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     share(dir, gid, true)?;
-    let files = [
-        ("index.html", day_report::html(days, tou, now).into_bytes()),
-        (
-            "quarter-hours.csv",
-            day_report::quarter_hours_csv(days)
-                .map_err(|e| CycleError::Refused(format!("quarter-hours.csv: {e}")))?,
-        ),
-        (
-            "supplier-quarter-hours.csv",
-            day_report::supplier_quarter_hours_csv(days, tou)
-                .map_err(|e| CycleError::Refused(format!("supplier-quarter-hours.csv: {e}")))?,
-        ),
-    ];
-    let mut written = Vec::new();
-    for (name, bytes) in files {
+    let csv_file = |name: &str, header: &[&str]| -> Result<csv::Writer<AtomicFile>, CycleError> {
         let path = dir.join(name);
-        write_atomic(&path, &bytes).map_err(io_err(&path))?;
-        share(&path, gid, false)?;
-        written.push(path);
+        let mut w = csv::Writer::from_writer(AtomicFile::create(&path).map_err(io_err(&path))?);
+        w.write_record(header).map_err(csv_err(&path))?;
+        Ok(w)
+    };
+    let mut quarter_hours = csv_file("quarter-hours.csv", &day_report::QUARTER_HOURS_HEADER)?;
+    let mut suppliers = csv_file("supplier-quarter-hours.csv", &day_report::SUPPLIER_HEADER)?;
+    let qh_path = dir.join("quarter-hours.csv");
+    let sq_path = dir.join("supplier-quarter-hours.csv");
+    let mut sections = Vec::with_capacity(ords.len());
+    for ord in ords {
+        let mut section: Option<OrdSection> = None;
+        each_cpe_day(config, registry, store, ord, day, |head, c| {
+            day_report::quarter_hour_rows(&mut quarter_hours, head, c)
+                .map_err(csv_err(&qh_path))?;
+            day_report::supplier_rows(&mut suppliers, head, c, &tou).map_err(csv_err(&sq_path))?;
+            section
+                .get_or_insert_with(|| OrdSection::new(head.clone()))
+                .add(c, &tou);
+            Ok(())
+        })
+        .map(|head| sections.push(section.unwrap_or_else(|| OrdSection::new(head))))?;
+    }
+    let page = dir.join("index.html");
+    write_atomic(&page, day_report::html(&sections, now).as_bytes()).map_err(io_err(&page))?;
+    let mut written = vec![page];
+    for (w, path) in [(quarter_hours, qh_path), (suppliers, sq_path)] {
+        let file = w.into_inner().map_err(|e| CycleError::Io {
+            path: path.clone(),
+            source: e.into_error(),
+        })?;
+        written.push(file.commit().map_err(io_err(&path))?);
+    }
+    for path in &written {
+        share(path, gid, false)?;
     }
     Ok(written)
+}
+
+/// A CSV error writing `path`, as the I/O error it is.
+fn csv_err(path: &Path) -> impl Fn(csv::Error) -> CycleError + '_ {
+    move |e| CycleError::Io {
+        path: path.to_path_buf(),
+        source: e.into(),
+    }
 }
 
 /// The folders from `top` down to `dir` (inclusive) made readable by the group, so that its

@@ -306,11 +306,8 @@ impl Cycle<'_> {
         let top = self.work(&["reports"]);
         let dir = top.join(&ord.name).join(day.to_string());
         let group = self.config.reports.group.as_deref();
-        let written = super::load_tou(self.config)
-            .and_then(|tou| {
-                let d = super::ord_day(self.config, self.registry, self.store, ord, day)?;
-                super::write_day_report(&dir, &[d], &tou, group, self.now)
-            })
+        let (config, registry, store) = (self.config, self.registry, &*self.store);
+        let written = super::write_day_report(config, registry, store, &[ord], day, &dir, self.now)
             .and_then(|_| super::share_path(&top, &dir, group));
         if let Err(e) = written {
             tracing::warn!(ord = %ord.name, %day, error = %e, "the day's report folder could not be written (the send stands): `egme-ord report` writes it on demand");

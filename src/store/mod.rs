@@ -1699,11 +1699,8 @@ impl Store {
         cpe: &Cpe,
         day: NaiveDate,
     ) -> Result<BTreeMap<SupplierKey, String>, StoreError> {
-        let sent: Vec<SentFile> = self.rows(
-            &format!("SELECT {SENT_COLUMNS} FROM sent_files WHERE ord = ?1 AND cpe = ?2 AND day = ?3 ORDER BY id"),
-            params![ord, Col(cpe), Col(&day)],
-        )?;
-        Ok(sent
+        Ok(self
+            .sent_files_of_cpe_day(ord, cpe, day)?
             .into_iter()
             .map(|f| {
                 let key = SupplierKey {
@@ -1773,16 +1770,17 @@ impl Store {
         self.sent_query(ord, only_pending, 0, usize::MAX)
     }
 
-    /// The files written for `ord` and consumption day `day`, in transmission order.
-    pub fn sent_files_of_day(
+    /// Every file sent for one CPE-day, in the order they were sent.
+    pub fn sent_files_of_cpe_day(
         &self,
         ord: &str,
+        cpe: &Cpe,
         day: NaiveDate,
     ) -> Result<Vec<SentFile>, StoreError> {
-        let sql = format!(
-            "SELECT {SENT_COLUMNS} FROM sent_files WHERE ord = ?1 AND day = ?2 ORDER BY transmission_id"
-        );
-        self.rows(&sql, params![ord, Col(&day)])
+        self.rows(
+            &format!("SELECT {SENT_COLUMNS} FROM sent_files WHERE ord = ?1 AND cpe = ?2 AND day = ?3 ORDER BY id"),
+            params![ord, Col(cpe), Col(&day)],
+        )
     }
 
     /// Up to `limit` files of `ord` not yet delivered, after transmission id `after`, in id order
