@@ -104,6 +104,12 @@ send = {{ transport = "local", path = "exchange/{name}/to-ord" }}
             entity = o.entity
         ));
     }
+    s.push_str(
+        r#"
+[reports]
+day_folders = true                  # the demo's days are small: each send rewrites the changed days' pages
+"#,
+    );
     s
 }
 

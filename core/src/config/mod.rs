@@ -276,8 +276,9 @@ pub struct ReportSettings {
     /// Time-of-use tables; empty: the ERSE mainland tables shipped with egme-ord.
     pub tou_tables: Vec<PathBuf>,
     /// The daily send rewrites `work/reports/<ord>/<day>/` for each day it changed (reading every
-    /// file of that day back): true by default; at national scale `egme-ord report` on demand is
-    /// cheaper.
+    /// file of that day back). False by default: at national scale a day folder is ~16 KB per
+    /// CPE-day, rewritten for every open day a correction touches; `egme-ord report` writes one on
+    /// demand.
     pub day_folders: bool,
 }
 
@@ -431,7 +432,7 @@ impl Config {
                     .reports
                     .as_ref()
                     .and_then(|r| r.day_folders)
-                    .unwrap_or(true),
+                    .unwrap_or(false),
             },
             retention: raw.retention.clone().unwrap_or_default().read(m),
             ords: ords?,
@@ -583,6 +584,16 @@ send = { transport = "local", path = "exchange/e-redes/in" }
         assert_eq!(o.unit_kwh(), Decimal::new(25, 5));
         assert_eq!(o.schedule.window_days, 30);
         assert_eq!(c.poll_interval, Duration::from_secs(300));
+        assert!(
+            !c.reports.day_folders,
+            "day folders are written on demand unless asked for (16 KB per CPE-day at scale)"
+        );
+        let c = Config::parse(
+            &format!("{GOOD}[reports]\nday_folders = true\n"),
+            Path::new("/etc/egme/egme.toml"),
+        )
+        .unwrap();
+        assert!(c.reports.day_folders);
     }
 
     #[test]
