@@ -102,13 +102,7 @@ pub(super) struct HashRef<'a>(pub &'a str);
 impl FromSql for Hash {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         match value {
-            ValueRef::Blob(b) if b.len() == 32 => {
-                let mut hex = String::with_capacity(64);
-                for byte in b {
-                    hex.push_str(&format!("{byte:02x}"));
-                }
-                Ok(Hash(hex))
-            }
+            ValueRef::Blob(b) if b.len() == 32 => Ok(Hash(crate::fsutil::hex(b))),
             ValueRef::Text(t) => String::from_utf8(t.to_vec())
                 .map(Hash)
                 .map_err(|e| FromSqlError::Other(Box::new(e))),

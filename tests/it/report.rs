@@ -63,7 +63,11 @@ fn the_report_of_the_100_quarter_hour_day_has_its_files_and_the_csv_mobility_equ
     // The reports are for the analysts' group (here root's, gid 0: the test runs as root).
     let config = ws.path().join("egme-ord.toml");
     let text = fs::read_to_string(&config).unwrap();
-    fs::write(&config, text.replace("[reports]\n", "[reports]\ngroup = \"0\"\n")).unwrap();
+    fs::write(
+        &config,
+        text.replace("[reports]\n", "[reports]\ngroup = \"0\"\n"),
+    )
+    .unwrap();
     once(ws.path(), FIRST);
     let out = ws.path().join("report-out");
     let printed = report(ws.path(), &out);
