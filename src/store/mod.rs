@@ -25,7 +25,9 @@ mod sql;
 use rows::{
     ProfileRow, COPY_COLUMNS, FAILURE_COLUMNS, MOBILITY_COLUMNS, PROFILE_COLUMNS, SENT_COLUMNS,
 };
-use sql::{bound, day_text, time_text, Col, FromRow, HashRef, Packed, RowError};
+use sql::{
+    bound, day_text, time_text, Col, FromRow, HashRef, PackName, PackNameRef, Packed, RowError,
+};
 
 /// What went wrong with the store.
 #[derive(Debug, Error)]
@@ -136,7 +138,61 @@ pub struct DayStatus {
     pub late_ord_files: u64,
 }
 
-const SCHEMA_VERSION: i64 = 12;
+const SCHEMA_VERSION: i64 = 13;
+
+/// Version 13: sent files' names and packs kept short — a name that is exactly what the row's
+/// columns give (`ledger::outbound_name`) as the one-byte offset of its date, a pack as its first
+/// id (`sql::PackName`); both BLOBs, any other value stays text. Checksums are unchanged (over the
+/// names as read back). The rows are rewritten by `compact_sent_files`; the table keeps its pages
+/// (free pages are used again by the rows that follow; `VACUUM` gives them back to the disk).
+const MIGRATION_13: &str = "";
+
+/// Rewrites the names and packs of the sent files written before version 13, 10,000 rows at a
+/// time (a ledger of years does not go through memory at once).
+fn compact_sent_files(tx: &Connection) -> rusqlite::Result<()> {
+    let mut after = 0i64;
+    loop {
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(i64, rusqlite::types::Value, Option<String>)> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT rowid, name, supplier, tariff, cpe, day, transmission_id, pack FROM sent_files
+                 WHERE rowid > ?1 ORDER BY rowid LIMIT 10000",
+            )?;
+            let mapped = stmt.query_map([after], |r| {
+                let name = sql::text(r, 1).ok().map(str::to_string);
+                let parsed = (
+                    TariffCycle::from_code(sql::text(r, 3)?),
+                    sql::text(r, 4)?.parse::<Cpe>().ok(),
+                    NaiveDate::parse_from_str(sql::text(r, 5)?, "%Y-%m-%d").ok(),
+                );
+                let kept = match (name, parsed) {
+                    (Some(name), (Some(tariff), Some(cpe), Some(day))) => {
+                        kept_sent_name(&name, sql::text(r, 2)?, tariff, cpe, (day, r.get(6)?))
+                    }
+                    (Some(name), _) => rusqlite::types::Value::Text(name),
+                    // Already short, or not text: left as it is.
+                    (None, _) => r.get(1)?,
+                };
+                Ok((
+                    r.get(0)?,
+                    kept,
+                    r.get::<_, Option<String>>(7).ok().flatten(),
+                ))
+            })?;
+            mapped.collect::<Result<_, _>>()?
+        };
+        let Some(&(last, _, _)) = rows.last() else {
+            return Ok(());
+        };
+        for (rowid, name, pack) in rows {
+            tx.execute(
+                "UPDATE sent_files SET name = ?2, pack = COALESCE(?3, pack) WHERE rowid = ?1",
+                params![rowid, name, pack.as_deref().map(PackNameRef)],
+            )?;
+        }
+        after = last;
+    }
+}
 
 /// Version 12: sent files smaller, for they are kept forever — sha256 and content hash as their 32
 /// bytes (`sql::Hash`; checksums unchanged, they are over the hex), and no index on (ord, name):
@@ -567,6 +623,7 @@ fn insert_sent(
 ) -> rusqlite::Result<usize> {
     let day = day_text(w.day);
     let pack = w.pack.as_ref().map(|p| p.pack.as_str());
+    let kept_name = kept_sent_name(&w.name, &w.supplier, w.tariff, w.cpe, (w.day, id));
     let offset = w.pack.as_ref().map(|p| to_i64(p.offset));
     let len = w.pack.as_ref().map(|p| to_i64(p.len));
     let sum = sent_sum(
@@ -585,10 +642,29 @@ fn insert_sent(
                                  delivered_at, pack, pack_offset, pack_len, row_sum)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
-            ord, w.name, HashRef(&w.sha256), id, previous, Col(&w.cpe), w.supplier, Col(&w.tariff), day, HashRef(&w.content_hash),
-            w.at.timestamp(), delivered_at.map(|t| t.timestamp()), pack, offset, len, sum
+            ord, kept_name, HashRef(&w.sha256), id, previous, Col(&w.cpe), w.supplier, Col(&w.tariff), day, HashRef(&w.content_hash),
+            w.at.timestamp(), delivered_at.map(|t| t.timestamp()), pack.map(PackNameRef), offset, len, sum
         ],
     )
+}
+
+/// How a sent file's name is written (schema 13): the one-byte offset of its generation date when
+/// the name is exactly what its columns give (`ledger::name_offset`), else the text.
+fn kept_sent_name(
+    name: &str,
+    supplier: &str,
+    tariff: TariffCycle,
+    cpe: Cpe,
+    (day, id): (NaiveDate, i64),
+) -> rusqlite::types::Value {
+    let offset = u64::try_from(id)
+        .ok()
+        .and_then(|id| crate::ledger::name_offset(name, supplier, tariff, cpe, (day, id)))
+        .and_then(|k| u8::try_from(k).ok());
+    match offset {
+        Some(k) => rusqlite::types::Value::Blob(vec![k]),
+        None => rusqlite::types::Value::Text(name.to_string()),
+    }
 }
 
 /// Whether `text` is a sha256 as the ledger writes it: 64 lowercase hex digits. A hash that is not
@@ -818,7 +894,7 @@ impl Store {
         &self,
         ord: &str,
     ) -> Result<Vec<crate::retention::PackFacts>, StoreError> {
-        let rows: Vec<(String, i64, i64, i64, Option<String>, i64)> = self
+        let rows: Vec<(PackName, i64, i64, i64, Option<String>, i64)> = self
             .conn
             .prepare_cached(
                 "SELECT s.pack, MAX(s.transmission_id), COUNT(*), COUNT(s.delivered_at),
@@ -851,7 +927,7 @@ impl Store {
                 _ => None,
             };
             out.push(crate::retention::PackFacts {
-                pack,
+                pack: pack.0,
                 last_id: u64::try_from(last).unwrap_or(0),
                 all_closed_at: closed_at,
                 all_delivered: count == delivered,
@@ -867,7 +943,7 @@ impl Store {
              GROUP BY pack HAVING COUNT(pruned_at) = COUNT(*)",
             params![ord],
         )
-        .map(|v: Vec<String>| v.into_iter().collect())
+        .map(|v: Vec<PackName>| v.into_iter().map(|p| p.0).collect())
     }
 
     /// Marks the files of outbox pack `pack` as pruned (before the pack is deleted): how many.
@@ -880,7 +956,7 @@ impl Store {
         exec(
             &self.conn,
             "UPDATE sent_files SET pruned_at = ?3 WHERE ord = ?1 AND pack = ?2 AND pruned_at IS NULL",
-            params![ord, pack, time_text(at)],
+            params![ord, PackNameRef(pack), time_text(at)],
         )
         .in_store(self)
     }
@@ -1093,6 +1169,7 @@ impl Store {
             (10, MIGRATION_10),
             (11, MIGRATION_11),
             (12, MIGRATION_12),
+            (13, MIGRATION_13),
         ] {
             if version >= target {
                 continue;
@@ -1116,6 +1193,9 @@ impl Store {
             }
             if target == 11 {
                 pack_columns(&tx).map_err(sq)?;
+            }
+            if target == 13 {
+                compact_sent_files(&tx).map_err(sq)?;
             }
             tx.pragma_update(None, "user_version", target).map_err(sq)?;
             tx.commit().map_err(sq)?;
@@ -1308,14 +1388,7 @@ impl Store {
 
     /// The name recorded for transmission id `id` of `ord`, if the ledger has a row for it.
     pub fn sent_name(&self, ord: &str, id: u64) -> Result<Option<String>, StoreError> {
-        one(
-            &self.conn,
-            "SELECT name FROM sent_files WHERE ord = ?1 AND transmission_id = ?2",
-            params![ord, bound(id)],
-            |r| r.get(0),
-        )
-        .optional()
-        .in_store(self)
+        Ok(self.sent_names_between(ord, id, id)?.remove(&id))
     }
 
     /// The names the ledger recorded for the ids of `ord` from `lo` to `hi`, in one read (the
@@ -1326,17 +1399,32 @@ impl Store {
         lo: u64,
         hi: u64,
     ) -> Result<BTreeMap<u64, String>, StoreError> {
-        let rows: Vec<(u64, String)> = self
+        let rows: Vec<Result<(u64, String), RowError>> = self
             .conn
             .prepare_cached(
-                "SELECT transmission_id, name FROM sent_files WHERE ord = ?1 AND transmission_id BETWEEN ?2 AND ?3",
+                "SELECT transmission_id, name, supplier, tariff, cpe, day FROM sent_files
+                 WHERE ord = ?1 AND transmission_id BETWEEN ?2 AND ?3",
             )
             .and_then(|mut st| {
-                st.query_map(params![ord, bound(lo), bound(hi)], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect()
+                st.query_map(params![ord, bound(lo), bound(hi)], |r| {
+                    let id: i64 = r.get(0)?;
+                    let (supplier, tariff, cpe, day) = (
+                        sql::text(r, 2)?,
+                        sql::text(r, 3)?,
+                        sql::text(r, 4)?,
+                        sql::text(r, 5)?,
+                    );
+                    Ok(
+                        rows::sent_name(r.get_ref(1)?, supplier, tariff, cpe, (day, id))
+                            .map(|name| (u64::try_from(id).unwrap_or(0), name)),
+                    )
+                })?
+                .collect()
             })
             .in_store(self)?;
-        Ok(rows.into_iter().collect())
+        rows.into_iter()
+            .map(|r| r.map_err(|e| self.read_err(e)))
+            .collect()
     }
 
     // ---------------------------------------------------------------- unreadable files
@@ -1421,10 +1509,13 @@ impl Store {
         (id, name): (u64, &str),
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        if self.sent_name(ord, id)?.as_deref() != Some(name) {
+            return Ok(false);
+        }
         exec(
             &self.conn,
-            "UPDATE sent_files SET delivered_at = ?4 WHERE ord = ?1 AND transmission_id = ?2 AND name = ?3 AND delivered_at IS NULL",
-            params![ord, bound(id), name, at.timestamp()],
+            "UPDATE sent_files SET delivered_at = ?3 WHERE ord = ?1 AND transmission_id = ?2 AND delivered_at IS NULL",
+            params![ord, bound(id), at.timestamp()],
         )
         .map(|n| n > 0)
         .in_store(self)
@@ -2361,6 +2452,74 @@ mod tests {
         assert_eq!(sent[1], new);
         assert_eq!(sent[1].transmission_id, 2);
         assert_eq!(sent[1].pack, write("new.sgl").pack);
+    }
+
+    #[test]
+    fn sent_names_and_packs_are_kept_short_and_a_version_12_ledger_is_compacted_to_the_same_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.sqlite");
+        let mut s = Store::open(&p).unwrap();
+        let canonical = |id: u64, _| {
+            let mut w = write("");
+            w.name = crate::ledger::outbound_name(
+                &w.supplier,
+                w.tariff,
+                w.cpe,
+                w.day.succ_opt().unwrap(),
+                id,
+            );
+            w.pack = Some(PackSlice {
+                pack: crate::ledger::pack_name(1),
+                offset: 512,
+                len: 3,
+            });
+            Ok::<_, ()>(w)
+        };
+        s.record_outbound("e", 1, canonical).unwrap().unwrap();
+        // A name and a pack of another form stay as they were.
+        s.record_outbound("e", 1, |_, _| Ok::<_, ()>(write("legacy.sgl")))
+            .unwrap()
+            .unwrap();
+        let before = s.sent_files("e", false).unwrap();
+        let types = |c: &Connection| -> Vec<(String, String)> {
+            c.prepare("SELECT typeof(name), typeof(pack) FROM sent_files ORDER BY id")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let short = vec![
+            ("blob".to_string(), "blob".to_string()),
+            ("text".into(), "text".into()),
+        ];
+        assert_eq!(types(&s.conn), short);
+        assert_eq!(before[0].name, canonical(1, 0).unwrap().name);
+        assert_eq!(s.sent_name("e", 1).unwrap(), Some(before[0].name.clone()));
+        assert_eq!(s.sent_names_between("e", 1, 2).unwrap().len(), 2);
+        assert!(!s
+            .mark_delivered_by_name("e", (1, "other.sgl"), Utc::now())
+            .unwrap());
+        // The same rows as a version-12 ledger wrote them: text.
+        s.conn
+            .execute_batch(&format!(
+                "UPDATE sent_files SET name = '{}', pack = '{}' WHERE transmission_id = 1;
+                 PRAGMA user_version = 12;",
+                before[0].name,
+                crate::ledger::pack_name(1)
+            ))
+            .unwrap();
+        drop(s);
+        let s = Store::open(&p).unwrap();
+        assert_eq!(types(&s.conn), short);
+        assert_eq!(
+            s.sent_files("e", false).unwrap(),
+            before,
+            "checksums hold, nothing changed"
+        );
+        assert!(s
+            .mark_delivered_by_name("e", (1, &before[0].name), Utc::now())
+            .unwrap());
     }
 
     fn received(name: &str, stored_offset: Option<u64>) -> ReceivedFile {

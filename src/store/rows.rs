@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Row;
 
-use super::sql::{check_sum, opt_text, text, Col, FromRow, Hash, Packed, RowError};
+use super::sql::{check_sum, opt_text, text, Col, FromRow, Hash, PackName, Packed, RowError};
 use super::{
     is_sha256_hex, mobility_sum, profile_sum, sent_sum, DayStatus, FileFailure, ProfileVersion,
     StoredMobility,
@@ -20,11 +20,57 @@ pub(super) const SENT_COLUMNS: &str =
     "ord, id, name, sha256, transmission_id, previous_id, cpe, supplier, tariff, day, content_hash,
     delivered_at, pack, pack_offset, pack_len, row_sum, pruned_at";
 
+/// A sent file's name from its `name` column: the text, or — a one-byte BLOB — the date offset of
+/// a name that is exactly `ledger::outbound_name` of the row's own columns (schema 13), given back
+/// whole. (A BLOB: the column's TEXT affinity would turn a number into text.)
+pub(super) fn sent_name(
+    value: rusqlite::types::ValueRef<'_>,
+    supplier: &str,
+    tariff: &str,
+    cpe: &str,
+    (day, id): (&str, i64),
+) -> Result<String, RowError> {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Text(t) => String::from_utf8(t.to_vec())
+            .map_err(|e| RowError::Damaged(format!("sent file name: {e}"))),
+        ValueRef::Blob(&[offset]) => {
+            let offset = i64::from(offset);
+            let parts = (
+                TariffCycle::from_code(tariff),
+                cpe.parse::<Cpe>().ok(),
+                NaiveDate::parse_from_str(day, "%Y-%m-%d").ok(),
+                u64::try_from(id).ok(),
+            );
+            let (Some(tariff), Some(cpe), Some(day), Some(id)) = parts else {
+                return Err(RowError::Damaged(format!(
+                    "sent file {id} of {cpe} on {day}: its name cannot be rebuilt from its columns"
+                )));
+            };
+            crate::ledger::name_of_offset(offset, supplier, tariff, cpe, (day, id)).ok_or_else(
+                || RowError::Damaged(format!("sent file {id}: name offset {offset} out of range")),
+            )
+        }
+        _ => Err(RowError::Damaged("sent file: no name".into())),
+    }
+}
+
 impl FromRow for SentFile {
     fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
-        let name: String = r.get(2)?;
         let (tid, prev): (i64, i64) = (r.get(4)?, r.get(5)?);
-        let pack = (opt_text(r, 12)?, r.get::<_, Option<i64>>(13)?, r.get(14)?);
+        let name = sent_name(
+            r.get_ref(2)?,
+            text(r, 7)?,
+            text(r, 8)?,
+            text(r, 6)?,
+            (text(r, 9)?, tid),
+        )?;
+        let pack_name = r.get::<_, Option<PackName>>(12)?.map(|p| p.0);
+        let pack = (
+            pack_name.as_deref(),
+            r.get::<_, Option<i64>>(13)?,
+            r.get(14)?,
+        );
         let (sha256, content_hash) = (r.get::<_, Hash>(3)?.0, r.get::<_, Hash>(10)?.0);
         check_sum(
             r.get(15)?,
@@ -239,6 +285,12 @@ impl FromRow for NaiveDate {
 
 /// A one-column row of text (pack names).
 impl FromRow for String {
+    fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
+        Ok(r.get(0)?)
+    }
+}
+
+impl FromRow for PackName {
     fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
         Ok(r.get(0)?)
     }
