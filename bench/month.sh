@@ -26,12 +26,20 @@ DIR=$(mktemp -d "${EGME_BENCH_DIR:-/tmp}/egme-month.XXXXXX")
 # EGME_BENCH_KEEP=1: the folder is kept (its path printed) for a look at what is kept.
 SSHD_PID=
 ENDPOINTS=()
+# EGME_BENCH_MOVE_TO=1: `receive = { ..., move_to = "processed" }` — each ORD file, once recorded,
+# moved out of the folder the intake lists (by default the ORD's files stay there, and every cycle
+# lists all of them: 10,000 more a day at N = 10,000).
+MOVE=
+[ "${EGME_BENCH_MOVE_TO:-}" = 1 ] && MOVE=', move_to = "processed"'
+
 if [ "${EGME_BENCH_SFTP:-}" = 1 ]; then
   # shellcheck source=bench/sshd.sh
   . "$ROOT/bench/sshd.sh"
   start_sshd "$DIR/sshd"
   mkdir -p "$DIR/remote/from-ord" "$DIR/remote/to-ord"
-  ENDPOINTS=("{ $SFTP_ENDPOINT, path = \"$DIR/remote/from-ord\" }" "{ $SFTP_ENDPOINT, path = \"$DIR/remote/to-ord\" }")
+  ENDPOINTS=("{ $SFTP_ENDPOINT, path = \"$DIR/remote/from-ord\"$MOVE }" "{ $SFTP_ENDPOINT, path = \"$DIR/remote/to-ord\" }")
+elif [ -n "$MOVE" ]; then
+  ENDPOINTS=("{ transport = \"local\", path = \"$DIR/remote/from-ord\"$MOVE }" "{ transport = \"local\", path = \"$DIR/remote/to-ord\" }")
 fi
 if [ -n "${EGME_BENCH_KEEP:-}" ]; then
   echo "kept in $DIR" >&2
