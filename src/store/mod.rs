@@ -138,7 +138,15 @@ pub struct DayStatus {
     pub late_ord_files: u64,
 }
 
-const SCHEMA_VERSION: i64 = 13;
+const SCHEMA_VERSION: i64 = 14;
+
+/// Version 14: an index of the files not yet delivered only. Counting them and paging through
+/// them went through the (ord, transmission id) index from the ORD's first file: a scan of its
+/// whole history at every cycle (66 ms at 500 CPEs after a month, growing for ever); this index
+/// holds only the pending rows.
+const MIGRATION_14: &str = "
+CREATE INDEX IF NOT EXISTS sent_pending ON sent_files (ord, transmission_id) WHERE delivered_at IS NULL;
+";
 
 /// Version 13: sent files' names and packs kept short — a name that is exactly what the row's
 /// columns give (`ledger::outbound_name`) as the one-byte offset of its date, a pack as its first
@@ -647,6 +655,19 @@ fn insert_sent(
         ],
     )
 }
+
+/// The files of an ORD after an id, in id order (only the pending ones: through `sent_pending`).
+fn sent_query_sql(only_pending: bool) -> String {
+    format!(
+        "SELECT {SENT_COLUMNS}
+         FROM sent_files WHERE ord = ?1 AND transmission_id > ?2 {} ORDER BY transmission_id LIMIT ?3",
+        if only_pending { "AND delivered_at IS NULL" } else { "" }
+    )
+}
+
+/// How many files of an ORD are pending (through `sent_pending`).
+const PENDING_COUNT_SQL: &str =
+    "SELECT COUNT(*) FROM sent_files WHERE ord = ?1 AND delivered_at IS NULL";
 
 /// How a sent file's name is written (schema 13): the one-byte offset of its generation date when
 /// the name is exactly what its columns give (`ledger::name_offset`), else the text.
@@ -1170,6 +1191,7 @@ impl Store {
             (11, MIGRATION_11),
             (12, MIGRATION_12),
             (13, MIGRATION_13),
+            (14, MIGRATION_14),
         ] {
             if version >= target {
                 continue;
@@ -1892,12 +1914,10 @@ impl Store {
         after: u64,
         limit: usize,
     ) -> Result<Vec<SentFile>, StoreError> {
-        let sql = format!(
-            "SELECT {SENT_COLUMNS}
-             FROM sent_files WHERE ord = ?1 AND transmission_id > ?2 {} ORDER BY transmission_id LIMIT ?3",
-            if only_pending { "AND delivered_at IS NULL" } else { "" }
-        );
-        self.rows(&sql, params![ord, bound(after), bound(limit)])
+        self.rows(
+            &sent_query_sql(only_pending),
+            params![ord, bound(after), bound(limit)],
+        )
     }
 
     pub fn mark_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -2004,12 +2024,9 @@ impl Store {
     /// Per day of `ord`: state, ORD data held, files sent, anomalies.
     /// How many files of `ord` were written and not yet delivered.
     pub fn pending_count(&self, ord: &str) -> Result<u64, StoreError> {
-        one(
-            &self.conn,
-            "SELECT COUNT(*) FROM sent_files WHERE ord = ?1 AND delivered_at IS NULL",
-            params![ord],
-            |r| r.get::<_, u64>(0),
-        )
+        one(&self.conn, PENDING_COUNT_SQL, params![ord], |r| {
+            r.get::<_, u64>(0)
+        })
         .in_store(self)
     }
 
@@ -2520,6 +2537,28 @@ mod tests {
         assert!(s
             .mark_delivered_by_name("e", (1, &before[0].name), Utc::now())
             .unwrap());
+    }
+
+    #[test]
+    fn pending_files_are_counted_and_paged_through_the_pending_index_not_the_history() {
+        let (_d, s) = store();
+        for sql in [sent_query_sql(true), PENDING_COUNT_SQL.to_string()] {
+            let mut stmt = s
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap();
+            let values: [&dyn rusqlite::ToSql; 3] = [&"e", &0, &10];
+            let n = stmt.parameter_count();
+            let plan: Vec<String> = stmt
+                .query_map(&values[..n], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter().any(|p| p.contains("sent_pending")),
+                "{sql}: {plan:?}"
+            );
+        }
     }
 
     fn received(name: &str, stored_offset: Option<u64>) -> ReceivedFile {
