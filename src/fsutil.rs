@@ -55,11 +55,6 @@ impl AtomicFile {
         })
     }
 
-    /// The final name.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Flushes, syncs and renames the file into place.
     pub fn commit(mut self) -> io::Result<PathBuf> {
         if let Some(out) = self.out.take() {

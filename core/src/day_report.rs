@@ -397,11 +397,6 @@ impl OrdSection {
         }
     }
 
-    /// The day this section is of.
-    pub fn day(&self) -> &OrdDay {
-        &self.day
-    }
-
     /// Adds one CPE-day: its totals, its row, and its chart while there is room.
     pub fn add(&mut self, c: &CpeDay, tou: &TouTables) {
         let n = self.day.calendar.len();

@@ -35,19 +35,14 @@ pub fn load_tou(config: &Config) -> Result<TouTables, CycleError> {
     Ok(all)
 }
 
-/// One ORD's day as the ledger knows it, CPE by CPE: each CPE's ORD total in force and the last
-/// file sent per supplier and tariff, its values read back from the outbox pack (what the ORD
-/// received), given to `each` in CPE order. Only one CPE-day is held at a time.
-fn each_cpe_day(
-    config: &Config,
+/// What holds for all CPEs of one ORD's day, and the CPEs of that day (a file sent or an ORD
+/// profile held).
+fn ord_day_head(
     registry: &Registry,
     store: &Store,
     ord: &OrdConfig,
     day: NaiveDate,
-    mut each: impl FnMut(&OrdDay, &CpeDay) -> Result<(), CycleError>,
-) -> Result<OrdDay, CycleError> {
-    let calendar = DayCalendar::new(ord.schedule.tz, day, ord.dialect.time_convention);
-    let n = calendar.len();
+) -> Result<(OrdDay, BTreeSet<Cpe>), CycleError> {
     let registered: BTreeSet<Cpe> = registry.cpes_of(&ord.name, day).collect();
     let with_profile: BTreeSet<Cpe> = store.profile_cpes(&ord.name, day)?.into_iter().collect();
     let head = OrdDay {
@@ -55,16 +50,32 @@ fn each_cpe_day(
         region: ord.region,
         tz: ord.schedule.tz,
         day,
-        calendar,
+        calendar: DayCalendar::new(ord.schedule.tz, day, ord.dialect.time_convention),
         tolerance_kwh: ord.tolerance_kwh,
         registered: registered.len(),
         missing: registered.difference(&with_profile).copied().collect(),
     };
-    let mut cpes_of_day: BTreeSet<Cpe> = store.sent_cpes(&ord.name, day)?.into_iter().collect();
-    cpes_of_day.extend(with_profile);
+    let mut cpes: BTreeSet<Cpe> = store.sent_cpes(&ord.name, day)?.into_iter().collect();
+    cpes.extend(with_profile);
+    Ok((head, cpes))
+}
+
+/// The day `head` of `ord` as the ledger knows it, CPE by CPE: each CPE's ORD total in force and
+/// the last file sent per supplier and tariff, its values read back from the outbox pack (what the
+/// ORD received), given to `each` in CPE order. Only one CPE-day is held at a time.
+fn each_cpe_day(
+    config: &Config,
+    registry: &Registry,
+    store: &Store,
+    ord: &OrdConfig,
+    head: &OrdDay,
+    cpes: BTreeSet<Cpe>,
+    mut each: impl FnMut(&CpeDay) -> Result<(), CycleError>,
+) -> Result<(), CycleError> {
+    let (day, n) = (head.day, head.calendar.len());
     let outbox = config.work_dir.join("outbox").join(&ord.name);
     let mut packs = PackReader::new(&outbox);
-    for cpe in cpes_of_day {
+    for cpe in cpes {
         let mut last: BTreeMap<(String, String), crate::store::SentFile> = BTreeMap::new();
         for f in store.sent_files_of_cpe_day(&ord.name, &cpe, day)? {
             last.insert((f.supplier.clone(), f.tariff.code().to_string()), f);
@@ -106,9 +117,9 @@ fn each_cpe_day(
             ord_kwh: profile.map(|(_, p)| p.readings.into_iter().map(|r| r.kwh).collect()),
             sent,
         };
-        each(&head, &cpe_day)?;
+        each(&cpe_day)?;
     }
-    Ok(head)
+    Ok(())
 }
 
 /// The group id of `group` (a name in /etc/group, or a number).
@@ -165,29 +176,28 @@ pub fn write_day_report(
     let gid = config.reports.group.as_deref().map(group_id).transpose()?;
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     share(dir, gid, true)?;
-    let csv_file = |name: &str, header: &[&str]| -> Result<csv::Writer<AtomicFile>, CycleError> {
+    let csv_file = |name: &str, header: &[&str]| {
         let path = dir.join(name);
         let mut w = csv::Writer::from_writer(AtomicFile::create(&path).map_err(io_err(&path))?);
         w.write_record(header).map_err(csv_err(&path))?;
-        Ok(w)
+        Ok::<_, CycleError>((w, path))
     };
-    let mut quarter_hours = csv_file("quarter-hours.csv", &day_report::QUARTER_HOURS_HEADER)?;
-    let mut suppliers = csv_file("supplier-quarter-hours.csv", &day_report::SUPPLIER_HEADER)?;
-    let qh_path = dir.join("quarter-hours.csv");
-    let sq_path = dir.join("supplier-quarter-hours.csv");
+    let (mut quarter_hours, qh_path) =
+        csv_file("quarter-hours.csv", &day_report::QUARTER_HOURS_HEADER)?;
+    let (mut suppliers, sq_path) =
+        csv_file("supplier-quarter-hours.csv", &day_report::SUPPLIER_HEADER)?;
     let mut sections = Vec::with_capacity(ords.len());
     for ord in ords {
-        let mut section: Option<OrdSection> = None;
-        each_cpe_day(config, registry, store, ord, day, |head, c| {
-            day_report::quarter_hour_rows(&mut quarter_hours, head, c)
+        let (head, cpes) = ord_day_head(registry, store, ord, day)?;
+        let mut section = OrdSection::new(head.clone());
+        each_cpe_day(config, registry, store, ord, &head, cpes, |c| {
+            day_report::quarter_hour_rows(&mut quarter_hours, &head, c)
                 .map_err(csv_err(&qh_path))?;
-            day_report::supplier_rows(&mut suppliers, head, c, &tou).map_err(csv_err(&sq_path))?;
-            section
-                .get_or_insert_with(|| OrdSection::new(head.clone()))
-                .add(c, &tou);
+            day_report::supplier_rows(&mut suppliers, &head, c, &tou).map_err(csv_err(&sq_path))?;
+            section.add(c, &tou);
             Ok(())
-        })
-        .map(|head| sections.push(section.unwrap_or_else(|| OrdSection::new(head))))?;
+        })?;
+        sections.push(section);
     }
     let page = dir.join("index.html");
     write_atomic(&page, day_report::html(&sections, now).as_bytes()).map_err(io_err(&page))?;

@@ -26,7 +26,8 @@ use rows::{
     ProfileRow, COPY_COLUMNS, FAILURE_COLUMNS, MOBILITY_COLUMNS, PROFILE_COLUMNS, SENT_COLUMNS,
 };
 use sql::{
-    bound, day_text, time_text, Col, FromRow, HashRef, PackName, PackNameRef, Packed, RowError,
+    bound, day_text, time_text, Col, Column, FromRow, HashRef, PackName, PackNameRef, Packed,
+    RowError,
 };
 
 /// What went wrong with the store.
@@ -169,9 +170,9 @@ fn compact_sent_files(tx: &Connection) -> rusqlite::Result<()> {
             let mapped = stmt.query_map([after], |r| {
                 let name = sql::text(r, 1).ok().map(str::to_string);
                 let parsed = (
-                    TariffCycle::from_code(sql::text(r, 3)?),
-                    sql::text(r, 4)?.parse::<Cpe>().ok(),
-                    NaiveDate::parse_from_str(sql::text(r, 5)?, "%Y-%m-%d").ok(),
+                    TariffCycle::from_text(sql::text(r, 3)?),
+                    Cpe::from_text(sql::text(r, 4)?),
+                    NaiveDate::from_text(sql::text(r, 5)?),
                 );
                 let kept = match (name, parsed) {
                     (Some(name), (Some(tariff), Some(cpe), Some(day))) => {

@@ -3,7 +3,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Row;
 
-use super::sql::{check_sum, opt_text, text, Col, FromRow, Hash, PackName, Packed, RowError};
+use super::sql::{
+    check_sum, opt_text, text, Col, Column, FromRow, Hash, PackName, Packed, RowError,
+};
 use super::{
     is_sha256_hex, mobility_sum, profile_sum, sent_sum, DayStatus, FileFailure, ProfileVersion,
     StoredMobility,
@@ -37,9 +39,9 @@ pub(super) fn sent_name(
         ValueRef::Blob(&[offset]) => {
             let offset = i64::from(offset);
             let parts = (
-                TariffCycle::from_code(tariff),
-                cpe.parse::<Cpe>().ok(),
-                NaiveDate::parse_from_str(day, "%Y-%m-%d").ok(),
+                TariffCycle::from_text(tariff),
+                Cpe::from_text(cpe),
+                NaiveDate::from_text(day),
                 u64::try_from(id).ok(),
             );
             let (Some(tariff), Some(cpe), Some(day), Some(id)) = parts else {

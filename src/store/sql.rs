@@ -64,22 +64,23 @@ impl Packed {
     }
 }
 
+/// A stored TEXT (or decompressed bytes) as an owned string; bytes that are not UTF-8 are damage.
+fn owned_text(bytes: &[u8]) -> FromSqlResult<String> {
+    std::str::from_utf8(bytes)
+        .map(str::to_string)
+        .map_err(|e| FromSqlError::Other(Box::new(e)))
+}
+
 impl FromSql for Packed {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let bytes = match value {
-            ValueRef::Text(t) => {
-                return String::from_utf8(t.to_vec())
-                    .map(Packed)
-                    .map_err(|e| FromSqlError::Other(Box::new(e)))
-            }
+        match value {
+            ValueRef::Text(t) => owned_text(t).map(Packed),
             ValueRef::Blob(b) => {
-                Packed::decompress(b).map_err(|e| FromSqlError::Other(Box::new(e)))?
+                let bytes = Packed::decompress(b).map_err(|e| FromSqlError::Other(Box::new(e)))?;
+                owned_text(&bytes).map(Packed)
             }
-            _ => return Err(FromSqlError::InvalidType),
-        };
-        String::from_utf8(bytes)
-            .map(Packed)
-            .map_err(|e| FromSqlError::Other(Box::new(e)))
+            _ => Err(FromSqlError::InvalidType),
+        }
     }
 }
 
@@ -103,9 +104,7 @@ impl FromSql for Hash {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         match value {
             ValueRef::Blob(b) if b.len() == 32 => Ok(Hash(crate::fsutil::hex(b))),
-            ValueRef::Text(t) => String::from_utf8(t.to_vec())
-                .map(Hash)
-                .map_err(|e| FromSqlError::Other(Box::new(e))),
+            ValueRef::Text(t) => owned_text(t).map(Hash),
             _ => Err(FromSqlError::InvalidType),
         }
     }
@@ -149,9 +148,7 @@ impl FromSql for PackName {
                 let id = b.iter().fold(0u64, |n, &byte| n << 8 | u64::from(byte));
                 Ok(PackName(crate::ledger::pack_name(id)))
             }
-            ValueRef::Text(t) => String::from_utf8(t.to_vec())
-                .map(PackName)
-                .map_err(|e| FromSqlError::Other(Box::new(e))),
+            ValueRef::Text(t) => owned_text(t).map(PackName),
             _ => Err(FromSqlError::InvalidType),
         }
     }
@@ -167,7 +164,7 @@ impl ToSql for PackNameRef<'_> {
 }
 
 /// `n`'s big-endian bytes without the leading zeros (at least one byte).
-pub(super) fn short_bytes(n: u64) -> Vec<u8> {
+fn short_bytes(n: u64) -> Vec<u8> {
     let bytes = n.to_be_bytes();
     let skip = bytes.iter().take_while(|&&b| b == 0).count().min(7);
     bytes[skip..].to_vec()
