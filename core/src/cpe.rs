@@ -112,6 +112,25 @@ impl Cpe {
         Some(Cpe(raw))
     }
 
+    /// The 16 digits as one number: with the check letters they determine, the whole CPE (the
+    /// ledger keeps it so, in 7 bytes instead of 20).
+    pub fn number(&self) -> u64 {
+        self.0[2..18]
+            .iter()
+            .fold(0, |n, d| n * 10 + u64::from(d - b'0'))
+    }
+
+    /// The CPE of 16 digits given as a number (below 10^16), its check letters computed.
+    pub fn from_number(number: u64) -> Option<Cpe> {
+        if number >= 10_000_000_000_000_000 {
+            return None;
+        }
+        Cpe::from_parts(
+            u16::try_from(number / 1_000_000_000_000).ok()?,
+            number % 1_000_000_000_000,
+        )
+    }
+
     pub fn as_str(&self) -> &str {
         // Only ASCII bytes are ever stored (checked in `parse` and `from_parts`).
         std::str::from_utf8(&self.0).unwrap_or("")
@@ -188,6 +207,27 @@ mod tests {
             }
         );
         assert!(err.to_string().contains(&format!("expected {expected}")));
+    }
+
+    #[test]
+    fn a_cpe_is_its_number_and_the_number_gives_it_back() {
+        for text in [
+            "PT0002000123681633GX",
+            "PT0014000100605384QR",
+            "PT0013700005415700NY",
+        ] {
+            let cpe = Cpe::parse(text).unwrap();
+            assert_eq!(Cpe::from_number(cpe.number()), Some(cpe));
+        }
+        assert_eq!(
+            Cpe::parse("PT0002000123681633GX").unwrap().number(),
+            2_000_123_681_633
+        );
+        assert_eq!(
+            Cpe::from_number(9_999_999_999_999_999).map(|c| c.number()),
+            Some(9_999_999_999_999_999)
+        );
+        assert_eq!(Cpe::from_number(10_000_000_000_000_000), None);
     }
 
     #[test]

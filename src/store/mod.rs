@@ -26,8 +26,8 @@ use rows::{
     ProfileRow, COPY_COLUMNS, FAILURE_COLUMNS, MOBILITY_COLUMNS, PROFILE_COLUMNS, SENT_COLUMNS,
 };
 use sql::{
-    bound, day_text, time_text, Col, Column, FromRow, HashRef, PackName, PackNameRef, Packed,
-    RowError,
+    bound, day_key_of, day_text, time_text, Col, Column, Compact, FromRow, HashRef, PackName,
+    PackNameRef, Packed, RowError,
 };
 
 /// What went wrong with the store.
@@ -139,7 +139,65 @@ pub struct DayStatus {
     pub late_ord_files: u64,
 }
 
-const SCHEMA_VERSION: i64 = 14;
+const SCHEMA_VERSION: i64 = 15;
+
+/// Version 15: the values every sent file's row repeats, kept for ever, in their compact forms
+/// (`sql::Compact`): its CPE as the 7 bytes of its 16 digits, its day as 2 bytes (days since
+/// 1970-01-01), and a received file's sha256 as its 32 bytes (in the row and in two indexes) and
+/// CPE as 7. Checksums are unchanged (over the text as read back); the rows are rewritten by
+/// `compact_keys`, a value that does not parse is left as it is (and read as damage).
+const MIGRATION_15: &str = "";
+
+/// Rewrites the CPEs, days and sha256s of the rows written before version 15, 10,000 rows at a
+/// time.
+fn compact_keys(tx: &Connection) -> rusqlite::Result<()> {
+    fn cpe(text: &str) -> Option<Vec<u8>> {
+        Cpe::from_text(text)?.to_blob()
+    }
+    fn day(text: &str) -> Option<Vec<u8>> {
+        NaiveDate::from_text(text)?.to_blob()
+    }
+    fn sha256(text: &str) -> Option<Vec<u8>> {
+        use rusqlite::ToSql;
+        match HashRef(text).to_sql().ok()? {
+            rusqlite::types::ToSqlOutput::Owned(rusqlite::types::Value::Blob(b)) => Some(b),
+            _ => None,
+        }
+    }
+    type Compaction = fn(&str) -> Option<Vec<u8>>;
+    let columns: [(&str, &str, Compaction); 4] = [
+        ("sent_files", "cpe", cpe),
+        ("sent_files", "day", day),
+        ("received_files", "sha256", sha256),
+        ("received_files", "cpe", cpe),
+    ];
+    for (table, column, compact) in columns {
+        let mut after = 0i64;
+        loop {
+            let rows: Vec<(i64, Option<String>)> = {
+                let mut stmt = tx.prepare_cached(&format!(
+                    "SELECT rowid, CASE WHEN typeof({column}) = 'text' THEN {column} END FROM {table}
+                     WHERE rowid > ?1 ORDER BY rowid LIMIT 10000"
+                ))?;
+                let mapped = stmt.query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                mapped.collect::<Result<_, _>>()?
+            };
+            let Some(&(last, _)) = rows.last() else {
+                break;
+            };
+            for (rowid, text) in rows {
+                if let Some(bytes) = text.as_deref().and_then(compact) {
+                    tx.execute(
+                        &format!("UPDATE {table} SET {column} = ?2 WHERE rowid = ?1"),
+                        params![rowid, bytes],
+                    )?;
+                }
+            }
+            after = last;
+        }
+    }
+    Ok(())
+}
 
 /// Version 14: an index of the files not yet delivered only. Counting them and paging through
 /// them went through the (ord, transmission id) index from the ORD's first file: a scan of its
@@ -169,10 +227,11 @@ fn compact_sent_files(tx: &Connection) -> rusqlite::Result<()> {
             )?;
             let mapped = stmt.query_map([after], |r| {
                 let name = sql::text(r, 1).ok().map(str::to_string);
+                // (CPE and day as text, or compact: a ledger at version 15 read as an older one.)
                 let parsed = (
                     TariffCycle::from_text(sql::text(r, 3)?),
-                    Cpe::from_text(sql::text(r, 4)?),
-                    NaiveDate::from_text(sql::text(r, 5)?),
+                    r.get::<_, Col<Cpe>>(4).ok().map(|c| c.0),
+                    r.get::<_, Col<NaiveDate>>(5).ok().map(|c| c.0),
                 );
                 let kept = match (name, parsed) {
                     (Some(name), (Some(tariff), Some(cpe), Some(day))) => {
@@ -651,7 +710,7 @@ fn insert_sent(
                                  delivered_at, pack, pack_offset, pack_len, row_sum)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
-            ord, kept_name, HashRef(&w.sha256), id, previous, Col(&w.cpe), w.supplier, Col(&w.tariff), day, HashRef(&w.content_hash),
+            ord, kept_name, HashRef(&w.sha256), id, previous, Compact(&w.cpe), w.supplier, Col(&w.tariff), Compact(&w.day), HashRef(&w.content_hash),
             w.at.timestamp(), delivered_at.map(|t| t.timestamp()), pack.map(PackNameRef), offset, len, sum
         ],
     )
@@ -918,13 +977,14 @@ impl Store {
     ) -> Result<Vec<crate::retention::PackFacts>, StoreError> {
         let rows: Vec<(PackName, i64, i64, i64, Option<String>, i64)> = self
             .conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT s.pack, MAX(s.transmission_id), COUNT(*), COUNT(s.delivered_at),
                         MAX(d.closed_at), SUM(CASE WHEN d.state = 'closed' THEN 0 ELSE 1 END)
-                 FROM sent_files s LEFT JOIN days d ON d.ord = s.ord AND d.day = s.day
+                 FROM sent_files s LEFT JOIN days d ON d.ord = s.ord AND {} = s.day
                  WHERE s.ord = ?1 AND s.pack IS NOT NULL AND s.pruned_at IS NULL
                  GROUP BY s.pack",
-            )
+                day_key_of("d.day")
+            ))
             .and_then(|mut st| {
                 st.query_map(params![ord], |r| {
                     Ok((
@@ -1193,6 +1253,7 @@ impl Store {
             (12, MIGRATION_12),
             (13, MIGRATION_13),
             (14, MIGRATION_14),
+            (15, MIGRATION_15),
         ] {
             if version >= target {
                 continue;
@@ -1220,6 +1281,9 @@ impl Store {
             if target == 13 {
                 compact_sent_files(&tx).map_err(sq)?;
             }
+            if target == 15 {
+                compact_keys(&tx).map_err(sq)?;
+            }
             tx.pragma_update(None, "user_version", target).map_err(sq)?;
             tx.commit().map_err(sq)?;
         }
@@ -1246,7 +1310,7 @@ impl Store {
     pub fn seen_content(&self, ord: &str, sha256: &str) -> Result<bool, StoreError> {
         self.exists(
             "SELECT 1 FROM received_files WHERE ord = ?1 AND sha256 = ?2 AND status != 'rejected' LIMIT 1",
-            params![ord, sha256],
+            params![ord, HashRef(sha256)],
         )
     }
 
@@ -1327,8 +1391,8 @@ impl Store {
                transmission_id, previous_id, ntransm, received_at, stored_path, stored_offset)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             params![
-                file.ord, file.name, file.size, file.mtime, file.sha256, file.status.as_str(), file.diagnostics,
-                file.cpe.map(|c| c.to_string()), file.first_day.map(day_text), file.last_day.map(day_text),
+                file.ord, file.name, file.size, file.mtime, HashRef(&file.sha256), file.status.as_str(), file.diagnostics,
+                file.cpe.as_ref().map(Compact), file.first_day.map(day_text), file.last_day.map(day_text),
                 file.transmission_id, file.previous_id, file.ntransm,
                 time_text(file.received_at), file.stored_path, file.stored_offset
             ],
@@ -1337,7 +1401,7 @@ impl Store {
         let file_id: i64 = one(
             &tx,
             "SELECT id FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 AND sha256 = ?5",
-            params![file.ord, file.name, file.size, file.mtime, file.sha256],
+            params![file.ord, file.name, file.size, file.mtime, HashRef(&file.sha256)],
             |r| r.get(0),
         )
         .map_err(sq)?;
@@ -1434,8 +1498,8 @@ impl Store {
                     let (supplier, tariff, cpe, day) = (
                         sql::text(r, 2)?,
                         sql::text(r, 3)?,
-                        sql::text(r, 4)?,
-                        sql::text(r, 5)?,
+                        r.get::<_, Col<Cpe>>(4)?.0,
+                        r.get::<_, Col<NaiveDate>>(5)?.0,
                     );
                     Ok(
                         rows::sent_name(r.get_ref(1)?, supplier, tariff, cpe, (day, id))
@@ -1568,7 +1632,7 @@ impl Store {
     pub fn received_known(&self, ord: &str, name: &str, sha256: &str) -> Result<bool, StoreError> {
         self.exists(
             "SELECT 1 FROM received_files WHERE ord = ?1 AND name = ?2 AND sha256 = ?3 LIMIT 1",
-            params![ord, name, sha256],
+            params![ord, name, HashRef(sha256)],
         )
     }
 
@@ -1799,10 +1863,9 @@ impl Store {
 
     /// CPEs that were sent a file for `day` before.
     pub fn sent_cpes(&self, ord: &str, day: NaiveDate) -> Result<Vec<Cpe>, StoreError> {
-        self.cpes_of_day(
+        self.rows(
             "SELECT DISTINCT cpe FROM sent_files WHERE ord = ?1 AND day = ?2",
-            ord,
-            day,
+            params![ord, Compact(&day)],
         )
     }
 
@@ -1893,7 +1956,7 @@ impl Store {
     ) -> Result<Vec<SentFile>, StoreError> {
         self.rows(
             &format!("SELECT {SENT_COLUMNS} FROM sent_files WHERE ord = ?1 AND cpe = ?2 AND day = ?3 ORDER BY id"),
-            params![ord, Col(cpe), Col(&day)],
+            params![ord, Compact(cpe), Compact(&day)],
         )
     }
 
@@ -2292,16 +2355,18 @@ impl Store {
     }
 
     pub fn status(&self, ord: &str) -> Result<Vec<DayStatus>, StoreError> {
+        // A sent file's day is kept compact (schema 15): compared with the day's in that form.
+        let key = day_key_of("d.day");
         self.rows(
-            "SELECT d.day, d.state,
+            &format!("SELECT d.day, d.state,
                (SELECT COUNT(*) FROM ord_profiles p WHERE p.ord = d.ord AND p.day = d.day),
                (SELECT MAX(transmission_id) FROM ord_profiles p WHERE p.ord = d.ord AND p.day = d.day),
-               (SELECT COUNT(*) FROM sent_files s WHERE s.ord = d.ord AND s.day = d.day AND s.delivered_at IS NOT NULL),
-               (SELECT COUNT(*) FROM sent_files s WHERE s.ord = d.ord AND s.day = d.day AND s.delivered_at IS NULL),
+               (SELECT COUNT(*) FROM sent_files s WHERE s.ord = d.ord AND s.day = {key} AND s.delivered_at IS NOT NULL),
+               (SELECT COUNT(*) FROM sent_files s WHERE s.ord = d.ord AND s.day = {key} AND s.delivered_at IS NULL),
                (SELECT COALESCE(SUM(anomalies), 0) FROM netting_results n WHERE n.ord = d.ord AND n.day = d.day),
                (SELECT COUNT(*) FROM received_files r WHERE r.ord = d.ord AND r.status = 'late'
                   AND r.first_day <= d.day AND r.last_day >= d.day)
-             FROM days d WHERE d.ord = ?1 ORDER BY d.day",
+             FROM days d WHERE d.ord = ?1 ORDER BY d.day"),
             params![ord],
         )
     }
@@ -2538,6 +2603,82 @@ mod tests {
         assert!(s
             .mark_delivered_by_name("e", (1, &before[0].name), Utc::now())
             .unwrap());
+    }
+
+    #[test]
+    fn sent_and_received_keys_are_kept_compact_and_a_version_14_ledger_is_compacted_to_the_same_rows(
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.sqlite");
+        let mut s = Store::open(&p).unwrap();
+        s.record_outbound("e", 1, |_, _| Ok::<_, ()>(write("a.sgl")))
+            .unwrap()
+            .unwrap();
+        let sha = crate::fsutil::sha256_hex(b"ord file");
+        let cpe = Cpe::parse("PT0002000123681633GX").unwrap();
+        let mut file = received("in.sgl", Some(512));
+        file.sha256 = sha.clone();
+        file.cpe = Some(cpe);
+        s.record_inbound(&file, &[]).unwrap();
+        let types = |c: &Connection| -> Vec<String> {
+            c.query_row(
+                "SELECT typeof(s.cpe), typeof(s.day), typeof(r.sha256), typeof(r.cpe),
+                        length(s.cpe) + length(s.day) + length(r.sha256) + length(r.cpe)
+                 FROM sent_files s, received_files r",
+                [],
+                |r| {
+                    Ok(vec![
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get::<_, i64>(4)?.to_string(),
+                    ])
+                },
+            )
+            .unwrap()
+        };
+        let compact = ["blob", "blob", "blob", "blob", "48"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(types(&s.conn), compact);
+        let before = s.sent_files("e", false).unwrap();
+        let day = before[0].day;
+        assert_eq!(s.sent_cpes("e", day).unwrap(), vec![cpe]);
+        assert_eq!(s.sent_files_of_cpe_day("e", &cpe, day).unwrap(), before);
+        assert!(s.seen_content("e", &sha).unwrap());
+        assert!(s.received_known("e", "in.sgl", &sha).unwrap());
+        assert_eq!(s.received("e").unwrap()[0].2, sha);
+        s.conn
+            .execute(
+                "INSERT INTO days (ord, day, state) VALUES ('e', ?1, 'open')",
+                [day_text(day)],
+            )
+            .unwrap();
+        let status = s.status("e").unwrap();
+        assert_eq!(
+            (status[0].day, status[0].files_pending),
+            (day, 1),
+            "{status:?}"
+        );
+        assert_eq!(s.outbox_pack_facts("e").unwrap().len(), 1);
+        // The same rows as version 14 wrote them: text.
+        s.conn
+            .execute_batch(&format!(
+                "UPDATE sent_files SET cpe = '{cpe}', day = '{day}';
+                 UPDATE received_files SET cpe = '{cpe}', sha256 = '{sha}';
+                 PRAGMA user_version = 14;"
+            ))
+            .unwrap();
+        drop(s);
+        let s = Store::open(&p).unwrap();
+        assert_eq!(types(&s.conn), compact);
+        assert_eq!(
+            s.sent_files("e", false).unwrap(),
+            before,
+            "checksums hold, nothing changed"
+        );
+        assert!(s.seen_content("e", &sha).unwrap());
     }
 
     #[test]

@@ -29,8 +29,8 @@ pub(super) fn sent_name(
     value: rusqlite::types::ValueRef<'_>,
     supplier: &str,
     tariff: &str,
-    cpe: &str,
-    (day, id): (&str, i64),
+    cpe: Cpe,
+    (day, id): (NaiveDate, i64),
 ) -> Result<String, RowError> {
     use rusqlite::types::ValueRef;
     match value {
@@ -38,13 +38,8 @@ pub(super) fn sent_name(
             .map_err(|e| RowError::Damaged(format!("sent file name: {e}"))),
         ValueRef::Blob(&[offset]) => {
             let offset = i64::from(offset);
-            let parts = (
-                TariffCycle::from_text(tariff),
-                Cpe::from_text(cpe),
-                NaiveDate::from_text(day),
-                u64::try_from(id).ok(),
-            );
-            let (Some(tariff), Some(cpe), Some(day), Some(id)) = parts else {
+            let parts = (TariffCycle::from_text(tariff), u64::try_from(id).ok());
+            let (Some(tariff), Some(id)) = parts else {
                 return Err(RowError::Damaged(format!(
                     "sent file {id} of {cpe} on {day}: its name cannot be rebuilt from its columns"
                 )));
@@ -60,13 +55,10 @@ pub(super) fn sent_name(
 impl FromRow for SentFile {
     fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
         let (tid, prev): (i64, i64) = (r.get(4)?, r.get(5)?);
-        let name = sent_name(
-            r.get_ref(2)?,
-            text(r, 7)?,
-            text(r, 8)?,
-            text(r, 6)?,
-            (text(r, 9)?, tid),
-        )?;
+        // CPE and day as kept (schema 15: compact BLOBs); the checksum is over their text.
+        let (cpe, day) = (r.get::<_, Col<Cpe>>(6)?.0, r.get::<_, Col<NaiveDate>>(9)?.0);
+        let day_text = super::sql::day_text(day);
+        let name = sent_name(r.get_ref(2)?, text(r, 7)?, text(r, 8)?, cpe, (day, tid))?;
         let pack_name = r.get::<_, Option<PackName>>(12)?.map(|p| p.0);
         let pack = (
             pack_name.as_deref(),
@@ -81,8 +73,8 @@ impl FromRow for SentFile {
                 &name,
                 &sha256,
                 (tid, prev),
-                (text(r, 6)?, text(r, 7)?, text(r, 8)?),
-                text(r, 9)?,
+                (cpe.as_str(), text(r, 7)?, text(r, 8)?),
+                &day_text,
                 &content_hash,
                 pack,
             ),
@@ -110,10 +102,10 @@ impl FromRow for SentFile {
             sha256,
             transmission_id: r.get(4)?,
             previous_id: r.get(5)?,
-            cpe: r.get::<_, Col<Cpe>>(6)?.0,
+            cpe,
             supplier: r.get(7)?,
             tariff: r.get::<_, Col<TariffCycle>>(8)?.0,
-            day: r.get::<_, Col<NaiveDate>>(9)?.0,
+            day,
             content_hash,
             delivered: r.get_ref(11)?.data_type() != rusqlite::types::Type::Null,
             pack,
@@ -131,7 +123,7 @@ impl FromRow for ReceivedCopy {
     fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
         Ok(ReceivedCopy {
             name: r.get(0)?,
-            sha256: r.get(1)?,
+            sha256: r.get::<_, Hash>(1)?.0,
             status: r.get::<_, Col<ReceivedStatus>>(2)?.0,
             stored_path: r.get(3)?,
             diagnostics: r.get(4)?,
@@ -250,7 +242,11 @@ impl FromRow for FileFailure {
 /// A received file as `status` lists it: name, outcome, sha256.
 impl FromRow for (String, ReceivedStatus, String) {
     fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
-        Ok((r.get(0)?, r.get::<_, Col<ReceivedStatus>>(1)?.0, r.get(2)?))
+        Ok((
+            r.get(0)?,
+            r.get::<_, Col<ReceivedStatus>>(1)?.0,
+            r.get::<_, Hash>(2)?.0,
+        ))
     }
 }
 

@@ -176,6 +176,14 @@ pub(super) trait Column: Sized {
     const WHAT: &'static str;
     fn to_text(&self) -> Cow<'_, str>;
     fn from_text(text: &str) -> Option<Self>;
+    /// The value's compact form, written by [`Compact`] (schema 15), if the type has one.
+    fn to_blob(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// A value read back from its compact form.
+    fn from_blob(_bytes: &[u8]) -> Option<Self> {
+        None
+    }
 }
 
 /// A column of a domain type: `r.get::<_, Col<Cpe>>(i)?.0` reads one (a value that does not
@@ -193,6 +201,14 @@ struct BadValue {
 
 impl<T: Column> FromSql for Col<T> {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        if let ValueRef::Blob(bytes) = value {
+            return T::from_blob(bytes).map(Col).ok_or_else(|| {
+                FromSqlError::Other(Box::new(BadValue {
+                    what: T::WHAT,
+                    text: crate::fsutil::hex(bytes),
+                }))
+            });
+        }
         let text = value.as_str()?;
         T::from_text(text).map(Col).ok_or_else(|| {
             FromSqlError::Other(Box::new(BadValue {
@@ -212,6 +228,24 @@ impl<T: Column> ToSql for Col<&T> {
     }
 }
 
+/// A value of the sent (and received) files' rows, kept for ever, written in its compact form: a
+/// BLOB (the columns' TEXT affinity would turn a number into text), or TEXT when it has none. Any
+/// `Col` reads both forms back, and the rows' checksums are over the text, so a row written either
+/// way has the same checksum.
+pub(super) struct Compact<'a, T>(pub &'a T);
+
+impl<T: Column> ToSql for Compact<'_, T> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match (self.0.to_blob(), self.0.to_text()) {
+            (Some(bytes), _) => ToSqlOutput::Owned(Value::Blob(bytes)),
+            (None, Cow::Borrowed(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            (None, Cow::Owned(s)) => ToSqlOutput::Owned(Value::Text(s)),
+        })
+    }
+}
+
+/// A CPE: compact as its 16 digits' number in 7 big-endian bytes (the check letters follow from
+/// them).
 impl Column for Cpe {
     const WHAT: &'static str = "CPE";
     fn to_text(&self) -> Cow<'_, str> {
@@ -219,6 +253,15 @@ impl Column for Cpe {
     }
     fn from_text(text: &str) -> Option<Self> {
         Cpe::parse(text).ok()
+    }
+    fn to_blob(&self) -> Option<Vec<u8>> {
+        Some(self.number().to_be_bytes()[1..].to_vec())
+    }
+    fn from_blob(bytes: &[u8]) -> Option<Self> {
+        let bytes: [u8; 7] = bytes.try_into().ok()?;
+        let mut all = [0u8; 8];
+        all[1..].copy_from_slice(&bytes);
+        Cpe::from_number(u64::from_be_bytes(all))
     }
 }
 
@@ -262,7 +305,8 @@ impl Column for DayState {
     }
 }
 
-/// A consumption day: `YYYY-MM-DD`.
+/// A consumption day: `YYYY-MM-DD`; compact as its number of days since 1970-01-01 in 2 big-endian
+/// bytes (up to 2149; [`day_key_of`] computes the same bytes from a text day in SQL).
 impl Column for NaiveDate {
     const WHAT: &'static str = "day";
     fn to_text(&self) -> Cow<'_, str> {
@@ -271,6 +315,26 @@ impl Column for NaiveDate {
     fn from_text(text: &str) -> Option<Self> {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
     }
+    fn to_blob(&self) -> Option<Vec<u8>> {
+        let days = u16::try_from((*self - EPOCH_DAY).num_days()).ok()?;
+        Some(days.to_be_bytes().to_vec())
+    }
+    fn from_blob(bytes: &[u8]) -> Option<Self> {
+        let bytes: [u8; 2] = bytes.try_into().ok()?;
+        EPOCH_DAY.checked_add_days(chrono::Days::new(u64::from(u16::from_be_bytes(bytes))))
+    }
+}
+
+/// The first day a compact day counts from.
+const EPOCH_DAY: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
+    Some(day) => day,
+    None => NaiveDate::MIN,
+};
+
+/// SQL giving the compact form of the text day `{}` (to compare a sent file's `day` with a
+/// `days` row's): its days since 1970-01-01 as 2 big-endian bytes, as `NaiveDate::to_blob`.
+pub(super) fn day_key_of(column: &str) -> String {
+    format!("unhex(printf('%04X', unixepoch({column}) / 86400))")
 }
 
 /// An instant: RFC 3339 in UTC with milliseconds.
@@ -348,7 +412,7 @@ pub(super) fn opt_text<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rusqlite::Connection;
+    use rusqlite::{params, Connection};
 
     fn round_trip<T: Column>(conn: &Connection, text: &str) -> rusqlite::Result<T> {
         conn.query_row("SELECT ?1", [text], |r| r.get::<_, Col<T>>(0))
@@ -377,6 +441,59 @@ mod tests {
             matches!(err, rusqlite::Error::InvalidColumnType(..)),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn a_compact_day_or_cpe_reads_back_whole_and_sql_computes_the_same_day_bytes() {
+        let conn = Connection::open_in_memory().unwrap();
+        for day in ["1970-01-01", "2024-02-29", "2024-10-27", "2149-06-06"] {
+            let d = NaiveDate::from_text(day).unwrap();
+            let (bytes, back, in_sql): (Vec<u8>, Col<NaiveDate>, Vec<u8>) = conn
+                .query_row(
+                    &format!("SELECT ?1, ?1, {}", day_key_of("?2")),
+                    params![Compact(&d), day],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .unwrap();
+            assert_eq!((bytes.len(), back.0), (2, d), "{day}");
+            assert_eq!(in_sql, bytes, "{day}");
+        }
+        // Past what two bytes hold: kept as text.
+        let far = NaiveDate::from_ymd_opt(2150, 1, 1).unwrap();
+        let kept: String = conn
+            .query_row("SELECT ?1", [Compact(&far)], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, "2150-01-01");
+        let cpe = Cpe::parse("PT0014000100605384QR").unwrap();
+        let (bytes, back): (Vec<u8>, Col<Cpe>) = conn
+            .query_row("SELECT ?1, ?1", [Compact(&cpe)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((bytes.len(), back.0), (7, cpe));
+        // Bytes that are no CPE (past 16 digits) or the wrong length: damage, named.
+        for bad in ["X'FFFFFFFFFFFFFF'", "X'0102'"] {
+            let err = conn
+                .query_row(&format!("SELECT {bad}"), [], |r| r.get::<_, Col<Cpe>>(0))
+                .unwrap_err();
+            assert!(err.to_string().contains("CPE"), "{err}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_compact_day_and_cpe_reads_back_as_what_was_written(days in 0u32..=65_535, number in 0u64..10_000_000_000_000_000) {
+            let conn = Connection::open_in_memory().unwrap();
+            let day = EPOCH_DAY + chrono::Days::new(u64::from(days));
+            let cpe = Cpe::from_number(number).unwrap();
+            let (d, c, in_sql): (Col<NaiveDate>, Col<Cpe>, Vec<u8>) = conn
+                .query_row(&format!("SELECT ?1, ?2, {}", day_key_of("?3")), params![Compact(&day), Compact(&cpe), day_text(day)], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .unwrap();
+            proptest::prop_assert_eq!((d.0, c.0), (day, cpe));
+            proptest::prop_assert_eq!(Some(in_sql), day.to_blob());
+        }
     }
 
     #[test]
