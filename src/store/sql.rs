@@ -221,10 +221,15 @@ impl<T: Column> FromSql for Col<T> {
 
 impl<T: Column> ToSql for Col<&T> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self.0.to_text() {
-            Cow::Borrowed(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Cow::Owned(s) => ToSqlOutput::Owned(Value::Text(s)),
-        })
+        Ok(text_output(self.0.to_text()))
+    }
+}
+
+/// A value's text as what is bound.
+fn text_output(text: Cow<'_, str>) -> ToSqlOutput<'_> {
+    match text {
+        Cow::Borrowed(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        Cow::Owned(s) => ToSqlOutput::Owned(Value::Text(s)),
     }
 }
 
@@ -236,10 +241,9 @@ pub(super) struct Compact<'a, T>(pub &'a T);
 
 impl<T: Column> ToSql for Compact<'_, T> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match (self.0.to_blob(), self.0.to_text()) {
-            (Some(bytes), _) => ToSqlOutput::Owned(Value::Blob(bytes)),
-            (None, Cow::Borrowed(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            (None, Cow::Owned(s)) => ToSqlOutput::Owned(Value::Text(s)),
+        Ok(match self.0.to_blob() {
+            Some(bytes) => ToSqlOutput::Owned(Value::Blob(bytes)),
+            None => text_output(self.0.to_text()),
         })
     }
 }
@@ -331,8 +335,8 @@ const EPOCH_DAY: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
     None => NaiveDate::MIN,
 };
 
-/// SQL giving the compact form of the text day `{}` (to compare a sent file's `day` with a
-/// `days` row's): its days since 1970-01-01 as 2 big-endian bytes, as `NaiveDate::to_blob`.
+/// SQL giving the compact form of the text day in `column` (to compare a sent file's `day` with a
+/// `days` row's): its days since 1970-01-01 as 2 big-endian bytes, as `NaiveDate::to_blob` gives.
 pub(super) fn day_key_of(column: &str) -> String {
     format!("unhex(printf('%04X', unixepoch({column}) / 86400))")
 }
