@@ -975,47 +975,74 @@ impl Store {
         &self,
         ord: &str,
     ) -> Result<Vec<crate::retention::PackFacts>, StoreError> {
-        let rows: Vec<(PackName, i64, i64, i64, Option<String>, i64)> = self
+        // Per pack and day in SQL, the days' states here: a join on the sent file's compact day
+        // could not use the days' key (it scanned the ORD's days for every sent file).
+        let rows: Vec<(PackName, Col<NaiveDate>, i64, i64, i64)> = self
             .conn
-            .prepare_cached(&format!(
-                "SELECT s.pack, MAX(s.transmission_id), COUNT(*), COUNT(s.delivered_at),
-                        MAX(d.closed_at), SUM(CASE WHEN d.state = 'closed' THEN 0 ELSE 1 END)
-                 FROM sent_files s LEFT JOIN days d ON d.ord = s.ord AND {} = s.day
-                 WHERE s.ord = ?1 AND s.pack IS NOT NULL AND s.pruned_at IS NULL
-                 GROUP BY s.pack",
-                day_key_of("d.day")
-            ))
+            .prepare_cached(
+                "SELECT pack, day, MAX(transmission_id), COUNT(*), COUNT(delivered_at)
+                 FROM sent_files WHERE ord = ?1 AND pack IS NOT NULL AND pruned_at IS NULL
+                 GROUP BY pack, day",
+            )
             .and_then(|mut st| {
                 st.query_map(params![ord], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })?
                 .collect()
             })
             .in_store(self)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (pack, last, count, delivered, closed_at, open) in rows {
-            let closed_at = match closed_at {
-                Some(t) if open == 0 => Some(
-                    t.parse::<DateTime<Utc>>()
-                        .map_err(|e| self.corrupt("day", format!("closed_at {t:?}: {e}")))?,
-                ),
-                _ => None,
-            };
-            out.push(crate::retention::PackFacts {
-                pack: pack.0,
-                last_id: u64::try_from(last).unwrap_or(0),
-                all_closed_at: closed_at,
-                all_delivered: count == delivered,
-            });
+        let days: Vec<(Col<NaiveDate>, Col<DayState>, Option<String>)> = self
+            .conn
+            .prepare_cached("SELECT day, state, closed_at FROM days WHERE ord = ?1")
+            .and_then(|mut st| {
+                st.query_map(params![ord], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .in_store(self)?;
+        let mut closed: BTreeMap<NaiveDate, Option<DateTime<Utc>>> = BTreeMap::new();
+        for (day, state, closed_at) in days {
+            if state.0 == DayState::Closed {
+                let at = closed_at
+                    .map(|t| {
+                        t.parse::<DateTime<Utc>>()
+                            .map_err(|e| self.corrupt("day", format!("closed_at {t:?}: {e}")))
+                    })
+                    .transpose()?;
+                closed.insert(day.0, at);
+            }
         }
-        Ok(out)
+        // Per pack: its last id, whether every file was delivered, and when its last day closed
+        // (only if every day of it is closed).
+        let mut packs: BTreeMap<String, crate::retention::PackFacts> = BTreeMap::new();
+        let mut with_open_day = BTreeSet::new();
+        for (pack, day, last, count, delivered) in rows {
+            let facts =
+                packs
+                    .entry(pack.0.clone())
+                    .or_insert_with(|| crate::retention::PackFacts {
+                        pack: pack.0.clone(),
+                        last_id: 0,
+                        all_closed_at: None,
+                        all_delivered: true,
+                    });
+            facts.last_id = facts.last_id.max(u64::try_from(last).unwrap_or(0));
+            facts.all_delivered &= count == delivered;
+            match closed.get(&day.0) {
+                Some(&at) => facts.all_closed_at = facts.all_closed_at.max(at),
+                None => {
+                    with_open_day.insert(pack.0);
+                }
+            }
+        }
+        Ok(packs
+            .into_values()
+            .map(|mut facts| {
+                if with_open_day.contains(&facts.pack) {
+                    facts.all_closed_at = None;
+                }
+                facts
+            })
+            .collect())
     }
 
     /// The packs of `ord` whose every file is marked pruned (their file may be deleted).
@@ -2679,6 +2706,51 @@ mod tests {
             "checksums hold, nothing changed"
         );
         assert!(s.seen_content("e", &sha).unwrap());
+    }
+
+    #[test]
+    fn a_packs_facts_say_closed_only_when_every_day_in_it_is_closed_and_delivered_only_when_every_file_is(
+    ) {
+        let (_d, mut s) = store();
+        let day = |d| NaiveDate::from_ymd_opt(2024, 7, d).unwrap();
+        for d in [5, 6] {
+            s.record_outbound("e", 1, |_, _| {
+                let mut w = write(&format!("{d}.sgl"));
+                w.day = day(d);
+                Ok::<_, ()>(w)
+            })
+            .unwrap()
+            .unwrap();
+        }
+        let facts = |s: &Store| {
+            let f = s.outbox_pack_facts("e").unwrap();
+            assert_eq!(f.len(), 1, "{f:?}");
+            (f[0].last_id, f[0].all_closed_at, f[0].all_delivered)
+        };
+        assert_eq!(facts(&s), (2, None, false));
+        for d in [5, 6] {
+            s.conn
+                .execute(
+                    "INSERT INTO days (ord, day, state) VALUES ('e', ?1, 'open')",
+                    [day_text(day(d))],
+                )
+                .unwrap();
+        }
+        let (first, second) = (
+            "2024-08-06T21:30:00Z".parse::<DateTime<Utc>>().unwrap(),
+            "2024-08-07T21:30:00Z".parse::<DateTime<Utc>>().unwrap(),
+        );
+        s.close_days("e", &[day(5)], first).unwrap();
+        assert_eq!(
+            facts(&s),
+            (2, None, false),
+            "one day of the pack still open"
+        );
+        s.close_days("e", &[day(6)], second).unwrap();
+        for f in s.sent_files("e", false).unwrap() {
+            s.mark_delivered(f.id, second).unwrap();
+        }
+        assert_eq!(facts(&s), (2, Some(second), true));
     }
 
     #[test]
