@@ -158,11 +158,7 @@ fn compact_keys(tx: &Connection) -> rusqlite::Result<()> {
         NaiveDate::from_text(text)?.to_blob()
     }
     fn sha256(text: &str) -> Option<Vec<u8>> {
-        use rusqlite::ToSql;
-        match HashRef(text).to_sql().ok()? {
-            rusqlite::types::ToSqlOutput::Owned(rusqlite::types::Value::Blob(b)) => Some(b),
-            _ => None,
-        }
+        HashRef(text).bytes()
     }
     type Compaction = fn(&str) -> Option<Vec<u8>>;
     let columns: [(&str, &str, Compaction); 4] = [
@@ -1018,9 +1014,9 @@ impl Store {
         for (pack, day, last, count, delivered) in rows {
             let facts =
                 packs
-                    .entry(pack.0.clone())
-                    .or_insert_with(|| crate::retention::PackFacts {
-                        pack: pack.0.clone(),
+                    .entry(pack.0)
+                    .or_insert_with_key(|pack| crate::retention::PackFacts {
+                        pack: pack.clone(),
                         last_id: 0,
                         all_closed_at: None,
                         all_delivered: true,
@@ -1030,7 +1026,7 @@ impl Store {
             match closed.get(&day.0) {
                 Some(&at) => facts.all_closed_at = facts.all_closed_at.max(at),
                 None => {
-                    with_open_day.insert(pack.0);
+                    with_open_day.insert(facts.pack.clone());
                 }
             }
         }
@@ -2453,6 +2449,14 @@ pub struct OutboundWrite {
 mod tests {
     use super::*;
 
+    /// The ledger at `p` after `sql` (its rows as an older version wrote them, and that version),
+    /// closed and opened again: migrated.
+    fn reopened_after(s: Store, p: &Path, sql: &str) -> Store {
+        s.conn.execute_batch(sql).unwrap();
+        drop(s);
+        Store::open(p).unwrap()
+    }
+
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("s.sqlite")).unwrap();
@@ -2611,16 +2615,16 @@ mod tests {
             .mark_delivered_by_name("e", (1, "other.sgl"), Utc::now())
             .unwrap());
         // The same rows as a version-12 ledger wrote them: text.
-        s.conn
-            .execute_batch(&format!(
+        let s = reopened_after(
+            s,
+            &p,
+            &format!(
                 "UPDATE sent_files SET name = '{}', pack = '{}' WHERE transmission_id = 1;
                  PRAGMA user_version = 12;",
                 before[0].name,
                 crate::ledger::pack_name(1)
-            ))
-            .unwrap();
-        drop(s);
-        let s = Store::open(&p).unwrap();
+            ),
+        );
         assert_eq!(types(&s.conn), short);
         assert_eq!(
             s.sent_files("e", false).unwrap(),
@@ -2690,15 +2694,15 @@ mod tests {
         );
         assert_eq!(s.outbox_pack_facts("e").unwrap().len(), 1);
         // The same rows as version 14 wrote them: text.
-        s.conn
-            .execute_batch(&format!(
+        let s = reopened_after(
+            s,
+            &p,
+            &format!(
                 "UPDATE sent_files SET cpe = '{cpe}', day = '{day}';
                  UPDATE received_files SET cpe = '{cpe}', sha256 = '{sha}';
                  PRAGMA user_version = 14;"
-            ))
-            .unwrap();
-        drop(s);
-        let s = Store::open(&p).unwrap();
+            ),
+        );
         assert_eq!(types(&s.conn), compact);
         assert_eq!(
             s.sent_files("e", false).unwrap(),

@@ -110,25 +110,31 @@ impl FromSql for Hash {
     }
 }
 
-impl ToSql for HashRef<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        let text = self.0;
+impl HashRef<'_> {
+    /// The 32 bytes of a sha256 in lowercase hex, if it is one.
+    pub fn bytes(&self) -> Option<Vec<u8>> {
         let digit = |c: u8| match c {
             b'0'..=b'9' => Some(c - b'0'),
             b'a'..=b'f' => Some(c - b'a' + 10),
             _ => None,
         };
-        let bytes: Option<Vec<u8>> = (text.len() == 64)
+        (self.0.len() == 64)
             .then(|| {
-                text.as_bytes()
+                self.0
+                    .as_bytes()
                     .chunks(2)
                     .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
                     .collect()
             })
-            .flatten();
-        Ok(match bytes {
+            .flatten()
+    }
+}
+
+impl ToSql for HashRef<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.bytes() {
             Some(b) => ToSqlOutput::Owned(Value::Blob(b)),
-            None => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            None => ToSqlOutput::Borrowed(ValueRef::Text(self.0.as_bytes())),
         })
     }
 }
