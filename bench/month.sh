@@ -6,8 +6,7 @@
 #
 # Each day: N new ORD files, 2–3 sessions per CPE, corrections of 5 % of the CPEs' sessions of
 # earlier days; then `egme-ord once` at 21:30 the day after (the D+1 send, with every earlier day
-# still open). Prints per day: wall time, CPU (user+sys), the ledger's integrity check (part of
-# the CPU), peak RSS, CPE-days netted, files written, and the disk egme-ord keeps (ledger + work folder) in all and per CPE-day so far.
+# still open). Prints per day: wall time, CPU (user+sys), peak RSS, CPE-days netted, files written, and the disk egme-ord keeps (ledger + work folder) in all and per CPE-day so far.
 # EGME_BENCH_DAY_FOLDERS=false: [reports] day_folders = false (no day folder rewritten per send).
 # EGME_BENCH_RENET_ALL=1: every cycle with --renet-all (every open CPE-day netted, as before
 # incremental netting). EGME_BENCH_SFTP=1: the ORD's folders over SFTP, through a throwaway
@@ -47,7 +46,7 @@ if [ -n "${EGME_BENCH_KEEP:-}" ]; then
 else
   trap '[ -n "$SSHD_PID" ] && kill "$SSHD_PID"; rm -rf "$DIR"' EXIT
 fi
-printf "%4s %10s %8s %8s %8s %8s %8s %8s %12s %12s\n" day date wall_s cpu_s check_s rss_mb netted written kept_bytes per_cpe_day
+printf "%4s %10s %8s %8s %8s %8s %8s %12s %12s\n" day date wall_s cpu_s rss_mb netted written kept_bytes per_cpe_day
 for ((i = 0; i < DAYS; i++)); do
   "$GEN" "$N" "$DIR" "$i" "${ENDPOINTS[@]}" >/dev/null
   if [ "$i" = 0 ] && [ -n "${EGME_BENCH_DAY_FOLDERS:-}" ]; then
@@ -68,9 +67,7 @@ for ((i = 0; i < DAYS; i++)); do
   netted=$(grep -o '"cpe_days_netted": *[0-9]*' "$DIR/summary.json" | head -1 | tr -dc 0-9)
   written=$(grep -o '"files_written": *[0-9]*' "$DIR/summary.json" | head -1 | tr -dc 0-9)
   kept=$(du -sb "$DIR/state" "$DIR/work" | awk '{s += $1} END {print s}')
-  # The ledger's integrity check before the send (its time grows with the ledger; logged by once).
-  check=$(grep -o '"seconds":[0-9.e-]*' "$DIR/stderr" | head -1 | cut -d: -f2)
-  printf "%4d %10s %8.2f %8.2f %8.2f %8.1f %8s %8s %12d %12.0f\n" "$i" "$day" "$wall" "$(echo "$user + $sys" | bc)" "${check:-0}" \
+  printf "%4d %10s %8.2f %8.2f %8.1f %8s %8s %12d %12.0f\n" "$i" "$day" "$wall" "$(echo "$user + $sys" | bc)" \
     "$(echo "$rss / 1024" | bc -l)" "$netted" "$written" "$kept" "$(echo "$kept / ($N * ($i + 1))" | bc -l)"
 done
 # What egme-ord keeps at the end, by part, per CPE-day.

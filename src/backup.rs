@@ -1,7 +1,7 @@
 //! `backup` and `restore`: an online, consistent copy of the ledger and of the files it references (outbox, archive, quarantine), and putting it back.
 //!
 //! A backup folder holds `egme-ord.sqlite` (SQLite's online backup of the ledger, checked with
-//! `quick_check` before it replaces the previous copy), `work/` (the outbox, archive and quarantine
+//! `integrity_check` — every page and its checksum — before it replaces the previous copy), `work/` (the outbox, archive and quarantine
 //! files, copied after the ledger: files are only ever added, so every file the copied ledger names
 //! is there; a file already in the backup with the same size is not copied again) and
 //! `backup.json` (what was taken, when, with each ORD's last transmission id). Restoring puts the
@@ -125,7 +125,7 @@ pub fn backup(
     store.backup_into(&tmp)?;
     // The copy is checked (integrity, row checksums of the sequences) before it replaces the last one.
     let (ledger_id, sequences) = {
-        let copy = Store::open(&tmp)?;
+        let copy = Store::open_checked(&tmp)?;
         (copy.ledger_id()?, copy.sequences()?)
     };
     fs::File::open(&tmp)

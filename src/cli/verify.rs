@@ -124,6 +124,8 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
     // Without the lock: a running daemon is not disturbed. Its open batch can only add warnings
     // (outbox files not yet recorded), never errors: rows commit after their files, puts after rows.
     let ws = workspace::Workspace::open_read_only(&args.config)?;
+    // The whole ledger read and checked (every index against its table, every page's checksum).
+    ws.store.integrity_check()?;
     let mut findings: Vec<Finding> = Vec::new();
     for ord in &ws.config.ords {
         let sent = ws.store.sent_files(&ord.name, false)?;

@@ -148,7 +148,12 @@ impl Workspace {
             None
         };
         let mut damaged_kept_at = None;
-        let store = match Store::open(&config.store) {
+        let opened = if recovery {
+            Store::open_checked(&config.store)
+        } else {
+            Store::open(&config.store)
+        };
+        let store = match opened {
             Err(StoreError::Damaged { detail, .. }) if recovery => {
                 let kept = set_ledger_aside(&config.store, "damaged")?;
                 tracing::warn!(store = %config.store.display(), kept_at = %kept.display(), %detail, "damaged ledger kept aside; a new one is rebuilt");

@@ -335,8 +335,6 @@ pub struct Cycle<'a> {
     hold_delivery: bool,
     /// `resend`: every file is written again, whether its content changed or not.
     resending: bool,
-    /// Whether this cycle has run the ledger's whole integrity check (before its first send).
-    ledger_checked: bool,
 }
 
 impl<'a> Cycle<'a> {
@@ -359,7 +357,6 @@ impl<'a> Cycle<'a> {
             ledger_id: None,
             hold_delivery: false,
             resending: false,
-            ledger_checked: false,
         }
     }
 

@@ -161,17 +161,8 @@ impl Cycle<'_> {
         if !plan.send_due {
             return Ok(());
         }
-        // Every index whole before netting reads through them (once a cycle, for every ORD).
-        if !self.ledger_checked {
-            let started = std::time::Instant::now();
-            self.store.integrity_check()?;
-            self.ledger_checked = true;
-            // It reads the whole ledger: its time grows with the ledger, not with the day's change.
-            tracing::info!(
-                seconds = started.elapsed().as_secs_f64(),
-                "ledger checked (PRAGMA integrity_check) before the send"
-            );
-        }
+        // No whole-ledger check here: every page the netting reads is checked against its
+        // checksum as it is read (store::page_sums), so the cost follows what the send reads.
         // What the netting depends on besides the marked changes: when it differs from the last
         // whole send's, every open day is netted again.
         let inputs = self.netting_inputs(ord);

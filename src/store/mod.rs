@@ -19,6 +19,7 @@ use crate::planner::{DayState, DaysState};
 use crate::profile::DayProfile;
 use crate::registry::SupplierKey;
 
+mod page_sums;
 mod rows;
 mod sql;
 
@@ -69,10 +70,7 @@ fn damage_hint(e: &rusqlite::Error) -> &'static str {
         | rusqlite::Error::InvalidColumnType(..)
         | rusqlite::Error::Utf8Error(_)
         | rusqlite::Error::IntegralValueOutOfRange(..) => true,
-        other => matches!(
-            other.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
-        ),
+        other => is_damage(other),
     };
     if damaged {
         "; the ledger is damaged: stop egme-ord, then run `egme-ord recover --config FILE --fresh` (docs/OPERATIONS.md)"
@@ -139,7 +137,11 @@ pub struct DayStatus {
     pub late_ord_files: u64,
 }
 
-const SCHEMA_VERSION: i64 = 16;
+const SCHEMA_VERSION: i64 = 17;
+
+/// Version 17: a checksum in every page (`page_sums`), given to an older ledger by `seal_pages`
+/// before the migrations run (a `VACUUM`, which cannot run inside their transaction).
+const MIGRATION_17: &str = "";
 
 /// Version 16: the mobility records that span more than [`LONG_RECORD_SECS`] in an index of their
 /// own, by end. A day's records were found through the (ord, first start, last start) index with
@@ -787,6 +789,33 @@ fn is_sha256_hex(text: &str) -> bool {
 }
 
 /// The device and inode of the file at `path` (None: not there, or no such notion here).
+/// The bytes reserved at the end of each page of the main database: set to `n` when `n` is not
+/// negative (for a database without content, at once; otherwise at the next `VACUUM`), and in
+/// either case what was reserved (or requested) before.
+fn reserve_bytes(conn: &Connection, n: i32) -> i32 {
+    let mut n: std::ffi::c_int = n;
+    // SAFETY: the handle is valid for the connection's lifetime; the file control reads and
+    // writes the int it is given, nothing else.
+    unsafe {
+        rusqlite::ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            rusqlite::ffi::SQLITE_FCNTL_RESERVE_BYTES,
+            std::ptr::from_mut(&mut n).cast(),
+        );
+    }
+    n
+}
+
+/// Whether a SQLite error is one only a damaged ledger gives: a corrupt page, a page that fails
+/// its checksum (`SQLITE_IOERR_DATA`), a file that is not a database.
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    ) || matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_IOERR_DATA)
+}
+
 fn file_identity(path: &Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
@@ -815,23 +844,39 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed), checks and migrates the store. A ledger that fails SQLite's
-    /// `quick_check` (or is not a database at all) is refused as [`StoreError::Damaged`].
+    /// Opens (creating if needed) and migrates the store. Every page of the ledger carries a
+    /// checksum, checked as the page is read (`page_sums`): a ledger that is not a database, or
+    /// whose pages lost their checksums, is refused as [`StoreError::Damaged`]; a page that fails
+    /// its checksum fails the query that reads it. A ledger from before (schema < 17) is given its
+    /// checksums once here (`VACUUM`: the file is rewritten). The whole ledger is read and checked
+    /// only by [`Store::open_checked`] (`verify`, `backup`, `recover`).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let sq = |source| StoreError::Sqlite {
             path: path.to_path_buf(),
             source,
         };
-        let damaged = |source: rusqlite::Error| match source.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+        let damaged = |source: rusqlite::Error| {
+            if is_damage(&source) {
                 StoreError::Damaged {
                     path: path.to_path_buf(),
                     detail: source.to_string(),
                 }
+            } else {
+                sq(source)
             }
-            _ => sq(source),
         };
+        page_sums::register().map_err(|rc| {
+            sq(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rc),
+                Some("cannot register the page-checksum VFS".into()),
+            ))
+        })?;
+        let new = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
         let conn = Connection::open(path).map_err(damaged)?;
+        if new {
+            // Before its first page is written: every page of a new ledger reserves its checksum.
+            reserve_bytes(&conn, i32::from(page_sums::RESERVE));
+        }
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sq)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -848,22 +893,73 @@ impl Store {
             identity,
             events_written: std::sync::Mutex::default(),
         };
-        store.check("quick_check")?;
+        store.seal_pages()?;
         store.migrate()?;
         store.ensure_ledger_id()?;
+        let reserve = reserve_bytes(&store.conn, -1);
+        if reserve != i32::from(page_sums::RESERVE) {
+            return Err(StoreError::Damaged {
+                path: store.path.clone(),
+                detail: format!("its pages reserve {reserve} bytes, not the 8 of their checksums"),
+            });
+        }
         Ok(store)
     }
 
-    /// SQLite's `integrity_check`: `quick_check`'s pages, records and constraints, and also that
-    /// every index holds exactly its table's rows — a damaged index can hide a row from a query that
-    /// goes through it (a mobility record from a day's netting), which neither `quick_check` nor
-    /// the rows' checksums can see. Run before every send: `Damaged` unless ok.
+    /// [`Store::open`], then SQLite's `integrity_check` of the whole ledger (every page read, so
+    /// every page's checksum checked too): for `verify`, the copy `backup` makes, and `recover`.
+    pub fn open_checked(path: &Path) -> Result<Store, StoreError> {
+        let store = Store::open(path)?;
+        store.integrity_check()?;
+        Ok(store)
+    }
+
+    #[cfg(test)]
+    fn open_checked_again(&self) -> Result<(), StoreError> {
+        self.integrity_check()
+    }
+
+    /// Gives a ledger whose pages carry no checksums (one from before schema 17) its checksums:
+    /// the reserved bytes set, then `VACUUM` rewrites every page (through `page_sums`, which seals
+    /// each as it is written) and a checkpoint puts them in the main file. A ledger at schema 17
+    /// or later without them was damaged (its header changed) and is refused.
+    fn seal_pages(&mut self) -> Result<(), StoreError> {
+        let reserve = reserve_bytes(&self.conn, -1);
+        if reserve == i32::from(page_sums::RESERVE) {
+            return Ok(());
+        }
+        let version: i64 =
+            one(&self.conn, "PRAGMA user_version", [], |r| r.get(0)).in_store(self)?;
+        if version >= 17 {
+            return Err(StoreError::Damaged {
+                path: self.path.clone(),
+                detail: format!(
+                    "its header reserves {reserve} bytes per page, not the 8 of their checksums"
+                ),
+            });
+        }
+        let started = std::time::Instant::now();
+        reserve_bytes(&self.conn, i32::from(page_sums::RESERVE));
+        self.conn
+            .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+            .in_store(self)?;
+        tracing::info!(
+            store = %self.path.display(),
+            seconds = started.elapsed().as_secs_f64(),
+            "ledger rewritten once with a checksum in every page (schema 17)"
+        );
+        Ok(())
+    }
+
+    /// SQLite's `integrity_check` of the whole ledger: every page read (so every page's checksum
+    /// checked), its records and constraints, and that every index holds exactly its table's rows.
+    /// For `verify`, `backup` and `recover` ([`Store::open_checked`]); the daily cycle relies on
+    /// the checksums of the pages it reads. `Damaged` unless ok.
     pub fn integrity_check(&self) -> Result<(), StoreError> {
         self.check("integrity_check")
     }
 
-    /// The SQLite check `pragma` (`quick_check` at open: pages, records, constraints, not index
-    /// contents; or `integrity_check`): `Damaged` unless ok.
+    /// The SQLite check `pragma` (`integrity_check`): `Damaged` unless ok.
     fn check(&self, pragma: &str) -> Result<(), StoreError> {
         let damaged = |detail: String| StoreError::Damaged {
             path: self.path.clone(),
@@ -1314,6 +1410,7 @@ impl Store {
             (14, MIGRATION_14),
             (15, MIGRATION_15),
             (16, MIGRATION_16),
+            (17, MIGRATION_17),
         ] {
             if version >= target {
                 continue;
@@ -3135,6 +3232,139 @@ mod tests {
             .unwrap();
         assert_eq!(n, 1);
         s.mobility_between("e", Utc::now(), Utc::now()).unwrap();
+    }
+
+    /// Every page of the ledger file at `p` (after its last connection closed), with its number.
+    fn pages(p: &Path) -> Vec<(u64, Vec<u8>)> {
+        let bytes = std::fs::read(p).unwrap();
+        let size = match u16::from_be_bytes([bytes[16], bytes[17]]) {
+            1 => 65_536,
+            n => usize::from(n),
+        };
+        bytes
+            .chunks(size)
+            .enumerate()
+            .map(|(i, page)| (i as u64 + 1, page.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn every_page_of_the_ledger_carries_its_checksum_and_a_flipped_byte_fails_the_query_that_reads_it(
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.sqlite");
+        let at = |q: i64| DateTime::from_timestamp(1_729_900_800 + q * 900, 0).unwrap();
+        let records: Vec<StoredMobility> = (0..2_000)
+            .map(|i| StoredMobility {
+                key: format!("cdr:{i:06}"),
+                last_updated: at(0),
+                ord: "e".into(),
+                cpe: "PT0002000123681633GX".parse().unwrap(),
+                ceme: CemeId::new("PT", "MOB").unwrap(),
+                credit_of: None,
+                energy: vec![QuarterEnergy {
+                    start: at(i % 96),
+                    kwh: rust_decimal::Decimal::new(1_250, 3),
+                }],
+                source: "cdrs.json".into(),
+            })
+            .collect();
+        let root: i64 = {
+            let mut s = Store::open(&p).unwrap();
+            s.record_mobility(
+                "cdrs.json",
+                1,
+                0,
+                "x",
+                MobilityFileStatus::Applied,
+                "",
+                "",
+                at(0),
+                &records,
+                &[],
+            )
+            .unwrap();
+            assert_eq!(s.mobility_between("e", at(0), at(96)).unwrap().len(), 2_000);
+            s.conn
+                .query_row(
+                    "SELECT rootpage FROM sqlite_schema WHERE name = 'mobility_by_range'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        let all = pages(&p);
+        assert!(all.len() > 20, "{} pages", all.len());
+        assert_eq!(
+            all[0].1[20],
+            page_sums::RESERVE,
+            "the header reserves the checksum"
+        );
+        for (pgno, page) in &all {
+            assert!(page_sums::sealed(page, *pgno), "page {pgno}");
+        }
+        // The index's entries are in the pages under its root: flip a byte in each leaf of it
+        // in turn; whichever the query reads fails it (none is read as if intact).
+        let index_pages: Vec<u64> = {
+            let c = Connection::open(&p).unwrap();
+            let mut stmt = c
+                .prepare("SELECT pageno FROM dbstat WHERE name = 'mobility_by_range' AND pagetype = 'leaf'")
+                .unwrap();
+            let mapped = stmt.query_map([], |r| r.get(0)).unwrap();
+            mapped.collect::<Result<_, _>>().unwrap()
+        };
+        assert!(!index_pages.is_empty() && root > 0);
+        let intact = std::fs::read(&p).unwrap();
+        let size = all[0].1.len();
+        for pgno in index_pages {
+            let mut bytes = intact.clone();
+            let at_byte = (pgno as usize - 1) * size + size / 2;
+            bytes[at_byte] ^= 0x10;
+            std::fs::write(&p, &bytes).unwrap();
+            let s = Store::open(&p).unwrap();
+            let e = s.mobility_between("e", at(0), at(96)).unwrap_err();
+            assert!(
+                e.to_string().contains("egme-ord recover"),
+                "page {pgno}: {e}"
+            );
+            assert!(
+                matches!(s.open_checked_again(), Err(StoreError::Damaged { .. })),
+                "page {pgno}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ledger_without_page_checksums_is_given_them_once_and_one_that_lost_them_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.sqlite");
+        {
+            // As an earlier egme-ord made it: no bytes reserved in its pages.
+            let c = Connection::open(&p).unwrap();
+            c.execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE before_17 (x); INSERT INTO before_17 VALUES (1), (2);",
+            )
+            .unwrap();
+        }
+        assert_eq!(pages(&p)[0].1[20], 0);
+        {
+            let s = Store::open(&p).unwrap();
+            let n: i64 = s
+                .conn
+                .query_row("SELECT count(*) FROM before_17", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 2, "its rows kept");
+        }
+        let all = pages(&p);
+        assert_eq!(all[0].1[20], page_sums::RESERVE);
+        assert!(all.iter().all(|(n, page)| page_sums::sealed(page, *n)));
+        drop(Store::open_checked(&p).unwrap());
+        // The header's reserve changed on disk (and page 1's checksum with it no longer checked):
+        // refused, not read with its pages misplaced.
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes[20] = 0;
+        std::fs::write(&p, &bytes).unwrap();
+        assert!(matches!(Store::open(&p), Err(StoreError::Damaged { .. })));
     }
 
     #[test]
