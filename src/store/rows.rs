@@ -142,13 +142,15 @@ impl FromRow for StoredMobility {
     fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
         let key: String = r.get(0)?;
         let energy = r.get::<_, Packed>(6)?.0;
+        // A CPE as text or compact (schema 18): the checksum is over its text.
+        let cpe = r.get::<_, Col<Cpe>>(3)?.0;
         check_sum(
             r.get(8)?,
             mobility_sum(
                 &key,
                 text(r, 1)?,
                 text(r, 2)?,
-                text(r, 3)?,
+                cpe.as_str(),
                 text(r, 4)?,
                 opt_text(r, 5)?,
                 &energy,
@@ -160,7 +162,7 @@ impl FromRow for StoredMobility {
         Ok(StoredMobility {
             last_updated: r.get::<_, Col<DateTime<Utc>>>(1)?.0,
             ord: r.get(2)?,
-            cpe: r.get::<_, Col<Cpe>>(3)?.0,
+            cpe,
             ceme: r.get::<_, Col<CemeId>>(4)?.0,
             credit_of: r.get(5)?,
             energy,
