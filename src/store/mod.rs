@@ -3325,7 +3325,7 @@ mod tests {
         assert_eq!(
             s.mobility_of_cpes_between("e", &one, at(0), at(96))
                 .unwrap(),
-            [record.clone()]
+            std::slice::from_ref(&record)
         );
         assert_eq!(s.mobility_between("e", at(0), at(96)).unwrap(), [record]);
     }
