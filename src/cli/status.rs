@@ -25,8 +25,7 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
     for ord in &ws.config.ords {
         let days = ws.store.status(&ord.name)?;
         let state = ws.store.days_state(&ord.name)?;
-        let sent = ws.store.sent_files(&ord.name, false)?;
-        let last_id = sent.last().map(|f| f.transmission_id);
+        let last_id = ws.store.last_sent_id(&ord.name)?;
         let unreadable = ws.store.file_failures(&ord.name)?;
         let cycle = ws.store.ord_cycle(&ord.name)?;
         let quarantined = ws.store.quarantined_count(&ord.name)?;

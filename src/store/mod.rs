@@ -1833,6 +1833,18 @@ impl Store {
         )
     }
 
+    /// The highest transmission id of a file sent to `ord`, if any (through the (ord, id) index:
+    /// `status` read every sent file of the ORD for it, 1.6 GB after a month at 10,000 CPEs).
+    pub fn last_sent_id(&self, ord: &str) -> Result<Option<u64>, StoreError> {
+        one(
+            &self.conn,
+            "SELECT MAX(transmission_id) FROM sent_files WHERE ord = ?1",
+            params![ord],
+            |r| r.get(0),
+        )
+        .in_store(self)
+    }
+
     /// The last transmission id taken for `ord`, if any.
     pub fn last_transmission_id(&self, ord: &str) -> Result<Option<u64>, StoreError> {
         last_id_taken(&self.conn, ord).map_err(|e| self.read_err(e))
@@ -2654,6 +2666,8 @@ mod tests {
             .unwrap();
         assert_eq!((b.transmission_id, b.previous_id), (373, 372));
         assert_eq!(s.sent_files("e", true).unwrap().len(), 2);
+        assert_eq!(s.last_sent_id("e").unwrap(), Some(373));
+        assert_eq!(s.last_sent_id("other").unwrap(), None);
         s.mark_delivered(a.id, Utc::now()).unwrap();
         assert_eq!(s.sent_files("e", true).unwrap().len(), 1);
     }
