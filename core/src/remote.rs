@@ -79,6 +79,46 @@ pub struct UnsafeEntry {
     pub mtime: i64,
 }
 
+/// What a listed entry is, as far as the server said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Folder,
+    Link,
+    /// A device, pipe or socket.
+    Other,
+    /// The server said neither permission bits nor a long name that starts with a type.
+    Unknown,
+}
+
+/// An entry's kind from its permission bits when the server sent them (SFTP v3 makes every
+/// attribute optional), else from its `ls -l`-like long name: a type character followed by nine
+/// permission characters (a long name that is only the file's name says nothing).
+pub fn entry_kind(permissions: Option<u32>, longname: &[u8]) -> EntryKind {
+    if let Some(p) = permissions {
+        return match p & 0o170_000 {
+            0o100_000 => EntryKind::File,
+            0o040_000 => EntryKind::Folder,
+            0o120_000 => EntryKind::Link,
+            0 => EntryKind::Unknown,
+            _ => EntryKind::Other,
+        };
+    }
+    let Some(mode) = longname.get(..10) else {
+        return EntryKind::Unknown;
+    };
+    if !mode[1..].iter().all(|c| b"-rwxsStT".contains(c)) {
+        return EntryKind::Unknown;
+    }
+    match mode[0] {
+        b'-' => EntryKind::File,
+        b'd' => EntryKind::Folder,
+        b'l' => EntryKind::Link,
+        b'p' | b's' | b'c' | b'b' => EntryKind::Other,
+        _ => EntryKind::Unknown,
+    }
+}
+
 /// What a folder holds, as intake and `verify` use it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Listing {
@@ -88,6 +128,10 @@ pub struct Listing {
     pub unsafe_files: Vec<UnsafeEntry>,
     /// Links and names that are not UTF-8 (shown lossily): never followed nor read.
     pub odd: Vec<String>,
+    /// Entries in `files`/`unsafe_files` whose type the server did not say (no permission bits, no
+    /// typed long name, no permissions in `lstat` either) and that could not be opened as a
+    /// folder: taken as files, so that nothing at the ORD goes unseen.
+    pub untyped: usize,
 }
 
 impl Listing {
@@ -148,5 +192,45 @@ mod tests {
         assert_eq!(l.unsafe_files.len(), 1);
         assert_eq!(l.unsafe_files[0].name, "a b.sgl");
         assert_eq!(l.odd, ["link"]);
+        assert_eq!(l.untyped, 0);
+    }
+
+    #[test]
+    fn an_entry_kind_comes_from_the_permission_bits_else_from_a_typed_long_name() {
+        assert_eq!(entry_kind(Some(0o100_644), b""), EntryKind::File);
+        assert_eq!(
+            entry_kind(Some(0o040_755), b"-rw-r--r-- x"),
+            EntryKind::Folder
+        );
+        assert_eq!(entry_kind(Some(0o120_777), b""), EntryKind::Link);
+        assert_eq!(entry_kind(Some(0o010_644), b""), EntryKind::Other);
+        // Bits without a type say nothing.
+        assert_eq!(entry_kind(Some(0o644), b""), EntryKind::Unknown);
+        let long = |s: &str| entry_kind(None, s.as_bytes());
+        assert_eq!(
+            long("-rw-r--r--    1 u g 12 Jan  1 00:00 a.sgl"),
+            EntryKind::File
+        );
+        assert_eq!(
+            long("drwxr-x---    2 u g 4096 Jan  1 00:00 done"),
+            EntryKind::Folder
+        );
+        assert_eq!(
+            long("lrwxrwxrwx    1 u g 5 Jan  1 00:00 l -> x"),
+            EntryKind::Link
+        );
+        assert_eq!(
+            long("prw-------    1 u g 0 Jan  1 00:00 fifo"),
+            EntryKind::Other
+        );
+        assert_eq!(long("-rwsr-sr-T 1 u g 1 Jan 1 00:00 x"), EntryKind::File);
+        // No type: an empty mode column, a bare name (even one that starts like a type), nothing.
+        assert_eq!(
+            long("                1 u g 12           a.sgl"),
+            EntryKind::Unknown
+        );
+        assert_eq!(long("data-file-2024.sgl"), EntryKind::Unknown);
+        assert_eq!(long("d.sgl"), EntryKind::Unknown);
+        assert_eq!(long(""), EntryKind::Unknown);
     }
 }

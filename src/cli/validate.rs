@@ -71,7 +71,7 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
             registry(&config, &mut v.problems, &mut v.warnings);
             plaintext(&config, &mut v.warnings);
             if !args.no_environment {
-                environment(&config, &mut v.problems);
+                environment(&config, &mut v.problems, &mut v.warnings);
             }
         }
     }
@@ -161,7 +161,7 @@ fn registry(config: &Config, problems: &mut Vec<String>, warnings: &mut Vec<Stri
     }
 }
 
-fn environment(config: &Config, problems: &mut Vec<String>) {
+fn environment(config: &Config, problems: &mut Vec<String>, warnings: &mut Vec<String>) {
     if let Some(parent) = config.store.parent() {
         writable_dir(parent, "store folder", problems);
     }
@@ -228,7 +228,12 @@ fn environment(config: &Config, problems: &mut Vec<String>) {
                     continue;
                 }
             }
-            match open_endpoint(endpoint).and_then(|mut dir| dir.list().map_err(CycleError::from)) {
+            let listed = open_endpoint(endpoint)
+                .and_then(|mut dir| dir.list().map(|_| dir).map_err(CycleError::from));
+            match listed {
+                Ok(mut dir) if side == "send" => {
+                    warnings.extend(dir.weakened().iter().map(|w| format!("{at}: {w}")));
+                }
                 Ok(_) => {}
                 Err(e) => problems.push(format!("{at}: cannot list the folder: {e}")),
             }

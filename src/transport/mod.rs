@@ -134,6 +134,11 @@ pub trait RemoteDir {
     fn list(&mut self) -> Result<Listing, TransportError>;
     /// The hidden (dot) names in the folder: temporary names of uploads, for `verify`.
     fn list_hidden(&mut self) -> Result<Vec<String>, TransportError>;
+    /// What this folder's server does not offer that weakens a promise (e.g. no flush to disk),
+    /// in words for the operator; asked after a listing, which connects.
+    fn weakened(&mut self) -> Vec<String> {
+        Vec::new()
+    }
     /// Reads a whole file of at most `limit` bytes.
     fn read(&mut self, name: &SafeName, limit: u64) -> Result<Vec<u8>, TransportError>;
     /// Puts a file atomically (temporary name, then rename); never overwrites other content.

@@ -8,9 +8,12 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ssh2::{ErrorCode, FileStat, HashType, OpenFlags, OpenType, RenameFlags, Session, Sftp};
+use ssh2::{
+    DisconnectCode, ErrorCode, FileStat, HashType, OpenFlags, OpenType, RenameFlags, Session, Sftp,
+};
 
-use self::pipeline::{Broken, Fetched, Lanes, Pipe, Upload};
+use self::pipeline::{Broken, Fetched, Lanes, Pipe, Refused, Upload, Wire};
+use crate::remote::{entry_kind, EntryKind};
 
 /// SFTP channels per session for pipelined batches (each one an sftp-server process at the ORD):
 /// two lanes flush twice as many files at once as one, without another handshake. Fewer are used
@@ -31,6 +34,18 @@ struct Connection {
     pipe: Option<Lanes<Pipe>>,
 }
 
+impl Drop for Connection {
+    /// Ends the session with an SSH disconnect, as a client should (the server otherwise logs a
+    /// broken connection for each one). Best effort: a connection that already failed cannot say
+    /// goodbye, and nothing depends on it.
+    fn drop(&mut self) {
+        self.pipe = None;
+        let _ =
+            self.session
+                .disconnect(Some(DisconnectCode::ByApplication), "egme-ord: done", None);
+    }
+}
+
 /// An SFTP folder; connects lazily, reuses the session, reconnects after a failure.
 pub struct SftpDir {
     settings: SftpSettings,
@@ -38,6 +53,8 @@ pub struct SftpDir {
     seq: u64,
     /// The extra connections of `sessions = N`, opened on first use and kept for later batches.
     helpers: Vec<SftpDir>,
+    /// What the server lacks (`weakened`) was logged, once per folder and process.
+    weakness_said: bool,
 }
 
 impl SftpDir {
@@ -47,6 +64,7 @@ impl SftpDir {
             conn: None,
             seq: 0,
             helpers: Vec::new(),
+            weakness_said: false,
         }
     }
 
@@ -56,6 +74,17 @@ impl SftpDir {
             op,
             detail: e.to_string(),
         }
+    }
+
+    /// A failure of `op` on `path`: the server's words, the path, and for a refusal (permission
+    /// denied, or a generic failure) what the ORD's administrator can change.
+    fn refused(&self, op: &'static str, path: &Path, e: ssh2::Error) -> TransportError {
+        let hint = match (e.code(), op) {
+            (ErrorCode::SFTP(3 | 4), "create") => "; the account needs the right to create and write files in this folder, names that start with a dot included (ask the ORD's administrator; docs/INTEROP.md)",
+            (ErrorCode::SFTP(3 | 4), "rename") => "; the account needs the right to rename its files in this folder (ask the ORD's administrator; docs/INTEROP.md)",
+            _ => "",
+        };
+        self.ssh(op, format!("{}: {e}{hint}", path.display()))
     }
 
     fn remote(&self, name: impl AsRef<Path>) -> PathBuf {
@@ -91,11 +120,13 @@ impl SftpDir {
         session.set_timeout(u32::try_from(s.io_timeout.as_millis()).unwrap_or(u32::MAX));
         session.handshake().map_err(|e| self.ssh("handshake", e))?;
         self.check_host_key(&session)?;
+        self.authenticate(&session)?;
+        // Only now: a keepalive (an SSH global request) sent before the login completes makes
+        // strict servers drop the connection ("invalid request before authentication").
         session.set_keepalive(
             true,
             u32::try_from(s.keepalive.as_secs()).unwrap_or(60).max(1),
         );
-        self.authenticate(&session)?;
         let sftp = session.sftp().map_err(|e| self.ssh("sftp subsystem", e))?;
         Ok(Connection {
             session,
@@ -274,8 +305,36 @@ pub(in crate::transport) fn backoff(attempt: u32, seed: u64) -> Duration {
     )
 }
 
+/// A regular file, or an entry whose type the server did not say (no permission bits): such a
+/// one is opened as a file, and fails to read if it is none.
 fn is_regular(stat: &FileStat) -> bool {
-    stat.file_type().is_file()
+    stat.perm.is_none() || stat.file_type().is_file()
+}
+
+/// What a server without `fsync@openssh.com` means for the operator.
+const NO_FSYNC: &str = "the server does not offer fsync@openssh.com: a delivered file is on the ORD's disk only once its server flushes it, so a crash of the ORD's server right after a delivery may lose it (ask the ORD; docs/INTEROP.md)";
+
+/// Host-key and authentication failures: retrying cannot help.
+fn is_fatal(e: &TransportError) -> bool {
+    matches!(
+        e,
+        TransportError::UnknownHostKey { .. }
+            | TransportError::HostKeyMismatch { .. }
+            | TransportError::RevokedHostKey { .. }
+            | TransportError::Auth { .. }
+    )
+}
+
+/// One entry of a remote folder as the listing found it.
+struct FolderEntry {
+    /// `None` when the name is not UTF-8.
+    name: Option<String>,
+    /// The name as shown in messages.
+    shown: String,
+    /// `None`: not said by the server, and not a folder.
+    kind: Option<EntryKind>,
+    size: u64,
+    mtime: i64,
 }
 
 impl RemoteDir for SftpDir {
@@ -285,50 +344,47 @@ impl RemoteDir for SftpDir {
     }
 
     fn list(&mut self) -> Result<Listing, TransportError> {
-        let dir = PathBuf::from(&self.settings.path);
-        self.with_sftp(|me, sftp| {
-            let items = sftp.readdir(&dir).map_err(|e| me.ssh("list", e))?;
-            let mut entries = Vec::new();
-            let mut odd = Vec::new();
-            for (path, stat) in items {
-                let Some(name) = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .map(str::to_string)
-                else {
-                    odd.push(path.display().to_string());
-                    continue;
-                };
-                if name.starts_with('.') {
-                    continue;
-                }
-                // readdir gives lstat attributes: a link is not a regular file and is not followed.
-                if !is_regular(&stat) {
-                    if stat.file_type().is_symlink() {
-                        odd.push(name);
-                    }
-                    continue;
-                }
-                let mtime = i64::try_from(stat.mtime.unwrap_or(0)).unwrap_or(i64::MAX);
-                entries.push((name, stat.size.unwrap_or(0), mtime));
+        let entries = self.folder_entries()?;
+        let mut files = Vec::new();
+        let mut odd = Vec::new();
+        let mut untyped = 0;
+        for e in entries {
+            let Some(name) = e.name else {
+                odd.push(e.shown);
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
             }
-            Ok(Listing::new(entries, odd))
-        })
+            match e.kind {
+                Some(EntryKind::File) => files.push((name, e.size, e.mtime)),
+                // Not said by the server, not a folder: taken as a file, so that nothing at the
+                // ORD goes unseen (reading it fails if it is no file).
+                None => {
+                    untyped += 1;
+                    files.push((name, e.size, e.mtime));
+                }
+                Some(EntryKind::Link) => odd.push(name),
+                Some(EntryKind::Folder | EntryKind::Other | EntryKind::Unknown) => {}
+            }
+        }
+        if untyped > 0 {
+            tracing::warn!(dir = %self.describe(), untyped, "the server's listing says no type for these entries (no permission bits, no typed long name, not even in lstat), and they do not open as folders: taken as files; docs/INTEROP.md");
+        }
+        let mut listing = Listing::new(files, odd);
+        listing.untyped = untyped;
+        Ok(listing)
     }
 
     fn list_hidden(&mut self) -> Result<Vec<String>, TransportError> {
-        let dir = PathBuf::from(&self.settings.path);
-        self.with_sftp(|me, sftp| {
-            let items = sftp.readdir(&dir).map_err(|e| me.ssh("list", e))?;
-            let mut names: Vec<String> = items
-                .iter()
-                .filter_map(|(p, _)| p.file_name())
-                .map(|n| n.to_string_lossy().into_owned())
-                .filter(|n| n.starts_with('.') && n != "." && n != "..")
-                .collect();
-            names.sort();
-            Ok(names)
-        })
+        let mut names: Vec<String> = self
+            .folder_entries()?
+            .into_iter()
+            .filter_map(|e| e.name)
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     fn read(&mut self, name: &SafeName, limit: u64) -> Result<Vec<u8>, TransportError> {
@@ -380,19 +436,31 @@ impl RemoteDir for SftpDir {
             // No stat first: the rename below refuses an existing name, and only then is the file
             // there compared (one round trip less per file; a re-put after a crash is the rare case).
             {
-                let mut f = sftp
-                    .open_mode(
+                let create = || {
+                    sftp.open_mode(
                         &temp_path,
                         OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE,
                         0o640,
                         OpenType::File,
                     )
-                    .map_err(|e| me.ssh("create", e))?;
+                };
+                // A leftover of ours (a put cut short) is removed and the create tried once more:
+                // a server that never overwrites (ProFTPD's `AllowOverwrite off`) refuses to open
+                // it again.
+                let mut f = create()
+                    .or_else(|_| {
+                        let _ = sftp.unlink(&temp_path);
+                        create()
+                    })
+                    .map_err(|e| me.refused("create", &temp_path, e))?;
                 f.write_all(bytes).map_err(|e| me.ssh("write", e))?;
                 // fsync@openssh.com where offered (and configured); older servers lack it, which
                 // is not an error here.
                 if me.settings.fsync {
-                    let _ = f.fsync();
+                    // A server without the extension was said when the session started (NO_FSYNC).
+                    if let Err(e) = f.fsync() {
+                        tracing::debug!(path = %temp_path.display(), error = %e, "fsync refused");
+                    }
                 }
             }
             // OpenSSH's plain rename refuses an existing target (link + unlink): no overwrite.
@@ -407,7 +475,7 @@ impl RemoteDir for SftpDir {
                     if let Some(outcome) = me.existing(sftp, &final_path, name.as_str(), bytes)? {
                         return Ok(outcome);
                     }
-                    return Err(me.ssh("rename", e));
+                    return Err(me.refused("rename", &temp_path, e));
                 }
             }
             let stat = sftp
@@ -456,6 +524,14 @@ impl RemoteDir for SftpDir {
                 format!("no free name for {name} in {}", target.display()),
             ))
         })
+    }
+
+    fn weakened(&mut self) -> Vec<String> {
+        let wanted = self.settings.fsync;
+        match self.pipe() {
+            Ok(pipe) if wanted && !pipe.offers_fsync() => vec![NO_FSYNC.to_string()],
+            _ => Vec::new(),
+        }
     }
 
     /// Pipelined over up to `sessions` connections; what the pipeline cannot do goes one by one.
@@ -507,6 +583,78 @@ fn file_status(e: &ssh2::Error) -> bool {
     matches!(e.code(), ssh2::ErrorCode::SFTP(2 | 3))
 }
 
+impl SftpDir {
+    /// Runs `op` on the pipelined channels, reconnecting once per further attempt after the
+    /// channel broke (as `with_sftp`).
+    fn on_pipe<T>(
+        &mut self,
+        what: &'static str,
+        mut op: impl FnMut(&mut Lanes<Pipe>) -> Result<T, Broken>,
+    ) -> Result<T, TransportError> {
+        let attempts = self.settings.attempts.max(1);
+        let mut last = None;
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                std::thread::sleep(backoff(attempt, self.seq));
+            }
+            let result = match self.pipe() {
+                Ok(pipe) => op(pipe),
+                Err(e) if is_fatal(&e) => return Err(e),
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(Broken(why)) => {
+                    self.conn = None;
+                    last = Some(self.ssh(what, why));
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| self.ssh(what, "no attempt made")))
+    }
+
+    /// Every entry of the folder (hidden ones too) with its kind: from the permission bits, else
+    /// from the long name, else from `lstat` and whether it opens as a folder.
+    fn folder_entries(&mut self) -> Result<Vec<FolderEntry>, TransportError> {
+        let path = self.settings.path.clone();
+        let describe = self.describe();
+        let listed = self.on_pipe("list", |pipe| pipeline::list_dir(pipe, &path))?;
+        let names = listed.map_err(|Refused { code, message }| TransportError::Ssh {
+            dir: describe.clone(),
+            op: "list",
+            detail: format!("the server refused to list {path}: {message} (SFTP status {code}); the account needs the right to list this folder"),
+        })?;
+        let mut entries: Vec<FolderEntry> = names
+            .into_iter()
+            .filter(|n| n.filename != b"." && n.filename != b"..")
+            .map(|n| FolderEntry {
+                shown: String::from_utf8_lossy(&n.filename).into_owned(),
+                name: String::from_utf8(n.filename).ok(),
+                kind: Some(entry_kind(n.attrs.permissions, &n.longname)),
+                size: n.attrs.size.unwrap_or(0),
+                mtime: i64::from(n.attrs.mtime.unwrap_or(0)),
+            })
+            .collect();
+        let unknown: Vec<usize> = (0..entries.len())
+            .filter(|&i| entries[i].kind == Some(EntryKind::Unknown) && entries[i].name.is_some())
+            .collect();
+        if !unknown.is_empty() {
+            let paths: Vec<String> = unknown
+                .iter()
+                .map(|&i| self.remote_text(entries[i].name.as_deref().unwrap_or_default()))
+                .collect();
+            let kinds = self.on_pipe("list", |pipe| pipeline::probe_kinds(pipe, &paths))?;
+            for (&i, kind) in unknown.iter().zip(kinds) {
+                entries[i].kind = kind;
+            }
+        }
+        Ok(entries)
+    }
+}
+
 /// One item's result: `None` until it is known.
 type Slot<T> = Option<Result<T, TransportError>>;
 
@@ -529,7 +677,7 @@ impl SftpDir {
             None => {
                 let first =
                     Pipe::open(&conn.session).map_err(|Broken(detail)| TransportError::Ssh {
-                        dir: describe,
+                        dir: describe.clone(),
                         op: "sftp channel",
                         detail,
                     })?;
@@ -653,6 +801,12 @@ impl SftpDir {
         strict: bool,
     ) -> Vec<Slot<PutOutcome>> {
         let fsync = self.settings.fsync;
+        if !self.weakness_said {
+            self.weakness_said = true;
+            for w in self.weakened() {
+                tracing::warn!(dir = %self.describe(), "{w}");
+            }
+        }
         let uploads: Vec<Upload> = files
             .iter()
             .map(|(name, bytes)| Upload {

@@ -12,7 +12,8 @@ use std::io::{Read, Write};
 
 use ssh2::{Channel, Session};
 
-use super::wire::{self, Reply, Request};
+use super::wire::{self, NameEntry, Reply, Request};
+use crate::remote::{entry_kind, EntryKind};
 
 /// Files in flight per channel.
 pub const WINDOW: usize = 32;
@@ -315,7 +316,14 @@ pub struct Upload<'a> {
 enum PutStage {
     Waiting,
     Opening,
-    Writing { outstanding: usize, ok: bool },
+    /// The open was refused: a leftover of ours under the temporary name is being removed, then
+    /// the open is tried once more.
+    Clearing,
+    Reopening,
+    Writing {
+        outstanding: usize,
+        ok: bool,
+    },
     Closed,
     Renaming,
     Created,
@@ -325,6 +333,7 @@ enum PutStage {
 #[derive(Debug, Clone, Copy)]
 enum PutOp {
     Open,
+    Remove,
     Write,
     Fsync,
     Close,
@@ -442,11 +451,30 @@ impl Puts<'_, '_> {
         match op {
             PutOp::Open => match reply {
                 Reply::Handle { handle, .. } => self.write_and_close(wire, i, &handle),
+                // A server that never overwrites (ProFTPD's `AllowOverwrite off`) refuses to
+                // open a leftover of ours again: it is removed, and the open tried once more.
+                _ if self.stage[i] == PutStage::Opening => {
+                    let id = wire.send(&Request::Remove {
+                        path: &self.uploads[i].temp,
+                    });
+                    self.pending.insert(id, (i, PutOp::Remove));
+                    self.stage[i] = PutStage::Clearing;
+                }
                 _ => {
                     self.stage[i] = PutStage::Failed;
                     self.active -= 1;
                 }
             },
+            // Whatever the remove says (most often: no such file), the open is tried again.
+            PutOp::Remove => {
+                let id = wire.send(&Request::Open {
+                    path: &self.uploads[i].temp,
+                    flags: wire::OPEN_WRITE | wire::OPEN_CREATE | wire::OPEN_TRUNCATE,
+                    mode: Some(0o640),
+                });
+                self.pending.insert(id, (i, PutOp::Open));
+                self.stage[i] = PutStage::Reopening;
+            }
             PutOp::Write | PutOp::Fsync | PutOp::Close => {
                 if let PutStage::Writing {
                     outstanding,
@@ -592,7 +620,11 @@ fn next_read_stage(
     request: &mut impl FnMut(Request),
 ) -> ReadStage {
     match (current, reply) {
-        (ReadStage::Statting, Reply::Attrs { attrs, .. }) if attrs.is_regular_file() => {
+        // A server that gives no permission bits says no type: the file is opened (a folder then
+        // fails to read, and is retried one by one, where it fails as a file).
+        (ReadStage::Statting, Reply::Attrs { attrs, .. })
+            if attrs.is_regular_file() || attrs.permissions.is_none() =>
+        {
             request(Request::Open {
                 path,
                 flags: wire::OPEN_READ,
@@ -645,6 +677,122 @@ fn next_read_stage(
     }
 }
 
+/// Sends `requests` all at once and returns their replies in the same order.
+fn round_trip(wire: &mut impl Wire, requests: &[Request]) -> Result<Vec<Reply>, Broken> {
+    let ids: Vec<u32> = requests.iter().map(|r| wire.send(r)).collect();
+    let mut got: HashMap<u32, Reply> = HashMap::new();
+    while got.len() < ids.len() {
+        for reply in wire.exchange()? {
+            got.insert(reply.id(), reply);
+        }
+    }
+    ids.iter()
+        .map(|id| {
+            got.remove(id)
+                .ok_or_else(|| Broken(format!("no reply to request {id}")))
+        })
+        .collect()
+}
+
+/// A refusal by the server: its status code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub code: u32,
+    pub message: String,
+}
+
+fn refused(reply: Reply) -> Refused {
+    match reply {
+        Reply::Status { code, message, .. } => Refused { code, message },
+        other => Refused {
+            code: u32::MAX,
+            message: format!("unexpected reply {other:?}"),
+        },
+    }
+}
+
+/// The entries of the folder at `path` (`.` and `..` included, as the server sends them), with the
+/// long names that ssh2's own `readdir` does not give.
+pub fn list_dir(
+    wire: &mut impl Wire,
+    path: &str,
+) -> Result<Result<Vec<NameEntry>, Refused>, Broken> {
+    let handle = match round_trip(wire, &[Request::Opendir { path }])?.pop() {
+        Some(Reply::Handle { handle, .. }) => handle,
+        Some(other) => return Ok(Err(refused(other))),
+        None => return Err(Broken("no reply to opendir".into())),
+    };
+    let mut entries = Vec::new();
+    let outcome = loop {
+        match round_trip(wire, &[Request::Readdir { handle: &handle }])?.pop() {
+            Some(Reply::Name { names, .. }) => entries.extend(names),
+            Some(Reply::Status {
+                code: wire::STATUS_EOF,
+                ..
+            }) => break Ok(entries),
+            Some(other) => break Err(refused(other)),
+            None => return Err(Broken("no reply to readdir".into())),
+        }
+    };
+    // A refused close of a folder read to its end changes nothing.
+    round_trip(wire, &[Request::Close { handle: &handle }])?;
+    Ok(outcome)
+}
+
+/// What the entries at `paths` are, for a server whose listing did not say: `lstat`'s permission
+/// bits where it gives them, else a folder when the server opens and reads it as one (some servers
+/// open anything as a folder and refuse only the read), else (`None`) not a folder, type unknown.
+/// All asked at once.
+pub fn probe_kinds(
+    wire: &mut impl Wire,
+    paths: &[String],
+) -> Result<Vec<Option<EntryKind>>, Broken> {
+    let requests: Vec<Request> = paths
+        .iter()
+        .flat_map(|path| [Request::Lstat { path }, Request::Opendir { path }])
+        .collect();
+    let replies = round_trip(wire, &requests)?;
+    let mut kinds = Vec::with_capacity(paths.len());
+    // (entry, folder handle) of the entries that opened as folders.
+    let mut opened = Vec::new();
+    for (i, pair) in replies.chunks(2).enumerate() {
+        if let Reply::Handle { handle, .. } = &pair[1] {
+            opened.push((i, handle.clone()));
+        }
+        kinds.push(match &pair[0] {
+            Reply::Attrs { attrs, .. } => match entry_kind(attrs.permissions, b"") {
+                EntryKind::Unknown => None,
+                known => Some(known),
+            },
+            _ => None,
+        });
+    }
+    let reads: Vec<Request> = opened
+        .iter()
+        .map(|(_, handle)| Request::Readdir { handle })
+        .collect();
+    let read = round_trip(wire, &reads)?;
+    for ((i, _), reply) in opened.iter().zip(read) {
+        let folder = matches!(
+            reply,
+            Reply::Name { .. }
+                | Reply::Status {
+                    code: wire::STATUS_EOF,
+                    ..
+                }
+        );
+        if kinds[*i].is_none() && folder {
+            kinds[*i] = Some(EntryKind::Folder);
+        }
+    }
+    let closes: Vec<Request> = opened
+        .iter()
+        .map(|(_, handle)| Request::Close { handle })
+        .collect();
+    round_trip(wire, &closes)?;
+    Ok(kinds)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -664,6 +812,9 @@ mod tests {
         answered: usize,
         /// Names whose open is refused.
         refuse_open: Vec<String>,
+        /// ProFTPD's `AllowOverwrite off`: an existing file is not opened for writing.
+        no_overwrite: bool,
+        removed: usize,
         fsync: bool,
         fsyncs: usize,
         /// Rename order seen, for the order checks.
@@ -687,7 +838,11 @@ mod tests {
             let id = self.next_id;
             match request {
                 Request::Open { path, flags, .. } => {
-                    if self.refuse_open.iter().any(|p| p == path) {
+                    if self.refuse_open.iter().any(|p| p == path)
+                        || (self.no_overwrite
+                            && flags & wire::OPEN_WRITE != 0
+                            && self.files.contains_key(*path))
+                    {
                         self.status(id, 3);
                     } else if flags & wire::OPEN_WRITE != 0 {
                         self.files.insert(path.to_string(), Vec::new());
@@ -744,12 +899,14 @@ mod tests {
                         let attrs = wire::Attrs {
                             size: Some(4),
                             permissions: Some(0o120_777),
+                            mtime: None,
                         };
                         self.replies.push_back(Reply::Attrs { id, attrs });
                     } else if let Some(f) = self.files.get(*path) {
                         let attrs = wire::Attrs {
                             size: Some(f.len() as u64),
                             permissions: Some(0o100_640),
+                            mtime: None,
                         };
                         self.replies.push_back(Reply::Attrs { id, attrs });
                     } else {
@@ -766,6 +923,16 @@ mod tests {
                         self.status(id, 0);
                     }
                 }
+                Request::Remove { path } => {
+                    let code = if self.files.remove(*path).is_some() {
+                        self.removed += 1;
+                        0
+                    } else {
+                        2
+                    };
+                    self.status(id, code);
+                }
+                Request::Opendir { .. } | Request::Readdir { .. } => self.status(id, 8),
             }
             self.max_in_flight = self.max_in_flight.max(self.replies.len());
             id
@@ -868,6 +1035,37 @@ mod tests {
         };
         let (created, _) = put_all(&mut server, &uploads(&files), false, true);
         assert_eq!(created, [true, false, true, true]);
+    }
+
+    #[test]
+    fn a_leftover_temporary_file_on_a_server_that_never_overwrites_is_removed_and_the_put_goes_on()
+    {
+        let files = files(6, 10);
+        let mut server = MemoryServer {
+            no_overwrite: true,
+            ..Default::default()
+        };
+        // Puts of files 1 and 4 were cut short earlier: their temporary names are taken.
+        for i in [1, 4] {
+            server
+                .files
+                .insert(format!("/d/.f000{i}.egme-tmp"), b"partial".to_vec());
+        }
+        let (created, broken) = put_all(&mut server, &uploads(&files), true, true);
+        assert_eq!(broken, None);
+        assert_eq!(created, [true; 6]);
+        assert_eq!(server.removed, 2);
+        assert!(server.files.keys().all(|k| !k.contains("egme-tmp")));
+        for (name, bytes) in &files {
+            assert_eq!(&server.files[&format!("/d/{name}")], bytes);
+        }
+        // Where the leftover cannot be removed either, that file fails and strict mode stops.
+        let mut server = MemoryServer {
+            refuse_open: vec!["/d/.f0002.egme-tmp".into()],
+            ..Default::default()
+        };
+        let (created, _) = put_all(&mut server, &uploads(&files), true, true);
+        assert_eq!(created, [true, true, false, false, false, false]);
     }
 
     #[test]
@@ -980,6 +1178,7 @@ mod tests {
                 }
                 Reply::Data { data, .. } => Reply::Data { id, data },
                 Reply::Attrs { attrs, .. } => Reply::Attrs { id, attrs },
+                Reply::Name { names, .. } => Reply::Name { id, names },
                 Reply::Unexpected { kind, .. } => Reply::Unexpected { id, kind },
             };
             self.replies.push_back(reply);

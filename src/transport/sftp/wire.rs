@@ -14,6 +14,9 @@ const FXP_CLOSE: u8 = 4;
 const FXP_READ: u8 = 5;
 const FXP_WRITE: u8 = 6;
 const FXP_LSTAT: u8 = 7;
+const FXP_OPENDIR: u8 = 11;
+const FXP_READDIR: u8 = 12;
+const FXP_REMOVE: u8 = 13;
 const FXP_RENAME: u8 = 18;
 const FXP_EXTENDED: u8 = 200;
 const FXP_STATUS: u8 = 101;
@@ -75,6 +78,16 @@ pub enum Request<'a> {
     Fsync {
         handle: &'a [u8],
     },
+    Opendir {
+        path: &'a str,
+    },
+    /// The next names of an open folder (`SSH_FX_EOF` when there are no more).
+    Readdir {
+        handle: &'a [u8],
+    },
+    Remove {
+        path: &'a str,
+    },
 }
 
 impl<'a> Request<'a> {
@@ -84,8 +97,13 @@ impl<'a> Request<'a> {
             Request::Close { handle }
             | Request::Read { handle, .. }
             | Request::Write { handle, .. }
-            | Request::Fsync { handle } => Some(handle),
-            Request::Open { .. } | Request::Lstat { .. } | Request::Rename { .. } => None,
+            | Request::Fsync { handle }
+            | Request::Readdir { handle } => Some(handle),
+            Request::Open { .. }
+            | Request::Lstat { .. }
+            | Request::Rename { .. }
+            | Request::Opendir { .. }
+            | Request::Remove { .. } => None,
         }
     }
 
@@ -107,6 +125,9 @@ impl<'a> Request<'a> {
                 data,
             },
             Request::Fsync { .. } => Request::Fsync { handle },
+            Request::Readdir { .. } => Request::Readdir { handle },
+            Request::Opendir { path } => Request::Opendir { path },
+            Request::Remove { path } => Request::Remove { path },
             Request::Open { path, flags, mode } => Request::Open { path, flags, mode },
             Request::Lstat { path } => Request::Lstat { path },
             Request::Rename { from, to } => Request::Rename { from, to },
@@ -119,6 +140,8 @@ impl<'a> Request<'a> {
 pub struct Attrs {
     pub size: Option<u64>,
     pub permissions: Option<u32>,
+    /// Modification time, seconds since the epoch.
+    pub mtime: Option<u32>,
 }
 
 impl Attrs {
@@ -148,7 +171,12 @@ pub enum Reply {
         id: u32,
         attrs: Attrs,
     },
-    /// A well-formed reply of a kind these requests never ask for (a name list, an extended reply).
+    /// Names of a folder, as `readdir` gives them.
+    Name {
+        id: u32,
+        names: Vec<NameEntry>,
+    },
+    /// A well-formed reply of a kind these requests never ask for (an extended reply).
     Unexpected {
         id: u32,
         kind: u8,
@@ -162,9 +190,18 @@ impl Reply {
             | Reply::Handle { id, .. }
             | Reply::Data { id, .. }
             | Reply::Attrs { id, .. }
+            | Reply::Name { id, .. }
             | Reply::Unexpected { id, .. } => *id,
         }
     }
+}
+
+/// One entry of a folder: its name, the server's `ls -l`-like long name, its attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameEntry {
+    pub filename: Vec<u8>,
+    pub longname: Vec<u8>,
+    pub attrs: Attrs,
 }
 
 /// The server's answer to `init`.
@@ -212,6 +249,9 @@ pub fn encode(out: &mut Vec<u8>, id: u32, request: &Request) {
         Request::Lstat { .. } => FXP_LSTAT,
         Request::Rename { .. } => FXP_RENAME,
         Request::Fsync { .. } => FXP_EXTENDED,
+        Request::Opendir { .. } => FXP_OPENDIR,
+        Request::Readdir { .. } => FXP_READDIR,
+        Request::Remove { .. } => FXP_REMOVE,
     };
     let start = begin(out, kind);
     put_u32(out, id);
@@ -246,7 +286,10 @@ pub fn encode(out: &mut Vec<u8>, id: u32, request: &Request) {
             out.extend_from_slice(&offset.to_be_bytes());
             put_bytes(out, data);
         }
-        Request::Lstat { path } => put_bytes(out, path.as_bytes()),
+        Request::Lstat { path } | Request::Opendir { path } | Request::Remove { path } => {
+            put_bytes(out, path.as_bytes())
+        }
+        Request::Readdir { handle } => put_bytes(out, handle),
         Request::Rename { from, to } => {
             put_bytes(out, from.as_bytes());
             put_bytes(out, to.as_bytes());
@@ -322,7 +365,22 @@ pub fn decode_reply(body: &[u8]) -> Result<Reply, WireError> {
             id,
             attrs: r.attrs()?,
         },
-        FXP_NAME | FXP_EXTENDED_REPLY => Reply::Unexpected { id, kind },
+        FXP_NAME => {
+            let count = r.u32()?;
+            let mut names = Vec::new();
+            for _ in 0..count {
+                let filename = r.bytes()?.to_vec();
+                let longname = r.bytes()?.to_vec();
+                let attrs = r.attrs()?;
+                names.push(NameEntry {
+                    filename,
+                    longname,
+                    attrs,
+                });
+            }
+            Reply::Name { id, names }
+        }
+        FXP_EXTENDED_REPLY => Reply::Unexpected { id, kind },
         other => return Err(WireError::UnknownKind(other)),
     })
 }
@@ -392,7 +450,8 @@ impl<'a> Reader<'a> {
             attrs.permissions = Some(self.u32()?);
         }
         if flags & ATTR_ACMODTIME != 0 {
-            self.take(8)?;
+            self.take(4)?;
+            attrs.mtime = Some(self.u32()?);
         }
         if flags & ATTR_EXTENDED != 0 {
             let count = self.u32()?;
@@ -528,6 +587,7 @@ mod tests {
         let link = Attrs {
             size: None,
             permissions: Some(0o120_777),
+            mtime: None,
         };
         assert!(!link.is_regular_file());
         assert!(!Attrs::default().is_regular_file());
