@@ -11,6 +11,7 @@ mod daemon;
 mod faults;
 mod ftps;
 mod hostile;
+mod interop;
 mod known_hosts;
 mod ledger_loss;
 mod local_96;

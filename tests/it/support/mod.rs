@@ -1,5 +1,6 @@
 //! Test helpers shared by the integration tests.
 
+pub mod asyncssh;
 pub mod ftpd;
 pub mod proxy;
 pub mod sshd;
@@ -38,8 +39,24 @@ pub fn assert_idle(summary: &Value, context: &str) {
     );
 }
 
+/// An SFTP server a test started: where its keys are, and a config endpoint for a folder on it.
+pub trait SftpServer {
+    fn dir(&self) -> &Path;
+    fn endpoint(&self, path: &Path, known_hosts: &Path) -> String;
+}
+
+impl SftpServer for Sshd {
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn endpoint(&self, path: &Path, known_hosts: &Path) -> String {
+        Sshd::endpoint(self, path, known_hosts)
+    }
+}
+
 /// A workspace whose ORDs' folders are reached over SFTP: receive on `recv`, send on `send`.
-pub fn sftp_workspace(root: &Path, recv: &Sshd, send: &Sshd, min_age: &str) {
+pub fn sftp_workspace(root: &Path, recv: &dyn SftpServer, send: &dyn SftpServer, min_age: &str) {
     let mut config = demo::config_toml("20:00", min_age);
     for o in demo::ords() {
         let from = root.join("exchange").join(o.name).join("from-ord");
@@ -53,7 +70,7 @@ pub fn sftp_workspace(root: &Path, recv: &Sshd, send: &Sshd, min_age: &str) {
             ),
             &format!(
                 "receive = {}",
-                recv.endpoint(&from, &recv.dir.join("known_hosts"))
+                recv.endpoint(&from, &recv.dir().join("known_hosts"))
             ),
         );
         config = config.replace(
@@ -63,7 +80,7 @@ pub fn sftp_workspace(root: &Path, recv: &Sshd, send: &Sshd, min_age: &str) {
             ),
             &format!(
                 "send = {}",
-                send.endpoint(&to, &send.dir.join("known_hosts"))
+                send.endpoint(&to, &send.dir().join("known_hosts"))
             ),
         );
     }

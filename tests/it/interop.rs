@@ -1,0 +1,207 @@
+//! Interoperability: the demo's cycle against SFTP servers other than OpenSSH, each started by the test on 127.0.0.1 with the policies of servers ORDs run (docs/INTEROP.md).
+
+use std::fs;
+
+use crate::support::asyncssh::{AsyncSsh, Policy};
+use crate::support::{
+    assert_all_promises, assert_no_id_twice, once, ord_side, sftp_workspace, write_all, FIRST,
+};
+use egme_ord::demo;
+use serde_json::Value;
+
+const SECOND: &str = "2024-10-29T21:30:00Z";
+
+/// A demo workspace whose ORD folders are on an asyncssh server with `policy`.
+fn workspace(policy: Policy) -> (tempfile::TempDir, AsyncSsh, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = AsyncSsh::start(&tmp.path().join("server"), policy);
+    let root = tmp.path().join("ws");
+    sftp_workspace(&root, &server, &server, "0s");
+    (tmp, server, root)
+}
+
+/// What the same inputs give on local folders (the reference every server must match).
+fn reference(steps: &[(&[demo::DemoFile], &str)]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    fs::write(root.join("egme-ord.toml"), demo::config_toml("20:00", "0s")).unwrap();
+    write_all(root, &demo::registry_files());
+    for (files, now) in steps {
+        write_all(root, files);
+        let (code, s, err) = once(root, now);
+        assert_eq!(code, Some(0), "reference: {s}\n{err}");
+    }
+    ord_side(root)
+}
+
+fn received_total(summary: &Value) -> u64 {
+    summary["ords"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["received"]["applied"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// The demo's cycle and a correction against `policy`: the ORDs see what local folders give,
+/// byte for byte, and every promise holds.
+fn demo_and_correction(policy: Policy, context: &str) {
+    let expected = reference(&[
+        (&demo::first_delivery(), FIRST),
+        (&demo::correction(), SECOND),
+    ]);
+    let (_tmp, _server, root) = workspace(policy);
+    write_all(&root, &demo::first_delivery());
+    let (code, s, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{context}: {s}\n{err}");
+    assert!(received_total(&s) > 0, "{context}: nothing received: {s}");
+    write_all(&root, &demo::correction());
+    let (code, s, err) = once(&root, SECOND);
+    assert_eq!(code, Some(0), "{context}: {s}\n{err}");
+    assert_all_promises(&root, &expected, SECOND, context);
+}
+
+/// A stock asyncssh server drops a connection that sends any request before the login completed:
+/// the keepalive is set only once authenticated.
+#[test]
+fn a_strict_server_accepts_the_login_because_the_keepalive_waits_for_authentication() {
+    demo_and_correction(Policy::default(), "stock asyncssh");
+}
+
+/// A Windows/MFT-like server: no OpenSSH extensions (no fsync, no posix-rename), a rename onto an
+/// existing name refused with a generic failure, no permission bits in any attributes.
+#[test]
+fn a_windows_like_server_without_extensions_or_permissions_runs_the_demo_and_its_correction() {
+    demo_and_correction(Policy::mft(), "windows-like asyncssh");
+}
+
+/// Without permission bits a listing says no file type: the ORD files must still be received,
+/// and after `state/` and `work/` are lost the fence must still see our files at the ORD and
+/// refuse the send rather than use their ids again.
+#[test]
+fn a_server_without_permissions_in_its_attributes_still_lists_the_ord_files_and_the_fence_sees_ours(
+) {
+    let policy = Policy {
+        no_permissions: true,
+        ..Policy::default()
+    };
+    let (_tmp, _server, root) = workspace(policy);
+    write_all(&root, &demo::first_delivery());
+    let (code, s, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    let local = {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path();
+        fs::write(r.join("egme-ord.toml"), demo::config_toml("20:00", "0s")).unwrap();
+        write_all(r, &demo::registry_files());
+        write_all(r, &demo::first_delivery());
+        received_total(&once(r, FIRST).1)
+    };
+    assert_eq!(received_total(&s), local, "every ORD file received: {s}");
+    let before = ord_side(&root);
+    assert!(!before.is_empty());
+    fs::remove_dir_all(root.join("state")).unwrap();
+    fs::remove_dir_all(root.join("work")).unwrap();
+    let (code, s, out) = once(&root, SECOND);
+    assert_ne!(code, Some(0), "the send must be refused: {s}\n{out}");
+    assert!(out.contains("egme-ord recover"), "{out}");
+    assert_eq!(ord_side(&root), before, "nothing more may reach the ORDs");
+    assert_no_id_twice(&root, "no permissions, state and work lost");
+}
+
+/// ProFTPD's `AllowOverwrite off` (its default): a put cut short leaves its temporary name, which
+/// such a server never lets us open again. The next cycle must remove it and deliver every file,
+/// leaving no temporary file.
+#[test]
+fn a_leftover_temporary_file_on_a_server_that_never_overwrites_does_not_stop_delivery() {
+    let expected = reference(&[(&demo::first_delivery(), FIRST)]);
+    let policy = Policy {
+        no_overwrite: true,
+        ..Policy::default()
+    };
+    let (_tmp, _server, root) = workspace(policy);
+    write_all(&root, &demo::first_delivery());
+    // What interrupted puts leave behind: the temporary name of every third file to be sent.
+    for (i, key) in expected.keys().enumerate().filter(|(i, _)| i % 3 == 0) {
+        let (ord, name) = key.split_once('/').unwrap();
+        let dir = root.join("exchange").join(ord).join("to-ord");
+        fs::write(
+            dir.join(format!(".{name}.egme-tmp")),
+            format!("partial {i}"),
+        )
+        .unwrap();
+    }
+    let (code, s, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    assert_all_promises(
+        &root,
+        &expected,
+        FIRST,
+        "no-overwrite server with leftovers",
+    );
+}
+
+/// A server that refuses renames: the error names the operation, the remote paths and what the
+/// ORD's administrator must grant.
+#[test]
+fn a_refused_rename_names_the_file_and_the_right_the_account_needs() {
+    let policy = Policy {
+        no_rename: true,
+        ..Policy::default()
+    };
+    let (_tmp, _server, root) = workspace(policy);
+    write_all(&root, &demo::first_delivery());
+    let (code, s, err) = once(&root, FIRST);
+    assert_ne!(code, Some(0), "{s}\n{err}");
+    let errors = s["ords"][0]["errors"].to_string();
+    assert!(
+        errors.contains("rename")
+            && errors.contains(".egme-tmp")
+            && errors.contains("right to rename"),
+        "{errors}"
+    );
+    // Nothing half-delivered: the temporary files are what stays, no final name.
+    let sent: Vec<String> = ord_side(&root)
+        .keys()
+        .filter(|k| !k.contains("/."))
+        .cloned()
+        .collect();
+    assert!(sent.is_empty(), "{sent:?}");
+}
+
+/// A server without `fsync@openssh.com` weakens "a delivered file survives the ORD's server
+/// crashing": `validate-config` says so for each send folder there (and only there), the cycle
+/// logs it, and a server that offers it is not mentioned.
+#[test]
+fn a_server_without_fsync_is_said_by_validate_config_and_by_the_cycle() {
+    let validate = |root: &std::path::Path| {
+        let o = crate::support::run(root, &["validate-config", "--json"]);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        (v["warnings"].to_string(), crate::support::text(&o))
+    };
+    let (_tmp, _server, root) = workspace(Policy {
+        windows: true,
+        ..Policy::default()
+    });
+    let (warnings, out) = validate(&root);
+    for o in demo::ords() {
+        assert!(
+            warnings.contains(&format!(
+                "{} send: the server does not offer fsync@openssh.com",
+                o.name
+            )),
+            "{out}"
+        );
+        assert!(
+            !warnings.contains(&format!("{} receive: the server does not", o.name)),
+            "{out}"
+        );
+    }
+    write_all(&root, &demo::first_delivery());
+    let (code, _, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("does not offer fsync@openssh.com"), "{err}");
+    let (_tmp2, _stock, stock_root) = workspace(Policy::default());
+    let (warnings, out) = validate(&stock_root);
+    assert!(!warnings.contains("fsync"), "{out}");
+}
