@@ -265,12 +265,7 @@ impl SftpDir {
             if self.conn.is_none() {
                 match self.connect() {
                     Ok(c) => self.conn = Some(c),
-                    Err(
-                        e @ (TransportError::UnknownHostKey { .. }
-                        | TransportError::HostKeyMismatch { .. }
-                        | TransportError::RevokedHostKey { .. }
-                        | TransportError::Auth { .. }),
-                    ) => return Err(e),
+                    Err(e) if is_fatal(&e) => return Err(e),
                     Err(e) => {
                         last = Some(e);
                         continue;

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::sshd::whoami;
+use super::sshd::{keygen, whoami};
 use super::SftpServer;
 
 /// The policies `sftp_server.py` can take (its docstring says what each does).
@@ -57,15 +57,6 @@ pub struct AsyncSsh {
     pub dir: PathBuf,
     pub port: u16,
     child: Option<Child>,
-}
-
-fn keygen(path: &Path) {
-    let ok = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(path)
-        .status()
-        .expect("ssh-keygen");
-    assert!(ok.success());
 }
 
 impl AsyncSsh {

@@ -16,7 +16,8 @@ pub struct Sshd {
     extra_config: String,
 }
 
-fn keygen(path: &Path) {
+/// A new ed25519 key pair at `path` (and `path.pub`), without a passphrase.
+pub fn keygen(path: &Path) {
     let ok = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
         .arg(path)
