@@ -205,3 +205,45 @@ fn a_server_without_fsync_is_said_by_validate_config_and_by_the_cycle() {
     let (warnings, out) = validate(&stock_root);
     assert!(!warnings.contains("fsync"), "{out}");
 }
+
+/// A cycle killed right after its files reached the ORD and before the ledger recorded them, on
+/// servers that never overwrite (ProFTPD's default) and that refuse a rename onto an existing name
+/// with a generic failure (Windows/MFT): the next cycle finds each file already there with the
+/// same bytes, records it delivered, and every promise holds.
+#[test]
+fn a_cycle_killed_after_its_puts_is_completed_by_the_next_on_servers_that_never_overwrite() {
+    let expected = reference(&[(&demo::first_delivery(), FIRST)]);
+    for (policy, context) in [
+        (
+            Policy {
+                no_overwrite: true,
+                ..Policy::default()
+            },
+            "no-overwrite server",
+        ),
+        (Policy::mft(), "windows-like server"),
+    ] {
+        let (_tmp, _server, root) = workspace(policy);
+        write_all(&root, &demo::first_delivery());
+        let status = crate::support::bin()
+            .args(["once", "--json", "--config"])
+            .arg(root.join("egme-ord.toml"))
+            .args(["--now", FIRST])
+            .env("EGME_ORD_CRASH_AT", "after-delivery-put")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(
+            !status.success(),
+            "{context}: the cycle must have been killed"
+        );
+        assert!(
+            !ord_side(&root).is_empty(),
+            "{context}: files reached the ORD"
+        );
+        let (code, s, err) = once(&root, FIRST);
+        assert_eq!(code, Some(0), "{context}: {s}\n{err}");
+        assert_all_promises(&root, &expected, FIRST, context);
+    }
+}
