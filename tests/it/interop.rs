@@ -1,23 +1,54 @@
 //! Interoperability: the demo's cycle against SFTP servers other than OpenSSH, each started by the test on 127.0.0.1 with the policies of servers ORDs run (docs/INTEROP.md).
 
 use std::fs;
+use std::path::Path;
 
 use crate::support::asyncssh::{AsyncSsh, Policy};
+use crate::support::proftpd::ProFtpd;
+use crate::support::sshd::Sshd;
 use crate::support::{
-    assert_all_promises, assert_no_id_twice, once, ord_side, sftp_workspace, write_all, FIRST,
+    assert_all_promises, assert_no_id_twice, once, ord_side, sftp_workspace, write_all, SftpServer,
+    FIRST,
 };
 use egme_ord::demo;
 use serde_json::Value;
 
 const SECOND: &str = "2024-10-29T21:30:00Z";
 
-/// A demo workspace whose ORD folders are on an asyncssh server with `policy`.
-fn workspace(policy: Policy) -> (tempfile::TempDir, AsyncSsh, std::path::PathBuf) {
+/// Starts a server in the folder given.
+type Start = Box<dyn Fn(&Path) -> Box<dyn SftpServer>>;
+
+fn asyncssh(policy: Policy) -> Start {
+    Box::new(move |dir: &Path| Box::new(AsyncSsh::start(dir, policy)) as Box<dyn SftpServer>)
+}
+
+fn proftpd(allow_overwrite: bool) -> Start {
+    Box::new(move |dir: &Path| {
+        Box::new(ProFtpd::start_sftp(dir, allow_overwrite)) as Box<dyn SftpServer>
+    })
+}
+
+fn gesftpserver() -> Start {
+    Box::new(|dir: &Path| {
+        Box::new(Sshd::start_with_subsystem(
+            dir,
+            Path::new("/usr/libexec/gesftpserver"),
+        )) as Box<dyn SftpServer>
+    })
+}
+
+/// A demo workspace whose ORD folders are on the server `start` starts.
+fn workspace_on(start: &Start) -> (tempfile::TempDir, Box<dyn SftpServer>, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
-    let server = AsyncSsh::start(&tmp.path().join("server"), policy);
+    let server = start(&tmp.path().join("server"));
     let root = tmp.path().join("ws");
-    sftp_workspace(&root, &server, &server, "0s");
+    sftp_workspace(&root, server.as_ref(), server.as_ref(), "0s");
     (tmp, server, root)
+}
+
+/// A demo workspace whose ORD folders are on an asyncssh server with `policy`.
+fn workspace(policy: Policy) -> (tempfile::TempDir, Box<dyn SftpServer>, std::path::PathBuf) {
+    workspace_on(&asyncssh(policy))
 }
 
 /// What the same inputs give on local folders (the reference every server must match).
@@ -43,14 +74,14 @@ fn received_total(summary: &Value) -> u64 {
         .sum()
 }
 
-/// The demo's cycle and a correction against `policy`: the ORDs see what local folders give,
-/// byte for byte, and every promise holds.
-fn demo_and_correction(policy: Policy, context: &str) {
+/// The demo's cycle and a correction on the server `start` starts: the ORDs see what local
+/// folders give, byte for byte, and every promise holds.
+fn demo_and_correction(start: &Start, context: &str) {
     let expected = reference(&[
         (&demo::first_delivery(), FIRST),
         (&demo::correction(), SECOND),
     ]);
-    let (_tmp, _server, root) = workspace(policy);
+    let (_tmp, _server, root) = workspace_on(start);
     write_all(&root, &demo::first_delivery());
     let (code, s, err) = once(&root, FIRST);
     assert_eq!(code, Some(0), "{context}: {s}\n{err}");
@@ -65,14 +96,14 @@ fn demo_and_correction(policy: Policy, context: &str) {
 /// the keepalive is set only once authenticated.
 #[test]
 fn a_strict_server_accepts_the_login_because_the_keepalive_waits_for_authentication() {
-    demo_and_correction(Policy::default(), "stock asyncssh");
+    demo_and_correction(&asyncssh(Policy::default()), "stock asyncssh");
 }
 
 /// A Windows/MFT-like server: no OpenSSH extensions (no fsync, no posix-rename), a rename onto an
 /// existing name refused with a generic failure, no permission bits in any attributes.
 #[test]
 fn a_windows_like_server_without_extensions_or_permissions_runs_the_demo_and_its_correction() {
-    demo_and_correction(Policy::mft(), "windows-like asyncssh");
+    demo_and_correction(&asyncssh(Policy::mft()), "windows-like asyncssh");
 }
 
 /// Without permission bits a listing says no file type: the ORD files must still be received,
@@ -114,12 +145,18 @@ fn a_server_without_permissions_in_its_attributes_still_lists_the_ord_files_and_
 /// leaving no temporary file.
 #[test]
 fn a_leftover_temporary_file_on_a_server_that_never_overwrites_does_not_stop_delivery() {
-    let expected = reference(&[(&demo::first_delivery(), FIRST)]);
     let policy = Policy {
         no_overwrite: true,
         ..Policy::default()
     };
-    let (_tmp, _server, root) = workspace(policy);
+    leftovers_then_delivery(&asyncssh(policy), "no-overwrite asyncssh");
+}
+
+/// Puts cut short earlier left the temporary names of a third of the files: the cycle delivers
+/// every file once and leaves no temporary file.
+fn leftovers_then_delivery(start: &Start, context: &str) {
+    let expected = reference(&[(&demo::first_delivery(), FIRST)]);
+    let (_tmp, _server, root) = workspace_on(start);
     write_all(&root, &demo::first_delivery());
     // What interrupted puts leave behind: the temporary name of every third file to be sent.
     for (i, key) in expected.keys().enumerate().filter(|(i, _)| i % 3 == 0) {
@@ -132,13 +169,8 @@ fn a_leftover_temporary_file_on_a_server_that_never_overwrites_does_not_stop_del
         .unwrap();
     }
     let (code, s, err) = once(&root, FIRST);
-    assert_eq!(code, Some(0), "{s}\n{err}");
-    assert_all_promises(
-        &root,
-        &expected,
-        FIRST,
-        "no-overwrite server with leftovers",
-    );
+    assert_eq!(code, Some(0), "{context}: {s}\n{err}");
+    assert_all_promises(&root, &expected, FIRST, context);
 }
 
 /// A server that refuses renames: the error names the operation, the remote paths and what the
@@ -212,38 +244,62 @@ fn a_server_without_fsync_is_said_by_validate_config_and_by_the_cycle() {
 /// same bytes, records it delivered, and every promise holds.
 #[test]
 fn a_cycle_killed_after_its_puts_is_completed_by_the_next_on_servers_that_never_overwrite() {
+    let no_overwrite = Policy {
+        no_overwrite: true,
+        ..Policy::default()
+    };
+    killed_after_puts(&asyncssh(no_overwrite), "no-overwrite asyncssh");
+    killed_after_puts(&asyncssh(Policy::mft()), "windows-like asyncssh");
+}
+
+/// A cycle killed after its puts, before the ledger recorded them; then the next cycle.
+fn killed_after_puts(start: &Start, context: &str) {
     let expected = reference(&[(&demo::first_delivery(), FIRST)]);
-    for (policy, context) in [
-        (
-            Policy {
-                no_overwrite: true,
-                ..Policy::default()
-            },
-            "no-overwrite server",
-        ),
-        (Policy::mft(), "windows-like server"),
-    ] {
-        let (_tmp, _server, root) = workspace(policy);
-        write_all(&root, &demo::first_delivery());
-        let status = crate::support::bin()
-            .args(["once", "--json", "--config"])
-            .arg(root.join("egme-ord.toml"))
-            .args(["--now", FIRST])
-            .env("EGME_ORD_CRASH_AT", "after-delivery-put")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(
-            !status.success(),
-            "{context}: the cycle must have been killed"
-        );
-        assert!(
-            !ord_side(&root).is_empty(),
-            "{context}: files reached the ORD"
-        );
-        let (code, s, err) = once(&root, FIRST);
-        assert_eq!(code, Some(0), "{context}: {s}\n{err}");
-        assert_all_promises(&root, &expected, FIRST, context);
-    }
+    let (_tmp, _server, root) = workspace_on(start);
+    write_all(&root, &demo::first_delivery());
+    let status = crate::support::bin()
+        .args(["once", "--json", "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .args(["--now", FIRST])
+        .env("EGME_ORD_CRASH_AT", "after-delivery-put")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        !status.success(),
+        "{context}: the cycle must have been killed"
+    );
+    assert!(
+        !ord_side(&root).is_empty(),
+        "{context}: files reached the ORD"
+    );
+    let (code, s, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{context}: {s}\n{err}");
+    assert_all_promises(&root, &expected, FIRST, context);
+}
+
+/// Every check of the matrix on one server: the demo and a correction, leftovers of puts cut
+/// short, a cycle killed after its puts.
+fn the_matrix(start: &Start, context: &str) {
+    demo_and_correction(start, context);
+    leftovers_then_delivery(start, &format!("{context}, leftovers"));
+    killed_after_puts(start, &format!("{context}, killed after its puts"));
+}
+
+/// ProFTPD's mod_sftp as installed: `AllowOverwrite off`.
+#[test]
+fn proftpd_mod_sftp_with_allow_overwrite_off_holds_every_promise() {
+    the_matrix(&proftpd(false), "ProFTPD mod_sftp, AllowOverwrite off");
+}
+
+#[test]
+fn proftpd_mod_sftp_with_allow_overwrite_on_holds_every_promise() {
+    the_matrix(&proftpd(true), "ProFTPD mod_sftp, AllowOverwrite on");
+}
+
+/// Green End SFTP Server (SFTP versions 3 to 6) as OpenSSH's sftp subsystem.
+#[test]
+fn gesftpserver_as_the_sftp_subsystem_holds_every_promise() {
+    the_matrix(&gesftpserver(), "gesftpserver");
 }

@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::sshd::{keygen, whoami};
-use super::SftpServer;
+use super::sshd::keygen;
+use super::{sftp_endpoint, write_known_hosts, SftpServer};
 
 /// The policies `sftp_server.py` can take (its docstring says what each does).
 #[derive(Debug, Clone, Copy, Default)]
@@ -108,7 +108,7 @@ impl AsyncSsh {
                         port,
                         child: Some(child),
                     };
-                    s.write_known_hosts();
+                    write_known_hosts(&s.dir, s.port);
                     return s;
                 }
                 said.push(line);
@@ -128,18 +128,6 @@ impl AsyncSsh {
         }
         panic!("the asyncssh server found no free port");
     }
-
-    fn write_known_hosts(&self) {
-        let key = fs::read_to_string(self.dir.join("hostkey.pub")).unwrap();
-        let mut parts = key.split_whitespace();
-        let line = format!(
-            "[127.0.0.1]:{} {} {}\n",
-            self.port,
-            parts.next().unwrap(),
-            parts.next().unwrap()
-        );
-        fs::write(self.dir.join("known_hosts"), line).unwrap();
-    }
 }
 
 impl SftpServer for AsyncSsh {
@@ -148,14 +136,7 @@ impl SftpServer for AsyncSsh {
     }
 
     fn endpoint(&self, path: &Path, known_hosts: &Path) -> String {
-        format!(
-            "{{ transport = \"sftp\", host = \"127.0.0.1\", port = {}, user = \"{}\", key = \"{}\", known_hosts = \"{}\", path = \"{}\", connect_timeout = \"5s\", io_timeout = \"10s\", attempts = 2 }}",
-            self.port,
-            whoami(),
-            self.dir.join("userkey").display(),
-            known_hosts.display(),
-            path.display()
-        )
+        sftp_endpoint(self.port, &self.dir, path, known_hosts)
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod asyncssh;
 pub mod ftpd;
+pub mod proftpd;
 pub mod proxy;
 pub mod sshd;
 
@@ -53,6 +54,32 @@ impl SftpServer for Sshd {
     fn endpoint(&self, path: &Path, known_hosts: &Path) -> String {
         Sshd::endpoint(self, path, known_hosts)
     }
+}
+
+/// A config endpoint for `path` on an SFTP server on 127.0.0.1:`port` whose user key is
+/// `dir/userkey`.
+pub fn sftp_endpoint(port: u16, dir: &Path, path: &Path, known_hosts: &Path) -> String {
+    format!(
+        "{{ transport = \"sftp\", host = \"127.0.0.1\", port = {}, user = \"{}\", key = \"{}\", known_hosts = \"{}\", path = \"{}\", connect_timeout = \"5s\", io_timeout = \"10s\", attempts = 2 }}",
+        port,
+        sshd::whoami(),
+        dir.join("userkey").display(),
+        known_hosts.display(),
+        path.display()
+    )
+}
+
+/// Writes `dir/known_hosts` with the server's key `dir/hostkey.pub` for 127.0.0.1:`port`.
+pub fn write_known_hosts(dir: &Path, port: u16) {
+    let key = fs::read_to_string(dir.join("hostkey.pub")).unwrap();
+    let mut parts = key.split_whitespace();
+    let line = format!(
+        "[127.0.0.1]:{} {} {}\n",
+        port,
+        parts.next().unwrap(),
+        parts.next().unwrap()
+    );
+    fs::write(dir.join("known_hosts"), line).unwrap();
 }
 
 /// A workspace whose ORDs' folders are reached over SFTP: receive on `recv`, send on `send`.

@@ -14,6 +14,8 @@ pub struct Sshd {
     child: Option<Child>,
     /// Lines added to the generated sshd_config.
     extra_config: String,
+    /// The SFTP server sshd runs (`internal-sftp`, or a program's path).
+    subsystem: String,
 }
 
 /// A new ed25519 key pair at `path` (and `path.pub`), without a passphrase.
@@ -60,8 +62,22 @@ impl Sshd {
             port,
             child: None,
             extra_config: extra.to_string(),
+            subsystem: "internal-sftp".to_string(),
         };
         s.write_known_hosts(&dir.join("known_hosts"), &dir.join("hostkey.pub"));
+        s.restart();
+        s
+    }
+
+    /// A server whose SFTP subsystem is the program `sftp_server` instead of OpenSSH's own.
+    pub fn start_with_subsystem(dir: &Path, sftp_server: &Path) -> Sshd {
+        assert!(
+            sftp_server.exists(),
+            "{} is missing (scripts/test installs it)",
+            sftp_server.display()
+        );
+        let mut s = Sshd::start(dir);
+        s.subsystem = sftp_server.display().to_string();
         s.restart();
         s
     }
@@ -96,11 +112,12 @@ impl Sshd {
         self.stop();
         let d = &self.dir;
         let config = format!(
-            "Port {}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile {}\nSubsystem sftp internal-sftp\nLogLevel ERROR\n{}",
+            "Port {}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile {}\nSubsystem sftp {}\nLogLevel ERROR\n{}",
             self.port,
             d.join("hostkey").display(),
             d.join("authorized_keys").display(),
             d.join("sshd.pid").display(),
+            self.subsystem,
             self.extra_config
         );
         fs::write(d.join("sshd_config"), config).unwrap();

@@ -1,0 +1,134 @@
+//! ProFTPD's `mod_sftp` on 127.0.0.1 for the interoperability tests, run from Debian's packages unpacked by `scripts/test-servers` (not installed: Debian's FTP servers conflict); killed on drop.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::sshd::{keygen, whoami};
+use super::{sftp_endpoint, write_known_hosts, SftpServer};
+
+/// Where `scripts/test-servers` unpacked the servers.
+pub fn unpacked() -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-servers/root");
+    assert!(
+        root.join("usr/sbin/proftpd").exists(),
+        "these tests need ProFTPD and vsftpd unpacked in {}: run scripts/test (or scripts/test-servers {})",
+        root.display(),
+        root.parent().unwrap().display()
+    );
+    root
+}
+
+fn id(flag: &str) -> String {
+    let out = Command::new("id").arg(flag).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub struct ProFtpd {
+    pub dir: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl ProFtpd {
+    /// Starts `mod_sftp` in `dir` (keys, config and logs there); `allow_overwrite` is ProFTPD's
+    /// `AllowOverwrite` (off is its default).
+    pub fn start_sftp(dir: &Path, allow_overwrite: bool) -> ProFtpd {
+        let root = unpacked();
+        fs::create_dir_all(dir).unwrap();
+        keygen(&dir.join("hostkey"));
+        keygen(&dir.join("userkey"));
+        // mod_sftp reads the keys a user may log in with in RFC 4716 form.
+        let rfc4716 = Command::new("ssh-keygen")
+            .args(["-e", "-f"])
+            .arg(dir.join("userkey.pub"))
+            .output()
+            .unwrap();
+        assert!(rfc4716.status.success());
+        fs::write(dir.join("authorized_keys"), &rfc4716.stdout).unwrap();
+        let passwd = dir.join("passwd");
+        fs::write(
+            &passwd,
+            format!(
+                "{}:x:{}:{}::{}:/bin/sh\n",
+                whoami(),
+                id("-u"),
+                id("-g"),
+                dir.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&passwd, fs::Permissions::from_mode(0o600)).unwrap();
+        for _ in 0..20 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let d = dir.display();
+            let config = format!(
+                "ServerType standalone\nServerName \"egme-ord test\"\nDefaultServer on\nDefaultAddress 127.0.0.1\nSocketBindTight on\nPort {port}\nUser {user}\nGroup {group}\nPidFile {d}/proftpd.pid\nScoreboardFile {d}/scoreboard\nDelayTable none\nWtmpLog off\nUseIPv6 off\nUseReverseDNS off\nUseFtpUsers off\nModulePath {modules}\nLoadModule mod_sftp.c\nSFTPEngine on\nSFTPHostKey {d}/hostkey\nSFTPAuthorizedUserKeys file:{d}/authorized_keys\nSFTPAuthMethods publickey\nSFTPKeyBlacklist none\nSFTPLog {d}/sftp.log\nAuthUserFile {d}/passwd\nAuthOrder mod_auth_file.c\nRequireValidShell off\nRootLogin on\nAllowOverwrite {overwrite}\nSystemLog {d}/proftpd.log\nTransferLog none\nMaxInstances 64\n",
+                user = whoami(),
+                group = id("-gn"),
+                modules = root.join("usr/lib/proftpd").display(),
+                overwrite = if allow_overwrite { "on" } else { "off" },
+            );
+            fs::write(dir.join("proftpd.conf"), config).unwrap();
+            let mut child = Command::new(root.join("usr/sbin/proftpd"))
+                .args(["-n", "-q", "-c"])
+                .arg(dir.join("proftpd.conf"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start proftpd");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    let server = ProFtpd {
+                        dir: dir.to_path_buf(),
+                        port,
+                        child: Some(child),
+                    };
+                    write_known_hosts(&server.dir, server.port);
+                    return server;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!(
+            "proftpd did not start: {}",
+            fs::read_to_string(dir.join("proftpd.log")).unwrap_or_default()
+        );
+    }
+}
+
+impl SftpServer for ProFtpd {
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn endpoint(&self, path: &Path, known_hosts: &Path) -> String {
+        sftp_endpoint(self.port, &self.dir, path, known_hosts)
+    }
+}
+
+impl Drop for ProFtpd {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // ProFTPD forks a process per session: those first, then the listener.
+            let _ = Command::new("pkill")
+                .args(["-P", &c.id().to_string()])
+                .stderr(Stdio::null())
+                .status();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
