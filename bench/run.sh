@@ -95,4 +95,4 @@ for N in "${SIZES[@]}"; do
   # Nothing is deleted until the end: on ext4, creating files right after mass deletions is slowed
   # by the allocator skipping recently freed inodes, which would bias the next measurement.
 done
-[ -n "${EGME_BENCH_KEEP:-}" ] && echo "workspace kept: $W"
+if [ -n "${EGME_BENCH_KEEP:-}" ]; then echo "workspace kept: $W"; fi

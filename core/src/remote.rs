@@ -11,7 +11,81 @@ pub const MAX_SAFE_NAME: usize = 200;
 /// The hidden name `name` is written under before it is renamed: one per file, so the next put of
 /// that file replaces (and renames or removes) what a put cut short left behind.
 pub fn upload_temp_name(name: &SafeName) -> String {
-    format!(".{name}{UPLOAD_TEMP_SUFFIX}")
+    TempName::default().of(name)
+}
+
+/// The default `temp_name` of an SFTP send folder: hidden, beside the final name.
+pub const DEFAULT_TEMP_NAME: &str = ".{name}.egme-tmp";
+
+/// How the name a file is written under before its rename is made from its final name: a
+/// pattern with `{name}` once, e.g. `.{name}.egme-tmp` (hidden, the default), `{name}.part` (for
+/// a server that refuses dot-names) or `upload/{name}` (a subfolder of the ORD's choosing, for a
+/// pickup that takes every file it sees). One name per file, so a put cut short is found again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TempName {
+    /// What comes before the name, a subfolder (`folder/`) included.
+    prefix: String,
+    suffix: String,
+}
+
+impl Default for TempName {
+    fn default() -> TempName {
+        TempName {
+            prefix: ".".to_string(),
+            suffix: UPLOAD_TEMP_SUFFIX.to_string(),
+        }
+    }
+}
+
+impl TempName {
+    /// Reads a pattern; the error says what is wrong with it.
+    pub fn parse(pattern: &str) -> Result<TempName, String> {
+        let Some((prefix, suffix)) = pattern.split_once("{name}") else {
+            return Err("must contain {name} (the file's final name)".into());
+        };
+        if suffix.contains("{name}") {
+            return Err("must contain {name} once".into());
+        }
+        if prefix.is_empty() && suffix.is_empty() {
+            return Err("must differ from {name}: the file would be visible under its final name while it is written".into());
+        }
+        if !pattern.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') {
+            return Err("may hold printable ASCII only, without spaces or backslashes".into());
+        }
+        if suffix.contains('/') {
+            return Err("may name a subfolder only before {name} (e.g. upload/{name})".into());
+        }
+        if let Some((folder, rest)) = prefix.split_once('/') {
+            if rest.contains('/') {
+                return Err("may name one subfolder, not a path (e.g. upload/{name})".into());
+            }
+            if folder.is_empty() || folder == "." || folder == ".." {
+                return Err(
+                    "names a subfolder that is not a folder name: use e.g. upload/{name}".into(),
+                );
+            }
+        }
+        Ok(TempName {
+            prefix: prefix.to_string(),
+            suffix: suffix.to_string(),
+        })
+    }
+
+    /// The temporary name of `name`, relative to the send folder.
+    pub fn of(&self, name: &SafeName) -> String {
+        format!("{}{name}{}", self.prefix, self.suffix)
+    }
+
+    /// The subfolder the temporary names are in, if any.
+    pub fn folder(&self) -> Option<&str> {
+        self.prefix.split_once('/').map(|(folder, _)| folder)
+    }
+}
+
+impl fmt::Display for TempName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{{name}}{}", self.prefix, self.suffix)
+    }
 }
 
 /// Whether a remote name is safe to use as a local file name and as one component of a remote
@@ -232,5 +306,43 @@ mod tests {
         assert_eq!(long("data-file-2024.sgl"), EntryKind::Unknown);
         assert_eq!(long("d.sgl"), EntryKind::Unknown);
         assert_eq!(long(""), EntryKind::Unknown);
+    }
+
+    #[test]
+    fn a_temp_name_pattern_places_the_name_once_and_at_most_one_subfolder() {
+        let name = SafeName::new("a.sgl").unwrap();
+        let of = |p: &str| TempName::parse(p).map(|t| t.of(&name));
+        assert_eq!(TempName::default().of(&name), ".a.sgl.egme-tmp");
+        assert_eq!(of(DEFAULT_TEMP_NAME).unwrap(), ".a.sgl.egme-tmp");
+        assert_eq!(
+            TempName::parse(DEFAULT_TEMP_NAME).unwrap(),
+            TempName::default()
+        );
+        assert_eq!(of("{name}.part").unwrap(), "a.sgl.part");
+        assert_eq!(of("upload/{name}").unwrap(), "upload/a.sgl");
+        assert_eq!(
+            TempName::parse("upload/{name}").unwrap().folder(),
+            Some("upload")
+        );
+        assert_eq!(TempName::parse("{name}.part").unwrap().folder(), None);
+        assert_eq!(
+            TempName::parse("{name}.part").unwrap().to_string(),
+            "{name}.part"
+        );
+        for bad in [
+            "",
+            "name.part",
+            "{name}",
+            "{name}.{name}",
+            "up load/{name}",
+            "a/b/{name}",
+            "/{name}",
+            "../{name}",
+            "./{name}",
+            "{name}/x",
+            "up\\load/{name}",
+        ] {
+            assert!(TempName::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

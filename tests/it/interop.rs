@@ -303,3 +303,78 @@ fn proftpd_mod_sftp_with_allow_overwrite_on_holds_every_promise() {
 fn gesftpserver_as_the_sftp_subsystem_holds_every_promise() {
     the_matrix(&gesftpserver(), "gesftpserver");
 }
+
+/// Adds `temp_name = pattern` to every send folder of the workspace's config.
+fn with_temp_name(root: &Path, pattern: &str) {
+    let path = root.join("egme-ord.toml");
+    let config = fs::read_to_string(&path).unwrap();
+    let edited: Vec<String> = config
+        .lines()
+        .map(|l| {
+            if l.starts_with("send = {") {
+                l.replacen(
+                    "attempts = 2 }",
+                    &format!("attempts = 2, temp_name = \"{pattern}\" }}"),
+                    1,
+                )
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert_eq!(
+        edited.iter().filter(|l| l.contains("temp_name")).count(),
+        demo::ords().len(),
+        "{config}"
+    );
+    fs::write(&path, edited.join("\n") + "\n").unwrap();
+}
+
+/// A server that refuses names starting with a dot (as some Windows/MFT servers do): with the
+/// default hidden temporary name the send fails and says what to grant or set; with
+/// `temp_name = "{name}.part"` every file is delivered once and none is left behind.
+#[test]
+fn a_server_that_refuses_dot_names_is_served_with_a_part_suffix() {
+    let policy = Policy {
+        no_dot_names: true,
+        ..Policy::default()
+    };
+    let (_tmp, _server, root) = workspace(policy);
+    write_all(&root, &demo::first_delivery());
+    let (code, s, err) = once(&root, FIRST);
+    assert_ne!(code, Some(0), "{s}\n{err}");
+    let errors = s["ords"][0]["errors"].to_string();
+    assert!(
+        errors.contains(".egme-tmp")
+            && errors.contains("start with a dot")
+            && errors.contains("temp_name"),
+        "{errors}"
+    );
+    let expected = reference(&[(&demo::first_delivery(), FIRST)]);
+    let (_tmp, _server, root) = workspace(policy);
+    with_temp_name(&root, "{name}.part");
+    write_all(&root, &demo::first_delivery());
+    let (code, s, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    assert_all_promises(&root, &expected, FIRST, "dot-names refused, {name}.part");
+}
+
+/// `temp_name = "upload/{name}"`: every file is written in a subfolder (made when missing) and
+/// renamed into the send folder, so a pickup that takes every file it sees there never sees a
+/// partial one; the subfolder is left empty.
+#[test]
+fn temporary_names_in_a_subfolder_keep_partial_files_out_of_the_send_folder() {
+    let expected = reference(&[(&demo::first_delivery(), FIRST)]);
+    let (_tmp, _server, root) = workspace(Policy::mft());
+    with_temp_name(&root, "upload/{name}");
+    write_all(&root, &demo::first_delivery());
+    let (code, s, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    for o in demo::ords() {
+        let upload = root.join("exchange").join(o.name).join("to-ord/upload");
+        assert!(upload.is_dir(), "{}", upload.display());
+        assert_eq!(crate::support::names(&upload), Vec::<String>::new());
+        fs::remove_dir(&upload).unwrap();
+    }
+    assert_all_promises(&root, &expected, FIRST, "temp_name upload/{name}");
+}

@@ -3,6 +3,7 @@
 mod raw;
 mod read;
 
+use crate::remote::TempName;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -161,6 +162,8 @@ pub struct SftpSettings {
     pub sessions: u32,
     /// Uploads: `fsync@openssh.com` on each file before its rename, where the server offers it.
     pub fsync: bool,
+    /// Uploads: the name each file is written under before its rename.
+    pub temp_name: TempName,
 }
 
 /// One folder of an exchange account.
@@ -869,6 +872,44 @@ send = { transport = "local", path = "exchange/e-redes/in" }
         assert!(
             errs.iter()
                 .any(|e| e.to_string().contains(".fsync` (e-redes) is only for")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn the_temporary_name_is_hidden_unless_set_checked_and_only_for_sftp() {
+        let sftp = |extra: &str| {
+            GOOD.replace(
+                "send = { transport = \"local\", path = \"exchange/e-redes/in\" }",
+                &format!("send = {{ transport = \"sftp\", path = \"/in\", host = \"h\", user = \"u\", key = \"k\", known_hosts = \"kh\"{extra} }}"),
+            )
+        };
+        let temp_of =
+            |text: &str| match &Config::parse(text, Path::new("egme.toml")).unwrap().ords[0].send {
+                Endpoint::Sftp(s) => s.temp_name.to_string(),
+                _ => panic!("not sftp"),
+            };
+        assert_eq!(temp_of(&sftp("")), crate::remote::DEFAULT_TEMP_NAME);
+        assert_eq!(
+            temp_of(&sftp(", temp_name = \"{name}.part\"")),
+            "{name}.part"
+        );
+        let errs =
+            Config::parse(&sftp(", temp_name = \"x.part\""), Path::new("egme.toml")).unwrap_err();
+        assert!(
+            errs.iter().any(|e| e
+                .to_string()
+                .contains(".temp_name` (e-redes): must contain {name}")),
+            "{errs:?}"
+        );
+        let local = GOOD.replace(
+            "send = { transport = \"local\", path = \"exchange/e-redes/in\" }",
+            "send = { transport = \"local\", path = \"exchange/e-redes/in\", temp_name = \"{name}.part\" }",
+        );
+        let errs = Config::parse(&local, Path::new("egme.toml")).unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.to_string().contains(".temp_name` (e-redes) is only for")),
             "{errs:?}"
         );
     }

@@ -17,6 +17,7 @@ use crate::completeness::ExpectBy;
 use crate::netting::{NettingPolicy, TariffFiles};
 use crate::planner::Schedule;
 use crate::region::Region;
+use crate::remote::TempName;
 use crate::retention::Retention;
 use crate::sgl::{Dialect, ValueKind};
 
@@ -184,6 +185,8 @@ struct RawSftp {
     sessions: Option<u32>,
     /// Send side: ask the server to flush each file to disk before it is renamed (default true).
     fsync: Option<bool>,
+    /// Send side: the name a file is written under before its rename (default `.{name}.egme-tmp`).
+    temp_name: Option<String>,
 }
 
 /// `transport = "ftps"` (or `"ftp"` with `allow_plaintext`): a folder of an FTP account.
@@ -660,6 +663,14 @@ impl RawSftp {
             attempts: s.attempts.unwrap_or(3).max(1),
             sessions: s.sessions.unwrap_or(1).clamp(1, 32),
             fsync: s.fsync.unwrap_or(true),
+            temp_name: match s.temp_name.as_deref().map(TempName::parse) {
+                None => TempName::default(),
+                Some(Ok(t)) => t,
+                Some(Err(why)) => {
+                    m.at(at.key("temp_name"), why);
+                    return None;
+                }
+            },
         })
     }
 }

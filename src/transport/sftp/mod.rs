@@ -19,9 +19,7 @@ use crate::remote::{entry_kind, EntryKind};
 /// two lanes flush twice as many files at once as one, without another handshake. Fewer are used
 /// when the server refuses more channels (OpenSSH allows 10 per connection by default).
 const LANES: usize = 2;
-use super::{
-    upload_temp_name, Listing, OfferedKey, PutOutcome, RemoteDir, SafeName, TransportError,
-};
+use super::{Listing, OfferedKey, PutOutcome, RemoteDir, SafeName, TransportError};
 use crate::fsutil::permission_problem;
 use crate::known_hosts::{KnownHosts, Verdict};
 
@@ -55,6 +53,8 @@ pub struct SftpDir {
     helpers: Vec<SftpDir>,
     /// What the server lacks (`weakened`) was logged, once per folder and process.
     weakness_said: bool,
+    /// The subfolder of `temp_name` (if any) was found or made.
+    temp_folder_ready: bool,
 }
 
 impl SftpDir {
@@ -65,6 +65,7 @@ impl SftpDir {
             seq: 0,
             helpers: Vec::new(),
             weakness_said: false,
+            temp_folder_ready: false,
         }
     }
 
@@ -80,7 +81,7 @@ impl SftpDir {
     /// denied, or a generic failure) what the ORD's administrator can change.
     fn refused(&self, op: &'static str, path: &Path, e: ssh2::Error) -> TransportError {
         let hint = match (e.code(), op) {
-            (ErrorCode::SFTP(3 | 4), "create") => "; the account needs the right to create and write files in this folder, names that start with a dot included (ask the ORD's administrator; docs/INTEROP.md)",
+            (ErrorCode::SFTP(3 | 4), "create") => "; the account needs the right to create and write files in this folder, names that start with a dot included (ask the ORD's administrator, or set `temp_name` on this send folder, e.g. temp_name = \"{name}.part\"; docs/INTEROP.md)",
             (ErrorCode::SFTP(3 | 4), "rename") => "; the account needs the right to rename its files in this folder (ask the ORD's administrator; docs/INTEROP.md)",
             _ => "",
         };
@@ -423,10 +424,12 @@ impl RemoteDir for SftpDir {
 
     fn put(&mut self, name: &SafeName, bytes: &[u8]) -> Result<PutOutcome, TransportError> {
         self.seq += 1;
+        self.ensure_temp_folder();
         let final_path = self.remote(name);
-        // One temporary name per file (hidden: listings skip it). A put cut short leaves it behind,
-        // and the next put of the same file, this cycle or the next, truncates and renames it away.
-        let temp_path = self.remote(upload_temp_name(name));
+        // One temporary name per file (`temp_name`; hidden by default: listings skip it). A put
+        // cut short leaves it behind, and the next put of the same file, this cycle or the next,
+        // removes or truncates it and renames it away.
+        let temp_path = self.remote(self.settings.temp_name.of(name));
         self.with_sftp(|me, sftp| {
             // No stat first: the rename below refuses an existing name, and only then is the file
             // there compared (one round trip less per file; a re-put after a crash is the rare case).
@@ -650,6 +653,31 @@ impl SftpDir {
     }
 }
 
+impl SftpDir {
+    /// Makes the subfolder `temp_name` writes into, when it names one and it is not there (once
+    /// per folder and process; a failure shows in the puts, which then name the path).
+    fn ensure_temp_folder(&mut self) {
+        if self.temp_folder_ready {
+            return;
+        }
+        let Some(folder) = self.settings.temp_name.folder().map(|f| self.remote(f)) else {
+            self.temp_folder_ready = true;
+            return;
+        };
+        let made = self.with_sftp(|me, sftp| {
+            if sftp.stat(&folder).is_err() {
+                sftp.mkdir(&folder, 0o750)
+                    .map_err(|e| me.refused("mkdir", &folder, e))?;
+            }
+            Ok(())
+        });
+        match made {
+            Ok(()) => self.temp_folder_ready = true,
+            Err(e) => tracing::warn!(error = %e, "the temp_name subfolder cannot be made"),
+        }
+    }
+}
+
 /// One item's result: `None` until it is known.
 type Slot<T> = Option<Result<T, TransportError>>;
 
@@ -796,6 +824,7 @@ impl SftpDir {
         strict: bool,
     ) -> Vec<Slot<PutOutcome>> {
         let fsync = self.settings.fsync;
+        self.ensure_temp_folder();
         if !self.weakness_said {
             self.weakness_said = true;
             for w in self.weakened() {
@@ -805,7 +834,7 @@ impl SftpDir {
         let uploads: Vec<Upload> = files
             .iter()
             .map(|(name, bytes)| Upload {
-                temp: self.remote_text(upload_temp_name(name)),
+                temp: self.remote_text(self.settings.temp_name.of(name)),
                 target: self.remote_text(name.as_str()),
                 bytes,
             })
