@@ -25,15 +25,21 @@ const SECOND: &str = "2024-10-29T21:30:00Z";
 /// workspace's own `exchange/eda/…`, the server's user folder being `exchange`. `edit` changes
 /// each endpoint table (a proxy's port, another CA).
 fn ftp_workspace(root: &Path, server: &Ftpd, edit: impl Fn(String) -> String) {
+    ftp_workspace_on(root, |path| server.endpoint(path, ""), edit);
+}
+
+/// As `ftp_workspace`, for any FTP server: `endpoint(path)` is its endpoint table for `path`.
+fn ftp_workspace_on(
+    root: &Path,
+    endpoint: impl Fn(&str) -> String,
+    edit: impl Fn(String) -> String,
+) {
     let mut config = demo::config_toml("20:00", "0s");
     for (dir, key) in [("from-ord", "receive"), ("to-ord", "send")] {
         fs::create_dir_all(root.join("exchange/eda").join(dir)).unwrap();
         config = config.replace(
             &format!("{key} = {{ transport = \"local\", path = \"exchange/eda/{dir}\" }}"),
-            &format!(
-                "{key} = {}",
-                edit(server.endpoint(&format!("/eda/{dir}"), ""))
-            ),
+            &format!("{key} = {}", edit(endpoint(&format!("/eda/{dir}")))),
         );
     }
     assert!(config.contains("transport = \"ftp"), "{config}");
@@ -328,4 +334,40 @@ fn plain_ftp_is_refused_without_allow_plaintext_and_with_it_works_and_warns() {
             .any(|l| l.contains("WARN") && l.contains("plain FTP")),
         "{err}"
     );
+}
+
+/// ProFTPD's `mod_tls` (explicit TLS, `AllowOverwrite off`), run from Debian's package unpacked by
+/// `scripts/test-servers`: the island ORD's cycle, a correction and `verify`, ids once each.
+#[test]
+fn an_island_ord_over_ftps_on_proftpd_mod_tls_is_received_netted_and_sent_with_ids_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("ws");
+    let server = crate::support::proftpd::ProFtpd::start_ftps(
+        &tmp.path().join("proftpd"),
+        &root.join("exchange"),
+    );
+    ftp_workspace_on(&root, |path| server.ftp_endpoint(path, ""), |e| e);
+    write_all(&root, &demo::first_delivery());
+    let sent_by_ord = fs::read_dir(root.join("exchange/eda/from-ord"))
+        .unwrap()
+        .count();
+    let (code, s, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    let eda = ord(&s, "eda");
+    assert_eq!(eda["errors"], serde_json::json!([]), "{s}");
+    assert_eq!(eda["received"]["applied"], sent_by_ord, "{s}");
+    let got = eda_got(&root);
+    assert!(
+        !got.is_empty() && eda["files_delivered"] == got.len(),
+        "{s}"
+    );
+    assert_ids_once_gap_free(&got);
+    write_all(&root, &demo::correction());
+    let (code, s, err) = once(&root, SECOND);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    assert_ids_once_gap_free(&eda_got(&root));
+    let (_, s, _) = once(&root, "2024-10-30T21:30:00Z");
+    assert_idle(&s, "after the correction");
+    let v = crate::support::run(&root, &["verify", "--json"]);
+    assert_eq!(v.status.code(), Some(0), "{}", crate::support::text(&v));
 }

@@ -49,7 +49,7 @@ fn binaries() -> (PathBuf, PathBuf) {
     (ftpd, pw)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -58,7 +58,7 @@ fn free_port() -> u16 {
 }
 
 /// A range of 16 passive ports, different for each server of this process.
-fn passive_range() -> (u16, u16) {
+pub fn passive_range() -> (u16, u16) {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     let slot = NEXT.fetch_add(1, Ordering::SeqCst);
     let base = 20_000 + ((std::process::id() as u16 % 97) * 113 + slot * 16) % 20_000;
@@ -67,7 +67,7 @@ fn passive_range() -> (u16, u16) {
 
 /// A CA and a server certificate it signed for localhost and 127.0.0.1: (CA PEM, cert+key PEM,
 /// the certificate's DER).
-fn certificates() -> (String, String, Vec<u8>) {
+pub fn certificates() -> (String, String, Vec<u8>) {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

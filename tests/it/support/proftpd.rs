@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::ftpd::{certificates, passive_range, PASSWORD, USER};
 use super::sshd::{keygen, whoami};
 use super::{sftp_endpoint, write_known_hosts, SftpServer};
 
@@ -29,6 +30,58 @@ pub struct ProFtpd {
     pub dir: PathBuf,
     pub port: u16,
     child: Option<Child>,
+}
+
+/// The settings every ProFTPD of the tests shares: its own files in `dir`, 127.0.0.1:`port` only,
+/// the user from `dir/passwd`, no lookups.
+fn common(dir: &Path, port: u16, modules: &Path) -> String {
+    format!(
+        "ServerType standalone\nServerName \"egme-ord test\"\nDefaultServer on\nDefaultAddress 127.0.0.1\nSocketBindTight on\nPort {port}\nUser {user}\nGroup {group}\nPidFile {d}/proftpd.pid\nScoreboardFile {d}/scoreboard\nDelayTable none\nWtmpLog off\nUseIPv6 off\nUseReverseDNS off\nUseFtpUsers off\nModulePath {modules}\nAuthUserFile {d}/passwd\nAuthOrder mod_auth_file.c\nRequireValidShell off\nRootLogin on\nSystemLog {d}/proftpd.log\nTransferLog none\nMaxInstances 64\n",
+        user = whoami(),
+        group = id("-gn"),
+        d = dir.display(),
+        modules = modules.display(),
+    )
+}
+
+/// Starts ProFTPD with the config `config(port)` on a free port, waiting until it listens.
+fn launch(dir: &Path, config: impl Fn(u16) -> String) -> ProFtpd {
+    let root = unpacked();
+    for _ in 0..20 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        fs::write(dir.join("proftpd.conf"), config(port)).unwrap();
+        let mut child = Command::new(root.join("usr/sbin/proftpd"))
+            .args(["-n", "-q", "-c"])
+            .arg(dir.join("proftpd.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start proftpd");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return ProFtpd {
+                    dir: dir.to_path_buf(),
+                    port,
+                    child: Some(child),
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!(
+        "proftpd did not start: {}",
+        fs::read_to_string(dir.join("proftpd.log")).unwrap_or_default()
+    );
 }
 
 impl ProFtpd {
@@ -61,51 +114,67 @@ impl ProFtpd {
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&passwd, fs::Permissions::from_mode(0o600)).unwrap();
-        for _ in 0..20 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let d = dir.display();
-            let config = format!(
-                "ServerType standalone\nServerName \"egme-ord test\"\nDefaultServer on\nDefaultAddress 127.0.0.1\nSocketBindTight on\nPort {port}\nUser {user}\nGroup {group}\nPidFile {d}/proftpd.pid\nScoreboardFile {d}/scoreboard\nDelayTable none\nWtmpLog off\nUseIPv6 off\nUseReverseDNS off\nUseFtpUsers off\nModulePath {modules}\nLoadModule mod_sftp.c\nSFTPEngine on\nSFTPHostKey {d}/hostkey\nSFTPAuthorizedUserKeys file:{d}/authorized_keys\nSFTPAuthMethods publickey\nSFTPKeyBlacklist none\nSFTPLog {d}/sftp.log\nAuthUserFile {d}/passwd\nAuthOrder mod_auth_file.c\nRequireValidShell off\nRootLogin on\nAllowOverwrite {overwrite}\nSystemLog {d}/proftpd.log\nTransferLog none\nMaxInstances 64\n",
-                user = whoami(),
-                group = id("-gn"),
-                modules = root.join("usr/lib/proftpd").display(),
+        let modules = root.join("usr/lib/proftpd");
+        let server = launch(dir, |port| {
+            format!(
+                "{common}LoadModule mod_sftp.c\nSFTPEngine on\nSFTPHostKey {d}/hostkey\nSFTPAuthorizedUserKeys file:{d}/authorized_keys\nSFTPAuthMethods publickey\nSFTPKeyBlacklist none\nSFTPLog {d}/sftp.log\nAllowOverwrite {overwrite}\n",
+                common = common(dir, port, &modules),
+                d = dir.display(),
                 overwrite = if allow_overwrite { "on" } else { "off" },
-            );
-            fs::write(dir.join("proftpd.conf"), config).unwrap();
-            let mut child = Command::new(root.join("usr/sbin/proftpd"))
-                .args(["-n", "-q", "-c"])
-                .arg(dir.join("proftpd.conf"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start proftpd");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    let server = ProFtpd {
-                        dir: dir.to_path_buf(),
-                        port,
-                        child: Some(child),
-                    };
-                    write_known_hosts(&server.dir, server.port);
-                    return server;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            )
+        });
+        write_known_hosts(&server.dir, server.port);
+        server
+    }
+
+    /// Starts ProFTPD's FTP with `mod_tls` required (explicit TLS) in `dir`, its one user (`USER`,
+    /// `PASSWORD`) confined to `home`; the certificate is signed by a CA of the test's
+    /// (`dir/ca.pem`). `AllowOverwrite` is off, its default.
+    pub fn start_ftps(dir: &Path, home: &Path) -> ProFtpd {
+        let root = unpacked();
+        fs::create_dir_all(dir).unwrap();
+        fs::create_dir_all(home).unwrap();
+        let (ca, server_pem, _) = certificates();
+        fs::write(dir.join("ca.pem"), ca).unwrap();
+        fs::write(dir.join("server.pem"), server_pem).unwrap();
+        fs::write(dir.join("password"), format!("{PASSWORD}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        for secret in ["password", "server.pem"] {
+            fs::set_permissions(dir.join(secret), fs::Permissions::from_mode(0o600)).unwrap();
         }
-        panic!(
-            "proftpd did not start: {}",
-            fs::read_to_string(dir.join("proftpd.log")).unwrap_or_default()
-        );
+        let params = sha_crypt::Sha512Params::new(1000).unwrap();
+        let hash = sha_crypt::sha512_simple(PASSWORD, &params).unwrap();
+        let passwd = dir.join("passwd");
+        fs::write(
+            &passwd,
+            format!(
+                "{USER}:{hash}:{}:{}::{}:/bin/sh\n",
+                id("-u"),
+                id("-g"),
+                home.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&passwd, fs::Permissions::from_mode(0o600)).unwrap();
+        let (low, high) = passive_range();
+        let modules = root.join("usr/lib/proftpd");
+        launch(dir, |port| {
+            format!(
+                "{common}LoadModule mod_tls.c\nTLSEngine on\nTLSRequired on\nTLSProtocol TLSv1.2 TLSv1.3\nTLSECCertificateFile {d}/server.pem\nTLSECCertificateKeyFile {d}/server.pem\nTLSVerifyClient off\nTLSOptions NoSessionReuseRequired\nTLSLog {d}/tls.log\nPassivePorts {low} {high}\nDefaultRoot ~\nAllowOverwrite off\n",
+                common = common(dir, port, &modules),
+                d = dir.display(),
+            )
+        })
+    }
+
+    /// A TOML endpoint table for `path` (from the user's folder) over FTPS on this server.
+    pub fn ftp_endpoint(&self, path: &str, extra: &str) -> String {
+        format!(
+            "{{ transport = \"ftps\", ca_file = \"{}\", host = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\", path = \"{path}\", connect_timeout = \"5s\", io_timeout = \"10s\", attempts = 2{extra} }}",
+            self.dir.join("ca.pem").display(),
+            self.port,
+            self.dir.join("password").display()
+        )
     }
 }
 
