@@ -173,19 +173,32 @@ fn leftovers_then_delivery(start: &Start, context: &str) {
     assert_all_promises(&root, &expected, FIRST, context);
 }
 
-/// A server that refuses renames: the error names the operation, the remote paths and what the
-/// ORD's administrator must grant.
-#[test]
-fn a_refused_rename_names_the_file_and_the_right_the_account_needs() {
-    let policy = Policy {
-        no_rename: true,
-        ..Policy::default()
-    };
-    let (_tmp, _server, root) = workspace(policy);
+/// The demo's first cycle on an asyncssh server with `policy`, which must fail: the workspace and
+/// the first ORD's errors.
+fn refused_first_cycle(
+    policy: Policy,
+) -> (
+    tempfile::TempDir,
+    Box<dyn SftpServer>,
+    std::path::PathBuf,
+    String,
+) {
+    let (tmp, server, root) = workspace(policy);
     write_all(&root, &demo::first_delivery());
     let (code, s, err) = once(&root, FIRST);
     assert_ne!(code, Some(0), "{s}\n{err}");
     let errors = s["ords"][0]["errors"].to_string();
+    (tmp, server, root, errors)
+}
+
+/// A server that refuses renames: the error names the operation, the remote paths and what the
+/// ORD's administrator must grant.
+#[test]
+fn a_refused_rename_names_the_file_and_the_right_the_account_needs() {
+    let (_tmp, _server, root, errors) = refused_first_cycle(Policy {
+        no_rename: true,
+        ..Policy::default()
+    });
     assert!(
         errors.contains("rename")
             && errors.contains(".egme-tmp")
@@ -339,11 +352,7 @@ fn a_server_that_refuses_dot_names_is_served_with_a_part_suffix() {
         no_dot_names: true,
         ..Policy::default()
     };
-    let (_tmp, _server, root) = workspace(policy);
-    write_all(&root, &demo::first_delivery());
-    let (code, s, err) = once(&root, FIRST);
-    assert_ne!(code, Some(0), "{s}\n{err}");
-    let errors = s["ords"][0]["errors"].to_string();
+    let (_tmp, _server, _, errors) = refused_first_cycle(policy);
     assert!(
         errors.contains(".egme-tmp")
             && errors.contains("start with a dot")
