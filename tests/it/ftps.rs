@@ -155,16 +155,20 @@ fn an_island_ord_over_ftps_is_received_netted_and_sent_with_ids_once_and_no_part
     // validate-config logs in and lists both folders over FTPS.
     let v = crate::support::run(&root, &["validate-config"]);
     assert_eq!(v.status.code(), Some(0), "{}", crate::support::text(&v));
-    // The correction the next day: only what changed, ids going on; then nothing more.
-    write_all(&root, &demo::correction());
-    server.give_to_user();
-    let (code, s, err) = once(&root, SECOND);
+    correction_then_idle_and_verify(&root, || server.give_to_user());
+}
+
+/// The correction the next day (`written` runs once its files are written): only what changed,
+/// ids going on; then nothing more, and what egme-ord keeps matches what the ORD has.
+fn correction_then_idle_and_verify(root: &Path, written: impl Fn()) {
+    write_all(root, &demo::correction());
+    written();
+    let (code, s, err) = once(root, SECOND);
     assert_eq!(code, Some(0), "{s}\n{err}");
-    assert_ids_once_gap_free(&eda_got(&root));
-    let (_, s, _) = once(&root, "2024-10-30T21:30:00Z");
+    assert_ids_once_gap_free(&eda_got(root));
+    let (_, s, _) = once(root, "2024-10-30T21:30:00Z");
     assert_idle(&s, "after the correction");
-    // What egme-ord keeps matches what the ORD has.
-    let v = crate::support::run(&root, &["verify", "--json"]);
+    let v = crate::support::run(root, &["verify", "--json"]);
     assert_eq!(v.status.code(), Some(0), "{}", crate::support::text(&v));
 }
 
@@ -362,12 +366,5 @@ fn an_island_ord_over_ftps_on_proftpd_mod_tls_is_received_netted_and_sent_with_i
         "{s}"
     );
     assert_ids_once_gap_free(&got);
-    write_all(&root, &demo::correction());
-    let (code, s, err) = once(&root, SECOND);
-    assert_eq!(code, Some(0), "{s}\n{err}");
-    assert_ids_once_gap_free(&eda_got(&root));
-    let (_, s, _) = once(&root, "2024-10-30T21:30:00Z");
-    assert_idle(&s, "after the correction");
-    let v = crate::support::run(&root, &["verify", "--json"]);
-    assert_eq!(v.status.code(), Some(0), "{}", crate::support::text(&v));
+    correction_then_idle_and_verify(&root, || {});
 }

@@ -323,10 +323,8 @@ fn is_fatal(e: &TransportError) -> bool {
 
 /// One entry of a remote folder as the listing found it.
 struct FolderEntry {
-    /// `None` when the name is not UTF-8.
-    name: Option<String>,
-    /// The name as shown in messages.
-    shown: String,
+    /// The name, or (not UTF-8) the name as shown in messages.
+    name: Result<String, String>,
     /// `None`: not said by the server, and not a folder.
     kind: Option<EntryKind>,
     size: u64,
@@ -340,18 +338,21 @@ impl RemoteDir for SftpDir {
     }
 
     fn list(&mut self) -> Result<Listing, TransportError> {
-        let entries = self.folder_entries()?;
+        // Hidden names are never files of a listing: they are neither kept nor probed.
+        let mut entries = self.folder_entries()?;
+        entries.retain(|e| !e.name.as_ref().is_ok_and(|n| n.starts_with('.')));
+        self.probe_unknown(&mut entries)?;
         let mut files = Vec::new();
         let mut odd = Vec::new();
         let mut untyped = 0;
         for e in entries {
-            let Some(name) = e.name else {
-                odd.push(e.shown);
-                continue;
+            let name = match e.name {
+                Ok(name) => name,
+                Err(shown) => {
+                    odd.push(shown);
+                    continue;
+                }
             };
-            if name.starts_with('.') {
-                continue;
-            }
             match e.kind {
                 Some(EntryKind::File) => files.push((name, e.size, e.mtime)),
                 // Not said by the server, not a folder: taken as a file, so that nothing at the
@@ -376,7 +377,7 @@ impl RemoteDir for SftpDir {
         let mut names: Vec<String> = self
             .folder_entries()?
             .into_iter()
-            .filter_map(|e| e.name)
+            .filter_map(|e| e.name.ok())
             .filter(|n| n.starts_with('.'))
             .collect();
         names.sort();
@@ -550,6 +551,14 @@ impl RemoteDir for SftpDir {
         files: &[(SafeName, Vec<u8>)],
     ) -> Vec<Result<PutOutcome, TransportError>> {
         let strict = self.settings.sessions <= 1;
+        // Once per folder, before the batch is spread over the sessions.
+        self.ensure_temp_folder();
+        if !self.weakness_said {
+            self.weakness_said = true;
+            for w in self.weakened() {
+                tracing::warn!(dir = %self.describe(), "{w}");
+            }
+        }
         self.spread(files.len(), strict, |dir, share| {
             dir.put_share(files, share, strict)
         })
@@ -614,8 +623,8 @@ impl SftpDir {
         Err(last.unwrap_or_else(|| self.ssh(what, "no attempt made")))
     }
 
-    /// Every entry of the folder (hidden ones too) with its kind: from the permission bits, else
-    /// from the long name, else from `lstat` and whether it opens as a folder.
+    /// Every entry of the folder (hidden ones too) with its kind as the listing says it: from the
+    /// permission bits, else from the long name (`Unknown` where neither says).
     fn folder_entries(&mut self) -> Result<Vec<FolderEntry>, TransportError> {
         let path = self.settings.path.clone();
         let describe = self.describe();
@@ -625,31 +634,38 @@ impl SftpDir {
             op: "list",
             detail: format!("the server refused to list {path}: {message} (SFTP status {code}); the account needs the right to list this folder"),
         })?;
-        let mut entries: Vec<FolderEntry> = names
+        Ok(names
             .into_iter()
             .filter(|n| n.filename != b"." && n.filename != b"..")
             .map(|n| FolderEntry {
-                shown: String::from_utf8_lossy(&n.filename).into_owned(),
-                name: String::from_utf8(n.filename).ok(),
                 kind: Some(entry_kind(n.attrs.permissions, &n.longname)),
                 size: n.attrs.size.unwrap_or(0),
                 mtime: i64::from(n.attrs.mtime.unwrap_or(0)),
+                name: String::from_utf8(n.filename)
+                    .map_err(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
             })
-            .collect();
+            .collect())
+    }
+
+    /// Decides the kind of the entries the listing gave none for: from `lstat`, else whether
+    /// they open and read as folders (all asked at once).
+    fn probe_unknown(&mut self, entries: &mut [FolderEntry]) -> Result<(), TransportError> {
         let unknown: Vec<usize> = (0..entries.len())
-            .filter(|&i| entries[i].kind == Some(EntryKind::Unknown) && entries[i].name.is_some())
+            .filter(|&i| entries[i].kind == Some(EntryKind::Unknown) && entries[i].name.is_ok())
             .collect();
-        if !unknown.is_empty() {
-            let paths: Vec<String> = unknown
-                .iter()
-                .map(|&i| self.remote_text(entries[i].name.as_deref().unwrap_or_default()))
-                .collect();
-            let kinds = self.on_pipe("list", |pipe| pipeline::probe_kinds(pipe, &paths))?;
-            for (&i, kind) in unknown.iter().zip(kinds) {
-                entries[i].kind = kind;
-            }
+        if unknown.is_empty() {
+            return Ok(());
         }
-        Ok(entries)
+        let paths: Vec<String> = unknown
+            .iter()
+            .filter_map(|&i| entries[i].name.as_ref().ok())
+            .map(|n| self.remote_text(n))
+            .collect();
+        let kinds = self.on_pipe("list", |pipe| pipeline::probe_kinds(pipe, &paths))?;
+        for (&i, kind) in unknown.iter().zip(kinds) {
+            entries[i].kind = kind;
+        }
+        Ok(())
     }
 }
 
@@ -700,7 +716,7 @@ impl SftpDir {
             None => {
                 let first =
                     Pipe::open(&conn.session).map_err(|Broken(detail)| TransportError::Ssh {
-                        dir: describe.clone(),
+                        dir: describe,
                         op: "sftp channel",
                         detail,
                     })?;
@@ -824,13 +840,6 @@ impl SftpDir {
         strict: bool,
     ) -> Vec<Slot<PutOutcome>> {
         let fsync = self.settings.fsync;
-        self.ensure_temp_folder();
-        if !self.weakness_said {
-            self.weakness_said = true;
-            for w in self.weakened() {
-                tracing::warn!(dir = %self.describe(), "{w}");
-            }
-        }
         let uploads: Vec<Upload> = files
             .iter()
             .map(|(name, bytes)| Upload {
