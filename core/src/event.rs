@@ -50,10 +50,14 @@ pub enum EventKind {
     Resend,
     /// CPEs the registry gives to an ORD without an ORD file for a day after `expect_by`.
     OrdFileMissing,
+    /// Fewer than `ids_left_warning` transmission ids are left in the 10-digit NTransm.
+    IdsRunningOut,
+    /// The ORD's transmission ids reached 9999999999: its send is refused.
+    IdsExhausted,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::MissingTransmission,
         EventKind::UnregisteredCpe,
         EventKind::Rejected,
@@ -72,6 +76,8 @@ impl EventKind {
         EventKind::DayReopened,
         EventKind::Resend,
         EventKind::OrdFileMissing,
+        EventKind::IdsRunningOut,
+        EventKind::IdsExhausted,
     ];
 
     /// The name in the ledger, logs, metrics and `egme-ord events --kind`.
@@ -95,6 +101,8 @@ impl EventKind {
             EventKind::DayReopened => "day-reopened",
             EventKind::Resend => "resend",
             EventKind::OrdFileMissing => "ord-file-missing",
+            EventKind::IdsRunningOut => "ids-running-out",
+            EventKind::IdsExhausted => "ids-exhausted",
         }
     }
 
@@ -109,7 +117,8 @@ impl EventKind {
             EventKind::FileStuck
             | EventKind::MissedDays
             | EventKind::FenceRefused
-            | EventKind::ClockJump => EventLevel::Error,
+            | EventKind::ClockJump
+            | EventKind::IdsExhausted => EventLevel::Error,
             _ => EventLevel::Warn,
         }
     }

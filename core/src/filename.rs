@@ -98,6 +98,9 @@ impl Extension {
     }
 }
 
+/// The largest transmission id a name of ours can carry: NTransm is 10 digits (SGL-NOTES §2).
+pub const MAX_TRANSMISSION_ID: u64 = 9_999_999_999;
+
 /// The transmission number in a name, with its digit count so that formatting gives the name back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct NTransm {
@@ -164,6 +167,8 @@ struct NameParser<'a> {
     region: Region,
     direction: Direction,
     shape: Shape,
+    /// Our names with an NTransm of more than 10 digits are taken (as evidence of ids used).
+    any_width: bool,
 }
 
 impl NameParser<'_> {
@@ -286,6 +291,7 @@ impl NameParser<'_> {
     /// The transmission number: 10 digits in our names, 1 to 10 in the ORDs'.
     fn ntransm(&self, text: &str, offset: usize) -> Result<NTransm, NameError> {
         let width_ok = match self.direction {
+            Direction::Outbound if self.any_width => (10..=18).contains(&text.len()),
             Direction::Outbound => text.len() == 10,
             Direction::Inbound => (1..=10).contains(&text.len()),
         };
@@ -374,11 +380,28 @@ impl OrdFileName {
         region: Region,
         direction: Direction,
     ) -> Result<OrdFileName, NameError> {
+        OrdFileName::parse_with(name, region, direction, false)
+    }
+
+    /// Parses `name` as one of our outbound names of `region` whatever the number of digits of its
+    /// NTransm (10 to 18, what the ledger can hold): the fence, `recover` and `verify` count every id a name of ours used,
+    /// including one past the 10-digit range that an older version could write.
+    pub fn parse_ours(name: &str, region: Region) -> Result<OrdFileName, NameError> {
+        OrdFileName::parse_with(name, region, Direction::Outbound, true)
+    }
+
+    fn parse_with(
+        name: &str,
+        region: Region,
+        direction: Direction,
+        any_width: bool,
+    ) -> Result<OrdFileName, NameError> {
         let p = NameParser {
             name,
             region,
             direction,
             shape: shape(region, direction),
+            any_width,
         };
         if let Some(pos) = name.find(|c: char| !c.is_ascii_graphic()) {
             return Err(p.fail(
@@ -705,5 +728,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(n.direction, Direction::Inbound);
+    }
+
+    #[test]
+    fn our_names_past_ten_digits_are_recognised_as_ours_but_not_as_valid() {
+        let name = "000201PEPT0002000123681633GX_20190509_10000000025.sgl";
+        assert!(OrdFileName::parse(name, Region::Continent, Direction::Outbound).is_err());
+        let n = OrdFileName::parse_ours(name, Region::Continent).unwrap();
+        assert_eq!(n.ntransm.value, 10_000_000_025);
+        assert_eq!(n.to_string(), name);
+        // Fewer than 10 digits is not one of our names, nor is a u64 overflow.
+        assert!(OrdFileName::parse_ours(
+            "000201PEPT0002000123681633GX_20190509_000000001.sgl",
+            Region::Continent
+        )
+        .is_err());
+        assert!(OrdFileName::parse_ours(
+            "000201PEPT0002000123681633GX_20190509_9999999999999999999.sgl",
+            Region::Continent
+        )
+        .is_err());
     }
 }

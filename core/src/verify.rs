@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::filename::{Direction, OrdFileName};
+use crate::filename::{OrdFileName, MAX_TRANSMISSION_ID};
 use crate::ledger::{ReceivedCopy, ReceivedStatus, SentFile};
 use crate::region::Region;
 use crate::remote::{RemoteEntry, UPLOAD_TEMP_SUFFIX};
@@ -132,6 +132,12 @@ fn check_ids(f: &OrdFacts, out: &mut Findings<'_>) {
                 s.name, s.previous_id, s.transmission_id
             ));
         }
+        if s.transmission_id > MAX_TRANSMISSION_ID {
+            out.error(format!(
+                "{}: transmission id {} does not fit the 10-digit NTransm (the last is {MAX_TRANSMISSION_ID}): the ORD cannot read this name",
+                s.name, s.transmission_id
+            ));
+        }
         expected = s.transmission_id + 1;
     }
     let last_recorded = f.sent.last().map(|s| s.transmission_id);
@@ -176,7 +182,7 @@ fn check_remote(
         entries.iter().map(|e| (e.name.as_str(), e)).collect();
     let mut ids_there: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
     for e in entries {
-        let Ok(name) = OrdFileName::parse(e.name.as_str(), f.region, Direction::Outbound) else {
+        let Ok(name) = OrdFileName::parse_ours(e.name.as_str(), f.region) else {
             continue;
         };
         ids_there

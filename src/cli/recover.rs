@@ -6,6 +6,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use clap::Args;
 use egme_ord::cycle::{Cycle, RecoverOptions, RecoverReport, RunOptions};
+use egme_ord::filename::MAX_TRANSMISSION_ID;
 
 use super::{exit, workspace};
 
@@ -19,7 +20,7 @@ pub struct RecoverArgs {
     ord: Option<String>,
     /// The last transmission id the ORD reports having received from us, when the local evidence
     /// (outbox) is gone too: the sequence goes on after it. Needs --ord.
-    #[arg(long, requires = "ord")]
+    #[arg(long, requires = "ord", value_parser = clap::value_parser!(u64).range(0..=MAX_TRANSMISSION_ID))]
     last_sent_id: Option<u64>,
     /// Set the ledger aside (kept as `<store>.replaced-<time>`) and rebuild it from the witnesses
     /// alone: for a ledger that opens but holds wrong values (see docs/OPERATIONS.md).

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::{io_err, Cycle, CycleError};
 use crate::config::{Endpoint, OrdConfig};
 use crate::fence::{self, HighWaterMark, MarkFact, PackFacts, RemoteFact, Verdict, Witnesses};
-use crate::filename::{Direction, OrdFileName};
+use crate::filename::OrdFileName;
 use crate::fsutil::{unique_path, write_atomic};
 use crate::pack::{last_member_names, member_names, pack_first_id};
 use crate::region::Region;
@@ -42,7 +42,7 @@ pub fn write_mark(outbox: &Path, mark: &HighWaterMark) -> io::Result<()> {
 
 /// The transmission id of one of our files, from its name (`None`: not one of our names).
 fn our_id(name: &str, region: Region) -> Option<u64> {
-    OrdFileName::parse(name, region, Direction::Outbound)
+    OrdFileName::parse_ours(name, region)
         .ok()
         .map(|n| n.ntransm.value)
 }

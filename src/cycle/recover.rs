@@ -22,7 +22,7 @@ use super::send::content_hash;
 use super::{crashpoint, io_err, Cycle, CycleError, MobilitySummary};
 use crate::config::{Endpoint, OrdConfig};
 use crate::fence::HighWaterMark;
-use crate::filename::{Direction, OrdFileName, PartyCode};
+use crate::filename::{OrdFileName, PartyCode, MAX_TRANSMISSION_ID};
 use crate::fsutil::sha256_hex;
 use crate::pack::{
     for_each_member, is_pack_name, pack_first_id, pack_name, PackBuilder, PackSlice, PACK_SUFFIX,
@@ -116,22 +116,19 @@ fn original_name(kept: &str) -> &str {
     }
 }
 
-/// `first..=last` ranges of the ids in `first..=last` that `held` lacks.
+/// `first..=last` ranges of the ids in `first..=last` that `held` lacks, in time proportional to
+/// `held` (not to the width of the range: ids go up to 9999999999).
 fn missing_ranges(first: u64, last: u64, held: &BTreeSet<u64>) -> Vec<String> {
     let mut out = Vec::new();
-    let mut start: Option<u64> = None;
-    for id in first..=last {
-        match (held.contains(&id), start) {
-            (false, None) => start = Some(id),
-            (true, Some(s)) => {
-                out.push(format!("{s}..={}", id - 1));
-                start = None;
-            }
-            _ => {}
+    let mut next = Some(first);
+    for &id in held.range(first..=last) {
+        if let Some(from) = next.filter(|n| id > *n) {
+            out.push(format!("{from}..={}", id - 1));
         }
+        next = id.checked_add(1);
     }
-    if let Some(s) = start {
-        out.push(format!("{s}..={last}"));
+    if let Some(from) = next.filter(|n| *n <= last) {
+        out.push(format!("{from}..={last}"));
     }
     out
 }
@@ -150,7 +147,7 @@ fn read_our_file(
     bytes: &[u8],
     at: DateTime<Utc>,
 ) -> Result<OurFile, String> {
-    let parsed = OrdFileName::parse(name, ord.region, Direction::Outbound)
+    let parsed = OrdFileName::parse_ours(name, ord.region)
         .map_err(|e| format!("{name}: not one of our names: {e}"))?;
     let options = ReadOptions {
         region: ord.region,
@@ -272,7 +269,7 @@ impl Cycle<'_> {
         // The ORD's folders: what it holds is delivered; what only it holds gets an outbox copy.
         let mut only_there = self.ours_at_ord(ord, rec)?;
         only_there.sort_by_key(|(name, _)| {
-            OrdFileName::parse(name, ord.region, Direction::Outbound)
+            OrdFileName::parse_ours(name, ord.region)
                 .map(|n| n.ntransm.value)
                 .unwrap_or(0)
         });
@@ -290,6 +287,11 @@ impl Cycle<'_> {
                 rec.problems.push(format!(
                     "--last-sent-id {given} is below id {} found in the outbox or at the ORD: the sequence goes on after the higher one",
                     found.unwrap_or(0)
+                ));
+            }
+            if last >= MAX_TRANSMISSION_ID {
+                rec.problems.push(format!(
+                    "ids up to {last} are used: {MAX_TRANSMISSION_ID} is the last a 10-digit NTransm holds, so every send to this ORD is refused until its sequence is agreed with the ORD (docs/OPERATIONS.md, \"Transmission ids running out\")"
                 ));
             }
             rec.ids_without_a_copy = missing_ranges(ord.first_transmission_id, last, &seen);
@@ -313,9 +315,7 @@ impl Cycle<'_> {
             let mut dir = super::open_endpoint(endpoint)?;
             let listing = dir.list()?;
             for e in listing.files {
-                let Ok(parsed) =
-                    OrdFileName::parse(e.name.as_str(), ord.region, Direction::Outbound)
-                else {
+                let Ok(parsed) = OrdFileName::parse_ours(e.name.as_str(), ord.region) else {
                     continue;
                 };
                 let id = parsed.ntransm.value;
@@ -357,6 +357,10 @@ impl Cycle<'_> {
             Ok(f) => f,
             Err(problem) => {
                 rec.problems.push(problem);
+                // Unreadable, it still used the id its name carries: the sequence goes past it.
+                if let Ok(n) = OrdFileName::parse_ours(name, ord.region) {
+                    seen.insert(n.ntransm.value);
+                }
                 return Ok(false);
             }
         };
@@ -392,7 +396,7 @@ impl Cycle<'_> {
         seen: &mut BTreeSet<u64>,
     ) -> Result<(), CycleError> {
         let Some(first) = files.first().and_then(|(name, _)| {
-            OrdFileName::parse(name, ord.region, Direction::Outbound)
+            OrdFileName::parse_ours(name, ord.region)
                 .ok()
                 .map(|n| n.ntransm.value)
         }) else {
@@ -558,5 +562,13 @@ mod tests {
         let held: BTreeSet<u64> = [1, 2, 5, 9].into_iter().collect();
         assert_eq!(missing_ranges(1, 10, &held), ["3..=4", "6..=8", "10..=10"]);
         assert!(missing_ranges(1, 2, &held).is_empty());
+        assert_eq!(missing_ranges(3, 4, &held), ["3..=4"]);
+        assert_eq!(missing_ranges(5, 5, &held), Vec::<String>::new());
+        // In time proportional to what is held, not to the range.
+        let far: BTreeSet<u64> = [1, u64::MAX].into_iter().collect();
+        assert_eq!(
+            missing_ranges(1, u64::MAX, &far),
+            [format!("2..={}", u64::MAX - 1)]
+        );
     }
 }

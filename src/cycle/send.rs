@@ -14,7 +14,7 @@ use super::{io_err, Cycle, CycleError, OrdSummary};
 use crate::calendar::DayCalendar;
 use crate::config::OrdConfig;
 use crate::cpe::Cpe;
-use crate::filename::OrdFileName;
+use crate::filename::{OrdFileName, MAX_TRANSMISSION_ID};
 use crate::fsutil::{sha256_hex, write_atomic};
 use crate::netting::{self, NettingInput};
 use crate::pack::PackBuilder;
@@ -23,7 +23,7 @@ use crate::profile::{DayProfile, Reading, ReadingStatus};
 use crate::registry::SupplierKey;
 use crate::report::{CpeDayReport, CSV_HEADER};
 use crate::sgl::{self, Criteria, DataStatus, Header, SglFile};
-use crate::store::OutboundWrite;
+use crate::store::{OutboundWrite, StoreError};
 
 fn today_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
@@ -161,6 +161,7 @@ impl Cycle<'_> {
         if !plan.send_due {
             return Ok(());
         }
+        self.ids_left(ord)?;
         // No whole-ledger check here: every page the netting reads is checked against its
         // checksum as it is read (store::page_sums), so the cost follows what the send reads.
         // What the netting depends on besides the marked changes: when it differs from the last
@@ -173,7 +174,13 @@ impl Cycle<'_> {
                 // The send is not marked done: the next run redoes it (unchanged files are skipped).
                 return Ok(());
             }
-            self.send_changed(ord, (*day, plan.today), whole, sum, uploader)?;
+            let sent = self.send_changed(ord, (*day, plan.today), whole, sum, uploader);
+            if let Err(CycleError::Store(e @ StoreError::IdsExhausted { .. })) = &sent {
+                let message = e.to_string();
+                self.store
+                    .event(self.now, Some(&ord.name), EventKind::IdsExhausted, &message)?;
+            }
+            sent?;
         }
         self.store
             .finish_send(&ord.name, plan.today, &plan.close_days, self.now)?;
@@ -186,6 +193,38 @@ impl Cycle<'_> {
         }
         sum.days_sent = plan.send_days.len();
         sum.days_closed = plan.close_days.len();
+        Ok(())
+    }
+
+    /// Refuses the send (an ERROR event) when the ORD's ids reached the last a 10-digit NTransm
+    /// holds; warns (a WARN event) when fewer than `ids_left_warning` are left.
+    fn ids_left(&mut self, ord: &OrdConfig) -> Result<(), CycleError> {
+        let last = self
+            .store
+            .last_transmission_id(&ord.name)?
+            .unwrap_or(ord.first_transmission_id.saturating_sub(1));
+        let left = MAX_TRANSMISSION_ID.saturating_sub(last);
+        if left == 0 {
+            let e = StoreError::IdsExhausted {
+                ord: ord.name.clone(),
+                last,
+            };
+            let message = e.to_string();
+            self.store
+                .event(self.now, Some(&ord.name), EventKind::IdsExhausted, &message)?;
+            return Err(e.into());
+        }
+        if left < ord.ids_left_warning {
+            let message = format!(
+                "{left} transmission id(s) left before {MAX_TRANSMISSION_ID}, the last a 10-digit NTransm holds (last used: {last}): agree with the ORD how its sequence goes on before they run out (docs/OPERATIONS.md, \"Transmission ids running out\")"
+            );
+            self.store.event(
+                self.now,
+                Some(&ord.name),
+                EventKind::IdsRunningOut,
+                &message,
+            )?;
+        }
         Ok(())
     }
 

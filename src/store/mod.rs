@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::cpe::Cpe;
 use crate::event::{EventKind, EventLevel};
-use crate::filename::TariffCycle;
+use crate::filename::{TariffCycle, MAX_TRANSMISSION_ID};
 pub use crate::ledger::{MobilityFileStatus, ReceivedCopy, ReceivedStatus, SentFile};
 use crate::mobility::CemeId;
 use crate::mobility::QuarterEnergy;
@@ -58,6 +58,8 @@ pub enum StoreError {
     Damaged { path: PathBuf, detail: String },
     #[error("store {path}: {detail}: refused (docs/SECURITY.md)")]
     Unsafe { path: PathBuf, detail: String },
+    #[error("{ord}: transmission id {last} is the last a 10-digit NTransm holds: nothing more is written for this ORD. Agree with the ORD how its sequence goes on (docs/OPERATIONS.md, \"Transmission ids running out\")")]
+    IdsExhausted { ord: String, last: u64 },
     #[error("store {path}: the ledger file was removed or replaced while egme-ord had it open: nothing more is recorded or sent. Stop egme-ord; if the file is gone, run `egme-ord recover --config FILE` before starting it again (docs/OPERATIONS.md)")]
     Replaced { path: PathBuf },
 }
@@ -2100,6 +2102,12 @@ impl Store {
         let previous = last_id_taken(&tx, ord)
             .map_err(damaged)?
             .unwrap_or(first_id.saturating_sub(1));
+        if previous >= MAX_TRANSMISSION_ID {
+            return Err(StoreError::IdsExhausted {
+                ord: ord.to_string(),
+                last: previous,
+            });
+        }
         let id = previous + 1;
         let w = match write(id, previous) {
             Ok(w) => w,

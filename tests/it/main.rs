@@ -8,6 +8,7 @@ mod check_cli;
 mod codec_props;
 mod crash;
 mod daemon;
+mod edges;
 mod faults;
 mod ftps;
 mod hostile;

@@ -226,6 +226,8 @@ pub struct OrdConfig {
     /// The folder of the send account the ORD moves our files into, if it does (a fence witness).
     pub send_picked_up_folder: Option<String>,
     pub first_transmission_id: u64,
+    /// Every send warns once fewer ids than this are left before [`crate::filename::MAX_TRANSMISSION_ID`].
+    pub ids_left_warning: u64,
     pub netting_policy: NettingPolicy,
     pub tolerance_kwh: Decimal,
     pub tariff_files: TariffFiles,
@@ -652,6 +654,26 @@ send = { transport = "local", path = "exchange/e-redes/in" }
             "{shown:#?}"
         );
         assert_eq!(shown.len(), 8, "{shown:#?}");
+    }
+
+    #[test]
+    fn a_first_transmission_id_past_ten_digits_is_refused() {
+        let ord = |first: &str| {
+            format!("[[ord]]\nname = \"one\"\nregion = \"azores\"\nord_entity = \"X\"\nreceive = {{ transport = \"local\", path = \"a\" }}\nsend = {{ transport = \"local\", path = \"b\" }}\nfirst_transmission_id = {first}\n")
+        };
+        let head = GOOD.split("[[ord]]").next().unwrap().to_string();
+        for bad in ["10000000000", "0"] {
+            let errs =
+                Config::parse(&(head.clone() + &ord(bad)), Path::new("egme.toml")).unwrap_err();
+            let e = errs
+                .iter()
+                .find(|e| e.key.as_deref() == Some("ord[0].first_transmission_id"))
+                .unwrap_or_else(|| panic!("{bad}: {errs:?}"));
+            assert!(e.message.contains("expected 1 to 9999999999"), "{e:?}");
+        }
+        let c = Config::parse(&(head + &ord("9999999990")), Path::new("egme.toml")).unwrap();
+        assert_eq!(c.ords[0].first_transmission_id, 9_999_999_990);
+        assert_eq!(c.ords[0].ids_left_warning, 100_000_000);
     }
 
     #[test]

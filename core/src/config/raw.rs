@@ -14,6 +14,7 @@ use super::{
     SftpSettings, Transport,
 };
 use crate::completeness::ExpectBy;
+use crate::filename::MAX_TRANSMISSION_ID;
 use crate::netting::{NettingPolicy, TariffFiles};
 use crate::planner::Schedule;
 use crate::region::Region;
@@ -127,6 +128,9 @@ pub(super) struct RawRegistry {
     pub other_ords: Option<Vec<String>>,
 }
 
+/// The default of `ids_left_warning`: 1 % of the 10-digit range.
+const DEFAULT_IDS_LEFT_WARNING: u64 = (MAX_TRANSMISSION_ID + 1) / 100;
+
 /// One `[[ord]]` section.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub(super) struct RawOrd {
@@ -140,6 +144,8 @@ pub(super) struct RawOrd {
     receive: Option<toml::Value>,
     send: Option<toml::Value>,
     first_transmission_id: Option<u64>,
+    /// How many ids may be left in the 10-digit range before every send warns.
+    ids_left_warning: Option<u64>,
     netting_policy: Option<NettingPolicy>,
     tolerance_kwh: Option<Decimal>,
     tariff_files: Option<TariffFiles>,
@@ -317,6 +323,13 @@ impl RawOrd {
             defaults,
             m,
         );
+        let first_transmission_id = o.first_transmission_id.unwrap_or(1);
+        if !(1..=MAX_TRANSMISSION_ID).contains(&first_transmission_id) {
+            m.at(
+                at.key("first_transmission_id"),
+                format!("expected 1 to {MAX_TRANSMISSION_ID} (NTransm has 10 digits), found {first_transmission_id}"),
+            );
+        }
         let window_days = o.window_days.unwrap_or(30);
         if window_days == 0 {
             m.at(at.key("window_days"), "expected at least 1");
@@ -360,7 +373,8 @@ impl RawOrd {
             send,
             processed_folder,
             send_picked_up_folder,
-            first_transmission_id: o.first_transmission_id.unwrap_or(1),
+            first_transmission_id,
+            ids_left_warning: o.ids_left_warning.unwrap_or(DEFAULT_IDS_LEFT_WARNING),
             netting_policy: o.netting_policy.unwrap_or_default(),
             tolerance_kwh,
             tariff_files: o.tariff_files.unwrap_or_default(),

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use egme_ord::demo::{self, DemoFile};
-use egme_ord::filename::{Direction, OrdFileName};
+use egme_ord::filename::OrdFileName;
 use serde_json::Value;
 use sshd::Sshd;
 
@@ -265,7 +265,7 @@ pub fn names_by_id(root: &Path) -> BTreeMap<(String, u64), BTreeSet<String>> {
         let dir = root.join("exchange").join(o.name).join("to-ord");
         for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Ok(n) = OrdFileName::parse(&name, o.region, Direction::Outbound) {
+            if let Ok(n) = OrdFileName::parse_ours(&name, o.region) {
                 out.entry((o.name.to_string(), n.ntransm.value))
                     .or_default()
                     .insert(name);

@@ -1,0 +1,173 @@
+//! Legal but odd: input at the end of its range, folders that collide through their spelling,
+//! clocks that lie, files that are not files. Each is refused (or handled) before it can cost an id,
+//! a byte or a day.
+
+use crate::support::{bin, names_by_id, run, text, write_all};
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egme_ord::demo;
+use egme_ord::filename::MAX_TRANSMISSION_ID;
+use serde_json::Value;
+
+const FIRST: &str = "2024-10-28T21:30:00Z";
+const SECOND: &str = "2024-10-29T21:30:00Z";
+
+/// The demo's workspace on local folders, its config changed by `edit`.
+fn demo_workspace(edit: impl FnOnce(String) -> String) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("ws");
+    fs::create_dir_all(&root).unwrap();
+    fs::write(
+        root.join("egme-ord.toml"),
+        edit(demo::config_toml("20:00", "0s")),
+    )
+    .unwrap();
+    write_all(&root, &demo::registry_files());
+    write_all(&root, &demo::first_delivery());
+    for o in demo::ords() {
+        fs::create_dir_all(root.join("exchange").join(o.name).join("to-ord")).unwrap();
+    }
+    (tmp, root)
+}
+
+/// Every ORD's sequence starting at `first`.
+fn starting_at(first: u64) -> impl FnOnce(String) -> String {
+    move |config| {
+        let mut out = String::new();
+        for line in config.lines() {
+            out.push_str(line);
+            out.push('\n');
+            if line.starts_with("send = ") {
+                out.push_str(&format!("first_transmission_id = {first}\n"));
+            }
+        }
+        out
+    }
+}
+
+fn once(root: &Path, now: &str) -> (Option<i32>, Value, String) {
+    let o = run(root, &["once", "--json", "--now", now]);
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    (o.status.code(), v, text(&o))
+}
+
+fn events(root: &Path, kind: &str) -> Vec<String> {
+    let o = run(root, &["events", "--json", "--kind", kind]);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let e: Value = serde_json::from_str(l).unwrap();
+            format!("{}: {}", e["ord"], e["detail"].as_str().unwrap_or_default())
+        })
+        .collect()
+}
+
+#[test]
+fn transmission_ids_never_pass_the_ten_digit_ntransm() {
+    let (_tmp, root) = demo_workspace(starting_at(9_999_999_990));
+    let o = run(&root, &["validate-config"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (code, summary, out) = once(&root, FIRST);
+    assert_ne!(
+        code,
+        Some(0),
+        "a send that runs out of ids must fail: {out}"
+    );
+    // Nothing past 9999999999 was written or delivered; ids up to it were.
+    let ids = names_by_id(&root);
+    assert!(!ids.is_empty(), "{summary}");
+    for ((ord, id), names) in &ids {
+        assert!(*id <= MAX_TRANSMISSION_ID, "{ord}: {names:?}");
+    }
+    // A batch that runs out is rolled back whole: e-redes' 26 files need more than its 10 ids.
+    assert!(!ids.keys().any(|(ord, _)| ord == "e-redes"), "{ids:?}");
+    // Our own check calls every file we delivered valid (no E601).
+    for o in demo::ords() {
+        let dir = root.join("exchange").join(o.name).join("to-ord");
+        let c = bin().arg("check").arg(&dir).output().unwrap();
+        assert!(c.status.success(), "{}: {}", o.name, text(&c));
+    }
+    // Said as an ERROR event, with the WARN before it.
+    let exhausted = events(&root, "ids-exhausted");
+    assert!(
+        exhausted
+            .iter()
+            .any(|d| d.contains("9999999999") && d.contains("Transmission ids running out")),
+        "{exhausted:?}\n{out}"
+    );
+    assert!(!events(&root, "ids-running-out").is_empty(), "{out}");
+    // The next cycle refuses again, and writes nothing.
+    let before = names_by_id(&root);
+    let (code, _, out) = once(&root, SECOND);
+    assert_ne!(code, Some(0), "{out}");
+    assert_eq!(names_by_id(&root), before);
+}
+
+#[test]
+fn recover_counts_our_names_past_ten_digits_and_large_last_sent_ids_in_time() {
+    let (_tmp, root) = demo_workspace(|c| c);
+    let (code, _, out) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{out}");
+    // An older version wrote ids past 9999999999 to eda; then state/ and work/ are lost.
+    let to_ord = root.join("exchange/eda/to-ord");
+    let some = fs::read_dir(&to_ord)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".sgl"))
+        .unwrap();
+    let (stem, _) = some.rsplit_once('_').unwrap();
+    let past = format!("{stem}_10000000025.sgl");
+    fs::copy(to_ord.join(&some), to_ord.join(&past)).unwrap();
+    fs::remove_dir_all(root.join("state")).unwrap();
+    fs::remove_dir_all(root.join("work")).unwrap();
+    let r = run(&root, &["recover", "--now", FIRST]);
+    let shown = text(&r);
+    assert_eq!(
+        r.status.code(),
+        Some(1),
+        "a used id past the range is a problem: {shown}"
+    );
+    assert!(shown.contains("10000000025"), "{shown}");
+    // The id is never used again: eda's send is refused, the other ORDs are served.
+    write_all(&root, &demo::correction());
+    let before = names_by_id(&root);
+    let (code, summary, out) = once(&root, SECOND);
+    assert_ne!(code, Some(0), "{out}");
+    let after = names_by_id(&root);
+    let new: Vec<_> = after.keys().filter(|k| !before.contains_key(k)).collect();
+    assert!(new.iter().all(|(ord, _)| ord != "eda"), "{new:?}");
+    assert!(new.iter().any(|(ord, _)| ord == "e-redes"), "{summary}");
+    assert!(
+        events(&root, "ids-exhausted")
+            .iter()
+            .any(|d| d.contains("eda")),
+        "{out}"
+    );
+    // `--last-sent-id` at the top of the range is handled in time; past it, refused as a usage error.
+    for (given, code) in [
+        (MAX_TRANSMISSION_ID.to_string(), Some(1)),
+        ((MAX_TRANSMISSION_ID + 1).to_string(), Some(2)),
+        (u64::MAX.to_string(), Some(2)),
+    ] {
+        let started = Instant::now();
+        let r = run(
+            &root,
+            &[
+                "recover",
+                "--ord",
+                "e-redes",
+                "--last-sent-id",
+                &given,
+                "--now",
+                SECOND,
+            ],
+        );
+        assert!(started.elapsed() < Duration::from_secs(20), "{given}");
+        assert_eq!(r.status.code(), code, "{given}: {}", text(&r));
+    }
+}
