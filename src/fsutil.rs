@@ -306,6 +306,28 @@ pub fn permission_problem(path: &Path, secret: bool) -> Option<String> {
     None
 }
 
+/// `path` normalised with its links followed as far as it exists: the longest existing ancestor
+/// canonicalised, the rest appended (`..` and `.` taken lexically).
+pub fn resolve_links(path: &Path) -> PathBuf {
+    let path = crate::config::layout::normalise(path);
+    let mut existing = path.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = fs::canonicalize(existing) {
+            let mut out = real;
+            out.extend(rest.iter().rev());
+            return out;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return path,
+        }
+    }
+}
+
 /// Creates `dir` (and its parents) if missing; a folder it creates is private (0700): the archive,
 /// quarantine, outbox and ledger hold meter data of identified delivery points. An existing folder
 /// keeps the mode its operator gave it (`private_problem` reports it when open to others).

@@ -71,6 +71,8 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
             registry(&config, &mut v.problems, &mut v.warnings);
             plaintext(&config, &mut v.warnings);
             if !args.no_environment {
+                v.problems
+                    .extend(super::workspace::linked_collisions(&config));
                 environment(&config, &mut v.problems, &mut v.warnings);
             }
         }

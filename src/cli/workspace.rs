@@ -5,10 +5,12 @@ use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Utc};
-use egme_ord::config::Config;
+use egme_ord::config::{layout, Config};
 use egme_ord::cycle::{load_registry, Cycle, CycleSummary, RunOptions};
 use egme_ord::daemon::StoreLock;
-use egme_ord::fsutil::{create_private_dir, create_private_file, store_path_problem};
+use egme_ord::fsutil::{
+    create_private_dir, create_private_file, resolve_links, store_path_problem,
+};
 use egme_ord::registry::Registry;
 use egme_ord::store::{Store, StoreError};
 
@@ -30,7 +32,7 @@ pub fn load_config(path: &Path) -> Result<Config> {
     } else {
         std::env::current_dir()?.join(path)
     };
-    Config::parse(&text, &absolute).map_err(|errors| {
+    let config = Config::parse(&text, &absolute).map_err(|errors| {
         anyhow!(
             "{} error(s) in the config:\n  {}",
             errors.len(),
@@ -40,7 +42,32 @@ pub fn load_config(path: &Path) -> Result<Config> {
                 .collect::<Vec<_>>()
                 .join("\n  ")
         )
-    })
+    })?;
+    let linked = linked_collisions(&config);
+    if !linked.is_empty() {
+        return Err(anyhow!(
+            "{} error(s) in the config:\n  {}",
+            linked.len(),
+            linked.join("\n  ")
+        ));
+    }
+    Ok(config)
+}
+
+/// The folders that collide once their links are followed (the config's own spelling was
+/// compared when it was read), each as `<file>: key `K`: message`.
+pub fn linked_collisions(config: &Config) -> Vec<String> {
+    layout::collisions(config, &resolve_links)
+        .into_iter()
+        .map(|c| {
+            format!(
+                "{}: key `{}`: {} (after following links)",
+                config.file.display(),
+                c.key(),
+                c.message
+            )
+        })
+        .collect()
 }
 
 /// Moves a ledger and its `-wal`/`-shm` to `<store>.<why>-<UTC time>[-wal|-shm]`.

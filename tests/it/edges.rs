@@ -171,3 +171,144 @@ fn recover_counts_our_names_past_ten_digits_and_large_last_sent_ids_in_time() {
         assert_eq!(r.status.code(), code, "{given}: {}", text(&r));
     }
 }
+
+/// `validate-config` on the demo's config changed by `edit`: its exit code and output.
+fn validate(
+    edit: impl FnOnce(String) -> String,
+    setup: impl FnOnce(&Path),
+) -> (Option<i32>, String) {
+    let (_tmp, root) = demo_workspace(edit);
+    setup(&root);
+    let o = run(&root, &["validate-config"]);
+    let shown = text(&o);
+    // The cycle refuses the same config at its start, and writes nothing.
+    let (code, _, out) = once(&root, FIRST);
+    if o.status.code() != Some(0) {
+        assert_eq!(code, Some(2), "{out}");
+        assert!(names_by_id(&root).is_empty());
+    }
+    (o.status.code(), shown)
+}
+
+fn line_replaced(from: &'static str, to: &'static str) -> impl FnOnce(String) -> String {
+    move |c| {
+        assert!(c.contains(from), "{from}");
+        c.replacen(from, to, 1)
+    }
+}
+
+#[test]
+fn folders_that_collide_through_their_spelling_are_refused_naming_both_paths() {
+    let cases: [(&str, Box<dyn FnOnce(String) -> String>, &[&str]); 4] = [
+        (
+            "eda's send folder is e-redes' through `..`",
+            Box::new(line_replaced(
+                "path = \"exchange/eda/to-ord\"",
+                "path = \"exchange/eda/../e-redes/./to-ord\"",
+            )),
+            &[
+                "ord[1].send.path",
+                "exchange/e-redes/to-ord",
+                "eda's send folder",
+                "e-redes's send folder",
+            ],
+        ),
+        (
+            "work_dir inside e-redes' send folder",
+            Box::new(line_replaced(
+                "work_dir = \"work\"",
+                "work_dir = \"exchange/e-redes/to-ord/work\"",
+            )),
+            &[
+                "work_dir",
+                "exchange/e-redes/to-ord/work",
+                "e-redes's send folder",
+            ],
+        ),
+        (
+            "the ledger inside eda's receive folder",
+            Box::new(line_replaced(
+                "store = \"state/egme-ord.sqlite\"",
+                "store = \"exchange/eda/from-ord/egme-ord.sqlite\"",
+            )),
+            &[
+                "the ledger (store)",
+                "exchange/eda/from-ord/egme-ord.sqlite",
+                "eda's receive folder",
+            ],
+        ),
+        (
+            "eem receives from its own send folder",
+            Box::new(line_replaced(
+                "path = \"exchange/eem/from-ord\"",
+                "path = \"exchange/eem/./to-ord\"",
+            )),
+            &[
+                "ord[2].send.path",
+                "eem's send folder",
+                "eem's receive folder",
+                "read back our own files",
+            ],
+        ),
+    ];
+    for (what, edit, said) in cases {
+        let (code, shown) = validate(edit, |_| {});
+        assert_eq!(code, Some(1), "{what}: {shown}");
+        for s in said {
+            assert!(shown.contains(s), "{what}: {s:?} not said in\n{shown}");
+        }
+    }
+}
+
+#[test]
+fn folders_that_collide_through_a_link_are_refused_naming_both_paths() {
+    let (code, shown) = validate(
+        line_replaced(
+            "path = \"exchange/eda/to-ord\"",
+            "path = \"exchange/alias/to-ord\"",
+        ),
+        |root| {
+            std::os::unix::fs::symlink(root.join("exchange/e-redes"), root.join("exchange/alias"))
+                .unwrap()
+        },
+    );
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains("after following links"), "{shown}");
+    assert!(
+        shown.contains("eda's send folder") && shown.contains("e-redes's send folder"),
+        "{shown}"
+    );
+    // The demo's own layout is valid.
+    let (code, shown) = validate(|c| c, |_| {});
+    assert_eq!(code, Some(0), "{shown}");
+}
+
+#[test]
+fn two_ords_sending_to_one_remote_folder_of_one_account_are_refused() {
+    let sftp = |host: &str, path: &str| {
+        format!("{{ transport = \"sftp\", host = \"{host}\", port = 22, user = \"egme\", key = \"k\", known_hosts = \"kh\", path = \"{path}\" }}")
+    };
+    // The same account spelt with another case of its host, the same folder with `.` and a `/`.
+    let e_redes = format!("send = {}", sftp("Ord.example", "in/egme"));
+    let eda = format!("send = {}", sftp("ord.example", "in/./egme/"));
+    let (_tmp, root) = demo_workspace(|c| {
+        c.replacen(
+            "send = { transport = \"local\", path = \"exchange/e-redes/to-ord\" }",
+            &e_redes,
+            1,
+        )
+        .replacen(
+            "send = { transport = \"local\", path = \"exchange/eda/to-ord\" }",
+            &eda,
+            1,
+        )
+    });
+    let o = run(&root, &["validate-config", "--no-environment"]);
+    let shown = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("egme@ord.example:22:in/egme"), "{shown}");
+    assert!(
+        shown.contains("eda's send folder") && shown.contains("e-redes's send folder"),
+        "{shown}"
+    );
+}

@@ -1,5 +1,6 @@
 //! Configuration: global settings and one section per ORD, from TOML; every mistake named with its file, line, column and key path.
 
+pub mod layout;
 mod raw;
 mod read;
 
@@ -339,6 +340,11 @@ impl Config {
         };
         let mut m = Mistakes::default();
         let config = Config::read(doc, file, &abs, &mut m);
+        if let Some(c) = config.as_ref().filter(|_| m.list.is_empty()) {
+            for collision in layout::collisions(c, &layout::normalise) {
+                m.at(collision.key, collision.message);
+            }
+        }
         if m.list.is_empty() {
             if let Some(config) = config {
                 return Ok(config);
