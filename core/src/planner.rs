@@ -170,8 +170,15 @@ pub fn plan(
 /// Why a cycle's time cannot be trusted (the clock guard).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClockJump {
-    /// `now` is more than the allowed step after the last cycle's.
+    /// `now` is more than the allowed step after the last good cycle's.
     AheadOfLastCycle {
+        last: DateTime<Utc>,
+        now: DateTime<Utc>,
+        max_step: chrono::Duration,
+    },
+    /// `now` is more than the allowed step before the last good cycle's (a dead RTC at boot, a
+    /// clock set back by hand).
+    BehindLastCycle {
         last: DateTime<Utc>,
         now: DateTime<Utc>,
         max_step: chrono::Duration,
@@ -180,7 +187,23 @@ pub enum ClockJump {
     AheadOfRealClock {
         now: DateTime<Utc>,
         wall: DateTime<Utc>,
+        max_step: chrono::Duration,
     },
+}
+
+impl ClockJump {
+    /// Whether `--allow-clock-jump` may let the cycle run: never when it would run ahead of the
+    /// real clock by more than `max_clock_step`.
+    pub fn waivable(&self) -> bool {
+        match self {
+            ClockJump::AheadOfRealClock {
+                now,
+                wall,
+                max_step,
+            } => *now <= *wall + *max_step,
+            _ => true,
+        }
+    }
 }
 
 impl std::fmt::Display for ClockJump {
@@ -192,7 +215,13 @@ impl std::fmt::Display for ClockJump {
                 (*now - *last).num_hours(),
                 max_step.num_hours()
             ),
-            ClockJump::AheadOfRealClock { now, wall } => write!(
+            ClockJump::BehindLastCycle { last, now, max_step } => write!(
+                f,
+                "this cycle's time {now} is {} h before the last cycle's ({last}), more than max_clock_step ({} h): the clock may have gone back (a dead RTC at boot, a clock set by hand)",
+                (*last - *now).num_hours(),
+                max_step.num_hours()
+            ),
+            ClockJump::AheadOfRealClock { now, wall, .. } => write!(
                 f,
                 "this cycle's time {now} is ahead of the real clock ({wall})"
             ),
@@ -203,8 +232,9 @@ impl std::fmt::Display for ClockJump {
 /// How far the business time may be ahead of the real clock (clock skew between hosts).
 const REAL_CLOCK_SLACK_MINUTES: i64 = 5;
 
-/// The clock guard (pure): a cycle whose `now` is more than `max_step` after the last cycle's, or
-/// ahead of the real clock (`wall`), must not close days or send. A clock that went back passes.
+/// The clock guard (pure): a cycle whose `now` is more than `max_step` after or before the last
+/// good cycle's (`last`), or ahead of the real clock (`wall`), must not close days or send. Within
+/// the step of `last` it passes, so a clock that was wrong and came back goes on by itself.
 pub fn check_clock(
     last: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
@@ -212,7 +242,11 @@ pub fn check_clock(
     max_step: chrono::Duration,
 ) -> Result<(), ClockJump> {
     if now > wall + chrono::Duration::minutes(REAL_CLOCK_SLACK_MINUTES) {
-        return Err(ClockJump::AheadOfRealClock { now, wall });
+        return Err(ClockJump::AheadOfRealClock {
+            now,
+            wall,
+            max_step,
+        });
     }
     match last {
         Some(last) if now > last + max_step => Err(ClockJump::AheadOfLastCycle {
@@ -220,7 +254,26 @@ pub fn check_clock(
             now,
             max_step,
         }),
+        Some(last) if now < last - max_step => Err(ClockJump::BehindLastCycle {
+            last,
+            now,
+            max_step,
+        }),
         _ => Ok(()),
+    }
+}
+
+/// The reference the next cycle is judged against once this one ran: the later of the two times
+/// (a clock that went back within the step does not pull it back), or `now` when the operator
+/// said this time is right (`allowed`).
+pub fn next_clock_reference(
+    last: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    allowed: bool,
+) -> DateTime<Utc> {
+    match last {
+        Some(last) if !allowed => last.max(now),
+        _ => now,
     }
 }
 
@@ -417,7 +470,8 @@ mod tests {
     }
 
     #[test]
-    fn the_clock_guard_refuses_a_jump_ahead_and_lets_a_clock_that_went_back_pass() {
+    fn the_clock_guard_refuses_a_jump_either_way_past_the_step_and_never_waives_one_far_ahead_of_the_real_clock(
+    ) {
         let step = chrono::Duration::days(2);
         let wall = t("2026-12-01T10:00:00Z");
         let last = Some(t("2024-10-28T21:30:00Z"));
@@ -435,15 +489,27 @@ mod tests {
             jump.to_string().contains("2024-10-28 21:30:00 UTC"),
             "{jump}"
         );
+        // Back within the step passes; further back (a dead RTC: 1970) is refused.
         assert_eq!(
-            check_clock(last, t("2024-10-01T00:00:00Z"), wall, step),
+            check_clock(last, t("2024-10-27T00:00:00Z"), wall, step),
             Ok(())
         );
+        let back = check_clock(last, t("1970-01-01T00:00:10Z"), wall, step).unwrap_err();
+        assert!(matches!(back, ClockJump::BehindLastCycle { .. }));
+        assert!(back.waivable());
         let ahead = check_clock(None, t("2026-12-02T10:00:00Z"), wall, step).unwrap_err();
         assert!(matches!(ahead, ClockJump::AheadOfRealClock { .. }));
+        assert!(ahead.waivable(), "a day ahead is within the step");
+        let far = check_clock(None, t("2100-01-01T00:00:00Z"), wall, step).unwrap_err();
+        assert!(!far.waivable(), "--now 2100 is never waived");
         assert_eq!(
             check_clock(None, t("2026-12-01T10:04:00Z"), wall, step),
             Ok(())
         );
+        // The reference never goes back by itself.
+        let now = t("2024-10-27T00:00:00Z");
+        assert_eq!(next_clock_reference(last, now, false), last.unwrap());
+        assert_eq!(next_clock_reference(last, now, true), now);
+        assert_eq!(next_clock_reference(None, now, false), now);
     }
 }

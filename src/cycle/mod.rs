@@ -335,6 +335,9 @@ pub struct Cycle<'a> {
     hold_delivery: bool,
     /// `resend`: every file is written again, whether its content changed or not.
     resending: bool,
+    /// The generation date of the ORD's last file written: no name gets an earlier one (a clock
+    /// that went back within `max_clock_step` does not make generation dates go backwards).
+    generation_floor: Option<chrono::NaiveDate>,
 }
 
 impl<'a> Cycle<'a> {
@@ -357,6 +360,7 @@ impl<'a> Cycle<'a> {
             ledger_id: None,
             hold_delivery: false,
             resending: false,
+            generation_floor: None,
         }
     }
 
@@ -502,10 +506,16 @@ impl<'a> Cycle<'a> {
         let last = self.store.last_cycle_now()?;
         let step = chrono::Duration::from_std(self.config.max_clock_step)
             .unwrap_or_else(|_| chrono::Duration::days(2));
+        let mut allowed = false;
         if let Err(jump) = crate::planner::check_clock(last, self.now, self.wall_now, step) {
-            if !self.options.allow_clock_jump {
+            if !self.options.allow_clock_jump || !jump.waivable() {
+                let what = if jump.waivable() {
+                    "If the time is right (after a stop longer than max_clock_step, or a replay), run `egme-ord once --config FILE --allow-clock-jump`; if the clock is wrong, fix it (NTP): the cycles go on by themselves once it is back within max_clock_step of the last cycle's time"
+                } else {
+                    "--allow-clock-jump does not let a cycle run more than max_clock_step ahead of the real clock: fix the clock or --now"
+                };
                 let message = format!(
-                    "{jump}: no day is closed and nothing is sent. If the time is right (after a stop longer than max_clock_step, or a replay), run `egme-ord once --config FILE --allow-clock-jump`; if a cycle already closed days by mistake, `egme-ord reopen --config FILE --ord NAME --day D`"
+                    "{jump}: no day is closed and nothing is sent. {what}; if a cycle already closed days by mistake, `egme-ord reopen --config FILE --ord NAME --day D`"
                 );
                 self.store
                     .event(self.now, None, EventKind::ClockJump, &message)?;
@@ -515,8 +525,12 @@ impl<'a> Cycle<'a> {
             tracing::warn!("{message}");
             self.store
                 .event(self.now, None, EventKind::ClockJumpAllowed, &message)?;
+            allowed = true;
         }
-        self.store.set_last_cycle_now(self.now)?;
+        self.store
+            .set_last_cycle_now(crate::planner::next_clock_reference(
+                last, self.now, allowed,
+            ))?;
         Ok(())
     }
 

@@ -88,6 +88,8 @@ impl Cycle<'_> {
         if let Some(unchecked) = self.fence(ord)? {
             return Err(unchecked);
         }
+        self.ids_left(ord)?;
+        self.generation_floor = self.last_generation_date(ord)?;
         self.resending = true;
         let mut uploader = None;
         let sent = self.send_day(ord, day, today, None, &mut sum, &mut uploader);
@@ -162,6 +164,7 @@ impl Cycle<'_> {
             return Ok(());
         }
         self.ids_left(ord)?;
+        self.generation_floor = self.last_generation_date(ord)?;
         // No whole-ledger check here: every page the netting reads is checked against its
         // checksum as it is read (store::page_sums), so the cost follows what the send reads.
         // What the netting depends on besides the marked changes: when it differs from the last
@@ -226,6 +229,18 @@ impl Cycle<'_> {
             )?;
         }
         Ok(())
+    }
+
+    /// The generation date in the name of the ORD's last file written, if the ledger has it.
+    fn last_generation_date(&self, ord: &OrdConfig) -> Result<Option<NaiveDate>, CycleError> {
+        let Some(last) = self.store.last_transmission_id(&ord.name)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .sent_name(&ord.name, last)?
+            .and_then(|name| OrdFileName::parse_ours(&name, ord.region).ok())
+            .map(|n| n.date))
     }
 
     /// What an ORD's netting depends on besides its inputs' change marks: the registry's files
@@ -492,6 +507,10 @@ impl Cycle<'_> {
         pack: &mut PackBuilder,
     ) -> Result<(), CycleError> {
         let now = self.now;
+        // Never before the last file's generation date (the clock may have gone back a little).
+        let today = self
+            .generation_floor
+            .map_or(today, |floor| today.max(floor));
         let result = self.store.record_outbound(
             &ord.name,
             ord.first_transmission_id,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use egme_ord::demo;
-use egme_ord::filename::MAX_TRANSMISSION_ID;
+use egme_ord::filename::{OrdFileName, MAX_TRANSMISSION_ID};
 use serde_json::Value;
 
 const FIRST: &str = "2024-10-28T21:30:00Z";
@@ -311,4 +311,82 @@ fn two_ords_sending_to_one_remote_folder_of_one_account_are_refused() {
         shown.contains("eda's send folder") && shown.contains("e-redes's send folder"),
         "{shown}"
     );
+}
+
+fn once_with(root: &Path, now: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let mut args = vec!["once", "--json", "--now", now];
+    args.extend_from_slice(extra);
+    let o = run(root, &args);
+    (o.status.code(), text(&o))
+}
+
+/// Every generation date in the names of one ORD's files, by transmission id.
+fn generation_dates(root: &Path, ord: &str) -> Vec<(u64, chrono::NaiveDate)> {
+    let region = demo::ords().iter().find(|o| o.name == ord).unwrap().region;
+    let mut out: Vec<(u64, chrono::NaiveDate)> = names_by_id(root)
+        .into_iter()
+        .filter(|((o, _), _)| o == ord)
+        .flat_map(|(_, names)| names)
+        .map(|n| {
+            let n = OrdFileName::parse_ours(&n, region).unwrap();
+            (n.ntransm.value, n.date)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_dead_rtc_at_boot_is_refused_not_taken_as_the_reference_and_cycles_resume_once_ntp_fixes_it() {
+    let (_tmp, root) = demo_workspace(|c| c);
+    assert_eq!(once_with(&root, FIRST, &[]).0, Some(0));
+    // The RTC says 1970: refused, as is a clock three days back (max_clock_step is 2 days).
+    for wrong in ["1970-01-01T00:00:10Z", "2024-10-25T21:30:00Z"] {
+        let (code, out) = once_with(&root, wrong, &[]);
+        assert_eq!(code, Some(1), "{wrong}: {out}");
+        assert!(out.contains("before the last cycle's"), "{wrong}: {out}");
+    }
+    // NTP fixes it: the next cycle runs by itself, no --allow-clock-jump.
+    write_all(&root, &demo::correction());
+    let (code, out) = once_with(&root, SECOND, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!names_by_id(&root).is_empty());
+}
+
+#[test]
+fn a_clock_that_goes_back_within_the_step_never_makes_generation_dates_go_backwards() {
+    let (_tmp, root) = demo_workspace(|c| c);
+    assert_eq!(once_with(&root, SECOND, &[]).0, Some(0));
+    let first = generation_dates(&root, "e-redes");
+    assert!(
+        first.iter().all(|(_, d)| d.to_string() == "2024-10-29"),
+        "{first:?}"
+    );
+    // A day back (within max_clock_step): the correction goes out, named no earlier.
+    write_all(&root, &demo::correction());
+    let (code, out) = once_with(&root, "2024-10-28T21:35:00Z", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let all = generation_dates(&root, "e-redes");
+    assert!(all.len() > first.len(), "a correction went out: {out}");
+    assert!(
+        all.windows(2).all(|w| w[0].1 <= w[1].1),
+        "generation dates go backwards: {all:?}"
+    );
+    // The clock right again: cycles go on by themselves.
+    let (code, out) = once_with(&root, "2024-10-29T21:40:00Z", &[]);
+    assert_eq!(code, Some(0), "{out}");
+}
+
+#[test]
+fn allow_clock_jump_never_lets_a_cycle_run_far_ahead_of_the_real_clock() {
+    let (_tmp, root) = demo_workspace(|c| c);
+    assert_eq!(once_with(&root, FIRST, &[]).0, Some(0));
+    let (code, out) = once_with(&root, "2100-01-01T00:00:00Z", &["--allow-clock-jump"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("ahead of the real clock"), "{out}");
+    assert!(
+        events(&root, "missed-days").is_empty(),
+        "no day closed as missed"
+    );
+    assert!(!events(&root, "clock-jump").is_empty());
 }

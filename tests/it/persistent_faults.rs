@@ -99,7 +99,11 @@ fn a_clock_forty_days_ahead_is_refused_allowed_it_closes_the_days_and_reopen_let
     assert!(!closed(root, "e-redes").contains(&day("2024-10-27")));
     let before = names_by_id(root).len();
     write_all(root, &demo::correction());
-    let (code, s, out) = once(root, SECOND, &[]);
+    // Forty days before the last cycle: refused too, until the operator says this time is right.
+    let (code, _, out) = once(root, SECOND, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("before the last cycle's"), "{out}");
+    let (code, s, out) = once(root, SECOND, &["--allow-clock-jump"]);
     assert_eq!(code, Some(0), "{out}");
     let e = ord(&s, "e-redes");
     assert!(e["files_written"].as_u64().unwrap() > 0, "{e}");
