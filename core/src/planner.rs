@@ -508,7 +508,10 @@ mod tests {
         );
         // The reference never goes back by itself.
         let now = t("2024-10-27T00:00:00Z");
-        assert_eq!(next_clock_reference(last, now, false), last.unwrap());
+        assert_eq!(
+            next_clock_reference(last, now, false),
+            t("2024-10-28T21:30:00Z")
+        );
         assert_eq!(next_clock_reference(last, now, true), now);
         assert_eq!(next_clock_reference(None, now, false), now);
     }
