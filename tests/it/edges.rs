@@ -190,6 +190,9 @@ fn validate(
     (o.status.code(), shown)
 }
 
+/// A change to the demo's config.
+type Edit = Box<dyn FnOnce(String) -> String>;
+
 fn line_replaced(from: &'static str, to: &'static str) -> impl FnOnce(String) -> String {
     move |c| {
         assert!(c.contains(from), "{from}");
@@ -199,7 +202,7 @@ fn line_replaced(from: &'static str, to: &'static str) -> impl FnOnce(String) ->
 
 #[test]
 fn folders_that_collide_through_their_spelling_are_refused_naming_both_paths() {
-    let cases: [(&str, Box<dyn FnOnce(String) -> String>, &[&str]); 4] = [
+    let cases: [(&str, Edit, &[&str]); 4] = [
         (
             "eda's send folder is e-redes' through `..`",
             Box::new(line_replaced(
