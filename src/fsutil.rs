@@ -281,6 +281,65 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// The largest config file read (a real one is a few kB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// The largest registry CSV read (a million CPEs at ~60 bytes a row fit well under it).
+pub const MAX_REGISTRY_BYTES: u64 = 256 << 20;
+/// The largest small secret or list read: a password or passphrase file, a CA file.
+pub const MAX_SECRET_BYTES: u64 = 1 << 20;
+/// The largest time-of-use table read.
+pub const MAX_TOU_BYTES: u64 = 16 << 20;
+
+/// Reads an input file an operator names (a config, a registry CSV, a secret, a ToU table) as
+/// text: refused without reading it when it is not a regular file (a FIFO is opened without
+/// blocking, a device such as `/dev/zero` is never read), and when it holds more than `cap`
+/// bytes. The error says which, with the path.
+pub fn read_input(path: &Path, cap: u64) -> io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    let meta = file.metadata()?;
+    let t = meta.file_type();
+    if !t.is_file() {
+        let kind = if t.is_dir() {
+            "a folder"
+        } else if t.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if t.is_char_device() {
+            "a character device"
+        } else if t.is_block_device() {
+            "a block device"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{kind}, not a regular file: refused without reading it; name a file here"),
+        ));
+    }
+    let too_large = |size: u64| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{size} bytes or more, more than the {cap} bytes egme-ord reads from such a file: refused; is it the right file?"),
+        )
+    };
+    if meta.len() > cap {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(too_large(bytes.len() as u64));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("not UTF-8 text: {e}")))
+}
+
 /// What is wrong with the permissions of a file, as OpenSSH judges them: a secret (private key,
 /// passphrase) must not be readable or writable by group or others; any other file (known_hosts)
 /// must not be writable by them. `None` when fine.

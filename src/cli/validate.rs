@@ -1,13 +1,12 @@
 //! `egme-ord validate-config`: every mistake of a config in one run, and (unless told not to) the environment.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
 use egme_ord::config::{Config, ConfigError, Endpoint};
 use egme_ord::cycle::{load_registry, open_endpoint, CycleError};
-use egme_ord::fsutil::{permission_problem, private_problem};
+use egme_ord::fsutil::{permission_problem, private_problem, read_input, MAX_CONFIG_BYTES};
 use egme_ord::transport::check_tls_settings;
 use serde::Serialize;
 
@@ -43,7 +42,7 @@ struct Validation {
 }
 
 pub fn run(args: &ValidateArgs) -> Result<u8> {
-    let text = fs::read_to_string(&args.config)
+    let text = read_input(&args.config, MAX_CONFIG_BYTES)
         .with_context(|| format!("cannot read config {}", args.config.display()))?;
     let absolute = if args.config.is_absolute() {
         args.config.clone()

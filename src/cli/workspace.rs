@@ -9,7 +9,8 @@ use egme_ord::config::{layout, Config};
 use egme_ord::cycle::{load_registry, Cycle, CycleSummary, RunOptions};
 use egme_ord::daemon::StoreLock;
 use egme_ord::fsutil::{
-    create_private_dir, create_private_file, resolve_links, store_path_problem,
+    create_private_dir, create_private_file, read_input, resolve_links, store_path_problem,
+    MAX_CONFIG_BYTES,
 };
 use egme_ord::registry::Registry;
 use egme_ord::store::{Store, StoreError};
@@ -25,7 +26,7 @@ pub struct Workspace {
 }
 
 pub fn load_config(path: &Path) -> Result<Config> {
-    let text = fs::read_to_string(path)
+    let text = read_input(path, MAX_CONFIG_BYTES)
         .with_context(|| format!("cannot read config {}", path.display()))?;
     let absolute = if path.is_absolute() {
         path.to_path_buf()

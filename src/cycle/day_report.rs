@@ -26,7 +26,8 @@ pub fn load_tou(config: &Config) -> Result<TouTables, CycleError> {
     }
     let mut all = TouTables::default();
     for path in &config.reports.tou_tables {
-        let text = fs::read_to_string(path).map_err(io_err(path))?;
+        let text =
+            crate::fsutil::read_input(path, crate::fsutil::MAX_TOU_BYTES).map_err(io_err(path))?;
         let tables = TouTables::parse(&path.display().to_string(), &text).map_err(|e| {
             CycleError::Refused(format!("{e}; fix the file named in [reports] tou_tables"))
         })?;

@@ -253,7 +253,9 @@ impl RunOptions {
 
 /// Reads and validates the registry files named in the config.
 pub fn load_registry(config: &Config) -> Result<Registry, CycleError> {
-    let read = |p: &Path| fs::read_to_string(p).map_err(io_err(p));
+    let read = |p: &Path| {
+        crate::fsutil::read_input(p, crate::fsutil::MAX_REGISTRY_BYTES).map_err(io_err(p))
+    };
     let cpes = read(&config.registry.cpes)?;
     let evses = read(&config.registry.evses)?;
     let cemes = read(&config.registry.cemes)?;

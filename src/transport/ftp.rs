@@ -85,12 +85,13 @@ impl FtpDir {
             });
         }
         if let Some(file) = &s.password_file {
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                auth(format!(
-                    "the password file {} cannot be read: {e}",
-                    file.display()
-                ))
-            })?;
+            let text =
+                crate::fsutil::read_input(file, crate::fsutil::MAX_SECRET_BYTES).map_err(|e| {
+                    auth(format!(
+                        "the password file {} cannot be read: {e}",
+                        file.display()
+                    ))
+                })?;
             return Ok(text.lines().next().unwrap_or("").to_string());
         }
         Err(auth("no password configured".into()))
@@ -382,8 +383,9 @@ fn tls_config(s: &FtpSettings) -> Result<ClientConfig, String> {
     let mut roots = RootCertStore::empty();
     match &s.ca_file {
         Some(file) => {
-            let certs = CertificateDer::pem_file_iter(file)
+            let pem = crate::fsutil::read_input(file, crate::fsutil::MAX_SECRET_BYTES)
                 .map_err(|e| format!("ca_file {}: {e}", file.display()))?;
+            let certs = CertificateDer::pem_slice_iter(pem.as_bytes());
             for cert in certs {
                 let cert = cert.map_err(|e| format!("ca_file {}: {e}", file.display()))?;
                 roots

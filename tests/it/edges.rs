@@ -393,3 +393,109 @@ fn allow_clock_jump_never_lets_a_cycle_run_far_ahead_of_the_real_clock() {
     );
     assert!(!events(&root, "clock-jump").is_empty());
 }
+
+/// Runs `args` with a deadline: a command that hangs fails the test instead of hanging it.
+fn run_within(root: &Path, args: &[&str], limit: Duration) -> (Option<i32>, String) {
+    let child = bin()
+        .args(args)
+        .arg("--config")
+        .arg(root.join("egme-ord.toml"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    // Its output read as it comes (a full pipe must not look like a hang).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(limit) {
+        Ok(o) => {
+            let o = o.unwrap();
+            (o.status.code(), text(&o))
+        }
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid])
+                .status();
+            panic!("{args:?} did not finish in {limit:?}");
+        }
+    }
+}
+
+fn mkfifo(path: &Path) {
+    let _ = fs::remove_file(path);
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+}
+
+#[test]
+fn a_config_or_registry_that_is_not_a_regular_file_is_refused_without_reading_it() {
+    let limit = Duration::from_secs(20);
+    // The registry's CPE file as a FIFO, then as /dev/zero: validate-config and once refuse it.
+    for odd in ["fifo", "/dev/zero"] {
+        let (_tmp, root) = demo_workspace(|c| c);
+        let cpes = root.join("registry/cpes.csv");
+        if odd == "fifo" {
+            mkfifo(&cpes);
+        } else {
+            fs::remove_file(&cpes).unwrap();
+            std::os::unix::fs::symlink(odd, &cpes).unwrap();
+        }
+        for args in [&["validate-config"][..], &["once", "--now", FIRST]] {
+            let (code, out) = run_within(&root, args, limit);
+            assert_ne!(code, Some(0), "{odd} {args:?}: {out}");
+            assert!(
+                out.contains("not a regular file") && out.contains("cpes.csv"),
+                "{odd} {args:?}: {out}"
+            );
+        }
+    }
+    // The config itself.
+    let (_tmp, root) = demo_workspace(|c| c);
+    mkfifo(&root.join("egme-ord.toml"));
+    let (code, out) = run_within(&root, &["validate-config"], limit);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("a FIFO"), "{out}");
+    fs::remove_file(root.join("egme-ord.toml")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", root.join("egme-ord.toml")).unwrap();
+    let (code, out) = run_within(&root, &["once", "--now", FIRST], limit);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("a character device"), "{out}");
+}
+
+#[test]
+fn a_config_with_many_unknown_keys_is_read_in_linear_time_and_a_huge_one_is_refused() {
+    let (_tmp, root) = demo_workspace(|c| c);
+    let config = fs::read_to_string(root.join("egme-ord.toml")).unwrap();
+    let (head, rest) = config.split_once("[mobility]").unwrap();
+    let with = |n: usize| {
+        let keys: String = (0..n).map(|i| format!("unknown_key_{i} = 1\n")).collect();
+        format!("{head}{keys}[mobility]{rest}")
+    };
+    // 40,000 keys (~0.9 MB, under the 1 MiB cap): every one reported, in time.
+    fs::write(root.join("egme-ord.toml"), with(40_000)).unwrap();
+    let (code, out) = run_within(
+        &root,
+        &["validate-config", "--no-environment"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(1), "{}", &out[out.len().saturating_sub(500)..]);
+    assert!(
+        out.contains("40000 error(s)"),
+        "{}",
+        &out[out.len().saturating_sub(500)..]
+    );
+    assert!(
+        out.contains(":8:1: unknown key `unknown_key_0`"),
+        "{}",
+        &out[..500]
+    );
+    // 400,000 keys (9 MB): refused before it is parsed.
+    fs::write(root.join("egme-ord.toml"), with(400_000)).unwrap();
+    let (code, out) = run_within(&root, &["validate-config"], Duration::from_secs(10));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("more than the 1048576 bytes"), "{out}");
+}

@@ -1,6 +1,6 @@
 //! The TOML read into raw sections: every mistake kept with its key path and its place in the file; a wrong value is dropped and the section read again, so one run reports every mistake.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 
 use serde::de::DeserializeOwned;
@@ -147,6 +147,8 @@ pub(super) fn read_section<T: DeserializeOwned>(
     mistakes: &mut Mistakes,
 ) -> (Option<T>, Vec<KeyPath>) {
     let mut ignored: Vec<KeyPath> = Vec::new();
+    // What `ignored` holds, to keep it free of repeats in linear time.
+    let mut seen: HashSet<String> = HashSet::new();
     // Each round drops one key, so a section of n keys takes at most n + 1 rounds.
     for _ in 0..=64 {
         let mut found: Vec<String> = Vec::new();
@@ -154,9 +156,10 @@ pub(super) fn read_section<T: DeserializeOwned>(
         let de = serde_ignored::Deserializer::new(value.clone(), &mut note);
         let read: Result<T, _> = serde_path_to_error::deserialize(de);
         for p in found {
-            let path = KeyPath(p.split('.').map(|k| Step::Key(k.to_string())).collect());
-            if !ignored.contains(&path) {
-                ignored.push(path);
+            if seen.insert(p.clone()) {
+                ignored.push(KeyPath(
+                    p.split('.').map(|k| Step::Key(k.to_string())).collect(),
+                ));
             }
         }
         match read {
@@ -201,13 +204,20 @@ fn remove(value: &mut toml::Value, path: &[Step]) -> bool {
 pub(super) struct Places<'t> {
     text: &'t str,
     doc: Option<toml_edit::ImDocument<&'t str>>,
+    /// The offset where each line starts (a place is found by a binary search, so reporting
+    /// n mistakes stays linear in the file's size).
+    line_starts: Vec<usize>,
 }
 
 impl<'t> Places<'t> {
     pub fn new(text: &'t str) -> Places<'t> {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         Places {
             text,
             doc: toml_edit::ImDocument::parse(text).ok(),
+            line_starts,
         }
     }
 
@@ -287,10 +297,14 @@ impl<'t> Places<'t> {
     }
 
     fn line_column(&self, offset: usize) -> (usize, usize) {
-        let before = &self.text[..offset.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.len() - before.rfind('\n').map_or(0, |p| p + 1) + 1;
-        (line, column)
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let start = self
+            .line_starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(0);
+        (line, offset - start + 1)
     }
 }
 

@@ -148,7 +148,7 @@ impl SftpDir {
             .unwrap_or_else(|| "(no fingerprint)".into());
         let key_type = format!("{key_type:?}");
         let known_hosts = s.known_hosts.display().to_string();
-        let text = std::fs::read_to_string(&s.known_hosts)
+        let text = crate::fsutil::read_input(&s.known_hosts, crate::fsutil::MAX_SECRET_BYTES)
             .map_err(|e| self.ssh("known_hosts", format!("cannot read {known_hosts}: {e}")))?;
         // Read with OpenSSH's rules, decided by the core; a bad line is skipped, not fatal.
         let known = KnownHosts::parse(&text);
@@ -217,7 +217,7 @@ impl SftpDir {
                     ))
                 })?),
                 (None, Some(file)) => Some(
-                    std::fs::read_to_string(file)
+                    crate::fsutil::read_input(file, crate::fsutil::MAX_SECRET_BYTES)
                         .map_err(|e| {
                             auth_err(format!(
                                 "cannot read the passphrase file {}: {e}",
