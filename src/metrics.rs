@@ -506,6 +506,80 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
         .with_state(metrics)
 }
 
+/// How the metrics endpoint bounds what clients can take: descriptors, memory and time.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeLimits {
+    /// Connections served at once; at the limit the oldest is closed for the new one.
+    pub connections: usize,
+    /// A request's head must arrive within this (slowloris).
+    pub header_timeout: Duration,
+    /// A whole connection (one request: keep-alive is off) ends after this.
+    pub connection_timeout: Duration,
+    /// The most a request's head may hold (a 10 MB request is refused).
+    pub max_request_bytes: usize,
+}
+
+impl ServeLimits {
+    /// Limits for a process allowed `nofile` descriptors: at most a quarter of them (and never more
+    /// than 4,096) for metrics clients, so the cycle's work never starves for descriptors.
+    pub fn for_descriptors(nofile: u64) -> ServeLimits {
+        ServeLimits {
+            connections: usize::try_from((nofile / 4).clamp(8, 4096)).unwrap_or(4096),
+            header_timeout: Duration::from_secs(10),
+            connection_timeout: Duration::from_secs(30),
+            max_request_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// Serves `router(metrics)` on `listener` within `limits`, until the runtime ends.
+pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, limits: ServeLimits) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let app = router(metrics);
+    // The connections being served, oldest first. At the limit the oldest is closed to make room:
+    // a scrape is answered in milliseconds, so the oldest is an idle client, and a new scrape is
+    // always served however many idle connections someone holds open.
+    let mut live: std::collections::VecDeque<tokio::task::AbortHandle> =
+        std::collections::VecDeque::new();
+    let mut shed_logged = false;
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors (EMFILE) or a connection reset before it was accepted:
+                // wait a little rather than spin.
+                tracing::warn!(error = %e, "the metrics endpoint could not accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        live.retain(|h| !h.is_finished());
+        if live.len() >= limits.connections {
+            if let Some(oldest) = live.pop_front() {
+                oldest.abort();
+            }
+            if !shed_logged {
+                tracing::warn!(limit = limits.connections, %peer, "metrics connections at their limit: the oldest are closed to make room");
+                shed_logged = true;
+            }
+        } else {
+            shed_logged = false;
+        }
+        let service = TowerToHyperService::new(app.clone());
+        let task = tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(limits.max_request_bytes)
+                .keep_alive(false);
+            let conn = http.serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(limits.connection_timeout, conn).await;
+        });
+        live.push_back(task.abort_handle());
+    }
+}
+
 async fn metrics_page(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     (
         [(

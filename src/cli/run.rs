@@ -50,6 +50,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
             metrics.set_last_daily_send(&ord.name, at.with_timezone(&Utc));
         }
     }
+    let nofile = raise_nofile();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -78,12 +79,8 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     let worker_reload = reload.clone();
     runtime.block_on(async move {
         if let Some(listener) = listener {
-            let app = metrics::router(metrics.clone());
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app).await {
-                    tracing::error!(error = %e, "the metrics endpoint stopped");
-                }
-            });
+            let limits = metrics::ServeLimits::for_descriptors(nofile);
+            tokio::spawn(metrics::serve(listener, metrics.clone(), limits));
         }
         tokio::spawn(signals(
             stop.clone(),
@@ -267,4 +264,19 @@ pub fn log_summary(s: &CycleSummary, took: Duration) {
             "cycle summary"
         );
     }
+}
+
+/// Raises the soft limit on open descriptors to the hard one (systemd's default soft limit is
+/// 1,024; the unit's LimitNOFILE sets both) and returns the limit in force.
+fn raise_nofile() -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit.clone()) {
+            tracing::warn!(error = %e, "the open-file limit could not be raised to its hard limit");
+        }
+    }
+    let now = getrlimit(Resource::Nofile);
+    now.current.unwrap_or(u64::MAX)
 }

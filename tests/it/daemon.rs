@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use egme_ord::config::Config;
@@ -239,4 +239,136 @@ fn run_logs_json_serves_metrics_refuses_a_second_instance_and_stops_cleanly_on_s
     assert!(fs::read_to_string(&log_path)
         .unwrap()
         .contains("egme-ord stopped"));
+}
+
+/// The `LimitNOFILE` the shipped unit sets.
+fn unit_nofile() -> u64 {
+    let unit = fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/egme-ord@.service"
+    ))
+    .unwrap();
+    unit.lines()
+        .find_map(|l| l.strip_prefix("LimitNOFILE="))
+        .expect("the unit sets LimitNOFILE")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// This test process's own soft limit raised to its hard one (it opens 1,100 connections).
+fn raise_own_nofile() -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    let _ = setrlimit(Resource::Nofile, limit);
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
+fn scrape(port: u16) -> (Duration, String) {
+    let started = Instant::now();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    (started.elapsed(), body)
+}
+
+#[test]
+fn idle_connections_to_the_metrics_port_never_stop_the_cycles_nor_a_scrape_under_the_units_limit() {
+    idle_connections(unit_nofile());
+}
+
+#[test]
+fn idle_connections_to_the_metrics_port_never_stop_the_cycles_nor_a_scrape_under_1024_descriptors()
+{
+    idle_connections(1024);
+}
+
+fn idle_connections(nofile: u64) {
+    let own = raise_own_nofile();
+    assert!(
+        own > 1_300,
+        "this test needs 1,300 descriptors, the hard limit is {own}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let port = free_port();
+    let config = demo::config_toml("00:00", "0s").replace(
+        "poll_interval = \"5m\"",
+        &format!("poll_interval = \"1s\"\nmetrics_listen = \"127.0.0.1:{port}\""),
+    );
+    fs::write(root.join("egme-ord.toml"), config).unwrap();
+    write_all(root, &demo::registry_files());
+    write_all(root, &demo::first_delivery());
+    let log_path = root.join("log.jsonl");
+    // Under the limit (or this machine's hard limit, when lower).
+    let nofile = nofile.min(own);
+    let mut daemon = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n {nofile} && exec \"$0\" run --config \"$1\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_egme-ord"))
+        .arg(root.join("egme-ord.toml"))
+        .stderr(fs::File::create(&log_path).unwrap())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let cycles = || {
+        fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .matches("cycle summary")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cycles() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        cycles() > 0,
+        "{}",
+        fs::read_to_string(&log_path).unwrap_or_default()
+    );
+    // 1,100 idle connections, a slowloris head and a 10 MB request.
+    let idle: Vec<TcpStream> = (0..1_100)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
+        .unwrap();
+    let mut big = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    big.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let header = format!(
+        "GET /metrics HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(10 << 20)
+    );
+    let _ = big.write_all(header.as_bytes());
+    // A scrape answers in under a second, and the cycles go on.
+    let (took, body) = scrape(port);
+    assert!(took < Duration::from_secs(1), "a scrape took {took:?}");
+    assert!(body.contains("egme_ord_cycles_total"), "{body}");
+    let before = cycles();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cycles() < before + 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let logs = fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        cycles() >= before + 3,
+        "the cycles stopped: {}",
+        &logs[logs.len().saturating_sub(3000)..]
+    );
+    assert!(
+        !logs.contains("Too many open files"),
+        "{}",
+        &logs[logs.len().saturating_sub(3000)..]
+    );
+    drop(idle);
+    let _ = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    let _ = daemon.wait();
 }
