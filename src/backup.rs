@@ -14,7 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::config::Config;
@@ -40,6 +40,44 @@ pub enum BackupError {
     },
     #[error("{path}: not a backup of egme-ord ({detail}): nothing restored")]
     NotABackup { path: PathBuf, detail: String },
+    #[error("{path}: a backup of another deployment (its config {theirs_file} serves {theirs}; this config {ours_file} serves {ours}): nothing restored. Restore it with its own config, or pass --other-deployment if this is meant")]
+    OtherDeployment {
+        path: PathBuf,
+        theirs_file: String,
+        theirs: String,
+        ours_file: String,
+        ours: String,
+    },
+}
+
+/// Who a backup belongs to: the config it was taken with and the ORDs that config serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The config file's name (`e-redes.toml`), not its folder: a restore on another host is fine.
+    pub config: String,
+    pub ords: Vec<String>,
+}
+
+impl Deployment {
+    pub fn of(config: &Config) -> Deployment {
+        let mut ords: Vec<String> = config.ords.iter().map(|o| o.name.clone()).collect();
+        ords.sort();
+        Deployment {
+            config: config
+                .file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            ords,
+        }
+    }
+}
+
+/// What `backup.json` says (older backups lack `deployment`).
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    ledger_id: String,
+    deployment: Option<Deployment>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BackupError + '_ {
@@ -54,6 +92,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BackupError + '_ {
 pub struct BackupReport {
     pub dest: PathBuf,
     pub ledger_id: String,
+    pub deployment: Deployment,
     pub taken_at: DateTime<Utc>,
     /// Each ORD's last transmission id in the copied ledger.
     pub sequences: BTreeMap<String, u64>,
@@ -70,6 +109,8 @@ pub struct RestoreReport {
     pub files_added: usize,
     /// Work files that are in the backup and in the work folder with other sizes: left as they are.
     pub files_differing: Vec<String>,
+    /// What the restore could not check or found missing: the operator must look (exit 1).
+    pub problems: Vec<String>,
 }
 
 /// Copies `from` to `to` (a temporary name, fsync, rename): a reader never sees half a file.
@@ -154,6 +195,7 @@ pub fn backup(
     let report = BackupReport {
         dest: dest.to_path_buf(),
         ledger_id,
+        deployment: Deployment::of(config),
         taken_at: now,
         sequences,
         files_copied,
@@ -169,10 +211,14 @@ pub fn backup(
     Ok(report)
 }
 
-/// Puts the backup in `from` back: its ledger at `config.store` (which must not exist: the caller
-/// set the old one aside), and every work file of the backup that the work folder lacks. The
-/// caller holds the store's lock and runs `recover` next.
-pub fn restore(config: &Config, from: &Path) -> Result<RestoreReport, BackupError> {
+/// Checks the backup in `from` before anything is replaced: it is a backup, of this deployment
+/// (unless `other_deployment`); returns the copied ledger's id and what could not be checked or
+/// is missing (problems the operator must look at).
+pub fn inspect(
+    config: &Config,
+    from: &Path,
+    other_deployment: bool,
+) -> Result<(String, Vec<String>), BackupError> {
     let ledger = from.join(LEDGER_COPY);
     if !ledger.is_file() {
         return Err(BackupError::NotABackup {
@@ -180,12 +226,81 @@ pub fn restore(config: &Config, from: &Path) -> Result<RestoreReport, BackupErro
             detail: format!("no {LEDGER_COPY}"),
         });
     }
-    let ledger_id = Store::open(&ledger)
-        .and_then(|s| s.ledger_id())
+    let (ledger_id, sequences) = Store::open(&ledger)
+        .and_then(|s| Ok((s.ledger_id()?, s.sequences()?)))
         .map_err(|e| BackupError::NotABackup {
             path: ledger.clone(),
             detail: e.to_string(),
         })?;
+    let mut problems = Vec::new();
+    let ours = Deployment::of(config);
+    let manifest_path = from.join(MANIFEST);
+    let manifest: Option<Manifest> = match fs::read(&manifest_path) {
+        Ok(bytes) => {
+            match serde_json::from_slice(&bytes) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    problems.push(format!("{}: unreadable ({e}): the backup's deployment and time could not be checked", manifest_path.display()));
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            problems.push(format!("{}: {e}: the backup's deployment and time could not be checked (a backup without it may be incomplete)", manifest_path.display()));
+            None
+        }
+    };
+    let theirs = manifest.as_ref().and_then(|m| m.deployment.clone());
+    // The ORDs the copied ledger has sequences for belong to the backup's deployment too.
+    let theirs_ords: Vec<String> = match &theirs {
+        Some(d) => d.ords.clone(),
+        None => sequences.keys().cloned().collect(),
+    };
+    let foreign = theirs_ords.iter().any(|o| !ours.ords.contains(o));
+    if foreign && !other_deployment {
+        return Err(BackupError::OtherDeployment {
+            path: from.to_path_buf(),
+            theirs_file: theirs
+                .as_ref()
+                .map_or("(not recorded)".into(), |d| d.config.clone()),
+            theirs: theirs_ords.join(", "),
+            ours_file: ours.config.clone(),
+            ours: ours.ords.join(", "),
+        });
+    }
+    if foreign {
+        problems.push(format!(
+            "restored a backup of another deployment ({}) into this config ({}): --other-deployment",
+            theirs_ords.join(", "),
+            ours.ords.join(", ")
+        ));
+    }
+    if let Some(m) = manifest.as_ref().filter(|m| m.ledger_id != ledger_id) {
+        problems.push(format!(
+            "{}: names ledger {}, the copied ledger is {ledger_id}: the backup folder mixes two backups",
+            manifest_path.display(),
+            m.ledger_id
+        ));
+    }
+    if !sequences.is_empty() && !from.join("work").join("outbox").is_dir() {
+        problems.push(format!(
+            "{}: no work/outbox, though the ledger records sent files: the sent files' copies are missing (`verify` will report them; the ORDs' folders are the only evidence left of what was sent)",
+            from.display()
+        ));
+    }
+    Ok((ledger_id, problems))
+}
+
+/// Puts the backup in `from` back (checked by [`inspect`]): its ledger at `config.store` (which
+/// must not exist: the caller set the old one aside), and every work file of the backup that the
+/// work folder lacks. The caller holds the store's lock and runs `recover` next.
+pub fn restore(
+    config: &Config,
+    from: &Path,
+    other_deployment: bool,
+) -> Result<RestoreReport, BackupError> {
+    let (ledger_id, problems) = inspect(config, from, other_deployment)?;
+    let ledger = from.join(LEDGER_COPY);
     copy_atomic(&ledger, &config.store)?;
     let (mut files_added, mut files_differing) = (0, Vec::new());
     for kept in KEPT {
@@ -213,5 +328,6 @@ pub fn restore(config: &Config, from: &Path) -> Result<RestoreReport, BackupErro
         ledger_id,
         files_added,
         files_differing,
+        problems,
     })
 }

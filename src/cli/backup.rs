@@ -75,6 +75,9 @@ pub struct RestoreArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Restore a backup taken with a config that serves other ORDs (its `backup.json` says which).
+    #[arg(long)]
+    other_deployment: bool,
 }
 
 /// Stops if a daemon runs (the lock); sets the current ledger aside, puts the backup back, adds
@@ -87,12 +90,14 @@ pub fn run_restore(args: &RestoreArgs) -> Result<u8> {
     }
     let kept = {
         let _lock = StoreLock::acquire(&config.store)?;
+        // Checked before the current ledger is set aside: a refused backup replaces nothing.
+        backup::inspect(&config, &args.from, args.other_deployment)?;
         let kept = if config.store.exists() {
             Some(workspace::set_ledger_aside(&config.store, "replaced")?)
         } else {
             None
         };
-        let restored = backup::restore(&config, &args.from)?;
+        let restored = backup::restore(&config, &args.from, args.other_deployment)?;
         if !args.json {
             println!(
                 "restored ledger {} from {}: {} work file(s) added{}",
@@ -109,14 +114,26 @@ pub fn run_restore(args: &RestoreArgs) -> Result<u8> {
                 }
             );
         }
-        kept
+        for p in &restored.problems {
+            eprintln!("restore: PROBLEM: {p}");
+        }
+        (kept, restored.problems.len())
     };
+    let (kept, problems) = kept;
     let mut ws = workspace::Workspace::open_for_recovery(&args.config, false)?;
-    super::recover::recover_and_report(
+    // The clock guard's reference is the restore's time, not the backup's: a backup older than
+    // max_clock_step would otherwise refuse every cycle after it.
+    ws.store.set_last_cycle_now(now)?;
+    let code = super::recover::recover_and_report(
         &mut ws,
         now,
         &RecoverOptions::default(),
         kept.as_deref(),
         args.json,
-    )
+    )?;
+    Ok(if problems > 0 {
+        code.max(exit::INVALID)
+    } else {
+        code
+    })
 }

@@ -499,3 +499,113 @@ fn a_config_with_many_unknown_keys_is_read_in_linear_time_and_a_huge_one_is_refu
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("more than the 1048576 bytes"), "{out}");
 }
+
+/// The demo's workspace with only the ORDs named kept in its config (a deployment per ORD).
+fn deployment_of(ords: &'static [&'static str]) -> impl FnOnce(String) -> String {
+    move |config| {
+        let others: Vec<String> = demo::ords()
+            .iter()
+            .filter(|o| !ords.contains(&o.name))
+            .map(|o| format!("{:?}", o.name))
+            .collect();
+        let config = config.replacen(
+            "[registry]\n",
+            &format!("[registry]\nother_ords = [{}]\n", others.join(", ")),
+            1,
+        );
+        let mut sections = config.split("\n[[ord]]\n");
+        let mut out = sections.next().unwrap().to_string();
+        for s in sections {
+            let (body, tail) = s
+                .split_once("\n[reports]")
+                .map_or((s, None), |(b, t)| (b, Some(t)));
+            if ords
+                .iter()
+                .any(|o| body.contains(&format!("name = \"{o}\"")))
+            {
+                out.push_str("\n[[ord]]\n");
+                out.push_str(body);
+            }
+            if let Some(t) = tail {
+                out.push_str("\n[reports]");
+                out.push_str(t);
+            }
+        }
+        out
+    }
+}
+
+#[test]
+fn restore_refuses_another_deployments_backup_and_reports_missing_evidence_as_a_problem() {
+    let (_eda_tmp, eda) = demo_workspace(deployment_of(&["eda"]));
+    let (_ered_tmp, e_redes) = demo_workspace(deployment_of(&["e-redes"]));
+    for root in [&eda, &e_redes] {
+        assert_eq!(once_with(root, FIRST, &[]).0, Some(0));
+    }
+    let backups = tempfile::tempdir().unwrap();
+    let eda_backup = backups.path().join("eda");
+    let o = run(&eda, &["backup", eda_backup.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    // eda's backup into e-redes' config: refused, naming both; nothing replaced.
+    let ledger = e_redes.join("state/egme-ord.sqlite");
+    let before = fs::read(&ledger).unwrap();
+    let o = run(
+        &e_redes,
+        &["restore", "--now", SECOND, eda_backup.to_str().unwrap()],
+    );
+    let shown = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{shown}");
+    assert!(
+        shown.contains("another deployment") && shown.contains("eda") && shown.contains("e-redes"),
+        "{shown}"
+    );
+    assert_eq!(
+        fs::read(&ledger).unwrap(),
+        before,
+        "the ledger was replaced"
+    );
+    // A backup without its outbox nor its backup.json: restored, but not a success.
+    let o = run(
+        &e_redes,
+        &["backup", backups.path().join("e").to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    fs::remove_dir_all(backups.path().join("e/work/outbox")).unwrap();
+    fs::remove_file(backups.path().join("e/backup.json")).unwrap();
+    fs::remove_dir_all(e_redes.join("work/outbox")).unwrap();
+    let o = run(
+        &e_redes,
+        &[
+            "restore",
+            "--now",
+            SECOND,
+            backups.path().join("e").to_str().unwrap(),
+        ],
+    );
+    let shown = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("no work/outbox") && shown.contains("backup.json"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_restored_backup_older_than_max_clock_step_does_not_refuse_the_cycles_after_it() {
+    let (_tmp, root) = demo_workspace(|c| c);
+    assert_eq!(once_with(&root, FIRST, &[]).0, Some(0));
+    let backup = root.join("backup");
+    let o = run(&root, &["backup", backup.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Five days later (max_clock_step is two), the ledger is lost and the backup restored.
+    let later = "2024-11-02T21:30:00Z";
+    assert_eq!(once_with(&root, "2024-10-30T21:30:00Z", &[]).0, Some(0));
+    assert_eq!(once_with(&root, "2024-11-01T21:30:00Z", &[]).0, Some(0));
+    let o = run(
+        &root,
+        &["restore", "--now", later, backup.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (code, out) = once_with(&root, later, &[]);
+    assert_eq!(code, Some(0), "{out}");
+}
