@@ -161,10 +161,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[test]
-fn run_logs_json_serves_metrics_refuses_a_second_instance_and_stops_cleanly_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+/// The demo's config and registry in `root`, polled every second, with metrics on a free port
+/// (returned).
+fn daemon_workspace(root: &Path) -> u16 {
     let port = free_port();
     let config = demo::config_toml("00:00", "0s").replace(
         "poll_interval = \"5m\"",
@@ -172,6 +171,14 @@ fn run_logs_json_serves_metrics_refuses_a_second_instance_and_stops_cleanly_on_s
     );
     fs::write(root.join("egme-ord.toml"), config).unwrap();
     write_all(root, &demo::registry_files());
+    port
+}
+
+#[test]
+fn run_logs_json_serves_metrics_refuses_a_second_instance_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let port = daemon_workspace(root);
     let log_path = root.join("log.jsonl");
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_egme-ord"))
         .args(["run", "--config"])
@@ -295,13 +302,7 @@ fn idle_connections(nofile: u64) {
     );
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let port = free_port();
-    let config = demo::config_toml("00:00", "0s").replace(
-        "poll_interval = \"5m\"",
-        &format!("poll_interval = \"1s\"\nmetrics_listen = \"127.0.0.1:{port}\""),
-    );
-    fs::write(root.join("egme-ord.toml"), config).unwrap();
-    write_all(root, &demo::registry_files());
+    let port = daemon_workspace(root);
     write_all(root, &demo::first_delivery());
     let log_path = root.join("log.jsonl");
     // Under the limit (or this machine's hard limit, when lower).
