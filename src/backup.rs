@@ -211,14 +211,23 @@ pub fn backup(
     Ok(report)
 }
 
+/// A backup folder that [`inspect`] accepted, ready for [`restore`].
+#[derive(Debug)]
+pub struct Inspected {
+    from: PathBuf,
+    ledger_id: String,
+    /// What could not be checked or is missing: the operator must look (exit 1).
+    problems: Vec<String>,
+}
+
 /// Checks the backup in `from` before anything is replaced: it is a backup, of this deployment
-/// (unless `other_deployment`); returns the copied ledger's id and what could not be checked or
-/// is missing (problems the operator must look at).
+/// (unless `other_deployment`); keeps the copied ledger's id and what could not be checked or is
+/// missing.
 pub fn inspect(
     config: &Config,
     from: &Path,
     other_deployment: bool,
-) -> Result<(String, Vec<String>), BackupError> {
+) -> Result<Inspected, BackupError> {
     let ledger = from.join(LEDGER_COPY);
     if !ledger.is_file() {
         return Err(BackupError::NotABackup {
@@ -288,18 +297,23 @@ pub fn inspect(
             from.display()
         ));
     }
-    Ok((ledger_id, problems))
+    Ok(Inspected {
+        from: from.to_path_buf(),
+        ledger_id,
+        problems,
+    })
 }
 
-/// Puts the backup in `from` back (checked by [`inspect`]): its ledger at `config.store` (which
-/// must not exist: the caller set the old one aside), and every work file of the backup that the
-/// work folder lacks. The caller holds the store's lock and runs `recover` next.
-pub fn restore(
-    config: &Config,
-    from: &Path,
-    other_deployment: bool,
-) -> Result<RestoreReport, BackupError> {
-    let (ledger_id, problems) = inspect(config, from, other_deployment)?;
+/// Puts the backup `checked` back: its ledger at `config.store` (which must not exist: the
+/// caller set the old one aside), and every work file of the backup that the work folder lacks.
+/// The caller holds the store's lock and runs `recover` next.
+pub fn restore(config: &Config, checked: Inspected) -> Result<RestoreReport, BackupError> {
+    let Inspected {
+        from,
+        ledger_id,
+        problems,
+    } = checked;
+    let from = from.as_path();
     let ledger = from.join(LEDGER_COPY);
     copy_atomic(&ledger, &config.store)?;
     let (mut files_added, mut files_differing) = (0, Vec::new());

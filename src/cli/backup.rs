@@ -91,13 +91,13 @@ pub fn run_restore(args: &RestoreArgs) -> Result<u8> {
     let kept = {
         let _lock = StoreLock::acquire(&config.store)?;
         // Checked before the current ledger is set aside: a refused backup replaces nothing.
-        backup::inspect(&config, &args.from, args.other_deployment)?;
+        let checked = backup::inspect(&config, &args.from, args.other_deployment)?;
         let kept = if config.store.exists() {
             Some(workspace::set_ledger_aside(&config.store, "replaced")?)
         } else {
             None
         };
-        let restored = backup::restore(&config, &args.from, args.other_deployment)?;
+        let restored = backup::restore(&config, checked)?;
         if !args.json {
             println!(
                 "restored ledger {} from {}: {} work file(s) added{}",

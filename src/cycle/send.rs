@@ -88,7 +88,8 @@ impl Cycle<'_> {
         if let Some(unchecked) = self.fence(ord)? {
             return Err(unchecked);
         }
-        self.ids_left(ord)?;
+        let left = self.ids_left(ord);
+        self.note_ids_exhausted(ord, left)?;
         self.generation_floor = self.last_generation_date(ord)?;
         self.resending = true;
         let mut uploader = None;
@@ -98,7 +99,7 @@ impl Cycle<'_> {
             Some(up) => self.finish_upload(ord, up, &mut sum),
             None => Ok(()),
         };
-        sent?;
+        self.note_ids_exhausted(ord, sent)?;
         delivered?;
         sum.days_sent = 1;
         self.store.event(
@@ -118,6 +119,18 @@ impl Cycle<'_> {
     /// intake of the ORD (or of the mobility inbox) failed; the send then waits for a cycle whose
     /// intake succeeds, until its deadline.
     pub(super) fn send(
+        &mut self,
+        ord: &OrdConfig,
+        sum: &mut OrdSummary,
+        uploader: &mut Option<Uploader>,
+        failed_intake: Option<&str>,
+    ) -> Result<(), CycleError> {
+        let sent = self.send_days_due(ord, sum, uploader, failed_intake);
+        self.note_ids_exhausted(ord, sent)
+    }
+
+    /// [`Cycle::send`], less the event when the ORD's ids run out.
+    fn send_days_due(
         &mut self,
         ord: &OrdConfig,
         sum: &mut OrdSummary,
@@ -177,13 +190,7 @@ impl Cycle<'_> {
                 // The send is not marked done: the next run redoes it (unchanged files are skipped).
                 return Ok(());
             }
-            let sent = self.send_changed(ord, (*day, plan.today), whole, sum, uploader);
-            if let Err(CycleError::Store(e @ StoreError::IdsExhausted { .. })) = &sent {
-                let message = e.to_string();
-                self.store
-                    .event(self.now, Some(&ord.name), EventKind::IdsExhausted, &message)?;
-            }
-            sent?;
+            self.send_changed(ord, (*day, plan.today), whole, sum, uploader)?;
         }
         self.store
             .finish_send(&ord.name, plan.today, &plan.close_days, self.now)?;
@@ -199,8 +206,23 @@ impl Cycle<'_> {
         Ok(())
     }
 
-    /// Refuses the send (an ERROR event) when the ORD's ids reached the last a 10-digit NTransm
-    /// holds; warns (a WARN event) when fewer than `ids_left_warning` are left.
+    /// Records the ERROR event when `result` is the ORD's ids running out (before the send, or
+    /// when the store refused an id past 9999999999 during it).
+    fn note_ids_exhausted<T>(
+        &mut self,
+        ord: &OrdConfig,
+        result: Result<T, CycleError>,
+    ) -> Result<T, CycleError> {
+        if let Err(CycleError::Store(e @ StoreError::IdsExhausted { .. })) = &result {
+            let message = e.to_string();
+            self.store
+                .event(self.now, Some(&ord.name), EventKind::IdsExhausted, &message)?;
+        }
+        result
+    }
+
+    /// Refuses the send when the ORD's ids reached the last a 10-digit NTransm holds; warns (a
+    /// WARN event) when fewer than `ids_left_warning` are left.
     fn ids_left(&mut self, ord: &OrdConfig) -> Result<(), CycleError> {
         let last = self
             .store
@@ -208,14 +230,11 @@ impl Cycle<'_> {
             .unwrap_or(ord.first_transmission_id.saturating_sub(1));
         let left = MAX_TRANSMISSION_ID.saturating_sub(last);
         if left == 0 {
-            let e = StoreError::IdsExhausted {
+            return Err(StoreError::IdsExhausted {
                 ord: ord.name.clone(),
                 last,
-            };
-            let message = e.to_string();
-            self.store
-                .event(self.now, Some(&ord.name), EventKind::IdsExhausted, &message)?;
-            return Err(e.into());
+            }
+            .into());
         }
         if left < ord.ids_left_warning {
             let message = format!(

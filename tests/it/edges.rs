@@ -49,7 +49,14 @@ fn starting_at(first: u64) -> impl FnOnce(String) -> String {
 }
 
 fn once(root: &Path, now: &str) -> (Option<i32>, Value, String) {
-    let o = run(root, &["once", "--json", "--now", now]);
+    once_with(root, now, &[])
+}
+
+/// `once --json --now NOW EXTRA…`: its exit code, its summary and everything it printed.
+fn once_with(root: &Path, now: &str, extra: &[&str]) -> (Option<i32>, Value, String) {
+    let mut args = vec!["once", "--json", "--now", now];
+    args.extend_from_slice(extra);
+    let o = run(root, &args);
     let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
     (o.status.code(), v, text(&o))
 }
@@ -316,13 +323,6 @@ fn two_ords_sending_to_one_remote_folder_of_one_account_are_refused() {
     );
 }
 
-fn once_with(root: &Path, now: &str, extra: &[&str]) -> (Option<i32>, String) {
-    let mut args = vec!["once", "--json", "--now", now];
-    args.extend_from_slice(extra);
-    let o = run(root, &args);
-    (o.status.code(), text(&o))
-}
-
 /// Every generation date in the names of one ORD's files, by transmission id.
 fn generation_dates(root: &Path, ord: &str) -> Vec<(u64, chrono::NaiveDate)> {
     let region = demo::ords().iter().find(|o| o.name == ord).unwrap().region;
@@ -345,13 +345,13 @@ fn a_dead_rtc_at_boot_is_refused_not_taken_as_the_reference_and_cycles_resume_on
     assert_eq!(once_with(&root, FIRST, &[]).0, Some(0));
     // The RTC says 1970: refused, as is a clock three days back (max_clock_step is 2 days).
     for wrong in ["1970-01-01T00:00:10Z", "2024-10-25T21:30:00Z"] {
-        let (code, out) = once_with(&root, wrong, &[]);
+        let (code, _, out) = once_with(&root, wrong, &[]);
         assert_eq!(code, Some(1), "{wrong}: {out}");
         assert!(out.contains("before the last cycle's"), "{wrong}: {out}");
     }
     // NTP fixes it: the next cycle runs by itself, no --allow-clock-jump.
     write_all(&root, &demo::correction());
-    let (code, out) = once_with(&root, SECOND, &[]);
+    let (code, _, out) = once_with(&root, SECOND, &[]);
     assert_eq!(code, Some(0), "{out}");
     assert!(!names_by_id(&root).is_empty());
 }
@@ -367,7 +367,7 @@ fn a_clock_that_goes_back_within_the_step_never_makes_generation_dates_go_backwa
     );
     // A day back (within max_clock_step): the correction goes out, named no earlier.
     write_all(&root, &demo::correction());
-    let (code, out) = once_with(&root, "2024-10-28T21:35:00Z", &[]);
+    let (code, _, out) = once_with(&root, "2024-10-28T21:35:00Z", &[]);
     assert_eq!(code, Some(0), "{out}");
     let all = generation_dates(&root, "e-redes");
     assert!(all.len() > first.len(), "a correction went out: {out}");
@@ -376,7 +376,7 @@ fn a_clock_that_goes_back_within_the_step_never_makes_generation_dates_go_backwa
         "generation dates go backwards: {all:?}"
     );
     // The clock right again: cycles go on by themselves.
-    let (code, out) = once_with(&root, "2024-10-29T21:40:00Z", &[]);
+    let (code, _, out) = once_with(&root, "2024-10-29T21:40:00Z", &[]);
     assert_eq!(code, Some(0), "{out}");
 }
 
@@ -384,7 +384,7 @@ fn a_clock_that_goes_back_within_the_step_never_makes_generation_dates_go_backwa
 fn allow_clock_jump_never_lets_a_cycle_run_far_ahead_of_the_real_clock() {
     let (_tmp, root) = demo_workspace(|c| c);
     assert_eq!(once_with(&root, FIRST, &[]).0, Some(0));
-    let (code, out) = once_with(&root, "2100-01-01T00:00:00Z", &["--allow-clock-jump"]);
+    let (code, _, out) = once_with(&root, "2100-01-01T00:00:00Z", &["--allow-clock-jump"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("ahead of the real clock"), "{out}");
     assert!(
@@ -606,6 +606,6 @@ fn a_restored_backup_older_than_max_clock_step_does_not_refuse_the_cycles_after_
         &["restore", "--now", later, backup.to_str().unwrap()],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let (code, out) = once_with(&root, later, &[]);
+    let (code, _, out) = once_with(&root, later, &[]);
     assert_eq!(code, Some(0), "{out}");
 }

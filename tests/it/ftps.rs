@@ -127,20 +127,11 @@ fn an_island_ord_over_ftps_is_received_netted_and_sent_with_ids_once_and_no_part
             seen.len()
         })
     };
-    let (code, s, err) = once(&root, FIRST);
+    let first = once(&root, FIRST);
     stop.store(true, Ordering::SeqCst);
     let watched = watcher.join().expect("the watcher saw only whole files");
-    assert_eq!(code, Some(0), "{s}\n{err}");
-    let eda = ord(&s, "eda");
-    assert_eq!(eda["errors"], serde_json::json!([]), "{s}");
-    assert_eq!(eda["received"]["applied"], sent_by_ord, "{s}");
-    let got = eda_got(&root);
-    assert!(
-        !got.is_empty() && eda["files_delivered"] == got.len(),
-        "{s}"
-    );
+    let got = first_cycle_delivered_to_eda(&root, first, sent_by_ord);
     assert_eq!(watched, got.len());
-    assert_ids_once_gap_free(&got);
     let from = root.join("exchange/eda/from-ord");
     let names = |d: &Path| -> BTreeSet<String> {
         fs::read_dir(d)
@@ -156,6 +147,26 @@ fn an_island_ord_over_ftps_is_received_netted_and_sent_with_ids_once_and_no_part
     let v = crate::support::run(&root, &["validate-config"]);
     assert_eq!(v.status.code(), Some(0), "{}", crate::support::text(&v));
     correction_then_idle_and_verify(&root, || server.give_to_user());
+}
+
+/// The first cycle (`once`'s outcome) took in the `sent_by_ord` files eda sent and delivered eda's
+/// files, ids once each and gap-free; returns them.
+fn first_cycle_delivered_to_eda(
+    root: &Path,
+    (code, s, err): (Option<i32>, serde_json::Value, String),
+    sent_by_ord: usize,
+) -> Vec<(String, u64)> {
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    let eda = ord(&s, "eda");
+    assert_eq!(eda["errors"], serde_json::json!([]), "{s}");
+    assert_eq!(eda["received"]["applied"], sent_by_ord, "{s}");
+    let got = eda_got(root);
+    assert!(
+        !got.is_empty() && eda["files_delivered"] == got.len(),
+        "{s}"
+    );
+    assert_ids_once_gap_free(&got);
+    got
 }
 
 /// The correction the next day (`written` runs once its files are written): only what changed,
@@ -355,16 +366,6 @@ fn an_island_ord_over_ftps_on_proftpd_mod_tls_is_received_netted_and_sent_with_i
     let sent_by_ord = fs::read_dir(root.join("exchange/eda/from-ord"))
         .unwrap()
         .count();
-    let (code, s, err) = once(&root, FIRST);
-    assert_eq!(code, Some(0), "{s}\n{err}");
-    let eda = ord(&s, "eda");
-    assert_eq!(eda["errors"], serde_json::json!([]), "{s}");
-    assert_eq!(eda["received"]["applied"], sent_by_ord, "{s}");
-    let got = eda_got(&root);
-    assert!(
-        !got.is_empty() && eda["files_delivered"] == got.len(),
-        "{s}"
-    );
-    assert_ids_once_gap_free(&got);
+    first_cycle_delivered_to_eda(&root, once(&root, FIRST), sent_by_ord);
     correction_then_idle_and_verify(&root, || {});
 }

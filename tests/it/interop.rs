@@ -145,11 +145,7 @@ fn a_server_without_permissions_in_its_attributes_still_lists_the_ord_files_and_
 /// leaving no temporary file.
 #[test]
 fn a_leftover_temporary_file_on_a_server_that_never_overwrites_does_not_stop_delivery() {
-    let policy = Policy {
-        no_overwrite: true,
-        ..Policy::default()
-    };
-    leftovers_then_delivery(&asyncssh(policy), "no-overwrite asyncssh");
+    leftovers_then_delivery(&asyncssh(Policy::no_overwrite()), "no-overwrite asyncssh");
 }
 
 /// Puts cut short earlier left the temporary names of a third of the files: the cycle delivers
@@ -257,11 +253,7 @@ fn a_server_without_fsync_is_said_by_validate_config_and_by_the_cycle() {
 /// same bytes, records it delivered, and every promise holds.
 #[test]
 fn a_cycle_killed_after_its_puts_is_completed_by_the_next_on_servers_that_never_overwrite() {
-    let no_overwrite = Policy {
-        no_overwrite: true,
-        ..Policy::default()
-    };
-    killed_after_puts(&asyncssh(no_overwrite), "no-overwrite asyncssh");
+    killed_after_puts(&asyncssh(Policy::no_overwrite()), "no-overwrite asyncssh");
     killed_after_puts(&asyncssh(Policy::mft()), "windows-like asyncssh");
 }
 

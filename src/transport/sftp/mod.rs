@@ -257,35 +257,65 @@ impl SftpDir {
         &mut self,
         mut op: impl FnMut(&Self, &Sftp) -> Result<T, TransportError>,
     ) -> Result<T, TransportError> {
+        self.retrying("connect", |me| {
+            if me.conn.is_none() {
+                me.conn = Some(me.connect().map_err(Attempt::of_connect)?);
+            }
+            let Some(conn) = me.conn.as_ref() else {
+                return Err(Attempt::Again(me.ssh("connect", "no connection")));
+            };
+            op(me, &conn.sftp).map_err(|e| {
+                if about_one_file(&e) {
+                    Attempt::Stop(e)
+                } else {
+                    Attempt::Again(e)
+                }
+            })
+        })
+    }
+
+    /// Runs `attempt` up to `attempts` times, waiting [`backoff`] before each retry; after an
+    /// attempt that failed with [`Attempt::Again`] the connection is dropped (the next one
+    /// reconnects). `what` names the operation when no attempt could be made.
+    fn retrying<T>(
+        &mut self,
+        what: &'static str,
+        mut attempt: impl FnMut(&mut Self) -> Result<T, Attempt>,
+    ) -> Result<T, TransportError> {
         let attempts = self.settings.attempts.max(1);
         let mut last = None;
-        for attempt in 0..attempts {
-            if attempt > 0 {
-                std::thread::sleep(backoff(attempt, self.seq));
+        for n in 0..attempts {
+            if n > 0 {
+                std::thread::sleep(backoff(n, self.seq));
             }
-            if self.conn.is_none() {
-                match self.connect() {
-                    Ok(c) => self.conn = Some(c),
-                    Err(e) if is_fatal(&e) => return Err(e),
-                    Err(e) => {
-                        last = Some(e);
-                        continue;
-                    }
-                }
-            }
-            let Some(conn) = self.conn.as_ref() else {
-                continue;
-            };
-            match op(self, &conn.sftp) {
+            match attempt(self) {
                 Ok(v) => return Ok(v),
-                Err(e) if about_one_file(&e) => return Err(e),
-                Err(e) => {
+                Err(Attempt::Stop(e)) => return Err(e),
+                Err(Attempt::Again(e)) => {
                     self.conn = None;
                     last = Some(e);
                 }
             }
         }
-        Err(last.unwrap_or_else(|| self.ssh("connect", "no attempt made")))
+        Err(last.unwrap_or_else(|| self.ssh(what, "no attempt made")))
+    }
+}
+
+/// How one attempt of an operation failed: worth another attempt on a new connection, or not.
+enum Attempt {
+    Again(TransportError),
+    /// Host key, authentication, or a failure about one file: retrying cannot help.
+    Stop(TransportError),
+}
+
+impl Attempt {
+    /// A failure to connect: fatal ones ([`is_fatal`]) stop.
+    fn of_connect(e: TransportError) -> Attempt {
+        if is_fatal(&e) {
+            Attempt::Stop(e)
+        } else {
+            Attempt::Again(e)
+        }
     }
 }
 
@@ -598,29 +628,10 @@ impl SftpDir {
         what: &'static str,
         mut op: impl FnMut(&mut Lanes<Pipe>) -> Result<T, Broken>,
     ) -> Result<T, TransportError> {
-        let attempts = self.settings.attempts.max(1);
-        let mut last = None;
-        for attempt in 0..attempts {
-            if attempt > 0 {
-                std::thread::sleep(backoff(attempt, self.seq));
-            }
-            let result = match self.pipe() {
-                Ok(pipe) => op(pipe),
-                Err(e) if is_fatal(&e) => return Err(e),
-                Err(e) => {
-                    last = Some(e);
-                    continue;
-                }
-            };
-            match result {
-                Ok(v) => return Ok(v),
-                Err(Broken(why)) => {
-                    self.conn = None;
-                    last = Some(self.ssh(what, why));
-                }
-            }
-        }
-        Err(last.unwrap_or_else(|| self.ssh(what, "no attempt made")))
+        self.retrying(what, |me| {
+            let done = op(me.pipe().map_err(Attempt::of_connect)?);
+            done.map_err(|Broken(why)| Attempt::Again(me.ssh(what, why)))
+        })
     }
 
     /// Every entry of the folder (hidden ones too) with its kind as the listing says it: from the

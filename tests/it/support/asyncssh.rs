@@ -36,6 +36,14 @@ impl Policy {
         }
     }
 
+    /// ProFTPD's default (`AllowOverwrite off`): an existing name is never opened for writing.
+    pub fn no_overwrite() -> Policy {
+        Policy {
+            no_overwrite: true,
+            ..Policy::default()
+        }
+    }
+
     fn args(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
         for (on, flag) in [
