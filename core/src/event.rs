@@ -54,10 +54,13 @@ pub enum EventKind {
     IdsRunningOut,
     /// The ORD's transmission ids reached 9999999999: its send is refused.
     IdsExhausted,
+    /// The server of an ORD's send folder lacks what a promise needs (e.g. `fsync@openssh.com`):
+    /// recorded once, when first seen or when what it lacks changes.
+    ServerWeakened,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 20] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::MissingTransmission,
         EventKind::UnregisteredCpe,
         EventKind::Rejected,
@@ -78,6 +81,7 @@ impl EventKind {
         EventKind::OrdFileMissing,
         EventKind::IdsRunningOut,
         EventKind::IdsExhausted,
+        EventKind::ServerWeakened,
     ];
 
     /// The name in the ledger, logs, metrics and `egme-ord events --kind`.
@@ -103,6 +107,7 @@ impl EventKind {
             EventKind::OrdFileMissing => "ord-file-missing",
             EventKind::IdsRunningOut => "ids-running-out",
             EventKind::IdsExhausted => "ids-exhausted",
+            EventKind::ServerWeakened => "server-weakened",
         }
     }
 

@@ -31,6 +31,7 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
         let quarantined = ws.store.quarantined_count(&ord.name)?;
         let missing = ws.store.missing_ord_files(&ord.name)?;
         let late = ws.store.late_ord_files(&ord.name)?;
+        let weakened = ws.store.server_weakness(&ord.name)?;
         let next_send = next_send(ord, state.last_send, Utc::now());
         let backoff = cycle
             .as_ref()
@@ -41,7 +42,7 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
                 .iter()
                 .map(|(day, cpes)| json!({ "day": day, "cpes": cpes.iter().map(ToString::to_string).collect::<Vec<_>>() }))
                 .collect();
-            all.push(json!({ "ord": ord.name, "region": ord.region, "last_send": state.last_send, "next_send": next_send, "last_transmission_id": last_id, "last_cycle": cycle, "backing_off_until": backoff, "quarantined": quarantined, "ord_files_missing": missing, "expect_by": ord.expect_by.to_string(), "late_ord_files": late, "days": days, "unreadable_files": unreadable }));
+            all.push(json!({ "ord": ord.name, "region": ord.region, "last_send": state.last_send, "next_send": next_send, "last_transmission_id": last_id, "last_cycle": cycle, "backing_off_until": backoff, "quarantined": quarantined, "ord_files_missing": missing, "expect_by": ord.expect_by.to_string(), "late_ord_files": late, "days": days, "unreadable_files": unreadable, "send_server_lacks": weakened }));
             continue;
         }
         println!(
@@ -68,6 +69,13 @@ pub fn run(args: &StatusArgs) -> Result<u8> {
             ))
         );
         println!("  {late} ORD file(s) received for closed days (archived, not applied)");
+        if let Some(w) = &weakened {
+            println!(
+                "  WEAKENED since {}: send folder: {}",
+                w.since.format("%Y-%m-%d %H:%M:%SZ"),
+                w.lacks.join("; ")
+            );
+        }
         for (day, cpes) in &missing {
             let listed: Vec<String> = cpes.iter().map(ToString::to_string).collect();
             println!(

@@ -24,6 +24,66 @@ type FileFailure = (PathBuf, io::Error);
 type Answer = Result<PutResults, FileFailure>;
 /// Files to put: name and bytes.
 type Outgoing = Vec<(SafeName, Vec<u8>)>;
+/// A batch for the worker: the files, and for each the size the fence's listing gave a file of
+/// that name at the ORD (`None`: not listed there).
+type Job = (Vec<SentFile>, Vec<Option<u64>>);
+
+/// Puts `files`, except those the listing showed at the ORD with their size: those are read back
+/// first, and each that holds the same bytes is `AlreadyThere` without a put (a cycle killed after
+/// its puts, before the ledger recorded them: the rerun's cost follows the files left, and a
+/// server that never overwrites is not asked to). Results in order; as `put_many`, they end at
+/// the first file not attempted.
+fn put_unless_there(
+    dir: &mut (dyn RemoteDir + Send),
+    files: &[(SafeName, Vec<u8>)],
+    listed: &[Option<u64>],
+) -> PutResults {
+    let check: Vec<usize> = (0..files.len())
+        .filter(|&i| listed.get(i).copied().flatten() == Some(files[i].1.len() as u64))
+        .collect();
+    let mut there = vec![false; files.len()];
+    if !check.is_empty() {
+        let names: Vec<SafeName> = check.iter().map(|&i| files[i].0.clone()).collect();
+        let limit = check
+            .iter()
+            .map(|&i| files[i].1.len() as u64)
+            .max()
+            .unwrap_or(0);
+        for (&i, read) in check.iter().zip(dir.read_many(&names, limit)) {
+            // Other bytes, or a file gone since the listing: the put decides (a conflict is
+            // reported there, never overwritten).
+            there[i] = read.is_ok_and(|bytes| bytes == files[i].1);
+        }
+        let found = there.iter().filter(|t| **t).count();
+        if found > 0 {
+            tracing::info!(dir = %dir.describe(), files = found, "files already at the ORD with the bytes the ledger recorded (a cycle cut short after its puts): recorded delivered, not put again");
+        }
+    }
+    let to_put: Outgoing = files
+        .iter()
+        .zip(&there)
+        .filter(|(_, t)| !**t)
+        .map(|(f, _)| f.clone())
+        .collect();
+    let mut put = if to_put.is_empty() {
+        Vec::new()
+    } else {
+        dir.put_many(&to_put)
+    }
+    .into_iter();
+    let mut out = Vec::with_capacity(files.len());
+    for t in there {
+        if t {
+            out.push(Ok(PutOutcome::AlreadyThere));
+        } else {
+            match put.next() {
+                Some(r) => out.push(r),
+                None => break,
+            }
+        }
+    }
+    out
+}
 
 /// The bytes of `batch` from the outbox, each checked against the sha256 the ledger recorded.
 fn outbox_bytes(outbox: &mut PackReader, batch: &[SentFile]) -> Result<Outgoing, FileFailure> {
@@ -57,7 +117,7 @@ fn outbox_bytes(outbox: &mut PackReader, batch: &[SentFile]) -> Result<Outgoing,
 /// nothing more (those files stay pending for the next delivery). Only the cycle's thread touches
 /// the ledger: it records the answers between two netting batches and at [`Cycle::finish_upload`].
 pub(super) struct Uploader {
-    jobs: Option<mpsc::Sender<Vec<SentFile>>>,
+    jobs: Option<mpsc::Sender<Job>>,
     answers: mpsc::Receiver<Answer>,
     worker: Option<JoinHandle<()>>,
     /// Batches handed over and not answered yet, oldest first.
@@ -74,7 +134,7 @@ impl Uploader {
         stop: Option<Arc<AtomicBool>>,
         ord: &str,
     ) -> Result<Uploader, CycleError> {
-        let (jobs, inbox) = mpsc::channel::<Vec<SentFile>>();
+        let (jobs, inbox) = mpsc::channel::<Job>();
         let (reply, answers) = mpsc::channel::<Answer>();
         // The worker's log lines carry the cycle's span (its id) as the cycle's own do.
         let span = tracing::Span::current();
@@ -85,12 +145,13 @@ impl Uploader {
                 let fallback = (fallback != outbox).then_some(fallback);
                 let mut outbox = PackReader::with_fallback(&outbox, fallback);
                 let mut failed = false;
-                for batch in inbox {
+                for (batch, listed) in inbox {
                     let stopping = stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
                     let answer = if failed || stopping {
                         Ok(Vec::new())
                     } else {
-                        outbox_bytes(&mut outbox, &batch).map(|files| dir.put_many(&files))
+                        outbox_bytes(&mut outbox, &batch)
+                            .map(|files| put_unless_there(dir.as_mut(), &files, &listed))
                     };
                     failed |= match &answer {
                         Ok(results) => {
@@ -228,10 +289,14 @@ impl Cycle<'_> {
             };
             up.cursor = last;
             up.waiting.push_back(batch.clone());
+            let listed = batch
+                .iter()
+                .map(|f| self.at_ord.get(&f.name).copied())
+                .collect();
             if up
                 .jobs
                 .as_ref()
-                .is_none_or(|jobs| jobs.send(batch).is_err())
+                .is_none_or(|jobs| jobs.send((batch, listed)).is_err())
             {
                 up.worker_gone();
             }

@@ -94,23 +94,52 @@ pub fn outbox_packs(outbox: &Path, last: u64, region: Region) -> io::Result<Vec<
     Ok(out)
 }
 
-/// Our files in one ORD folder, each with the name the ledger recorded for its id.
+/// Our files in the ORD's send folder as its listing gave them, by name: their sizes, which the
+/// delivery compares before putting a pending file again (a cycle killed after its puts).
+pub type AtOrd = BTreeMap<String, u64>;
+
+/// What the fence's look at the ORD's send folder tells the rest of the cycle.
+#[derive(Debug, Default)]
+struct SendSide {
+    /// Our files there, by name, with their sizes.
+    sizes: AtOrd,
+    /// What its server lacks that weakens a promise ([`crate::transport::RemoteDir::weakened`]).
+    weakened: Vec<String>,
+    /// The folder, described.
+    folder: String,
+}
+
+/// Our files in one ORD folder, each with the name the ledger recorded for its id; with `side`,
+/// their names and sizes are kept there, and what the server lacks.
 fn remote_facts(
     store: &Store,
     ord: &OrdConfig,
     endpoint: &Endpoint,
+    side: Option<&mut SendSide>,
 ) -> Result<Vec<RemoteFact>, CycleError> {
     let mut dir = super::open_endpoint(endpoint)?;
     let listing = dir.list()?;
     let folder = dir.describe();
-    let ours: Vec<(u64, String)> = listing
+    let ours: Vec<(u64, String, u64)> = listing
         .files
         .into_iter()
-        .filter_map(|e| Some((our_id(e.name.as_str(), ord.region)?, e.name.to_string())))
+        .filter_map(|e| {
+            Some((
+                our_id(e.name.as_str(), ord.region)?,
+                e.name.to_string(),
+                e.size,
+            ))
+        })
         .collect();
+    if let Some(side) = side {
+        side.sizes
+            .extend(ours.iter().map(|(_, name, size)| (name.clone(), *size)));
+        side.weakened = dir.weakened();
+        side.folder.clone_from(&folder);
+    }
     // The ledger's names for the whole listing in one read (not one query per file: a send folder
     // the ORD does not empty holds every file ever sent).
-    let (lo, hi) = ours.iter().fold((u64::MAX, 0), |(lo, hi), (id, _)| {
+    let (lo, hi) = ours.iter().fold((u64::MAX, 0), |(lo, hi), (id, ..)| {
         (lo.min(*id), hi.max(*id))
     });
     let known = if ours.is_empty() {
@@ -120,7 +149,7 @@ fn remote_facts(
     };
     Ok(ours
         .into_iter()
-        .map(|(id, name)| RemoteFact {
+        .map(|(id, name, _)| RemoteFact {
             folder: folder.clone(),
             ledger_name: known.get(&id).cloned(),
             name,
@@ -136,14 +165,25 @@ pub fn witnesses(
     outbox: &Path,
     with_remote: bool,
 ) -> Result<Witnesses, CycleError> {
+    gather(store, ord, outbox, with_remote, None)
+}
+
+/// [`witnesses`]; with `side`, what the send folder's listing said is kept there.
+fn gather(
+    store: &Store,
+    ord: &OrdConfig,
+    outbox: &Path,
+    with_remote: bool,
+    side: Option<&mut SendSide>,
+) -> Result<Witnesses, CycleError> {
     let ledger_last = store.last_transmission_id(&ord.name)?;
     let last = ledger_last.unwrap_or(ord.first_transmission_id.saturating_sub(1));
     let packs = outbox_packs(outbox, last, ord.region).map_err(io_err(outbox))?;
     let mut remote = Vec::new();
     if with_remote {
-        remote.extend(remote_facts(store, ord, &ord.send)?);
+        remote.extend(remote_facts(store, ord, &ord.send, side)?);
         if let Some(folder) = &ord.send_picked_up_folder {
-            remote.extend(remote_facts(store, ord, &ord.send.subfolder(folder))?);
+            remote.extend(remote_facts(store, ord, &ord.send.subfolder(folder), None)?);
         }
     }
     Ok(Witnesses {
@@ -190,10 +230,19 @@ impl Cycle<'_> {
     /// When the ORD's folders cannot be listed, the local witnesses alone are judged and the
     /// listing error is returned: the send may write (the outbox protects its ids) but nothing is
     /// delivered until a cycle that could check the ORD's side.
+    ///
+    /// What the send folder's listing said of the files still pending (ours, by name and size) is
+    /// kept for the delivery ([`Cycle::at_ord`]); what its server lacks is recorded when it changes.
     pub(super) fn fence(&mut self, ord: &OrdConfig) -> Result<Option<CycleError>, CycleError> {
         let outbox = self.outbox_read_dir(&ord.name);
-        let (w, unchecked) = match witnesses(self.store, ord, &outbox, true) {
-            Ok(w) => (w, None),
+        let mut side = SendSide::default();
+        self.at_ord.clear();
+        let (w, unchecked) = match gather(self.store, ord, &outbox, true, Some(&mut side)) {
+            Ok(w) => {
+                self.at_ord = self.pending_among(ord, side.sizes)?;
+                self.note_weakness(ord, &side.folder, side.weakened)?;
+                (w, None)
+            }
             Err(e @ CycleError::Transport(_)) => {
                 (witnesses(self.store, ord, &outbox, false)?, Some(e))
             }
@@ -218,6 +267,56 @@ impl Cycle<'_> {
                 })
             }
         }
+    }
+
+    /// Records what the server of `ord`'s send folder lacks when that changed: a `server-weakened`
+    /// event (WARN) the first time, and the ledger's note that `status` shows; cleared (and said)
+    /// once the server offers it. Not in a dry run (it writes nothing).
+    fn note_weakness(
+        &mut self,
+        ord: &OrdConfig,
+        folder: &str,
+        lacks: Vec<String>,
+    ) -> Result<(), CycleError> {
+        if self.options.dry_run_outbox_of.is_some() {
+            return Ok(());
+        }
+        let known = self.store.server_weakness(&ord.name)?;
+        if known.as_ref().map(|k| &k.lacks) == Some(&lacks) || (known.is_none() && lacks.is_empty())
+        {
+            return Ok(());
+        }
+        if lacks.is_empty() {
+            tracing::info!(ord = %ord.name, "the server of the send folder now offers what it lacked");
+            self.store.set_server_weakness(&ord.name, None)?;
+            return Ok(());
+        }
+        let detail = format!("send folder {folder}: {}", lacks.join("; "));
+        self.store.event(
+            self.now,
+            Some(&ord.name),
+            EventKind::ServerWeakened,
+            &detail,
+        )?;
+        let weakness = crate::store::ServerWeakness {
+            since: self.now,
+            lacks,
+        };
+        self.store.set_server_weakness(&ord.name, Some(&weakness))?;
+        Ok(())
+    }
+
+    /// The entries of `listed` whose names the ledger has pending (not recorded delivered) for `ord`.
+    fn pending_among(&self, ord: &OrdConfig, mut listed: AtOrd) -> Result<AtOrd, CycleError> {
+        if listed.is_empty() {
+            return Ok(listed);
+        }
+        let first = self.store.pending_after(&ord.name, 0, 1)?;
+        let Some(first) = first.first().map(|f| f.transmission_id) else {
+            return Ok(AtOrd::new());
+        };
+        listed.retain(|name, _| our_id(name, ord.region).is_some_and(|id| id >= first));
+        Ok(listed)
     }
 
     /// Writes the ORD's high-water mark (`committed`, `reserved`), durably.

@@ -340,6 +340,9 @@ pub struct Cycle<'a> {
     /// The generation date of the ORD's last file written: no name gets an earlier one (a clock
     /// that went back within `max_clock_step` does not make generation dates go backwards).
     generation_floor: Option<chrono::NaiveDate>,
+    /// What the fence's listing of the ORD's send folder showed of the files still pending: a
+    /// cycle killed after its puts left them there, and the delivery compares before putting.
+    at_ord: fence::AtOrd,
 }
 
 impl<'a> Cycle<'a> {
@@ -363,6 +366,7 @@ impl<'a> Cycle<'a> {
             hold_delivery: false,
             resending: false,
             generation_floor: None,
+            at_ord: fence::AtOrd::new(),
         }
     }
 

@@ -1114,6 +1114,40 @@ impl Store {
         .in_store(self)
     }
 
+    /// What the server of `ord`'s send folder was last seen to lack, and since when (`None`:
+    /// nothing, or never looked at).
+    pub fn server_weakness(&self, ord: &str) -> Result<Option<ServerWeakness>, StoreError> {
+        let value: Option<String> = one(
+            &self.conn,
+            "SELECT value FROM meta WHERE key = ?1",
+            params![format!("server_weakened:{ord}")],
+            |r| r.get(0),
+        )
+        .optional()
+        .in_store(self)?;
+        Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    /// Records what the server of `ord`'s send folder lacks (`None`: nothing).
+    pub fn set_server_weakness(
+        &self,
+        ord: &str,
+        weakness: Option<&ServerWeakness>,
+    ) -> Result<(), StoreError> {
+        let key = format!("server_weakened:{ord}");
+        match weakness {
+            None => exec(&self.conn, "DELETE FROM meta WHERE key = ?1", params![key]),
+            Some(w) => exec(
+                &self.conn,
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, serde_json::to_string(w).unwrap_or_default()],
+            ),
+        }
+        .map(|_| ())
+        .in_store(self)
+    }
+
     // ---------------------------------------------------------------- retention
 
     /// What the ledger knows of each outbox pack of `ord` not yet pruned (one pass over its sent
@@ -2563,6 +2597,14 @@ fn file_named_in(detail: &str) -> Option<&str> {
 }
 
 /// An ORD's last cycle, for `status`.
+/// What the server of an ORD's send folder lacks that weakens a promise, in words for the
+/// operator, and when that was first seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ServerWeakness {
+    pub since: DateTime<Utc>,
+    pub lacks: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrdCycle {
     pub at: DateTime<Utc>,

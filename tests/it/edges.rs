@@ -2,7 +2,7 @@
 //! clocks that lie, files that are not files. Each is refused (or handled) before it can cost an id,
 //! a byte or a day.
 
-use crate::support::{bin, names_by_id, run, text, write_all};
+use crate::support::{bin, events, names_by_id, run, text, write_all};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -59,18 +59,6 @@ fn once_with(root: &Path, now: &str, extra: &[&str]) -> (Option<i32>, Value, Str
     let o = run(root, &args);
     let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
     (o.status.code(), v, text(&o))
-}
-
-fn events(root: &Path, kind: &str) -> Vec<String> {
-    let o = run(root, &["events", "--json", "--kind", kind]);
-    assert!(o.status.success(), "{}", text(&o));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| {
-            let e: Value = serde_json::from_str(l).unwrap();
-            format!("{}: {}", e["ord"], e["detail"].as_str().unwrap_or_default())
-        })
-        .collect()
 }
 
 #[test]

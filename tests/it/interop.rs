@@ -7,8 +7,8 @@ use crate::support::asyncssh::{AsyncSsh, Policy};
 use crate::support::proftpd::ProFtpd;
 use crate::support::sshd::Sshd;
 use crate::support::{
-    assert_all_promises, assert_no_id_twice, once, ord_side, sftp_workspace, write_all, SftpServer,
-    FIRST,
+    assert_all_promises, assert_no_id_twice, events, once, ord_side, sftp_workspace, write_all,
+    SftpServer, FIRST,
 };
 use egme_ord::demo;
 use serde_json::Value;
@@ -242,9 +242,45 @@ fn a_server_without_fsync_is_said_by_validate_config_and_by_the_cycle() {
     let (code, _, err) = once(&root, FIRST);
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("does not offer fsync@openssh.com"), "{err}");
+    // An event once per ORD (its send folder), not once per cycle; a line in `status`.
+    let (code, _, err) = once(&root, SECOND);
+    assert_eq!(code, Some(0), "{err}");
+    let said = events(&root, "server-weakened");
+    assert_eq!(said.len(), demo::ords().len(), "{said:#?}");
+    for o in demo::ords() {
+        assert!(
+            said.iter()
+                .any(|e| e.starts_with(&format!("\"{}\"", o.name))
+                    && e.contains("does not offer fsync@openssh.com")),
+            "{said:#?}"
+        );
+    }
+    let status = crate::support::run(&root, &["status"]);
+    let shown = crate::support::text(&status);
+    assert_eq!(
+        shown
+            .matches("WEAKENED since 2024-10-28 21:30:00Z: send folder: the server does not offer fsync@openssh.com")
+            .count(),
+        demo::ords().len(),
+        "{shown}"
+    );
+    let status = crate::support::run(&root, &["status", "--json"]);
+    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(
+        v[0]["send_server_lacks"]["lacks"][0]
+            .as_str()
+            .is_some_and(|l| l.contains("fsync@openssh.com")),
+        "{v}"
+    );
     let (_tmp2, _stock, stock_root) = workspace(Policy::default());
     let (warnings, out) = validate(&stock_root);
     assert!(!warnings.contains("fsync"), "{out}");
+    write_all(&stock_root, &demo::first_delivery());
+    let (code, _, err) = once(&stock_root, FIRST);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(events(&stock_root, "server-weakened").is_empty());
+    let shown = crate::support::text(&crate::support::run(&stock_root, &["status"]));
+    assert!(!shown.contains("WEAKENED"), "{shown}");
 }
 
 /// A cycle killed right after its files reached the ORD and before the ledger recorded them, on
@@ -260,7 +296,7 @@ fn a_cycle_killed_after_its_puts_is_completed_by_the_next_on_servers_that_never_
 /// A cycle killed after its puts, before the ledger recorded them; then the next cycle.
 fn killed_after_puts(start: &Start, context: &str) {
     let expected = reference(&[(&demo::first_delivery(), FIRST)]);
-    let (_tmp, _server, root) = workspace_on(start);
+    let (_tmp, server, root) = workspace_on(start);
     write_all(&root, &demo::first_delivery());
     let status = crate::support::bin()
         .args(["once", "--json", "--config"])
@@ -275,13 +311,30 @@ fn killed_after_puts(start: &Start, context: &str) {
         !status.success(),
         "{context}: the cycle must have been killed"
     );
-    assert!(
-        !ord_side(&root).is_empty(),
-        "{context}: files reached the ORD"
-    );
+    let there_before = ord_side(&root);
+    assert!(!there_before.is_empty(), "{context}: files reached the ORD");
+    let written_before = server.writes().map(|w| w.len());
     let (code, s, err) = once(&root, FIRST);
     assert_eq!(code, Some(0), "{context}: {s}\n{err}");
     assert_all_promises(&root, &expected, FIRST, context);
+    // The rerun learnt from the fence's listing which files were there already with the bytes
+    // the ledger recorded: none of them was written again (its cost follows the files left).
+    if let (Some(writes), Some(before)) = (server.writes(), written_before) {
+        let rewritten: Vec<&String> = writes[before..]
+            .iter()
+            .filter(|path| {
+                there_before
+                    .keys()
+                    .filter_map(|k| k.split_once('/').map(|(_, name)| name))
+                    .filter(|name| !name.starts_with('.'))
+                    .any(|name| path.contains(name))
+            })
+            .collect();
+        assert!(
+            rewritten.is_empty(),
+            "{context}: files already at the ORD written again: {rewritten:?}"
+        );
+    }
 }
 
 /// Every check of the matrix on one server: the demo and a correction, leftovers of puts cut

@@ -90,6 +90,8 @@ impl AsyncSsh {
                 .arg("--authorized-keys")
                 .arg(dir.join("authorized_keys"))
                 .args(policy.args())
+                .arg("--journal")
+                .arg(dir.join("journal"))
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -145,6 +147,11 @@ impl SftpServer for AsyncSsh {
 
     fn endpoint(&self, path: &Path, known_hosts: &Path) -> String {
         sftp_endpoint(self.port, &self.dir, path, known_hosts)
+    }
+
+    fn writes(&self) -> Option<Vec<String>> {
+        let journal = fs::read_to_string(self.dir.join("journal")).unwrap_or_default();
+        Some(journal.lines().map(str::to_string).collect())
     }
 }
 

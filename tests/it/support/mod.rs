@@ -44,6 +44,10 @@ pub fn assert_idle(summary: &Value, context: &str) {
 pub trait SftpServer {
     fn dir(&self) -> &Path;
     fn endpoint(&self, path: &Path, known_hosts: &Path) -> String;
+    /// Every path the server opened for writing so far, in order, where it keeps that journal.
+    fn writes(&self) -> Option<Vec<String>> {
+        None
+    }
 }
 
 impl SftpServer for Sshd {
@@ -176,6 +180,19 @@ pub fn ord_side(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
         }
     }
     out
+}
+
+/// The events of `kind` the ledger of `root` holds, as `"ORD": detail`, oldest first.
+pub fn events(root: &Path, kind: &str) -> Vec<String> {
+    let o = run(root, &["events", "--json", "--kind", kind]);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let e: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{}: {}", e["ord"], e["detail"].as_str().unwrap_or_default())
+        })
+        .collect()
 }
 
 /// Starts `once --json` on `root` as if at `now`; standard output piped, standard error dropped.

@@ -12,6 +12,8 @@ may run (docs/INTEROP.md):
   --no-overwrite     an existing file is never opened for writing nor renamed onto (ProFTPD's
                      `AllowOverwrite off`, its default): permission denied
   --no-rename        every rename is refused (permission denied)
+  --journal FILE     each path opened for writing is appended to FILE, one per line (what a test
+                     counts to see which files were put)
 """
 
 import argparse
@@ -34,6 +36,7 @@ def parse():
     p.add_argument("--no-dot-names", action="store_true")
     p.add_argument("--no-overwrite", action="store_true")
     p.add_argument("--no-rename", action="store_true")
+    p.add_argument("--journal")
     return p.parse_args()
 
 
@@ -83,6 +86,9 @@ class Server(asyncssh.SFTPServer):
         if ARGS.no_overwrite and pflags & C.FXF_WRITE:
             if os.path.exists(self.map_path(path)):
                 raise asyncssh.SFTPPermissionDenied("Permission denied (overwrite not allowed)")
+        if ARGS.journal and pflags & C.FXF_WRITE:
+            with open(ARGS.journal, "ab") as j:
+                j.write(path + b"\n")
         return super().open(path, pflags, attrs)
 
     def rename(self, oldpath, newpath):
