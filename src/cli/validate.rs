@@ -7,7 +7,7 @@ use clap::Args;
 use egme_ord::config::{Config, ConfigError, Endpoint};
 use egme_ord::cycle::{load_registry, open_endpoint, CycleError};
 use egme_ord::fsutil::{permission_problem, private_problem, read_input, MAX_CONFIG_BYTES};
-use egme_ord::transport::check_tls_settings;
+use egme_ord::transport::{check_tls_settings, Probe};
 use serde::Serialize;
 
 use super::exit;
@@ -39,6 +39,8 @@ struct Validation {
     warnings: Vec<String>,
     ords: Vec<String>,
     checked: &'static str,
+    /// What each folder's server offers and does (with the environment only).
+    probes: Vec<Probe>,
 }
 
 pub fn run(args: &ValidateArgs) -> Result<u8> {
@@ -62,6 +64,7 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
         warnings: Vec::new(),
         ords: Vec::new(),
         checked,
+        probes: Vec::new(),
     };
     match Config::parse(&text, &absolute) {
         Err(errors) => v.errors = errors,
@@ -72,7 +75,7 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
             if !args.no_environment {
                 v.problems
                     .extend(super::workspace::linked_collisions(&config));
-                environment(&config, &mut v.problems, &mut v.warnings);
+                v.probes = environment(&config, &mut v.problems, &mut v.warnings);
             }
         }
     }
@@ -88,6 +91,12 @@ pub fn run(args: &ValidateArgs) -> Result<u8> {
         }
         for w in &v.warnings {
             println!("warning: {w}");
+        }
+        if !v.probes.is_empty() {
+            println!("what each folder's server offers and does:");
+            for line in v.probes.iter().flat_map(Probe::lines) {
+                println!("  {line}");
+            }
         }
         if v.valid {
             println!(
@@ -162,7 +171,13 @@ fn registry(config: &Config, problems: &mut Vec<String>, warnings: &mut Vec<Stri
     }
 }
 
-fn environment(config: &Config, problems: &mut Vec<String>, warnings: &mut Vec<String>) {
+/// The environment's problems and warnings; each folder's probe, returned.
+fn environment(
+    config: &Config,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Vec<Probe> {
+    let mut probes = Vec::new();
     if let Some(parent) = config.store.parent() {
         writable_dir(parent, "store folder", problems);
     }
@@ -232,12 +247,17 @@ fn environment(config: &Config, problems: &mut Vec<String>, warnings: &mut Vec<S
             let listed = open_endpoint(endpoint)
                 .and_then(|mut dir| dir.list().map(|_| dir).map_err(CycleError::from));
             match listed {
-                Ok(mut dir) if side == "send" => {
-                    warnings.extend(dir.weakened().iter().map(|w| format!("{at}: {w}")));
+                Ok(mut dir) => {
+                    // A send folder is probed with temporary names written, renamed and removed.
+                    let mut probe = dir.probe(side == "send");
+                    probe.folder.clone_from(&at);
+                    problems.extend(probe.problems.iter().map(|p| format!("{at}: {p}")));
+                    warnings.extend(probe.warnings.iter().map(|w| format!("{at}: {w}")));
+                    probes.push(probe);
                 }
-                Ok(_) => {}
                 Err(e) => problems.push(format!("{at}: cannot list the folder: {e}")),
             }
         }
     }
+    probes
 }

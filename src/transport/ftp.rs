@@ -14,7 +14,10 @@ use suppaftp::list::{File as ListedFile, ListParser};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpStream, RustlsConnector, RustlsFtpStream, Status};
 
-use super::{upload_temp_name, Listing, PutOutcome, RemoteDir, SafeName, TransportError};
+use super::{
+    upload_temp_name, Listing, Offered, Probe, PutOutcome, RemoteDir, RenameOntoExisting, SafeName,
+    TransportError,
+};
 use crate::config::FtpSettings;
 
 /// An open session: over TLS, or plain.
@@ -266,6 +269,75 @@ impl FtpDir {
     }
 
     /// The size of `path` on the server, `None` when there is no such file.
+    /// Stores two temporary names, renames one onto the other, the survivor to a third, and
+    /// removes them all. RNTO onto an existing name is reported, not relied on: a put checks
+    /// the name (SIZE) before it renames.
+    fn write_probe(&mut self, p: &mut Probe) {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let temp = |me: &Self, tag: &str| {
+            SafeName::new(&format!("egme-ord-probe-{stamp}-{tag}"))
+                .map(|n| me.remote(upload_temp_name(&n)))
+                .unwrap_or_default()
+        };
+        let (a, b, c) = (temp(self, "a"), temp(self, "b"), temp(self, "c"));
+        let found = self.with_conn(|me, conn| {
+            let stored = [(&a, &b"a"[..]), (&b, &b"bb"[..])]
+                .into_iter()
+                .try_for_each(|(path, mut bytes)| {
+                    on!(conn, f => f.put_file(path, &mut bytes))
+                        .map(|_| ())
+                        .map_err(|e| format!("{path}: {}", ftp_text(&e)))
+                });
+            if let Err(e) = stored {
+                return Ok((Err(e), None, None));
+            }
+            let onto = match on!(conn, f => f.rename(&a, &b)) {
+                Err(e) => RenameOntoExisting::Refused(ftp_text(&e)),
+                Ok(()) => match me.size_of(conn, &b)? {
+                    Some(1) => RenameOntoExisting::Replaces,
+                    other => RenameOntoExisting::Unclear(format!(
+                        "RNTO accepted, and the target's SIZE is then {other:?}"
+                    )),
+                },
+            };
+            let from = if me.size_of(conn, &a)?.is_some() {
+                &a
+            } else {
+                &b
+            };
+            let renamed = on!(conn, f => f.rename(from, &c)).map_err(|e| ftp_text(&e));
+            Ok((Ok(a.clone()), Some(renamed), Some(onto)))
+        });
+        let mut left = Vec::new();
+        let _ = self.with_conn(|me, conn| {
+            for path in [&a, &b, &c] {
+                if me.size_of(conn, path)?.is_some() && on!(conn, f => f.rm(path)).is_err() {
+                    left.push(path.clone());
+                }
+            }
+            Ok(())
+        });
+        match found {
+            Ok((temp_name, rename, onto)) => {
+                if let Err(e) = &temp_name {
+                    p.problems.push(format!("a temporary name cannot be stored: {e}: the account needs the right to create and write files there, names that start with a dot included (ask the ORD's administrator; docs/INTEROP.md)"));
+                }
+                if let Some(Err(e)) = &rename {
+                    p.problems.push(format!("a temporary name cannot be renamed: {e}: the account needs the right to rename its files there (ask the ORD's administrator; docs/INTEROP.md)"));
+                }
+                p.temp_name = Some(temp_name);
+                p.rename = rename;
+                p.rename_onto_existing = onto;
+            }
+            Err(e) => p.problems.push(format!("cannot probe writing: {e}")),
+        }
+        if !left.is_empty() {
+            p.warnings.push(format!("the probe's temporary files could not be removed: {} (the account needs the right to remove its own temporary names)", left.join(", ")));
+        }
+    }
+
     fn size_of(&self, conn: &mut Conn, path: &str) -> Result<Option<u64>, TransportError> {
         match on!(conn, f => f.size(path)) {
             Ok(n) => Ok(Some(n as u64)),
@@ -525,6 +597,50 @@ impl RemoteDir for FtpDir {
             }
             me.fetch(conn, &path, name.as_str(), limit)
         })
+    }
+
+    fn probe(&mut self, writes: bool) -> Probe {
+        let mut p = Probe::new(self.describe());
+        let checked = match (&self.settings.certificate_sha256, &self.settings.ca_file) {
+            (Some(_), _) => "its certificate pinned by certificate_sha256",
+            (None, Some(_)) => "its certificate chained to ca_file",
+            (None, None) => "its certificate chained to the system's roots",
+        };
+        p.protocol = Some(if self.settings.tls {
+            format!("FTP over explicit TLS (AUTH TLS, PROT P), {checked}")
+        } else {
+            "plain FTP: the password and the files in clear".to_string()
+        });
+        let facts = self.with_conn(|me, conn| {
+            let welcome = on!(conn, f => f.get_welcome_msg().map(str::to_string));
+            let features = on!(conn, f => f.feat()).map_err(|e| me.ftp_err("FEAT", e))?;
+            let mut names: Vec<String> = features.into_keys().collect();
+            names.sort();
+            Ok((welcome, names))
+        });
+        match facts {
+            Ok((welcome, features)) => {
+                p.server = welcome;
+                p.extensions = features;
+            }
+            Err(e) => {
+                p.problems
+                    .push(format!("cannot ask the server's features: {e}"));
+                return p;
+            }
+        }
+        let has = |f: &str| p.extensions.iter().any(|e| e.eq_ignore_ascii_case(f));
+        let (mlsd, size, mdtm) = (has("MLST"), has("SIZE"), has("MDTM"));
+        p.mtime = Some(Offered::from(mlsd || mdtm));
+        // FTP listings say the type (MLSD's type fact, LIST's mode string).
+        p.permissions = Some(Offered::Yes);
+        if !size {
+            p.warnings.push("the server does not list SIZE in FEAT: each put's check of the name and of the size after the rename needs it".into());
+        }
+        if writes {
+            self.write_probe(&mut p);
+        }
+        p
     }
 
     fn put(&mut self, name: &SafeName, bytes: &[u8]) -> Result<PutOutcome, TransportError> {

@@ -117,6 +117,14 @@ impl RemoteDir for LocalDir {
         Ok(bytes)
     }
 
+    fn probe(&mut self, _writes: bool) -> super::Probe {
+        let mut p = super::Probe::new(self.describe());
+        p.protocol = Some(
+            "local folder: files written under a hidden name, then linked (never replace)".into(),
+        );
+        p
+    }
+
     fn put(&mut self, name: &SafeName, bytes: &[u8]) -> Result<PutOutcome, TransportError> {
         let path = self.path(name);
         // One temporary name per file, as over SFTP: a put cut short by a crash leaves it behind

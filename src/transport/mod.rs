@@ -3,11 +3,13 @@
 mod dry_run;
 mod ftp;
 mod local;
+mod probe;
 mod sftp;
 
 pub use dry_run::DryRun;
 pub use ftp::{check_tls_settings, FtpDir};
 pub use local::LocalDir;
+pub use probe::{Offered, Probe, RenameOntoExisting};
 pub use sftp::{SftpDir, SftpSettings};
 
 use std::io;
@@ -138,6 +140,13 @@ pub trait RemoteDir {
     /// in words for the operator; asked after a listing, which connects.
     fn weakened(&mut self) -> Vec<String> {
         Vec::new()
+    }
+    /// What the server offers and does, for `validate-config`'s table; with `writes` (a send
+    /// folder), whether a temporary name can be created and renamed, and what a rename onto an
+    /// existing name does — with temporary names only, all removed again.
+    fn probe(&mut self, writes: bool) -> Probe {
+        let _ = writes;
+        Probe::new(self.describe())
     }
     /// Reads a whole file of at most `limit` bytes.
     fn read(&mut self, name: &SafeName, limit: u64) -> Result<Vec<u8>, TransportError>;

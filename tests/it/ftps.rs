@@ -369,3 +369,68 @@ fn an_island_ord_over_ftps_on_proftpd_mod_tls_is_received_netted_and_sent_with_i
     first_cycle_delivered_to_eda(&root, once(&root, FIRST), sent_by_ord);
     correction_then_idle_and_verify(&root, || {});
 }
+
+/// `validate-config` probes the island ORD's FTPS folders on pure-ftpd and on ProFTPD mod_tls:
+/// the server's welcome, its features, temporary names stored, renamed and removed, what RNTO
+/// onto an existing name does (reported; the put checks the name first whatever it does).
+#[test]
+fn the_probe_tells_what_each_ftps_server_offers_and_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pure = start(tmp.path(), Tls::Required);
+    ftp_workspace(&tmp.path().join("ws"), &pure, |e| e);
+    pure.give_to_user();
+    let tmp2 = tempfile::tempdir().unwrap();
+    let root2 = tmp2.path().join("ws");
+    let proftpd = crate::support::proftpd::ProFtpd::start_ftps(
+        &tmp2.path().join("proftpd"),
+        &root2.join("exchange"),
+    );
+    ftp_workspace_on(&root2, |path| proftpd.ftp_endpoint(path, ""), |e| e);
+    for (root, context) in [
+        (tmp.path().join("ws"), "pure-ftpd"),
+        (root2.clone(), "ProFTPD mod_tls"),
+    ] {
+        // The other ORDs' local folders.
+        for ord in ["e-redes", "eem"] {
+            for side in ["from-ord", "to-ord"] {
+                fs::create_dir_all(root.join("exchange").join(ord).join(side)).unwrap();
+            }
+        }
+        let o = crate::support::run(&root, &["validate-config"]);
+        let table = crate::support::text(&o);
+        eprintln!("--- {context}\n{table}");
+        assert!(o.status.success(), "{context}: {table}");
+        let o = crate::support::run(&root, &["validate-config", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let p = v["probes"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["folder"] == "eda send"))
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            p["protocol"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("FTP over explicit TLS")),
+            "{context}: {p:#}"
+        );
+        assert!(p["server"].as_str().is_some(), "{context}: {p:#}");
+        let features = p["extensions"].to_string();
+        assert!(
+            features.contains("SIZE") && features.contains("MLST"),
+            "{context}: {p:#}"
+        );
+        assert!(p["temp_name"].get("Ok").is_some(), "{context}: {p:#}");
+        assert!(p["rename"].get("Ok").is_some(), "{context}: {p:#}");
+        assert!(
+            p["rename_onto_existing"]["outcome"].is_string(),
+            "{context}: {p:#}"
+        );
+        // Nothing left in the send folder.
+        let left: Vec<_> = fs::read_dir(root.join("exchange/eda/to-ord"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "{context}: {left:?}");
+    }
+}

@@ -345,6 +345,20 @@ fn the_matrix(start: &Start, context: &str) {
     killed_after_puts(start, &format!("{context}, killed after its puts"));
 }
 
+/// A server whose rename onto an existing name silently replaces it (SFTPGo, Go's pkg/sftp): the
+/// put never renames onto a name without knowing what is there (the fence's listing, then the
+/// comparison of a pending file found there), so every promise holds.
+#[test]
+fn a_server_whose_rename_replaces_holds_every_promise() {
+    the_matrix(
+        &asyncssh(Policy {
+            rename_replaces: true,
+            ..Policy::default()
+        }),
+        "asyncssh, rename replaces",
+    );
+}
+
 /// ProFTPD's mod_sftp as installed: `AllowOverwrite off`.
 #[test]
 fn proftpd_mod_sftp_with_allow_overwrite_off_holds_every_promise() {
@@ -431,4 +445,95 @@ fn temporary_names_in_a_subfolder_keep_partial_files_out_of_the_send_folder() {
         fs::remove_dir(&upload).unwrap();
     }
     assert_all_promises(&root, &expected, FIRST, "temp_name upload/{name}");
+}
+
+/// `validate-config --json` on the workspace at `root`: its exit code and the probe of `folder`
+/// (`"<ord> <side>"`); the table is printed (the note quotes it).
+fn probe_of(root: &Path, folder: &str, context: &str) -> (Option<i32>, Value) {
+    let o = crate::support::run(root, &["validate-config"]);
+    let table = crate::support::text(&o);
+    eprintln!("--- {context}\n{table}");
+    let o = crate::support::run(root, &["validate-config", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    let probe = v["probes"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["folder"] == folder).cloned())
+        .unwrap_or(Value::Null);
+    assert!(!probe.is_null(), "{context}: no probe of {folder}: {v}");
+    // The probe leaves nothing behind in the send folder.
+    let left: Vec<String> = ord_side(root).into_keys().collect();
+    assert!(left.is_empty(), "{context}: the probe left {left:?}");
+    (o.status.code(), probe)
+}
+
+/// The probe tells the servers of the matrix apart: what a rename onto an existing name does,
+/// whether attributes carry permissions, fsync, a temporary name refused (an error naming
+/// `temp_name`), each from the server itself.
+#[test]
+fn the_probe_tells_what_each_server_offers_and_does() {
+    let servers: Vec<(&str, Start)> = vec![
+        (
+            "OpenSSH internal-sftp",
+            Box::new(|dir: &Path| Box::new(Sshd::start(dir)) as Box<dyn SftpServer>),
+        ),
+        ("asyncssh stock", asyncssh(Policy::default())),
+        (
+            "asyncssh rename replaces",
+            asyncssh(Policy {
+                rename_replaces: true,
+                ..Policy::default()
+            }),
+        ),
+        ("asyncssh Windows/MFT-like", asyncssh(Policy::mft())),
+        (
+            "asyncssh never overwrites",
+            asyncssh(Policy::no_overwrite()),
+        ),
+        (
+            "asyncssh refuses dot-names",
+            asyncssh(Policy {
+                no_dot_names: true,
+                ..Policy::default()
+            }),
+        ),
+        ("ProFTPD mod_sftp AllowOverwrite off", proftpd(false)),
+        ("ProFTPD mod_sftp AllowOverwrite on", proftpd(true)),
+        ("gesftpserver", gesftpserver()),
+    ];
+    for (context, start) in &servers {
+        let (_tmp, _server, root) = workspace_on(start);
+        let (code, p) = probe_of(&root, "e-redes send", context);
+        let onto = p["rename_onto_existing"]["outcome"].as_str().unwrap_or("");
+        let fsync = p["fsync"].as_str().unwrap_or("");
+        let perms = p["permissions"].as_str().unwrap_or("");
+        let temp_ok = p["temp_name"].get("Ok").is_some();
+        let expected: (&str, &str, &str, bool) = match *context {
+            "OpenSSH internal-sftp" => ("refused", "yes", "yes", true),
+            "asyncssh stock" => ("refused", "yes", "yes", true),
+            // As SFTPGo's and Go pkg/sftp's plain rename: a warning, not an error.
+            "asyncssh rename replaces" => ("replaces", "yes", "yes", true),
+            "asyncssh Windows/MFT-like" => ("refused", "no", "no", true),
+            "asyncssh never overwrites" => ("refused", "yes", "yes", true),
+            "asyncssh refuses dot-names" => ("", "yes", "yes", false),
+            "ProFTPD mod_sftp AllowOverwrite off" => ("refused", "yes", "yes", true),
+            // mod_sftp refuses a v3 rename onto an existing name whatever AllowOverwrite says.
+            "ProFTPD mod_sftp AllowOverwrite on" => ("refused", "yes", "yes", true),
+            _ => ("refused", "yes", "yes", true),
+        };
+        assert_eq!((onto, fsync, perms, temp_ok), expected, "{context}: {p:#}");
+        // A refused temporary name breaks delivery: an error naming the setting; the rest pass.
+        assert_eq!(code, Some(if temp_ok { 0 } else { 1 }), "{context}: {p:#}");
+        if !temp_ok {
+            assert!(p["problems"].to_string().contains("temp_name"), "{p:#}");
+        }
+        assert!(
+            p["server"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("SSH-2.0-")),
+            "{context}: {p:#}"
+        );
+        assert!(p["protocol"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("SFTP ")));
+    }
 }

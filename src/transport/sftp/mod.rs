@@ -1,6 +1,7 @@
 //! `SftpDir`: one folder of an SFTP account through ssh2 (blocking; run it off async worker threads).
 
 mod pipeline;
+mod probe;
 mod wire;
 
 use std::io::{self, Read, Write};
@@ -553,6 +554,10 @@ impl RemoteDir for SftpDir {
                 format!("no free name for {name} in {}", target.display()),
             ))
         })
+    }
+
+    fn probe(&mut self, writes: bool) -> super::Probe {
+        self.probe_server(writes)
     }
 
     fn weakened(&mut self) -> Vec<String> {

@@ -63,6 +63,8 @@ pub struct Pipe {
     /// Bytes of `received` already decoded.
     consumed: usize,
     fsync: bool,
+    /// What the server answered to `init`: its version and extensions.
+    server: wire::ServerVersion,
 }
 
 impl Pipe {
@@ -81,6 +83,10 @@ impl Pipe {
             received: Vec::new(),
             consumed: 0,
             fsync: false,
+            server: wire::ServerVersion {
+                version: 0,
+                extensions: Vec::new(),
+            },
         };
         wire::encode_init(&mut pipe.out);
         pipe.flush()?;
@@ -102,7 +108,13 @@ impl Pipe {
             )));
         }
         pipe.fsync = version.offers(wire::FSYNC_EXTENSION);
+        pipe.server = version;
         Ok(pipe)
+    }
+
+    /// The server's version and extensions.
+    pub fn server(&self) -> &wire::ServerVersion {
+        &self.server
     }
 
     fn flush(&mut self) -> Result<(), Broken> {
@@ -222,6 +234,11 @@ impl<L: Lane> Lanes<L> {
             next_id: 1,
             next_wait: 0,
         }
+    }
+
+    /// The first lane (there is always one).
+    pub fn first(&self) -> Option<&L> {
+        self.lanes.first()
     }
 
     /// The lane a handle was tagged with, and the server's own handle.

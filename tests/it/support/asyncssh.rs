@@ -24,6 +24,8 @@ pub struct Policy {
     pub no_overwrite: bool,
     /// Every rename refused.
     pub no_rename: bool,
+    /// A rename onto an existing name replaces it (SFTPGo, Go's pkg/sftp).
+    pub rename_replaces: bool,
 }
 
 impl Policy {
@@ -52,6 +54,7 @@ impl Policy {
             (self.no_dot_names, "--no-dot-names"),
             (self.no_overwrite, "--no-overwrite"),
             (self.no_rename, "--no-rename"),
+            (self.rename_replaces, "--rename-replaces"),
         ] {
             if on {
                 v.push(flag);

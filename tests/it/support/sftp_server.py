@@ -12,6 +12,8 @@ may run (docs/INTEROP.md):
   --no-overwrite     an existing file is never opened for writing nor renamed onto (ProFTPD's
                      `AllowOverwrite off`, its default): permission denied
   --no-rename        every rename is refused (permission denied)
+  --rename-replaces  a rename onto an existing name replaces it silently (SFTPGo's and Go
+                     pkg/sftp's plain rename)
   --journal FILE     each path opened for writing is appended to FILE, one per line (what a test
                      counts to see which files were put)
 """
@@ -36,6 +38,7 @@ def parse():
     p.add_argument("--no-dot-names", action="store_true")
     p.add_argument("--no-overwrite", action="store_true")
     p.add_argument("--no-rename", action="store_true")
+    p.add_argument("--rename-replaces", action="store_true")
     p.add_argument("--journal")
     return p.parse_args()
 
@@ -101,6 +104,9 @@ class Server(asyncssh.SFTPServer):
                 raise asyncssh.SFTPPermissionDenied("Permission denied (overwrite not allowed)")
             if ARGS.windows:
                 raise asyncssh.SFTPFailure("Failure")
+            if ARGS.rename_replaces:
+                os.replace(self.map_path(oldpath), self.map_path(newpath))
+                return None
         return super().rename(oldpath, newpath)
 
 
