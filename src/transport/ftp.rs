@@ -646,12 +646,22 @@ impl RemoteDir for FtpDir {
     fn put(&mut self, name: &SafeName, bytes: &[u8]) -> Result<PutOutcome, TransportError> {
         let final_path = self.remote(name);
         // One temporary name per file (hidden: listings skip it). A put cut short leaves it
-        // behind, and the next put of the same file replaces it.
+        // behind, and the next put of the same file replaces it (or removes it first, where the
+        // server refuses to overwrite).
         let temp_path = self.remote(upload_temp_name(name));
         self.with_conn(|me, conn| {
             let mut reader = bytes;
-            on!(conn, f => f.put_file(&temp_path, &mut reader))
-                .map_err(|e| me.ftp_err("STOR", e))?;
+            let stored = match on!(conn, f => f.put_file(&temp_path, &mut reader)) {
+                // A leftover of ours (an upload cut short) on a server that never overwrites
+                // (ProFTPD's `AllowOverwrite off`, its default): removed, and stored once more.
+                Err(FtpError::UnexpectedResponse(r)) if r.status == Status::FileUnavailable => {
+                    let _ = on!(conn, f => f.rm(&temp_path));
+                    let mut reader = bytes;
+                    on!(conn, f => f.put_file(&temp_path, &mut reader))
+                }
+                other => other,
+            };
+            stored.map_err(|e| me.ftp_err("STOR", e))?;
             // RNTO replaces an existing file on most servers: the name is checked first. Only
             // egme-ord writes our names (one instance per store, under its lock), so nothing can
             // take the name between the check and the rename (docs/DECISIONS.md: FTPS).

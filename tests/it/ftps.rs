@@ -230,44 +230,126 @@ fn a_certificate_that_does_not_match_is_refused_and_a_pinned_one_is_accepted() {
     );
 }
 
+/// An FTPS server of the matrix, as the cut and kill checks need it.
+trait FtpsServer {
+    fn port(&self) -> u16;
+    /// Its endpoint table for `path` (from the user's folder).
+    fn endpoint(&self, path: &str) -> String;
+    /// Gives the files written since it started to its user, where that is another one.
+    fn give_to_user(&self) {}
+}
+
+impl FtpsServer for Ftpd {
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn endpoint(&self, path: &str) -> String {
+        Ftpd::endpoint(self, path, "")
+    }
+    fn give_to_user(&self) {
+        Ftpd::give_to_user(self);
+    }
+}
+
+impl FtpsServer for crate::support::proftpd::ProFtpd {
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn endpoint(&self, path: &str) -> String {
+        self.ftp_endpoint(path, "")
+    }
+}
+
+/// Starts an FTPS server in `tmp` whose user's folder is `tmp/ws/exchange`.
+type StartFtps = fn(&Path) -> Box<dyn FtpsServer>;
+
+fn pure_ftpd(tmp: &Path) -> Box<dyn FtpsServer> {
+    Box::new(start(tmp, Tls::Required))
+}
+
+fn proftpd_mod_tls(tmp: &Path) -> Box<dyn FtpsServer> {
+    Box::new(crate::support::proftpd::ProFtpd::start_ftps(
+        &tmp.join("proftpd"),
+        &tmp.join("ws/exchange"),
+    ))
+}
+
 #[test]
 fn a_connection_cut_mid_upload_is_resumed_without_duplicates() {
+    cut_mid_upload(pure_ftpd, "pure-ftpd");
+}
+
+/// ProFTPD as installed never overwrites (`AllowOverwrite off`): a temporary name left by the cut
+/// upload must not stop the next put of that file.
+#[test]
+fn a_connection_cut_mid_upload_on_proftpd_mod_tls_is_resumed_without_duplicates() {
+    cut_mid_upload(proftpd_mod_tls, "ProFTPD mod_tls");
+}
+
+/// The control connection of eda's send cut every few kilobytes: the cycle goes on with new
+/// connections, the next one delivers the rest, every id once.
+fn cut_mid_upload(start_ftps: StartFtps, context: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("ws");
-    let server = start(tmp.path(), Tls::Required);
-    let proxy = Proxy::start(server.port);
-    let port = format!("port = {}", server.port);
+    let server = start_ftps(tmp.path());
+    let proxy = Proxy::start(server.port());
+    let port = format!("port = {}", server.port());
     let through = format!("port = {}", proxy.port);
-    ftp_workspace(&root, &server, |e| {
-        if e.contains("/eda/to-ord") {
-            e.replace(&port, &through)
-        } else {
-            e
-        }
-    });
+    ftp_workspace_on(
+        &root,
+        |path| server.endpoint(path),
+        |e| {
+            if e.contains("/eda/to-ord") {
+                e.replace(&port, &through)
+            } else {
+                e
+            }
+        },
+    );
     write_all(&root, &demo::first_delivery());
     server.give_to_user();
     // Each control connection is cut after a few kilobytes: in the middle of the uploads.
     proxy.set(Fault::CutAfter(9_000));
     let (code, s, err) = once(&root, FIRST);
-    assert_eq!(code, Some(0), "{s}\n{err}");
+    assert_eq!(code, Some(0), "{context}: {s}\n{err}");
     assert!(
         proxy.connections.load(Ordering::SeqCst) > 1,
-        "the cut forced reconnections"
+        "{context}: the cut forced reconnections"
     );
     proxy.set(Fault::Pass);
     let (code, s, err) = once(&root, FIRST);
-    assert_eq!(code, Some(0), "{s}\n{err}");
-    assert_eq!(ord(&s, "eda")["files_pending"], 0, "{s}");
+    assert_eq!(code, Some(0), "{context}: {s}\n{err}");
+    assert_eq!(ord(&s, "eda")["files_pending"], 0, "{context}: {s}");
     let got = eda_got(&root);
     assert_ids_once_gap_free(&got);
-    assert_no_id_twice(&root, "after the cut");
+    assert_no_id_twice(&root, &format!("{context}, after the cut"));
     let (_, s, _) = once(&root, SECOND);
-    assert_eq!(ord(&s, "eda")["errors"], serde_json::json!([]), "{s}");
+    assert_eq!(
+        ord(&s, "eda")["errors"],
+        serde_json::json!([]),
+        "{context}: {s}"
+    );
+    let left: Vec<_> = fs::read_dir(root.join("exchange/eda/to-ord"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "{context}: temporary files left: {left:?}");
 }
 
 #[test]
 fn sigkill_at_random_moments_on_an_ftps_ord_loses_nothing_and_sends_nothing_twice() {
+    killed_at_random(pure_ftpd, "pure-ftpd");
+}
+
+#[test]
+fn sigkill_at_random_moments_on_proftpd_mod_tls_loses_nothing_and_sends_nothing_twice() {
+    killed_at_random(proftpd_mod_tls, "ProFTPD mod_tls");
+}
+
+/// `once` SIGKILLed at random moments of its first cycle, then run to the end: every promise.
+fn killed_at_random(start_ftps: StartFtps, context: &str) {
     let kills_wanted: usize = std::env::var("EGME_ORD_CRASH_ITERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -275,22 +357,22 @@ fn sigkill_at_random_moments_on_an_ftps_ord_loses_nothing_and_sends_nothing_twic
     let mut rng = Rng(0x5eed_f7b5 | 1);
     // The reference: never killed.
     let reference = tempfile::tempdir().unwrap();
-    let server = start(reference.path(), Tls::Required);
+    let server = start_ftps(reference.path());
     let rroot = reference.path().join("ws");
-    ftp_workspace(&rroot, &server, |e| e);
+    ftp_workspace_on(&rroot, |path| server.endpoint(path), |e| e);
     write_all(&rroot, &demo::first_delivery());
     server.give_to_user();
     let started = Instant::now();
     let (code, s, err) = once(&rroot, FIRST);
-    assert_eq!(code, Some(0), "{s}\n{err}");
+    assert_eq!(code, Some(0), "{context}: {s}\n{err}");
     let took = started.elapsed();
     let expected = ord_side(&rroot);
     drop(server);
 
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("ws");
-    let server = start(tmp.path(), Tls::Required);
-    ftp_workspace(&root, &server, |e| e);
+    let server = start_ftps(tmp.path());
+    ftp_workspace_on(&root, |path| server.endpoint(path), |e| e);
     write_all(&root, &demo::first_delivery());
     server.give_to_user();
     let mut kills = 0;
@@ -312,10 +394,15 @@ fn sigkill_at_random_moments_on_an_ftps_ord_loses_nothing_and_sends_nothing_twic
             break;
         }
     }
-    assert!(kills > 0, "no run was killed");
+    assert!(kills > 0, "{context}: no run was killed");
     let (code, s, err) = once(&root, FIRST);
-    assert_eq!(code, Some(0), "{s}\n{err}");
-    assert_all_promises(&root, &expected, FIRST, &format!("after {kills} kill(s)"));
+    assert_eq!(code, Some(0), "{context}: {s}\n{err}");
+    assert_all_promises(
+        &root,
+        &expected,
+        FIRST,
+        &format!("{context}, after {kills} kill(s)"),
+    );
 }
 
 #[test]
