@@ -620,7 +620,12 @@ impl RemoteDir for FtpDir {
         });
         match facts {
             Ok((welcome, features)) => {
-                p.server = welcome;
+                // A welcome may span lines: one line, at most 200 characters, for the table.
+                p.server = welcome.map(|w| {
+                    let one: Vec<&str> =
+                        w.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+                    one.join(" ").chars().take(200).collect()
+                });
                 p.extensions = features;
             }
             Err(e) => {

@@ -260,6 +260,15 @@ impl FtpsServer for crate::support::proftpd::ProFtpd {
     }
 }
 
+impl FtpsServer for crate::support::vsftpd::Vsftpd {
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn endpoint(&self, path: &str) -> String {
+        self.ftp_endpoint(path)
+    }
+}
+
 /// Starts an FTPS server in `tmp` whose user's folder is `tmp/ws/exchange`.
 type StartFtps = fn(&Path) -> Box<dyn FtpsServer>;
 
@@ -272,6 +281,38 @@ fn proftpd_mod_tls(tmp: &Path) -> Box<dyn FtpsServer> {
         &tmp.join("proftpd"),
         &tmp.join("ws/exchange"),
     ))
+}
+
+fn vsftpd(tmp: &Path) -> Box<dyn FtpsServer> {
+    Box::new(crate::support::vsftpd::Vsftpd::start_ftps(
+        &tmp.join("vsftpd"),
+        &tmp.join("ws/exchange"),
+    ))
+}
+
+/// vsftpd: no MLSD (LIST and MDTM instead), TLS on the data connections without session reuse.
+#[test]
+fn an_island_ord_over_ftps_on_vsftpd_is_received_netted_and_sent_with_ids_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("ws");
+    let server = vsftpd(tmp.path());
+    ftp_workspace_on(&root, |path| server.endpoint(path), |e| e);
+    write_all(&root, &demo::first_delivery());
+    let sent_by_ord = fs::read_dir(root.join("exchange/eda/from-ord"))
+        .unwrap()
+        .count();
+    first_cycle_delivered_to_eda(&root, once(&root, FIRST), sent_by_ord);
+    correction_then_idle_and_verify(&root, || {});
+}
+
+#[test]
+fn a_connection_cut_mid_upload_on_vsftpd_is_resumed_without_duplicates() {
+    cut_mid_upload(vsftpd, "vsftpd");
+}
+
+#[test]
+fn sigkill_at_random_moments_on_vsftpd_loses_nothing_and_sends_nothing_twice() {
+    killed_at_random(vsftpd, "vsftpd");
 }
 
 #[test]
@@ -473,9 +514,14 @@ fn the_probe_tells_what_each_ftps_server_offers_and_does() {
         &root2.join("exchange"),
     );
     ftp_workspace_on(&root2, |path| proftpd.ftp_endpoint(path, ""), |e| e);
+    let tmp3 = tempfile::tempdir().unwrap();
+    let root3 = tmp3.path().join("ws");
+    let vsftpd = vsftpd(tmp3.path());
+    ftp_workspace_on(&root3, |path| vsftpd.endpoint(path), |e| e);
     for (root, context) in [
         (tmp.path().join("ws"), "pure-ftpd"),
         (root2.clone(), "ProFTPD mod_tls"),
+        (root3.clone(), "vsftpd"),
     ] {
         // The other ORDs' local folders.
         for ord in ["e-redes", "eem"] {
@@ -503,7 +549,7 @@ fn the_probe_tells_what_each_ftps_server_offers_and_does() {
         assert!(p["server"].as_str().is_some(), "{context}: {p:#}");
         let features = p["extensions"].to_string();
         assert!(
-            features.contains("SIZE") && features.contains("MLST"),
+            features.contains("SIZE") && features.contains("MDTM"),
             "{context}: {p:#}"
         );
         assert!(p["temp_name"].get("Ok").is_some(), "{context}: {p:#}");

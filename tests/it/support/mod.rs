@@ -5,6 +5,7 @@ pub mod ftpd;
 pub mod proftpd;
 pub mod proxy;
 pub mod sshd;
+pub mod vsftpd;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
