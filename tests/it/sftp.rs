@@ -513,3 +513,29 @@ fn a_server_that_allows_fewer_channels_per_connection_still_gets_every_file_in_o
     assert_eq!(sent_ids(&log), (1..=scale.outputs).collect::<Vec<_>>());
     assert_eq!(names(&to).len() as u64, scale.outputs);
 }
+
+/// Every session ends with an SSH disconnect (by application), as a client should: the server
+/// logs each one, and none as a connection reset or a broken pipe.
+#[test]
+fn every_session_ends_with_an_ssh_disconnect() {
+    let (_tmp, server, root) = one_server("0s");
+    write_all(&root, &demo::first_delivery());
+    let (code, s, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    let o = crate::support::run(&root, &["validate-config"]);
+    assert!(o.status.success(), "{}", crate::support::text(&o));
+    // sshd logs a session's end once its process has seen it.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let log = fs::read_to_string(server.dir.join("sshd.log")).unwrap_or_default();
+    let accepted = log.matches("Accepted publickey").count();
+    let disconnects = log.matches(": egme-ord: done").count();
+    assert!(accepted > 0, "{log}");
+    assert_eq!(disconnects, accepted, "{log}");
+    for abrupt in [
+        "Connection reset",
+        "Broken pipe",
+        "Timeout, client not responding",
+    ] {
+        assert!(!log.contains(abrupt), "{abrupt}: {log}");
+    }
+}

@@ -131,8 +131,19 @@ impl Sshd {
                 .expect("start sshd");
             let stderr = child.stderr.take().unwrap();
             let (tx, rx) = mpsc::channel();
+            // Everything sshd logs also goes to `sshd.log`, for tests that read what it saw.
+            let log = d.join("sshd.log");
             std::thread::spawn(move || {
+                let mut log = fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .ok();
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(f) = log.as_mut() {
+                        use std::io::Write;
+                        let _ = writeln!(f, "{line}");
+                    }
                     let _ = tx.send(line);
                 }
             });
