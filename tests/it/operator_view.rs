@@ -270,6 +270,24 @@ fn under_systemd_run_says_ready_feeds_the_watchdog_and_sighup_reloads_the_regist
         logs.matches("\"message\":\"cycle done\"").count() >= cycles_before + 2,
         "cycles go on after a refused reload: {logs}"
     );
+    // A registry file that is not a file (endless bytes: /dev/zero), then SIGHUP: refused at
+    // once, nothing read into memory, the daemon goes on.
+    fs::remove_file(root.join("registry/cpes.csv")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", root.join("registry/cpes.csv")).unwrap();
+    let cycles_before = logs.matches("\"message\":\"cycle done\"").count();
+    hup(daemon.id());
+    let logs = wait_for(root, "registry reload (SIGHUP) refused", 2);
+    assert_eq!(
+        logs.matches("registry reload (SIGHUP) refused").count(),
+        2,
+        "{logs}"
+    );
+    assert!(logs.contains("not a regular file"), "{logs}");
+    let logs = wait_for(root, "\"message\":\"cycle done\"", cycles_before + 1);
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "the daemon must survive a registry that is /dev/zero: {logs}"
+    );
     stop(daemon);
 }
 
