@@ -12,6 +12,7 @@ mod prune;
 mod recover;
 mod report;
 mod run;
+mod sql;
 mod status;
 mod validate;
 mod verify;
@@ -167,6 +168,8 @@ enum Command {
     Report(report::ReportArgs),
     /// List the events the ledger recorded (missing transmissions, missed days, rejected files, …).
     Events(events::EventsArgs),
+    /// Run one read-only SQL statement on the ledger (safe beside the daemon; never use the sqlite3 shell on it).
+    Sql(sql::SqlArgs),
     /// Report every mistake of a config in one run; with the environment, also keys, folders and servers.
     ValidateConfig(validate::ValidateArgs),
     /// Check the ledger against the archive, the outbox and the ORDs' send folders (ids, copies, duplicates).
@@ -221,6 +224,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Events(args) => events::run(&args),
+        Command::Sql(args) => sql::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::ValidateConfig(args) => validate::run(&args),
         Command::Verify(args) => verify::run(&args),

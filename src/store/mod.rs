@@ -20,8 +20,11 @@ use crate::profile::DayProfile;
 use crate::registry::SupplierKey;
 
 mod page_sums;
+mod query;
 mod rows;
 mod sql;
+
+pub use query::QueryRows;
 
 use rows::{
     ProfileRow, COPY_COLUMNS, FAILURE_COLUMNS, MOBILITY_COLUMNS, PROFILE_COLUMNS, SENT_COLUMNS,
@@ -62,6 +65,8 @@ pub enum StoreError {
     IdsExhausted { ord: String, last: u64 },
     #[error("store {path}: the ledger file was removed or replaced while egme-ord had it open: nothing more is recorded or sent. Stop egme-ord; if the file is gone, run `egme-ord recover --config FILE` before starting it again (docs/OPERATIONS.md)")]
     Replaced { path: PathBuf },
+    #[error("`egme-ord sql` runs only a statement that reads (SELECT, a read-only PRAGMA), one at a time; refused, nothing ran: {statement}")]
+    NotReadOnly { statement: String },
 }
 
 /// For a SQLite error that only a damaged ledger gives (a value of the wrong type or not UTF-8,

@@ -597,3 +597,53 @@ fn a_restored_backup_older_than_max_clock_step_does_not_refuse_the_cycles_after_
     let (code, _, out) = once_with(&root, later, &[]);
     assert_eq!(code, Some(0), "{out}");
 }
+
+/// After a crash, the ledger is looked into with `egme-ord sql` (the sqlite3 shell would
+/// checkpoint its write-ahead log without the page checksums and leave it "damaged"): reads
+/// answer, anything that writes is refused before it runs, and the next cycle and `verify` find
+/// the ledger whole.
+#[test]
+fn the_ledger_is_read_after_a_crash_with_egme_ord_sql_and_stays_whole() {
+    let (_tmp, root) = demo_workspace(|c| c);
+    let crashed = bin()
+        .args(["once", "--json", "--config"])
+        .arg(root.join("egme-ord.toml"))
+        .args(["--now", crate::support::FIRST])
+        .env("EGME_ORD_CRASH_AT", "after-delivery-put")
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success(), "the cycle must have crashed");
+    let o = run(
+        &root,
+        &[
+            "sql",
+            "SELECT ord, count(*) AS files FROM sent_files GROUP BY ord ORDER BY ord",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.starts_with("ord\tfiles\n") && out.contains("e-redes\t"),
+        "{out}"
+    );
+    let o = run(
+        &root,
+        &["sql", "--json", "SELECT count(*) AS n FROM events"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["n"].is_u64(), "{v}");
+    for write in ["DELETE FROM sent_files", "PRAGMA journal_mode = DELETE"] {
+        let o = run(&root, &["sql", write]);
+        assert_eq!(o.status.code(), Some(2), "{write}: {}", text(&o));
+        assert!(
+            text(&o).contains("only a statement that reads"),
+            "{}",
+            text(&o)
+        );
+    }
+    let (code, s, out) = once(&root, crate::support::FIRST);
+    assert_eq!(code, Some(0), "{s}\n{out}");
+    let o = run(&root, &["verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
