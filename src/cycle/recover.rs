@@ -248,7 +248,10 @@ impl Cycle<'_> {
         let mut seen: BTreeSet<u64> = self.store.sent_ids(&ord.name)?.into_iter().collect();
         // The outbox packs (not the orphans: batches that never committed).
         let outbox = self.outbox_dir(&ord.name);
-        for path in packs_in(&outbox) {
+        let packs = packs_in(&outbox);
+        // No pack and no high-water mark: the outbox was lost (or never restored with the ledger).
+        let outbox_lost = packs.is_empty() && !super::mark_path(&outbox).exists();
+        for path in packs {
             let pack = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -295,6 +298,12 @@ impl Cycle<'_> {
                 ));
             }
             rec.ids_without_a_copy = missing_ranges(ord.first_transmission_id, last, &seen);
+            if outbox_lost && last_sent_id.is_none() {
+                rec.problems.push(format!(
+                    "the outbox {} is missing (no pack, no high-water mark): ids up to {last} were counted from the ORD's folders alone, and files the ORD has already taken away cannot be counted from there. Ask the ORD for the last id it received from us and run `egme-ord recover --last-sent-id ID`; restore the outbox from a backup if there is one (docs/OPERATIONS.md)",
+                    outbox.display()
+                ));
+            }
         }
         self.recover_received(ord, rec)
     }

@@ -647,3 +647,47 @@ fn the_ledger_is_read_after_a_crash_with_egme_ord_sql_and_stays_whole() {
     let o = run(&root, &["verify"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+/// `recover` after `state/` and `work/` are lost: the outbox is missing evidence (the ORD may
+/// have taken files away, which its folders no longer show), a problem with what to do (exit 1),
+/// not a success; once the operator gives the ORD's last id, it is settled (exit 0).
+#[test]
+fn recover_without_the_outbox_reports_the_missing_evidence() {
+    let (_tmp, root) = demo_workspace(|c| c);
+    let (code, _, out) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{out}");
+    let last_eda = names_by_id(&root)
+        .keys()
+        .filter(|(o, _)| o == "eda")
+        .map(|(_, id)| *id)
+        .max()
+        .unwrap();
+    fs::remove_dir_all(root.join("state")).unwrap();
+    fs::remove_dir_all(root.join("work")).unwrap();
+    let r = run(&root, &["recover", "--now", FIRST]);
+    let shown = text(&r);
+    assert_eq!(r.status.code(), Some(1), "{shown}");
+    for o in demo::ords() {
+        assert!(
+            shown.contains(&format!("{}: PROBLEM: the outbox", o.name))
+                && shown.contains("--last-sent-id"),
+            "{shown}"
+        );
+    }
+    // The operator asks eda for its last id and gives it: settled for eda.
+    fs::remove_dir_all(root.join("state")).unwrap();
+    fs::remove_dir_all(root.join("work")).unwrap();
+    let r = run(
+        &root,
+        &[
+            "recover",
+            "--now",
+            FIRST,
+            "--ord",
+            "eda",
+            "--last-sent-id",
+            &last_eda.to_string(),
+        ],
+    );
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r));
+}
