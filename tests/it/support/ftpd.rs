@@ -86,6 +86,20 @@ pub fn certificates() -> (String, String, Vec<u8>) {
     )
 }
 
+/// Writes into `dir` what an FTPS server of the tests needs: `ca.pem` (the test CA), `server.pem`
+/// (its certificate and key, signed by that CA) and `password` (the user's), the secrets 0600.
+pub fn tls_material(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(dir).unwrap();
+    let (ca, server_pem, _) = certificates();
+    fs::write(dir.join("ca.pem"), ca).unwrap();
+    fs::write(dir.join("server.pem"), server_pem).unwrap();
+    fs::write(dir.join("password"), format!("{PASSWORD}\n")).unwrap();
+    for secret in ["password", "server.pem"] {
+        fs::set_permissions(dir.join(secret), fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
 impl Ftpd {
     /// Starts a server with its own files in `dir`, the user's folder (FTP `/`) at `home`.
     pub fn start(dir: &Path, home: &Path, tls: Tls) -> Ftpd {

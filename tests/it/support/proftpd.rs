@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::ftpd::{certificates, passive_range, PASSWORD, USER};
+use super::ftpd::{passive_range, PASSWORD, USER};
 use super::sshd::{keygen, whoami};
 use super::{sftp_endpoint, write_known_hosts, SftpServer};
 
@@ -44,44 +44,58 @@ fn common(dir: &Path, port: u16, modules: &Path) -> String {
     )
 }
 
-/// Starts ProFTPD with the config `config(port)` on a free port, waiting until it listens.
-fn launch(dir: &Path, config: impl Fn(u16) -> String) -> ProFtpd {
-    let root = unpacked();
+/// Writes `config(port)` to `config_file` for a free port and starts `command` (which reads it),
+/// waiting until it listens on 127.0.0.1:`port`; tries 20 ports. `None`: it never listened.
+pub fn start_listening(
+    config_file: &Path,
+    config: impl Fn(u16) -> String,
+    command: impl Fn() -> Command,
+) -> Option<(Child, u16)> {
     for _ in 0..20 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        fs::write(dir.join("proftpd.conf"), config(port)).unwrap();
-        let mut child = Command::new(root.join("usr/sbin/proftpd"))
-            .args(["-n", "-q", "-c"])
-            .arg(dir.join("proftpd.conf"))
+        let port = super::ftpd::free_port();
+        fs::write(config_file, config(port)).unwrap();
+        let mut child = command()
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start proftpd");
+            .expect("start the server");
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
                 break;
             }
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return ProFtpd {
-                    dir: dir.to_path_buf(),
-                    port,
-                    child: Some(child),
-                };
+                return Some((child, port));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = child.kill();
         let _ = child.wait();
     }
-    panic!(
-        "proftpd did not start: {}",
-        fs::read_to_string(dir.join("proftpd.log")).unwrap_or_default()
-    );
+    None
+}
+
+/// Starts ProFTPD with the config `config(port)` on a free port, waiting until it listens.
+fn launch(dir: &Path, config: impl Fn(u16) -> String) -> ProFtpd {
+    let root = unpacked();
+    let config_file = dir.join("proftpd.conf");
+    let started = start_listening(&config_file, config, || {
+        let mut c = Command::new(root.join("usr/sbin/proftpd"));
+        c.args(["-n", "-q", "-c"]).arg(&config_file);
+        c
+    });
+    match started {
+        Some((child, port)) => ProFtpd {
+            dir: dir.to_path_buf(),
+            port,
+            child: Some(child),
+        },
+        None => panic!(
+            "proftpd did not start: {}",
+            fs::read_to_string(dir.join("proftpd.log")).unwrap_or_default()
+        ),
+    }
 }
 
 impl ProFtpd {
@@ -132,16 +146,8 @@ impl ProFtpd {
     /// (`dir/ca.pem`). `AllowOverwrite` is off, its default.
     pub fn start_ftps(dir: &Path, home: &Path) -> ProFtpd {
         let root = unpacked();
-        fs::create_dir_all(dir).unwrap();
         fs::create_dir_all(home).unwrap();
-        let (ca, server_pem, _) = certificates();
-        fs::write(dir.join("ca.pem"), ca).unwrap();
-        fs::write(dir.join("server.pem"), server_pem).unwrap();
-        fs::write(dir.join("password"), format!("{PASSWORD}\n")).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        for secret in ["password", "server.pem"] {
-            fs::set_permissions(dir.join(secret), fs::Permissions::from_mode(0o600)).unwrap();
-        }
+        super::ftpd::tls_material(dir);
         let params = sha_crypt::Sha512Params::new(1000).unwrap();
         let hash = sha_crypt::sha512_simple(PASSWORD, &params).unwrap();
         let passwd = dir.join("passwd");
@@ -155,6 +161,7 @@ impl ProFtpd {
             ),
         )
         .unwrap();
+        use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&passwd, fs::Permissions::from_mode(0o600)).unwrap();
         let (low, high) = passive_range();
         let modules = root.join("usr/lib/proftpd");
@@ -188,16 +195,20 @@ impl SftpServer for ProFtpd {
     }
 }
 
+/// Stops a server that forks a process per session: those first, then the listener.
+pub fn stop_forking(child: &mut Option<Child>) {
+    if let Some(mut c) = child.take() {
+        let _ = Command::new("pkill")
+            .args(["-P", &c.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
 impl Drop for ProFtpd {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // ProFTPD forks a process per session: those first, then the listener.
-            let _ = Command::new("pkill")
-                .args(["-P", &c.id().to_string()])
-                .stderr(Stdio::null())
-                .status();
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        stop_forking(&mut self.child);
     }
 }
