@@ -232,6 +232,17 @@ fn under_systemd_run_says_ready_feeds_the_watchdog_and_sighup_reloads_the_regist
     assert!(said.contains("READY=1"), "{said}");
     assert!(said.contains("WATCHDOG=1"), "{said}");
     assert!(said.contains("STATUS="), "{said}");
+    // Drained from now on, as systemd drains it: a full socket would block the daemon's notify.
+    let draining = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let drain = {
+        let draining = draining.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while draining.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = socket.recv(&mut buf);
+            }
+        })
+    };
     // A changed registry, then SIGHUP: reloaded.
     let cemes = root.join("registry/cemes.csv");
     let text = fs::read_to_string(&cemes).unwrap();
@@ -289,6 +300,8 @@ fn under_systemd_run_says_ready_feeds_the_watchdog_and_sighup_reloads_the_regist
         "the daemon must survive a registry that is /dev/zero: {logs}"
     );
     stop(daemon);
+    draining.store(false, std::sync::atomic::Ordering::SeqCst);
+    let _ = drain.join();
 }
 
 /// `egme-ord status --json` of the workspace, the ORD named `ord`.
