@@ -35,35 +35,36 @@ type Job = (Vec<SentFile>, Vec<Option<u64>>);
 /// the first file not attempted.
 fn put_unless_there(
     dir: &mut (dyn RemoteDir + Send),
-    files: &[(SafeName, Vec<u8>)],
+    files: Outgoing,
     listed: &[Option<u64>],
 ) -> PutResults {
     let check: Vec<usize> = (0..files.len())
         .filter(|&i| listed.get(i).copied().flatten() == Some(files[i].1.len() as u64))
         .collect();
+    if check.is_empty() {
+        return dir.put_many(&files);
+    }
+    let names: Vec<SafeName> = check.iter().map(|&i| files[i].0.clone()).collect();
+    let limit = check
+        .iter()
+        .map(|&i| files[i].1.len() as u64)
+        .max()
+        .unwrap_or(0);
     let mut there = vec![false; files.len()];
-    if !check.is_empty() {
-        let names: Vec<SafeName> = check.iter().map(|&i| files[i].0.clone()).collect();
-        let limit = check
-            .iter()
-            .map(|&i| files[i].1.len() as u64)
-            .max()
-            .unwrap_or(0);
-        for (&i, read) in check.iter().zip(dir.read_many(&names, limit)) {
-            // Other bytes, or a file gone since the listing: the put decides (a conflict is
-            // reported there, never overwritten).
-            there[i] = read.is_ok_and(|bytes| bytes == files[i].1);
-        }
-        let found = there.iter().filter(|t| **t).count();
-        if found > 0 {
-            tracing::info!(dir = %dir.describe(), files = found, "files already at the ORD with the bytes the ledger recorded (a cycle cut short after its puts): recorded delivered, not put again");
-        }
+    for (&i, read) in check.iter().zip(dir.read_many(&names, limit)) {
+        // Other bytes, or a file gone since the listing: the put decides (a conflict is
+        // reported there, never overwritten).
+        there[i] = read.is_ok_and(|bytes| bytes == files[i].1);
+    }
+    let found = there.iter().filter(|t| **t).count();
+    if found > 0 {
+        tracing::info!(dir = %dir.describe(), files = found, "files already at the ORD with the bytes the ledger recorded (a cycle cut short after its puts): recorded delivered, not put again");
     }
     let to_put: Outgoing = files
-        .iter()
+        .into_iter()
         .zip(&there)
         .filter(|(_, t)| !**t)
-        .map(|(f, _)| f.clone())
+        .map(|(f, _)| f)
         .collect();
     let mut put = if to_put.is_empty() {
         Vec::new()
@@ -71,7 +72,7 @@ fn put_unless_there(
         dir.put_many(&to_put)
     }
     .into_iter();
-    let mut out = Vec::with_capacity(files.len());
+    let mut out = Vec::with_capacity(there.len());
     for t in there {
         if t {
             out.push(Ok(PutOutcome::AlreadyThere));
@@ -151,7 +152,7 @@ impl Uploader {
                         Ok(Vec::new())
                     } else {
                         outbox_bytes(&mut outbox, &batch)
-                            .map(|files| put_unless_there(dir.as_mut(), &files, &listed))
+                            .map(|files| put_unless_there(dir.as_mut(), files, &listed))
                     };
                     failed |= match &answer {
                         Ok(results) => {

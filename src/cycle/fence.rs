@@ -101,7 +101,9 @@ pub type AtOrd = BTreeMap<String, u64>;
 /// What the fence's look at the ORD's send folder tells the rest of the cycle.
 #[derive(Debug, Default)]
 struct SendSide {
-    /// Our files there, by name, with their sizes.
+    /// The first id the ledger has pending (not recorded delivered) for the ORD, if any.
+    pending_from: Option<u64>,
+    /// Our files there from `pending_from` on, by name, with their sizes.
     sizes: AtOrd,
     /// What its server lacks that weakens a promise ([`crate::transport::RemoteDir::weakened`]).
     weakened: Vec<String>,
@@ -132,8 +134,13 @@ fn remote_facts(
         })
         .collect();
     if let Some(side) = side {
-        side.sizes
-            .extend(ours.iter().map(|(_, name, size)| (name.clone(), *size)));
+        if let Some(first) = side.pending_from {
+            side.sizes.extend(
+                ours.iter()
+                    .filter(|(id, ..)| *id >= first)
+                    .map(|(_, name, size)| (name.clone(), *size)),
+            );
+        }
         side.weakened = dir.weakened();
         side.folder.clone_from(&folder);
     }
@@ -235,11 +242,18 @@ impl Cycle<'_> {
     /// kept for the delivery ([`Cycle::at_ord`]); what its server lacks is recorded when it changes.
     pub(super) fn fence(&mut self, ord: &OrdConfig) -> Result<Option<CycleError>, CycleError> {
         let outbox = self.outbox_read_dir(&ord.name);
-        let mut side = SendSide::default();
+        let mut side = SendSide {
+            pending_from: self
+                .store
+                .pending_after(&ord.name, 0, 1)?
+                .first()
+                .map(|f| f.transmission_id),
+            ..SendSide::default()
+        };
         self.at_ord.clear();
         let (w, unchecked) = match gather(self.store, ord, &outbox, true, Some(&mut side)) {
             Ok(w) => {
-                self.at_ord = self.pending_among(ord, side.sizes)?;
+                self.at_ord = side.sizes;
                 self.note_weakness(ord, &side.folder, side.weakened)?;
                 (w, None)
             }
@@ -304,19 +318,6 @@ impl Cycle<'_> {
         };
         self.store.set_server_weakness(&ord.name, Some(&weakness))?;
         Ok(())
-    }
-
-    /// The entries of `listed` whose names the ledger has pending (not recorded delivered) for `ord`.
-    fn pending_among(&self, ord: &OrdConfig, mut listed: AtOrd) -> Result<AtOrd, CycleError> {
-        if listed.is_empty() {
-            return Ok(listed);
-        }
-        let first = self.store.pending_after(&ord.name, 0, 1)?;
-        let Some(first) = first.first().map(|f| f.transmission_id) else {
-            return Ok(AtOrd::new());
-        };
-        listed.retain(|name, _| our_id(name, ord.region).is_some_and(|id| id >= first));
-        Ok(listed)
     }
 
     /// Writes the ORD's high-water mark (`committed`, `reserved`), durably.

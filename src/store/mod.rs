@@ -1109,11 +1109,16 @@ impl Store {
 
     /// Records the business time of the cycle that runs now.
     pub fn set_last_cycle_now(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.set_meta("last_cycle_now", &time_text(now))
+    }
+
+    /// Sets `key` in the `meta` table to `value`.
+    fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
         exec(
             &self.conn,
-            "INSERT INTO meta (key, value) VALUES ('last_cycle_now', ?1)
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![time_text(now)],
+            params![key, value],
         )
         .map(|_| ())
         .in_store(self)
@@ -1141,16 +1146,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         let key = format!("server_weakened:{ord}");
         match weakness {
-            None => exec(&self.conn, "DELETE FROM meta WHERE key = ?1", params![key]),
-            Some(w) => exec(
-                &self.conn,
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![key, serde_json::to_string(w).unwrap_or_default()],
-            ),
+            None => exec(&self.conn, "DELETE FROM meta WHERE key = ?1", params![key])
+                .map(|_| ())
+                .in_store(self),
+            Some(w) => self.set_meta(&key, &serde_json::to_string(w).unwrap_or_default()),
         }
-        .map(|_| ())
-        .in_store(self)
     }
 
     // ---------------------------------------------------------------- retention

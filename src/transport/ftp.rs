@@ -14,6 +14,7 @@ use suppaftp::list::{File as ListedFile, ListParser};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpStream, RustlsConnector, RustlsFtpStream, Status};
 
+use super::probe::{probe_names, Written};
 use super::{
     upload_temp_name, Listing, Offered, Probe, PutOutcome, RemoteDir, RenameOntoExisting, SafeName,
     TransportError,
@@ -273,15 +274,11 @@ impl FtpDir {
     /// removes them all. RNTO onto an existing name is reported, not relied on: a put checks
     /// the name (SIZE) before it renames.
     fn write_probe(&mut self, p: &mut Probe) {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let temp = |me: &Self, tag: &str| {
-            SafeName::new(&format!("egme-ord-probe-{stamp}-{tag}"))
-                .map(|n| me.remote(upload_temp_name(&n)))
+        let [a, b, c] = probe_names().map(|n| {
+            SafeName::new(&n)
+                .map(|n| self.remote(upload_temp_name(&n)))
                 .unwrap_or_default()
-        };
-        let (a, b, c) = (temp(self, "a"), temp(self, "b"), temp(self, "c"));
+        });
         let found = self.with_conn(|me, conn| {
             let stored = [(&a, &b"a"[..]), (&b, &b"bb"[..])]
                 .into_iter()
@@ -319,23 +316,22 @@ impl FtpDir {
             }
             Ok(())
         });
-        match found {
-            Ok((temp_name, rename, onto)) => {
-                if let Err(e) = &temp_name {
-                    p.problems.push(format!("a temporary name cannot be stored: {e}: the account needs the right to create and write files there, names that start with a dot included (ask the ORD's administrator; docs/INTEROP.md)"));
-                }
-                if let Some(Err(e)) = &rename {
-                    p.problems.push(format!("a temporary name cannot be renamed: {e}: the account needs the right to rename its files there (ask the ORD's administrator; docs/INTEROP.md)"));
-                }
-                p.temp_name = Some(temp_name);
-                p.rename = rename;
-                p.rename_onto_existing = onto;
-            }
-            Err(e) => p.problems.push(format!("cannot probe writing: {e}")),
-        }
-        if !left.is_empty() {
-            p.warnings.push(format!("the probe's temporary files could not be removed: {} (the account needs the right to remove its own temporary names)", left.join(", ")));
-        }
+        let w = match found {
+            Ok((temp_name, rename, onto_existing)) => Written {
+                temp_name,
+                rename,
+                onto_existing,
+                left,
+            },
+            Err(e) => Written {
+                temp_name: Err(format!("cannot probe writing: {e}")),
+                rename: None,
+                onto_existing: None,
+                left,
+            },
+        };
+        // RNTO that replaces is reported, not a weakness: a put checks the name first.
+        p.record_writes(w, "; docs/INTEROP.md", false);
     }
 
     fn size_of(&self, conn: &mut Conn, path: &str) -> Result<Option<u64>, TransportError> {

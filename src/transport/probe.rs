@@ -2,6 +2,27 @@
 
 use serde::Serialize;
 
+/// The three names a write probe makes temporary names of (`egme-ord-probe-<ns>-a`, `-b`, `-c`),
+/// unique to this moment.
+pub fn probe_names() -> [String; 3] {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    ["a", "b", "c"].map(|tag| format!("egme-ord-probe-{stamp}-{tag}"))
+}
+
+/// What a write probe found: two temporary names created, the first renamed onto the second, the
+/// survivor renamed to the third, all removed.
+#[derive(Debug)]
+pub struct Written {
+    /// The first temporary name (created), or why it could not be.
+    pub temp_name: Result<String, String>,
+    pub rename: Option<Result<(), String>>,
+    pub onto_existing: Option<RenameOntoExisting>,
+    /// Probe files that could not be removed.
+    pub left: Vec<String>,
+}
+
 /// Whether the server offers something, as far as the probe could tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -87,6 +108,33 @@ impl Probe {
             problems: Vec::new(),
             warnings: Vec::new(),
         }
+    }
+
+    /// Records a write probe's findings: what breaks a promise as a problem with the fix, what
+    /// weakens one as a warning. `temp_fix`: what the operator can change when no temporary name
+    /// can be created; `replace_weakens`: whether a rename that replaces an existing name weakens
+    /// a promise (over SFTP the put relies on the rename refusing; over FTP it checks first).
+    pub fn record_writes(&mut self, w: Written, temp_fix: &str, replace_weakens: bool) {
+        if let Err(e) = &w.temp_name {
+            self.problems.push(format!("a temporary name cannot be created: {e}: the account needs the right to create and write files there, names that start with a dot included (ask the ORD's administrator){temp_fix}"));
+        }
+        if let Some(Err(e)) = &w.rename {
+            self.problems.push(format!("a temporary name cannot be renamed: {e}: the account needs the right to rename its files there (ask the ORD's administrator; docs/INTEROP.md)"));
+        }
+        match &w.onto_existing {
+            Some(RenameOntoExisting::Replaces) if replace_weakens => self.warnings.push("a rename onto an existing name replaces it: a put relies on the listing (the fence's, each cycle) and on our ids to never overwrite a file of another content (docs/INTEROP.md)".into()),
+            Some(RenameOntoExisting::Unclear(how)) => self.warnings.push(format!("a rename onto an existing name neither failed nor replaced it ({how}): the put compares the file after each rename")),
+            _ => {}
+        }
+        if !w.left.is_empty() {
+            self.warnings.push(format!(
+                "the probe's temporary files could not be removed: {} (the account needs the right to remove its own temporary names: a put cut short is cleaned that way)",
+                w.left.join(", ")
+            ));
+        }
+        self.temp_name = Some(w.temp_name);
+        self.rename = w.rename;
+        self.rename_onto_existing = w.onto_existing;
     }
 
     /// The table's lines for this folder (a header, then one indented `what  value` line per

@@ -5,18 +5,10 @@ use std::path::{Path, PathBuf};
 
 use ssh2::{ErrorCode, FileStat, OpenFlags, OpenType, RenameFlags, Sftp};
 
-use super::{SftpDir, NO_FSYNC};
+use super::SftpDir;
 use crate::remote::SafeName;
+use crate::transport::probe::{probe_names, Written};
 use crate::transport::{Offered, Probe, RemoteDir, RenameOntoExisting};
-
-/// What the write probe found.
-struct Written {
-    temp_name: Result<String, String>,
-    rename: Option<Result<(), String>>,
-    onto_existing: Option<RenameOntoExisting>,
-    /// Probe files that could not be removed.
-    left: Vec<String>,
-}
 
 impl SftpDir {
     pub(super) fn probe_server(&mut self, writes: bool) -> Probe {
@@ -53,12 +45,13 @@ impl SftpDir {
                 .push(format!("cannot read the folder's attributes: {e}")),
         }
         if writes {
-            if p.fsync == Some(Offered::No) && self.settings.fsync {
-                p.warnings.push(NO_FSYNC.to_string());
-            }
+            p.warnings.extend(self.weakened());
             self.ensure_temp_folder();
             match self.with_sftp(|me, sftp| Ok(me.write_probe(sftp))) {
-                Ok(w) => judge(&mut p, w, &self.settings.temp_name.to_string()),
+                Ok(w) => {
+                    let fix = format!(", or set `temp_name` on this send folder (now \"{}\"; e.g. \"{{name}}.part\" or \"upload/{{name}}\"; docs/INTEROP.md)", self.settings.temp_name);
+                    p.record_writes(w, &fix, true);
+                }
                 Err(e) => p.problems.push(format!("cannot probe writing: {e}")),
             }
         }
@@ -68,16 +61,10 @@ impl SftpDir {
     /// Creates two temporary names, renames one onto the other, then to a third, and removes
     /// them all. Nothing under a final name is ever made.
     fn write_probe(&self, sftp: &Sftp) -> Written {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let temp = |tag: &str| {
-            let name = SafeName::new(&format!("egme-ord-probe-{stamp}-{tag}"))
-                .map(|n| self.settings.temp_name.of(&n))
-                .unwrap_or_default();
-            self.remote(name)
-        };
-        let (a, b, c) = (temp("a"), temp("b"), temp("c"));
+        let [a, b, c] = probe_names().map(|n| {
+            let temp = SafeName::new(&n).map(|n| self.settings.temp_name.of(&n));
+            self.remote(temp.unwrap_or_default())
+        });
         let shown = |p: &Path| p.display().to_string();
         let mut w = Written {
             temp_name: Ok(shown(&a)),
@@ -153,29 +140,4 @@ fn attributes(sftp: &Sftp, folder: &Path) -> (Offered, Offered) {
         Offered::from(stats.iter().any(|s| s.perm.is_some())),
         Offered::from(stats.iter().any(|s| s.mtime.is_some())),
     )
-}
-
-/// The write probe's findings into the probe: what breaks a promise as a problem with the fix,
-/// what weakens one as a warning.
-fn judge(p: &mut Probe, w: Written, pattern: &str) {
-    if let Err(e) = &w.temp_name {
-        p.problems.push(format!("a temporary name ({pattern}) cannot be created: {e}: the account needs the right to create and write files there (ask the ORD's administrator), or set `temp_name` on this send folder (e.g. \"{{name}}.part\" or \"upload/{{name}}\"; docs/INTEROP.md)"));
-    }
-    if let Some(Err(e)) = &w.rename {
-        p.problems.push(format!("a temporary name cannot be renamed: {e}: the account needs the right to rename its files there (ask the ORD's administrator; docs/INTEROP.md)"));
-    }
-    match &w.onto_existing {
-        Some(RenameOntoExisting::Replaces) => p.warnings.push("a rename onto an existing name replaces it: a put relies on the listing (the fence's, each cycle) and on our ids to never overwrite a file of another content (docs/INTEROP.md)".into()),
-        Some(RenameOntoExisting::Unclear(how)) => p.warnings.push(format!("a rename onto an existing name neither failed nor replaced it ({how}): the put compares the file after each rename")),
-        _ => {}
-    }
-    if !w.left.is_empty() {
-        p.warnings.push(format!(
-            "the probe's temporary files could not be removed: {} (the account needs the right to remove its own temporary names: a put cut short is cleaned that way)",
-            w.left.join(", ")
-        ));
-    }
-    p.temp_name = Some(w.temp_name);
-    p.rename = w.rename;
-    p.rename_onto_existing = w.onto_existing;
 }
