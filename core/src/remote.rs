@@ -80,6 +80,34 @@ impl TempName {
     pub fn folder(&self) -> Option<&str> {
         self.prefix.split_once('/').map(|(folder, _)| folder)
     }
+
+    /// The final name whose temporary name is `listed`, a name listed in the folder the
+    /// temporary names are in (the subfolder's own listing when the pattern names one); `None`
+    /// when `listed` is no temporary name of this pattern.
+    pub fn final_of<'a>(&self, listed: &'a str) -> Option<&'a str> {
+        let prefix = self.prefix.rsplit('/').next().unwrap_or_default();
+        listed
+            .strip_prefix(prefix)?
+            .strip_suffix(self.suffix.as_str())
+            .filter(|name| !name.is_empty())
+    }
+
+    /// The leftovers of puts cut short in a folder's listing (in the subfolder's listing when
+    /// the pattern names one): the temporary names whose final name `ours` accepts. Anyone
+    /// else's files, and temporary names of other names, are not touched.
+    pub fn leftovers(&self, listing: &Listing, ours: impl Fn(&str) -> bool) -> Vec<String> {
+        let files = listing.files.iter().map(|f| f.name.as_str());
+        let unsafe_files = listing.unsafe_files.iter().map(|f| f.name.as_str());
+        let mut found: Vec<String> = files
+            .chain(unsafe_files)
+            .chain(listing.hidden.iter().map(String::as_str))
+            .filter(|listed| self.final_of(listed).is_some_and(&ours))
+            .map(str::to_string)
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    }
 }
 
 impl fmt::Display for TempName {
@@ -206,13 +234,23 @@ pub struct Listing {
     /// typed long name, no permissions in `lstat` either) and that could not be opened as a
     /// folder: taken as files, so that nothing at the ORD goes unseen.
     pub untyped: usize,
+    /// Hidden (dot) names, of any type: never files of the listing; the temporary names of
+    /// uploads are among them.
+    pub hidden: Vec<String>,
 }
 
 impl Listing {
-    /// Sorts the regular files a folder listed, `(name, size, mtime)`, into safe and unsafe.
-    pub fn new(files: impl IntoIterator<Item = (String, u64, i64)>, odd: Vec<String>) -> Listing {
+    /// Sorts the regular files a folder listed, `(name, size, mtime)`, into safe and unsafe;
+    /// `hidden`, the dot names it listed, are kept apart (sorted).
+    pub fn new(
+        files: impl IntoIterator<Item = (String, u64, i64)>,
+        odd: Vec<String>,
+        mut hidden: Vec<String>,
+    ) -> Listing {
+        hidden.sort();
         let mut listing = Listing {
             odd,
+            hidden,
             ..Listing::default()
         };
         for (name, size, mtime) in files {
@@ -260,6 +298,7 @@ mod tests {
                 ("a.sgl".to_string(), 1, 10),
             ],
             vec!["link".into()],
+            vec![".b".into(), ".a".into()],
         );
         let names: Vec<&str> = l.files.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["a.sgl", "b.sgl"]);
@@ -267,6 +306,7 @@ mod tests {
         assert_eq!(l.unsafe_files[0].name, "a b.sgl");
         assert_eq!(l.odd, ["link"]);
         assert_eq!(l.untyped, 0);
+        assert_eq!(l.hidden, [".a", ".b"]);
     }
 
     #[test]
@@ -344,5 +384,36 @@ mod tests {
         ] {
             assert!(TempName::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn only_the_temporary_names_of_our_files_are_leftovers_whatever_the_pattern() {
+        let ours = |name: &str| name.starts_with("ours") && name.ends_with(".sgl");
+        let listing = Listing::new(
+            [
+                ("ours1.sgl".to_string(), 1, 0),
+                ("ours2.sgl.part".to_string(), 1, 0),
+                ("theirs.sgl.part".to_string(), 1, 0),
+                ("ours3.sgl".to_string(), 1, 0),
+            ],
+            Vec::new(),
+            vec![
+                ".ours4.sgl.egme-tmp".into(),
+                ".theirs.sgl.egme-tmp".into(),
+                ".ours5.sgl".into(),
+                "..egme-tmp".into(),
+            ],
+        );
+        let hidden = TempName::default();
+        assert_eq!(hidden.leftovers(&listing, ours), [".ours4.sgl.egme-tmp"]);
+        assert_eq!(hidden.final_of(".ours4.sgl.egme-tmp"), Some("ours4.sgl"));
+        assert_eq!(hidden.final_of("..egme-tmp"), None);
+        let part = TempName::parse("{name}.part").unwrap();
+        assert_eq!(part.leftovers(&listing, ours), ["ours2.sgl.part"]);
+        // A subfolder's own listing holds the final names themselves.
+        let folder = TempName::parse("upload/{name}").unwrap();
+        assert_eq!(folder.leftovers(&listing, ours), ["ours1.sgl", "ours3.sgl"]);
+        let both = TempName::parse("up/.{name}~").unwrap();
+        assert_eq!(both.final_of(".ours6.sgl~"), Some("ours6.sgl"));
     }
 }

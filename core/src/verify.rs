@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::filename::{OrdFileName, MAX_TRANSMISSION_ID};
 use crate::ledger::{ReceivedCopy, ReceivedStatus, SentFile};
 use crate::region::Region;
-use crate::remote::{RemoteEntry, UPLOAD_TEMP_SUFFIX};
+use crate::remote::RemoteEntry;
 
 /// How bad a finding is: an error breaks a promise (nothing lost, nothing twice, ids gap-free);
 /// a warning is worth a look but breaks none (a file left by a crash, a file the ORD picked up).
@@ -63,8 +63,9 @@ pub struct OrdFacts {
     pub stored: BTreeMap<(String, Option<u64>), Option<LocalCopy>>,
     /// The ORD's send folder (regular files), or why it could not be listed.
     pub remote: Result<Vec<RemoteEntry>, String>,
-    /// Hidden names in the ORD's send folder (temporary names of ours, if a put was cut short).
-    pub remote_hidden: Vec<String>,
+    /// Temporary names of our files in the ORD's send folder (or its `temp_name` subfolder): puts
+    /// cut short, not cleaned yet.
+    pub remote_leftovers: Vec<String>,
 }
 
 /// Checks one ORD; findings sorted errors first.
@@ -82,10 +83,10 @@ pub fn check(f: &OrdFacts) -> Vec<Finding> {
         )),
         Ok(entries) => check_remote(f, entries, &recorded, &mut out),
     }
-    for h in &f.remote_hidden {
-        if h.ends_with(UPLOAD_TEMP_SUFFIX) {
-            out.warning(format!("{h}: a temporary file of an upload cut short (hidden; the next put of that file removes it)"));
-        }
+    for h in &f.remote_leftovers {
+        out.warning(format!(
+            "{h}: a temporary file of an upload cut short (the next delivery removes it)"
+        ));
     }
     check_received(f, &mut out);
     let mut list = out.list;
@@ -330,7 +331,7 @@ mod tests {
             received: Vec::new(),
             stored: BTreeMap::new(),
             remote: Ok(remote),
-            remote_hidden: Vec::new(),
+            remote_leftovers: Vec::new(),
         }
     }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
-use egme_ord::cycle::open_endpoint;
+use egme_ord::cycle::{leftovers, open_endpoint};
 use egme_ord::fsutil::sha256_hex;
 use egme_ord::pack::{for_each_member, is_pack_name, PackMember};
 use egme_ord::store::{ReceivedCopy, SentFile};
@@ -132,19 +132,28 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
         let outbox = outbox_copies(&ws.config.work_dir.join("outbox").join(&ord.name), &sent);
         let received = ws.store.received_copies(&ord.name)?;
         let stored = stored_copies(&received);
-        let (remote, remote_hidden) = if args.no_remote {
+        let (remote, remote_leftovers) = if args.no_remote {
             (Err("not listed (--no-remote)".to_string()), Vec::new())
         } else {
             match open_endpoint(&ord.send) {
                 Err(e) => (Err(e.to_string()), Vec::new()),
-                Ok(mut dir) => {
-                    let listed = dir
-                        .list()
-                        .map(|listing| listing.files)
-                        .map_err(|e| e.to_string());
-                    let hidden = dir.list_hidden().unwrap_or_default();
-                    (listed, hidden)
-                }
+                Ok(mut dir) => match dir.list() {
+                    Err(e) => (Err(e.to_string()), Vec::new()),
+                    Ok(listing) => {
+                        let left = leftovers(&ord.send, &listing, ord.region)
+                            .map(|(_, names)| names)
+                            .unwrap_or_default();
+                        let temp = ord.send.temp_name();
+                        let shown = left
+                            .into_iter()
+                            .map(|n| match temp.folder() {
+                                Some(folder) => format!("{folder}/{n}"),
+                                None => n,
+                            })
+                            .collect();
+                        (Ok(listing.files), shown)
+                    }
+                },
             }
         };
         let facts = OrdFacts {
@@ -157,7 +166,7 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
             received,
             stored,
             remote,
-            remote_hidden,
+            remote_leftovers,
         };
         let found = verify::check(&facts);
         if !args.json {

@@ -14,6 +14,7 @@ use crate::fsutil::{unique_path, write_atomic};
 use crate::pack::{last_member_names, member_names, pack_first_id};
 use crate::region::Region;
 use crate::store::Store;
+use crate::transport::{Listing, RemoteDir};
 
 /// The high-water mark's file in an ORD's outbox (hidden: not a pack, not an outbox file).
 pub fn mark_path(outbox: &Path) -> PathBuf {
@@ -109,6 +110,71 @@ struct SendSide {
     weakened: Vec<String>,
     /// The folder, described.
     folder: String,
+    /// Whether the leftovers of our puts cut short are removed (not in a dry run).
+    clean: bool,
+}
+
+/// Leftovers of puts cut short: the folder that holds them when it is not the one listed, and
+/// their names there.
+pub type LeftoversAt = (Option<Box<dyn RemoteDir + Send>>, Vec<String>);
+
+/// The leftovers of our puts cut short at `endpoint` (temporary names of our files,
+/// [`crate::remote::TempName::leftovers`]), with the folder that holds them: `None` for the
+/// endpoint's own folder, whose `listing` is given; else the `temp_name` subfolder, listed here
+/// (not made yet: no leftovers).
+pub fn leftovers(
+    endpoint: &Endpoint,
+    listing: &Listing,
+    region: Region,
+) -> Result<LeftoversAt, CycleError> {
+    let temp = endpoint.temp_name();
+    let ours = |name: &str| our_id(name, region).is_some();
+    let Some(folder) = temp.folder() else {
+        return Ok((None, temp.leftovers(listing, ours)));
+    };
+    let mut sub = super::open_endpoint(&endpoint.subfolder(folder))?;
+    match sub.list() {
+        Ok(listing) => {
+            let found = temp.leftovers(&listing, ours);
+            Ok((Some(sub), found))
+        }
+        // Not made yet (the first put makes it): nothing left there.
+        Err(e) => {
+            tracing::debug!(error = %e, "the temp_name subfolder cannot be listed");
+            Ok((None, Vec::new()))
+        }
+    }
+}
+
+/// Removes the leftovers of our puts cut short from the send folder (or its `temp_name`
+/// subfolder) before a delivery: a server that never overwrites then never meets one, and none
+/// piles up for files that are not put again. A removal refused is a warning that names the
+/// right to ask for; the put of that file tries again (and names the refusal if it fails).
+fn clean_leftovers(
+    dir: &mut dyn RemoteDir,
+    endpoint: &Endpoint,
+    listing: &Listing,
+    region: Region,
+) -> Result<(), CycleError> {
+    let (mut sub, found) = leftovers(endpoint, listing, region)?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    let there: &mut dyn RemoteDir = match sub.as_mut() {
+        Some(sub) => sub.as_mut(),
+        None => dir,
+    };
+    let mut removed = 0;
+    for temp in &found {
+        match there.remove_leftover(temp) {
+            Ok(()) => removed += 1,
+            Err(e) => {
+                tracing::warn!(error = %e, "a leftover temporary file of ours cannot be removed: the next put of its file tries again")
+            }
+        }
+    }
+    tracing::info!(dir = %there.describe(), removed, found = found.len(), "leftover temporary files of puts cut short removed before the delivery");
+    Ok(())
 }
 
 /// Our files in one ORD folder, each with the name the ledger recorded for its id; with `side`,
@@ -124,7 +190,7 @@ fn remote_facts(
     let folder = dir.describe();
     let ours: Vec<(u64, String, u64)> = listing
         .files
-        .into_iter()
+        .iter()
         .filter_map(|e| {
             Some((
                 our_id(e.name.as_str(), ord.region)?,
@@ -143,6 +209,9 @@ fn remote_facts(
         }
         side.weakened = dir.weakened();
         side.folder.clone_from(&folder);
+        if side.clean {
+            clean_leftovers(dir.as_mut(), endpoint, &listing, ord.region)?;
+        }
     }
     // The ledger's names for the whole listing in one read (not one query per file: a send folder
     // the ORD does not empty holds every file ever sent).
@@ -248,6 +317,7 @@ impl Cycle<'_> {
                 .pending_after(&ord.name, 0, 1)?
                 .first()
                 .map(|f| f.transmission_id),
+            clean: self.options.dry_run_outbox_of.is_none(),
             ..SendSide::default()
         };
         self.at_ord.clear();

@@ -29,7 +29,7 @@ use crate::store::{ReceivedStatus, Store, StoreError};
 use crate::transport::{FtpDir, LocalDir, RemoteDir, SftpDir, TransportError};
 
 pub use day_report::{load_tou, share_path, write_day_report};
-pub use fence::{mark_path, outbox_packs, read_mark, set_aside, witnesses, write_mark};
+pub use fence::{leftovers, mark_path, outbox_packs, read_mark, set_aside, witnesses, write_mark};
 pub use intake::STUCK_AFTER;
 pub use recover::{OrdRecovery, RecoverOptions, RecoverReport};
 

@@ -12,8 +12,9 @@ impl<D: RemoteDir + Send + ?Sized> RemoteDir for DryRun<D> {
     fn list(&mut self) -> Result<Listing, TransportError> {
         self.0.list()
     }
-    fn list_hidden(&mut self) -> Result<Vec<String>, TransportError> {
-        self.0.list_hidden()
+    fn remove_leftover(&mut self, temp: &str) -> Result<(), TransportError> {
+        tracing::info!(dir = %self.describe(), file = %temp, "dry run: would remove a leftover temporary file");
+        Ok(())
     }
     fn read(&mut self, name: &SafeName, limit: u64) -> Result<Vec<u8>, TransportError> {
         self.0.read(name, limit)

@@ -57,6 +57,7 @@ impl RemoteDir for LocalDir {
     fn list(&mut self) -> Result<Listing, TransportError> {
         let mut entries = Vec::new();
         let mut odd = Vec::new();
+        let mut hidden = Vec::new();
         let read = fs::read_dir(&self.dir).map_err(|e| self.io("list", "", e))?;
         for entry in read {
             let entry = entry.map_err(|e| self.io("list", "", e))?;
@@ -65,6 +66,7 @@ impl RemoteDir for LocalDir {
                 continue;
             };
             if name.starts_with('.') {
+                hidden.push(name);
                 continue;
             }
             // symlink_metadata: a link is not followed (and not ingested).
@@ -85,18 +87,7 @@ impl RemoteDir for LocalDir {
                 .map_or(0, |d| d.as_secs() as i64);
             entries.push((name, meta.len(), mtime));
         }
-        Ok(Listing::new(entries, odd))
-    }
-
-    fn list_hidden(&mut self) -> Result<Vec<String>, TransportError> {
-        let read = fs::read_dir(&self.dir).map_err(|e| self.io("list", "", e))?;
-        let mut names: Vec<String> = read
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with('.'))
-            .collect();
-        names.sort();
-        Ok(names)
+        Ok(Listing::new(entries, odd, hidden))
     }
 
     fn read(&mut self, name: &SafeName, limit: u64) -> Result<Vec<u8>, TransportError> {
@@ -141,6 +132,14 @@ impl RemoteDir for LocalDir {
         }
     }
 
+    fn remove_leftover(&mut self, temp: &str) -> Result<(), TransportError> {
+        let path = self.dir.join(super::plain_name(&self.describe(), temp)?);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(self.io("remove", temp, e)),
+            _ => Ok(()),
+        }
+    }
+
     fn move_into(&mut self, name: &SafeName, folder: &str) -> Result<(), TransportError> {
         let from = self.path(name);
         let target = self.dir.join(folder);
@@ -180,7 +179,7 @@ mod tests {
         );
         assert!(!temp.exists());
         assert_eq!(fs::read(dir.path().join("c.sgl")).unwrap(), b"complete");
-        assert_eq!(d.list_hidden().unwrap(), Vec::<String>::new());
+        assert_eq!(d.list().unwrap().hidden, Vec::<String>::new());
     }
 
     #[test]

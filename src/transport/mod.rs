@@ -131,11 +131,13 @@ pub enum PutOutcome {
 pub trait RemoteDir {
     /// A description for messages (path or URL, never a secret).
     fn describe(&self) -> String;
-    /// Regular files only, safe names apart from unsafe ones; hidden (dot) files and folders are
-    /// left out; links and names that are not valid UTF-8 are reported as odd.
+    /// Regular files only, safe names apart from unsafe ones; hidden (dot) names kept apart,
+    /// folders left out; links and names that are not valid UTF-8 are reported as odd.
     fn list(&mut self) -> Result<Listing, TransportError>;
-    /// The hidden (dot) names in the folder: temporary names of uploads, for `verify`.
-    fn list_hidden(&mut self) -> Result<Vec<String>, TransportError>;
+    /// Removes `temp`, a name in this folder that is the temporary name of a put of ours cut
+    /// short ([`crate::remote::TempName::leftovers`]); a name already gone is no error. Never
+    /// used on any other name.
+    fn remove_leftover(&mut self, temp: &str) -> Result<(), TransportError>;
     /// What this folder's server does not offer that weakens a promise (e.g. no flush to disk),
     /// in words for the operator; asked after a listing, which connects.
     fn weakened(&mut self) -> Vec<String> {
@@ -173,6 +175,18 @@ pub trait RemoteDir {
     ) -> Vec<Result<PutOutcome, TransportError>> {
         put_in_order(self, files)
     }
+}
+
+/// `name` when it is one name of the folder (no separator, not `.` or `..`, not empty); the
+/// names removed as leftovers come from a listing of the folder, this holds them to it.
+pub(crate) fn plain_name<'a>(dir: &str, name: &'a str) -> Result<&'a str, TransportError> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
+        return Err(TransportError::UnsafeName {
+            dir: dir.to_string(),
+            name: name.to_string(),
+        });
+    }
+    Ok(name)
 }
 
 /// Puts files one after the other, stopping at the first failure (the results then end there).

@@ -539,8 +539,8 @@ fn the_probe_tells_what_each_ftps_server_offers_and_does() {
         assert!(
             p["protocol"]
                 .as_str()
-                .is_some_and(|t| t.starts_with("FTP over explicit TLS")),
-            "{context}: {p:#}"
+                .is_some_and(|t| t.starts_with("FTP over explicit TLS (AUTH TLS, PROT P): TLS 1.")),
+            "{context}: the negotiated TLS version is said: {p:#}"
         );
         assert!(p["server"].as_str().is_some(), "{context}: {p:#}");
         let features = p["extensions"].to_string();

@@ -447,6 +447,73 @@ fn temporary_names_in_a_subfolder_keep_partial_files_out_of_the_send_folder() {
     assert_all_promises(&root, &expected, FIRST, "temp_name upload/{name}");
 }
 
+/// Leftovers of puts cut short whose files will not be put again (here: delivered since) are
+/// removed before the next delivery, in the folder or in the `temp_name` subfolder; `verify` warns
+/// of them until then, and nobody else's file is touched.
+#[test]
+fn leftovers_of_ours_are_cleaned_before_a_delivery_and_no_one_elses() {
+    for pattern in [None, Some("upload/{name}")] {
+        let context = pattern.unwrap_or("the default temp_name");
+        let (_tmp, _server, root) = workspace(Policy::default());
+        if let Some(p) = pattern {
+            with_temp_name(&root, p);
+        }
+        write_all(&root, &demo::first_delivery());
+        let (code, s, err) = once(&root, FIRST);
+        assert_eq!(code, Some(0), "{context}: {s}\n{err}");
+        let delivered: Vec<(&str, String)> = demo::ords()
+            .iter()
+            .flat_map(|o| {
+                let dir = root.join("exchange").join(o.name).join("to-ord");
+                crate::support::names(&dir)
+                    .into_iter()
+                    .filter(|n| n.ends_with(".sgl"))
+                    .map(|n| (o.name, n))
+            })
+            .collect();
+        let mut planted = Vec::new();
+        for (ord, name) in delivered.iter().step_by(4) {
+            let dir = root.join("exchange").join(ord).join("to-ord");
+            fs::create_dir_all(dir.join("upload")).unwrap();
+            let temp = match pattern {
+                None => dir.join(format!(".{name}.egme-tmp")),
+                Some(_) => dir.join("upload").join(name),
+            };
+            fs::write(&temp, "partial").unwrap();
+            planted.push(temp);
+        }
+        let e_redes = root.join("exchange/e-redes/to-ord");
+        let foreign = [
+            e_redes.join(".someone-elses.sgl.egme-tmp"),
+            e_redes.join("upload/someone-elses.sgl"),
+        ];
+        fs::create_dir_all(e_redes.join("upload")).unwrap();
+        for f in &foreign {
+            fs::write(f, "not ours").unwrap();
+        }
+        let o = crate::support::run(&root, &["verify"]);
+        let said = crate::support::text(&o);
+        assert!(
+            said.contains("a temporary file of an upload cut short")
+                && !said.contains("someone-elses"),
+            "{context}: {said}"
+        );
+        let (code, s, err) = once(&root, SECOND);
+        assert_eq!(code, Some(0), "{context}: {s}\n{err}");
+        let left: Vec<_> = planted.iter().filter(|p| p.exists()).collect();
+        assert!(
+            left.is_empty(),
+            "{context}: leftovers not cleaned: {left:?}"
+        );
+        assert!(
+            foreign.iter().all(|f| f.exists()),
+            "{context}: a file not ours was removed"
+        );
+        let said = crate::support::text(&crate::support::run(&root, &["verify"]));
+        assert!(!said.contains("upload cut short"), "{context}: {said}");
+    }
+}
+
 /// `validate-config --json` on the workspace at `root`: its exit code and the probe of `folder`
 /// (`"<ord> <side>"`); the table is printed (the note quotes it).
 fn probe_of(root: &Path, folder: &str, context: &str) -> (Option<i32>, Value) {

@@ -176,6 +176,15 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// How a file put here is named while it is written: `temp_name` for SFTP, the hidden
+    /// default elsewhere.
+    pub fn temp_name(&self) -> TempName {
+        match self {
+            Endpoint::Sftp(s) => s.temp_name.clone(),
+            Endpoint::Local { .. } | Endpoint::Ftp(_) => TempName::default(),
+        }
+    }
+
     /// The same account's folder `folder`: relative to this endpoint's folder, or absolute.
     pub fn subfolder(&self, folder: &str) -> Endpoint {
         match self {

@@ -20,7 +20,7 @@ use crate::remote::{entry_kind, EntryKind};
 /// two lanes flush twice as many files at once as one, without another handshake. Fewer are used
 /// when the server refuses more channels (OpenSSH allows 10 per connection by default).
 const LANES: usize = 2;
-use super::{Listing, OfferedKey, PutOutcome, RemoteDir, SafeName, TransportError};
+use super::{plain_name, Listing, OfferedKey, PutOutcome, RemoteDir, SafeName, TransportError};
 use crate::fsutil::permission_problem;
 use crate::known_hosts::{KnownHosts, Verdict};
 
@@ -84,6 +84,7 @@ impl SftpDir {
         let hint = match (e.code(), op) {
             (ErrorCode::SFTP(3 | 4), "create") => "; the account needs the right to create and write files in this folder, names that start with a dot included (ask the ORD's administrator, or set `temp_name` on this send folder, e.g. temp_name = \"{name}.part\"; docs/INTEROP.md)",
             (ErrorCode::SFTP(3 | 4), "rename") => "; the account needs the right to rename its files in this folder (ask the ORD's administrator; docs/INTEROP.md)",
+            (ErrorCode::SFTP(3 | 4), "remove") => "; the account needs the right to delete its own temporary files in this folder (ask the ORD's administrator; docs/INTEROP.md)",
             _ => "",
         };
         self.ssh(op, format!("{}: {e}{hint}", path.display()))
@@ -369,9 +370,16 @@ impl RemoteDir for SftpDir {
     }
 
     fn list(&mut self) -> Result<Listing, TransportError> {
-        // Hidden names are never files of a listing: they are neither kept nor probed.
+        // Hidden names are never files of a listing: they are kept apart, never probed.
         let mut entries = self.folder_entries()?;
-        entries.retain(|e| !e.name.as_ref().is_ok_and(|n| n.starts_with('.')));
+        let mut hidden = Vec::new();
+        entries.retain(|e| match &e.name {
+            Ok(n) if n.starts_with('.') => {
+                hidden.push(n.clone());
+                false
+            }
+            _ => true,
+        });
         self.probe_unknown(&mut entries)?;
         let mut files = Vec::new();
         let mut odd = Vec::new();
@@ -399,20 +407,18 @@ impl RemoteDir for SftpDir {
         if untyped > 0 {
             tracing::warn!(dir = %self.describe(), untyped, "the server's listing says no type for these entries (no permission bits, no typed long name, not even in lstat), and they do not open as folders: taken as files; docs/INTEROP.md");
         }
-        let mut listing = Listing::new(files, odd);
+        let mut listing = Listing::new(files, odd, hidden);
         listing.untyped = untyped;
         Ok(listing)
     }
 
-    fn list_hidden(&mut self) -> Result<Vec<String>, TransportError> {
-        let mut names: Vec<String> = self
-            .folder_entries()?
-            .into_iter()
-            .filter_map(|e| e.name.ok())
-            .filter(|n| n.starts_with('.'))
-            .collect();
-        names.sort();
-        Ok(names)
+    fn remove_leftover(&mut self, temp: &str) -> Result<(), TransportError> {
+        let path = self.remote(plain_name(&self.describe(), temp)?);
+        self.with_sftp(|me, sftp| match sftp.unlink(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == ErrorCode::SFTP(2) => Ok(()),
+            Err(e) => Err(me.refused("remove", &path, e)),
+        })
     }
 
     fn read(&mut self, name: &SafeName, limit: u64) -> Result<Vec<u8>, TransportError> {

@@ -12,7 +12,9 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use suppaftp::list::{File as ListedFile, ListParser};
 use suppaftp::types::FileType;
-use suppaftp::{FtpError, FtpStream, RustlsConnector, RustlsFtpStream, Status};
+use suppaftp::{FtpError, FtpStream, Status};
+
+use self::tls::{Connector, Negotiated, TlsFtpStream};
 
 use super::probe::{probe_names, Written};
 use super::{
@@ -21,9 +23,11 @@ use super::{
 };
 use crate::config::FtpSettings;
 
+mod tls;
+
 /// An open session: over TLS, or plain.
 enum Conn {
-    Tls(Box<RustlsFtpStream>),
+    Tls(Box<TlsFtpStream>),
     Plain(Box<FtpStream>),
 }
 
@@ -45,6 +49,8 @@ pub struct FtpDir {
     mlsd: Option<bool>,
     /// Operations run, to spread the retries of several processes.
     seq: u64,
+    /// What the first TLS handshake negotiated (version, cipher suite), for the probe.
+    negotiated: Negotiated,
 }
 
 impl FtpDir {
@@ -54,6 +60,7 @@ impl FtpDir {
             conn: None,
             mlsd: None,
             seq: 0,
+            negotiated: Negotiated::default(),
         }
     }
 
@@ -137,12 +144,12 @@ impl FtpDir {
         let password = self.password()?;
         let mut conn = if s.tls {
             let tls = tls_config(&s).map_err(|detail| self.certificate(detail))?;
-            let mut ftp = RustlsFtpStream::connect_with_stream(control)
+            let mut ftp = TlsFtpStream::connect_with_stream(control)
                 .map_err(|e| self.ftp_err("connect", e))?
                 .passive_stream_builder(data);
             ftp.set_passive_nat_workaround(true);
             let ftp = ftp
-                .into_secure(RustlsConnector::from(Arc::new(tls)), &s.host)
+                .into_secure(Connector::new(tls, Arc::clone(&self.negotiated)), &s.host)
                 .map_err(|e| self.ftp_err("AUTH TLS", e))?;
             Conn::Tls(Box::new(ftp))
         } else {
@@ -383,12 +390,20 @@ impl FtpDir {
 
 /// The folder's regular files from a listing: `(name, size, mtime)`, hidden ones left out, links
 /// reported as odd.
-fn sort_listing(files: &[ListedFile]) -> (Vec<(String, u64, i64)>, Vec<String>) {
+/// A listing sorted: regular files `(name, size, mtime)`, links, hidden names.
+type Sorted = (Vec<(String, u64, i64)>, Vec<String>, Vec<String>);
+
+fn sort_listing(files: &[ListedFile]) -> Sorted {
     let mut regular = Vec::new();
     let mut odd = Vec::new();
+    let mut hidden = Vec::new();
     for f in files {
         let name = f.name();
-        if name.starts_with('.') || name.is_empty() {
+        if name == "." || name == ".." || name.is_empty() {
+            continue;
+        }
+        if name.starts_with('.') {
+            hidden.push(name.to_string());
             continue;
         }
         if f.is_symlink() {
@@ -401,7 +416,7 @@ fn sort_listing(files: &[ListedFile]) -> (Vec<(String, u64, i64)>, Vec<String>) 
             ));
         }
     }
-    (regular, odd)
+    (regular, odd, hidden)
 }
 
 fn unix_seconds(t: SystemTime) -> i64 {
@@ -551,7 +566,7 @@ impl RemoteDir for FtpDir {
     fn list(&mut self) -> Result<Listing, TransportError> {
         self.with_conn(|me, conn| {
             let files = me.entries(conn)?;
-            let (mut regular, odd) = sort_listing(&files);
+            let (mut regular, odd, hidden) = sort_listing(&files);
             if me.mlsd == Some(false) {
                 // LIST's times are the server's local time, to the minute: ask MDTM (UTC).
                 for (name, _, mtime) in &mut regular {
@@ -561,20 +576,7 @@ impl RemoteDir for FtpDir {
                     }
                 }
             }
-            Ok(Listing::new(regular, odd))
-        })
-    }
-
-    fn list_hidden(&mut self) -> Result<Vec<String>, TransportError> {
-        self.with_conn(|me, conn| {
-            let mut names: Vec<String> = me
-                .entries(conn)?
-                .iter()
-                .map(|f| f.name().to_string())
-                .filter(|n| n.starts_with('.') && n != "." && n != "..")
-                .collect();
-            names.sort();
-            Ok(names)
+            Ok(Listing::new(regular, odd, hidden))
         })
     }
 
@@ -629,6 +631,15 @@ impl RemoteDir for FtpDir {
                     .push(format!("cannot ask the server's features: {e}"));
                 return p;
             }
+        }
+        if self.settings.tls {
+            let negotiated = self
+                .negotiated
+                .get()
+                .map_or("version not seen", String::as_str);
+            p.protocol = Some(format!(
+                "FTP over explicit TLS (AUTH TLS, PROT P): {negotiated}; {checked}"
+            ));
         }
         let has = |f: &str| p.extensions.iter().any(|e| e.eq_ignore_ascii_case(f));
         let (mlsd, size, mdtm) = (has("MLST"), has("SIZE"), has("MDTM"));
@@ -690,6 +701,19 @@ impl RemoteDir for FtpDir {
         })
     }
 
+    fn remove_leftover(&mut self, temp: &str) -> Result<(), TransportError> {
+        let path = self.remote(super::plain_name(&self.describe(), temp)?);
+        self.with_conn(|me, conn| match on!(conn, f => f.rm(&path)) {
+            Ok(()) => Ok(()),
+            // 550 says "not found" and "not allowed" alike: gone is no error.
+            Err(_) if me.size_of(conn, &path)?.is_none() => Ok(()),
+            Err(e) => Err(me.err(
+                "remove",
+                format!("{path}: {e}; the account needs the right to delete its own temporary files in this folder (ask the ORD's administrator; docs/INTEROP.md)"),
+            )),
+        })
+    }
+
     fn move_into(&mut self, name: &SafeName, folder: &str) -> Result<(), TransportError> {
         let from = self.remote(name);
         let target = crate::config::remote_subfolder(&self.settings.path, folder)
@@ -743,7 +767,7 @@ mod tests {
             .iter()
             .filter_map(|l| ListParser::parse_mlsd(l).ok())
             .collect();
-        let (regular, _odd) = sort_listing(&files);
+        let (regular, _odd, _hidden) = sort_listing(&files);
         assert_eq!(regular, vec![("a.sgl".to_string(), 6, 1_730_116_800)]);
     }
 
