@@ -57,10 +57,13 @@ pub enum EventKind {
     /// The server of an ORD's send folder lacks what a promise needs (e.g. `fsync@openssh.com`):
     /// recorded once, when first seen or when what it lacks changes.
     ServerWeakened,
+    /// A changed registry moved a mobility record to another CPE or ORD (a back-dated EVSE or
+    /// CPE move): the days it left and the days it joined are sent again.
+    MobilityMoved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 22] = [
         EventKind::MissingTransmission,
         EventKind::UnregisteredCpe,
         EventKind::Rejected,
@@ -82,6 +85,7 @@ impl EventKind {
         EventKind::IdsRunningOut,
         EventKind::IdsExhausted,
         EventKind::ServerWeakened,
+        EventKind::MobilityMoved,
     ];
 
     /// The name in the ledger, logs, metrics and `egme-ord events --kind`.
@@ -108,6 +112,7 @@ impl EventKind {
             EventKind::IdsRunningOut => "ids-running-out",
             EventKind::IdsExhausted => "ids-exhausted",
             EventKind::ServerWeakened => "server-weakened",
+            EventKind::MobilityMoved => "mobility-moved",
         }
     }
 

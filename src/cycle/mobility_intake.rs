@@ -13,7 +13,7 @@ use crate::config::OrdConfig;
 use crate::cpe::Cpe;
 use crate::fsutil::{sha256_hex, unique_path, write_atomic};
 use crate::ledger::MobilityFileStatus;
-use crate::mobility::{csv, ocpi, MobilityRecord};
+use crate::mobility::{csv, ocpi, CemeId, MobilityRecord, Place};
 use crate::store::StoredMobility;
 use crate::transport::{LocalDir, RemoteDir, RemoteEntry, UnsafeEntry};
 use crate::versions::{judge_record_with, RecordVerdict, Tie};
@@ -296,6 +296,7 @@ impl Cycle<'_> {
                 credit_of: r.credit_of.clone(),
                 energy: r.energy.clone(),
                 source: source.to_string(),
+                place: Some(r.place.clone()),
             },
             touched.into_iter().collect(),
         ))))
@@ -307,15 +308,25 @@ impl Cycle<'_> {
     /// that would serve it counts days) decide.
     fn place_of(&self, r: &MobilityRecord) -> Result<Option<(Cpe, &OrdConfig)>, String> {
         let start = r.energy.first().map_or(r.last_updated, |q| q.start);
+        self.place_at(&r.place, start, &r.ceme)
+    }
+
+    /// [`Self::place_of`] a session at `place` that starts at `start`, for CEME `ceme`.
+    fn place_at(
+        &self,
+        place: &Place,
+        start: DateTime<Utc>,
+        ceme: &CemeId,
+    ) -> Result<Option<(Cpe, &OrdConfig)>, String> {
         let fallback = self.config.ords.first().map(|o| o.schedule.tz);
-        let (cpe, ord_name) =
-            self.registry
-                .place_on(&r.place, |ord| match self.config.ord(ord) {
-                    Some(o) => day_of_instant(o.schedule.tz, o.dialect.time_convention, start),
-                    None => fallback.map_or(start.date_naive(), |tz| {
-                        start.with_timezone(&tz).date_naive()
-                    }),
-                })?;
+        let (cpe, ord_name) = self
+            .registry
+            .place_on(place, |ord| match self.config.ord(ord) {
+                Some(o) => day_of_instant(o.schedule.tz, o.dialect.time_convention, start),
+                None => fallback.map_or(start.date_naive(), |tz| {
+                    start.with_timezone(&tz).date_naive()
+                }),
+            })?;
         if self
             .config
             .registry
@@ -330,8 +341,122 @@ impl Cycle<'_> {
             .ord(ord_name)
             .ok_or_else(|| format!("ORD {ord_name} is not configured"))?;
         let day = day_of_instant(ord.schedule.tz, ord.dialect.time_convention, start);
-        self.registry.supplier(&cpe, &r.ceme, ord.region, day)?;
+        self.registry.supplier(&cpe, ceme, ord.region, day)?;
         Ok(Some((cpe, ord)))
+    }
+
+    /// Decides again, when the registry changed since the mobility records were mapped, the CPE
+    /// and ORD of each record that keeps its place and still has a quarter-hour in a window: a
+    /// back-dated EVSE or CPE move then moves the sessions already received, as a ledger
+    /// recovered from the archive would map them. A record moved marks the quarter-hours it left
+    /// and joined (the old ORD's day is corrected, the new one's sent) with a `mobility-moved`
+    /// event; one whose days are closed at either ORD stays (`late-mobility`); one the registry
+    /// no longer maps stays where it is (`unmapped-mobility`: the send nets it only where its CPE
+    /// is still listed). Rows from before the ledger kept places are not moved.
+    pub(super) fn remap_mobility(&mut self) -> Result<(), CycleError> {
+        let digest = self.registry.digest().to_string();
+        if self.store.mobility_mapped_with()?.as_deref() == Some(digest.as_str()) {
+            return Ok(());
+        }
+        let window = self
+            .config
+            .ords
+            .iter()
+            .map(|o| i64::from(o.schedule.window_days))
+            .max()
+            .unwrap_or(0);
+        // Two days more: a day's quarter-hours start up to a day before its date in UTC.
+        let from = (self.now - chrono::Duration::days(window + 2)).timestamp();
+        let mut closed_by_ord: BTreeMap<String, BTreeSet<NaiveDate>> = BTreeMap::new();
+        for o in &self.config.ords {
+            closed_by_ord.insert(o.name.clone(), self.store.days_state(&o.name)?.closed);
+        }
+        let no_days = BTreeSet::new();
+        let mut moved = 0usize;
+        for r in self.store.mobility_placed_from(from)? {
+            let (Some(place), None) = (&r.place, &r.credit_of) else {
+                continue;
+            };
+            let start = r.energy.first().map_or(r.last_updated, |q| q.start);
+            let (cpe, ord) = match self.place_at(place, start, &r.ceme) {
+                Ok(Some(found)) => found,
+                Ok(None) => {
+                    let why = "its place is now served by another egme-ord instance";
+                    self.kept_unmapped(&r, why)?;
+                    continue;
+                }
+                Err(why) => {
+                    self.kept_unmapped(&r, &why)?;
+                    continue;
+                }
+            };
+            if cpe == r.cpe && ord.name == r.ord {
+                continue;
+            }
+            let days_at = |o: &OrdConfig| -> Vec<NaiveDate> {
+                let (tz, convention) = (o.schedule.tz, o.dialect.time_convention);
+                let days: BTreeSet<NaiveDate> = r
+                    .energy
+                    .iter()
+                    .map(|q| day_of_instant(tz, convention, q.start))
+                    .collect();
+                days.into_iter().collect()
+            };
+            let open_at = |o: &OrdConfig, days: &[NaiveDate]| {
+                let closed = closed_by_ord.get(&o.name).unwrap_or(&no_days);
+                days.iter()
+                    .all(|d| o.schedule.accepts(*d, self.now, closed))
+            };
+            let new_days = days_at(ord);
+            let old_open = self
+                .config
+                .ord(&r.ord)
+                .is_none_or(|old| open_at(old, &days_at(old)));
+            let what = format!(
+                "{}: the registry now places it at CPE {cpe} ({}), not at CPE {} ({})",
+                r.key, ord.name, r.cpe, r.ord
+            );
+            if !(old_open && open_at(ord, &new_days)) {
+                self.store.event(
+                    self.now,
+                    Some(&r.ord),
+                    EventKind::LateMobility,
+                    &format!("{what}; some of its days are closed: kept where it was"),
+                )?;
+                continue;
+            }
+            let ord_name = ord.name.clone();
+            self.store.move_mobility(&r, &ord_name, cpe, &new_days)?;
+            self.store.event(
+                self.now,
+                Some(&ord_name),
+                EventKind::MobilityMoved,
+                &format!("{what}: moved; the days it left and joined are sent again"),
+            )?;
+            moved += 1;
+        }
+        if moved > 0 {
+            tracing::info!(
+                moved,
+                "the changed registry moved mobility records to other CPEs or ORDs"
+            );
+        }
+        self.store.set_mobility_mapped_with(&digest)?;
+        Ok(())
+    }
+
+    /// Says that a changed registry no longer maps record `r`, which stays where it is.
+    fn kept_unmapped(&mut self, r: &StoredMobility, why: &str) -> Result<(), CycleError> {
+        self.store.event(
+            self.now,
+            Some(&r.ord),
+            EventKind::UnmappedMobility,
+            &format!(
+                "{}: the changed registry no longer maps it ({why}): kept at CPE {} ({})",
+                r.key, r.cpe, r.ord
+            ),
+        )?;
+        Ok(())
     }
 
     fn quarantine_mobility(

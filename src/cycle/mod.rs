@@ -629,7 +629,10 @@ impl<'a> Cycle<'a> {
             }
         }
         if !self.options.stopping() {
-            if let Err(e) = self.mobility_intake(mobility) {
+            if let Err(e) = self
+                .mobility_intake(mobility)
+                .and_then(|()| self.remap_mobility())
+            {
                 tracing::error!(error = %e, "mobility intake failed");
                 mobility.errors.push(e.to_string());
                 for o in &config.ords {

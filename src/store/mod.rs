@@ -12,8 +12,8 @@ use crate::cpe::Cpe;
 use crate::event::{EventKind, EventLevel};
 use crate::filename::{TariffCycle, MAX_TRANSMISSION_ID};
 pub use crate::ledger::{MobilityFileStatus, ReceivedCopy, ReceivedStatus, SentFile};
-use crate::mobility::CemeId;
 use crate::mobility::QuarterEnergy;
+use crate::mobility::{CemeId, Place};
 use crate::pack::PackSlice;
 use crate::planner::{DayState, DaysState};
 use crate::profile::DayProfile;
@@ -128,6 +128,9 @@ pub struct StoredMobility {
     pub credit_of: Option<String>,
     pub energy: Vec<QuarterEnergy>,
     pub source: String,
+    /// Where the session happened, as its input said (`None`: a row from before version 19):
+    /// the CPE and ORD are decided again from it when the registry changes.
+    pub place: Option<Place>,
 }
 
 /// What `status` shows per ORD and day.
@@ -144,7 +147,28 @@ pub struct DayStatus {
     pub late_ord_files: u64,
 }
 
-const SCHEMA_VERSION: i64 = 18;
+const SCHEMA_VERSION: i64 = 19;
+
+/// Version 19: each mobility record keeps its place (the EVSE, or the CPE a reading names) as the
+/// input gave it, so that its CPE and ORD can be decided again when the dated registry changes:
+/// the live ledger, a recovered one and `recover --fresh` then map the same inputs alike
+/// (`Cycle::remap_mobility`). Rows written before have none (`NULL`) and keep their mapping; the
+/// checksum covers the place only where there is one, so theirs stay valid. The column is added
+/// by `add_column` (once: `ALTER TABLE` is not idempotent).
+const MIGRATION_19: &str = "";
+
+/// Adds column `column` (of `decl`) to `table` unless it is there.
+fn add_column(tx: &Connection, table: &str, column: &str, decl: &str) -> rusqlite::Result<()> {
+    let there: bool = tx.query_row(
+        &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+        [column],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !there {
+        tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl};"))?;
+    }
+    Ok(())
+}
 
 /// Version 18: a day's mobility of a few CPEs (the incremental send's changed ones) found by CPE:
 /// an index by (ord, CPE, first start), the records' CPEs kept as their 7 bytes (`sql::Compact`,
@@ -530,6 +554,19 @@ fn profile_sum(ord: &str, cpe: &str, day: &str, tid: i64, ntransm: i64, readings
 }
 
 #[allow(clippy::too_many_arguments)]
+/// A record's place as the ledger keeps it (JSON), or `None`.
+fn place_text(path: &Path, place: Option<&Place>) -> Result<Option<String>, StoreError> {
+    place
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            what: "place",
+            detail: e.to_string(),
+        })
+}
+
+#[allow(clippy::too_many_arguments)]
 fn mobility_sum(
     key: &str,
     last_updated: &str,
@@ -538,16 +575,21 @@ fn mobility_sum(
     ceme: &str,
     credit_of: Option<&str>,
     energy: &str,
+    place: Option<&str>,
 ) -> i64 {
-    RowSum::new("mobility_records")
+    let sum = RowSum::new("mobility_records")
         .text(key)
         .text(last_updated)
         .text(ord)
         .text(cpe)
         .text(ceme)
         .opt_text(credit_of)
-        .text(energy)
-        .finish()
+        .text(energy);
+    // Rows from before version 19 have no place: their checksums stay what they were.
+    match place {
+        Some(place) => sum.text(place).finish(),
+        None => sum.finish(),
+    }
 }
 
 fn sequence_sum(ord: &str, last_id: i64) -> i64 {
@@ -596,6 +638,7 @@ fn fill_row_sums(tx: &Connection) -> rusqlite::Result<()> {
                 sql::text(r, 5)?,
                 sql::opt_text(r, 6)?,
                 sql::text(r, 7)?,
+                None,
             ))
         },
     )?;
@@ -1470,6 +1513,7 @@ impl Store {
             (16, MIGRATION_16),
             (17, MIGRATION_17),
             (18, MIGRATION_18),
+            (19, MIGRATION_19),
         ] {
             if version >= target {
                 continue;
@@ -1503,6 +1547,9 @@ impl Store {
             if target == 18 {
                 compact_columns(&tx, &[("mobility_records", "cpe", compact_cpe)]).map_err(sq)?;
                 tx.execute_batch(MOBILITY_BY_CPE).map_err(sq)?;
+            }
+            if target == 19 {
+                add_column(&tx, "mobility_records", "place", "TEXT").map_err(sq)?;
             }
             tx.pragma_update(None, "user_version", target).map_err(sq)?;
             tx.commit().map_err(sq)?;
@@ -1956,6 +2003,7 @@ impl Store {
                 )
                 .map_err(sq)?;
             }
+            let place = place_text(path, r.place.as_ref())?;
             let sum = mobility_sum(
                 &r.key,
                 &updated,
@@ -1964,15 +2012,17 @@ impl Store {
                 r.ceme.as_str(),
                 r.credit_of.as_deref(),
                 &energy,
+                place.as_deref(),
             );
             exec(
                 &tx,
-                "INSERT INTO mobility_records (key, last_updated, ord, cpe, ceme, credit_of, first_start, last_start, energy, source, row_sum)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                "INSERT INTO mobility_records (key, last_updated, ord, cpe, ceme, credit_of, first_start, last_start, energy, source, row_sum, place)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (key) DO UPDATE SET last_updated = excluded.last_updated, ord = excluded.ord, cpe = excluded.cpe,
                    ceme = excluded.ceme, credit_of = excluded.credit_of, first_start = excluded.first_start,
-                   last_start = excluded.last_start, energy = excluded.energy, source = excluded.source, row_sum = excluded.row_sum",
-                params![r.key, updated, r.ord, Compact(&r.cpe), Col(&r.ceme), r.credit_of, first, last, Packed(energy), r.source, sum],
+                   last_start = excluded.last_start, energy = excluded.energy, source = excluded.source, row_sum = excluded.row_sum,
+                   place = excluded.place",
+                params![r.key, updated, r.ord, Compact(&r.cpe), Col(&r.ceme), r.credit_of, first, last, Packed(energy), r.source, sum, place],
             )
             .map_err(sq)?;
         }
@@ -1998,6 +2048,87 @@ impl Store {
             &mobility_overlapping("mobility_by_range", ""),
             params![ord, from.timestamp(), to.timestamp()],
         )
+    }
+
+    /// The mobility records that keep their place (written since version 19) with a quarter-hour
+    /// at or after `from` (unix seconds), by key: those whose CPE and ORD a changed registry may
+    /// decide again.
+    pub fn mobility_placed_from(&self, from: i64) -> Result<Vec<StoredMobility>, StoreError> {
+        self.rows(
+            &format!(
+                "SELECT {MOBILITY_COLUMNS} FROM mobility_records
+                 WHERE place IS NOT NULL AND last_start >= ?1 ORDER BY key"
+            ),
+            params![from],
+        )
+    }
+
+    /// Moves mobility record `r` (as read) to `ord` and `cpe`, in one transaction: the
+    /// quarter-hours it leaves and those it joins are marked changed, and its days at `ord` are
+    /// open days there.
+    pub fn move_mobility(
+        &mut self,
+        r: &StoredMobility,
+        ord: &str,
+        cpe: Cpe,
+        days: &[NaiveDate],
+    ) -> Result<(), StoreError> {
+        let Store { conn, path, .. } = self;
+        let sq = sqlite_err(path);
+        let energy = serde_json::to_string(&r.energy).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            what: "energy",
+            detail: e.to_string(),
+        })?;
+        let place = place_text(path, r.place.as_ref())?;
+        let sum = mobility_sum(
+            &r.key,
+            &time_text(r.last_updated),
+            ord,
+            cpe.as_str(),
+            r.ceme.as_str(),
+            r.credit_of.as_deref(),
+            &energy,
+            place.as_deref(),
+        );
+        let tx = conn.savepoint().map_err(sq)?;
+        let mark = "INSERT INTO dirty (ord, cpe, first_start, last_start)
+                    SELECT ord, cpe, first_start, last_start FROM mobility_records
+                    WHERE key = ?1 AND first_start IS NOT NULL";
+        exec(&tx, mark, params![r.key]).map_err(sq)?;
+        exec(
+            &tx,
+            "UPDATE mobility_records SET ord = ?2, cpe = ?3, row_sum = ?4 WHERE key = ?1",
+            params![r.key, ord, Compact(&cpe), sum],
+        )
+        .map_err(sq)?;
+        exec(&tx, mark, params![r.key]).map_err(sq)?;
+        for day in days {
+            exec(
+                &tx,
+                "INSERT OR IGNORE INTO days (ord, day, state) VALUES (?1, ?2, 'open')",
+                params![ord, day_text(*day)],
+            )
+            .map_err(sq)?;
+        }
+        tx.commit().map_err(sq)
+    }
+
+    /// The registry digest the mobility records were last mapped with (`None`: never said).
+    pub fn mobility_mapped_with(&self) -> Result<Option<String>, StoreError> {
+        one(
+            &self.conn,
+            "SELECT value FROM meta WHERE key = 'mobility_mapped_with'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .in_store(self)
+    }
+
+    /// Records that every mobility record is mapped with the registry of `digest`.
+    pub fn set_mobility_mapped_with(&self, digest: &str) -> Result<(), StoreError> {
+        self.set_meta("mobility_mapped_with", digest)
     }
 
     /// The mobility record under `key` (to find the days a credit changes).
@@ -2692,7 +2823,47 @@ mod tests {
                 })
                 .collect(),
             source: "cdrs.json".into(),
+            place: Some(Place::Cpe(cpe)),
         }
+    }
+
+    /// A record moved by a changed registry reads back at its new CPE and ORD (its checksum
+    /// holds), is found among the placed records, and marks the quarter-hours it left and joined;
+    /// a row that keeps no place (written before version 19) reads back as it was.
+    #[test]
+    fn a_mobility_record_moved_by_the_registry_reads_back_at_its_new_place() {
+        let (_dir, mut s) = store();
+        let (a, b): (Cpe, Cpe) = (
+            "PT0002000123681633GX".parse().unwrap(),
+            Cpe::from_parts(2, 555_000_111).unwrap(),
+        );
+        let t0 = DateTime::from_timestamp(1_729_900_800, 0).unwrap();
+        let mut old = mobility("cdr:old", a, [t0]);
+        old.place = None;
+        ingest(&mut s, &[mobility("cdr:m", a, [t0]), old]);
+        let placed = s.mobility_placed_from(t0.timestamp()).unwrap();
+        assert_eq!(
+            placed.len(),
+            1,
+            "only rows that keep their place: {placed:?}"
+        );
+        let day = NaiveDate::from_ymd_opt(2024, 10, 26).unwrap();
+        let marks = s.dirty_max_id("f").unwrap();
+        s.move_mobility(&placed[0], "f", b, &[day]).unwrap();
+        assert!(s.dirty_max_id("f").unwrap() > marks);
+        let range = (t0, t0 + chrono::Duration::hours(1));
+        let at_f = s.mobility_between("f", range.0, range.1).unwrap();
+        assert_eq!(at_f.len(), 1);
+        assert_eq!(
+            (at_f[0].cpe, at_f[0].place.clone()),
+            (b, Some(Place::Cpe(a)))
+        );
+        let at_e = s.mobility_between("e", range.0, range.1).unwrap();
+        assert_eq!(at_e.len(), 1, "the old row stays: {at_e:?}");
+        assert_eq!((at_e[0].key.as_str(), &at_e[0].place), ("cdr:old", &None));
+        assert_eq!(s.mobility_mapped_with().unwrap(), None);
+        s.set_mobility_mapped_with("abc").unwrap();
+        assert_eq!(s.mobility_mapped_with().unwrap().as_deref(), Some("abc"));
     }
 
     /// Records `records` as one applied mobility file.
@@ -3121,6 +3292,7 @@ mod tests {
                 })
                 .collect(),
             source: "cdrs.json".into(),
+            place: None,
         };
         {
             let mut s = Store::open(&p).unwrap();

@@ -136,7 +136,7 @@ impl FromRow for ReceivedCopy {
 
 /// The columns `StoredMobility::from_row` reads.
 pub(super) const MOBILITY_COLUMNS: &str =
-    "key, last_updated, ord, cpe, ceme, credit_of, energy, source, row_sum";
+    "key, last_updated, ord, cpe, ceme, credit_of, energy, source, row_sum, place";
 
 impl FromRow for StoredMobility {
     fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
@@ -144,6 +144,7 @@ impl FromRow for StoredMobility {
         let energy = r.get::<_, Packed>(6)?.0;
         // A CPE as text or compact (schema 18): the checksum is over its text.
         let cpe = r.get::<_, Col<Cpe>>(3)?.0;
+        let place: Option<String> = r.get(9)?;
         check_sum(
             r.get(8)?,
             mobility_sum(
@@ -154,11 +155,16 @@ impl FromRow for StoredMobility {
                 text(r, 4)?,
                 opt_text(r, 5)?,
                 &energy,
+                place.as_deref(),
             ),
             || format!("mobility record {key}"),
         )?;
         let energy = serde_json::from_str(&energy)
             .map_err(|e| RowError::Damaged(format!("mobility record {key}: energy: {e}")))?;
+        let place = place
+            .map(|p| serde_json::from_str(&p))
+            .transpose()
+            .map_err(|e| RowError::Damaged(format!("mobility record {key}: place: {e}")))?;
         Ok(StoredMobility {
             last_updated: r.get::<_, Col<DateTime<Utc>>>(1)?.0,
             ord: r.get(2)?,
@@ -167,6 +173,7 @@ impl FromRow for StoredMobility {
             credit_of: r.get(5)?,
             energy,
             source: r.get(7)?,
+            place,
             key,
         })
     }

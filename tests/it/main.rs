@@ -23,5 +23,6 @@ mod read_only;
 mod registry_dates;
 mod report;
 mod retention;
+mod same_inputs;
 mod sftp;
 mod validate_cli;
