@@ -25,4 +25,5 @@ mod report;
 mod retention;
 mod same_inputs;
 mod sftp;
+mod transition;
 mod validate_cli;
