@@ -554,6 +554,21 @@ fn profile_sum(ord: &str, cpe: &str, day: &str, tid: i64, ntransm: i64, readings
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Makes each `(ord, day)` an open day unless the ledger has it already.
+fn open_days<'a>(
+    tx: &Connection,
+    days: impl IntoIterator<Item = (&'a str, NaiveDate)>,
+) -> rusqlite::Result<()> {
+    for (ord, day) in days {
+        exec(
+            tx,
+            "INSERT OR IGNORE INTO days (ord, day, state) VALUES (?1, ?2, 'open')",
+            params![ord, day_text(day)],
+        )?;
+    }
+    Ok(())
+}
+
 /// A record's place as the ledger keeps it (JSON), or `None`.
 fn place_text(path: &Path, place: Option<&Place>) -> Result<Option<String>, StoreError> {
     place
@@ -2026,14 +2041,7 @@ impl Store {
             )
             .map_err(sq)?;
         }
-        for (ord, day) in days {
-            exec(
-                &tx,
-                "INSERT OR IGNORE INTO days (ord, day, state) VALUES (?1, ?2, 'open')",
-                params![ord, day_text(*day)],
-            )
-            .map_err(sq)?;
-        }
+        open_days(&tx, days.iter().map(|(ord, day)| (ord.as_str(), *day))).map_err(sq)?;
         tx.commit().map_err(sq)
     }
 
@@ -2103,14 +2111,7 @@ impl Store {
         )
         .map_err(sq)?;
         exec(&tx, mark, params![r.key]).map_err(sq)?;
-        for day in days {
-            exec(
-                &tx,
-                "INSERT OR IGNORE INTO days (ord, day, state) VALUES (?1, ?2, 'open')",
-                params![ord, day_text(*day)],
-            )
-            .map_err(sq)?;
-        }
+        open_days(&tx, days.iter().map(|day| (ord, *day))).map_err(sq)?;
         tx.commit().map_err(sq)
     }
 
