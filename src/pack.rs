@@ -58,7 +58,8 @@ pub struct PackBuilder {
     out: Vec<u8>,
     /// Each frame's (compressed, uncompressed) size, for the seek table.
     frames: Vec<(u32, u32)>,
-    compressor: zstd::bulk::Compressor<'static>,
+    /// The frames' compressor, or why it could not be made (said at the first frame).
+    compressor: io::Result<zstd::bulk::Compressor<'static>>,
     mtime: u64,
     /// [`FRAME_TARGET`], smaller in tests.
     frame_target: usize,
@@ -115,7 +116,10 @@ impl PackBuilder {
 
     /// Compresses one frame's tar bytes onto the pack.
     fn compress(&mut self, chunk: &[u8]) -> io::Result<()> {
-        let frame = self.compressor.compress(chunk)?;
+        let frame = match &mut self.compressor {
+            Ok(c) => c.compress(chunk)?,
+            Err(e) => return Err(io::Error::new(e.kind(), e.to_string())),
+        };
         let sizes = (u32::try_from(frame.len()), u32::try_from(chunk.len()));
         let (Ok(compressed), Ok(plain)) = sizes else {
             return Err(invalid(format!(
@@ -162,7 +166,7 @@ pub const ZST_SUFFIX: &str = ".zst";
 /// A file's bytes as kept compressed on its own: one zstd frame with its checksum, which `zstd -d`
 /// reads.
 pub fn compress_file(bytes: &[u8]) -> io::Result<Vec<u8>> {
-    compressor().compress(bytes)
+    compressor()?.compress(bytes)
 }
 
 /// The bytes of a file kept by [`compress_file`]; an error when they do not decompress whole.
@@ -172,14 +176,12 @@ pub fn decompress_file(kept: &[u8]) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
-fn compressor() -> zstd::bulk::Compressor<'static> {
-    let mut c = zstd::bulk::Compressor::new(LEVEL).unwrap_or_else(|_| {
-        // Only an invalid level fails here, and LEVEL is valid; the default level is the fallback.
-        zstd::bulk::Compressor::default()
-    });
-    // Each frame checks its own content when it is decompressed.
-    let _ = c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true));
-    c
+fn compressor() -> io::Result<zstd::bulk::Compressor<'static>> {
+    let mut c = zstd::bulk::Compressor::new(LEVEL)?;
+    // Each frame checks its own content when it is decompressed (ARCHITECTURE's invariant): a
+    // compressor that cannot say so writes nothing.
+    c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+    Ok(c)
 }
 
 /// One zstd frame of a pack: where it is in the file and which bytes of the tar it holds.

@@ -47,17 +47,36 @@ pub mod exit {
     after_help = "Environment:\n  EGME_ORD_LOG  log filter on standard error (`error`, `warn`, `info`, `debug`, `trace`, or\n                per module: `info,egme_ord::transport=debug`); default `info` for `run`,\n                `warn` for the other commands. A value that is not a filter is an error.\n\nExit codes: 0 success; 1 invalid input or a failed step; 2 usage, configuration or IO error."
 )]
 struct Cli {
-    /// Log format on standard error: json (default, one event per line) or pretty (for a terminal).
-    #[arg(long, global = true, value_enum, default_value = "json")]
+    /// Log format on standard error: json (one event per line), pretty (for a person), or auto
+    /// (the default: pretty when standard error is a terminal, json otherwise and under journald).
+    #[arg(long, global = true, value_enum, default_value = "auto")]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum LogFormat {
     Json,
     Pretty,
+    Auto,
+}
+
+impl LogFormat {
+    /// `Auto` decided: pretty for a person at a terminal, JSON for journald, files and pipes.
+    fn resolved(self) -> LogFormat {
+        use std::io::IsTerminal;
+        match self {
+            LogFormat::Auto
+                if std::io::stderr().is_terminal()
+                    && std::env::var_os("JOURNAL_STREAM").is_none() =>
+            {
+                LogFormat::Pretty
+            }
+            LogFormat::Auto => LogFormat::Json,
+            other => other,
+        }
+    }
 }
 
 /// Logs go to standard error; the level comes from `EGME_ORD_LOG` (e.g. `debug`), by default
@@ -77,9 +96,9 @@ fn init_logging(format: LogFormat, daemon: bool) -> Result<(), String> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(Stderr { journal });
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let _ = match format.resolved() {
         LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json | LogFormat::Auto => builder.json().flatten_event(true).try_init(),
     };
     Ok(())
 }
@@ -240,7 +259,7 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(e) if daemon && matches!(cli.log_format, LogFormat::Json) => {
+        Err(e) if daemon && cli.log_format.resolved() == LogFormat::Json => {
             // The daemon's fatal errors are log events like everything else it says (journald).
             tracing::error!(error = %format!("{e:#}"), exit_code = exit::USAGE, "egme-ord cannot run");
             ExitCode::from(exit::USAGE)

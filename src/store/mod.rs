@@ -880,23 +880,28 @@ fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// The device and inode of the file at `path` (None: not there, or no such notion here).
 /// The bytes reserved at the end of each page of the main database: set to `n` when `n` is not
 /// negative (for a database without content, at once; otherwise at the next `VACUUM`), and in
-/// either case what was reserved (or requested) before.
-fn reserve_bytes(conn: &Connection, n: i32) -> i32 {
+/// either case what was reserved (or requested) before; an error when SQLite refuses.
+fn reserve_bytes(conn: &Connection, n: i32) -> rusqlite::Result<i32> {
     let mut n: std::ffi::c_int = n;
     // SAFETY: the handle is valid for the connection's lifetime; the file control reads and
     // writes the int it is given, nothing else.
-    unsafe {
+    let rc = unsafe {
         rusqlite::ffi::sqlite3_file_control(
             conn.handle(),
             c"main".as_ptr(),
             rusqlite::ffi::SQLITE_FCNTL_RESERVE_BYTES,
             std::ptr::from_mut(&mut n).cast(),
-        );
+        )
+    };
+    if rc != rusqlite::ffi::SQLITE_OK {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rc),
+            Some("cannot reserve the bytes of the page checksums".into()),
+        ));
     }
-    n
+    Ok(n)
 }
 
 /// Whether a SQLite error is one only a damaged ledger gives: a corrupt page, a page that fails
@@ -908,6 +913,7 @@ fn is_damage(e: &rusqlite::Error) -> bool {
     ) || matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_IOERR_DATA)
 }
 
+/// The device and inode of the file at `path` (None: not there, or no such notion here).
 fn file_identity(path: &Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
@@ -967,7 +973,7 @@ impl Store {
         let conn = Connection::open(path).map_err(damaged)?;
         if new {
             // Before its first page is written: every page of a new ledger reserves its checksum.
-            reserve_bytes(&conn, i32::from(page_sums::RESERVE));
+            reserve_bytes(&conn, i32::from(page_sums::RESERVE)).map_err(sq)?;
         }
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sq)?;
@@ -1006,7 +1012,7 @@ impl Store {
     fn seal_pages(&mut self) -> Result<(), StoreError> {
         // What the header reserves (a new ledger answers with the 8 requested before its first
         // page was written; the unit tests read that page's header).
-        let reserve = reserve_bytes(&self.conn, -1);
+        let reserve = reserve_bytes(&self.conn, -1).in_store(self)?;
         if reserve == i32::from(page_sums::RESERVE) {
             return Ok(());
         }
@@ -1021,7 +1027,7 @@ impl Store {
             });
         }
         let started = std::time::Instant::now();
-        reserve_bytes(&self.conn, i32::from(page_sums::RESERVE));
+        reserve_bytes(&self.conn, i32::from(page_sums::RESERVE)).in_store(self)?;
         self.conn
             .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
             .in_store(self)?;

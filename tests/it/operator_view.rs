@@ -416,3 +416,37 @@ fn a_withheld_ord_file_is_missing_after_expect_by_in_events_metrics_and_status_u
     );
     assert_eq!(missing_events(root).len(), 1);
 }
+
+/// A person at a terminal reads lines, a pipe or journald gets JSON: the demo (whose cycles warn)
+/// run under a pseudo-terminal (`script`, util-linux) logs plain lines, the same run with its
+/// standard error piped logs one JSON object per line.
+#[test]
+fn logs_are_lines_for_a_person_at_a_terminal_and_json_in_a_pipe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_egme-ord");
+    let at_terminal = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{exe} demo {}", tmp.path().join("tty").display()),
+        ])
+        .arg("/dev/null")
+        .output()
+        .expect("`script` (util-linux) gives the demo a terminal");
+    let seen = String::from_utf8_lossy(&at_terminal.stdout);
+    assert!(
+        seen.contains("WARN") && !seen.contains("{\"timestamp\""),
+        "at a terminal: {seen}"
+    );
+    let piped = bin()
+        .arg("demo")
+        .arg(tmp.path().join("pipe"))
+        .output()
+        .unwrap();
+    let logs = String::from_utf8_lossy(&piped.stderr);
+    assert!(
+        logs.lines()
+            .next()
+            .is_some_and(|l| l.starts_with("{\"timestamp\"")),
+        "piped: {logs}"
+    );
+}

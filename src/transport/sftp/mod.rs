@@ -109,15 +109,16 @@ impl SftpDir {
                 port: s.port,
                 source: io::Error::other("no address"),
             })?;
-        let tcp = TcpStream::connect_timeout(&addr, s.connect_timeout).map_err(|source| {
-            TransportError::Connect {
-                host: s.host.clone(),
-                port: s.port,
-                source,
-            }
-        })?;
-        let _ = tcp.set_read_timeout(Some(s.io_timeout));
-        let _ = tcp.set_write_timeout(Some(s.io_timeout));
+        let connect_err = |source| TransportError::Connect {
+            host: s.host.clone(),
+            port: s.port,
+            source,
+        };
+        let tcp = TcpStream::connect_timeout(&addr, s.connect_timeout).map_err(connect_err)?;
+        // Without them a silent server would hold the cycle for ever.
+        tcp.set_read_timeout(Some(s.io_timeout))
+            .and_then(|()| tcp.set_write_timeout(Some(s.io_timeout)))
+            .map_err(connect_err)?;
         let mut session = Session::new().map_err(|e| self.ssh("session", e))?;
         session.set_tcp_stream(tcp);
         session.set_timeout(u32::try_from(s.io_timeout.as_millis()).unwrap_or(u32::MAX));
