@@ -13,7 +13,7 @@ use crate::config::OrdConfig;
 use crate::cpe::Cpe;
 use crate::fsutil::{sha256_hex, unique_path, write_atomic};
 use crate::ledger::MobilityFileStatus;
-use crate::mobility::{csv, ocpi, CemeId, MobilityRecord, Place};
+use crate::mobility::{csv, ocpi, CemeId, MobilityRecord, Place, QuarterEnergy};
 use crate::store::StoredMobility;
 use crate::transport::{LocalDir, RemoteDir, RemoteEntry, UnsafeEntry};
 use crate::versions::{judge_record_with, RecordVerdict, Tie};
@@ -56,6 +56,18 @@ fn read_mobility(name: &str, bytes: &[u8], mtime: DateTime<Utc>, quantum: Decima
     }
 }
 
+/// The days each ORD has closed, by ORD.
+pub(super) type ClosedDays = BTreeMap<String, BTreeSet<NaiveDate>>;
+
+/// The local days of `ord` that quarter-hours `energy` fall on.
+fn days_at(energy: &[QuarterEnergy], ord: &OrdConfig) -> BTreeSet<NaiveDate> {
+    let (tz, convention) = (ord.schedule.tz, ord.dialect.time_convention);
+    energy
+        .iter()
+        .map(|q| day_of_instant(tz, convention, q.start))
+        .collect()
+}
+
 /// A record mapped (with the days it touches), left to another instance (`None`), or refused
 /// with why.
 type Mapped = Result<Option<(StoredMobility, Vec<NaiveDate>)>, String>;
@@ -68,16 +80,22 @@ struct MobilityChanges {
 }
 
 impl Cycle<'_> {
+    /// The days each configured ORD has closed (they close only during a send).
+    pub(super) fn closed_days(&self) -> Result<ClosedDays, CycleError> {
+        let mut closed = ClosedDays::new();
+        for o in &self.config.ords {
+            closed.insert(o.name.clone(), self.store.days_state(&o.name)?.closed);
+        }
+        Ok(closed)
+    }
+
     pub(super) fn mobility_intake(&mut self, sum: &mut MobilitySummary) -> Result<(), CycleError> {
         let inbox = self.config.mobility_inbox.clone();
         fs::create_dir_all(&inbox).map_err(io_err(&inbox))?;
         let mut dir = LocalDir::new(&inbox);
         let listing = dir.list()?;
         // Days close only during the send, so once per intake is enough.
-        let mut closed_by_ord: BTreeMap<String, BTreeSet<NaiveDate>> = BTreeMap::new();
-        for o in &self.config.ords {
-            closed_by_ord.insert(o.name.clone(), self.store.days_state(&o.name)?.closed);
-        }
+        let closed_by_ord = self.closed_days()?;
         for UnsafeEntry { name, size, mtime } in &listing.unsafe_files {
             if !self.new_mobility_file(name, *size, *mtime)? {
                 continue;
@@ -123,7 +141,7 @@ impl Cycle<'_> {
         (name, size, mtime): (&str, u64, i64),
         bytes: &[u8],
         kept_at: Option<&str>,
-        closed_by_ord: &BTreeMap<String, BTreeSet<NaiveDate>>,
+        closed_by_ord: &ClosedDays,
         sum: &mut MobilitySummary,
     ) -> Result<(), CycleError> {
         let sha = sha256_hex(bytes);
@@ -169,7 +187,7 @@ impl Cycle<'_> {
         &mut self,
         name: &str,
         records: Vec<MobilityRecord>,
-        closed_by_ord: &BTreeMap<String, BTreeSet<NaiveDate>>,
+        closed_by_ord: &ClosedDays,
         rejected: &mut Vec<String>,
         sum: &mut MobilitySummary,
     ) -> Result<MobilityChanges, CycleError> {
@@ -269,16 +287,11 @@ impl Cycle<'_> {
             Ok(None) => return Ok(Ok(None)),
             Err(reason) => return Ok(Err(reason)),
         };
-        let tz = ord.schedule.tz;
-        let convention = ord.dialect.time_convention;
-        let mut touched: BTreeSet<NaiveDate> = r
-            .energy
-            .iter()
-            .map(|q| day_of_instant(tz, convention, q.start))
-            .collect();
+        let mut touched = days_at(&r.energy, ord);
         // A credit also changes the days of the record it reverses.
         if let Some(original) = &r.credit_of {
             if let Some((_, first, last)) = self.store.mobility_record_days(original)? {
+                let (tz, convention) = (ord.schedule.tz, ord.dialect.time_convention);
                 for t in [first, last] {
                     if let Some(t) = DateTime::from_timestamp(t, 0) {
                         touched.insert(day_of_instant(tz, convention, t));
@@ -367,10 +380,7 @@ impl Cycle<'_> {
             .unwrap_or(0);
         // Two days more: a day's quarter-hours start up to a day before its date in UTC.
         let from = (self.now - chrono::Duration::days(window + 2)).timestamp();
-        let mut closed_by_ord: BTreeMap<String, BTreeSet<NaiveDate>> = BTreeMap::new();
-        for o in &self.config.ords {
-            closed_by_ord.insert(o.name.clone(), self.store.days_state(&o.name)?.closed);
-        }
+        let closed_by_ord = self.closed_days()?;
         let no_days = BTreeSet::new();
         let mut moved = 0usize;
         for r in self.store.mobility_placed_from(from)? {
@@ -393,25 +403,16 @@ impl Cycle<'_> {
             if cpe == r.cpe && ord.name == r.ord {
                 continue;
             }
-            let days_at = |o: &OrdConfig| -> Vec<NaiveDate> {
-                let (tz, convention) = (o.schedule.tz, o.dialect.time_convention);
-                let days: BTreeSet<NaiveDate> = r
-                    .energy
-                    .iter()
-                    .map(|q| day_of_instant(tz, convention, q.start))
-                    .collect();
-                days.into_iter().collect()
-            };
-            let open_at = |o: &OrdConfig, days: &[NaiveDate]| {
+            let open_at = |o: &OrdConfig, days: &BTreeSet<NaiveDate>| {
                 let closed = closed_by_ord.get(&o.name).unwrap_or(&no_days);
                 days.iter()
                     .all(|d| o.schedule.accepts(*d, self.now, closed))
             };
-            let new_days = days_at(ord);
+            let new_days = days_at(&r.energy, ord);
             let old_open = self
                 .config
                 .ord(&r.ord)
-                .is_none_or(|old| open_at(old, &days_at(old)));
+                .is_none_or(|old| open_at(old, &days_at(&r.energy, old)));
             let what = format!(
                 "{}: the registry now places it at CPE {cpe} ({}), not at CPE {} ({})",
                 r.key, ord.name, r.cpe, r.ord
@@ -426,6 +427,7 @@ impl Cycle<'_> {
                 continue;
             }
             let ord_name = ord.name.clone();
+            let new_days: Vec<NaiveDate> = new_days.into_iter().collect();
             self.store.move_mobility(&r, &ord_name, cpe, &new_days)?;
             self.store.event(
                 self.now,

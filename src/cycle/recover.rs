@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -491,10 +491,7 @@ impl Cycle<'_> {
                 inbox.insert((name.to_string(), size), mtime);
             }
         }
-        let mut closed_by_ord: BTreeMap<String, BTreeSet<NaiveDate>> = BTreeMap::new();
-        for o in &self.config.ords {
-            closed_by_ord.insert(o.name.clone(), self.store.days_state(&o.name)?.closed);
-        }
+        let closed_by_ord = self.closed_days()?;
         let root = self.work(&["archive", "mobility"]);
         let mut days: Vec<PathBuf> = fs::read_dir(&root)
             .into_iter()

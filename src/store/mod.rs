@@ -1176,6 +1176,18 @@ impl Store {
         self.set_meta("last_cycle_now", &time_text(now))
     }
 
+    /// The value of `key` in the `meta` table, if any.
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        one(
+            &self.conn,
+            "SELECT value FROM meta WHERE key = ?1",
+            params![key],
+            |r| r.get(0),
+        )
+        .optional()
+        .in_store(self)
+    }
+
     /// Sets `key` in the `meta` table to `value`.
     fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
         exec(
@@ -1191,14 +1203,7 @@ impl Store {
     /// What the server of `ord`'s send folder was last seen to lack, and since when (`None`:
     /// nothing, or never looked at).
     pub fn server_weakness(&self, ord: &str) -> Result<Option<ServerWeakness>, StoreError> {
-        let value: Option<String> = one(
-            &self.conn,
-            "SELECT value FROM meta WHERE key = ?1",
-            params![format!("server_weakened:{ord}")],
-            |r| r.get(0),
-        )
-        .optional()
-        .in_store(self)?;
+        let value = self.meta(&format!("server_weakened:{ord}"))?;
         Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
     }
 
@@ -2123,14 +2128,7 @@ impl Store {
 
     /// The registry digest the mobility records were last mapped with (`None`: never said).
     pub fn mobility_mapped_with(&self) -> Result<Option<String>, StoreError> {
-        one(
-            &self.conn,
-            "SELECT value FROM meta WHERE key = 'mobility_mapped_with'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-        .in_store(self)
+        self.meta("mobility_mapped_with")
     }
 
     /// Records that every mobility record is mapped with the registry of `digest`.
