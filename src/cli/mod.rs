@@ -166,11 +166,8 @@ impl Drop for LogLine {
 /// quietly, as it ends `cat`, instead of a panic on the closed pipe. Not for `run`, whose
 /// sockets must never end the daemon.
 fn quiet_on_closed_pipe() {
-    // SAFETY: setting SIGPIPE's disposition to the default before any thread is started; no
-    // handler code runs.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // Before any thread is started (what the crate's one unsafe call needs).
+    sigpipe::reset();
 }
 
 #[derive(Debug, Subcommand)]

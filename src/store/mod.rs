@@ -880,30 +880,6 @@ fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// The bytes reserved at the end of each page of the main database: set to `n` when `n` is not
-/// negative (for a database without content, at once; otherwise at the next `VACUUM`), and in
-/// either case what was reserved (or requested) before; an error when SQLite refuses.
-fn reserve_bytes(conn: &Connection, n: i32) -> rusqlite::Result<i32> {
-    let mut n: std::ffi::c_int = n;
-    // SAFETY: the handle is valid for the connection's lifetime; the file control reads and
-    // writes the int it is given, nothing else.
-    let rc = unsafe {
-        rusqlite::ffi::sqlite3_file_control(
-            conn.handle(),
-            c"main".as_ptr(),
-            rusqlite::ffi::SQLITE_FCNTL_RESERVE_BYTES,
-            std::ptr::from_mut(&mut n).cast(),
-        )
-    };
-    if rc != rusqlite::ffi::SQLITE_OK {
-        return Err(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rc),
-            Some("cannot reserve the bytes of the page checksums".into()),
-        ));
-    }
-    Ok(n)
-}
-
 /// Whether a SQLite error is one only a damaged ledger gives: a corrupt page, a page that fails
 /// its checksum (`SQLITE_IOERR_DATA`), a file that is not a database.
 fn is_damage(e: &rusqlite::Error) -> bool {
@@ -973,7 +949,7 @@ impl Store {
         let conn = Connection::open(path).map_err(damaged)?;
         if new {
             // Before its first page is written: every page of a new ledger reserves its checksum.
-            reserve_bytes(&conn, i32::from(page_sums::RESERVE)).map_err(sq)?;
+            page_sums::reserve_bytes(&conn, i32::from(page_sums::RESERVE)).map_err(sq)?;
         }
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sq)?;
@@ -1012,7 +988,7 @@ impl Store {
     fn seal_pages(&mut self) -> Result<(), StoreError> {
         // What the header reserves (a new ledger answers with the 8 requested before its first
         // page was written; the unit tests read that page's header).
-        let reserve = reserve_bytes(&self.conn, -1).in_store(self)?;
+        let reserve = page_sums::reserve_bytes(&self.conn, -1).in_store(self)?;
         if reserve == i32::from(page_sums::RESERVE) {
             return Ok(());
         }
@@ -1027,7 +1003,7 @@ impl Store {
             });
         }
         let started = std::time::Instant::now();
-        reserve_bytes(&self.conn, i32::from(page_sums::RESERVE)).in_store(self)?;
+        page_sums::reserve_bytes(&self.conn, i32::from(page_sums::RESERVE)).in_store(self)?;
         self.conn
             .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
             .in_store(self)?;
@@ -3622,6 +3598,47 @@ mod tests {
                 "page {pgno}"
             );
         }
+    }
+
+    #[test]
+    fn a_page_of_zeros_in_the_ledger_fails_the_query_that_reads_it_even_where_sqlite_would_read_zeros(
+    ) {
+        // An overflow page of zeros is read by SQLite without complaint (a value's bytes turned
+        // to zeros): the page checksum is what refuses it.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.sqlite");
+        let value: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        {
+            let s = Store::open(&p).unwrap();
+            s.conn.execute_batch("CREATE TABLE big (v BLOB)").unwrap();
+            s.conn
+                .execute("INSERT INTO big VALUES (?1)", [&value])
+                .unwrap();
+        }
+        let overflow: Vec<u64> = {
+            let c = Connection::open(&p).unwrap();
+            let mut stmt = c
+                .prepare("SELECT pageno FROM dbstat WHERE name = 'big' AND pagetype = 'overflow'")
+                .unwrap();
+            let mapped = stmt.query_map([], |r| r.get(0)).unwrap();
+            mapped.collect::<Result<_, _>>().unwrap()
+        };
+        assert!(overflow.len() > 2, "{overflow:?}");
+        let all = pages(&p);
+        let size = all[0].1.len();
+        let mut bytes = std::fs::read(&p).unwrap();
+        let at = (overflow[1] as usize - 1) * size;
+        bytes[at..at + size].fill(0);
+        std::fs::write(&p, &bytes).unwrap();
+        let s = Store::open(&p).unwrap();
+        let read: rusqlite::Result<Vec<u8>> =
+            s.conn.query_row("SELECT v FROM big", [], |r| r.get(0));
+        let e = read.expect_err("a value with a page of zeros is not read");
+        assert!(is_damage(&e), "{e}");
+        assert!(matches!(
+            s.integrity_check(),
+            Err(StoreError::Damaged { .. })
+        ));
     }
 
     #[test]
