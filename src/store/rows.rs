@@ -2,20 +2,264 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Row;
+use serde::Serialize;
 
 use super::sql::{
     check_sum, opt_text, text, Col, Column, FromRow, Hash, PackName, Packed, RowError,
 };
-use super::{
-    is_sha256_hex, mobility_sum, profile_sum, sent_sum, DayStatus, FileFailure, ProfileVersion,
-    StoredMobility,
-};
 use crate::cpe::Cpe;
+use crate::event::{EventKind, EventLevel};
 use crate::filename::TariffCycle;
 use crate::ledger::{PackSlice, ReceivedCopy, ReceivedStatus, SentFile};
-use crate::mobility::CemeId;
+use crate::mobility::{CemeId, Place, QuarterEnergy};
 use crate::planner::DayState;
 use crate::profile::DayProfile;
+
+/// One received file, as recorded.
+#[derive(Debug, Clone)]
+pub struct ReceivedFile {
+    pub ord: String,
+    pub name: String,
+    pub size: u64,
+    pub mtime: i64,
+    pub sha256: String,
+    pub status: ReceivedStatus,
+    pub diagnostics: String,
+    pub cpe: Option<Cpe>,
+    pub first_day: Option<NaiveDate>,
+    pub last_day: Option<NaiveDate>,
+    pub transmission_id: Option<u64>,
+    pub previous_id: Option<u64>,
+    pub ntransm: Option<u64>,
+    pub received_at: DateTime<Utc>,
+    pub stored_path: String,
+    /// Where the bytes start in `stored_path` when it is an archive pack (`size` bytes from there);
+    /// `None`: `stored_path` is a file of its own.
+    pub stored_offset: Option<u64>,
+}
+
+/// The ORD version in force for a CPE-day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileVersion {
+    pub transmission_id: u64,
+    pub ntransm: u64,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A mobility record as stored (mapped to its ORD and CPE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMobility {
+    pub key: String,
+    pub last_updated: DateTime<Utc>,
+    pub ord: String,
+    pub cpe: Cpe,
+    pub ceme: CemeId,
+    pub credit_of: Option<String>,
+    pub energy: Vec<QuarterEnergy>,
+    pub source: String,
+    /// Where the session happened, as its input said (`None`: a row from before version 19):
+    /// the CPE and ORD are decided again from it when the registry changes.
+    pub place: Option<Place>,
+}
+
+/// What `status` shows per ORD and day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayStatus {
+    pub day: NaiveDate,
+    pub state: DayState,
+    pub cpes_with_ord_data: u64,
+    pub latest_ord_transmission: Option<u64>,
+    pub files_sent: u64,
+    pub files_pending: u64,
+    pub anomalies: u64,
+    /// ORD files for this day received after it closed: archived, not applied.
+    pub late_ord_files: u64,
+}
+
+/// A file of an ORD that could not be read, as the ledger counts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileFailure {
+    pub name: String,
+    /// Cycles in a row in which it could not be read.
+    pub failures: u32,
+    pub first_at: String,
+    pub last_error: String,
+}
+
+/// A row's checksum: CRC-32 of its fields, each length-prefixed (a missing value has its own
+/// prefix), after the table's name.
+pub(super) struct RowSum(crc32fast::Hasher);
+
+impl RowSum {
+    pub(super) fn new(table: &str) -> RowSum {
+        let mut h = crc32fast::Hasher::new();
+        h.update(table.as_bytes());
+        RowSum(h)
+    }
+    pub(super) fn text(mut self, v: &str) -> RowSum {
+        self.0.update(&(v.len() as u64).to_le_bytes());
+        self.0.update(v.as_bytes());
+        self
+    }
+    pub(super) fn int(mut self, v: i64) -> RowSum {
+        self.0.update(&8u64.to_le_bytes());
+        self.0.update(&v.to_le_bytes());
+        self
+    }
+    pub(super) fn opt_text(self, v: Option<&str>) -> RowSum {
+        match v {
+            Some(v) => self.text(v),
+            None => self.none(),
+        }
+    }
+    pub(super) fn opt_int(self, v: Option<i64>) -> RowSum {
+        match v {
+            Some(v) => self.int(v),
+            None => self.none(),
+        }
+    }
+    pub(super) fn none(mut self) -> RowSum {
+        self.0.update(&u64::MAX.to_le_bytes());
+        self
+    }
+    pub(super) fn finish(self) -> i64 {
+        i64::from(self.0.finalize())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn sent_sum(
+    ord: &str,
+    name: &str,
+    sha256: &str,
+    (tid, prev): (i64, i64),
+    (cpe, supplier, tariff): (&str, &str, &str),
+    day: &str,
+    content_hash: &str,
+    (pack, offset, len): (Option<&str>, Option<i64>, Option<i64>),
+) -> i64 {
+    RowSum::new("sent_files")
+        .text(ord)
+        .text(name)
+        .text(sha256)
+        .int(tid)
+        .int(prev)
+        .text(cpe)
+        .text(supplier)
+        .text(tariff)
+        .text(day)
+        .text(content_hash)
+        .opt_text(pack)
+        .opt_int(offset)
+        .opt_int(len)
+        .finish()
+}
+
+pub(super) fn profile_sum(
+    ord: &str,
+    cpe: &str,
+    day: &str,
+    tid: i64,
+    ntransm: i64,
+    readings: &str,
+) -> i64 {
+    RowSum::new("ord_profiles")
+        .text(ord)
+        .text(cpe)
+        .text(day)
+        .int(tid)
+        .int(ntransm)
+        .text(readings)
+        .finish()
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn mobility_sum(
+    key: &str,
+    last_updated: &str,
+    ord: &str,
+    cpe: &str,
+    ceme: &str,
+    credit_of: Option<&str>,
+    energy: &str,
+    place: Option<&str>,
+) -> i64 {
+    let sum = RowSum::new("mobility_records")
+        .text(key)
+        .text(last_updated)
+        .text(ord)
+        .text(cpe)
+        .text(ceme)
+        .opt_text(credit_of)
+        .text(energy);
+    // Rows from before version 19 have no place: their checksums stay what they were.
+    match place {
+        Some(place) => sum.text(place).finish(),
+        None => sum.finish(),
+    }
+}
+
+pub(super) fn sequence_sum(ord: &str, last_id: i64) -> i64 {
+    RowSum::new("sequences").text(ord).int(last_id).finish()
+}
+
+/// Whether `text` is a sha256 as the ledger writes it: 64 lowercase hex digits. A hash that is not
+/// is a damaged row (a flipped byte), never a content to compare against.
+pub(super) fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// An ORD's last cycle, for `status`.
+/// What the server of an ORD's send folder lacks that weakens a promise, in words for the
+/// operator, and when that was first seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ServerWeakness {
+    pub since: DateTime<Utc>,
+    pub lacks: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrdCycle {
+    pub at: DateTime<Utc>,
+    /// Its errors, `; `-joined (empty: it succeeded).
+    pub errors: String,
+    pub backoff_until: Option<DateTime<Utc>>,
+}
+
+/// Which events `list_events` gives.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub ord: Option<String>,
+    pub kind: Option<EventKind>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// One recorded event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventRecord {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub ord: Option<String>,
+    /// The kind's name; an unknown name (from a newer version) is kept as it is.
+    pub kind: String,
+    pub level: Option<EventLevel>,
+    pub detail: String,
+}
+
+/// What the outbox writer reports back to `record_outbound`.
+#[derive(Debug, Clone)]
+pub struct OutboundWrite {
+    pub name: String,
+    pub sha256: String,
+    pub cpe: Cpe,
+    pub supplier: String,
+    pub tariff: TariffCycle,
+    pub day: NaiveDate,
+    pub content_hash: String,
+    pub at: DateTime<Utc>,
+    /// Where the bytes are in the outbox.
+    pub pack: Option<PackSlice>,
+}
 
 /// The columns `SentFile::from_row` reads, in its order.
 pub(super) const SENT_COLUMNS: &str =
@@ -310,10 +554,10 @@ impl FromRow for u64 {
     }
 }
 
-impl FromRow for super::EventRecord {
+impl FromRow for EventRecord {
     fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
         let kind: String = r.get(3)?;
-        Ok(super::EventRecord {
+        Ok(EventRecord {
             id: r.get(0)?,
             at: r.get::<_, Col<DateTime<Utc>>>(1)?.0,
             ord: r.get(2)?,
@@ -324,9 +568,9 @@ impl FromRow for super::EventRecord {
     }
 }
 
-impl FromRow for super::OrdCycle {
+impl FromRow for OrdCycle {
     fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
-        Ok(super::OrdCycle {
+        Ok(OrdCycle {
             at: r.get::<_, Col<DateTime<Utc>>>(0)?.0,
             errors: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
             backoff_until: r.get::<_, Option<Col<DateTime<Utc>>>>(2)?.map(|c| c.0),
