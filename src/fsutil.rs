@@ -83,6 +83,7 @@ impl Write for AtomicFile {
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.out.take().is_some() {
+            // An unfinished temporary file: removed when possible; one left is replaced by the next write.
             let _ = fs::remove_file(&self.tmp);
         }
     }
@@ -230,6 +231,7 @@ pub fn write_new_atomic(path: &Path, bytes: &[u8]) -> io::Result<bool> {
 /// by a crash leaves its temporary file, and the next put of the same file replaces and removes it.
 pub fn write_new_atomic_via(path: &Path, tmp: &Path, bytes: &[u8]) -> io::Result<bool> {
     let result = new_file(path, tmp, bytes, true);
+    // The temporary name is gone after a rename; after a failure, the next put replaces it.
     let _ = fs::remove_file(tmp);
     result
 }
@@ -251,6 +253,7 @@ fn new_file(path: &Path, tmp: &Path, bytes: &[u8], sync: bool) -> io::Result<boo
     let (dir, tmp) = write_temp(path, tmp, bytes, sync)?;
     // A hard link fails if the final name exists: no overwrite even in a race.
     let linked = fs::hard_link(&tmp, path);
+    // The temporary link: a failure to remove it leaves a file the next write replaces.
     let _ = fs::remove_file(&tmp);
     match linked {
         Ok(()) => {}

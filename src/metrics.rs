@@ -18,7 +18,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
-use crate::cycle::CycleSummary;
+use crate::cycle::{CycleSummary, OrdSummary};
 use crate::event::EventKind;
 use crate::ledger::ReceivedStatus;
 
@@ -93,12 +93,10 @@ pub struct Metrics {
     hung_after: Duration,
 }
 
-impl Metrics {
-    /// Metrics for `ords`, every labelled series at 0 (a `time() - …` alert fires for an ORD that
-    /// never succeeded); `hung_after`: how long a cycle may take before `/healthz` fails.
-    pub fn new(ords: &[String], poll_interval: Duration, hung_after: Duration) -> Metrics {
-        let mut registry = Registry::with_prefix("egme_ord");
-        let series = Series {
+impl Series {
+    /// Every series, empty.
+    fn new() -> Series {
+        Series {
             events: Family::default(),
             received: Family::default(),
             sent: Family::default(),
@@ -120,7 +118,11 @@ impl Metrics {
             last_cycle_duration: FloatGauge::default(),
             last_cycle: IntGauge::default(),
             poll_interval: IntGauge::default(),
-        };
+        }
+    }
+
+    /// The build and the series of files and anomalies, registered.
+    fn register_files(&self, registry: &mut Registry) {
         registry.register(
             "build",
             "The running build: version and git revision",
@@ -132,107 +134,119 @@ impl Metrics {
                 ),
             ]),
         );
-        let s = &series;
         registry.register(
             "events",
             "Ledger events by ORD (`-`: not one ORD's) and kind",
-            s.events.clone(),
+            self.events.clone(),
         );
         registry.register(
             "files_received",
             "ORD files received, by outcome",
-            s.received.clone(),
+            self.received.clone(),
         );
-        registry.register("files_sent", "Files delivered to the ORD", s.sent.clone());
+        registry.register(
+            "files_sent",
+            "Files delivered to the ORD",
+            self.sent.clone(),
+        );
         registry.register(
             "anomalies",
             "Quarter-hours with mobility above the ORD's total, once per CPE-day version",
-            s.anomalies.clone(),
+            self.anomalies.clone(),
         );
         registry.register(
             "files_unreadable",
             "ORD files that could not be read in a cycle (the others were received)",
-            s.unreadable.clone(),
+            self.unreadable.clone(),
         );
         registry.register(
             "cycle_failures",
             "Cycles in which a step failed for the ORD",
-            s.failures.clone(),
+            self.failures.clone(),
         );
         registry.register(
             "files_pending",
             "Files written and not yet delivered (end of the last cycle)",
-            s.pending.clone(),
+            self.pending.clone(),
         );
         registry.register(
             "files_quarantined",
             "Rejected ORD files kept in the quarantine",
-            s.quarantined.clone(),
+            self.quarantined.clone(),
         );
         registry.register(
             "files_stuck",
             "ORD files that could not be read in several cycles in a row",
-            s.stuck.clone(),
+            self.stuck.clone(),
         );
         registry.register(
             "ord_files_missing",
             "CPE-days the registry gives the ORD without an ORD file after expect_by (open days)",
-            s.missing.clone(),
+            self.missing.clone(),
         );
         registry.register(
             "ord_files_late",
             "ORD files received for days already closed: archived, not applied",
-            s.late.clone(),
+            self.late.clone(),
         );
+    }
+
+    /// The series of backoff, timestamps and cycles, registered.
+    fn register_cycles(&self, registry: &mut Registry) {
         registry.register(
             "backoff",
             "1 while the ORD is left out of cycles after a failure",
-            s.backoff.clone(),
+            self.backoff.clone(),
         );
         registry.register(
             "backoff_until_timestamp_seconds",
             "Until when the ORD is left out (0: not backing off)",
-            s.backoff_until.clone(),
+            self.backoff_until.clone(),
         );
         registry.register(
             "last_successful_cycle_timestamp_seconds",
             "Time of the last cycle without failure, per ORD (0: none yet)",
-            s.last_success.clone(),
+            self.last_success.clone(),
         );
         registry.register(
             "last_daily_send_timestamp_seconds",
             "Time of the last completed daily send, per ORD (0: none known)",
-            s.last_daily_send.clone(),
+            self.last_daily_send.clone(),
         );
         registry.register(
             "mobility_records",
             "Mobility records by outcome",
-            s.mobility_records.clone(),
+            self.mobility_records.clone(),
         );
-        registry.register("cycles", "Cycles run", s.cycles.clone());
+        registry.register("cycles", "Cycles run", self.cycles.clone());
         registry.register(
             "cycle_duration_seconds",
             "How long cycles took",
-            s.cycle_duration.clone(),
+            self.cycle_duration.clone(),
         );
         registry.register(
             "last_cycle_duration_seconds",
             "Duration of the last cycle",
-            s.last_cycle_duration.clone(),
+            self.last_cycle_duration.clone(),
         );
         registry.register(
             "last_cycle_timestamp_seconds",
             "When the last cycle ended",
-            s.last_cycle.clone(),
+            self.last_cycle.clone(),
         );
         registry.register(
             "poll_interval_seconds",
             "The configured time between cycles (alerts compare with it)",
-            s.poll_interval.clone(),
+            self.poll_interval.clone(),
         );
+    }
+
+    /// Every labelled series of `ords` (and the ORD-less `-` events) at 0 from the start: an
+    /// alert on `time() - …` fires for an ORD that never succeeded.
+    fn zero_for(&self, ords: &[String]) {
         for ord in ords.iter().map(String::as_str).chain(["-"]) {
             for kind in EventKind::ALL {
-                let _ = series.events.get_or_create(&EventLabels {
+                let _ = self.events.get_or_create(&EventLabels {
                     ord: ord.to_string(),
                     kind: kind.as_str().to_string(),
                 });
@@ -241,38 +255,50 @@ impl Metrics {
         for ord in ords {
             let o = OrdLabel { ord: ord.clone() };
             for status in ReceivedStatus::ALL {
-                let _ = series.received.get_or_create(&ReceivedLabels {
+                let _ = self.received.get_or_create(&ReceivedLabels {
                     ord: ord.clone(),
                     status: status.as_str().to_string(),
                 });
             }
             for family in [
-                &series.sent,
-                &series.anomalies,
-                &series.unreadable,
-                &series.failures,
+                &self.sent,
+                &self.anomalies,
+                &self.unreadable,
+                &self.failures,
             ] {
                 let _ = family.get_or_create(&o);
             }
             for family in [
-                &series.pending,
-                &series.quarantined,
-                &series.stuck,
-                &series.missing,
-                &series.late,
-                &series.backoff,
-                &series.backoff_until,
-                &series.last_success,
-                &series.last_daily_send,
+                &self.pending,
+                &self.quarantined,
+                &self.stuck,
+                &self.missing,
+                &self.late,
+                &self.backoff,
+                &self.backoff_until,
+                &self.last_success,
+                &self.last_daily_send,
             ] {
                 let _ = family.get_or_create(&o);
             }
         }
         for outcome in ["applied", "stale", "late", "rejected"] {
-            let _ = series.mobility_records.get_or_create(&OutcomeLabel {
+            let _ = self.mobility_records.get_or_create(&OutcomeLabel {
                 outcome: outcome.into(),
             });
         }
+    }
+}
+
+impl Metrics {
+    /// Metrics for `ords`, every labelled series at 0 (a `time() - …` alert fires for an ORD that
+    /// never succeeded); `hung_after`: how long a cycle may take before `/healthz` fails.
+    pub fn new(ords: &[String], poll_interval: Duration, hung_after: Duration) -> Metrics {
+        let mut registry = Registry::with_prefix("egme_ord");
+        let series = Series::new();
+        series.register_files(&mut registry);
+        series.register_cycles(&mut registry);
+        series.zero_for(ords);
         series
             .poll_interval
             .set(i64::try_from(poll_interval.as_secs()).unwrap_or(i64::MAX));
@@ -330,78 +356,11 @@ impl Metrics {
                 })
                 .inc();
         }
-        let mut failures = Vec::new();
-        for o in &s.ords {
-            let label = OrdLabel { ord: o.ord.clone() };
-            for (status, n) in &o.received {
-                series
-                    .received
-                    .get_or_create(&ReceivedLabels {
-                        ord: o.ord.clone(),
-                        status: status.as_str().to_string(),
-                    })
-                    .inc_by(*n as u64);
-            }
-            series
-                .sent
-                .get_or_create(&label)
-                .inc_by(o.files_delivered as u64);
-            series
-                .anomalies
-                .get_or_create(&label)
-                .inc_by(o.anomalies_new as u64);
-            series
-                .unreadable
-                .get_or_create(&label)
-                .inc_by(o.files_unreadable as u64);
-            let backing_off = o.backoff_until.filter(|u| *u > at);
-            series
-                .backoff
-                .get_or_create(&label)
-                .set(i64::from(backing_off.is_some()));
-            series
-                .backoff_until
-                .get_or_create(&label)
-                .set(backing_off.map_or(0, |u| u.timestamp()));
-            if o.skipped_for_backoff {
-                continue;
-            }
-            series
-                .pending
-                .get_or_create(&label)
-                .set(to_i64(o.files_pending));
-            series
-                .quarantined
-                .get_or_create(&label)
-                .set(to_i64(o.quarantined));
-            series
-                .missing
-                .get_or_create(&label)
-                .set(to_i64(o.ord_files_missing as u64));
-            series
-                .late
-                .get_or_create(&label)
-                .set(to_i64(o.ord_files_late));
-            series
-                .stuck
-                .get_or_create(&label)
-                .set(o.files_stuck.len() as i64);
-            if o.days_sent > 0 {
-                series
-                    .last_daily_send
-                    .get_or_create(&label)
-                    .set(at.timestamp());
-            }
-            if let Some(first) = o.errors.first() {
-                series.failures.get_or_create(&label).inc();
-                failures.push(format!("{}: {first}", o.ord));
-            } else {
-                series
-                    .last_success
-                    .get_or_create(&label)
-                    .set(at.timestamp());
-            }
-        }
+        let failures: Vec<String> = s
+            .ords
+            .iter()
+            .filter_map(|o| self.record_ord(o, at))
+            .collect();
         if let Ok(mut h) = self.health.lock() {
             h.in_flight_since = None;
             h.last_failures = failures;
@@ -409,9 +368,86 @@ impl Metrics {
         }
     }
 
+    /// One ORD's part of a cycle's summary into its series; its first error, if the cycle
+    /// failed for it (for `/readyz`).
+    fn record_ord(&self, o: &OrdSummary, at: DateTime<Utc>) -> Option<String> {
+        let series = &self.series;
+        let label = OrdLabel { ord: o.ord.clone() };
+        for (status, n) in &o.received {
+            series
+                .received
+                .get_or_create(&ReceivedLabels {
+                    ord: o.ord.clone(),
+                    status: status.as_str().to_string(),
+                })
+                .inc_by(*n as u64);
+        }
+        series
+            .sent
+            .get_or_create(&label)
+            .inc_by(o.files_delivered as u64);
+        series
+            .anomalies
+            .get_or_create(&label)
+            .inc_by(o.anomalies_new as u64);
+        series
+            .unreadable
+            .get_or_create(&label)
+            .inc_by(o.files_unreadable as u64);
+        let backing_off = o.backoff_until.filter(|u| *u > at);
+        series
+            .backoff
+            .get_or_create(&label)
+            .set(i64::from(backing_off.is_some()));
+        series
+            .backoff_until
+            .get_or_create(&label)
+            .set(backing_off.map_or(0, |u| u.timestamp()));
+        if o.skipped_for_backoff {
+            return None;
+        }
+        series
+            .pending
+            .get_or_create(&label)
+            .set(to_i64(o.files_pending));
+        series
+            .quarantined
+            .get_or_create(&label)
+            .set(to_i64(o.quarantined));
+        series
+            .missing
+            .get_or_create(&label)
+            .set(to_i64(o.ord_files_missing as u64));
+        series
+            .late
+            .get_or_create(&label)
+            .set(to_i64(o.ord_files_late));
+        series
+            .stuck
+            .get_or_create(&label)
+            .set(o.files_stuck.len() as i64);
+        if o.days_sent > 0 {
+            series
+                .last_daily_send
+                .get_or_create(&label)
+                .set(at.timestamp());
+        }
+        if let Some(first) = o.errors.first() {
+            series.failures.get_or_create(&label).inc();
+            return Some(format!("{}: {first}", o.ord));
+        }
+        series
+            .last_success
+            .get_or_create(&label)
+            .set(at.timestamp());
+        None
+    }
+
     /// The Prometheus text format (0.0.4, what `promtool check metrics` and every scraper read).
     pub fn render(&self) -> String {
         let mut open_metrics = String::new();
+        // Encoding into a String cannot fail (fmt::Write for String never errs; the encoder's
+        // own errors are only those of the writer).
         let _ = prometheus_client::encoding::text::encode(&mut open_metrics, &self.registry);
         prometheus_text(&open_metrics)
     }
@@ -574,6 +610,7 @@ pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, lim
                 .max_buf_size(limits.max_request_bytes)
                 .keep_alive(false);
             let conn = http.serve_connection(TokioIo::new(stream), service);
+            // A connection that outlives its timeout is dropped: nothing to tell its client.
             let _ = tokio::time::timeout(limits.connection_timeout, conn).await;
         });
         live.push_back(task.abort_handle());

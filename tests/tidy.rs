@@ -149,7 +149,10 @@ fn uses_std_fs(text: &str) -> bool {
 /// The places ARCHITECTURE.md lets touch files: the backticked paths of the sentence "Files
 /// (`std::fs`) are touched only in …;" of its invariants.
 fn allowed_to_touch_files(architecture: &str) -> Vec<String> {
-    let architecture = architecture.split_whitespace().collect::<Vec<_>>().join(" ");
+    let architecture = architecture
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     let at = architecture
         .find("Files (`std::fs`) are touched only in")
         .expect("ARCHITECTURE.md says where files are touched");

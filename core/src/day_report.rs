@@ -238,6 +238,48 @@ fn coord(v: Decimal) -> String {
     v.round_dp(1).normalize().to_string()
 }
 
+/// Appends formatted text to a page or chart being built (writing to a `String` cannot fail).
+fn put(out: &mut String, args: std::fmt::Arguments<'_>) {
+    // fmt::Write for String never returns an error.
+    let _ = out.write_fmt(args);
+}
+
+/// A chart's frame: `n` quarter-hours along, kWh up to `top`, mapped to SVG coordinates.
+struct Frame {
+    n: usize,
+    top: Decimal,
+}
+
+impl Frame {
+    fn x(&self, i: usize) -> Decimal {
+        let (w, pad) = (Decimal::from(W), Decimal::from(PAD));
+        pad + (w - pad * Decimal::TWO) * Decimal::from(i) / Decimal::from(self.n)
+    }
+
+    fn y(&self, v: Decimal) -> Decimal {
+        let (h, pad) = (Decimal::from(H), Decimal::from(PAD));
+        h - pad - (h - pad * Decimal::TWO) * v.max(Decimal::ZERO) / self.top
+    }
+
+    /// A step line through `values`, one flat step per quarter-hour.
+    fn line(&self, values: &[Decimal]) -> String {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                format!(
+                    "{},{} {},{}",
+                    coord(self.x(i)),
+                    coord(self.y(*v)),
+                    coord(self.x(i + 1)),
+                    coord(self.y(*v))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 /// The SVG chart of one CPE-day: the ORD's total (black line), the mobility stacked by supplier
 /// (areas), the net (dashed line), anomalies marked (red dots), hours along the bottom.
 pub fn chart_svg(d: &OrdDay, c: &CpeDay) -> String {
@@ -252,21 +294,39 @@ pub fn chart_svg(d: &OrdDay, c: &CpeDay) -> String {
         .max()
         .unwrap_or(Decimal::ZERO)
         .max(Decimal::new(1, 3));
-    let (w, h, pad) = (Decimal::from(W), Decimal::from(H), Decimal::from(PAD));
-    let x = |i: usize| pad + (w - pad * Decimal::TWO) * Decimal::from(i) / Decimal::from(n);
-    let y = |v: Decimal| h - pad - (h - pad * Decimal::TWO) * v.max(Decimal::ZERO) / top;
+    let frame = Frame { n, top };
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"CPE {} on {}\">",
         c.cpe, d.day
     );
-    let _ = write!(
-        svg,
-        "<rect x=\"{PAD}\" y=\"{PAD}\" width=\"{}\" height=\"{}\" fill=\"#fafafa\" stroke=\"#ccc\"/>",
-        W - 2 * PAD,
-        H - 2 * PAD
+    put(
+        &mut svg,
+        format_args!(
+            "<rect x=\"{PAD}\" y=\"{PAD}\" width=\"{}\" height=\"{}\" fill=\"#fafafa\" stroke=\"#ccc\"/>",
+            W - 2 * PAD,
+            H - 2 * PAD
+        ),
     );
-    // Stacked areas, one per supplier file.
-    let mut base = vec![Decimal::ZERO; n];
+    stacked_areas(&mut svg, &frame, c);
+    if let Some(ord) = &c.ord_kwh {
+        ord_and_net(&mut svg, &frame, d, c, ord, &mobility);
+    }
+    hour_ticks(&mut svg, &frame, d);
+    put(
+        &mut svg,
+        format_args!(
+            "<text x=\"{PAD}\" y=\"{}\" font-size=\"10\">{} kWh</text></svg>",
+            PAD - 8,
+            text(top)
+        ),
+    );
+    svg
+}
+
+/// The mobility as stacked areas, one per supplier file.
+fn stacked_areas(svg: &mut String, frame: &Frame, c: &CpeDay) {
+    let (x, y) = (|i| frame.x(i), |v| frame.y(v));
+    let mut base = vec![Decimal::ZERO; frame.n];
     for (k, s) in visible(c).into_iter().enumerate() {
         let upper: Vec<Decimal> = base
             .iter()
@@ -282,76 +342,75 @@ pub fn chart_svg(d: &OrdDay, c: &CpeDay) -> String {
             points.push(format!("{},{}", coord(x(i + 1)), coord(y(*v))));
             points.push(format!("{},{}", coord(x(i)), coord(y(*v))));
         }
-        let _ = write!(
+        put(
             svg,
-            "<polygon class=\"mobility\" points=\"{}\" fill=\"{}\" fill-opacity=\"0.8\"><title>{} {}</title></polygon>",
-            points.join(" "),
-            COLOURS[k % COLOURS.len()],
-            escape(&s.ceme),
-            s.tariff.code()
+            format_args!(
+                "<polygon class=\"mobility\" points=\"{}\" fill=\"{}\" fill-opacity=\"0.8\"><title>{} {}</title></polygon>",
+                points.join(" "),
+                COLOURS[k % COLOURS.len()],
+                escape(&s.ceme),
+                s.tariff.code()
+            ),
         );
         base = upper;
     }
-    let line = |values: &[Decimal]| -> String {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                format!(
-                    "{},{} {},{}",
-                    coord(x(i)),
-                    coord(y(*v)),
-                    coord(x(i + 1)),
-                    coord(y(*v))
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    if let Some(ord) = &c.ord_kwh {
-        let _ = write!(
-            svg,
+}
+
+/// The ORD's total, the net, and the anomalies marked.
+fn ord_and_net(
+    svg: &mut String,
+    frame: &Frame,
+    d: &OrdDay,
+    c: &CpeDay,
+    ord: &[Decimal],
+    mobility: &[Decimal],
+) {
+    put(
+        svg,
+        format_args!(
             "<polyline class=\"ord-total\" points=\"{}\" fill=\"none\" stroke=\"#222\" stroke-width=\"1.5\"/>",
-            line(ord)
-        );
-        let net: Vec<Decimal> = ord.iter().zip(&mobility).map(|(o, m)| *o - *m).collect();
-        let _ = write!(
-            svg,
+            frame.line(ord)
+        ),
+    );
+    let net: Vec<Decimal> = ord.iter().zip(mobility).map(|(o, m)| *o - *m).collect();
+    put(
+        svg,
+        format_args!(
             "<polyline class=\"net\" points=\"{}\" fill=\"none\" stroke=\"#2a9d8f\" stroke-width=\"1\" stroke-dasharray=\"4 2\"/>",
-            line(&net)
-        );
-        for i in c.anomalies(n, d.tolerance_kwh) {
-            let _ = write!(
-                svg,
+            frame.line(&net)
+        ),
+    );
+    for i in c.anomalies(frame.n, d.tolerance_kwh) {
+        put(
+            svg,
+            format_args!(
                 "<circle class=\"anomaly\" cx=\"{}\" cy=\"{}\" r=\"3\" fill=\"#d62728\"><title>mobility {} kWh above the ORD's {} kWh at {}</title></circle>",
-                coord((x(i) + x(i + 1)) / Decimal::TWO),
-                coord(y(mobility[i])),
+                coord((frame.x(i) + frame.x(i + 1)) / Decimal::TWO),
+                coord(frame.y(mobility[i])),
                 text(mobility[i]),
                 text(ord[i]),
                 d.calendar.quarter_hours.get(i).map(|q| q.label.to_string()).unwrap_or_default()
-            );
-        }
+            ),
+        );
     }
-    // Hours: a tick at every label ending a whole hour, named every six hours.
+}
+
+/// Hours: a tick at every label ending a whole hour, named every six hours.
+fn hour_ticks(svg: &mut String, frame: &Frame, d: &OrdDay) {
     for (i, q) in d.calendar.quarter_hours.iter().enumerate() {
         let end = q.label.end_minutes();
         if end % 360 == 0 {
-            let _ = write!(
+            put(
                 svg,
-                "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{:02}:00</text>",
-                coord(x(i + 1)),
-                H - 12,
-                end / 60
+                format_args!(
+                    "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{:02}:00</text>",
+                    coord(frame.x(i + 1)),
+                    H - 12,
+                    end / 60
+                ),
             );
         }
     }
-    let _ = write!(
-        svg,
-        "<text x=\"{PAD}\" y=\"{}\" font-size=\"10\">{} kWh</text></svg>",
-        PAD - 8,
-        text(top)
-    );
-    svg
 }
 
 /// How many CPE charts one ORD's section of the page draws: the CPEs with anomalies first, then
@@ -415,8 +474,7 @@ impl OrdSection {
         for id in c.sent.iter().map(|s| s.transmission_id) {
             self.ids = Some(self.ids.map_or((id, id), |(a, b)| (a.min(id), b.max(id))));
         }
-        let _ = write!(
-            self.rows,
+        put(&mut self.rows, format_args!(
             "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{anomalies}</td></tr>",
             c.cpe,
             c.ord_transmission.map_or("–".to_string(), |t| t.to_string()),
@@ -424,7 +482,7 @@ impl OrdSection {
             text(mobility),
             ord.map_or("–".to_string(), |o| text(o - mobility)),
             c.sent.len(),
-        );
+        ));
         let charts = if anomalies > 0 {
             &mut self.flagged
         } else {
@@ -457,26 +515,26 @@ impl OrdSection {
         );
         if !d.missing.is_empty() {
             let list: Vec<String> = d.missing.iter().map(ToString::to_string).collect();
-            let _ = writeln!(
-                s,
-                "<p class=\"missing\">No ORD file for {} CPE(s): {}</p>",
-                d.missing.len(),
-                list.join(", ")
+            put(
+                &mut s,
+                format_args!(
+                    "<p class=\"missing\">No ORD file for {} CPE(s): {}</p>\n",
+                    d.missing.len(),
+                    list.join(", ")
+                ),
             );
         }
-        let _ = writeln!(
-            s,
-            "<details class=\"cpes\"><summary>Every CPE of the day ({})</summary><table class=\"cpes\"><tr><th class=\"l\">CPE</th><th>ORD transmission</th><th>ORD kWh</th><th>mobility kWh</th><th>net kWh</th><th>files sent</th><th>anomalies</th></tr>{}</table></details>",
+        put(&mut s, format_args!(
+            "<details class=\"cpes\"><summary>Every CPE of the day ({})</summary><table class=\"cpes\"><tr><th class=\"l\">CPE</th><th>ORD transmission</th><th>ORD kWh</th><th>mobility kWh</th><th>net kWh</th><th>files sent</th><th>anomalies</th></tr>{}</table></details>\n",
             self.cpes, self.rows
-        );
+        ));
         let flagged = self.flagged.len().min(PAGE_CHARTS);
         let shown = flagged + self.others.len().min(PAGE_CHARTS - flagged);
         if shown < self.cpes {
-            let _ = writeln!(
-                s,
-                "<p class=\"meta\">Charts for {shown} of the {} CPEs, those with anomalies first; every CPE is in the table above and in quarter-hours.csv.</p>",
+            put(&mut s, format_args!(
+                "<p class=\"meta\">Charts for {shown} of the {} CPEs, those with anomalies first; every CPE is in the table above and in quarter-hours.csv.</p>\n",
                 self.cpes
-            );
+            ));
         }
         for chart in self.flagged.iter().chain(&self.others).take(shown) {
             s.push_str(chart);
@@ -532,7 +590,10 @@ fn cpe_div(d: &OrdDay, c: &CpeDay, tou: &TouTables) -> String {
         })
         .collect();
     if !legend.is_empty() {
-        let _ = write!(s, "<p class=\"legend\">{}</p>", legend.join(" &nbsp; "));
+        put(
+            &mut s,
+            format_args!("<p class=\"legend\">{}</p>", legend.join(" &nbsp; ")),
+        );
     }
     let mut breakdown = tou_breakdown(d, c, tou);
     // Files of a supplier and tariff that carry nothing (the all-four zeros) are left out.
@@ -544,33 +605,38 @@ fn cpe_div(d: &OrdDay, c: &CpeDay, tou: &TouTables) -> String {
             .copied()
             .filter(|p| breakdown.values().any(|row| row.contains_key(*p)))
             .collect();
-        let _ = write!(
-            s,
-            "<table class=\"tou\"><tr><th class=\"l\">supplier</th><th>tariff cycle</th>"
+        put(
+            &mut s,
+            format_args!(
+                "<table class=\"tou\"><tr><th class=\"l\">supplier</th><th>tariff cycle</th>"
+            ),
         );
         for p in &used {
-            let _ = write!(s, "<th>{p} kWh</th>");
+            put(&mut s, format_args!("<th>{p} kWh</th>"));
         }
         s.push_str("</tr>");
         for ((ceme, tariff), row) in &breakdown {
-            let _ = write!(
-                s,
-                "<tr><td class=\"l\">{}</td><td>{tariff}</td>",
-                escape(ceme)
+            put(
+                &mut s,
+                format_args!("<tr><td class=\"l\">{}</td><td>{tariff}</td>", escape(ceme)),
             );
             for p in &used {
-                let _ = write!(
-                    s,
-                    "<td>{}</td>",
-                    row.get(*p).map_or("–".to_string(), |v| text(*v))
+                put(
+                    &mut s,
+                    format_args!(
+                        "<td>{}</td>",
+                        row.get(*p).map_or("–".to_string(), |v| text(*v))
+                    ),
                 );
             }
             s.push_str("</tr>");
         }
-        let _ = write!(
-            s,
-            "</table><p class=\"meta\">Periods: {}.</p>",
-            escape(table_name)
+        put(
+            &mut s,
+            format_args!(
+                "</table><p class=\"meta\">Periods: {}.</p>",
+                escape(table_name)
+            ),
         );
     }
     s.push_str("</div>\n");

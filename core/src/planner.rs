@@ -96,6 +96,23 @@ impl Schedule {
         now.with_timezone(&self.tz).date_naive()
     }
 
+    /// When the next daily send is due (for `status`): today's `send_at` (local) unless today's
+    /// send went out, then tomorrow's. A time that does not exist locally (in the spring DST
+    /// gap) is `now`: the next cycle sends. An ambiguous one (the autumn hour) is its earlier
+    /// instant.
+    pub fn next_send(&self, last_send: Option<NaiveDate>, now: DateTime<Utc>) -> DateTime<Utc> {
+        let today = self.today(now);
+        let day = if last_send == Some(today) {
+            today.succ_opt().unwrap_or(today)
+        } else {
+            today
+        };
+        day.and_time(self.send_at)
+            .and_local_timezone(self.tz)
+            .earliest()
+            .map_or(now, |t| t.with_timezone(&Utc))
+    }
+
     /// The first day that may still be sent today (today − window).
     pub fn oldest_open(&self, today: NaiveDate) -> NaiveDate {
         today
@@ -514,5 +531,41 @@ mod tests {
         );
         assert_eq!(next_clock_reference(last, now, true), now);
         assert_eq!(next_clock_reference(None, now, false), now);
+    }
+
+    #[test]
+    fn the_next_send_is_todays_until_it_went_out_then_tomorrows_in_local_time() {
+        let s = sched();
+        let now = t("2024-07-06T10:00:00Z");
+        // Summer: 20:00 in Lisbon is 19:00 UTC.
+        assert_eq!(s.next_send(None, now), t("2024-07-06T19:00:00Z"));
+        assert_eq!(s.next_send(Some(day(7, 5)), now), t("2024-07-06T19:00:00Z"));
+        assert_eq!(s.next_send(Some(day(7, 6)), now), t("2024-07-07T19:00:00Z"));
+        // Past today's time and not sent: due now-ish (today's time, already past).
+        let late = t("2024-07-06T21:00:00Z");
+        assert_eq!(
+            s.next_send(Some(day(7, 5)), late),
+            t("2024-07-06T19:00:00Z")
+        );
+        // Winter: 20:00 in Lisbon is 20:00 UTC; the ORD's local day decides "today".
+        assert_eq!(
+            s.next_send(Some(day(12, 1)), t("2024-12-01T23:30:00Z")),
+            t("2024-12-02T20:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_next_send_in_the_dst_gap_is_now_and_in_the_repeated_hour_the_earlier_instant() {
+        let at = |h, m| Schedule {
+            send_at: NaiveTime::from_hms_opt(h, m, 0).unwrap(),
+            ..sched()
+        };
+        // 2024-03-31: Lisbon skips 01:00–02:00; 2024-10-27: it repeats 01:00–02:00.
+        let now = t("2024-03-31T00:10:00Z");
+        assert_eq!(at(1, 30).next_send(None, now), now);
+        assert_eq!(
+            at(1, 30).next_send(None, t("2024-10-27T00:10:00Z")),
+            t("2024-10-27T00:30:00Z")
+        );
     }
 }

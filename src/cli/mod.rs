@@ -96,6 +96,7 @@ fn init_logging(format: LogFormat, daemon: bool) -> Result<(), String> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(Stderr { journal });
+    // Fails only when a subscriber is already set (a test that set up its own): that one logs.
     let _ = match format.resolved() {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json | LogFormat::Auto => builder.json().flatten_event(true).try_init(),
@@ -158,6 +159,7 @@ impl Drop for LogLine {
         let mut line = Vec::with_capacity(self.prefix.len() + self.buf.len());
         line.extend_from_slice(self.prefix.as_bytes());
         line.extend_from_slice(&self.buf);
+        // Standard error is where the logs go: a failure to write there has nowhere else to be told.
         let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), &line);
     }
 }
@@ -221,6 +223,7 @@ pub fn main() -> ExitCode {
             } else {
                 exit::OK
             };
+            // Printing clap's own message: a closed terminal leaves only the exit code to tell.
             let _ = e.print();
             return ExitCode::from(code);
         }

@@ -142,6 +142,7 @@ fn dry_run(args: &OnceArgs, now: DateTime<Utc>) -> Result<u8> {
             )
             .run())
         })();
+    // The scratch copy of a dry run; one left behind (a busy file) holds nothing of the ledger's.
     let _ = std::fs::remove_dir_all(&scratch);
     let summary = result?;
     if args.json {

@@ -38,33 +38,17 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     let stop = Arc::new(AtomicBool::new(false));
     let reload = Arc::new(AtomicBool::new(false));
     let ords: Vec<String> = ws.config.ords.iter().map(|o| o.name.clone()).collect();
-    // A cycle in flight longer than this is a hung daemon for /healthz.
-    let hung_after = (ws.config.poll_interval * 4).max(Duration::from_secs(3600));
-    let metrics = Arc::new(Metrics::new(&ords, ws.config.poll_interval, hung_after));
-    for ord in &ws.config.ords {
-        if let Some(at) = ws.store.days_state(&ord.name)?.last_send.and_then(|day| {
-            day.and_time(ord.schedule.send_at)
-                .and_local_timezone(ord.schedule.tz)
-                .earliest()
-        }) {
-            metrics.set_last_daily_send(&ord.name, at.with_timezone(&Utc));
-        }
-    }
+    let metrics = Arc::new(metrics_at_start(&ws, &ords)?);
     let nofile = raise_nofile();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     // The metrics listener is bound before READY=1: a unit that is "started" serves.
-    let listener = match ws.config.metrics_listen {
-        Some(addr) => {
-            let l = runtime
-                .block_on(tokio::net::TcpListener::bind(addr))
-                .with_context(|| format!("cannot serve metrics on {addr}"))?;
-            tracing::info!(address = %addr, "metrics listening (/metrics, /healthz, /readyz)");
-            Some(l)
-        }
-        None => None,
-    };
+    let listener = ws
+        .config
+        .metrics_listen
+        .map(|addr| bind_metrics(&runtime, addr))
+        .transpose()?;
     tracing::info!(config = %args.config.display(), ords = ws.config.ords.len(), poll_interval_s = ws.config.poll_interval.as_secs(), "egme-ord started");
     let watchdog = sd_notify::watchdog_enabled();
     notify(&[
@@ -143,6 +127,36 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     }
     tracing::info!("egme-ord stopped");
     Ok(exit::OK)
+}
+
+/// The daemon's metrics before its first cycle: every series at 0, and each ORD's last daily send
+/// as the ledger knows it.
+fn metrics_at_start(ws: &workspace::Workspace, ords: &[String]) -> Result<Metrics> {
+    // A cycle in flight longer than this is a hung daemon for /healthz.
+    let hung_after = (ws.config.poll_interval * 4).max(Duration::from_secs(3600));
+    let metrics = Metrics::new(ords, ws.config.poll_interval, hung_after);
+    for ord in &ws.config.ords {
+        if let Some(at) = ws.store.days_state(&ord.name)?.last_send.and_then(|day| {
+            day.and_time(ord.schedule.send_at)
+                .and_local_timezone(ord.schedule.tz)
+                .earliest()
+        }) {
+            metrics.set_last_daily_send(&ord.name, at.with_timezone(&Utc));
+        }
+    }
+    Ok(metrics)
+}
+
+/// The metrics listener, bound on `addr`.
+fn bind_metrics(
+    runtime: &tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+) -> Result<tokio::net::TcpListener> {
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(addr))
+        .with_context(|| format!("cannot serve metrics on {addr}"))?;
+    tracing::info!(address = %addr, "metrics listening (/metrics, /healthz, /readyz)");
+    Ok(listener)
 }
 
 /// Tells systemd (when it started us with `Type=notify`); nothing otherwise.

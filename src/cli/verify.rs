@@ -51,6 +51,7 @@ fn members_by_offset(path: &Path) -> BTreeMap<u64, (u64, LocalCopy)> {
 /// Calls `each` with every member of the pack at `path`, one at a time; a pack that cannot be read
 /// (or read to its end) stops early, and what it should hold then shows as missing.
 fn members(path: &Path, mut each: impl FnMut(PackMember)) {
+    // A pack that stops early shows as its missing members (above): its error adds nothing.
     let _ = for_each_member(
         path,
         |_| (),

@@ -355,6 +355,8 @@ impl Cycle<'_> {
         up.jobs = None;
         let recorded = self.record_answers(ord, &mut up, Some(usize::MAX), sum);
         if let Some(worker) = up.worker.take() {
+            // A worker that panicked answered nothing more: its files stay pending (recorded above)
+            // and the next cycle delivers them.
             let _ = worker.join();
         }
         recorded?;

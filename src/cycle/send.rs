@@ -33,6 +33,7 @@ fn today_text(d: NaiveDate) -> String {
 pub(super) fn content_hash(day: NaiveDate, key: &SupplierKey, values: &[Decimal]) -> String {
     let mut s = format!("{day}|{}|{}|", key.code, key.tariff.code());
     for v in values {
+        // Writing to a String cannot fail.
         let _ = write!(s, "{},", v.normalize());
     }
     sha256_hex(s.as_bytes())

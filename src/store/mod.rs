@@ -428,6 +428,8 @@ impl Store {
     /// Drops the open batch, if any (after an error: nothing of it was promised to anyone).
     pub fn rollback_batch(&mut self) {
         if !self.conn.is_autocommit() {
+            // A failed ROLLBACK leaves SQLite to roll the transaction back when the connection closes;
+            // nothing of the batch was committed either way.
             let _ = self.conn.execute_batch("ROLLBACK");
         }
     }

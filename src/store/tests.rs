@@ -576,18 +576,15 @@ fn readings_and_energy_are_kept_compressed_and_a_version_10_ledgers_rows_are_com
     assert_eq!(all, [record]);
 }
 
-#[test]
-fn a_days_mobility_is_found_in_a_bounded_range_and_the_long_records_through_their_own_index() {
-    // Before version 16 a day's records were found with only an upper bound on their first
-    // quarter-hour: each query read the ORD's whole history. The bounded query must find
-    // exactly what the overlap says, for records of every span.
-    let (_d, mut s) = store();
-    let t0 = 1_729_900_800; // 2024-10-26T00:00:00Z
-    let at = |secs: i64| DateTime::from_timestamp(t0 + secs, 0).unwrap();
-    let cpes: [Cpe; 2] = [
-        "PT0002000123681633GX".parse().unwrap(),
-        "PT0002000100000000DM".parse().unwrap(),
-    ];
+/// 2024-10-26T00:00:00Z and `secs` after.
+fn span_at(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_729_900_800 + secs, 0).unwrap()
+}
+
+/// Records of every span over nine days, alternately of the two CPEs, and a credit that cancels
+/// one of them.
+fn mobility_of_every_span(cpes: [Cpe; 2]) -> Vec<StoredMobility> {
+    let at = span_at;
     let quarter = 900;
     let mut records = Vec::new();
     // (first quarter-hour, span) in seconds: within a day, across midnight, at and around
@@ -615,30 +612,64 @@ fn a_days_mobility_is_found_in_a_bounded_range_and_the_long_records_through_thei
     credit.key = "credit:00003".into();
     credit.credit_of = Some(records[3].key.clone());
     records.push(credit);
+    records
+}
+
+/// The keys of the records (credits and what they cancel left out) of `cpe` (or any) whose
+/// quarter-hours overlap `[from, to)`, sorted: what the ledger's queries must find.
+fn overlapping_keys(
+    records: &[StoredMobility],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    cpe: Option<Cpe>,
+) -> Vec<String> {
+    let credited: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| r.credit_of.as_deref())
+        .collect();
+    let mut keys: Vec<String> = records
+        .iter()
+        .filter(|r| r.credit_of.is_none() && !credited.contains(r.key.as_str()))
+        .filter(|r| cpe.is_none_or(|c| r.cpe == c))
+        .filter(|r| {
+            let (first, last) = (r.energy[0].start, r.energy[r.energy.len() - 1].start);
+            first < to && last >= from
+        })
+        .map(|r| r.key.clone())
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// SQLite's plan of `sql` with `params`: one line per step.
+fn query_plan(s: &Store, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+    let mut stmt = s
+        .conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap();
+    let plan = stmt.query_map(params, |r| r.get(3)).unwrap();
+    plan.collect::<Result<_, _>>().unwrap()
+}
+
+#[test]
+fn a_days_mobility_is_found_in_a_bounded_range_and_the_long_records_through_their_own_index() {
+    // Before version 16 a day's records were found with only an upper bound on their first
+    // quarter-hour: each query read the ORD's whole history. The bounded query must find
+    // exactly what the overlap says, for records of every span.
+    let (_d, mut s) = store();
+    let at = span_at;
+    let cpes: [Cpe; 2] = [
+        "PT0002000123681633GX".parse().unwrap(),
+        "PT0002000100000000DM".parse().unwrap(),
+    ];
+    let records = mobility_of_every_span(cpes);
     ingest(&mut s, &records);
     let long: i64 = s
         .conn
         .query_row("SELECT count(*) FROM mobility_records INDEXED BY mobility_long WHERE ord = 'e' AND last_start - first_start > 172800", [], |r| r.get(0))
         .unwrap();
     assert!(long > 10, "{long} long records");
-    let overlapping = |from: i64, to: i64, cpe: Option<Cpe>| -> Vec<String> {
-        let credited: BTreeSet<&str> = records
-            .iter()
-            .filter_map(|r| r.credit_of.as_deref())
-            .collect();
-        let mut keys: Vec<String> = records
-            .iter()
-            .filter(|r| r.credit_of.is_none() && !credited.contains(r.key.as_str()))
-            .filter(|r| cpe.is_none_or(|c| r.cpe == c))
-            .filter(|r| {
-                let (first, last) = (r.energy[0].start, r.energy[r.energy.len() - 1].start);
-                first < at(to) && last >= at(from)
-            })
-            .map(|r| r.key.clone())
-            .collect();
-        keys.sort();
-        keys
-    };
+    let overlapping = |from, to, cpe| overlapping_keys(&records, at(from), at(to), cpe);
     let keys =
         |rows: Vec<StoredMobility>| -> Vec<String> { rows.into_iter().map(|r| r.key).collect() };
     for day in -1..11 {
@@ -671,15 +702,7 @@ fn a_days_mobility_is_found_in_a_bounded_range_and_the_long_records_through_thei
     // Both halves are searched by range: the first start bounded below and above, the long
     // records by their end.
     let sql = mobility_overlapping("mobility_by_range", "");
-    let mut stmt = s
-        .conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-        .unwrap();
-    let plan: Vec<String> = stmt
-        .query_map(params!["e", 0, 86_400], |r| r.get(3))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let plan = query_plan(&s, &sql, params!["e", 0, 86_400]);
     assert!(
         plan.iter()
             .any(|p| p.contains("mobility_by_range (ord=? AND first_start>? AND first_start<?)")),
@@ -692,15 +715,7 @@ fn a_days_mobility_is_found_in_a_bounded_range_and_the_long_records_through_thei
     );
     // A CPE's records by CPE and the day's range of first starts.
     let sql = mobility_overlapping("mobility_by_cpe", "AND cpe = ?4");
-    let mut stmt = s
-        .conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-        .unwrap();
-    let plan: Vec<String> = stmt
-        .query_map(params!["e", 0, 86_400, Compact(&cpes[0])], |r| r.get(3))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let plan = query_plan(&s, &sql, params!["e", 0, 86_400, Compact(&cpes[0])]);
     let by_cpe = "mobility_by_cpe (ord=? AND cpe=? AND first_start>? AND first_start<?)";
     assert!(plan.iter().any(|p| p.contains(by_cpe)), "{plan:?}");
     let kept: (String, i64) = s

@@ -81,6 +81,7 @@ pub fn write(file: &SglFile, region: Region, dialect: &Dialect) -> Result<Vec<u8
         h.selection_start.format("%Y%m%d"),
         h.selection_end.format("%Y%m%d"),
     );
+    // Writing to a String cannot fail.
     let _ = write!(
         out,
         "01{sep}{}{sep}{}{sep}06{sep}{}{sep}K{sep}15M{sep}0{eol}04{sep}A+{eol}",
@@ -92,6 +93,7 @@ pub fn write(file: &SglFile, region: Region, dialect: &Dialect) -> Result<Vec<u8
     for day in &file.days {
         records += write_day(&mut out, day, c.value_kind, region, dialect, (sep, eol))?;
     }
+    // Writing to a String cannot fail.
     let _ = write!(out, "99{sep}{:07}{sep}{:07}{sep}{:06}{eol}", 0, 1, records);
     Ok(out.into_bytes())
 }
@@ -129,6 +131,7 @@ fn write_day(
             reading.status
         };
         let text = value_text(day.day, index, reading.kwh, kind, dialect)?;
+        // Writing to a String cannot fail.
         let _ = write!(
             out,
             "20{sep}{date}{sep}{}{sep}{text}{sep}{}{eol}",

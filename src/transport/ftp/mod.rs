@@ -315,7 +315,7 @@ impl FtpDir {
             Ok((Ok(a.clone()), Some(renamed), Some(onto)))
         });
         let mut left = Vec::new();
-        let _ = self.with_conn(|me, conn| {
+        let cleaned = self.with_conn(|me, conn| {
             for path in [&a, &b, &c] {
                 if me.size_of(conn, path)?.is_some() && on!(conn, f => f.rm(path)).is_err() {
                     left.push(path.clone());
@@ -323,6 +323,10 @@ impl FtpDir {
             }
             Ok(())
         });
+        if cleaned.is_err() {
+            // The connection failed during the clean-up: any of the probe's names may be left.
+            left = vec![a.clone(), b.clone(), c.clone()];
+        }
         let w = match found {
             Ok((temp_name, rename, onto_existing)) => Written {
                 temp_name,
@@ -485,6 +489,7 @@ fn tls_config(s: &FtpSettings) -> Result<ClientConfig, String> {
         None => {
             let found = rustls_native_certs::load_native_certs();
             for cert in found.certs {
+                // A system certificate rustls cannot parse is left out; the others still verify the server.
                 let _ = roots.add(cert);
             }
             if roots.is_empty() {
@@ -667,6 +672,7 @@ impl RemoteDir for FtpDir {
                 // A leftover of ours (an upload cut short) on a server that never overwrites
                 // (ProFTPD's `AllowOverwrite off`, its default): removed, and stored once more.
                 Err(FtpError::UnexpectedResponse(r)) if r.status == Status::FileUnavailable => {
+                    // A removal refused here shows as the store below failing, with its own error.
                     let _ = on!(conn, f => f.rm(&temp_path));
                     let mut reader = bytes;
                     on!(conn, f => f.put_file(&temp_path, &mut reader))
@@ -678,6 +684,7 @@ impl RemoteDir for FtpDir {
             // egme-ord writes our names (one instance per store, under its lock), so nothing can
             // take the name between the check and the rename (docs/DECISIONS.md: FTPS).
             if me.size_of(conn, &final_path)?.is_some() {
+                // The final name is there: the temporary one is a leftover the next put replaces.
                 let _ = on!(conn, f => f.rm(&temp_path));
                 let there = me.fetch(conn, &final_path, name.as_str(), bytes.len() as u64 + 1)?;
                 return if there == bytes {

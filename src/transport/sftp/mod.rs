@@ -486,6 +486,7 @@ impl RemoteDir for SftpDir {
                 // it again.
                 let mut f = create()
                     .or_else(|_| {
+                        // A leftover that cannot be removed makes the create below fail, with its error.
                         let _ = sftp.unlink(&temp_path);
                         create()
                     })
@@ -508,6 +509,7 @@ impl RemoteDir for SftpDir {
             ) {
                 Ok(()) => {}
                 Err(e) => {
+                    // The write's error is what is reported; a temporary file left is replaced next time.
                     let _ = sftp.unlink(&temp_path);
                     if let Some(outcome) = me.existing(sftp, &final_path, name.as_str(), bytes)? {
                         return Ok(outcome);

@@ -849,33 +849,60 @@ mod tests {
         }
     }
 
+    impl MemoryServer {
+        /// OPEN: refused (as configured, or onto an existing name without overwrite), a new
+        /// file for writing, or an existing one for reading.
+        fn open(&mut self, id: u32, path: &str, flags: u32) {
+            if self.refuse_open.iter().any(|p| p == path)
+                || (self.no_overwrite
+                    && flags & wire::OPEN_WRITE != 0
+                    && self.files.contains_key(path))
+            {
+                self.status(id, 3);
+            } else if flags & wire::OPEN_WRITE != 0 {
+                self.files.insert(path.to_string(), Vec::new());
+                self.next_handle += 1;
+                let h = self.next_handle.to_be_bytes().to_vec();
+                self.handles.insert(h.clone(), (path.to_string(), true));
+                self.replies.push_back(Reply::Handle { id, handle: h });
+            } else if self.files.contains_key(path) {
+                self.next_handle += 1;
+                let h = self.next_handle.to_be_bytes().to_vec();
+                self.handles.insert(h.clone(), (path.to_string(), false));
+                self.replies.push_back(Reply::Handle { id, handle: h });
+            } else {
+                self.status(id, 2);
+            }
+        }
+
+        /// LSTAT: a link, a regular file with its size, or no such file.
+        fn lstat(&mut self, id: u32, path: &str) {
+            if self.links.iter().any(|l| l == path) {
+                let attrs = wire::Attrs {
+                    size: Some(4),
+                    permissions: Some(0o120_777),
+                    mtime: None,
+                };
+                self.replies.push_back(Reply::Attrs { id, attrs });
+            } else if let Some(f) = self.files.get(path) {
+                let attrs = wire::Attrs {
+                    size: Some(f.len() as u64),
+                    permissions: Some(0o100_640),
+                    mtime: None,
+                };
+                self.replies.push_back(Reply::Attrs { id, attrs });
+            } else {
+                self.status(id, 2);
+            }
+        }
+    }
+
     impl Wire for MemoryServer {
         fn send(&mut self, request: &Request) -> u32 {
             self.next_id += 1;
             let id = self.next_id;
             match request {
-                Request::Open { path, flags, .. } => {
-                    if self.refuse_open.iter().any(|p| p == path)
-                        || (self.no_overwrite
-                            && flags & wire::OPEN_WRITE != 0
-                            && self.files.contains_key(*path))
-                    {
-                        self.status(id, 3);
-                    } else if flags & wire::OPEN_WRITE != 0 {
-                        self.files.insert(path.to_string(), Vec::new());
-                        self.next_handle += 1;
-                        let h = self.next_handle.to_be_bytes().to_vec();
-                        self.handles.insert(h.clone(), (path.to_string(), true));
-                        self.replies.push_back(Reply::Handle { id, handle: h });
-                    } else if self.files.contains_key(*path) {
-                        self.next_handle += 1;
-                        let h = self.next_handle.to_be_bytes().to_vec();
-                        self.handles.insert(h.clone(), (path.to_string(), false));
-                        self.replies.push_back(Reply::Handle { id, handle: h });
-                    } else {
-                        self.status(id, 2);
-                    }
-                }
+                Request::Open { path, flags, .. } => self.open(id, path, *flags),
                 Request::Write {
                     handle,
                     offset,
@@ -911,25 +938,7 @@ mod tests {
                     self.handles.remove(*handle);
                     self.status(id, 0);
                 }
-                Request::Lstat { path } => {
-                    if self.links.iter().any(|l| l == path) {
-                        let attrs = wire::Attrs {
-                            size: Some(4),
-                            permissions: Some(0o120_777),
-                            mtime: None,
-                        };
-                        self.replies.push_back(Reply::Attrs { id, attrs });
-                    } else if let Some(f) = self.files.get(*path) {
-                        let attrs = wire::Attrs {
-                            size: Some(f.len() as u64),
-                            permissions: Some(0o100_640),
-                            mtime: None,
-                        };
-                        self.replies.push_back(Reply::Attrs { id, attrs });
-                    } else {
-                        self.status(id, 2);
-                    }
-                }
+                Request::Lstat { path } => self.lstat(id, path),
                 Request::Rename { from, to } => {
                     if self.files.contains_key(*to) || !self.files.contains_key(*from) {
                         self.status(id, 4);
