@@ -1,5 +1,6 @@
 //! `egme-ord demo`: writes a demo workspace, runs the D+1 cycle and a later correction, and shows what came out.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -8,6 +9,7 @@ use chrono::Utc;
 use clap::Args;
 use egme_ord::cycle::RunOptions;
 use egme_ord::demo::{self, DemoFile};
+use egme_ord::event::EventKind;
 
 use super::{exit, once, workspace};
 
@@ -75,6 +77,7 @@ pub fn run(args: &DemoArgs) -> Result<u8> {
             println!("    {} (new version after the correction)", f.name);
         }
     }
+    explain_warnings(s1.events.iter().chain(&s2.events).map(|(_, kind)| *kind));
     println!(
         "\nNetting reports (CSV and JSON) and each day's page: {}",
         root.join("work/reports").display()
@@ -98,4 +101,32 @@ pub fn run(args: &DemoArgs) -> Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// Every kind of warning the demo's cycles logged (on standard error), each once, with why the
+/// demo's own data gives it: a newcomer's first screen holds no unexplained warning.
+fn explain_warnings(kinds: impl Iterator<Item = EventKind>) {
+    let kinds: BTreeSet<EventKind> = kinds.collect();
+    if kinds.is_empty() {
+        return;
+    }
+    println!("\nThe warnings logged above, and why the demo's data gives them:");
+    for kind in kinds {
+        let why = match kind {
+            EventKind::MobilityRejected => {
+                "one CDR names an EVSE the registry does not know (PT*MOB*E999*1): it is quarantined with its reason, the others are applied"
+            }
+            EventKind::MissingTransmission => {
+                "the corrected E-Redes file is numbered 900 after 106: it is applied, and the gap is reported in case files 107-899 were lost"
+            }
+            EventKind::OrdFileMissing => {
+                "the demo brings no ORD files for the 28th: after D+1 20:00 the CPEs without one are named (`status` lists them); a file arriving clears them"
+            }
+            other => {
+                println!("  {}: not one the demo should give; `egme-ord events` shows it", other.as_str());
+                continue;
+            }
+        };
+        println!("  {}: {why}", kind.as_str());
+    }
 }

@@ -423,6 +423,30 @@ fn demo_command_builds_a_workspace_and_refuses_a_non_empty_folder() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(out.contains("new version after the correction"), "{out}");
+    // Every warning the demo logs is one its summary explains.
+    let logged: std::collections::BTreeSet<String> = String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .filter(|l| l.contains("\"level\":\"WARN\"") || l.contains("\"level\":\"ERROR\""))
+        .map(|l| {
+            let line: Value = serde_json::from_str(l).unwrap();
+            line["kind"].as_str().unwrap_or("(no kind)").to_string()
+        })
+        .collect();
+    assert!(
+        !logged.is_empty(),
+        "the demo shows warnings and their reasons"
+    );
+    let explained = out
+        .split("why the demo's data gives them:")
+        .nth(1)
+        .unwrap_or("");
+    for kind in &logged {
+        assert!(
+            explained.contains(&format!("  {kind}: "))
+                && !explained.contains("not one the demo should give"),
+            "warning {kind} logged by the demo, not explained:\n{out}"
+        );
+    }
     assert!(
         target
             .join("exchange/eda/to-ord")
