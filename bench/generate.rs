@@ -1,7 +1,7 @@
 //! Benchmark data: N mainland CPEs for one day (ORD files), 1–3 CEMEs each with OCPI CDRs, and the registry.
 //!
 //! `cargo run --release --example bench-generate -- N OUT_DIR [RECEIVE SEND]` writes what
-//! `egme_ord::demo::at_scale` makes: `OUT_DIR/remote/from-ord/` (N ORD files),
+//! `egme_ord_core::demo::at_scale` makes: `OUT_DIR/remote/from-ord/` (N ORD files),
 //! `OUT_DIR/mobility/cdrs.json`, `OUT_DIR/registry/*.csv`, and an empty `OUT_DIR/remote/to-ord/`;
 //! given the two endpoints (TOML inline tables), also `OUT_DIR/egme-ord.toml`.
 //! The day is Monday 4 November 2024 (96 quarter-hours); the files are dated the 5th.
@@ -16,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: bench-generate N OUT_DIR [RECEIVE SEND]".into());
     };
     let out = Path::new(out);
-    let scale = egme_ord::demo::at_scale(n);
+    let scale = egme_ord_core::demo::at_scale(n);
     for f in &scale.files {
         let path = out.join(&f.path);
         if let Some(dir) = path.parent() {
@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let (Some(receive), Some(send)) = (args.get(3), args.get(4)) {
         fs::write(
             out.join("egme-ord.toml"),
-            egme_ord::demo::at_scale_config(receive, send),
+            egme_ord_core::demo::at_scale_config(receive, send),
         )?;
     }
     println!(

@@ -9,8 +9,8 @@ use std::fs;
 use std::path::Path;
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use egme_ord::demo::{self, DemoOrd};
-use egme_ord::region::Region;
+use egme_ord_core::demo::{self, DemoOrd};
+use egme_ord_core::region::Region;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let generated = day + Duration::days(1);
     let updated = Utc.from_utc_datetime(&generated.and_hms_opt(6, 0, 0).ok_or("time")?);
     let cpes: Vec<_> = (0..n)
-        .filter_map(|i| egme_ord::cpe::Cpe::from_parts(2, 600_000_000 + i))
+        .filter_map(|i| egme_ord_core::cpe::Cpe::from_parts(2, 600_000_000 + i))
         .collect();
     let ord = DemoOrd {
         name: "e-redes",

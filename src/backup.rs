@@ -17,9 +17,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::config::Config;
 use crate::fsutil::{create_private_dir, write_atomic};
 use crate::store::{Store, StoreError};
+use egme_ord_core::config::Config;
 
 /// The ledger's copy in a backup folder.
 pub const LEDGER_COPY: &str = "egme-ord.sqlite";

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::config::Config;
 use crate::cycle::{Cycle, CycleSummary, RunOptions};
-use crate::registry::Registry;
 use crate::store::Store;
+use egme_ord_core::config::Config;
+use egme_ord_core::registry::Registry;
 
 /// The time, behind a trait so that the loop is tested on a controllable clock without sleeping.
 pub trait Clock {
@@ -117,7 +117,7 @@ impl StoreLock {
 /// How long an ORD that failed `failures` times in a row is left out: poll × 2^failures, at most an
 /// hour, plus up to a quarter of jitter from `seed`.
 pub fn backoff(poll: Duration, failures: u32, seed: u64) -> Duration {
-    crate::backoff::backoff(poll, failures, Duration::from_secs(3600), seed)
+    egme_ord_core::backoff::backoff(poll, failures, Duration::from_secs(3600), seed)
 }
 
 /// Runs cycles until `stop` is set: after each cycle `report` sees the summary. An ORD whose cycle

@@ -371,7 +371,7 @@ pub fn permission_problem(path: &Path, secret: bool) -> Option<String> {
 /// `path` normalised with its links followed as far as it exists: the longest existing ancestor
 /// canonicalised, the rest appended (`..` and `.` taken lexically).
 pub fn resolve_links(path: &Path) -> PathBuf {
-    let path = crate::config::layout::normalise(path);
+    let path = egme_ord_core::config::layout::normalise(path);
     let mut existing = path.as_path();
     let mut rest = Vec::new();
     loop {
@@ -457,7 +457,7 @@ pub fn store_path_problem(path: &Path) -> Option<String> {
     })
 }
 
-pub use crate::remote::{is_safe_name, MAX_SAFE_NAME};
+use egme_ord_core::remote::is_safe_name;
 
 /// The name under which a remote file is kept locally: its own when safe, else `unsafe-name-<sha256
 /// of the name>` (the real name is then quoted in the errors file beside it).

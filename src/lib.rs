@@ -1,10 +1,4 @@
-//! egme-ord: SGL meter-data exchange between the EGME (MOBI.E) and the ORDs — the shells (ledger, transports, cycle, daemon, metrics) around the pure core `egme_ord_core`, whose modules are re-exported here under their own names.
-
-pub use egme_ord_core::{
-    apportion, backoff, calendar, check, completeness, config, cpe, day_report, demo, event, fence,
-    filename, known_hosts, ledger, mobility, netting, planner, profile, region, registry, remote,
-    report, retention, sgl, tou, verify, versions,
-};
+//! egme-ord: SGL meter-data exchange between the EGME (MOBI.E) and the ORDs — the shells (ledger, transports, cycle, daemon, metrics) around the pure core, `egme_ord_core`, which every shell names where it uses it.
 
 pub mod backup;
 pub mod cycle;

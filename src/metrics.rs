@@ -19,8 +19,8 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use crate::cycle::{CycleSummary, OrdSummary};
-use crate::event::EventKind;
-use crate::ledger::ReceivedStatus;
+use egme_ord_core::event::EventKind;
+use egme_ord_core::ledger::ReceivedStatus;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OrdLabel {

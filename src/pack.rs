@@ -20,9 +20,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-pub use crate::ledger::{
-    is_pack_name, pack_first_id, pack_name, pack_stem, PackSlice, PACK_SUFFIX, PLAIN_PACK_SUFFIX,
-};
+use egme_ord_core::ledger::{pack_name, PackSlice};
 
 /// About how many bytes of tar go into one zstd frame: a slice read decompresses at most this much
 /// (plus its own member), and similar files within a frame compress against each other.
@@ -578,6 +576,7 @@ pub fn pack_members(path: &Path) -> io::Result<Vec<PackMember>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use egme_ord_core::ledger::pack_first_id;
 
     fn at() -> DateTime<Utc> {
         DateTime::from_timestamp(1_730_764_800, 0).unwrap_or_default()

@@ -146,6 +146,15 @@ fn uses_std_fs(text: &str) -> bool {
         })
 }
 
+/// Whether the code re-exports a module of the core (`pub use egme_ord_core…`).
+fn re_exports_core(text: &str) -> bool {
+    let code = code_only(text);
+    let words: Vec<&str> = code.split_whitespace().collect();
+    words
+        .windows(3)
+        .any(|w| w[0].starts_with("pub") && w[1] == "use" && w[2].starts_with("egme_ord_core"))
+}
+
 /// The places ARCHITECTURE.md lets touch files: the backticked paths of the sentence "Files
 /// (`std::fs`) are touched only in …;" of its invariants.
 fn allowed_to_touch_files(architecture: &str) -> Vec<String> {
@@ -240,6 +249,15 @@ fn files_are_touched_only_where_architecture_md_allows() {
 }
 
 #[test]
+fn no_shell_re_exports_the_core_so_a_reader_sees_which_crate_a_module_is_in() {
+    let bad: Vec<String> = sources()
+        .into_iter()
+        .filter(|f| f.starts_with("src/") && re_exports_core(&read(f)))
+        .collect();
+    assert!(bad.is_empty(), "`pub use egme_ord_core` in: {bad:?}");
+}
+
+#[test]
 fn every_source_file_is_on_the_code_map() {
     let map = code_map(&read("ARCHITECTURE.md"));
     let bad: Vec<String> = sources()
@@ -273,6 +291,10 @@ fn each_rule_catches_what_it_is_for_and_not_its_words_in_docs_or_messages() {
     assert!(!uses_std_fs("fn f() { tokio::fs::write(p, b); }"));
     assert!(!uses_std_fs("/// see std::fs::rename\nfn f() {}"));
     assert!(!uses_std_fs("fn f() { let m = \"std::fs failed\"; }"));
+
+    assert!(re_exports_core("pub use egme_ord_core::{cpe, sgl};\n"));
+    assert!(re_exports_core("pub(crate) use egme_ord_core::sgl;\n"));
+    assert!(!re_exports_core("use egme_ord_core::sgl;\n"));
 
     let arch = "## Code map\n\n| `src/a.rs` | A. |\n| `src/b/x.rs`, `y.rs` | B. |\n| `src/c/` | C. |\n\n## Invariants\n\n- Files (`std::fs`) are touched only in `src/a.rs` and `src/c/`; the rest never.\n";
     let map = code_map(arch);

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use egme_ord::calendar::LabelConvention;
-use egme_ord::check::{check_file, FileCheck};
-use egme_ord::filename::Direction;
-use egme_ord::region::Region;
-use egme_ord::sgl::{Code, Diagnostic, Dialect};
+use egme_ord_core::calendar::LabelConvention;
+use egme_ord_core::check::{check_file, FileCheck};
+use egme_ord_core::filename::Direction;
+use egme_ord_core::region::Region;
+use egme_ord_core::sgl::{Code, Diagnostic, Dialect};
 
 use super::exit;
 
@@ -188,7 +188,7 @@ fn read_limited(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
 
 fn too_large(
     name: &str,
-    region: Option<egme_ord::region::Region>,
+    region: Option<egme_ord_core::region::Region>,
     direction: Option<Direction>,
     dialect: &Dialect,
 ) -> FileCheck {

@@ -1,6 +1,6 @@
 //! `egme-ord reopen` and `egme-ord resend`: an operator's undo for a day closed by mistake, and a replay of a day's files for an ORD that lost them.
 
-use egme_ord::event::EventKind;
+use egme_ord_core::event::EventKind;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Result};

@@ -8,8 +8,8 @@ use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use clap::Args;
 use egme_ord::cycle::RunOptions;
-use egme_ord::demo::{self, DemoFile};
-use egme_ord::event::EventKind;
+use egme_ord_core::demo::{self, DemoFile};
+use egme_ord_core::event::EventKind;
 
 use super::{exit, once, workspace};
 

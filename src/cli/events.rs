@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Result};
 use chrono::{DateTime, Utc};
 use clap::Args;
-use egme_ord::event::EventKind;
 use egme_ord::store::EventFilter;
+use egme_ord_core::event::EventKind;
 
 use super::{exit, workspace};
 
@@ -71,8 +71,8 @@ pub fn run(args: &EventsArgs) -> Result<u8> {
                 e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 e.ord.as_deref().unwrap_or("-"),
                 e.level.map_or("?", |l| match l {
-                    egme_ord::event::EventLevel::Warn => "WARN",
-                    egme_ord::event::EventLevel::Error => "ERROR",
+                    egme_ord_core::event::EventLevel::Warn => "WARN",
+                    egme_ord_core::event::EventLevel::Error => "ERROR",
                 }),
                 e.kind,
                 e.detail

@@ -6,7 +6,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use clap::Args;
 use egme_ord::cycle::{Cycle, RecoverOptions, RecoverReport, RunOptions};
-use egme_ord::filename::MAX_TRANSMISSION_ID;
+use egme_ord_core::filename::MAX_TRANSMISSION_ID;
 
 use super::{exit, workspace};
 

@@ -261,7 +261,7 @@ pub fn log_summary(s: &CycleSummary, took: Duration) {
             received,
             rejected = o
                 .received
-                .get(&egme_ord::store::ReceivedStatus::Rejected)
+                .get(&egme_ord_core::ledger::ReceivedStatus::Rejected)
                 .copied()
                 .unwrap_or(0),
             waiting = o.waiting,

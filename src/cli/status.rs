@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
-use egme_ord::config::OrdConfig;
-use egme_ord::cpe::Cpe;
 use egme_ord::store::{DayStatus, FileFailure, OrdCycle, ServerWeakness, Store};
+use egme_ord_core::config::OrdConfig;
+use egme_ord_core::cpe::Cpe;
 use serde_json::json;
 
 use super::{exit, workspace};

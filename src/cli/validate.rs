@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use egme_ord::config::{Config, ConfigError, Endpoint};
 use egme_ord::cycle::{load_registry, open_endpoint, CycleError};
 use egme_ord::fsutil::{permission_problem, private_problem, read_input, MAX_CONFIG_BYTES};
 use egme_ord::transport::{check_tls_settings, Probe};
+use egme_ord_core::config::{Config, ConfigError, Endpoint};
 use serde::Serialize;
 
 use super::exit;

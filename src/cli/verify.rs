@@ -8,9 +8,10 @@ use anyhow::Result;
 use clap::Args;
 use egme_ord::cycle::{leftovers, open_endpoint};
 use egme_ord::fsutil::sha256_hex;
-use egme_ord::pack::{for_each_member, is_pack_name, PackMember};
-use egme_ord::store::{ReceivedCopy, SentFile};
-use egme_ord::verify::{self, Finding, LocalCopy, OrdFacts, Severity};
+use egme_ord::pack::{for_each_member, PackMember};
+use egme_ord_core::ledger::is_pack_name;
+use egme_ord_core::ledger::{ReceivedCopy, SentFile};
+use egme_ord_core::verify::{self, Finding, LocalCopy, OrdFacts, Severity};
 
 use super::{exit, workspace};
 

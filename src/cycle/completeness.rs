@@ -3,10 +3,10 @@
 use std::collections::BTreeSet;
 
 use super::{Cycle, CycleError, OrdSummary};
-use crate::completeness::{days_due, missing_change};
-use crate::config::OrdConfig;
-use crate::cpe::Cpe;
-use crate::event::EventKind;
+use egme_ord_core::completeness::{days_due, missing_change};
+use egme_ord_core::config::OrdConfig;
+use egme_ord_core::cpe::Cpe;
+use egme_ord_core::event::EventKind;
 
 /// At most this many CPEs are named in one event (the rest are counted).
 const NAMED: usize = 20;

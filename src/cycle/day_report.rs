@@ -8,16 +8,16 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{io_err, CycleError};
-use crate::calendar::DayCalendar;
-use crate::config::{Config, OrdConfig};
-use crate::cpe::Cpe;
-use crate::day_report::{self, CpeDay, OrdDay, OrdSection, SentSeries};
 use crate::fsutil::{write_atomic, AtomicFile};
 use crate::pack::PackReader;
-use crate::registry::Registry;
-use crate::sgl::{self, ReadOptions};
 use crate::store::Store;
-use crate::tou::TouTables;
+use egme_ord_core::calendar::DayCalendar;
+use egme_ord_core::config::{Config, OrdConfig};
+use egme_ord_core::cpe::Cpe;
+use egme_ord_core::day_report::{self, CpeDay, OrdDay, OrdSection, SentSeries};
+use egme_ord_core::registry::Registry;
+use egme_ord_core::sgl::{self, ReadOptions};
+use egme_ord_core::tou::TouTables;
 
 /// The time-of-use tables the config names, or the ERSE mainland tables shipped with egme-ord.
 pub fn load_tou(config: &Config) -> Result<TouTables, CycleError> {
@@ -77,7 +77,7 @@ fn each_cpe_day(
     let outbox = config.work_dir.join("outbox").join(&ord.name);
     let mut packs = PackReader::new(&outbox);
     for cpe in cpes {
-        let mut last: BTreeMap<(String, String), crate::store::SentFile> = BTreeMap::new();
+        let mut last: BTreeMap<(String, String), egme_ord_core::ledger::SentFile> = BTreeMap::new();
         for f in store.sent_files_of_cpe_day(&ord.name, &cpe, day)? {
             last.insert((f.supplier.clone(), f.tariff.code().to_string()), f);
         }

@@ -8,11 +8,12 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use super::{crashpoint, Cycle, CycleError, OrdSummary};
-use crate::config::OrdConfig;
 use crate::fsutil::sha256_hex;
 use crate::pack::PackReader;
-use crate::store::SentFile;
-use crate::transport::{PutOutcome, RemoteDir, SafeName, TransportError};
+use crate::transport::{PutOutcome, RemoteDir, TransportError};
+use egme_ord_core::config::OrdConfig;
+use egme_ord_core::ledger::SentFile;
+use egme_ord_core::remote::SafeName;
 
 type PutResults = Vec<Result<PutOutcome, TransportError>>;
 /// Batches handed over and not answered yet, at most: the netting waits for the uploads beyond

@@ -1,20 +1,24 @@
-//! The fence's shell: gathers one ORD's witnesses (the outbox's high-water mark and packs, the ORD's folders), asks [`crate::fence::judge`], carries out its verdict.
+//! The fence's shell: gathers one ORD's witnesses (the outbox's high-water mark and packs, the ORD's folders), asks [`egme_ord_core::fence::judge`], carries out its verdict.
 
-use crate::event::EventKind;
+use egme_ord_core::event::EventKind;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use super::{io_err, Cycle, CycleError};
-use crate::config::{Endpoint, OrdConfig};
-use crate::fence::{self, HighWaterMark, MarkFact, PackFacts, RemoteFact, Verdict, Witnesses};
-use crate::filename::OrdFileName;
 use crate::fsutil::{unique_path, write_atomic};
-use crate::pack::{last_member_names, member_names, pack_first_id};
-use crate::region::Region;
+use crate::pack::{last_member_names, member_names};
 use crate::store::Store;
-use crate::transport::{Listing, RemoteDir};
+use crate::transport::RemoteDir;
+use egme_ord_core::config::{Endpoint, OrdConfig};
+use egme_ord_core::fence::{
+    self, HighWaterMark, MarkFact, PackFacts, RemoteFact, Verdict, Witnesses,
+};
+use egme_ord_core::filename::OrdFileName;
+use egme_ord_core::ledger::pack_first_id;
+use egme_ord_core::region::Region;
+use egme_ord_core::remote::Listing;
 
 /// The high-water mark's file in an ORD's outbox (hidden: not a pack, not an outbox file).
 pub fn mark_path(outbox: &Path) -> PathBuf {
@@ -119,7 +123,7 @@ struct SendSide {
 pub type LeftoversAt = (Option<Box<dyn RemoteDir + Send>>, Vec<String>);
 
 /// The leftovers of our puts cut short at `endpoint` (temporary names of our files,
-/// [`crate::remote::TempName::leftovers`]), with the folder that holds them: `None` for the
+/// [`egme_ord_core::remote::TempName::leftovers`]), with the folder that holds them: `None` for the
 /// endpoint's own folder, whose `listing` is given; else the `temp_name` subfolder, listed here
 /// (not made yet: no leftovers).
 pub fn leftovers(

@@ -1,23 +1,26 @@
 //! Intake of ORD files: stable files only, checked, versioned per CPE-day, archived or quarantined.
 
-use crate::event::EventKind;
+use egme_ord_core::event::EventKind;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
 
 use super::{io_err, Cycle, CycleError, OrdSummary};
-use crate::check::name_diagnostic;
-use crate::config::OrdConfig;
-use crate::cpe::Cpe;
-use crate::filename::{Direction, OrdFileName};
-use crate::fsutil::{is_safe_name, sha256_hex};
+use crate::fsutil::sha256_hex;
 use crate::pack::PackBuilder;
-use crate::profile::DayProfile;
-use crate::sgl::{self, Code, Diagnostic, ReadOptions, SglFile};
-use crate::store::{ReceivedFile, ReceivedStatus};
-use crate::transport::{Listing, RemoteDir, RemoteEntry, SafeName, TransportError, UnsafeEntry};
-use crate::versions::{file_outcome, judge_day, DayVerdict, OrdVersion};
+use crate::store::ReceivedFile;
+use crate::transport::{RemoteDir, TransportError};
+use egme_ord_core::check::name_diagnostic;
+use egme_ord_core::config::OrdConfig;
+use egme_ord_core::cpe::Cpe;
+use egme_ord_core::filename::{Direction, OrdFileName};
+use egme_ord_core::ledger::ReceivedStatus;
+use egme_ord_core::profile::DayProfile;
+use egme_ord_core::remote::is_safe_name;
+use egme_ord_core::remote::{Listing, RemoteEntry, SafeName, UnsafeEntry};
+use egme_ord_core::sgl::{self, Code, Diagnostic, ReadOptions, SglFile};
+use egme_ord_core::versions::{file_outcome, judge_day, DayVerdict, OrdVersion};
 
 /// Files downloaded (or uploaded) per batch: bounds memory, keeps sessions busy.
 pub(super) const BATCH: usize = 256;

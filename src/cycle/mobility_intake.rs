@@ -1,6 +1,6 @@
 //! Intake of mobility inputs (OCPI CDR JSON, quarter-hour CSV): mapped through the registry, versioned, unmappable records quarantined.
 
-use crate::event::EventKind;
+use egme_ord_core::event::EventKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 
@@ -8,15 +8,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use super::{io_err, Cycle, CycleError, MobilitySummary};
-use crate::calendar::day_of_instant;
-use crate::config::OrdConfig;
-use crate::cpe::Cpe;
 use crate::fsutil::{sha256_hex, unique_path, write_atomic};
-use crate::ledger::MobilityFileStatus;
-use crate::mobility::{csv, ocpi, CemeId, MobilityRecord, Place, QuarterEnergy};
 use crate::store::StoredMobility;
-use crate::transport::{LocalDir, RemoteDir, RemoteEntry, UnsafeEntry};
-use crate::versions::{judge_record_with, RecordVerdict, Tie};
+use crate::transport::{LocalDir, RemoteDir};
+use egme_ord_core::calendar::day_of_instant;
+use egme_ord_core::config::OrdConfig;
+use egme_ord_core::cpe::Cpe;
+use egme_ord_core::ledger::MobilityFileStatus;
+use egme_ord_core::mobility::{csv, ocpi, CemeId, MobilityRecord, Place, QuarterEnergy};
+use egme_ord_core::remote::{RemoteEntry, UnsafeEntry};
+use egme_ord_core::versions::{judge_record_with, RecordVerdict, Tie};
 
 /// Largest mobility file read.
 const MAX_MOBILITY_BYTES: u64 = 64 * 1024 * 1024;

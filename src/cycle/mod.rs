@@ -10,7 +10,7 @@ pub mod prune;
 mod recover;
 mod send;
 
-use crate::event::EventKind;
+use egme_ord_core::event::EventKind;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -20,13 +20,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::config::{Config, Endpoint};
 use crate::fsutil::DeferredSync;
 use crate::pack::PackBuilder;
-use crate::registry::{Registry, RegistryError, RegistryTexts};
-use crate::sgl::WriteError;
-use crate::store::{ReceivedStatus, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::transport::{FtpDir, LocalDir, RemoteDir, SftpDir, TransportError};
+use egme_ord_core::config::{Config, Endpoint};
+use egme_ord_core::ledger::ReceivedStatus;
+use egme_ord_core::registry::{Registry, RegistryError, RegistryTexts};
+use egme_ord_core::sgl::WriteError;
 
 pub use day_report::{load_tou, share_path, write_day_report};
 pub use fence::{leftovers, mark_path, outbox_packs, read_mark, set_aside, witnesses, write_mark};
@@ -489,7 +490,7 @@ impl<'a> Cycle<'a> {
 
     /// Counts the ORD's files still to deliver; a cycle stopped (SIGTERM) with files left says so
     /// as unfinished work, never as success.
-    fn count_pending(&mut self, ord: &crate::config::OrdConfig, sum: &mut OrdSummary) {
+    fn count_pending(&mut self, ord: &egme_ord_core::config::OrdConfig, sum: &mut OrdSummary) {
         match self.store.pending_count(&ord.name) {
             Ok(n) => sum.files_pending = n,
             Err(e) => sum.errors.push(format!("delivery: {e}")),
@@ -513,7 +514,8 @@ impl<'a> Cycle<'a> {
         let step = chrono::Duration::from_std(self.config.max_clock_step)
             .unwrap_or_else(|_| chrono::Duration::days(2));
         let mut allowed = false;
-        if let Err(jump) = crate::planner::check_clock(last, self.now, self.wall_now, step) {
+        if let Err(jump) = egme_ord_core::planner::check_clock(last, self.now, self.wall_now, step)
+        {
             if !self.options.allow_clock_jump || !jump.waivable() {
                 let what = if jump.waivable() {
                     "If the time is right (after a stop longer than max_clock_step, or a replay), run `egme-ord once --config FILE --allow-clock-jump`; if the clock is wrong, fix it (NTP): the cycles go on by themselves once it is back within max_clock_step of the last cycle's time"
@@ -534,7 +536,7 @@ impl<'a> Cycle<'a> {
             allowed = true;
         }
         self.store
-            .set_last_cycle_now(crate::planner::next_clock_reference(
+            .set_last_cycle_now(egme_ord_core::planner::next_clock_reference(
                 last, self.now, allowed,
             ))?;
         Ok(())
@@ -648,7 +650,7 @@ impl<'a> Cycle<'a> {
     /// One ORD's fence, send and delivery; each failure goes to its summary.
     fn send_and_deliver(
         &mut self,
-        ord: &crate::config::OrdConfig,
+        ord: &egme_ord_core::config::OrdConfig,
         sum: &mut OrdSummary,
         failed_intake: Option<&str>,
     ) {

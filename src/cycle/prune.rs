@@ -12,10 +12,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::{io_err, CycleError};
-use crate::config::{Config, OrdConfig};
-use crate::pack::is_pack_name;
-use crate::retention::{archive_day_prunable, outbox_pack_prunable, Cutoffs};
 use crate::store::Store;
+use egme_ord_core::config::{Config, OrdConfig};
+use egme_ord_core::ledger::is_pack_name;
+use egme_ord_core::retention::{archive_day_prunable, outbox_pack_prunable, Cutoffs};
 
 /// What one ORD's prune removed (or, in a dry run, would remove).
 #[derive(Debug, Clone, Default, Serialize)]

@@ -20,17 +20,16 @@ use serde::Serialize;
 use super::intake::Keep;
 use super::send::content_hash;
 use super::{crashpoint, io_err, Cycle, CycleError, MobilitySummary};
-use crate::config::{Endpoint, OrdConfig};
-use crate::fence::HighWaterMark;
-use crate::filename::{OrdFileName, PartyCode, MAX_TRANSMISSION_ID};
 use crate::fsutil::sha256_hex;
-use crate::pack::{
-    for_each_member, is_pack_name, pack_first_id, pack_name, PackBuilder, PackSlice, PACK_SUFFIX,
-};
-use crate::registry::SupplierKey;
-use crate::sgl::{self, ReadOptions};
+use crate::pack::{for_each_member, PackBuilder};
 use crate::store::OutboundWrite;
-use crate::transport::{RemoteEntry, SafeName};
+use egme_ord_core::config::{Endpoint, OrdConfig};
+use egme_ord_core::fence::HighWaterMark;
+use egme_ord_core::filename::{OrdFileName, PartyCode, MAX_TRANSMISSION_ID};
+use egme_ord_core::ledger::{is_pack_name, pack_first_id, pack_name, PackSlice, PACK_SUFFIX};
+use egme_ord_core::registry::SupplierKey;
+use egme_ord_core::remote::{RemoteEntry, SafeName};
+use egme_ord_core::sgl::{self, ReadOptions};
 
 /// What the operator asked of `recover`.
 #[derive(Debug, Clone, Default)]

@@ -1,6 +1,6 @@
 //! The daily send: netting per CPE-day, outbound files written atomically and recorded with their ids, delivery, reports.
 
-use crate::event::EventKind;
+use egme_ord_core::event::EventKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -11,19 +11,19 @@ use serde_json::json;
 
 use super::deliver::Uploader;
 use super::{io_err, Cycle, CycleError, OrdSummary};
-use crate::calendar::DayCalendar;
-use crate::config::OrdConfig;
-use crate::cpe::Cpe;
-use crate::filename::{OrdFileName, MAX_TRANSMISSION_ID};
 use crate::fsutil::{sha256_hex, write_atomic};
-use crate::netting::{self, NettingInput};
 use crate::pack::PackBuilder;
-use crate::planner;
-use crate::profile::{DayProfile, Reading, ReadingStatus};
-use crate::registry::SupplierKey;
-use crate::report::{CpeDayReport, CSV_HEADER};
-use crate::sgl::{self, Criteria, DataStatus, Header, SglFile};
 use crate::store::{OutboundWrite, StoreError};
+use egme_ord_core::calendar::DayCalendar;
+use egme_ord_core::config::OrdConfig;
+use egme_ord_core::cpe::Cpe;
+use egme_ord_core::filename::{OrdFileName, MAX_TRANSMISSION_ID};
+use egme_ord_core::netting::{self, NettingInput};
+use egme_ord_core::planner;
+use egme_ord_core::profile::{DayProfile, Reading, ReadingStatus};
+use egme_ord_core::registry::SupplierKey;
+use egme_ord_core::report::{CpeDayReport, CSV_HEADER};
+use egme_ord_core::sgl::{self, Criteria, DataStatus, Header, SglFile};
 
 fn today_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()

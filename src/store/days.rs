@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, OptionalExtension};
 
-use crate::cpe::Cpe;
-use crate::planner::{DayState, DaysState};
+use egme_ord_core::cpe::Cpe;
+use egme_ord_core::planner::{DayState, DaysState};
 
 use super::rows::DayStatus;
 use super::sql::{bound, day_key_of, day_text, time_text, Col, Packed};

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use crate::event::{EventKind, EventLevel};
+use egme_ord_core::event::{EventKind, EventLevel};
 
 use super::rows::{EventFilter, EventRecord, OrdCycle, ServerWeakness};
 use super::sql::{time_text, Col};

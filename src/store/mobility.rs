@@ -6,9 +6,9 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::cpe::Cpe;
-use crate::ledger::MobilityFileStatus;
-use crate::mobility::Place;
+use egme_ord_core::cpe::Cpe;
+use egme_ord_core::ledger::MobilityFileStatus;
+use egme_ord_core::mobility::Place;
 
 use super::rows::{mobility_sum, StoredMobility, MOBILITY_COLUMNS};
 use super::sql::{day_text, time_text, Col, Compact, Packed};

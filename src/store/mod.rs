@@ -12,8 +12,6 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use thiserror::Error;
 
-pub use crate::ledger::{MobilityFileStatus, ReceivedCopy, ReceivedStatus, SentFile};
-
 mod days;
 mod events;
 mod mobility;
@@ -32,7 +30,7 @@ pub use rows::{
     ReceivedFile, ServerWeakness, StoredMobility,
 };
 
-use crate::event::EventKind;
+use egme_ord_core::event::EventKind;
 use sql::{time_text, Col, FromRow, RowError};
 
 /// What went wrong with the store.

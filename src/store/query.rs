@@ -74,7 +74,7 @@ mod tests {
             .event(
                 chrono::Utc::now(),
                 Some("eda"),
-                crate::event::EventKind::Late,
+                egme_ord_core::event::EventKind::Late,
                 "x",
             )
             .unwrap();
@@ -110,7 +110,12 @@ mod tests {
         );
         // The connection reads and writes again afterwards.
         store
-            .event(chrono::Utc::now(), None, crate::event::EventKind::Late, "y")
+            .event(
+                chrono::Utc::now(),
+                None,
+                egme_ord_core::event::EventKind::Late,
+                "y",
+            )
             .unwrap();
     }
 }

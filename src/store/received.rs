@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::params;
 
-use crate::cpe::Cpe;
-use crate::ledger::{ReceivedCopy, ReceivedStatus};
-use crate::profile::DayProfile;
+use egme_ord_core::cpe::Cpe;
+use egme_ord_core::ledger::{ReceivedCopy, ReceivedStatus};
+use egme_ord_core::profile::DayProfile;
 
 use super::rows::{
     profile_sum, FileFailure, ProfileRow, ProfileVersion, ReceivedFile, COPY_COLUMNS,

@@ -6,7 +6,7 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::params;
 
-use crate::planner::DayState;
+use egme_ord_core::planner::DayState;
 
 use super::sql::{day_text, time_text, Col, PackName, PackNameRef};
 use super::{exec, InStore, Store, StoreError};
@@ -17,7 +17,7 @@ impl Store {
     pub fn outbox_pack_facts(
         &self,
         ord: &str,
-    ) -> Result<Vec<crate::retention::PackFacts>, StoreError> {
+    ) -> Result<Vec<egme_ord_core::retention::PackFacts>, StoreError> {
         // Per pack and day in SQL, the days' states here: a join on the sent file's compact day
         // could not use the days' key (it scanned the ORD's days for every sent file).
         let rows: Vec<(PackName, Col<NaiveDate>, i64, i64, i64)> = self
@@ -56,18 +56,17 @@ impl Store {
         }
         // Per pack: its last id, whether every file was delivered, and when its last day closed
         // (only if every day of it is closed).
-        let mut packs: BTreeMap<String, crate::retention::PackFacts> = BTreeMap::new();
+        let mut packs: BTreeMap<String, egme_ord_core::retention::PackFacts> = BTreeMap::new();
         let mut with_open_day = BTreeSet::new();
         for (pack, day, last, count, delivered) in rows {
-            let facts =
-                packs
-                    .entry(pack.0)
-                    .or_insert_with_key(|pack| crate::retention::PackFacts {
-                        pack: pack.clone(),
-                        last_id: 0,
-                        all_closed_at: None,
-                        all_delivered: true,
-                    });
+            let facts = packs.entry(pack.0).or_insert_with_key(|pack| {
+                egme_ord_core::retention::PackFacts {
+                    pack: pack.clone(),
+                    last_id: 0,
+                    all_closed_at: None,
+                    all_delivered: true,
+                }
+            });
             facts.last_id = facts.last_id.max(u64::try_from(last).unwrap_or(0));
             facts.all_delivered &= count == delivered;
             match closed.get(&day.0) {

@@ -7,13 +7,13 @@ use serde::Serialize;
 use super::sql::{
     check_sum, opt_text, text, Col, Column, FromRow, Hash, PackName, Packed, RowError,
 };
-use crate::cpe::Cpe;
-use crate::event::{EventKind, EventLevel};
-use crate::filename::TariffCycle;
-use crate::ledger::{PackSlice, ReceivedCopy, ReceivedStatus, SentFile};
-use crate::mobility::{CemeId, Place, QuarterEnergy};
-use crate::planner::DayState;
-use crate::profile::DayProfile;
+use egme_ord_core::cpe::Cpe;
+use egme_ord_core::event::{EventKind, EventLevel};
+use egme_ord_core::filename::TariffCycle;
+use egme_ord_core::ledger::{PackSlice, ReceivedCopy, ReceivedStatus, SentFile};
+use egme_ord_core::mobility::{CemeId, Place, QuarterEnergy};
+use egme_ord_core::planner::DayState;
+use egme_ord_core::profile::DayProfile;
 
 /// One received file, as recorded.
 #[derive(Debug, Clone)]
@@ -288,9 +288,10 @@ pub(super) fn sent_name(
                     "sent file {id} of {cpe} on {day}: its name cannot be rebuilt from its columns"
                 )));
             };
-            crate::ledger::name_of_offset(offset, supplier, tariff, cpe, (day, id)).ok_or_else(
-                || RowError::Damaged(format!("sent file {id}: name offset {offset} out of range")),
-            )
+            egme_ord_core::ledger::name_of_offset(offset, supplier, tariff, cpe, (day, id))
+                .ok_or_else(|| {
+                    RowError::Damaged(format!("sent file {id}: name offset {offset} out of range"))
+                })
         }
         _ => Err(RowError::Damaged("sent file: no name".into())),
     }
@@ -561,7 +562,7 @@ impl FromRow for EventRecord {
             id: r.get(0)?,
             at: r.get::<_, Col<DateTime<Utc>>>(1)?.0,
             ord: r.get(2)?,
-            level: crate::event::EventKind::from_code(&kind).map(|k| k.level()),
+            level: egme_ord_core::event::EventKind::from_code(&kind).map(|k| k.level()),
             kind,
             detail: r.get(4)?,
         })

@@ -3,8 +3,8 @@
 use chrono::NaiveDate;
 use rusqlite::{params, Connection};
 
-use crate::cpe::Cpe;
-use crate::filename::TariffCycle;
+use egme_ord_core::cpe::Cpe;
+use egme_ord_core::filename::TariffCycle;
 
 use super::rows::{mobility_sum, profile_sum, sent_sum, sequence_sum};
 use super::sent::kept_sent_name;

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::cpe::Cpe;
-use crate::filename::{TariffCycle, MAX_TRANSMISSION_ID};
-use crate::ledger::SentFile;
-use crate::registry::SupplierKey;
+use egme_ord_core::cpe::Cpe;
+use egme_ord_core::filename::{TariffCycle, MAX_TRANSMISSION_ID};
+use egme_ord_core::ledger::SentFile;
+use egme_ord_core::registry::SupplierKey;
 
 use super::rows::{sent_sum, sequence_sum, OutboundWrite, SENT_COLUMNS};
 use super::sql::{bound, day_text, Col, Compact, HashRef, PackNameRef, RowError};
@@ -106,7 +106,7 @@ pub(super) fn kept_sent_name(
 ) -> rusqlite::types::Value {
     let offset = u64::try_from(id)
         .ok()
-        .and_then(|id| crate::ledger::name_offset(name, supplier, tariff, cpe, (day, id)))
+        .and_then(|id| egme_ord_core::ledger::name_offset(name, supplier, tariff, cpe, (day, id)))
         .and_then(|k| u8::try_from(k).ok());
     match offset {
         Some(k) => rusqlite::types::Value::Blob(vec![k]),

@@ -6,11 +6,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, Value, ValueRef};
 use rusqlite::Row;
 
-use crate::cpe::Cpe;
-use crate::filename::TariffCycle;
-use crate::ledger::ReceivedStatus;
-use crate::mobility::CemeId;
-use crate::planner::DayState;
+use egme_ord_core::cpe::Cpe;
+use egme_ord_core::filename::TariffCycle;
+use egme_ord_core::ledger::ReceivedStatus;
+use egme_ord_core::mobility::CemeId;
+use egme_ord_core::planner::DayState;
 
 /// A text kept zstd-compressed (schema 11: ORD profiles' readings, mobility records' energy — JSON
 /// that compresses tenfold): written as a BLOB, read back from a BLOB or, in a row written before,
@@ -152,7 +152,7 @@ impl FromSql for PackName {
         match value {
             ValueRef::Blob(b) if (1..=8).contains(&b.len()) => {
                 let id = b.iter().fold(0u64, |n, &byte| n << 8 | u64::from(byte));
-                Ok(PackName(crate::ledger::pack_name(id)))
+                Ok(PackName(egme_ord_core::ledger::pack_name(id)))
             }
             ValueRef::Text(t) => owned_text(t).map(PackName),
             _ => Err(FromSqlError::InvalidType),
@@ -162,7 +162,7 @@ impl FromSql for PackName {
 
 impl ToSql for PackNameRef<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match crate::ledger::pack_code(self.0) {
+        Ok(match egme_ord_core::ledger::pack_code(self.0) {
             Some(id) => ToSqlOutput::Owned(Value::Blob(short_bytes(id))),
             None => ToSqlOutput::Borrowed(ValueRef::Text(self.0.as_bytes())),
         })

@@ -6,11 +6,12 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection};
 
-use crate::cpe::Cpe;
-use crate::filename::TariffCycle;
-use crate::mobility::{CemeId, Place, QuarterEnergy};
-use crate::pack::PackSlice;
-use crate::profile::DayProfile;
+use egme_ord_core::cpe::Cpe;
+use egme_ord_core::filename::TariffCycle;
+use egme_ord_core::ledger::PackSlice;
+use egme_ord_core::ledger::{MobilityFileStatus, ReceivedStatus};
+use egme_ord_core::mobility::{CemeId, Place, QuarterEnergy};
+use egme_ord_core::profile::DayProfile;
 
 use super::mobility::*;
 use super::rows::*;
@@ -218,7 +219,7 @@ fn sent_names_and_packs_are_kept_short_and_a_version_12_ledger_is_compacted_to_t
     let mut s = Store::open(&p).unwrap();
     let canonical = |id: u64, _| {
         let mut w = write("");
-        w.name = crate::ledger::outbound_name(
+        w.name = egme_ord_core::ledger::outbound_name(
             &w.supplier,
             w.tariff,
             w.cpe,
@@ -226,7 +227,7 @@ fn sent_names_and_packs_are_kept_short_and_a_version_12_ledger_is_compacted_to_t
             id,
         );
         w.pack = Some(PackSlice {
-            pack: crate::ledger::pack_name(1),
+            pack: egme_ord_core::ledger::pack_name(1),
             offset: 512,
             len: 3,
         });
@@ -265,7 +266,7 @@ fn sent_names_and_packs_are_kept_short_and_a_version_12_ledger_is_compacted_to_t
             "UPDATE sent_files SET name = '{}', pack = '{}' WHERE transmission_id = 1;
              PRAGMA user_version = 12;",
             before[0].name,
-            crate::ledger::pack_name(1)
+            egme_ord_core::ledger::pack_name(1)
         ),
     );
     assert_eq!(types(&s.conn), short);

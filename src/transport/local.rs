@@ -163,7 +163,7 @@ mod tests {
         let mut d = LocalDir::new(dir.path());
         let temp = dir
             .path()
-            .join(crate::transport::upload_temp_name(&n("c.sgl")));
+            .join(egme_ord_core::remote::upload_temp_name(&n("c.sgl")));
         // Killed while writing: the temporary file holds part of the bytes.
         fs::write(&temp, b"par").unwrap();
         assert_eq!(

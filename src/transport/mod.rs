@@ -10,15 +10,13 @@ pub use dry_run::DryRun;
 pub use ftp::{check_tls_settings, FtpDir};
 pub use local::LocalDir;
 pub use probe::{Offered, Probe, RenameOntoExisting};
-pub use sftp::{SftpDir, SftpSettings};
+pub use sftp::SftpDir;
 
 use std::io;
 
 use thiserror::Error;
 
-pub use crate::remote::{
-    upload_temp_name, Listing, RemoteEntry, SafeName, UnsafeEntry, UPLOAD_TEMP_SUFFIX,
-};
+use egme_ord_core::remote::{upload_temp_name, Listing, SafeName};
 
 /// A transport failure, with the folder and file it concerns.
 #[derive(Debug, Error)]
@@ -135,7 +133,7 @@ pub trait RemoteDir {
     /// folders left out; links and names that are not valid UTF-8 are reported as odd.
     fn list(&mut self) -> Result<Listing, TransportError>;
     /// Removes `temp`, a name in this folder that is the temporary name of a put of ours cut
-    /// short ([`crate::remote::TempName::leftovers`]); a name already gone is no error. Never
+    /// short ([`egme_ord_core::remote::TempName::leftovers`]); a name already gone is no error. Never
     /// used on any other name.
     fn remove_leftover(&mut self, temp: &str) -> Result<(), TransportError>;
     /// What this folder's server does not offer that weakens a promise (e.g. no flush to disk),

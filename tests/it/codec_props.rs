@@ -2,12 +2,12 @@
 //! file names parse ∘ format = identity, and no input ever makes the reader panic.
 
 use chrono::NaiveDate;
-use egme_ord::calendar::{DayCalendar, LabelConvention, Span};
-use egme_ord::cpe::Cpe;
-use egme_ord::filename::{Direction, NTransm, OrdFileName, PartyCode, TariffCycle};
-use egme_ord::profile::{DayProfile, Reading, ReadingStatus};
-use egme_ord::region::Region;
-use egme_ord::sgl::{
+use egme_ord_core::calendar::{DayCalendar, LabelConvention, Span};
+use egme_ord_core::cpe::Cpe;
+use egme_ord_core::filename::{Direction, NTransm, OrdFileName, PartyCode, TariffCycle};
+use egme_ord_core::profile::{DayProfile, Reading, ReadingStatus};
+use egme_ord_core::region::Region;
+use egme_ord_core::sgl::{
     self, Criteria, DataStatus, Dialect, Header, LineEnding, ReadOptions, Separator, SglFile,
     ValueKind,
 };

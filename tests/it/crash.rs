@@ -12,7 +12,7 @@ use crate::support::Rng;
 use crate::support::{
     assert_all_promises, once, one_server, ord_side, sftp_workspace, spawn_once, write_all, FIRST,
 };
-use egme_ord::demo;
+use egme_ord_core::demo;
 
 const SECOND: &str = "2024-10-29T21:30:00Z";
 

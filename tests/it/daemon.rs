@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use egme_ord::config::Config;
 use egme_ord::cycle::{load_registry, RunOptions};
 use egme_ord::daemon::{self, Clock};
-use egme_ord::demo::{self, DemoFile};
 use egme_ord::store::Store;
+use egme_ord_core::config::Config;
+use egme_ord_core::demo::{self, DemoFile};
 
 /// Per cycle: time, E-Redes files written, E-Redes days closed, late mobility records.
 type CycleRow = (DateTime<Utc>, usize, usize, u64);

@@ -8,8 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use egme_ord::demo;
-use egme_ord::filename::{OrdFileName, MAX_TRANSMISSION_ID};
+use egme_ord_core::demo;
+use egme_ord_core::filename::{OrdFileName, MAX_TRANSMISSION_ID};
 use serde_json::Value;
 
 const FIRST: &str = "2024-10-28T21:30:00Z";

@@ -11,7 +11,7 @@ use crate::support::sshd::Sshd;
 use crate::support::{
     assert_all_promises, once, ord_side, sftp_workspace, spawn_once, write_all, FIRST,
 };
-use egme_ord::demo;
+use egme_ord_core::demo;
 use serde_json::Value;
 
 /// What the ORDs must end up with: the same cycle on a direct connection.

@@ -15,9 +15,9 @@ use crate::support::{
     assert_all_promises, assert_idle, assert_no_id_twice, once, ord_side, spawn_once, write_all,
     Rng, FIRST,
 };
-use egme_ord::demo;
-use egme_ord::region::Region;
-use egme_ord::sgl::{self, Dialect, ReadOptions};
+use egme_ord_core::demo;
+use egme_ord_core::region::Region;
+use egme_ord_core::sgl::{self, Dialect, ReadOptions};
 
 const SECOND: &str = "2024-10-29T21:30:00Z";
 

@@ -8,10 +8,10 @@ use std::path::Path;
 
 use crate::support::{once, one_server, write_all, FIRST};
 use chrono::NaiveDate;
-use egme_ord::cpe::Cpe;
-use egme_ord::demo;
-use egme_ord::region::Region;
 use egme_ord::store::Store;
+use egme_ord_core::cpe::Cpe;
+use egme_ord_core::demo;
+use egme_ord_core::region::Region;
 
 /// A valid E-Redes file for the `k`-th test CPE: (name, text).
 fn valid(k: u64) -> (String, String) {

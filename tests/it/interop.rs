@@ -10,7 +10,7 @@ use crate::support::{
     assert_all_promises, assert_no_id_twice, events, once, ord_side, sftp_workspace, write_all,
     SftpServer, FIRST,
 };
-use egme_ord::demo;
+use egme_ord_core::demo;
 use serde_json::Value;
 
 const SECOND: &str = "2024-10-29T21:30:00Z";

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::support::sshd::Sshd;
 use crate::support::{once, one_server, write_all, FIRST};
-use egme_ord::demo;
+use egme_ord_core::demo;
 
 /// The server's host key as `type base64`.
 fn host_key(server: &Sshd) -> String {

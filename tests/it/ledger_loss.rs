@@ -16,8 +16,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use egme_ord::demo;
-use egme_ord::filename::{Direction, OrdFileName};
+use egme_ord_core::demo;
+use egme_ord_core::filename::{Direction, OrdFileName};
 use serde_json::Value;
 
 const FIRST: &str = "2024-10-28T21:30:00Z";
@@ -105,7 +105,7 @@ fn packs(root: &Path) -> BTreeMap<PathBuf, String> {
             let p = e.path();
             if p.is_dir() {
                 dirs.push(p);
-            } else if egme_ord::pack::is_pack_name(&p.to_string_lossy()) {
+            } else if egme_ord_core::ledger::is_pack_name(&p.to_string_lossy()) {
                 out.insert(
                     p.clone(),
                     egme_ord::fsutil::sha256_hex(&fs::read(&p).unwrap()),
@@ -577,7 +577,7 @@ fn a_backup_taken_while_run_is_mid_send_restores_and_recovers_with_nothing_dupli
         .filter_map(|e| {
             OrdFileName::parse(
                 &e.file_name().to_string_lossy(),
-                egme_ord::region::Region::Continent,
+                egme_ord_core::region::Region::Continent,
                 Direction::Outbound,
             )
             .ok()

@@ -7,9 +7,9 @@ use crate::support::write_all;
 
 use std::fs;
 
-use egme_ord::calendar::LabelConvention;
-use egme_ord::demo;
-use egme_ord::sgl::{self, Dialect, ReadOptions};
+use egme_ord_core::calendar::LabelConvention;
+use egme_ord_core::demo;
+use egme_ord_core::sgl::{self, Dialect, ReadOptions};
 use rust_decimal::Decimal;
 
 #[test]

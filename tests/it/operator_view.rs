@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{bin, once, write_all, FIRST};
-use egme_ord::demo;
+use egme_ord_core::demo;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

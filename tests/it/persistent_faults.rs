@@ -9,9 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use egme_ord::demo;
-use egme_ord::filename::{Direction, OrdFileName};
 use egme_ord::store::Store;
+use egme_ord_core::demo;
+use egme_ord_core::filename::{Direction, OrdFileName};
 use serde_json::Value;
 
 const FIRST: &str = "2024-10-28T21:30:00Z";
@@ -264,7 +264,7 @@ fn a_send_waits_for_its_intake_until_the_last_cycle_of_the_day_over_sftp() {
     assert_eq!(ord(&s, "eda")["files_written"], 0, "{s}");
     let events = Store::open(&late.join("state/egme-ord.sqlite"))
         .unwrap()
-        .events(egme_ord::event::EventKind::SendWithoutIntake)
+        .events(egme_ord_core::event::EventKind::SendWithoutIntake)
         .unwrap();
     assert_eq!(events.len(), 2, "{events:?}");
     assert!(
@@ -338,9 +338,9 @@ mod jumping_clock {
     use std::time::Duration;
 
     use chrono::{DateTime, Utc};
-    use egme_ord::config::Config;
     use egme_ord::cycle::{load_registry, RunOptions};
     use egme_ord::daemon::{self, Clock};
+    use egme_ord_core::config::Config;
 
     /// A clock that moves on by the poll interval, except once, when it jumps 40 days ahead.
     struct JumpingClock {
@@ -717,7 +717,12 @@ fn sigterm_with_a_frozen_server_stops_within_stop_timeout_and_the_restart_delive
     let ids: BTreeSet<u64> = names
         .iter()
         .filter_map(|n| {
-            OrdFileName::parse(n, egme_ord::region::Region::Continent, Direction::Outbound).ok()
+            OrdFileName::parse(
+                n,
+                egme_ord_core::region::Region::Continent,
+                Direction::Outbound,
+            )
+            .ok()
         })
         .map(|n| n.ntransm.value)
         .collect();

@@ -8,10 +8,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use egme_ord::demo::{self, DemoFile};
-use egme_ord::filename::{Direction, OrdFileName};
-use egme_ord::region::Region;
-use egme_ord::sgl::{self, Dialect, ReadOptions};
+use egme_ord_core::demo::{self, DemoFile};
+use egme_ord_core::filename::{Direction, OrdFileName};
+use egme_ord_core::region::Region;
+use egme_ord_core::sgl::{self, Dialect, ReadOptions};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -490,7 +490,7 @@ fn archived(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut kept = BTreeMap::new();
     for path in walk(dir) {
         let p = Path::new(&path);
-        if egme_ord::pack::is_pack_name(&path) {
+        if egme_ord_core::ledger::is_pack_name(&path) {
             for m in egme_ord::pack::pack_members(p).unwrap() {
                 kept.insert(m.name, m.bytes);
             }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::support::{bin, write_all};
-use egme_ord::demo;
+use egme_ord_core::demo;
 
 /// Every path under `root`, recursively.
 fn tree(root: &Path) -> BTreeSet<PathBuf> {

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use chrono::{TimeZone, Utc};
-use egme_ord::demo::{self, DemoFile};
+use egme_ord_core::demo::{self, DemoFile};
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -144,7 +144,7 @@ fn an_evse_moved_to_another_cpe_from_a_date_counts_there_from_that_day() {
         },
         &evse,
     );
-    let at = |cpe: &egme_ord::cpe::Cpe| -> Decimal {
+    let at = |cpe: &egme_ord_core::cpe::Cpe| -> Decimal {
         day29
             .iter()
             .filter(|f| f.3 == cpe.to_string())

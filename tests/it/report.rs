@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use egme_ord::demo;
+use egme_ord_core::demo;
 use rust_decimal::Decimal;
 
 const FIRST: &str = "2024-10-28T21:30:00Z";

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::Path;
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use egme_ord::demo::{self, DemoFile};
+use egme_ord_core::demo::{self, DemoFile};
 use serde_json::{json, Value};
 
 /// Daily cycles from 28 October 2024.

@@ -8,7 +8,7 @@ use crate::support::{
     assert_idle, bin, delivered, names, once, one_server, sftp_workspace as workspace, write_all,
     FIRST,
 };
-use egme_ord::demo;
+use egme_ord_core::demo;
 use serde_json::Value;
 
 #[test]

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use egme_ord::demo::{self, DemoFile};
+use egme_ord_core::demo::{self, DemoFile};
 use serde_json::{json, Value};
 
 /// The `valid_to` every CPE row gets: the first day the CPEs are off (`31 December` → 1 January).

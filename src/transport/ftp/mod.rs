@@ -21,7 +21,7 @@ use super::{
     upload_temp_name, Listing, Offered, Probe, PutOutcome, RemoteDir, RenameOntoExisting, SafeName,
     TransportError,
 };
-use crate::config::FtpSettings;
+use egme_ord_core::config::FtpSettings;
 
 mod tls;
 
@@ -723,7 +723,7 @@ impl RemoteDir for FtpDir {
 
     fn move_into(&mut self, name: &SafeName, folder: &str) -> Result<(), TransportError> {
         let from = self.remote(name);
-        let target = crate::config::remote_subfolder(&self.settings.path, folder)
+        let target = egme_ord_core::config::remote_subfolder(&self.settings.path, folder)
             .trim_end_matches('/')
             .to_string();
         self.with_conn(|me, conn| {

@@ -14,7 +14,7 @@ use ssh2::{
 };
 
 use self::pipeline::{Broken, Fetched, Lanes, Pipe, Refused, Upload, Wire};
-use crate::remote::{entry_kind, EntryKind};
+use egme_ord_core::remote::{entry_kind, EntryKind};
 
 /// SFTP channels per session for pipelined batches (each one an sftp-server process at the ORD):
 /// two lanes flush twice as many files at once as one, without another handshake. Fewer are used
@@ -22,9 +22,9 @@ use crate::remote::{entry_kind, EntryKind};
 const LANES: usize = 2;
 use super::{plain_name, Listing, OfferedKey, PutOutcome, RemoteDir, SafeName, TransportError};
 use crate::fsutil::permission_problem;
-use crate::known_hosts::{KnownHosts, Verdict};
+use egme_ord_core::known_hosts::{KnownHosts, Verdict};
 
-pub use crate::config::SftpSettings;
+use egme_ord_core::config::SftpSettings;
 
 struct Connection {
     session: Session,
@@ -326,7 +326,7 @@ impl Attempt {
 /// The wait before retry `attempt` of an operation: 0.5 s doubling, at most 30 s, jittered by the
 /// operation's number and the process (several egme-ord processes retrying together spread out).
 pub(in crate::transport) fn backoff(attempt: u32, seed: u64) -> Duration {
-    crate::backoff::backoff(
+    egme_ord_core::backoff::backoff(
         Duration::from_millis(500),
         attempt,
         Duration::from_secs(30),

@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use ssh2::{Channel, Session};
 
 use super::wire::{self, NameEntry, Reply, Request};
-use crate::remote::{entry_kind, EntryKind};
+use egme_ord_core::remote::{entry_kind, EntryKind};
 
 /// Files in flight per channel.
 pub const WINDOW: usize = 32;

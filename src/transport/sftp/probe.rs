@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use ssh2::{ErrorCode, FileStat, OpenFlags, OpenType, RenameFlags, Sftp};
 
 use super::SftpDir;
-use crate::remote::SafeName;
 use crate::transport::probe::{probe_names, Written};
 use crate::transport::{Offered, Probe, RemoteDir, RenameOntoExisting};
+use egme_ord_core::remote::SafeName;
 
 impl SftpDir {
     pub(super) fn probe_server(&mut self, writes: bool) -> Probe {

@@ -12,8 +12,8 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use egme_ord::demo::{self, DemoFile};
-use egme_ord::filename::OrdFileName;
+use egme_ord_core::demo::{self, DemoFile};
+use egme_ord_core::filename::OrdFileName;
 use serde_json::Value;
 use sshd::Sshd;
 
