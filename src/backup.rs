@@ -20,13 +20,12 @@ use thiserror::Error;
 use crate::fsutil::{create_private_dir, write_atomic};
 use crate::store::{Store, StoreError};
 use egme_ord_core::config::Config;
+use egme_ord_core::work_dir::{WorkDir, KEPT};
 
 /// The ledger's copy in a backup folder.
 pub const LEDGER_COPY: &str = "egme-ord.sqlite";
 /// What a backup folder says of itself.
 pub const MANIFEST: &str = "backup.json";
-/// The folders of the work folder that a backup keeps.
-pub const KEPT: [&str; 3] = ["outbox", "archive", "quarantine"];
 
 #[derive(Debug, Error)]
 pub enum BackupError {
@@ -291,7 +290,7 @@ pub fn inspect(
             m.ledger_id
         ));
     }
-    if !sequences.is_empty() && !from.join("work").join("outbox").is_dir() {
+    if !sequences.is_empty() && !WorkDir::new(&from.join("work")).outboxes().is_dir() {
         problems.push(format!(
             "{}: no work/outbox, though the ledger records sent files: the sent files' copies are missing (`verify` will report them; the ORDs' folders are the only evidence left of what was sent)",
             from.display()

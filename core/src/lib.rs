@@ -27,3 +27,4 @@ pub mod sgl;
 pub mod tou;
 pub mod verify;
 pub mod versions;
+pub mod work_dir;

@@ -131,7 +131,7 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
     let mut findings: Vec<Finding> = Vec::new();
     for ord in &ws.config.ords {
         let sent = ws.store.sent_files(&ord.name, false)?;
-        let outbox = outbox_copies(&ws.config.work_dir.join("outbox").join(&ord.name), &sent);
+        let outbox = outbox_copies(&ws.config.work().outbox(&ord.name), &sent);
         let received = ws.store.received_copies(&ord.name)?;
         let stored = stored_copies(&received);
         let (remote, remote_leftovers) = if args.no_remote {

@@ -74,7 +74,7 @@ fn each_cpe_day(
     mut each: impl FnMut(&CpeDay) -> Result<(), CycleError>,
 ) -> Result<(), CycleError> {
     let (day, n) = (head.day, head.calendar.len());
-    let outbox = config.work_dir.join("outbox").join(&ord.name);
+    let outbox = config.work().outbox(&ord.name);
     let mut packs = PackReader::new(&outbox);
     for cpe in cpes {
         let mut last: BTreeMap<(String, String), egme_ord_core::ledger::SentFile> = BTreeMap::new();

@@ -279,7 +279,7 @@ impl Cycle<'_> {
                 None => {
                     crashpoint(self.options.crash_at.as_deref(), "before-delivery");
                     let dir = self.endpoint(&ord.send)?;
-                    let outbox = self.work(&["outbox", &ord.name]);
+                    let outbox = self.outbox_dir(&ord.name);
                     let fallback = self.outbox_read_dir(&ord.name);
                     uploader.insert(Uploader::start(
                         dir,

@@ -1,6 +1,7 @@
 //! The fence's shell: gathers one ORD's witnesses (the outbox's high-water mark and packs, the ORD's folders), asks [`egme_ord_core::fence::judge`], carries out its verdict.
 
 use egme_ord_core::event::EventKind;
+use egme_ord_core::work_dir::{orphans, WorkDir};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -280,9 +281,9 @@ fn gather(
 /// Moves `name` out of `dir` into `dir/orphans/` (under a new name if one is taken there): a pack
 /// is never overwritten, not even one that no ledger row names.
 pub fn set_aside(dir: &Path, name: &str) -> io::Result<PathBuf> {
-    let orphans = dir.join("orphans");
-    fs::create_dir_all(&orphans)?;
-    let to = unique_path(&orphans, name);
+    let aside = orphans(dir);
+    fs::create_dir_all(&aside)?;
+    let to = unique_path(&aside, name);
     fs::rename(dir.join(name), &to)?;
     Ok(to)
 }
@@ -290,14 +291,14 @@ pub fn set_aside(dir: &Path, name: &str) -> io::Result<PathBuf> {
 impl Cycle<'_> {
     /// The ORD's outbox folder.
     pub(crate) fn outbox_dir(&self, ord: &str) -> PathBuf {
-        self.work(&["outbox", ord])
+        self.config.work().outbox(ord)
     }
 
     /// The outbox whose packs and mark say what was sent: the work folder's, or in a dry run the
     /// real one.
     pub(crate) fn outbox_read_dir(&self, ord: &str) -> PathBuf {
         match &self.options.dry_run_outbox_of {
-            Some(real) => real.join("outbox").join(ord),
+            Some(real) => WorkDir::new(real).outbox(ord),
             None => self.outbox_dir(ord),
         }
     }

@@ -1,6 +1,7 @@
 //! Intake of mobility inputs (OCPI CDR JSON, quarter-hour CSV): mapped through the registry, versioned, unmappable records quarantined.
 
 use egme_ord_core::event::EventKind;
+use egme_ord_core::work_dir::MOBILITY;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 
@@ -157,7 +158,7 @@ impl Cycle<'_> {
         };
         let stored_path = match kept_at {
             Some(path) => path.to_string(),
-            None => self.archive("mobility", name, bytes)?,
+            None => self.archive(MOBILITY, name, bytes)?,
         };
         let changes = self.version_records(name, records, closed_by_ord, &mut rejected, sum)?;
         let status = if rejected.is_empty() {
@@ -254,7 +255,7 @@ impl Cycle<'_> {
         name: &str,
         rejected: &[String],
     ) -> Result<(), CycleError> {
-        let q = self.work(&["quarantine", "mobility"]);
+        let q = self.config.work().quarantine(MOBILITY);
         let report_path = unique_path(&q, &format!("{name}.rejected.txt"));
         write_atomic(&report_path, (rejected.join("\n") + "\n").as_bytes())
             .map_err(io_err(&report_path))?;
@@ -471,7 +472,7 @@ impl Cycle<'_> {
         mtime: i64,
         sha: &str,
     ) -> Result<(), CycleError> {
-        let path = self.quarantine("mobility", name, bytes, &format!("{name:?}: {reason}\n"))?;
+        let path = self.quarantine(MOBILITY, name, bytes, &format!("{name:?}: {reason}\n"))?;
         self.store.record_mobility(
             name,
             size,

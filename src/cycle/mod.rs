@@ -407,15 +407,9 @@ impl<'a> Cycle<'a> {
         })
     }
 
-    fn work(&self, parts: &[&str]) -> PathBuf {
-        parts
-            .iter()
-            .fold(self.config.work_dir.clone(), |p, part| p.join(part))
-    }
-
     /// The folder where received files of `kind` (an ORD's name, `mobility`) are archived today.
     pub(crate) fn archive_dir(&self, kind: &str) -> PathBuf {
-        self.work(&["archive", kind, &self.now.format("%Y-%m-%d").to_string()])
+        self.config.work().archive_day(kind, self.now.date_naive())
     }
 
     /// Writes a batch's pack into `dir` (synced before the batch commits, see [`DeferredSync`]);
@@ -453,7 +447,7 @@ impl<'a> Cycle<'a> {
         bytes: Option<&[u8]>,
         report: &str,
     ) -> Result<PathBuf, CycleError> {
-        let dir = self.work(&["quarantine", kind]);
+        let dir = self.config.work().quarantine(kind);
         let path = crate::fsutil::unique_path(&dir, &crate::fsutil::local_name(name));
         if let Some(b) = bytes {
             self.pending.write_atomic(&path, b).map_err(io_err(&path))?;

@@ -16,6 +16,7 @@ use crate::store::Store;
 use egme_ord_core::config::{Config, OrdConfig};
 use egme_ord_core::ledger::is_pack_name;
 use egme_ord_core::retention::{archive_day_prunable, outbox_pack_prunable, Cutoffs};
+use egme_ord_core::work_dir::MOBILITY;
 
 /// What one ORD's prune removed (or, in a dry run, would remove).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -56,7 +57,7 @@ pub fn prune(
         dry_run,
         ..PruneReport::default()
     };
-    let work = |parts: &[&str]| parts.iter().fold(config.work_dir.clone(), |p, x| p.join(x));
+    let work = config.work();
     for ord in &config.ords {
         let mut o = OrdPrune {
             ord: ord.name.clone(),
@@ -65,20 +66,20 @@ pub fn prune(
         prune_outbox(
             store,
             ord,
-            &work(&["outbox", &ord.name]),
+            &work.outbox(&ord.name),
             &cutoffs,
             (now, dry_run),
             &mut o,
         )?;
-        for day in old_days(&work(&["archive", &ord.name]), &cutoffs) {
-            let dir = work(&["archive", &ord.name, &day.to_string()]);
+        for day in old_days(&work.archive(&ord.name), &cutoffs) {
+            let dir = work.archive_day(&ord.name, day);
             if !dry_run {
                 o.received_files_pruned += store.mark_kept_under_pruned(&ord.name, &dir, now)?;
             }
             o.bytes += remove(&dir, dry_run)?;
             o.archive_days.push(day);
         }
-        let quarantine = work(&["quarantine", &ord.name]);
+        let quarantine = work.quarantine(&ord.name);
         for file in files_older(&quarantine, cutoffs.quarantine_before)? {
             if !dry_run {
                 o.received_files_pruned += store.mark_kept_file_pruned(&ord.name, &file, now)?;
@@ -86,7 +87,7 @@ pub fn prune(
             o.bytes += remove(&file, dry_run)?;
             o.quarantined_files += 1;
         }
-        for file in files_older(&work(&["reports", &ord.name]), cutoffs.reports_before)? {
+        for file in files_older(&work.ord_reports(&ord.name), cutoffs.reports_before)? {
             o.bytes += remove(&file, dry_run)?;
             o.report_files += 1;
         }
@@ -100,14 +101,11 @@ pub fn prune(
         report.bytes += o.bytes;
         report.ords.push(o);
     }
-    for day in old_days(&work(&["archive", "mobility"]), &cutoffs) {
-        report.bytes += remove(&work(&["archive", "mobility", &day.to_string()]), dry_run)?;
+    for day in old_days(&work.archive(MOBILITY), &cutoffs) {
+        report.bytes += remove(&work.archive_day(MOBILITY, day), dry_run)?;
         report.mobility_archive_days.push(day);
     }
-    for file in files_older(
-        &work(&["quarantine", "mobility"]),
-        cutoffs.quarantine_before,
-    )? {
+    for file in files_older(&work.quarantine(MOBILITY), cutoffs.quarantine_before)? {
         report.bytes += remove(&file, dry_run)?;
     }
     Ok(report)

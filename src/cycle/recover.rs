@@ -30,6 +30,7 @@ use egme_ord_core::ledger::{is_pack_name, pack_first_id, pack_name, PackSlice, P
 use egme_ord_core::registry::SupplierKey;
 use egme_ord_core::remote::{RemoteEntry, SafeName};
 use egme_ord_core::sgl::{self, ReadOptions};
+use egme_ord_core::work_dir::{orphans, MOBILITY};
 
 /// What the operator asked of `recover`.
 #[derive(Debug, Clone, Default)]
@@ -101,7 +102,7 @@ fn archive_packs(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for d in days {
         out.extend(packs_in(&d));
-        out.extend(packs_in(&d.join("orphans")));
+        out.extend(packs_in(&orphans(&d)));
     }
     out
 }
@@ -449,7 +450,7 @@ impl Cycle<'_> {
             }
         }
         let closed = self.store.days_state(&ord.name)?.closed;
-        for path in archive_packs(&self.work(&["archive", &ord.name])) {
+        for path in archive_packs(&self.config.work().archive(&ord.name)) {
             for_each_member(&path, io_err(&path), |m| {
                 let sha = sha256_hex(&m.bytes);
                 if self.store.received_known(&ord.name, &m.name, &sha)? {
@@ -491,7 +492,7 @@ impl Cycle<'_> {
             }
         }
         let closed_by_ord = self.closed_days()?;
-        let root = self.work(&["archive", "mobility"]);
+        let root = self.config.work().archive(MOBILITY);
         let mut days: Vec<PathBuf> = fs::read_dir(&root)
             .into_iter()
             .flatten()

@@ -400,7 +400,7 @@ impl Cycle<'_> {
     /// send that changed the day. It is derived from the ledger and the outbox: a failure to
     /// write it is logged, the send stands.
     fn write_day_folder(&self, ord: &OrdConfig, day: NaiveDate) {
-        let top = self.work(&["reports"]);
+        let top = self.config.work().reports();
         let dir = top.join(&ord.name).join(day.to_string());
         let group = self.config.reports.group.as_deref();
         let (config, registry, store) = (self.config, self.registry, &*self.store);
@@ -597,7 +597,7 @@ impl Cycle<'_> {
         day: NaiveDate,
         rows: &[ReportRow],
     ) -> Result<(), CycleError> {
-        let dir = self.work(&["reports", &ord.name, &day.to_string()]);
+        let dir = self.config.work().report_day(&ord.name, day);
         let stamp = self.now.format("%Y%m%dT%H%M%SZ");
         let json_path = dir.join(format!("netting-{stamp}.json"));
         // Assembled from the rows' JSON text: the day's report is never held as one JSON tree.

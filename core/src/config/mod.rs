@@ -333,6 +333,11 @@ fn parse_time_of_day(text: &str) -> Option<NaiveTime> {
 }
 
 impl Config {
+    /// The work folder, by what each of its folders holds.
+    pub fn work(&self) -> crate::work_dir::WorkDir<'_> {
+        crate::work_dir::WorkDir::new(&self.work_dir)
+    }
+
     /// Parses `text` (read from `file`); relative paths are resolved against the file's folder.
     /// Every mistake of every section is reported, each with its line, column and key path.
     pub fn parse(text: &str, file: &Path) -> Result<Config, Vec<ConfigError>> {
