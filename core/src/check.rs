@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::filename::{Direction, NameError, OrdFileName};
 use crate::region::Region;
-use crate::sgl::{self, Code, DataStatus, Diagnostic, Dialect, ReadOptions, Report};
+use crate::sgl::{self, Code, DataStatus, Diagnostic, Dialect, ReadOptions, Report, SglFile};
 
 /// The code the EGME uses as origin entity in the files it writes.
 pub const EGME_ENTITY: &str = "MOBI";
@@ -43,6 +43,44 @@ pub fn name_diagnostic(err: &NameError) -> Diagnostic {
         NameError::Cpe { .. } => Code::NameCpe,
     };
     Diagnostic::new(0, err.offset() + 1, code, err.to_string())
+}
+
+/// Who an ORD file received by the intake must come from, and how it is written.
+#[derive(Debug, Clone, Copy)]
+pub struct Sender<'a> {
+    pub region: Region,
+    pub dialect: &'a Dialect,
+    /// The ORD's entity code, the file's origin.
+    pub origin: &'a str,
+    /// The EGME's code as the ORD's files name it, their destination.
+    pub destination: &'a str,
+}
+
+/// An ORD file as the intake checks it: its name as an inbound name of the sender's region, its
+/// content read with the sender's dialect, origin and destination. The name and file when both
+/// parsed, and every diagnostic (a file that parsed may still carry errors: the caller decides
+/// from their severity).
+pub fn check_received(
+    name: &str,
+    bytes: &[u8],
+    sender: &Sender<'_>,
+) -> (Option<(OrdFileName, SglFile)>, Vec<Diagnostic>) {
+    let parsed = OrdFileName::parse(name, sender.region, Direction::Inbound);
+    let mut diagnostics = Vec::new();
+    if let Err(e) = &parsed {
+        diagnostics.push(name_diagnostic(e));
+    }
+    let name = parsed.ok();
+    let options = ReadOptions {
+        region: sender.region,
+        dialect: sender.dialect,
+        expected_origin: Some(sender.origin),
+        expected_destination: Some(sender.destination),
+        name: name.as_ref(),
+    };
+    let report = sgl::read(bytes, &options);
+    diagnostics.extend(report.diagnostics);
+    (name.zip(report.file), diagnostics)
 }
 
 /// Checks a file: `name` is its base name, `region`/`direction` are inferred when `None`.
@@ -114,6 +152,35 @@ fn read_with_name(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_received_file_is_checked_as_its_senders_name_origin_and_destination() {
+        let name = "171234PEPT0002000123681633GX_20210706_693.sgl";
+        let bytes =
+            include_bytes!("../../fixtures/valid/171234PEPT0002000123681633GX_20210706_693.sgl");
+        let dialect = Dialect::default();
+        let from = |origin, destination| Sender {
+            region: Region::Continent,
+            dialect: &dialect,
+            origin,
+            destination,
+        };
+        let (checked, diagnostics) = check_received(name, bytes, &from("EDIS", "0099/1"));
+        assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
+        let (parsed, file) = checked.expect("name and file parsed");
+        assert_eq!(parsed.cpe.to_string(), "PT0002000123681633GX");
+        assert_eq!(file.header.transmission_id, 372);
+        // Another ORD's origin: an error, the file still parsed (the caller quarantines it).
+        let (_, diagnostics) = check_received(name, bytes, &from("EEM", "0099/1"));
+        assert!(
+            diagnostics.iter().any(Diagnostic::is_error),
+            "{diagnostics:?}"
+        );
+        // A name that is not an inbound name: no name, its diagnostic at line 0.
+        let (checked, diagnostics) = check_received("x.sgl", bytes, &from("EDIS", "0099/1"));
+        assert!(checked.is_none());
+        assert!(diagnostics.iter().any(|d| d.line == 0 && d.is_error()));
+    }
 
     #[test]
     fn bad_name_and_bad_content_are_both_reported() {

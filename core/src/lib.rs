@@ -23,6 +23,7 @@ pub mod registry;
 pub mod remote;
 pub mod report;
 pub mod retention;
+pub mod session_place;
 pub mod sgl;
 pub mod tou;
 pub mod verify;

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::ledger::ReceivedStatus;
+use crate::mobility::MobilityInput;
 use crate::planner::Schedule;
 
 /// An ORD version of a CPE-day: the header's transmission id, then the name's NTransm.
@@ -77,6 +78,25 @@ pub enum Tie {
     /// A later version (quarter-hour readings: `last_updated` is the file's mtime, whole
     /// seconds, and files are received in order, so a later file in the same second replaces).
     LaterReceiptWins,
+}
+
+impl Tie {
+    /// What equal times mean for a record read from an input of this kind: a CDR's stamp is its
+    /// version; readings carry their file's mtime (whole seconds), and files are received in
+    /// order, so a later file in the same second replaces.
+    pub fn of_input(input: MobilityInput) -> Tie {
+        match input {
+            MobilityInput::OcpiCdrs => Tie::Stale,
+            MobilityInput::QuarterHourReadings => Tie::LaterReceiptWins,
+        }
+    }
+}
+
+/// Whether a received ORD file shows a gap in the ORD's transmission ids: it is newer than the
+/// last one received (`last`) and does not name that one as its previous. (An older file, a
+/// resend or a correction of an old day, says nothing of a gap.)
+pub fn transmission_gap(last: u64, transmission_id: u64, previous_id: u64) -> bool {
+    transmission_id > last && previous_id != last
 }
 
 /// Judges a mobility record: its `last_updated` against the one held, its days against the
@@ -227,6 +247,40 @@ mod tests {
                 |_| true
             ),
             RecordVerdict::Stale
+        );
+    }
+
+    #[test]
+    fn a_gap_is_a_newer_file_that_does_not_follow_the_last_received() {
+        assert!(!transmission_gap(106, 107, 106), "the next one");
+        assert!(transmission_gap(106, 900, 899), "ids 107-899 not seen");
+        assert!(
+            transmission_gap(106, 107, 105),
+            "a newer file naming an older previous"
+        );
+        assert!(
+            !transmission_gap(106, 50, 49),
+            "an older file (a resend) says nothing"
+        );
+        assert!(!transmission_gap(106, 106, 105), "the same id again");
+    }
+
+    #[test]
+    fn equal_stamps_are_the_same_cdr_but_a_later_readings_file() {
+        use crate::mobility::MobilityInput;
+        assert_eq!(
+            MobilityInput::of_name("cdrs.json"),
+            Some(MobilityInput::OcpiCdrs)
+        );
+        assert_eq!(
+            MobilityInput::of_name("readings.csv"),
+            Some(MobilityInput::QuarterHourReadings)
+        );
+        assert_eq!(MobilityInput::of_name("notes.txt"), None);
+        assert_eq!(Tie::of_input(MobilityInput::OcpiCdrs), Tie::Stale);
+        assert_eq!(
+            Tie::of_input(MobilityInput::QuarterHourReadings),
+            Tie::LaterReceiptWins
         );
     }
 }

@@ -11,16 +11,16 @@ use crate::fsutil::sha256_hex;
 use crate::pack::PackBuilder;
 use crate::store::ReceivedFile;
 use crate::transport::{RemoteDir, TransportError};
-use egme_ord_core::check::name_diagnostic;
+use egme_ord_core::check::{check_received, Sender};
 use egme_ord_core::config::OrdConfig;
 use egme_ord_core::cpe::Cpe;
-use egme_ord_core::filename::{Direction, OrdFileName};
+use egme_ord_core::filename::OrdFileName;
 use egme_ord_core::ledger::ReceivedStatus;
 use egme_ord_core::profile::DayProfile;
 use egme_ord_core::remote::is_safe_name;
 use egme_ord_core::remote::{Listing, RemoteEntry, SafeName, UnsafeEntry};
-use egme_ord_core::sgl::{self, Code, Diagnostic, ReadOptions, SglFile};
-use egme_ord_core::versions::{file_outcome, judge_day, DayVerdict, OrdVersion};
+use egme_ord_core::sgl::{Code, Diagnostic, SglFile};
+use egme_ord_core::versions::{file_outcome, judge_day, transmission_gap, DayVerdict, OrdVersion};
 
 /// Files downloaded (or uploaded) per batch: bounds memory, keeps sessions busy.
 pub(super) const BATCH: usize = 256;
@@ -87,31 +87,6 @@ fn first_diagnostics(diagnostics: &[Diagnostic]) -> String {
         shown.push(format!("and {} more", diagnostics.len() - 3));
     }
     shown.join("; ")
-}
-
-/// An ORD file's name and content checked together: the parsed name and file when both are
-/// valid, and every diagnostic of either.
-fn check_ord_file(
-    ord: &OrdConfig,
-    entry: &RemoteEntry,
-    bytes: &[u8],
-) -> (Option<(OrdFileName, SglFile)>, Vec<Diagnostic>) {
-    let parsed = OrdFileName::parse(entry.name.as_str(), ord.region, Direction::Inbound);
-    let mut diagnostics = Vec::new();
-    if let Err(e) = &parsed {
-        diagnostics.push(name_diagnostic(e));
-    }
-    let name = parsed.ok();
-    let options = ReadOptions {
-        region: ord.region,
-        dialect: &ord.dialect,
-        expected_origin: Some(&ord.ord_entity),
-        expected_destination: Some(&ord.inbound_destination),
-        name: name.as_ref(),
-    };
-    let report = sgl::read(bytes, &options);
-    diagnostics.extend(report.diagnostics);
-    (name.zip(report.file), diagnostics)
 }
 
 impl Cycle<'_> {
@@ -367,7 +342,13 @@ impl Cycle<'_> {
         keep: Keep<'_>,
     ) -> Result<ReceivedStatus, CycleError> {
         let sha = sha256_hex(bytes);
-        let (checked, diagnostics) = check_ord_file(ord, entry, bytes);
+        let sender = Sender {
+            region: ord.region,
+            dialect: &ord.dialect,
+            origin: &ord.ord_entity,
+            destination: &ord.inbound_destination,
+        };
+        let (checked, diagnostics) = check_received(entry.name.as_str(), bytes, &sender);
         let Some((name, file)) = checked else {
             return self.reject(ord, entry.into(), Some(bytes), &diagnostics, &sha);
         };
@@ -433,7 +414,7 @@ impl Cycle<'_> {
     ) -> Result<(), CycleError> {
         if let Some(last) = self.store.last_inbound_id(&ord.name)? {
             let h = &file.header;
-            if h.transmission_id > last && h.previous_transmission_id != last {
+            if transmission_gap(last, h.transmission_id, h.previous_transmission_id) {
                 self.store.event(self.now, Some(&ord.name), EventKind::MissingTransmission, &format!(
                     "{}: previous transmission id {} but the last received was {last}: a transmission may be missing",
                     entry.name, h.previous_transmission_id))?;

@@ -16,8 +16,9 @@ use egme_ord_core::calendar::day_of_instant;
 use egme_ord_core::config::OrdConfig;
 use egme_ord_core::cpe::Cpe;
 use egme_ord_core::ledger::MobilityFileStatus;
-use egme_ord_core::mobility::{csv, ocpi, CemeId, MobilityRecord, Place, QuarterEnergy};
+use egme_ord_core::mobility::{csv, ocpi, CemeId, MobilityInput, MobilityRecord, Place};
 use egme_ord_core::remote::{RemoteEntry, UnsafeEntry};
+use egme_ord_core::session_place::{days_at, place_session};
 use egme_ord_core::versions::{judge_record_with, RecordVerdict, Tie};
 
 /// Largest mobility file read.
@@ -30,45 +31,40 @@ type ReadMobility = Result<(Vec<MobilityRecord>, Vec<String>), String>;
 /// Reads a mobility file by its type: `.json` OCPI CDRs, `.csv` quarter-hour readings (whose
 /// rows carry no update time: the file's `mtime` stands for it).
 fn read_mobility(name: &str, bytes: &[u8], mtime: DateTime<Utc>, quantum: Decimal) -> ReadMobility {
-    if name.ends_with(".json") {
-        let batch = ocpi::read_cdrs(bytes, quantum).map_err(|e| e.to_string())?;
-        let rejected = batch
-            .rejected
-            .iter()
-            .map(|r| {
-                format!(
-                    "CDR #{} (id {}): {}",
-                    r.index,
-                    r.id.as_deref().unwrap_or("?"),
-                    r.reason
-                )
-            })
-            .collect();
-        Ok((batch.records, rejected))
-    } else if name.ends_with(".csv") {
-        let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
-        let (records, rejected) = csv::read_readings(text, mtime);
-        let rejected = rejected
-            .iter()
-            .map(|r| format!("line {}: {}", r.line, r.reason))
-            .collect();
-        Ok((records, rejected))
-    } else {
-        Err("unknown input type: expected .json (OCPI CDRs) or .csv (quarter-hour readings)".into())
+    match MobilityInput::of_name(name) {
+        Some(MobilityInput::OcpiCdrs) => {
+            let batch = ocpi::read_cdrs(bytes, quantum).map_err(|e| e.to_string())?;
+            let rejected = batch
+                .rejected
+                .iter()
+                .map(|r| {
+                    format!(
+                        "CDR #{} (id {}): {}",
+                        r.index,
+                        r.id.as_deref().unwrap_or("?"),
+                        r.reason
+                    )
+                })
+                .collect();
+            Ok((batch.records, rejected))
+        }
+        Some(MobilityInput::QuarterHourReadings) => {
+            let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
+            let (records, rejected) = csv::read_readings(text, mtime);
+            let rejected = rejected
+                .iter()
+                .map(|r| format!("line {}: {}", r.line, r.reason))
+                .collect();
+            Ok((records, rejected))
+        }
+        None => Err(
+            "unknown input type: expected .json (OCPI CDRs) or .csv (quarter-hour readings)".into(),
+        ),
     }
 }
 
 /// The days each ORD has closed, by ORD.
 pub(super) type ClosedDays = BTreeMap<String, BTreeSet<NaiveDate>>;
-
-/// The local days of `ord` that quarter-hours `energy` fall on.
-fn days_at(energy: &[QuarterEnergy], ord: &OrdConfig) -> BTreeSet<NaiveDate> {
-    let (tz, convention) = (ord.schedule.tz, ord.dialect.time_convention);
-    energy
-        .iter()
-        .map(|q| day_of_instant(tz, convention, q.start))
-        .collect()
-}
 
 /// A record mapped (with the days it touches), left to another instance (`None`), or refused
 /// with why.
@@ -212,13 +208,8 @@ impl Cycle<'_> {
             let held = self.store.mobility_last_updated(&stored.key)?;
             let ord = self.config.ord(&stored.ord);
             let closed = closed_by_ord.get(&stored.ord).unwrap_or(&no_days);
-            // Readings carry their file's mtime (whole seconds): a later file in the same second
-            // replaces them (files are received in order); a CDR's stamp is its version.
-            let tie = if name.ends_with(".csv") {
-                Tie::LaterReceiptWins
-            } else {
-                Tie::Stale
-            };
+            // What equal stamps mean is the core's, by the kind of input (`Tie::of_input`).
+            let tie = MobilityInput::of_name(name).map_or(Tie::Stale, Tie::of_input);
             let verdict = judge_record_with(stored.last_updated, held, tie, &touched, |d| {
                 ord.is_some_and(|o| o.schedule.accepts(d, self.now, closed))
             });
@@ -326,38 +317,15 @@ impl Cycle<'_> {
         self.place_at(&r.place, start, &r.ceme)
     }
 
-    /// [`Self::place_of`] a session at `place` that starts at `start`, for CEME `ceme`.
+    /// [`Self::place_of`] a session at `place` that starts at `start`, for CEME `ceme` (the
+    /// decision is the core's: `session_place::place_session`).
     fn place_at(
         &self,
         place: &Place,
         start: DateTime<Utc>,
         ceme: &CemeId,
     ) -> Result<Option<(Cpe, &OrdConfig)>, String> {
-        let fallback = self.config.ords.first().map(|o| o.schedule.tz);
-        let (cpe, ord_name) = self
-            .registry
-            .place_on(place, |ord| match self.config.ord(ord) {
-                Some(o) => day_of_instant(o.schedule.tz, o.dialect.time_convention, start),
-                None => fallback.map_or(start.date_naive(), |tz| {
-                    start.with_timezone(&tz).date_naive()
-                }),
-            })?;
-        if self
-            .config
-            .registry
-            .other_ords
-            .iter()
-            .any(|o| o == ord_name)
-        {
-            return Ok(None);
-        }
-        let ord = self
-            .config
-            .ord(ord_name)
-            .ok_or_else(|| format!("ORD {ord_name} is not configured"))?;
-        let day = day_of_instant(ord.schedule.tz, ord.dialect.time_convention, start);
-        self.registry.supplier(&cpe, ceme, ord.region, day)?;
-        Ok(Some((cpe, ord)))
+        place_session(self.config, self.registry, place, start, ceme)
     }
 
     /// Decides again, when the registry changed since the mobility records were mapped, the CPE

@@ -14,6 +14,29 @@ use crate::apportion;
 use crate::calendar::{floor_to_quarter, QUARTER_MINUTES};
 use crate::cpe::Cpe;
 
+/// The kinds of file the mobility inbox takes, known by their names' extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MobilityInput {
+    /// `.json`: OCPI 2.2.1 CDRs, each with the CPO's version stamp (`last_updated`).
+    OcpiCdrs,
+    /// `.csv`: quarter-hour readings, whose rows carry no update time (the file's mtime stands
+    /// for it).
+    QuarterHourReadings,
+}
+
+impl MobilityInput {
+    /// The kind of a file by its name; `None`: not an input the inbox takes.
+    pub fn of_name(name: &str) -> Option<MobilityInput> {
+        if name.ends_with(".json") {
+            Some(MobilityInput::OcpiCdrs)
+        } else if name.ends_with(".csv") {
+            Some(MobilityInput::QuarterHourReadings)
+        } else {
+            None
+        }
+    }
+}
+
 /// A mobility supplier (CEME, an OCPI eMSP), written `CC-PPP` (country + party id), upper case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CemeId(String);
