@@ -13,6 +13,7 @@ use thiserror::Error;
 use crate::cycle::{Cycle, CycleSummary, RunOptions};
 use crate::store::Store;
 use egme_ord_core::config::Config;
+use egme_ord_core::planner::SendState;
 use egme_ord_core::registry::Registry;
 
 /// The time, behind a trait so that the loop is tested on a controllable clock without sleeping.
@@ -152,7 +153,7 @@ pub fn run(
         let mut summary = Cycle::new(config, current, store, now, clock.wall_now(), opts).run();
         let took = started.elapsed();
         for o in &mut summary.ords {
-            if o.skipped_for_backoff {
+            if o.send == SendState::BackingOff {
                 o.backoff_until = failing.get(&o.ord).map(|(_, until)| *until);
                 continue;
             }
@@ -162,7 +163,7 @@ pub fn run(
                 let failures = failing.get(&o.ord).map_or(0, |(f, _)| *f) + 1;
                 // A daily send waiting for its intake is retried every poll interval, so that it
                 // goes out in the first cycle whose intake succeeds, or at its deadline.
-                let wait = if o.send_held {
+                let wait = if o.send == SendState::Held {
                     config.poll_interval
                 } else {
                     backoff(config.poll_interval, failures, cycles ^ failures as u64)

@@ -21,6 +21,7 @@ use prometheus_client::registry::Registry;
 use crate::cycle::{CycleSummary, OrdSummary};
 use egme_ord_core::event::EventKind;
 use egme_ord_core::ledger::ReceivedStatus;
+use egme_ord_core::planner::SendState;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OrdLabel {
@@ -403,7 +404,7 @@ impl Metrics {
             .backoff_until
             .get_or_create(&label)
             .set(backing_off.map_or(0, |u| u.timestamp()));
-        if o.skipped_for_backoff {
+        if o.send == SendState::BackingOff {
             return None;
         }
         series

@@ -69,6 +69,45 @@ impl std::fmt::Display for DayState {
     }
 }
 
+/// What became of an ORD's daily send in one cycle: one state where a summary once had four
+/// booleans. It serialises as those booleans (`send_due`, `send_held`, `sent_without_intake`,
+/// `skipped_for_backoff`), the fields `once --json` has always given operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SendState {
+    /// Its time has not come, or it ran already today.
+    #[default]
+    NotDue,
+    /// Its time has come but it waits for a cycle whose intake succeeds (until its deadline).
+    Held,
+    /// It ran in this cycle.
+    Due,
+    /// It ran at its deadline without a successful intake (the ORD's totals may be missing).
+    DueWithoutIntake,
+    /// The ORD was left out of this cycle: backing off after failures.
+    BackingOff,
+}
+
+impl SendState {
+    pub fn due(self) -> bool {
+        matches!(self, SendState::Due | SendState::DueWithoutIntake)
+    }
+}
+
+impl Serialize for SendState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(4))?;
+        map.serialize_entry("send_due", &self.due())?;
+        map.serialize_entry("send_held", &(*self == SendState::Held))?;
+        map.serialize_entry(
+            "sent_without_intake",
+            &(*self == SendState::DueWithoutIntake),
+        )?;
+        map.serialize_entry("skipped_for_backoff", &(*self == SendState::BackingOff))?;
+        map.end()
+    }
+}
+
 /// What to do now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
@@ -89,6 +128,18 @@ pub struct Plan {
     pub close_days: Vec<NaiveDate>,
     /// Open days whose window passed while nothing ran: closed without a send, and reported.
     pub missed_days: Vec<NaiveDate>,
+}
+
+impl Plan {
+    /// What becomes of the send by this plan.
+    pub fn send_state(&self) -> SendState {
+        match (self.held_for_intake, self.send_due, self.without_intake) {
+            (true, _, _) => SendState::Held,
+            (false, true, true) => SendState::DueWithoutIntake,
+            (false, true, false) => SendState::Due,
+            (false, false, _) => SendState::NotDue,
+        }
+    }
 }
 
 impl Schedule {
@@ -567,5 +618,33 @@ mod tests {
             at(1, 30).next_send(None, t("2024-10-27T00:10:00Z")),
             t("2024-10-27T00:30:00Z")
         );
+    }
+
+    #[test]
+    fn a_plans_send_state_is_one_of_its_booleans_and_serialises_as_all_of_them() {
+        let plan = |send_due, held_for_intake, without_intake| Plan {
+            today: day(7, 6),
+            send_due,
+            held_for_intake,
+            without_intake,
+            send_days: Vec::new(),
+            close_days: Vec::new(),
+            missed_days: Vec::new(),
+        };
+        assert_eq!(plan(false, false, false).send_state(), SendState::NotDue);
+        assert_eq!(plan(false, true, false).send_state(), SendState::Held);
+        assert_eq!(plan(true, false, false).send_state(), SendState::Due);
+        assert_eq!(
+            plan(true, false, true).send_state(),
+            SendState::DueWithoutIntake
+        );
+        let json = serde_json::to_value(SendState::DueWithoutIntake).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({ "send_due": true, "send_held": false, "sent_without_intake": true, "skipped_for_backoff": false })
+        );
+        let json = serde_json::to_value(SendState::BackingOff).unwrap();
+        assert_eq!(json["skipped_for_backoff"], true);
+        assert_eq!(json["send_due"], false);
     }
 }

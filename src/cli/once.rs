@@ -93,7 +93,7 @@ pub fn print_summary(s: &CycleSummary) {
             o.ord,
             if received.is_empty() { "none".to_string() } else { received.join(", ") },
             if o.waiting > 0 { format!(", {} waiting to be stable", o.waiting) } else { String::new() },
-            if o.send_due { "due" } else { "not due" },
+            if o.send.due() { "due" } else { "not due" },
             o.days_sent,
             o.files_written,
             o.files_delivered,

@@ -11,6 +11,7 @@ use clap::Args;
 use egme_ord::cycle::{CycleSummary, Heartbeat, RunOptions};
 use egme_ord::daemon::{self, SystemClock};
 use egme_ord::metrics::{self, Metrics};
+use egme_ord_core::planner::SendState;
 
 use super::{exit, workspace};
 
@@ -265,15 +266,15 @@ pub fn log_summary(s: &CycleSummary, took: Duration) {
                 .copied()
                 .unwrap_or(0),
             waiting = o.waiting,
-            send_due = o.send_due,
+            send_due = o.send.due(),
             files_written = o.files_written,
             files_delivered = o.files_delivered,
             files_pending = o.files_pending,
             files_unreadable = o.files_unreadable,
             files_stuck = o.files_stuck.len(),
-            send_held = o.send_held,
+            send_held = o.send == SendState::Held,
             anomalies = o.anomalies,
-            backing_off = o.skipped_for_backoff,
+            backing_off = o.send == SendState::BackingOff,
             errors = o.errors.len(),
             "cycle summary"
         );

@@ -11,6 +11,7 @@ mod recover;
 mod send;
 
 use egme_ord_core::event::EventKind;
+use egme_ord_core::planner::SendState;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -95,11 +96,9 @@ pub struct OrdSummary {
     pub files_unreadable: usize,
     /// Files that could not be read in `STUCK_AFTER` cycles or more in a row.
     pub files_stuck: Vec<String>,
-    pub send_due: bool,
-    /// The send's time has come but it waits for an intake that failed (until its deadline).
-    pub send_held: bool,
-    /// The send went out at its deadline without a successful intake.
-    pub sent_without_intake: bool,
+    /// What became of the daily send (or the ORD left out, backing off).
+    #[serde(flatten)]
+    pub send: SendState,
     pub days_sent: usize,
     pub days_closed: usize,
     pub days_missed: usize,
@@ -112,8 +111,6 @@ pub struct OrdSummary {
     pub anomalies_new: usize,
     /// Rejected files of this ORD kept in the quarantine (all cycles).
     pub quarantined: u64,
-    /// Left out of this cycle: backing off after failures.
-    pub skipped_for_backoff: bool,
     /// Until when the daemon leaves the ORD out after this cycle's failure (set by `run`).
     pub backoff_until: Option<DateTime<Utc>>,
     /// CPE-days netted this cycle (the daily send nets only those whose inputs changed).
@@ -548,7 +545,11 @@ impl<'a> Cycle<'a> {
         let _in_cycle = span.enter();
         let mut summary = self.run_in_span();
         summary.cycle = cycle;
-        for o in summary.ords.iter().filter(|o| !o.skipped_for_backoff) {
+        for o in summary
+            .ords
+            .iter()
+            .filter(|o| o.send != SendState::BackingOff)
+        {
             if let Err(e) = self
                 .store
                 .record_ord_cycle(&o.ord, self.now, &o.errors, None)
@@ -585,13 +586,17 @@ impl<'a> Cycle<'a> {
             .iter()
             .map(|o| OrdSummary {
                 ord: o.name.clone(),
-                skipped_for_backoff: self.options.skip_ords.contains(&o.name),
+                send: if self.options.skip_ords.contains(&o.name) {
+                    SendState::BackingOff
+                } else {
+                    SendState::NotDue
+                },
                 ..OrdSummary::default()
             })
             .collect();
         let intake_failed = self.all_intakes(&mut ord_summaries, &mut summary.mobility);
         for (ord, sum) in config.ords.iter().zip(ord_summaries.iter_mut()) {
-            if sum.skipped_for_backoff || self.options.stopping() {
+            if sum.send == SendState::BackingOff || self.options.stopping() {
                 continue;
             }
             let failed_intake = intake_failed.get(&ord.name).map(String::as_str);
@@ -615,7 +620,7 @@ impl<'a> Cycle<'a> {
         let config = self.config;
         let mut intake_failed: BTreeMap<String, String> = BTreeMap::new();
         for (ord, sum) in config.ords.iter().zip(ord_summaries.iter_mut()) {
-            if sum.skipped_for_backoff || self.options.stopping() {
+            if sum.send == SendState::BackingOff || self.options.stopping() {
                 continue;
             }
             if let Err(e) = self.intake(ord, sum) {

@@ -146,12 +146,11 @@ impl Cycle<'_> {
                     .unwrap_or_else(|_| chrono::Duration::minutes(5)),
         };
         let plan = planner::plan(&ord.schedule, &state, self.now, conditions);
-        sum.send_held = plan.held_for_intake;
+        sum.send = plan.send_state();
         if plan.held_for_intake {
             tracing::warn!(ord = %ord.name, reason = failed_intake.unwrap_or(""), "the daily send waits for a cycle whose intake succeeds");
         }
         if plan.without_intake {
-            sum.sent_without_intake = true;
             let message = format!(
                 "the daily send of {} went out at its deadline without this cycle's intake ({}): the ORD's totals of the day may be missing, so anomalies were not checked and `cap` not applied against them; a correction goes out with the next send once the intake succeeds",
                 today_text(plan.today),
@@ -173,7 +172,6 @@ impl Cycle<'_> {
                 "closed without a send, their D+{} window passed while egme-ord did not run: {}", ord.schedule.window_days, list.join(", ")))?;
             sum.days_missed = plan.missed_days.len();
         }
-        sum.send_due = plan.send_due;
         if !plan.send_due {
             return Ok(());
         }
