@@ -7,7 +7,7 @@ use chrono::Utc;
 use clap::Args;
 use egme_ord::backup;
 use egme_ord::cycle::RecoverOptions;
-use egme_ord::daemon::StoreLock;
+use egme_ord::store::StoreLock;
 
 use super::{exit, workspace};
 

@@ -6,11 +6,11 @@ use std::path::Path;
 use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Utc};
 use egme_ord::cycle::{load_registry, Cycle, CycleSummary, RunOptions};
-use egme_ord::daemon::StoreLock;
 use egme_ord::fsutil::{
     create_private_dir, create_private_file, read_input, resolve_links, store_path_problem,
     MAX_CONFIG_BYTES,
 };
+use egme_ord::store::StoreLock;
 use egme_ord::store::{Store, StoreError};
 use egme_ord_core::config::{layout, Config};
 use egme_ord_core::registry::Registry;

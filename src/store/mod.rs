@@ -14,6 +14,7 @@ use thiserror::Error;
 
 mod days;
 mod events;
+mod lock;
 mod mobility;
 mod page_sums;
 mod query;
@@ -24,6 +25,7 @@ mod schema;
 mod sent;
 mod sql;
 
+pub use lock::{LockError, StoreLock};
 pub use query::QueryRows;
 pub use rows::{
     DayStatus, EventFilter, EventRecord, FileFailure, OrdCycle, OutboundWrite, ProfileVersion,
