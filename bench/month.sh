@@ -6,7 +6,7 @@
 #
 # Each day: N new ORD files, 2–3 sessions per CPE, corrections of 5 % of the CPEs' sessions of
 # earlier days; then `egme-ord once` at 21:30 the day after (the D+1 send, with every earlier day
-# still open). Prints per day: wall time, CPU (user+sys), peak RSS, CPE-days netted, files written, and the disk egme-ord keeps (ledger + work folder) in all and per CPE-day so far.
+# still open). Prints per day: wall time, CPU (user+sys), peak RSS, CPE-days netted, files written, the names in the ORD's two folders that the cycle lists, and the disk egme-ord keeps (ledger + work folder) in all and per CPE-day so far.
 # EGME_BENCH_DAY_FOLDERS=false: [reports] day_folders = false (no day folder rewritten per send).
 # EGME_BENCH_RENET_ALL=1: every cycle with --renet-all (every open CPE-day netted, as before
 # incremental netting). EGME_BENCH_SFTP=1: the ORD's folders over SFTP, through a throwaway
@@ -46,7 +46,7 @@ if [ -n "${EGME_BENCH_KEEP:-}" ]; then
 else
   trap '[ -n "$SSHD_PID" ] && kill "$SSHD_PID"; rm -rf "$DIR"' EXIT
 fi
-printf "%4s %10s %8s %8s %8s %8s %8s %12s %12s\n" day date wall_s cpu_s rss_mb netted written kept_bytes per_cpe_day
+printf "%4s %10s %8s %8s %8s %8s %8s %9s %12s %12s\n" day date wall_s cpu_s rss_mb netted written listed kept_bytes per_cpe_day
 for ((i = 0; i < DAYS; i++)); do
   "$GEN" "$N" "$DIR" "$i" "${ENDPOINTS[@]}" >/dev/null
   if [ "$i" = 0 ] && [ -n "${EGME_BENCH_DAY_FOLDERS:-}" ]; then
@@ -56,6 +56,9 @@ for ((i = 0; i < DAYS; i++)); do
   now=$(date -u -d "$day + 1 day" +%FT21:30:00Z)
   extra=()
   [ "${EGME_BENCH_RENET_ALL:-}" = 1 ] && extra=(--renet-all)
+  # The names the cycle lists: the ORD's receive and send folders (whatever their transport, they
+  # are folders of this machine).
+  listed=$(find "$DIR/remote/from-ord" "$DIR/remote/to-ord" -maxdepth 1 -type f 2>/dev/null | wc -l)
   /usr/bin/time -f "%e %U %S %M" -o "$DIR/time" \
     env EGME_ORD_LOG=warn,egme_ord::cycle::send=info "$BIN" once --json --config "$DIR/egme-ord.toml" --now "$now" "${extra[@]}" >"$DIR/summary.json" 2>"$DIR/stderr" \
     || { echo "once failed on $day:" >&2; cat "$DIR/stderr" >&2; exit 1; }
@@ -67,8 +70,8 @@ for ((i = 0; i < DAYS; i++)); do
   netted=$(grep -o '"cpe_days_netted": *[0-9]*' "$DIR/summary.json" | head -1 | tr -dc 0-9)
   written=$(grep -o '"files_written": *[0-9]*' "$DIR/summary.json" | head -1 | tr -dc 0-9)
   kept=$(du -sb "$DIR/state" "$DIR/work" | awk '{s += $1} END {print s}')
-  printf "%4d %10s %8.2f %8.2f %8.1f %8s %8s %12d %12.0f\n" "$i" "$day" "$wall" "$(echo "$user + $sys" | bc)" \
-    "$(echo "$rss / 1024" | bc -l)" "$netted" "$written" "$kept" "$(echo "$kept / ($N * ($i + 1))" | bc -l)"
+  printf "%4d %10s %8.2f %8.2f %8.1f %8s %8s %9d %12d %12.0f\n" "$i" "$day" "$wall" "$(echo "$user + $sys" | bc)" \
+    "$(echo "$rss / 1024" | bc -l)" "$netted" "$written" "$listed" "$kept" "$(echo "$kept / ($N * ($i + 1))" | bc -l)"
 done
 # What egme-ord keeps at the end, by part, per CPE-day.
 echo "kept at the end, bytes per CPE-day:"
