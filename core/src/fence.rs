@@ -52,6 +52,33 @@ pub struct RemoteFact {
     pub ledger_name: Option<String>,
 }
 
+impl RemoteFact {
+    /// Whether this file can disagree with a ledger whose last id is `last` (`first_id`: the
+    /// ORD's configured first id): one of ours (not below the first id) that is ahead of the
+    /// ledger or under another name than the ledger recorded for its id. A file that agrees is
+    /// no evidence: the fence need not keep it (a send folder nobody empties holds every file
+    /// ever sent).
+    pub fn disagrees(&self, last: u64, first_id: u64) -> bool {
+        disagrees(
+            self.id,
+            &self.name,
+            self.ledger_name.as_deref(),
+            (last, first_id),
+        )
+    }
+}
+
+/// [`RemoteFact::disagrees`] of a file named `name` with id `id`, whose id the ledger recorded
+/// under `ledger_name`, against `(last, first_id)`: decided before any fact is built.
+pub fn disagrees(
+    id: u64,
+    name: &str,
+    ledger_name: Option<&str>,
+    (last, first_id): (u64, u64),
+) -> bool {
+    id >= first_id && (id > last || ledger_name != Some(name))
+}
+
 /// Everything the fence looks at for one ORD.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Witnesses {
@@ -167,14 +194,11 @@ pub fn judge(w: &Witnesses) -> Verdict {
             evidence.push(Evidence::PackUnknown { pack: p.clone() });
         }
     }
-    for r in &w.remote {
-        if r.id < w.first_id {
-            // Below the configured first id: not ours (a system before egme-ord).
-            continue;
-        }
+    // Below the configured first id: not ours (a system before egme-ord).
+    for r in w.remote.iter().filter(|r| r.disagrees(last, w.first_id)) {
         if r.id > last {
             evidence.push(Evidence::RemoteAhead { file: r.clone() });
-        } else if r.ledger_name.as_deref() != Some(r.name.as_str()) {
+        } else {
             evidence.push(Evidence::RemoteRenamed { file: r.clone() });
         }
     }
@@ -380,4 +404,16 @@ mod tests {
         w.remote = vec![remote(500, "F500", None)];
         assert!(matches!(judge(&w), Verdict::Refuse(_)));
     }
+
+    #[test]
+    fn only_a_file_ahead_of_the_ledger_or_under_another_name_can_disagree() {
+        let (last, first) = (100, 10);
+        let name = "000201PEPT0002000123681633GX_20241029_0000000042.sgl";
+        assert!(!disagrees(42, name, Some(name), (last, first)), "agrees: not kept");
+        assert!(disagrees(42, name, Some("other.sgl"), (last, first)), "renamed");
+        assert!(disagrees(42, name, None, (last, first)), "an id the ledger has no row for");
+        assert!(disagrees(101, name, None, (last, first)), "ahead");
+        assert!(!disagrees(9, name, None, (last, first)), "below the first id: not ours");
+    }
+
 }

@@ -193,23 +193,21 @@ fn remote_facts(
     let mut dir = super::open_endpoint(endpoint)?;
     let listing = dir.list()?;
     let folder = dir.describe();
-    let ours: Vec<(u64, String, u64)> = listing
+    // Our files there, as (id, place in the listing), in id order: no name copied.
+    let mut ours: Vec<(u64, usize)> = listing
         .files
         .iter()
-        .filter_map(|e| {
-            Some((
-                our_id(e.name.as_str(), ord.region)?,
-                e.name.to_string(),
-                e.size,
-            ))
-        })
+        .enumerate()
+        .filter_map(|(at, e)| Some((our_id(e.name.as_str(), ord.region)?, at)))
         .collect();
+    ours.sort_unstable();
+    let entry = |at: usize| &listing.files[at];
     if let Some(side) = side {
         if let Some(first) = side.pending_from {
             side.sizes.extend(
                 ours.iter()
-                    .filter(|(id, ..)| *id >= first)
-                    .map(|(_, name, size)| (name.clone(), *size)),
+                    .filter(|(id, _)| *id >= first)
+                    .map(|(_, at)| (entry(*at).name.to_string(), entry(*at).size)),
             );
         }
         side.weakened = dir.weakened();
@@ -218,25 +216,38 @@ fn remote_facts(
             clean_leftovers(dir.as_mut(), endpoint, &listing, ord.region)?;
         }
     }
-    // The ledger's names for the whole listing in one read (not one query per file: a send folder
-    // the ORD does not empty holds every file ever sent).
-    let (lo, hi) = ours.iter().fold((u64::MAX, 0), |(lo, hi), (id, ..)| {
-        (lo.min(*id), hi.max(*id))
-    });
-    let known = if ours.is_empty() {
-        BTreeMap::new()
-    } else {
-        store.sent_names_between(&ord.name, lo, hi)?
+    // Only the files that can disagree with the ledger are kept (ahead of it, or under another
+    // name than it recorded for their id): the listing and the ledger's names of its ids are
+    // compared in one ordered pass, nothing of a folder nobody empties held twice.
+    let last = store
+        .last_transmission_id(&ord.name)?
+        .unwrap_or(ord.first_transmission_id.saturating_sub(1));
+    let mut facts = Vec::new();
+    let mut keep = |id: u64, at: usize, ledger_name: Option<&str>| {
+        let name = entry(at).name.as_str();
+        if fence::disagrees(id, name, ledger_name, (last, ord.first_transmission_id)) {
+            facts.push(RemoteFact {
+                folder: folder.clone(),
+                name: name.to_string(),
+                id,
+                ledger_name: ledger_name.map(str::to_string),
+            });
+        }
     };
-    Ok(ours
-        .into_iter()
-        .map(|(id, name, _)| RemoteFact {
-            folder: folder.clone(),
-            ledger_name: known.get(&id).cloned(),
-            name,
-            id,
-        })
-        .collect())
+    let (Some(&(lo, _)), Some(&(hi, _))) = (ours.first(), ours.last()) else {
+        return Ok(facts);
+    };
+    let mut next = 0;
+    store.each_sent_name_between(&ord.name, lo, hi, |id, name| {
+        while let Some(&(listed, at)) = ours.get(next).filter(|(listed, _)| *listed <= id) {
+            keep(listed, at, (listed == id).then_some(name.as_str()));
+            next += 1;
+        }
+    })?;
+    for &(listed, at) in &ours[next..] {
+        keep(listed, at, None);
+    }
+    Ok(facts)
 }
 
 /// Every witness of what was sent to `ord`, read now.

@@ -147,32 +147,49 @@ impl Store {
         lo: u64,
         hi: u64,
     ) -> Result<BTreeMap<u64, String>, StoreError> {
-        let rows: Vec<Result<(u64, String), RowError>> = self
+        let mut names = BTreeMap::new();
+        self.each_sent_name_between(ord, lo, hi, |id, name| {
+            names.insert(id, name);
+        })?;
+        Ok(names)
+    }
+
+    /// [`Store::sent_names_between`] one row at a time, in id order, nothing held: for a send
+    /// folder nobody empties, whose listing names every file ever sent.
+    pub fn each_sent_name_between(
+        &self,
+        ord: &str,
+        lo: u64,
+        hi: u64,
+        mut each: impl FnMut(u64, String),
+    ) -> Result<(), StoreError> {
+        let mut st = self
             .conn
             .prepare_cached(
                 "SELECT transmission_id, name, supplier, tariff, cpe, day FROM sent_files
-                 WHERE ord = ?1 AND transmission_id BETWEEN ?2 AND ?3",
+                 WHERE ord = ?1 AND transmission_id BETWEEN ?2 AND ?3 ORDER BY transmission_id",
             )
-            .and_then(|mut st| {
-                st.query_map(params![ord, bound(lo), bound(hi)], |r| {
-                    let id: i64 = r.get(0)?;
-                    let (supplier, tariff, cpe, day) = (
-                        sql::text(r, 2)?,
-                        sql::text(r, 3)?,
-                        r.get::<_, Col<Cpe>>(4)?.0,
-                        r.get::<_, Col<NaiveDate>>(5)?.0,
-                    );
-                    Ok(
-                        rows::sent_name(r.get_ref(1)?, supplier, tariff, cpe, (day, id))
-                            .map(|name| (u64::try_from(id).unwrap_or(0), name)),
-                    )
-                })?
-                .collect()
+            .in_store(self)?;
+        let rows = st
+            .query_map(params![ord, bound(lo), bound(hi)], |r| {
+                let id: i64 = r.get(0)?;
+                let (supplier, tariff, cpe, day) = (
+                    sql::text(r, 2)?,
+                    sql::text(r, 3)?,
+                    r.get::<_, Col<Cpe>>(4)?.0,
+                    r.get::<_, Col<NaiveDate>>(5)?.0,
+                );
+                Ok(
+                    rows::sent_name(r.get_ref(1)?, supplier, tariff, cpe, (day, id))
+                        .map(|name| (u64::try_from(id).unwrap_or(0), name)),
+                )
             })
             .in_store(self)?;
-        rows.into_iter()
-            .map(|r| r.map_err(|e| self.read_err(e)))
-            .collect()
+        for row in rows {
+            let (id, name) = row.in_store(self)?.map_err(|e| self.read_err(e))?;
+            each(id, name);
+        }
+        Ok(())
     }
 
     /// Records a file found in the outbox or at the ORD under transmission id `id` (see `recover`):
