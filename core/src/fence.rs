@@ -409,11 +409,22 @@ mod tests {
     fn only_a_file_ahead_of_the_ledger_or_under_another_name_can_disagree() {
         let (last, first) = (100, 10);
         let name = "000201PEPT0002000123681633GX_20241029_0000000042.sgl";
-        assert!(!disagrees(42, name, Some(name), (last, first)), "agrees: not kept");
-        assert!(disagrees(42, name, Some("other.sgl"), (last, first)), "renamed");
-        assert!(disagrees(42, name, None, (last, first)), "an id the ledger has no row for");
+        assert!(
+            !disagrees(42, name, Some(name), (last, first)),
+            "agrees: not kept"
+        );
+        assert!(
+            disagrees(42, name, Some("other.sgl"), (last, first)),
+            "renamed"
+        );
+        assert!(
+            disagrees(42, name, None, (last, first)),
+            "an id the ledger has no row for"
+        );
         assert!(disagrees(101, name, None, (last, first)), "ahead");
-        assert!(!disagrees(9, name, None, (last, first)), "below the first id: not ours");
+        assert!(
+            !disagrees(9, name, None, (last, first)),
+            "below the first id: not ours"
+        );
     }
-
 }
