@@ -182,11 +182,13 @@ fn clean_leftovers(
     Ok(())
 }
 
-/// Our files in one ORD folder, each with the name the ledger recorded for its id; with `side`,
-/// their names and sizes are kept there, and what the server lacks.
+/// Our files in one ORD folder that can disagree with a ledger whose last id is `last`, each with
+/// the name the ledger recorded for its id; with `side`, the pending ones' names and sizes are
+/// kept there, and what the server lacks.
 fn remote_facts(
     store: &Store,
     ord: &OrdConfig,
+    last: u64,
     endpoint: &Endpoint,
     side: Option<&mut SendSide>,
 ) -> Result<Vec<RemoteFact>, CycleError> {
@@ -219,9 +221,6 @@ fn remote_facts(
     // Only the files that can disagree with the ledger are kept (ahead of it, or under another
     // name than it recorded for their id): the listing and the ledger's names of its ids are
     // compared in one ordered pass, nothing of a folder nobody empties held twice.
-    let last = store
-        .last_transmission_id(&ord.name)?
-        .unwrap_or(ord.first_transmission_id.saturating_sub(1));
     let mut facts = Vec::new();
     let mut keep = |id: u64, at: usize, ledger_name: Option<&str>| {
         let name = entry(at).name.as_str();
@@ -273,9 +272,15 @@ fn gather(
     let packs = outbox_packs(outbox, last, ord.region).map_err(io_err(outbox))?;
     let mut remote = Vec::new();
     if with_remote {
-        remote.extend(remote_facts(store, ord, &ord.send, side)?);
+        remote.extend(remote_facts(store, ord, last, &ord.send, side)?);
         if let Some(folder) = &ord.send_picked_up_folder {
-            remote.extend(remote_facts(store, ord, &ord.send.subfolder(folder), None)?);
+            remote.extend(remote_facts(
+                store,
+                ord,
+                last,
+                &ord.send.subfolder(folder),
+                None,
+            )?);
         }
     }
     Ok(Witnesses {
