@@ -73,6 +73,35 @@ for ((i = 0; i < DAYS; i++)); do
   printf "%4d %10s %8.2f %8.2f %8.1f %8s %8s %9d %12d %12.0f\n" "$i" "$day" "$wall" "$(echo "$user + $sys" | bc)" \
     "$(echo "$rss / 1024" | bc -l)" "$netted" "$written" "$listed" "$kept" "$(echo "$kept / ($N * ($i + 1))" | bc -l)"
 done
+# EGME_BENCH_POLL=1: after the last day, a poll with nothing new (the next evening, an hour
+# after the send: the intake and the fence list both folders, nothing to receive, send or deliver),
+# three times, against listing the same two folders (names only) with OpenSSH's sftp and lftp
+# over SFTP, three times each (best of three each).
+if [ "${EGME_BENCH_POLL:-}" = 1 ]; then
+  day=$(date -u -d "2024-11-04 + $DAYS days" +%F)
+  now=$(date -u -d "$day" +%FT22:30:00Z)
+  best() { sort -n | head -1; }
+  poll=$(for _ in 1 2 3; do
+    /usr/bin/time -f "%e" -o "$DIR/time" env EGME_ORD_LOG=warn "$BIN" once --json --config "$DIR/egme-ord.toml" --now "$now" >"$DIR/summary.json" 2>"$DIR/stderr" \
+      || { echo "the poll failed:" >&2; cat "$DIR/stderr" >&2; exit 1; }
+    cat "$DIR/time"
+  done | best)
+  names=$(find "$DIR/remote/from-ord" "$DIR/remote/to-ord" -maxdepth 1 -type f | wc -l)
+  echo "poll with nothing new over $names names: best of 3 ${poll} s (egme-ord once)"
+  if [ -n "$SSHD_PID" ]; then
+    printf 'ls -1 %s\nls -1 %s\n' "$DIR/remote/from-ord" "$DIR/remote/to-ord" >"$DIR/sftp.batch"
+    sftp_s=$(for _ in 1 2 3; do
+      /usr/bin/time -f "%e" -o "$DIR/time" sftp -q -b "$DIR/sftp.batch" -i "$DIR/sshd/userkey" -o UserKnownHostsFile="$DIR/sshd/known_hosts" -o StrictHostKeyChecking=yes -P "$PORT" "$USER_NAME@127.0.0.1" >/dev/null
+      cat "$DIR/time"
+    done | best)
+    lftp_s=$(for _ in 1 2 3; do
+      /usr/bin/time -f "%e" -o "$DIR/time" lftp -c "set sftp:connect-program '$SSH_CMD'; open -u $USER_NAME, sftp://127.0.0.1:$PORT; cls -1 $DIR/remote/from-ord/ >/dev/null; cls -1 $DIR/remote/to-ord/ >/dev/null"
+      cat "$DIR/time"
+    done | best)
+    echo "listing the same two folders: sftp ls -1 ${sftp_s} s, lftp cls -1 ${lftp_s} s (best of 3)"
+    echo "poll / sftp: $(echo "$poll / $sftp_s" | bc -l | cut -c1-5), poll / lftp: $(echo "$poll / $lftp_s" | bc -l | cut -c1-5)"
+  fi
+fi
 # What egme-ord keeps at the end, by part, per CPE-day.
 echo "kept at the end, bytes per CPE-day:"
 for part in state work/outbox work/archive work/reports work/quarantine; do

@@ -79,6 +79,113 @@ pub fn disagrees(
     id >= first_id && (id > last || ledger_name != Some(name))
 }
 
+/// The names of a folder as a keyed sum (SipHash-1-3, 128 bits, under a key of the ledger's
+/// side): equal digests, the same names (no one who does not hold the key can make two sets of
+/// names sum alike). Names are added and taken away one by one, in any order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FolderDigest {
+    key: [u64; 2],
+    names: u64,
+    sum: [u64; 2],
+}
+
+impl FolderDigest {
+    pub fn new(key: [u64; 2]) -> FolderDigest {
+        FolderDigest {
+            key,
+            names: 0,
+            sum: [0, 0],
+        }
+    }
+
+    /// The same key, no names.
+    pub fn emptied(&self) -> FolderDigest {
+        FolderDigest::new(self.key)
+    }
+
+    fn of(&self, name: &str) -> u128 {
+        use siphasher::sip128::{Hasher128, SipHasher13};
+        use std::hash::Hasher;
+        let mut h = SipHasher13::new_with_keys(self.key[0], self.key[1]);
+        h.write(name.as_bytes());
+        h.finish128().as_u128()
+    }
+
+    fn total(&self) -> u128 {
+        (u128::from(self.sum[0]) << 64) | u128::from(self.sum[1])
+    }
+
+    fn set_total(&mut self, total: u128) {
+        // The two halves of a u128: the casts keep each half's bits.
+        self.sum = [(total >> 64) as u64, total as u64];
+    }
+
+    pub fn add(&mut self, name: &str) {
+        let total = self.total().wrapping_add(self.of(name));
+        self.set_total(total);
+        self.names = self.names.wrapping_add(1);
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        let total = self.total().wrapping_sub(self.of(name));
+        self.set_total(total);
+        self.names = self.names.wrapping_sub(1);
+    }
+
+    /// How many names it holds.
+    pub fn names(&self) -> u64 {
+        self.names
+    }
+}
+
+/// An ORD's send folder as the fence last found it agreeing with the ledger, with what the cycle
+/// itself put there (and removed) since: kept beside the high-water mark. While a listing of the
+/// folder sums to `digest`, every file in it is one the fence or our own puts already checked
+/// against this ledger (whose sent rows never change), so the ids at or below `last` need not be
+/// compared with the ledger again; anything else (a file added, taken or renamed by anyone, another
+/// ledger, a ledger gone back) and the fence compares them all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenFolder {
+    pub ord: String,
+    pub ledger_id: String,
+    /// The folder, as the transport describes it.
+    pub folder: String,
+    /// The ledger's last id when the folder was seen so.
+    pub last: u64,
+    pub digest: FolderDigest,
+}
+
+impl SeenFolder {
+    /// Whether this record vouches for a listing of `folder` that sums to `listed`, for the ledger
+    /// `ledger_id` of `ord` whose last id is `ledger_last` (a ledger that went back vouches for
+    /// nothing).
+    pub fn vouches(
+        &self,
+        (ord, ledger_id): (&str, &str),
+        folder: &str,
+        ledger_last: u64,
+        listed: &FolderDigest,
+    ) -> bool {
+        self.ord == ord
+            && self.ledger_id == ledger_id
+            && self.folder == folder
+            && ledger_last >= self.last
+            && self.digest == *listed
+    }
+}
+
+/// The id a name would have if it were one of ours: the digits between its last `_` and the `.`
+/// after them (every name [`crate::filename::OrdFileName::parse_ours`] accepts has one; other names may too, which
+/// is why an id found so is a candidate only).
+pub fn candidate_id(name: &str) -> Option<u64> {
+    let (_, tail) = name.rsplit_once('_')?;
+    let (digits, _) = tail.split_once('.')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 /// Everything the fence looks at for one ORD.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Witnesses {
@@ -318,6 +425,100 @@ mod tests {
             id,
             ledger_name: ledger_name.map(String::from),
         }
+    }
+
+    #[test]
+    fn a_folder_digest_is_its_names_in_any_order_and_nothing_else() {
+        let key = [7, 11];
+        let mut a = FolderDigest::new(key);
+        let mut b = FolderDigest::new(key);
+        for n in ["x.sgl", "y.sgl", "z.sgl"] {
+            a.add(n);
+        }
+        for n in ["z.sgl", "x.sgl", "w.sgl", "y.sgl"] {
+            b.add(n);
+        }
+        assert_ne!(a, b);
+        b.remove("w.sgl");
+        assert_eq!(a, b);
+        assert_eq!(a.names(), 3);
+        // A name renamed, or the same names under another key: another digest.
+        let mut c = a;
+        c.remove("y.sgl");
+        c.add("Y.sgl");
+        assert_ne!(a, c);
+        let mut d = FolderDigest::new([7, 12]);
+        for n in ["x.sgl", "y.sgl", "z.sgl"] {
+            d.add(n);
+        }
+        assert_ne!(a, d);
+        assert_eq!(a.emptied(), FolderDigest::new(key));
+    }
+
+    #[test]
+    fn a_seen_folder_vouches_only_for_the_same_names_ledger_and_folder_and_no_ledger_gone_back() {
+        let mut digest = FolderDigest::new([1, 2]);
+        digest.add("a.sgl");
+        let seen = SeenFolder {
+            ord: "e-redes".into(),
+            ledger_id: "L1".into(),
+            folder: "sftp://x/out".into(),
+            last: 100,
+            digest,
+        };
+        let at = ("e-redes", "L1");
+        assert!(seen.vouches(at, "sftp://x/out", 100, &digest));
+        assert!(seen.vouches(at, "sftp://x/out", 120, &digest));
+        assert!(!seen.vouches(at, "sftp://x/out", 99, &digest));
+        assert!(!seen.vouches(("e-redes", "L2"), "sftp://x/out", 100, &digest));
+        assert!(!seen.vouches(("eda", "L1"), "sftp://x/out", 100, &digest));
+        assert!(!seen.vouches(at, "sftp://x/other", 100, &digest));
+        let mut more = digest;
+        more.add("b.sgl");
+        assert!(!seen.vouches(at, "sftp://x/out", 100, &more));
+    }
+
+    #[test]
+    fn every_name_of_ours_has_its_id_as_a_candidate() {
+        use crate::cpe::Cpe;
+        use crate::filename::{OrdFileName, TariffCycle};
+        use crate::region::Region;
+        let cpe = Cpe::parse("PT0002000123681633GX").unwrap();
+        let day = chrono::NaiveDate::from_ymd_opt(2024, 11, 5).unwrap();
+        for id in [0, 1, 9_999_999_999, 123_456_789_012_345_678] {
+            for region in [Region::Continent, Region::Madeira] {
+                let supplier = if region == Region::Madeira {
+                    "ABCD"
+                } else {
+                    "02"
+                };
+                let name = OrdFileName::outbound(
+                    region,
+                    supplier,
+                    TariffCycle::BiHourlyDaily,
+                    cpe,
+                    day,
+                    id,
+                )
+                .to_string();
+                assert_eq!(
+                    OrdFileName::parse_ours(&name, region).map(|n| n.ntransm.value),
+                    Ok(id),
+                    "{name}"
+                );
+                assert_eq!(candidate_id(&name), Some(id), "{name}");
+            }
+        }
+        for not in [
+            "a.sgl",
+            "a_.sgl",
+            "a_12",
+            "a_1x.sgl",
+            "a_99999999999999999999999.sgl",
+        ] {
+            assert_eq!(candidate_id(not), None, "{not}");
+        }
+        assert_eq!(candidate_id("notours_42.csv"), Some(42));
     }
 
     #[test]

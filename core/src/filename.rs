@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -519,11 +519,24 @@ impl fmt::Display for OrdFileName {
                 self.tariff_cycle.map_or("", TariffCycle::code)
             )?,
         }
+        write!(f, "{}_", self.cpe)?;
+        // `%Y%m%d` without chrono's format parser (every sent name is written this way, and the
+        // fence rebuilds the ledger's names of a folder nobody empties); the same text for the
+        // years 0 to 9999, chrono's own beyond them.
+        if (0..=9999).contains(&self.date.year()) {
+            write!(
+                f,
+                "{:04}{:02}{:02}",
+                self.date.year(),
+                self.date.month(),
+                self.date.day()
+            )?;
+        } else {
+            write!(f, "{}", self.date.format("%Y%m%d"))?;
+        }
         write!(
             f,
-            "{}_{}_{:0width$}{}",
-            self.cpe,
-            self.date.format("%Y%m%d"),
+            "_{:0width$}{}",
             self.ntransm.value,
             self.extension.suffix(),
             width = usize::from(self.ntransm.width)
@@ -540,6 +553,34 @@ mod tests {
             OrdFileName::parse(name, region, direction).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(parsed.to_string(), name);
         parsed
+    }
+
+    #[test]
+    fn a_name_writes_its_date_as_chronos_y_m_d_in_every_year_it_can_hold() {
+        let cpe = Cpe::parse("PT0002000123681633GX").unwrap();
+        for (y, m, d) in [
+            (1, 1, 1),
+            (999, 12, 31),
+            (2024, 2, 29),
+            (9999, 12, 31),
+            (10000, 1, 1),
+            (-1, 6, 15),
+        ] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            let name = OrdFileName::outbound(
+                Region::Continent,
+                "02",
+                TariffCycle::BiHourlyDaily,
+                cpe,
+                date,
+                7,
+            )
+            .to_string();
+            assert!(
+                name.contains(&format!("_{}_", date.format("%Y%m%d"))),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -141,6 +141,15 @@ impl SafeName {
         is_safe_name(name).then(|| SafeName(name.to_string()))
     }
 
+    /// `name` if it is safe, else `name` given back (no copy either way).
+    pub fn from_string(name: String) -> Result<SafeName, String> {
+        if is_safe_name(&name) {
+            Ok(SafeName(name))
+        } else {
+            Err(name)
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -230,10 +239,6 @@ pub struct Listing {
     pub unsafe_files: Vec<UnsafeEntry>,
     /// Links and names that are not UTF-8 (shown lossily): never followed nor read.
     pub odd: Vec<String>,
-    /// Entries in `files`/`unsafe_files` whose type the server did not say (no permission bits, no
-    /// typed long name, no permissions in `lstat` either) and that could not be opened as a
-    /// folder: taken as files, so that nothing at the ORD goes unseen.
-    pub untyped: usize,
     /// Hidden (dot) names, of any type: never files of the listing; the temporary names of
     /// uploads are among them.
     pub hidden: Vec<String>,
@@ -245,23 +250,71 @@ impl Listing {
     pub fn new(
         files: impl IntoIterator<Item = (String, u64, i64)>,
         odd: Vec<String>,
-        mut hidden: Vec<String>,
+        hidden: Vec<String>,
     ) -> Listing {
-        hidden.sort();
         let mut listing = Listing {
             odd,
             hidden,
             ..Listing::default()
         };
         for (name, size, mtime) in files {
-            match SafeName::new(&name) {
-                Some(name) => listing.files.push(RemoteEntry { name, size, mtime }),
-                None => listing.unsafe_files.push(UnsafeEntry { name, size, mtime }),
+            match SafeName::from_string(name) {
+                Ok(name) => listing.files.push(RemoteEntry { name, size, mtime }),
+                Err(name) => listing.unsafe_files.push(UnsafeEntry { name, size, mtime }),
             }
         }
-        listing.files.sort_by(|a, b| a.name.cmp(&b.name));
-        listing.unsafe_files.sort_by(|a, b| a.name.cmp(&b.name));
+        listing.sort();
         listing
+    }
+
+    /// Puts each part in name order (a listing arrives in the server's order).
+    pub fn sort(&mut self) {
+        self.files.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        self.unsafe_files
+            .sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        self.hidden.sort_unstable();
+    }
+}
+
+/// Which files of a listing (sorted by name, as [`Listing::files`]) a ledger recorded under the same
+/// name, size and modification time, told by the ledger's records in name order: one ordered pass
+/// over both, whatever the folder holds.
+#[derive(Debug)]
+pub struct Recognition<'a> {
+    listed: &'a [RemoteEntry],
+    next: usize,
+    recorded: Vec<bool>,
+}
+
+impl<'a> Recognition<'a> {
+    pub fn new(listed: &'a [RemoteEntry]) -> Recognition<'a> {
+        Recognition {
+            listed,
+            next: 0,
+            recorded: vec![false; listed.len()],
+        }
+    }
+
+    /// One record of the ledger; records come in name order (a name recorded with several sizes
+    /// or times comes once for each).
+    pub fn record(&mut self, name: &str, size: u64, mtime: i64) {
+        while self
+            .listed
+            .get(self.next)
+            .is_some_and(|e| e.name.as_str() < name)
+        {
+            self.next += 1;
+        }
+        if let Some(e) = self.listed.get(self.next) {
+            if e.name.as_str() == name && e.size == size && e.mtime == mtime {
+                self.recorded[self.next] = true;
+            }
+        }
+    }
+
+    /// For each listed file, in its order: whether the ledger recorded it.
+    pub fn recorded(self) -> Vec<bool> {
+        self.recorded
     }
 }
 
@@ -290,6 +343,34 @@ mod tests {
     }
 
     #[test]
+    fn a_listed_file_is_recognised_only_by_a_record_of_the_same_name_size_and_time() {
+        let l = Listing::new(
+            [
+                ("a.sgl".to_string(), 1, 10),
+                ("b.sgl".to_string(), 2, 20),
+                ("c.sgl".to_string(), 3, 30),
+                ("e.sgl".to_string(), 5, 50),
+            ],
+            Vec::new(),
+            Vec::new(),
+        );
+        let mut r = Recognition::new(&l.files);
+        // In name order: a name recorded twice (rewritten by the ORD), one with another time, one
+        // never listed, and none after the last listed.
+        for (name, size, mtime) in [
+            ("a.sgl", 1, 9),
+            ("a.sgl", 1, 10),
+            ("b.sgl", 2, 21),
+            ("d.sgl", 4, 40),
+            ("e.sgl", 5, 50),
+        ] {
+            r.record(name, size, mtime);
+        }
+        assert_eq!(r.recorded(), [true, false, false, true]);
+        assert_eq!(Recognition::new(&[]).recorded(), Vec::<bool>::new());
+    }
+
+    #[test]
     fn a_listing_keeps_safe_files_apart_from_unsafe_ones_each_by_name() {
         let l = Listing::new(
             [
@@ -305,7 +386,6 @@ mod tests {
         assert_eq!(l.unsafe_files.len(), 1);
         assert_eq!(l.unsafe_files[0].name, "a b.sgl");
         assert_eq!(l.odd, ["link"]);
-        assert_eq!(l.untyped, 0);
         assert_eq!(l.hidden, [".a", ".b"]);
     }
 

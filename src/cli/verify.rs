@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
-use egme_ord::cycle::{leftovers, open_endpoint};
+use egme_ord::cycle::{leftovers, leftovers_listed, open_endpoint};
 use egme_ord::fsutil::sha256_hex;
 use egme_ord::pack::{for_each_member, PackMember};
 use egme_ord_core::ledger::is_pack_name;
@@ -142,7 +142,8 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
                 Ok(mut dir) => match dir.list() {
                     Err(e) => (Err(e.to_string()), Vec::new()),
                     Ok(listing) => {
-                        let left = leftovers(&ord.send, &listing, ord.region)
+                        let here = leftovers_listed(&ord.send, &listing, ord.region);
+                        let left = leftovers(&ord.send, here, ord.region)
                             .map(|(_, names)| names)
                             .unwrap_or_default();
                         let temp = ord.send.temp_name();

@@ -223,12 +223,16 @@ impl Cycle<'_> {
             let mut first_error = None;
             for (f, result) in batch.iter().zip(results) {
                 match result {
-                    Ok(_) => {
+                    Ok(outcome) => {
+                        if outcome == PutOutcome::Created {
+                            me.note_put(Some(&f.name));
+                        }
                         crashpoint(me.options.crash_at.as_deref(), "after-delivery-put");
                         me.store.mark_delivered(f.id, me.now)?;
                         delivered.push(f);
                     }
                     Err(e) => {
+                        me.note_put(None);
                         first_error.get_or_insert(e);
                     }
                 }

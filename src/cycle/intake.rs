@@ -101,9 +101,14 @@ impl Cycle<'_> {
         self.reject_unreadable_names(ord, &listing, dir.as_mut(), sum)?;
         sum.skipped = listing.odd;
         // Failures of files that are no longer there (they vanished) are forgotten.
-        let listed: BTreeSet<&str> = listing.files.iter().map(|e| e.name.as_str()).collect();
+        let listed = |name: &str| {
+            listing
+                .files
+                .binary_search_by(|e| e.name.as_str().cmp(name))
+                .is_ok()
+        };
         for f in self.store.file_failures(&ord.name)? {
-            if !listed.contains(f.name.as_str()) {
+            if !listed(f.name.as_str()) {
                 self.store.clear_file_failure(&ord.name, &f.name)?;
             }
         }
@@ -179,7 +184,8 @@ impl Cycle<'_> {
         self.wall_now.timestamp().saturating_sub(mtime) < min_age
     }
 
-    /// The files to download: not seen before, old enough, not too large (rejected here).
+    /// The files to download: not seen before, old enough, not too large (rejected here). `files`
+    /// is the listing's, sorted by name.
     fn candidates(
         &mut self,
         ord: &OrdConfig,
@@ -188,11 +194,9 @@ impl Cycle<'_> {
         sum: &mut OrdSummary,
     ) -> Result<Vec<RemoteEntry>, CycleError> {
         let mut candidates = Vec::new();
-        for entry in files {
-            if self
-                .store
-                .seen_file(&ord.name, entry.name.as_str(), entry.size, entry.mtime)?
-            {
+        let recorded = self.store.received_among(&ord.name, &files)?;
+        for (entry, seen) in files.into_iter().zip(recorded) {
+            if seen {
                 // Recorded before a crash but not yet moved: move it now.
                 if let Some(folder) = ord.processed_folder.as_deref() {
                     dir.move_into(&entry.name, folder)?;

@@ -103,8 +103,9 @@ impl Cycle<'_> {
             let reason = format!("unsafe file name {name:?}: not read (it stays in the inbox)");
             self.quarantine_mobility(name, None, &reason, *size, *mtime, "")?;
         }
-        for RemoteEntry { name, size, mtime } in listing.files {
-            if !self.new_mobility_file(name.as_str(), size, mtime)? {
+        let recorded = self.store.mobility_among(&listing.files)?;
+        for (RemoteEntry { name, size, mtime }, seen) in listing.files.into_iter().zip(recorded) {
+            if seen || self.too_young(mtime) {
                 continue;
             }
             sum.files += 1;

@@ -31,7 +31,10 @@ use egme_ord_core::registry::{Registry, RegistryError, RegistryTexts};
 use egme_ord_core::sgl::WriteError;
 
 pub use day_report::{load_tou, share_path, write_day_report};
-pub use fence::{leftovers, mark_path, outbox_packs, read_mark, set_aside, witnesses, write_mark};
+pub use fence::{
+    leftovers, leftovers_listed, mark_path, outbox_packs, read_mark, set_aside, witnesses,
+    write_mark,
+};
 pub use intake::STUCK_AFTER;
 pub use recover::{OrdRecovery, RecoverOptions, RecoverReport};
 
@@ -341,6 +344,9 @@ pub struct Cycle<'a> {
     /// What the fence's listing of the ORD's send folder showed of the files still pending: a
     /// cycle killed after its puts left them there, and the delivery compares before putting.
     at_ord: fence::AtOrd,
+    /// The send folder as the fence found it agreeing, plus what the delivery put since
+    /// ([`Cycle::keep_seen`]); `None` once anything about it is not known.
+    send_seen: Option<egme_ord_core::fence::SeenFolder>,
 }
 
 impl<'a> Cycle<'a> {
@@ -365,6 +371,7 @@ impl<'a> Cycle<'a> {
             resending: false,
             generation_floor: None,
             at_ord: fence::AtOrd::new(),
+            send_seen: None,
         }
     }
 
@@ -654,6 +661,7 @@ impl<'a> Cycle<'a> {
         failed_intake: Option<&str>,
     ) {
         self.hold_delivery = false;
+        let errors = sum.errors.len();
         match self.fence(ord) {
             Err(e) => {
                 tracing::error!(ord = %ord.name, error = %e, "send refused");
@@ -685,6 +693,14 @@ impl<'a> Cycle<'a> {
                 tracing::error!(ord = %ord.name, error = %e, "delivery failed");
                 sum.errors.push(format!("delivery: {e}"));
             }
+        }
+        // The send folder as it now is, for the next fence: only after a cycle without a failure.
+        if sum.errors.len() > errors || self.hold_delivery {
+            self.send_seen = None;
+        }
+        if let Err(e) = self.keep_seen(ord) {
+            tracing::error!(ord = %ord.name, error = %e, "the send folder's record");
+            sum.errors.push(format!("send folder record: {e}"));
         }
         self.count_pending(ord, sum);
     }

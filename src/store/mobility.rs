@@ -9,6 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use egme_ord_core::cpe::Cpe;
 use egme_ord_core::ledger::MobilityFileStatus;
 use egme_ord_core::mobility::Place;
+use egme_ord_core::remote::RemoteEntry;
 
 use super::rows::{mobility_sum, StoredMobility, MOBILITY_COLUMNS};
 use super::sql::{day_text, time_text, Col, Compact, Packed};
@@ -89,6 +90,39 @@ impl Store {
         self.exists(
             "SELECT 1 FROM mobility_sources WHERE name = ?1 AND size = ?2 AND mtime = ?3 LIMIT 1",
             params![name, size, mtime],
+        )
+    }
+
+    /// For each file of `listed` (a listing of the mobility inbox, sorted by name): whether it was
+    /// already read, under the same name, size and mtime ([`Store::mobility_source_seen`] of
+    /// each, told in one ordered pass over the ledger when the listing is large).
+    pub fn mobility_among(&self, listed: &[RemoteEntry]) -> Result<Vec<bool>, StoreError> {
+        let rows = one(
+            &self.conn,
+            "SELECT COALESCE(MAX(id), 0) FROM mobility_sources",
+            [],
+            |r| r.get::<_, u64>(0),
+        )
+        .in_store(self)?;
+        self.recorded_among(
+            listed,
+            rows,
+            |e| self.mobility_source_seen(e.name.as_str(), e.size, e.mtime),
+            |first, last, each| {
+                let mut st = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT name, size, mtime FROM mobility_sources
+                         WHERE name BETWEEN ?1 AND ?2 ORDER BY name",
+                    )
+                    .in_store(self)?;
+                let mut rows = st.query(params![first, last]).in_store(self)?;
+                while let Some(r) = rows.next().in_store(self)? {
+                    let name = super::sql::text(r, 0).in_store(self)?;
+                    each(name, r.get(1).in_store(self)?, r.get(2).in_store(self)?);
+                }
+                Ok(())
+            },
         )
     }
 

@@ -33,7 +33,14 @@ pub use rows::{
 };
 
 use egme_ord_core::event::EventKind;
+use egme_ord_core::remote::{Recognition, RemoteEntry};
 use sql::{time_text, Col, FromRow, RowError};
+
+/// A listing of fewer files than this is told recorded or not by one lookup per file.
+const SCAN_FROM: u64 = 64;
+/// About what one lookup costs against one step of an ordered pass: a listing is told in one pass
+/// when its files, times this, are at least the records there are.
+const LOOKUP_COST: u64 = 8;
 
 /// What went wrong with the store.
 #[derive(Debug, Error)]
@@ -449,6 +456,35 @@ impl Store {
     }
 
     /// Whether `sql` (a `SELECT 1 … LIMIT 1`) finds a row.
+    /// For each file of `listed` (sorted by name), whether the ledger recorded it: by `lookup` of
+    /// each when the listing is small against `rows` (an upper bound of the records), else by
+    /// one ordered pass, `scan`, over the records whose names fall in the listing's range (a
+    /// folder nobody empties then costs one step per record, not one search per file).
+    fn recorded_among(
+        &self,
+        listed: &[RemoteEntry],
+        rows: u64,
+        mut lookup: impl FnMut(&RemoteEntry) -> Result<bool, StoreError>,
+        scan: impl FnOnce(&str, &str, &mut dyn FnMut(&str, u64, i64)) -> Result<(), StoreError>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let (Some(first), Some(last)) = (listed.first(), listed.last()) else {
+            return Ok(Vec::new());
+        };
+        let n = listed.len() as u64;
+        if n < SCAN_FROM || n.saturating_mul(LOOKUP_COST) < rows {
+            return listed.iter().map(&mut lookup).collect();
+        }
+        let mut recognition = Recognition::new(listed);
+        scan(
+            first.name.as_str(),
+            last.name.as_str(),
+            &mut |name, size, mtime| {
+                recognition.record(name, size, mtime);
+            },
+        )?;
+        Ok(recognition.recorded())
+    }
+
     fn exists(&self, sql: &str, params: impl rusqlite::Params) -> Result<bool, StoreError> {
         one(&self.conn, sql, params, |_| Ok(()))
             .optional()

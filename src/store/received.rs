@@ -8,6 +8,7 @@ use rusqlite::params;
 use egme_ord_core::cpe::Cpe;
 use egme_ord_core::ledger::{ReceivedCopy, ReceivedStatus};
 use egme_ord_core::profile::DayProfile;
+use egme_ord_core::remote::RemoteEntry;
 
 use super::rows::{
     profile_sum, FileFailure, ProfileRow, ProfileVersion, ReceivedFile, COPY_COLUMNS,
@@ -28,6 +29,37 @@ impl Store {
         self.exists(
             "SELECT 1 FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 LIMIT 1",
             params![ord, name, size, mtime],
+        )
+    }
+
+    /// For each file of `listed` (a listing of `ord`'s receive folder, sorted by name): whether it
+    /// was already received, under the same name, size and mtime ([`Store::seen_file`] of each,
+    /// told in one ordered pass over the ledger when the listing is large).
+    pub fn received_among(
+        &self,
+        ord: &str,
+        listed: &[RemoteEntry],
+    ) -> Result<Vec<bool>, StoreError> {
+        let rows = self.next_received_id()?;
+        self.recorded_among(
+            listed,
+            rows,
+            |e| self.seen_file(ord, e.name.as_str(), e.size, e.mtime),
+            |first, last, each| {
+                let mut st = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT name, size, mtime FROM received_files
+                         WHERE ord = ?1 AND name BETWEEN ?2 AND ?3 ORDER BY name",
+                    )
+                    .in_store(self)?;
+                let mut rows = st.query(params![ord, first, last]).in_store(self)?;
+                while let Some(r) = rows.next().in_store(self)? {
+                    let name = super::sql::text(r, 0).in_store(self)?;
+                    each(name, r.get(1).in_store(self)?, r.get(2).in_store(self)?);
+                }
+                Ok(())
+            },
         )
     }
 

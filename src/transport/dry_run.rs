@@ -1,6 +1,6 @@
 //! `DryRun`: a folder seen through `once --dry-run`: listed and read as it is, never written (puts and moves are reported as done, nothing happens).
 
-use super::{Listing, PutOutcome, RemoteDir, SafeName, TransportError};
+use super::{Found, PutOutcome, RemoteDir, SafeName, TransportError, Visit};
 
 /// Wraps a folder so that nothing is written to it.
 pub struct DryRun<D: RemoteDir + ?Sized>(pub Box<D>);
@@ -9,8 +9,11 @@ impl<D: RemoteDir + Send + ?Sized> RemoteDir for DryRun<D> {
     fn describe(&self) -> String {
         format!("{} (dry run)", self.0.describe())
     }
-    fn list(&mut self) -> Result<Listing, TransportError> {
-        self.0.list()
+    fn list_each(
+        &mut self,
+        visit: &mut dyn FnMut(Found<'_>) -> Visit,
+    ) -> Result<(), TransportError> {
+        self.0.list_each(visit)
     }
     fn remove_leftover(&mut self, temp: &str) -> Result<(), TransportError> {
         tracing::info!(dir = %self.describe(), file = %temp, "dry run: would remove a leftover temporary file");

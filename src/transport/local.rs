@@ -5,7 +5,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use super::{Listing, PutOutcome, RemoteDir, SafeName, TransportError};
+use super::{Attributes, Found, PutOutcome, RemoteDir, SafeName, TransportError, Visit};
 use crate::fsutil::write_new_atomic_via;
 
 /// A local (or mounted) folder.
@@ -54,40 +54,52 @@ impl RemoteDir for LocalDir {
         self.dir.display().to_string()
     }
 
-    fn list(&mut self) -> Result<Listing, TransportError> {
-        let mut entries = Vec::new();
-        let mut odd = Vec::new();
-        let mut hidden = Vec::new();
+    fn list_each(
+        &mut self,
+        visit: &mut dyn FnMut(Found<'_>) -> Visit,
+    ) -> Result<(), TransportError> {
         let read = fs::read_dir(&self.dir).map_err(|e| self.io("list", "", e))?;
         for entry in read {
             let entry = entry.map_err(|e| self.io("list", "", e))?;
-            let Ok(name) = entry.file_name().into_string() else {
-                odd.push(entry.file_name().to_string_lossy().into_owned());
-                continue;
-            };
-            if name.starts_with('.') {
-                hidden.push(name);
-                continue;
-            }
-            // symlink_metadata: a link is not followed (and not ingested).
-            let meta = entry
-                .path()
-                .symlink_metadata()
-                .map_err(|e| self.io("stat", &name, e))?;
-            if !meta.file_type().is_file() {
-                if meta.file_type().is_symlink() {
-                    odd.push(name);
+            let name = match entry.file_name().into_string() {
+                Ok(name) if name.starts_with('.') => {
+                    visit(Found::Hidden(name))?;
+                    continue;
                 }
+                Ok(name) => name,
+                Err(name) => {
+                    visit(Found::Odd(name.to_string_lossy().into_owned()))?;
+                    continue;
+                }
+            };
+            // The type the folder's entry gives (no `stat` where the file system says it); a
+            // link is not followed (and not ingested).
+            let kind = entry.file_type().map_err(|e| self.io("stat", &name, e))?;
+            if kind.is_symlink() {
+                visit(Found::Odd(name))?;
                 continue;
             }
-            let mtime = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_secs() as i64);
-            entries.push((name, meta.len(), mtime));
+            if !kind.is_file() {
+                continue;
+            }
+            // Size and time only when the step asks (the fence needs neither for most names).
+            let ask = || {
+                let meta = entry
+                    .metadata()
+                    .map_err(|e| self.io("stat", &entry.file_name().to_string_lossy(), e))?;
+                let mtime = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                Ok((meta.len(), mtime))
+            };
+            match SafeName::from_string(name) {
+                Ok(safe) => visit(Found::File(safe, Attributes::asked(&ask)))?,
+                Err(name) => visit(Found::Unsafe(name, Attributes::asked(&ask)))?,
+            }
         }
-        Ok(Listing::new(entries, odd, hidden))
+        Ok(())
     }
 
     fn read(&mut self, name: &SafeName, limit: u64) -> Result<Vec<u8>, TransportError> {

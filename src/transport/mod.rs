@@ -16,7 +16,7 @@ use std::io;
 
 use thiserror::Error;
 
-use egme_ord_core::remote::{upload_temp_name, Listing, SafeName};
+use egme_ord_core::remote::{upload_temp_name, Listing, RemoteEntry, SafeName, UnsafeEntry};
 
 /// A transport failure, with the folder and file it concerns.
 #[derive(Debug, Error)]
@@ -117,6 +117,53 @@ pub struct OfferedKey {
     pub known_hosts: String,
 }
 
+/// What a listing's visitor says after an entry: go on, or the error that ends the listing.
+pub type Visit = Result<(), TransportError>;
+
+/// One entry of a folder as a streamed listing hands it over ([`RemoteDir::list_each`]).
+pub enum Found<'a> {
+    /// A regular file with a safe name (or an entry whose type the server did not say and that is
+    /// no folder, taken as a file so that nothing at the ORD goes unseen).
+    File(SafeName, Attributes<'a>),
+    /// A regular file whose name is not safe: recorded and reported, never read.
+    Unsafe(String, Attributes<'a>),
+    /// A link, or a name that is not valid UTF-8 (shown lossily): never followed nor read.
+    Odd(String),
+    /// A hidden (dot) name, of any type: never a file of the listing; the temporary names of
+    /// uploads are among them.
+    Hidden(String),
+}
+
+/// A listed file's size and modification time (seconds since the epoch): given with the entry
+/// (SFTP and FTP listings carry them), or read when asked (a local folder's listing gives names
+/// and types only; each file's attributes cost a `stat`, paid only by the steps that need them).
+pub struct Attributes<'a>(AttributesFrom<'a>);
+
+enum AttributesFrom<'a> {
+    Given(u64, i64),
+    Asked(&'a dyn Fn() -> Result<(u64, i64), TransportError>),
+}
+
+impl<'a> Attributes<'a> {
+    /// Attributes the listing gave.
+    pub fn given(size: u64, mtime: i64) -> Attributes<'a> {
+        Attributes(AttributesFrom::Given(size, mtime))
+    }
+
+    /// Attributes read by `ask` when they are needed.
+    pub fn asked(ask: &'a dyn Fn() -> Result<(u64, i64), TransportError>) -> Attributes<'a> {
+        Attributes(AttributesFrom::Asked(ask))
+    }
+
+    /// `(size, mtime)`.
+    pub fn get(&self) -> Result<(u64, i64), TransportError> {
+        match &self.0 {
+            AttributesFrom::Given(size, mtime) => Ok((*size, *mtime)),
+            AttributesFrom::Asked(ask) => ask(),
+        }
+    }
+}
+
 /// What `put` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
@@ -129,9 +176,39 @@ pub enum PutOutcome {
 pub trait RemoteDir {
     /// A description for messages (path or URL, never a secret).
     fn describe(&self) -> String;
-    /// Regular files only, safe names apart from unsafe ones; hidden (dot) names kept apart,
-    /// folders left out; links and names that are not valid UTF-8 are reported as odd.
-    fn list(&mut self) -> Result<Listing, TransportError>;
+    /// Hands every entry of the folder to `visit` as the server gives it, in the server's order,
+    /// holding none of them (a folder nobody empties costs what `visit` keeps): regular files
+    /// with their safe or unsafe names, hidden (dot) names of any type, links and names that are
+    /// not valid UTF-8 as odd; folders left out. An error of `visit` ends the listing and is
+    /// returned. A connection lost after the first entry was handed over is an error, never a
+    /// second pass that hands entries over again.
+    fn list_each(
+        &mut self,
+        visit: &mut dyn FnMut(Found<'_>) -> Visit,
+    ) -> Result<(), TransportError>;
+
+    /// The whole listing, every file with its attributes, sorted ([`Listing`]): for the steps
+    /// that need all of it (a small folder, or one the operator asked about).
+    fn list(&mut self) -> Result<Listing, TransportError> {
+        let mut listing = Listing::default();
+        self.list_each(&mut |found| {
+            match found {
+                Found::File(name, attributes) => {
+                    let (size, mtime) = attributes.get()?;
+                    listing.files.push(RemoteEntry { name, size, mtime });
+                }
+                Found::Unsafe(name, attributes) => {
+                    let (size, mtime) = attributes.get()?;
+                    listing.unsafe_files.push(UnsafeEntry { name, size, mtime });
+                }
+                Found::Odd(name) => listing.odd.push(name),
+                Found::Hidden(name) => listing.hidden.push(name),
+            }
+            Ok(())
+        })?;
+        listing.sort();
+        Ok(listing)
+    }
     /// Removes `temp`, a name in this folder that is the temporary name of a put of ours cut
     /// short ([`egme_ord_core::remote::TempName::leftovers`]); a name already gone is no error. Never
     /// used on any other name.

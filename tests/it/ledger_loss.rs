@@ -353,6 +353,64 @@ fn a_second_store_on_the_same_ord_folders_is_refused_over_sftp() {
     second_store(Transport::Sftp);
 }
 
+/// The fence skips comparing what it compared before only while the send folder holds the same
+/// names: a file of ours renamed at the ORD (what a file of another ledger under an id this one
+/// used looks like) is found by the next cycle, after cycles that kept the folder as seen.
+fn renamed_at_ord(transport: Transport) {
+    let context = format!("renamed at the ORD over {transport:?}");
+    let ws = workspace(transport);
+    once_ok(&ws.root, FIRST);
+    once_ok(&ws.root, SECOND);
+    let kept: Vec<_> = demo::ords()
+        .into_iter()
+        .filter(|o| {
+            ws.root
+                .join("work/outbox")
+                .join(o.name)
+                .join(".send-folder-seen")
+                .exists()
+        })
+        .collect();
+    assert!(
+        !kept.is_empty(),
+        "{context}: the send folder as seen is kept after a clean cycle"
+    );
+    let ((ord, id), names) = names_by_id(&ws.root)
+        .into_iter()
+        .find(|((ord, _), _)| kept.iter().any(|o| o.name == ord))
+        .expect("a file of ours at an ORD whose folder is kept as seen");
+    let name = names.first().unwrap();
+    let at = ws.root.join("exchange").join(&ord).join("to-ord");
+    // Same id, another generation date: the name a second ledger could have given it.
+    let date = name.split('_').nth(1).unwrap();
+    let renamed = name.replace(&format!("_{date}_"), "_20200102_");
+    assert_ne!(&renamed, name);
+    fs::rename(at.join(name), at.join(&renamed)).unwrap();
+    let (code, _, out) = once(&ws.root, THIRD);
+    assert_eq!(
+        code,
+        Some(1),
+        "{context}: id {id} of {ord} under another name is refused: {out}"
+    );
+    assert!(
+        out.contains(&renamed),
+        "{context}: the refusal names the file: {out}"
+    );
+    assert!(out.contains("egme-ord recover"), "{context}: {out}");
+}
+
+#[test]
+fn a_file_of_ours_renamed_at_the_ord_is_refused_after_cycles_that_kept_the_folder_as_seen_on_local_folders(
+) {
+    renamed_at_ord(Transport::Local);
+}
+
+#[test]
+fn a_file_of_ours_renamed_at_the_ord_is_refused_after_cycles_that_kept_the_folder_as_seen_over_sftp(
+) {
+    renamed_at_ord(Transport::Sftp);
+}
+
 /// `run` with its ledger deleted under it: the next cycle stops all work (the ledger is not in
 /// place), nothing more is sent; the restart refuses; recover.
 fn deleted_while_running(transport: Transport) {

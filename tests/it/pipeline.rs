@@ -608,13 +608,17 @@ fn the_outbox_keeps_the_sent_bytes_in_tar_packs_and_verify_catches_a_changed_or_
     let ws = workspace();
     once(ws.path(), FIRST);
     let outbox = ws.path().join("work/outbox/e-redes");
-    // Beside the packs, only the hidden high-water mark of the fence.
+    // Beside the packs, only the fence's hidden high-water mark and its record of the send folder.
     assert!(outbox.join(".high-water-mark").is_file());
+    assert!(outbox.join(".send-folder-seen").is_file());
     let packs: Vec<PathBuf> = fs::read_dir(&outbox)
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name() != Some(".high-water-mark".as_ref()))
+        .filter(|p| {
+            p.file_name() != Some(".high-water-mark".as_ref())
+                && p.file_name() != Some(".send-folder-seen".as_ref())
+        })
         .collect();
     assert!(!packs.is_empty());
     let mut kept = BTreeMap::new();

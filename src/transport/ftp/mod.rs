@@ -18,8 +18,8 @@ use self::tls::{Connector, Negotiated, TlsFtpStream};
 
 use super::probe::{probe_names, Written};
 use super::{
-    upload_temp_name, Listing, Offered, Probe, PutOutcome, RemoteDir, RenameOntoExisting, SafeName,
-    TransportError,
+    upload_temp_name, Attributes, Found, Offered, Probe, PutOutcome, RemoteDir, RenameOntoExisting,
+    SafeName, TransportError, Visit,
 };
 use egme_ord_core::config::FtpSettings;
 
@@ -568,8 +568,13 @@ impl RemoteDir for FtpDir {
         self.settings.url()
     }
 
-    fn list(&mut self) -> Result<Listing, TransportError> {
-        self.with_conn(|me, conn| {
+    /// The listing is read whole before it is handed over: the FTP library gives MLSD's and
+    /// LIST's lines as one list (docs/PERFORMANCE.md, "Folders nobody empties").
+    fn list_each(
+        &mut self,
+        visit: &mut dyn FnMut(Found<'_>) -> Visit,
+    ) -> Result<(), TransportError> {
+        let (regular, odd, hidden) = self.with_conn(|me, conn| {
             let files = me.entries(conn)?;
             let (mut regular, odd, hidden) = sort_listing(&files);
             if me.mlsd == Some(false) {
@@ -581,8 +586,22 @@ impl RemoteDir for FtpDir {
                     }
                 }
             }
-            Ok(Listing::new(regular, odd, hidden))
-        })
+            Ok((regular, odd, hidden))
+        })?;
+        for name in hidden {
+            visit(Found::Hidden(name))?;
+        }
+        for name in odd {
+            visit(Found::Odd(name))?;
+        }
+        for (name, size, mtime) in regular {
+            let attributes = Attributes::given(size, mtime);
+            match SafeName::from_string(name) {
+                Ok(name) => visit(Found::File(name, attributes))?,
+                Err(name) => visit(Found::Unsafe(name, attributes))?,
+            }
+        }
+        Ok(())
     }
 
     fn read(&mut self, name: &SafeName, limit: u64) -> Result<Vec<u8>, TransportError> {

@@ -14,13 +14,17 @@ use ssh2::{
 };
 
 use self::pipeline::{Broken, Fetched, Lanes, Pipe, Refused, Upload, Wire};
+use self::wire::NameEntry;
 use egme_ord_core::remote::{entry_kind, EntryKind};
 
 /// SFTP channels per session for pipelined batches (each one an sftp-server process at the ORD):
 /// two lanes flush twice as many files at once as one, without another handshake. Fewer are used
 /// when the server refuses more channels (OpenSSH allows 10 per connection by default).
 const LANES: usize = 2;
-use super::{plain_name, Listing, OfferedKey, PutOutcome, RemoteDir, SafeName, TransportError};
+use super::{
+    plain_name, Attributes, Found, OfferedKey, PutOutcome, RemoteDir, SafeName, TransportError,
+    Visit,
+};
 use crate::fsutil::permission_problem;
 use egme_ord_core::known_hosts::{KnownHosts, Verdict};
 
@@ -354,6 +358,28 @@ fn is_fatal(e: &TransportError) -> bool {
     )
 }
 
+/// Hands one entry of a listing to `visit` by its kind: a file (safe or unsafe name), a link as
+/// odd, a name that is not UTF-8 as odd; folders and others are left out.
+fn hand_over(entry: FolderEntry, visit: &mut dyn FnMut(Found<'_>) -> Visit) -> Visit {
+    let name = match entry.name {
+        Ok(name) => name,
+        Err(shown) => return visit(Found::Odd(shown)),
+    };
+    match entry.kind {
+        // `None`: not said by the server, not a folder: taken as a file, so that nothing at the
+        // ORD goes unseen (reading it fails if it is no file).
+        Some(EntryKind::File) | None => {
+            let attributes = Attributes::given(entry.size, entry.mtime);
+            match SafeName::from_string(name) {
+                Ok(name) => visit(Found::File(name, attributes)),
+                Err(name) => visit(Found::Unsafe(name, attributes)),
+            }
+        }
+        Some(EntryKind::Link) => visit(Found::Odd(name)),
+        Some(EntryKind::Folder | EntryKind::Other | EntryKind::Unknown) => Ok(()),
+    }
+}
+
 /// One entry of a remote folder as the listing found it.
 struct FolderEntry {
     /// The name, or (not UTF-8) the name as shown in messages.
@@ -370,47 +396,35 @@ impl RemoteDir for SftpDir {
         format!("sftp://{}@{}:{}{}", s.user, s.host, s.port, s.path)
     }
 
-    fn list(&mut self) -> Result<Listing, TransportError> {
-        // Hidden names are never files of a listing: they are kept apart, never probed.
-        let mut entries = self.folder_entries()?;
-        let mut hidden = Vec::new();
-        entries.retain(|e| match &e.name {
-            Ok(n) if n.starts_with('.') => {
-                hidden.push(n.clone());
-                false
+    fn list_each(
+        &mut self,
+        visit: &mut dyn FnMut(Found<'_>) -> Visit,
+    ) -> Result<(), TransportError> {
+        // Entries whose type the listing did not say: probed once the listing ended.
+        let mut unknown = Vec::new();
+        self.folder_entries(&mut |entry| match entry.kind {
+            _ if entry.name.as_ref().is_ok_and(|n| n.starts_with('.')) => {
+                // Hidden names are never files of a listing: never probed.
+                visit(Found::Hidden(entry.name.unwrap_or_default()))
             }
-            _ => true,
-        });
-        self.probe_unknown(&mut entries)?;
-        let mut files = Vec::new();
-        let mut odd = Vec::new();
-        let mut untyped = 0;
-        for e in entries {
-            let name = match e.name {
-                Ok(name) => name,
-                Err(shown) => {
-                    odd.push(shown);
-                    continue;
-                }
-            };
-            match e.kind {
-                Some(EntryKind::File) => files.push((name, e.size, e.mtime)),
-                // Not said by the server, not a folder: taken as a file, so that nothing at the
-                // ORD goes unseen (reading it fails if it is no file).
-                None => {
-                    untyped += 1;
-                    files.push((name, e.size, e.mtime));
-                }
-                Some(EntryKind::Link) => odd.push(name),
-                Some(EntryKind::Folder | EntryKind::Other | EntryKind::Unknown) => {}
+            Some(EntryKind::Unknown) if entry.name.is_ok() => {
+                unknown.push(entry);
+                Ok(())
             }
+            _ => hand_over(entry, visit),
+        })?;
+        if unknown.is_empty() {
+            return Ok(());
         }
+        self.probe_unknown(&mut unknown)?;
+        let untyped = unknown.iter().filter(|e| e.kind.is_none()).count();
         if untyped > 0 {
             tracing::warn!(dir = %self.describe(), untyped, "the server's listing says no type for these entries (no permission bits, no typed long name, not even in lstat), and they do not open as folders: taken as files; docs/INTEROP.md");
         }
-        let mut listing = Listing::new(files, odd, hidden);
-        listing.untyped = untyped;
-        Ok(listing)
+        for entry in unknown {
+            hand_over(entry, visit)?;
+        }
+        Ok(())
     }
 
     fn remove_leftover(&mut self, temp: &str) -> Result<(), TransportError> {
@@ -648,28 +662,54 @@ impl SftpDir {
         })
     }
 
-    /// Every entry of the folder (hidden ones too) with its kind as the listing says it: from the
-    /// permission bits, else from the long name (`Unknown` where neither says).
-    fn folder_entries(&mut self) -> Result<Vec<FolderEntry>, TransportError> {
+    /// Hands every entry of the folder (hidden ones too) to `each` as its batch arrives, with its
+    /// kind as the listing says it: from the permission bits, else from the long name (`Unknown`
+    /// where neither says). A connection lost before the first entry is tried again on a new
+    /// one; after it, it is an error (the entries handed over are never handed again).
+    fn folder_entries(
+        &mut self,
+        each: &mut dyn FnMut(FolderEntry) -> Visit,
+    ) -> Result<(), TransportError> {
         let path = self.settings.path.clone();
         let describe = self.describe();
-        let listed = self.on_pipe("list", |pipe| pipeline::list_dir(pipe, &path))?;
-        let names = listed.map_err(|Refused { code, message }| TransportError::Ssh {
-            dir: describe.clone(),
+        let mut handed = false;
+        let mut failed = None;
+        let listed = self.retrying("list", |me| {
+            if handed {
+                return Err(Attempt::Stop(me.ssh("list", "the connection was lost in the middle of the listing (the next cycle lists the folder again)")));
+            }
+            let pipe = me.pipe().map_err(Attempt::of_connect)?;
+            let mut batch = |names: Vec<NameEntry>| {
+                for n in names {
+                    if n.filename == b"." || n.filename == b".." {
+                        continue;
+                    }
+                    handed = true;
+                    let entry = FolderEntry {
+                        kind: Some(entry_kind(n.attrs.permissions, &n.longname)),
+                        size: n.attrs.size.unwrap_or(0),
+                        mtime: i64::from(n.attrs.mtime.unwrap_or(0)),
+                        name: String::from_utf8(n.filename)
+                            .map_err(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                    };
+                    if let Err(e) = each(entry) {
+                        failed = Some(e);
+                        return false;
+                    }
+                }
+                true
+            };
+            pipeline::list_dir(pipe, &path, &mut batch)
+                .map_err(|Broken(why)| Attempt::Again(me.ssh("list", why)))
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        listed.map_err(|Refused { code, message }| TransportError::Ssh {
+            dir: describe,
             op: "list",
             detail: format!("the server refused to list {path}: {message} (SFTP status {code}); the account needs the right to list this folder"),
-        })?;
-        Ok(names
-            .into_iter()
-            .filter(|n| n.filename != b"." && n.filename != b"..")
-            .map(|n| FolderEntry {
-                kind: Some(entry_kind(n.attrs.permissions, &n.longname)),
-                size: n.attrs.size.unwrap_or(0),
-                mtime: i64::from(n.attrs.mtime.unwrap_or(0)),
-                name: String::from_utf8(n.filename)
-                    .map_err(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            })
-            .collect())
+        })
     }
 
     /// Decides the kind of the entries the listing gave none for: from `lstat`, else whether

@@ -728,25 +728,30 @@ fn refused(reply: Reply) -> Refused {
     }
 }
 
-/// The entries of the folder at `path` (`.` and `..` included, as the server sends them), with the
-/// long names that ssh2's own `readdir` does not give.
+/// Hands the entries of the folder at `path` (`.` and `..` included, as the server sends them),
+/// with the long names that ssh2's own `readdir` does not give, to `each`, one READDIR reply at a
+/// time; `each` returns `false` to stop (the folder is closed all the same).
 pub fn list_dir(
     wire: &mut impl Wire,
     path: &str,
-) -> Result<Result<Vec<NameEntry>, Refused>, Broken> {
+    each: &mut dyn FnMut(Vec<NameEntry>) -> bool,
+) -> Result<Result<(), Refused>, Broken> {
     let handle = match round_trip(wire, &[Request::Opendir { path }])?.pop() {
         Some(Reply::Handle { handle, .. }) => handle,
         Some(other) => return Ok(Err(refused(other))),
         None => return Err(Broken("no reply to opendir".into())),
     };
-    let mut entries = Vec::new();
     let outcome = loop {
         match round_trip(wire, &[Request::Readdir { handle: &handle }])?.pop() {
-            Some(Reply::Name { names, .. }) => entries.extend(names),
+            Some(Reply::Name { names, .. }) => {
+                if !each(names) {
+                    break Ok(());
+                }
+            }
             Some(Reply::Status {
                 code: wire::STATUS_EOF,
                 ..
-            }) => break Ok(entries),
+            }) => break Ok(()),
             Some(other) => break Err(refused(other)),
             None => return Err(Broken("no reply to readdir".into())),
         }
