@@ -282,6 +282,7 @@ fn remote_facts(
         }
         side.digest = Some(kept.digest);
     }
+    tracing::debug!(ord = %ord.name, %folder, names = kept.digest.names(), seen = seen.is_some(), vouched, "the send folder listed");
     let mut facts = ahead_facts(store, ord, &folder, kept.ahead)?;
     if !vouched {
         // Expected to vouch, it did not (the folder changed): listed again for the candidates.
