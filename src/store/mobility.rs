@@ -108,21 +108,9 @@ impl Store {
             listed,
             rows,
             |e| self.mobility_source_seen(e.name.as_str(), e.size, e.mtime),
-            |first, last, each| {
-                let mut st = self
-                    .conn
-                    .prepare_cached(
-                        "SELECT name, size, mtime FROM mobility_sources
-                         WHERE name BETWEEN ?1 AND ?2 ORDER BY name",
-                    )
-                    .in_store(self)?;
-                let mut rows = st.query(params![first, last]).in_store(self)?;
-                while let Some(r) = rows.next().in_store(self)? {
-                    let name = super::sql::text(r, 0).in_store(self)?;
-                    each(name, r.get(1).in_store(self)?, r.get(2).in_store(self)?);
-                }
-                Ok(())
-            },
+            "SELECT name, size, mtime FROM mobility_sources
+             WHERE name BETWEEN ?1 AND ?2 ORDER BY name",
+            None,
         )
     }
 

@@ -458,30 +458,37 @@ impl Store {
     /// Whether `sql` (a `SELECT 1 … LIMIT 1`) finds a row.
     /// For each file of `listed` (sorted by name), whether the ledger recorded it: by `lookup` of
     /// each when the listing is small against `rows` (an upper bound of the records), else by
-    /// one ordered pass, `scan`, over the records whose names fall in the listing's range (a
-    /// folder nobody empties then costs one step per record, not one search per file).
+    /// one ordered pass over the records whose names fall in the listing's range (a folder nobody
+    /// empties then costs one step per record, not one search per file). `scan` reads `(name,
+    /// size, mtime)` in name order for the names between `?1` and `?2`, and `?3` is `ord` when
+    /// given.
     fn recorded_among(
         &self,
         listed: &[RemoteEntry],
         rows: u64,
-        mut lookup: impl FnMut(&RemoteEntry) -> Result<bool, StoreError>,
-        scan: impl FnOnce(&str, &str, &mut dyn FnMut(&str, u64, i64)) -> Result<(), StoreError>,
+        lookup: impl FnMut(&RemoteEntry) -> Result<bool, StoreError>,
+        scan: &str,
+        ord: Option<&str>,
     ) -> Result<Vec<bool>, StoreError> {
         let (Some(first), Some(last)) = (listed.first(), listed.last()) else {
             return Ok(Vec::new());
         };
         let n = listed.len() as u64;
         if n < SCAN_FROM || n.saturating_mul(LOOKUP_COST) < rows {
-            return listed.iter().map(&mut lookup).collect();
+            return listed.iter().map(lookup).collect();
         }
         let mut recognition = Recognition::new(listed);
-        scan(
-            first.name.as_str(),
-            last.name.as_str(),
-            &mut |name, size, mtime| {
-                recognition.record(name, size, mtime);
-            },
-        )?;
+        let mut st = self.conn.prepare_cached(scan).in_store(self)?;
+        let (first, last) = (first.name.as_str(), last.name.as_str());
+        let mut found = match ord {
+            Some(ord) => st.query(params![first, last, ord]),
+            None => st.query(params![first, last]),
+        }
+        .in_store(self)?;
+        while let Some(r) = found.next().in_store(self)? {
+            let name = sql::text(r, 0).in_store(self)?;
+            recognition.record(name, r.get(1).in_store(self)?, r.get(2).in_store(self)?);
+        }
         Ok(recognition.recorded())
     }
 

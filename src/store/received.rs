@@ -45,21 +45,9 @@ impl Store {
             listed,
             rows,
             |e| self.seen_file(ord, e.name.as_str(), e.size, e.mtime),
-            |first, last, each| {
-                let mut st = self
-                    .conn
-                    .prepare_cached(
-                        "SELECT name, size, mtime FROM received_files
-                         WHERE ord = ?1 AND name BETWEEN ?2 AND ?3 ORDER BY name",
-                    )
-                    .in_store(self)?;
-                let mut rows = st.query(params![ord, first, last]).in_store(self)?;
-                while let Some(r) = rows.next().in_store(self)? {
-                    let name = super::sql::text(r, 0).in_store(self)?;
-                    each(name, r.get(1).in_store(self)?, r.get(2).in_store(self)?);
-                }
-                Ok(())
-            },
+            "SELECT name, size, mtime FROM received_files
+             WHERE ord = ?3 AND name BETWEEN ?1 AND ?2 ORDER BY name",
+            Some(ord),
         )
     }
 
