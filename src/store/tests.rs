@@ -12,6 +12,7 @@ use egme_ord_core::ledger::PackSlice;
 use egme_ord_core::ledger::{MobilityFileStatus, ReceivedStatus};
 use egme_ord_core::mobility::{CemeId, Place, QuarterEnergy};
 use egme_ord_core::profile::DayProfile;
+use egme_ord_core::remote::SafeName;
 
 use super::mobility::*;
 use super::rows::*;
@@ -1002,4 +1003,90 @@ fn docs_ledger_md_describes_every_table_of_the_ledger_and_no_other() {
         documented, tables,
         "docs/LEDGER.md's table of tables against the ledger's schema"
     );
+}
+
+/// A listing of `names` where the files whose number ends in 4 changed size and those ending in 6
+/// changed time since they were recorded (size 3, time 0).
+fn listing_of(numbers: impl Iterator<Item = u32>) -> Vec<RemoteEntry> {
+    numbers
+        .map(|i| RemoteEntry {
+            name: SafeName::new(&format!("f{i:04}.sgl")).unwrap(),
+            size: if i % 10 == 4 { 4 } else { 3 },
+            mtime: if i % 10 == 6 { 1 } else { 0 },
+        })
+        .collect()
+}
+
+/// Whether the file numbered `i` of [`listing_of`] was recorded (the even ones) unchanged.
+fn recorded_unchanged(i: u32) -> bool {
+    i.is_multiple_of(2) && i % 10 != 4 && i % 10 != 6
+}
+
+#[test]
+fn a_large_listing_is_told_received_in_one_pass_exactly_as_a_lookup_of_each_file_tells_it() {
+    let (_d, mut s) = store();
+    s.begin_batch().unwrap();
+    for i in (0..200).step_by(2) {
+        s.record_inbound(&received(&format!("f{i:04}.sgl"), Some(512)), &[])
+            .unwrap();
+    }
+    // Another ORD's record under a name the listing holds tells nothing of this ORD's.
+    let mut other = received("f0001.sgl", Some(512));
+    other.ord = "a".into();
+    s.record_inbound(&other, &[]).unwrap();
+    s.commit_batch().unwrap();
+
+    // 150 names (the ordered pass), then 10 (a lookup of each), from the middle of the range.
+    for listed in [listing_of(0..150), listing_of(40..50)] {
+        let told = s.received_among("e", &listed).unwrap();
+        let each: Vec<bool> = listed
+            .iter()
+            .map(|e| s.seen_file("e", e.name.as_str(), e.size, e.mtime).unwrap())
+            .collect();
+        assert_eq!(told, each);
+        let expected: Vec<bool> = listed
+            .iter()
+            .map(|e| recorded_unchanged(e.name.as_str()[1..5].parse().unwrap()))
+            .collect();
+        assert_eq!(told, expected);
+    }
+    assert!(150 >= SCAN_FROM && 150 * LOOKUP_COST >= s.next_received_id().unwrap());
+    const { assert!(10 < SCAN_FROM) };
+}
+
+#[test]
+fn a_large_mobility_inbox_is_told_read_in_one_pass_exactly_as_a_lookup_of_each_file_tells_it() {
+    let (_d, mut s) = store();
+    for i in (0..200).step_by(2) {
+        let name = format!("f{i:04}.sgl");
+        s.record_mobility(
+            &name,
+            3,
+            0,
+            &format!("sha-{name}"),
+            MobilityFileStatus::Applied,
+            "",
+            "mobility/x",
+            Utc::now(),
+            &[],
+            &[],
+        )
+        .unwrap();
+    }
+    for listed in [listing_of(0..150), listing_of(40..50)] {
+        let told = s.mobility_among(&listed).unwrap();
+        let each: Vec<bool> = listed
+            .iter()
+            .map(|e| {
+                s.mobility_source_seen(e.name.as_str(), e.size, e.mtime)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(told, each);
+        let expected: Vec<bool> = listed
+            .iter()
+            .map(|e| recorded_unchanged(e.name.as_str()[1..5].parse().unwrap()))
+            .collect();
+        assert_eq!(told, expected);
+    }
 }
