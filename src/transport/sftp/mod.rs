@@ -35,7 +35,13 @@ struct Connection {
     sftp: Sftp,
     /// The pipelined SFTP channels (lanes) of this session, spoken to directly for batches.
     pipe: Option<Lanes<Pipe>>,
+    /// The session's socket (libssh2 holds its own handle), for a graceful end: see [`linger`].
+    socket: Option<TcpStream>,
 }
+
+/// How long the end of a session waits for the server to close the connection after our
+/// disconnect (one round trip, usually).
+const LINGER: Duration = Duration::from_secs(1);
 
 impl Drop for Connection {
     /// Ends the session with an SSH disconnect, as a client should (the server otherwise logs a
@@ -43,9 +49,34 @@ impl Drop for Connection {
     /// goodbye, and nothing depends on it.
     fn drop(&mut self) {
         self.pipe = None;
-        let _ =
+        let said =
             self.session
                 .disconnect(Some(DisconnectCode::ByApplication), "egme-ord: done", None);
+        if let (Ok(()), Some(socket)) = (said, &self.socket) {
+            linger(socket);
+        }
+    }
+}
+
+/// Ends our side of `socket` once the disconnect is sent, then reads what the server still sends
+/// until it closes (at most [`LINGER`]). A socket closed with bytes unread (the server's answers to
+/// the channels' last messages) sends a reset instead of a close, and the reset may overtake our
+/// disconnect: the server then drops it unread and logs no orderly end of the session.
+fn linger(socket: &TcpStream) {
+    if socket.shutdown(std::net::Shutdown::Write).is_err() {
+        return;
+    }
+    let until = std::time::Instant::now() + LINGER;
+    let mut unread = [0u8; 4096];
+    loop {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match (&*socket).read(&mut unread) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
     }
 }
 
@@ -123,6 +154,8 @@ impl SftpDir {
         tcp.set_read_timeout(Some(s.io_timeout))
             .and_then(|()| tcp.set_write_timeout(Some(s.io_timeout)))
             .map_err(connect_err)?;
+        // A second handle on the socket for the session's end; without one the end is abrupt.
+        let socket = tcp.try_clone().ok();
         let mut session = Session::new().map_err(|e| self.ssh("session", e))?;
         session.set_tcp_stream(tcp);
         session.set_timeout(u32::try_from(s.io_timeout.as_millis()).unwrap_or(u32::MAX));
@@ -140,6 +173,7 @@ impl SftpDir {
             session,
             sftp,
             pipe: None,
+            socket,
         })
     }
 
