@@ -15,6 +15,10 @@ pub(super) fn file_named_in(detail: &str) -> Option<&str> {
     (head.contains('.') && !head.contains(' ')).then_some(head)
 }
 
+/// How many of an ORD's files (`?1`) were refused: by the `received_by_status` index (schema 20).
+pub(super) const REJECTED_COUNT: &str =
+    "SELECT COUNT(*) FROM received_files WHERE ord = ?1 AND status = 'rejected'";
+
 impl Store {
     /// What the server of `ord`'s send folder was last seen to lack, and since when (`None`:
     /// nothing, or never looked at).
@@ -133,12 +137,9 @@ impl Store {
 
     /// How many files of `ord` were rejected (and kept in the quarantine).
     pub fn quarantined_count(&self, ord: &str) -> Result<u64, StoreError> {
-        one(
-            &self.conn,
-            "SELECT COUNT(*) FROM received_files WHERE ord = ?1 AND status = 'rejected'",
-            params![ord],
-            |r| r.get::<_, u64>(0),
-        )
+        one(&self.conn, REJECTED_COUNT, params![ord], |r| {
+            r.get::<_, u64>(0)
+        })
         .in_store(self)
     }
 }

@@ -17,6 +17,14 @@ use super::rows::{
 use super::sql::{day_text, time_text, Col, Compact, HashRef, Packed};
 use super::{exec, one, sqlite_err, to_i64, InStore, Store, StoreError};
 
+/// The CPEs with an ORD profile for a day (`?1` the ORD, `?2` the day): by the `profiles_by_day`
+/// index (schema 20), not through the ORD's whole history.
+pub(super) const PROFILE_CPES: &str = "SELECT cpe FROM ord_profiles WHERE ord = ?1 AND day = ?2";
+
+/// How many of an ORD's files (`?1`) came late: by the `received_by_status` index (schema 20).
+pub(super) const LATE_COUNT: &str =
+    "SELECT COUNT(*) FROM received_files WHERE ord = ?1 AND status = 'late'";
+
 impl Store {
     /// Whether a file with this name, size and mtime was already received from `ord`.
     pub fn seen_file(
@@ -108,11 +116,7 @@ impl Store {
 
     /// CPEs with an ORD profile for `day`.
     pub fn profile_cpes(&self, ord: &str, day: NaiveDate) -> Result<Vec<Cpe>, StoreError> {
-        self.cpes_of_day(
-            "SELECT cpe FROM ord_profiles WHERE ord = ?1 AND day = ?2",
-            ord,
-            day,
-        )
+        self.cpes_of_day(PROFILE_CPES, ord, day)
     }
 
     /// The highest transmission id received (valid files) from `ord`.
@@ -356,12 +360,6 @@ impl Store {
 
     /// ORD files received for days already closed (archived, not applied).
     pub fn late_ord_files(&self, ord: &str) -> Result<u64, StoreError> {
-        one(
-            &self.conn,
-            "SELECT COUNT(*) FROM received_files WHERE ord = ?1 AND status = 'late'",
-            params![ord],
-            |r| r.get::<_, u64>(0),
-        )
-        .in_store(self)
+        one(&self.conn, LATE_COUNT, params![ord], |r| r.get::<_, u64>(0)).in_store(self)
     }
 }

@@ -15,6 +15,7 @@ use egme_ord_core::profile::DayProfile;
 use egme_ord_core::remote::SafeName;
 
 use super::mobility::*;
+use super::received::PROFILE_CPES;
 use super::rows::*;
 use super::schema::*;
 use super::sent::*;
@@ -1088,5 +1089,34 @@ fn a_large_mobility_inbox_is_told_read_in_one_pass_exactly_as_a_lookup_of_each_f
             .map(|e| recorded_unchanged(e.name.as_str()[1..5].parse().unwrap()))
             .collect();
         assert_eq!(told, expected);
+    }
+}
+
+#[test]
+fn a_days_cpes_and_the_late_and_refused_counts_are_read_by_day_and_status_not_through_the_history()
+{
+    // Before version 20 these went through indexes that lead with the ORD only: every cycle read
+    // the ORD's whole history once per open day and once per count.
+    let (_d, s) = store();
+    let day = params!["e", "2024-11-04"];
+    let ord = params!["e"];
+    for (sql, params, index) in [
+        (PROFILE_CPES, day, "profiles_by_day (ord=? AND day=?)"),
+        (
+            super::received::LATE_COUNT,
+            ord,
+            "received_by_status (ord=? AND status=?)",
+        ),
+        (
+            super::events::REJECTED_COUNT,
+            ord,
+            "received_by_status (ord=? AND status=?)",
+        ),
+    ] {
+        let plan = query_plan(&s, sql, params);
+        assert!(
+            plan.iter().any(|step| step.contains(index)),
+            "{sql}: {plan:?}"
+        );
     }
 }
