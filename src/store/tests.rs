@@ -1023,6 +1023,14 @@ fn recorded_unchanged(i: u32) -> bool {
     i.is_multiple_of(2) && i % 10 != 4 && i % 10 != 6
 }
 
+/// For each file of `listed` (from [`listing_of`]), whether it was recorded unchanged.
+fn recorded_unchanged_among(listed: &[RemoteEntry]) -> Vec<bool> {
+    listed
+        .iter()
+        .map(|e| recorded_unchanged(e.name.as_str()[1..5].parse().unwrap()))
+        .collect()
+}
+
 #[test]
 fn a_large_listing_is_told_received_in_one_pass_exactly_as_a_lookup_of_each_file_tells_it() {
     let (_d, mut s) = store();
@@ -1045,11 +1053,7 @@ fn a_large_listing_is_told_received_in_one_pass_exactly_as_a_lookup_of_each_file
             .map(|e| s.seen_file("e", e.name.as_str(), e.size, e.mtime).unwrap())
             .collect();
         assert_eq!(told, each);
-        let expected: Vec<bool> = listed
-            .iter()
-            .map(|e| recorded_unchanged(e.name.as_str()[1..5].parse().unwrap()))
-            .collect();
-        assert_eq!(told, expected);
+        assert_eq!(told, recorded_unchanged_among(&listed));
     }
     assert!(150 >= SCAN_FROM && 150 * LOOKUP_COST >= s.next_received_id().unwrap());
     const { assert!(10 < SCAN_FROM) };
@@ -1084,11 +1088,7 @@ fn a_large_mobility_inbox_is_told_read_in_one_pass_exactly_as_a_lookup_of_each_f
             })
             .collect();
         assert_eq!(told, each);
-        let expected: Vec<bool> = listed
-            .iter()
-            .map(|e| recorded_unchanged(e.name.as_str()[1..5].parse().unwrap()))
-            .collect();
-        assert_eq!(told, expected);
+        assert_eq!(told, recorded_unchanged_among(&listed));
     }
 }
 
