@@ -1,6 +1,6 @@
 //! `DryRun`: a folder seen through `once --dry-run`: listed and read as it is, never written (puts and moves are reported as done, nothing happens).
 
-use super::{Found, PutOutcome, RemoteDir, SafeName, TransportError, Visit};
+use super::{Found, Listing, PutOutcome, RemoteDir, SafeName, TransportError, Visit};
 
 /// Wraps a folder so that nothing is written to it.
 pub struct DryRun<D: RemoteDir + ?Sized>(pub Box<D>);
@@ -14,6 +14,9 @@ impl<D: RemoteDir + Send + ?Sized> RemoteDir for DryRun<D> {
         visit: &mut dyn FnMut(Found<'_>) -> Visit,
     ) -> Result<(), TransportError> {
         self.0.list_each(visit)
+    }
+    fn list(&mut self) -> Result<Listing, TransportError> {
+        self.0.list()
     }
     fn remove_leftover(&mut self, temp: &str) -> Result<(), TransportError> {
         tracing::info!(dir = %self.describe(), file = %temp, "dry run: would remove a leftover temporary file");

@@ -190,24 +190,7 @@ pub trait RemoteDir {
     /// The whole listing, every file with its attributes, sorted ([`Listing`]): for the steps
     /// that need all of it (a small folder, or one the operator asked about).
     fn list(&mut self) -> Result<Listing, TransportError> {
-        let mut listing = Listing::default();
-        self.list_each(&mut |found| {
-            match found {
-                Found::File(name, attributes) => {
-                    let (size, mtime) = attributes.get()?;
-                    listing.files.push(RemoteEntry { name, size, mtime });
-                }
-                Found::Unsafe(name, attributes) => {
-                    let (size, mtime) = attributes.get()?;
-                    listing.unsafe_files.push(UnsafeEntry { name, size, mtime });
-                }
-                Found::Odd(name) => listing.odd.push(name),
-                Found::Hidden(name) => listing.hidden.push(name),
-            }
-            Ok(())
-        })?;
-        listing.sort();
-        Ok(listing)
+        collect_listing(self)
     }
     /// Removes `temp`, a name in this folder that is the temporary name of a put of ours cut
     /// short ([`egme_ord_core::remote::TempName::leftovers`]); a name already gone is no error. Never
@@ -250,6 +233,31 @@ pub trait RemoteDir {
     ) -> Vec<Result<PutOutcome, TransportError>> {
         put_in_order(self, files)
     }
+}
+
+/// The whole listing of `dir` through its [`RemoteDir::list_each`], sorted: what
+/// [`RemoteDir::list`] gives unless an implementation says otherwise.
+pub(crate) fn collect_listing<D: RemoteDir + ?Sized>(
+    dir: &mut D,
+) -> Result<Listing, TransportError> {
+    let mut listing = Listing::default();
+    dir.list_each(&mut |found| {
+        match found {
+            Found::File(name, attributes) => {
+                let (size, mtime) = attributes.get()?;
+                listing.files.push(RemoteEntry { name, size, mtime });
+            }
+            Found::Unsafe(name, attributes) => {
+                let (size, mtime) = attributes.get()?;
+                listing.unsafe_files.push(UnsafeEntry { name, size, mtime });
+            }
+            Found::Odd(name) => listing.odd.push(name),
+            Found::Hidden(name) => listing.hidden.push(name),
+        }
+        Ok(())
+    })?;
+    listing.sort();
+    Ok(listing)
 }
 
 /// `name` when it is one name of the folder (no separator, not `.` or `..`, not empty); the

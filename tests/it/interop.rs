@@ -604,3 +604,104 @@ fn the_probe_tells_what_each_server_offers_and_does() {
             .is_some_and(|v| v.starts_with("SFTP ")));
     }
 }
+
+/// A server that does not read a folder's READDIRs in order (after the end of a folder, its first
+/// names again): a listing with READDIRs outstanding sees names after the end, is not trusted,
+/// and is asked again one READDIR at a time; the cycles give what local folders give.
+#[test]
+fn a_server_that_lists_a_folder_again_after_its_end_is_listed_one_readdir_at_a_time() {
+    let expected = reference(&[
+        (&demo::first_delivery(), FIRST),
+        (&demo::correction(), SECOND),
+    ]);
+    let (_tmp, _server, root) = workspace(Policy {
+        readdir_again: true,
+        ..Policy::default()
+    });
+    write_all(&root, &demo::first_delivery());
+    let (code, s, err) = once(&root, FIRST);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    assert!(
+        err.contains("listed again, one READDIR at a time") && err.contains("out of sequence"),
+        "{err}"
+    );
+    assert!(received_total(&s) > 0, "nothing received: {s}");
+    write_all(&root, &demo::correction());
+    let (code, s, err) = once(&root, SECOND);
+    assert_eq!(code, Some(0), "{s}\n{err}");
+    assert_all_promises(&root, &expected, SECOND, "READDIRs not read in order");
+}
+
+/// The files rejected by a cycle (its `rejected` events).
+fn rejections(summary: &Value) -> usize {
+    summary["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e[1] == "rejected")
+        .count()
+}
+
+/// The files in quarantine, all ORDs.
+fn quarantined(summary: &Value) -> u64 {
+    summary["ords"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["quarantined"].as_u64().unwrap())
+        .sum()
+}
+
+/// A receive folder of many READDIR batches (OpenSSH answers 100 names a batch), listed with
+/// several READDIRs in flight: every name handed over once, on every server — the 1,500 names
+/// that are not ORD files are each quarantined once, the demo's ORD files are all applied, and the
+/// next cycle finds nothing new.
+#[test]
+fn a_folder_of_many_readdir_batches_is_listed_whole_by_every_server() {
+    const JUNK: usize = 1_500;
+    let servers: [(&str, Start); 4] = [
+        (
+            "OpenSSH",
+            Box::new(|dir: &Path| Box::new(Sshd::start(dir)) as Box<dyn SftpServer>),
+        ),
+        ("gesftpserver", gesftpserver()),
+        ("ProFTPD mod_sftp", proftpd(false)),
+        ("asyncssh", asyncssh(Policy::default())),
+    ];
+    for (context, start) in &servers {
+        let (_tmp, _server, root) = workspace_on(start);
+        let from = root.join("exchange/e-redes/from-ord");
+        for i in 0..JUNK {
+            fs::write(from.join(format!("not-an-ord-file-{i:04}.txt")), b"x").unwrap();
+        }
+        write_all(&root, &demo::first_delivery());
+        let (code, s, err) = once(&root, FIRST);
+        assert_eq!(code, Some(0), "{context}: {s}\n{err}");
+        assert_eq!(
+            rejections(&s),
+            JUNK,
+            "{context}: each name rejected once: {}",
+            s["ords"]
+        );
+        assert_eq!(quarantined(&s), JUNK as u64, "{context}: {s}");
+        assert_eq!(
+            received_total(&s),
+            12,
+            "{context}: every ORD file applied: {s}"
+        );
+        let (code, s, err) = once(&root, SECOND);
+        assert_eq!(code, Some(0), "{context}: {s}\n{err}");
+        assert_eq!(
+            rejections(&s),
+            0,
+            "{context}: nothing new the second time: {}",
+            s["ords"]
+        );
+        assert_eq!(
+            received_total(&s),
+            0,
+            "{context}: nothing new the second time: {s}"
+        );
+        assert_eq!(quarantined(&s), JUNK as u64, "{context}: {s}");
+    }
+}

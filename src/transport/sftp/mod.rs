@@ -4,16 +4,18 @@ mod pipeline;
 mod probe;
 mod wire;
 
+use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use ssh2::{
     DisconnectCode, ErrorCode, FileStat, HashType, OpenFlags, OpenType, RenameFlags, Session, Sftp,
 };
 
-use self::pipeline::{Broken, Fetched, Lanes, Pipe, Refused, Upload, Wire};
+use self::pipeline::{Broken, Fetched, Lanes, Pipe, Refused, Unlisted, Upload, Wire};
 use self::wire::NameEntry;
 use egme_ord_core::remote::{entry_kind, EntryKind};
 
@@ -22,13 +24,14 @@ use egme_ord_core::remote::{entry_kind, EntryKind};
 /// when the server refuses more channels (OpenSSH allows 10 per connection by default).
 const LANES: usize = 2;
 use super::{
-    plain_name, Attributes, Found, OfferedKey, PutOutcome, RemoteDir, SafeName, TransportError,
-    Visit,
+    collect_listing, plain_name, Attributes, Found, OfferedKey, PutOutcome, RemoteDir, SafeName,
+    TransportError, Visit,
 };
 use crate::fsutil::permission_problem;
 use egme_ord_core::known_hosts::{KnownHosts, Verdict};
 
 use egme_ord_core::config::SftpSettings;
+use egme_ord_core::remote::Listing;
 
 struct Connection {
     session: Session,
@@ -91,7 +94,14 @@ pub struct SftpDir {
     weakness_said: bool,
     /// The subfolder of `temp_name` (if any) was found or made.
     temp_folder_ready: bool,
+    /// The last listing failed because READDIRs were outstanding together ([`Unlisted`]): a
+    /// whole listing ([`RemoteDir::list`]) is asked again, one READDIR at a time.
+    listing_unsure: bool,
 }
+
+/// The servers (`user@host:port`) that answered READDIRs outstanding together in a way that left
+/// a listing unsure ([`Unlisted`]): listed one READDIR at a time for the rest of the process.
+static ONE_READDIR_AT_A_TIME: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 impl SftpDir {
     pub fn new(settings: SftpSettings) -> SftpDir {
@@ -102,6 +112,7 @@ impl SftpDir {
             helpers: Vec::new(),
             weakness_said: false,
             temp_folder_ready: false,
+            listing_unsure: false,
         }
     }
 
@@ -465,6 +476,19 @@ impl RemoteDir for SftpDir {
         Ok(())
     }
 
+    /// The whole listing; one that READDIRs outstanding together left unsure is asked again at
+    /// once, one READDIR at a time (nothing of the first was kept).
+    fn list(&mut self) -> Result<Listing, TransportError> {
+        self.listing_unsure = false;
+        match collect_listing(self) {
+            Err(e) if std::mem::take(&mut self.listing_unsure) => {
+                tracing::warn!(dir = %self.describe(), error = %e, "listed again, one READDIR at a time");
+                collect_listing(self)
+            }
+            listed => listed,
+        }
+    }
+
     fn remove_leftover(&mut self, temp: &str) -> Result<(), TransportError> {
         let path = self.remote(plain_name(&self.describe(), temp)?);
         self.with_sftp(|me, sftp| match sftp.unlink(&path) {
@@ -700,6 +724,34 @@ impl SftpDir {
         })
     }
 
+    /// `user@host:port`: what [`ONE_READDIR_AT_A_TIME`] remembers.
+    fn server_key(&self) -> String {
+        let s = &self.settings;
+        format!("{}@{}:{}", s.user, s.host, s.port)
+    }
+
+    /// READDIRs kept outstanding in a listing of this server's folders.
+    fn readdir_depth(&self) -> usize {
+        let slow = ONE_READDIR_AT_A_TIME
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&self.server_key());
+        if slow {
+            1
+        } else {
+            pipeline::READDIR_DEPTH
+        }
+    }
+
+    /// This server's folders are listed one READDIR at a time from now on (this process).
+    fn one_readdir_at_a_time(&mut self) {
+        self.listing_unsure = true;
+        ONE_READDIR_AT_A_TIME
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(self.server_key());
+    }
+
     /// Hands every entry of the folder (hidden ones too) to `each` as its batch arrives, with its
     /// kind as the listing says it: from the permission bits, else from the long name (`Unknown`
     /// where neither says). A connection lost before the first entry is tried again on a new
@@ -709,6 +761,7 @@ impl SftpDir {
         each: &mut dyn FnMut(FolderEntry) -> Visit,
     ) -> Result<(), TransportError> {
         let path = self.settings.path.clone();
+        let depth = self.readdir_depth();
         let describe = self.describe();
         let mut handed = false;
         let mut failed = None;
@@ -737,16 +790,41 @@ impl SftpDir {
                 }
                 true
             };
-            pipeline::list_dir(pipe, &path, &mut batch)
+            pipeline::list_dir(pipe, &path, depth, &mut batch)
                 .map_err(|Broken(why)| Attempt::Again(me.ssh("list", why)))
         })?;
         if let Some(e) = failed {
             return Err(e);
         }
-        listed.map_err(|Refused { code, message }| TransportError::Ssh {
-            dir: describe,
-            op: "list",
-            detail: format!("the server refused to list {path}: {message} (SFTP status {code}); the account needs the right to list this folder"),
+        listed.map_err(|unlisted| {
+            let refused = |Refused { code, message }| TransportError::Ssh {
+                dir: describe.clone(),
+                op: "list",
+                detail: format!("the server refused to list {path}: {message} (SFTP status {code}); the account needs the right to list this folder"),
+            };
+            match unlisted {
+                Unlisted::Refused(r) => refused(r),
+                Unlisted::ReadRefused(r) if depth == 1 => refused(r),
+                // With READDIRs outstanding, a refusal or names after the end leave it unsure
+                // what the server read: nothing of the listing is used, and from now on this
+                // process sends one READDIR at a time.
+                Unlisted::ReadRefused(Refused { code, message }) => {
+                    self.one_readdir_at_a_time();
+                    TransportError::Ssh {
+                        dir: describe,
+                        op: "list",
+                        detail: format!("the server refused a READDIR of {path} while {depth} were outstanding: {message} (SFTP status {code}); nothing of this listing is used; this process lists the server's folders one request at a time from now on; docs/INTEROP.md"),
+                    }
+                }
+                Unlisted::OutOfSequence => {
+                    self.one_readdir_at_a_time();
+                    TransportError::Ssh {
+                        dir: describe,
+                        op: "list",
+                        detail: format!("the server answered the listing of {path} out of sequence (names after the folder's end): it does not process a folder's READDIR requests in order, as SFTP requires, so nothing of this listing is used; this process lists the server's folders one request at a time from now on; docs/INTEROP.md"),
+                    }
+                }
+            }
         })
     }
 

@@ -7,7 +7,7 @@
 //! and [`Lanes`] makes several channels of one session one wire (each channel has its own
 //! sftp-server process on the other side: more files flushed at once, no more handshakes).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 
 use ssh2::{Channel, Session};
@@ -728,37 +728,90 @@ fn refused(reply: Reply) -> Refused {
     }
 }
 
+/// READDIRs kept outstanding on a folder's handle while it is listed: the server reads the next
+/// batch while this side takes the last (a third less time for a large folder, against one at a
+/// time; docs/PERFORMANCE.md).
+pub const READDIR_DEPTH: usize = 8;
+
+/// Why a folder was not listed, the connection being fine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unlisted {
+    /// The server refused to open the folder.
+    Refused(Refused),
+    /// The server refused a READDIR (with others outstanding, maybe for that reason alone).
+    ReadRefused(Refused),
+    /// The server answered a READDIR with names after it had answered an earlier one with the
+    /// folder's end: it did not read the folder's batches in the order of their requests.
+    OutOfSequence,
+}
+
 /// Hands the entries of the folder at `path` (`.` and `..` included, as the server sends them),
 /// with the long names that ssh2's own `readdir` does not give, to `each`, one READDIR reply at a
 /// time; `each` returns `false` to stop (the folder is closed all the same).
+///
+/// Up to `depth` READDIRs are outstanding at once. The protocol lets a server reply in any order,
+/// but requests on one handle must get the results of processing them in order
+/// (draft-ietf-secsh-filexfer-02 §6): batches are handed over in the order of their requests,
+/// whatever order their replies arrive in, and the listing ends at the first end-of-folder. Names
+/// answered to a READDIR sent after the one that reached the end mean the server did not: the
+/// listing is then [`Unlisted::OutOfSequence`], never taken as whole.
 pub fn list_dir(
     wire: &mut impl Wire,
     path: &str,
+    depth: usize,
     each: &mut dyn FnMut(Vec<NameEntry>) -> bool,
-) -> Result<Result<(), Refused>, Broken> {
+) -> Result<Result<(), Unlisted>, Broken> {
     let handle = match round_trip(wire, &[Request::Opendir { path }])?.pop() {
         Some(Reply::Handle { handle, .. }) => handle,
-        Some(other) => return Ok(Err(refused(other))),
+        Some(other) => return Ok(Err(Unlisted::Refused(refused(other)))),
         None => return Err(Broken("no reply to opendir".into())),
     };
-    let outcome = loop {
-        match round_trip(wire, &[Request::Readdir { handle: &handle }])?.pop() {
-            Some(Reply::Name { names, .. }) => {
-                if !each(names) {
-                    break Ok(());
+    let mut outstanding: VecDeque<u32> = (0..depth.max(1))
+        .map(|_| wire.send(&Request::Readdir { handle: &handle }))
+        .collect();
+    let mut arrived: HashMap<u32, Reply> = HashMap::new();
+    // `None` while the folder is being read; then how the listing ended.
+    let mut outcome: Option<Result<(), Unlisted>> = None;
+    // The listing reached the folder's end (not stopped by `each`, not refused).
+    let mut at_end = false;
+    while let Some(&next) = outstanding.front() {
+        let Some(reply) = arrived.remove(&next) else {
+            for reply in wire.exchange()? {
+                arrived.insert(reply.id(), reply);
+            }
+            continue;
+        };
+        outstanding.pop_front();
+        match (reply, &outcome) {
+            // Sent before the listing ended: the end again, or a refusal, is what a server that
+            // reads in order answers after the end; names are not.
+            (Reply::Name { .. }, Some(Ok(()))) if at_end => {
+                outcome = Some(Err(Unlisted::OutOfSequence));
+            }
+            (_, Some(_)) => {}
+            (Reply::Name { names, .. }, None) => {
+                if each(names) {
+                    outstanding.push_back(wire.send(&Request::Readdir { handle: &handle }));
+                } else {
+                    outcome = Some(Ok(()));
                 }
             }
-            Some(Reply::Status {
-                code: wire::STATUS_EOF,
-                ..
-            }) => break Ok(()),
-            Some(other) => break Err(refused(other)),
-            None => return Err(Broken("no reply to readdir".into())),
+            (
+                Reply::Status {
+                    code: wire::STATUS_EOF,
+                    ..
+                },
+                None,
+            ) => {
+                at_end = true;
+                outcome = Some(Ok(()));
+            }
+            (other, None) => outcome = Some(Err(Unlisted::ReadRefused(refused(other)))),
         }
-    };
+    }
     // A refused close of a folder read to its end changes nothing.
     round_trip(wire, &[Request::Close { handle: &handle }])?;
-    Ok(outcome)
+    Ok(outcome.unwrap_or(Ok(())))
 }
 
 /// What the entries at `paths` are, for a server whose listing did not say: `lstat`'s permission
@@ -842,6 +895,22 @@ mod tests {
         /// Rename order seen, for the order checks.
         renamed: Vec<String>,
         max_in_flight: usize,
+        /// Names per READDIR reply (0: 3).
+        batch: usize,
+        /// Where each open folder's listing is.
+        cursors: HashMap<Vec<u8>, usize>,
+        /// Replies handed back newest first (the protocol lets a server reply in any order).
+        reversed: bool,
+        /// A server that does not read a folder in order: after the end, the folder again.
+        again_after_end: bool,
+        /// READDIRs answered.
+        readdirs: usize,
+        /// The READDIR of this number (from 1) is refused.
+        refuse_readdir: Option<usize>,
+        /// READDIRs after the folder's end are refused (not answered with the end again).
+        refuse_after_end: bool,
+        /// The ends of folders answered.
+        ends: usize,
     }
 
     impl MemoryServer {
@@ -899,6 +968,63 @@ mod tests {
             } else {
                 self.status(id, 2);
             }
+        }
+    }
+
+    impl MemoryServer {
+        /// OPENDIR: the files whose path starts with `path/`.
+        fn opendir(&mut self, id: u32, path: &str) {
+            self.next_handle += 1;
+            let h = self.next_handle.to_be_bytes().to_vec();
+            self.handles.insert(h.clone(), (path.to_string(), false));
+            self.cursors.insert(h.clone(), 0);
+            self.replies.push_back(Reply::Handle { id, handle: h });
+        }
+
+        /// READDIR: the next `batch` names of the folder, or its end.
+        fn readdir(&mut self, id: u32, handle: &[u8]) {
+            self.readdirs += 1;
+            if self.refuse_readdir == Some(self.readdirs) {
+                self.status(id, 4);
+                return;
+            }
+            let (path, _) = self.handles[handle].clone();
+            let prefix = format!("{path}/");
+            let names: Vec<String> = self
+                .files
+                .keys()
+                .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string))
+                .collect();
+            let batch = if self.batch == 0 { 3 } else { self.batch };
+            let at = self.cursors[handle];
+            if at >= names.len() {
+                if self.again_after_end {
+                    self.cursors.insert(handle.to_vec(), 0);
+                }
+                let code = if self.refuse_after_end && self.ends > 0 {
+                    4
+                } else {
+                    wire::STATUS_EOF
+                };
+                self.ends += 1;
+                self.status(id, code);
+                return;
+            }
+            let end = (at + batch).min(names.len());
+            self.cursors.insert(handle.to_vec(), end);
+            let names = names[at..end]
+                .iter()
+                .map(|n| NameEntry {
+                    filename: n.as_bytes().to_vec(),
+                    longname: Vec::new(),
+                    attrs: wire::Attrs {
+                        size: Some(0),
+                        permissions: Some(0o100_640),
+                        mtime: None,
+                    },
+                })
+                .collect();
+            self.replies.push_back(Reply::Name { id, names });
         }
     }
 
@@ -963,7 +1089,8 @@ mod tests {
                     };
                     self.status(id, code);
                 }
-                Request::Opendir { .. } | Request::Readdir { .. } => self.status(id, 8),
+                Request::Opendir { path } => self.opendir(id, path),
+                Request::Readdir { handle } => self.readdir(id, handle),
             }
             self.max_in_flight = self.max_in_flight.max(self.replies.len());
             id
@@ -979,6 +1106,9 @@ mod tests {
                 out.push(r);
             }
             assert!(!out.is_empty(), "exchange with nothing in flight");
+            if self.reversed {
+                out.reverse();
+            }
             Ok(out)
         }
 
@@ -1304,5 +1434,147 @@ mod tests {
             }
         }
         assert!(created.iter().any(|c| !c));
+    }
+
+    /// A server holding `n` files in `/d`, `batch` names per READDIR.
+    fn folder_of(n: usize, batch: usize) -> MemoryServer {
+        let mut server = MemoryServer {
+            batch,
+            ..Default::default()
+        };
+        for i in 0..n {
+            server.files.insert(format!("/d/f{i:04}"), Vec::new());
+        }
+        server
+    }
+
+    /// Lists `/d` with `depth` READDIRs in flight; the names handed over, in order, and how it
+    /// ended. `stop_after`: `each` stops after that many batches.
+    fn listed(
+        server: &mut MemoryServer,
+        depth: usize,
+        stop_after: Option<usize>,
+    ) -> (Vec<String>, Result<Result<(), Unlisted>, Broken>) {
+        let mut names = Vec::new();
+        let mut batches = 0;
+        let outcome = list_dir(server, "/d", depth, &mut |batch| {
+            names.extend(
+                batch
+                    .into_iter()
+                    .map(|n| String::from_utf8(n.filename).unwrap()),
+            );
+            batches += 1;
+            stop_after.is_none_or(|s| batches < s)
+        });
+        (names, outcome)
+    }
+
+    fn all_names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("f{i:04}")).collect()
+    }
+
+    #[test]
+    fn a_folder_listed_with_readdirs_in_flight_hands_every_name_over_once_in_order() {
+        for (n, depth) in [
+            (0, 8),
+            (1, 8),
+            (20, 1),
+            (20, 4),
+            (20, 8),
+            (24, 8),
+            (100, 16),
+        ] {
+            let mut server = folder_of(n, 3);
+            let (names, outcome) = listed(&mut server, depth, None);
+            assert_eq!(outcome, Ok(Ok(())), "{n} names, depth {depth}");
+            assert_eq!(names, all_names(n), "{n} names, depth {depth}");
+            assert!(server.handles.is_empty(), "the folder is closed");
+            // The requests are in flight together (the handle's reply, then `depth` READDIRs),
+            // and no more are sent than the batches and the end take, plus those in flight.
+            assert!(server.max_in_flight <= depth.max(1), "{n}, {depth}");
+            assert!(
+                server.readdirs <= n.div_ceil(3) + depth.max(1),
+                "{n}, {depth}"
+            );
+            if depth > 1 && n > 3 {
+                assert!(server.max_in_flight > 1, "READDIRs are pipelined");
+            }
+        }
+    }
+
+    #[test]
+    fn replies_that_arrive_out_of_order_are_handed_over_in_the_order_of_their_requests() {
+        let mut server = MemoryServer {
+            reversed: true,
+            ..folder_of(40, 3)
+        };
+        let (names, outcome) = listed(&mut server, 8, None);
+        assert_eq!(outcome, Ok(Ok(())));
+        assert_eq!(names, all_names(40));
+    }
+
+    #[test]
+    fn names_after_the_end_of_a_folder_make_a_listing_out_of_sequence_never_a_whole_one() {
+        let mut server = MemoryServer {
+            again_after_end: true,
+            ..folder_of(10, 3)
+        };
+        let (_, outcome) = listed(&mut server, 8, None);
+        assert_eq!(outcome, Ok(Err(Unlisted::OutOfSequence)));
+        assert!(server.handles.is_empty(), "the folder is closed");
+        // One at a time, the same server's listing is whole: the end is the last READDIR sent.
+        let mut server = MemoryServer {
+            again_after_end: true,
+            ..folder_of(10, 3)
+        };
+        let (names, outcome) = listed(&mut server, 1, None);
+        assert_eq!(outcome, Ok(Ok(())));
+        assert_eq!(names, all_names(10));
+    }
+
+    #[test]
+    fn a_listing_its_visitor_stops_takes_no_more_names_and_closes_the_folder() {
+        let mut server = folder_of(40, 3);
+        let (names, outcome) = listed(&mut server, 8, Some(2));
+        assert_eq!(
+            outcome,
+            Ok(Ok(())),
+            "names in flight after a stop are no fault"
+        );
+        assert_eq!(names, all_names(6));
+        assert!(server.handles.is_empty(), "the folder is closed");
+    }
+
+    #[test]
+    fn a_refused_readdir_refuses_the_listing_a_refusal_after_the_end_does_not_and_a_cut_breaks_it()
+    {
+        let mut refusing = MemoryServer {
+            refuse_readdir: Some(2),
+            ..folder_of(40, 3)
+        };
+        let (names, outcome) = listed(&mut refusing, 8, None);
+        assert_eq!(
+            outcome,
+            Ok(Err(Unlisted::ReadRefused(Refused {
+                code: 4,
+                message: String::new()
+            })))
+        );
+        assert_eq!(names, all_names(3), "the batch before the refusal only");
+        assert!(refusing.handles.is_empty(), "the folder is closed");
+        // A server that answers READDIRs past the end with a failure, not the end again.
+        let mut past_end = MemoryServer {
+            refuse_after_end: true,
+            ..folder_of(10, 3)
+        };
+        let (names, outcome) = listed(&mut past_end, 8, None);
+        assert_eq!(outcome, Ok(Ok(())));
+        assert_eq!(names, all_names(10));
+        let mut cut = MemoryServer {
+            break_after: Some(3),
+            ..folder_of(40, 3)
+        };
+        let (_, outcome) = listed(&mut cut, 8, None);
+        assert_eq!(outcome, Err(Broken("cut".into())));
     }
 }

@@ -26,6 +26,8 @@ pub struct Policy {
     pub no_rename: bool,
     /// A rename onto an existing name replaces it (SFTPGo, Go's pkg/sftp).
     pub rename_replaces: bool,
+    /// A folder's listing starts again after its end: READDIRs not read in order.
+    pub readdir_again: bool,
 }
 
 impl Policy {
@@ -55,6 +57,7 @@ impl Policy {
             (self.no_overwrite, "--no-overwrite"),
             (self.no_rename, "--no-rename"),
             (self.rename_replaces, "--rename-replaces"),
+            (self.readdir_again, "--readdir-again"),
         ] {
             if on {
                 v.push(flag);

@@ -14,12 +14,16 @@ may run (docs/INTEROP.md):
   --no-rename        every rename is refused (permission denied)
   --rename-replaces  a rename onto an existing name replaces it silently (SFTPGo's and Go
                      pkg/sftp's plain rename)
+  --readdir-again  a folder's listing starts again after its end: a READDIR after the one answered
+                     with the end gets the first names again (a server that does not read a
+                     folder's READDIRs in order, as a client with several outstanding sees it)
   --journal FILE     each path opened for writing is appended to FILE, one per line (what a test
                      counts to see which files were put)
 """
 
 import argparse
 import asyncio
+import inspect
 import os
 import sys
 
@@ -39,6 +43,7 @@ def parse():
     p.add_argument("--no-overwrite", action="store_true")
     p.add_argument("--no-rename", action="store_true")
     p.add_argument("--rename-replaces", action="store_true")
+    p.add_argument("--readdir-again", action="store_true")
     p.add_argument("--journal")
     return p.parse_args()
 
@@ -110,6 +115,42 @@ class Server(asyncssh.SFTPServer):
         return super().rename(oldpath, newpath)
 
 
+async def opendir_remembered(self, packet):
+    """OPENDIR as asyncssh does it, the folder's path kept for `readdir_again`."""
+    path = packet.get_string()
+    if self._version < 6:
+        packet.check_end()
+    handle = self._get_next_handle()
+    self._dir_handles[handle] = self._server.scandir(path)
+    if not hasattr(self, "egme_dir_paths"):
+        self.egme_dir_paths = {}
+    self.egme_dir_paths[handle] = path
+    return handle
+
+
+async def readdir_again(self, packet):
+    """READDIR as asyncssh does it, except that the end of a folder starts its listing again."""
+    handle = packet.get_string()
+    if self._version < 6:
+        packet.check_end()
+    names = self._dir_handles.get(handle)
+    if names is None:
+        raise asyncssh.SFTPInvalidHandle("Invalid file handle")
+    result = []
+    async for name in names:
+        if not name.longname and self._version == 3:
+            formatted = self._server.format_longname(name)
+            if inspect.isawaitable(formatted):
+                await formatted
+        result.append(name)
+        if len(result) == sftp_mod._MAX_READDIR_NAMES:
+            break
+    if result:
+        return result, len(result) < sftp_mod._MAX_READDIR_NAMES
+    self._dir_handles[handle] = self._server.scandir(self.egme_dir_paths[handle])
+    raise asyncssh.SFTPEOFError("")
+
+
 async def main():
     if ARGS.windows:
         sftp_mod.SFTPServerHandler._extensions = [
@@ -117,6 +158,10 @@ async def main():
             for name, data in sftp_mod.SFTPServerHandler._extensions
             if not name.endswith(b"@openssh.com")
         ]
+    if ARGS.readdir_again:
+        handlers = sftp_mod.SFTPServerHandler._packet_handlers
+        handlers[sftp_mod.FXP_OPENDIR] = opendir_remembered
+        handlers[sftp_mod.FXP_READDIR] = readdir_again
     await asyncssh.listen(
         "127.0.0.1",
         ARGS.port,
