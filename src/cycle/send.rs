@@ -102,6 +102,10 @@ impl Cycle<'_> {
         };
         self.note_ids_exhausted(ord, sent)?;
         delivered?;
+        // The send folder as the fence found it plus what the resend put there, for the next
+        // fence (otherwise the record of the cycle before vouches for nothing, and the next
+        // fence compares every file again).
+        self.keep_seen(ord)?;
         sum.days_sent = 1;
         self.store.event(
             self.now,

@@ -181,6 +181,15 @@ fn resend_sends_a_days_files_again_under_new_ids_and_refuses_a_closed_day() {
         .collect();
     // EDA's demo CPEs have 16 files for the 27th: each sent again once.
     assert_eq!(after.len(), before + 16, "{}", text(&o));
+    // The fence's record of the send folder counts the files resent: the next fence can trust it.
+    let seen: Value =
+        serde_json::from_slice(&fs::read(root.join("work/outbox/eda/.send-folder-seen")).unwrap())
+            .unwrap();
+    let at_ord = fs::read_dir(root.join("exchange/eda/to-ord"))
+        .unwrap()
+        .count();
+    assert_eq!(at_ord, before + 16);
+    assert_eq!(seen["digest"]["names"], at_ord, "{seen}");
     assert_no_id_twice(root, "persistent faults");
     let o = run(root, &["verify", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
