@@ -18,6 +18,10 @@ N=${1:-500}
 DAYS=${2:-31}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 command -v /usr/bin/time >/dev/null || { echo "bench needs GNU time (apt-get install -y time)" >&2; exit 2; }
+command -v bc >/dev/null || { echo "bench needs bc (apt-get install -y bc)" >&2; exit 2; }
+if [ "${EGME_BENCH_SFTP:-}" = 1 ] && [ "${EGME_BENCH_POLL:-}" = 1 ]; then
+  command -v lftp >/dev/null || { echo "bench needs lftp for the poll's comparison (apt-get install -y lftp)" >&2; exit 2; }
+fi
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" --bin egme-ord --example bench-month
 BIN="$ROOT/target/release/egme-ord"
 GEN="$ROOT/target/release/examples/bench-month"

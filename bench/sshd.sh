@@ -3,6 +3,7 @@
 #                      and SFTP_ENDPOINT (the endpoint keys egme-ord's config needs, without path)
 start_sshd() {
   local dir=$1
+  [ -x /usr/sbin/sshd ] || { echo "bench needs /usr/sbin/sshd (apt-get install -y openssh-server)" >&2; exit 2; }
   mkdir -p /run/sshd "$dir"
   ssh-keygen -q -t ed25519 -N '' -f "$dir/hostkey"
   ssh-keygen -q -t ed25519 -N '' -f "$dir/userkey"
