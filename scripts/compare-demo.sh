@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs `egme-ord demo` with two binaries and compares every file the demo produced (what the ORDs
 # received, the outbox and archive packs, reports, quarantine), byte for byte. The ledger itself and
-# the outbox's high-water marks are left out: they carry the ledger's random id.
+# the outbox's high-water marks and send-folder records are left out: they carry the ledger's random id
+# (and the record a random key).
 # Usage: scripts/compare-demo.sh OLD_BINARY NEW_BINARY
 set -euo pipefail
 old=$(realpath "$1") new=$(realpath "$2")
@@ -9,7 +10,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && "$old" demo old >/dev/null 2>&1 && "$new" demo new >/dev/null 2>&1)
 listing() {
-  (cd "$tmp/$1" && find exchange work -type f ! -name .high-water-mark -print0 | sort -z | xargs -0 sha256sum)
+  (cd "$tmp/$1" && find exchange work -type f ! -name .high-water-mark ! -name .send-folder-seen -print0 | sort -z | xargs -0 sha256sum)
 }
 if diff <(listing old) <(listing new) >"$tmp/diff"; then
   echo "identical: $(listing new | wc -l) files"
