@@ -93,7 +93,10 @@ pub fn run_restore(args: &RestoreArgs) -> Result<u8> {
         // Checked before the current ledger is set aside: a refused backup replaces nothing.
         let checked = backup::inspect(&config, &args.from, args.other_deployment)?;
         let kept = if config.store.exists() {
-            Some(workspace::set_ledger_aside(&config.store, "replaced")?)
+            Some(egme_ord::store::set_ledger_aside(
+                &config.store,
+                "replaced",
+            )?)
         } else {
             None
         };

@@ -25,7 +25,7 @@ mod schema;
 mod sent;
 mod sql;
 
-pub use lock::{LockError, StoreLock};
+pub use lock::{set_ledger_aside, Ledger, LockError, OpenMode, StoreLock};
 pub use query::QueryRows;
 pub use rows::{
     DayStatus, EventFilter, EventRecord, FileFailure, OrdCycle, OutboundWrite, ProfileVersion,
@@ -73,6 +73,23 @@ pub enum StoreError {
     IdsExhausted { ord: String, last: u64 },
     #[error("store {path}: the ledger file was removed or replaced while egme-ord had it open: nothing more is recorded or sent. Stop egme-ord; if the file is gone, run `egme-ord recover --config FILE` before starting it again (docs/OPERATIONS.md)")]
     Replaced { path: PathBuf },
+    #[error("store {path}: there is no ledger here: nothing has run on this config yet (`egme-ord once` or `run` creates it), or the path is wrong; if the ledger was lost, see `egme-ord recover` (docs/OPERATIONS.md)")]
+    Missing { path: PathBuf },
+    #[error("cannot create {path}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot move {from} to {to}")]
+    SetAside {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Lock(#[from] LockError),
     #[error("`egme-ord sql` runs only a statement that reads (SELECT, a read-only PRAGMA), one at a time; refused, nothing ran: {statement}")]
     NotReadOnly { statement: String },
 }
