@@ -37,63 +37,59 @@ pub struct Ledger {
 impl Ledger {
     /// The one place that opens a ledger file for a command, as `mode` says.
     pub fn open(path: &Path, mode: OpenMode) -> Result<Ledger, StoreError> {
-        match mode {
+        let lock = match mode {
             OpenMode::Existing => {
                 if !path.is_file() {
                     return Err(StoreError::Missing {
                         path: path.to_path_buf(),
                     });
                 }
-                Ok(Ledger {
-                    store: Store::open(path)?,
-                    lock: None,
-                    set_aside: None,
-                })
+                None
             }
             OpenMode::Unlocked => {
                 create_ledger_file(path)?;
-                Ok(Ledger {
-                    store: Store::open(path)?,
-                    lock: None,
-                    set_aside: None,
-                })
+                None
             }
             OpenMode::Locked => {
                 let lock = lock_checked(path)?;
                 create_ledger_file(path)?;
-                Ok(Ledger {
-                    store: Store::open(path)?,
-                    lock: Some(lock),
-                    set_aside: None,
-                })
+                Some(lock)
             }
-            OpenMode::Recovery { fresh } => {
-                // The lock first: never move a ledger that a running daemon has open.
-                let lock = lock_checked(path)?;
-                let mut set_aside = None;
-                if fresh && path.exists() {
-                    let kept = set_ledger_aside(path, "replaced")?;
-                    tracing::warn!(store = %path.display(), kept_at = %kept.display(), "ledger set aside (--fresh); a new one is rebuilt");
-                    set_aside = Some(kept);
-                }
-                create_ledger_file(path)?;
-                let store = match Store::open_checked(path) {
-                    Err(StoreError::Damaged { detail, .. }) => {
-                        let kept = set_ledger_aside(path, "damaged")?;
-                        tracing::warn!(store = %path.display(), kept_at = %kept.display(), %detail, "damaged ledger kept aside; a new one is rebuilt");
-                        set_aside = Some(kept);
-                        create_ledger_file(path)?;
-                        Store::open(path)?
-                    }
-                    other => other?,
-                };
-                Ok(Ledger {
-                    store,
-                    lock: Some(lock),
-                    set_aside,
-                })
-            }
+            OpenMode::Recovery { fresh } => return Ledger::recover(path, fresh),
+        };
+        Ok(Ledger {
+            store: Store::open(path)?,
+            lock,
+            set_aside: None,
+        })
+    }
+
+    /// [`OpenMode::Recovery`].
+    fn recover(path: &Path, fresh: bool) -> Result<Ledger, StoreError> {
+        // The lock first: never move a ledger that a running daemon has open.
+        let lock = lock_checked(path)?;
+        let mut set_aside = None;
+        if fresh && path.exists() {
+            let kept = set_ledger_aside(path, "replaced")?;
+            tracing::warn!(store = %path.display(), kept_at = %kept.display(), "ledger set aside (--fresh); a new one is rebuilt");
+            set_aside = Some(kept);
         }
+        create_ledger_file(path)?;
+        let store = match Store::open_checked(path) {
+            Err(StoreError::Damaged { detail, .. }) => {
+                let kept = set_ledger_aside(path, "damaged")?;
+                tracing::warn!(store = %path.display(), kept_at = %kept.display(), %detail, "damaged ledger kept aside; a new one is rebuilt");
+                set_aside = Some(kept);
+                create_ledger_file(path)?;
+                Store::open(path)?
+            }
+            other => other?,
+        };
+        Ok(Ledger {
+            store,
+            lock: Some(lock),
+            set_aside,
+        })
     }
 }
 

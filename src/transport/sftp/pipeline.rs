@@ -785,7 +785,7 @@ pub fn list_dir(
         match (reply, &outcome) {
             // Sent before the listing ended: the end again, or a refusal, is what a server that
             // reads in order answers after the end; names are not.
-            (Reply::Name { .. }, Some(Ok(()))) if at_end => {
+            (Reply::Name { .. }, _) if at_end => {
                 outcome = Some(Err(Unlisted::OutOfSequence));
             }
             (_, Some(_)) => {}
