@@ -20,6 +20,7 @@ use thiserror::Error;
 use crate::fsutil::{create_private_dir, write_atomic};
 use crate::store::{Store, StoreError};
 use egme_ord_core::config::Config;
+use egme_ord_core::ord_name::OrdName;
 use egme_ord_core::work_dir::{WorkDir, KEPT};
 
 /// The ledger's copy in a backup folder.
@@ -54,12 +55,12 @@ pub enum BackupError {
 pub struct Deployment {
     /// The config file's name (`e-redes.toml`), not its folder: a restore on another host is fine.
     pub config: String,
-    pub ords: Vec<String>,
+    pub ords: Vec<OrdName>,
 }
 
 impl Deployment {
     pub fn of(config: &Config) -> Deployment {
-        let mut ords: Vec<String> = config.ords.iter().map(|o| o.name.clone()).collect();
+        let mut ords: Vec<OrdName> = config.ords.iter().map(|o| o.name.clone()).collect();
         ords.sort();
         Deployment {
             config: config
@@ -94,7 +95,7 @@ pub struct BackupReport {
     pub deployment: Deployment,
     pub taken_at: DateTime<Utc>,
     /// Each ORD's last transmission id in the copied ledger.
-    pub sequences: BTreeMap<String, u64>,
+    pub sequences: BTreeMap<OrdName, u64>,
     pub files_copied: usize,
     pub bytes_copied: u64,
     pub files_already_there: usize,
@@ -260,7 +261,7 @@ pub fn inspect(
     };
     let theirs = manifest.as_ref().and_then(|m| m.deployment.clone());
     // The ORDs the copied ledger has sequences for belong to the backup's deployment too.
-    let theirs_ords: Vec<String> = match &theirs {
+    let theirs_ords: Vec<OrdName> = match &theirs {
         Some(d) => d.ords.clone(),
         None => sequences.keys().cloned().collect(),
     };
@@ -271,16 +272,16 @@ pub fn inspect(
             theirs_file: theirs
                 .as_ref()
                 .map_or("(not recorded)".into(), |d| d.config.clone()),
-            theirs: theirs_ords.join(", "),
+            theirs: names(&theirs_ords),
             ours_file: ours.config.clone(),
-            ours: ours.ords.join(", "),
+            ours: names(&ours.ords),
         });
     }
     if foreign {
         problems.push(format!(
             "restored a backup of another deployment ({}) into this config ({}): --other-deployment",
-            theirs_ords.join(", "),
-            ours.ords.join(", ")
+            names(&theirs_ords),
+            names(&ours.ords)
         ));
     }
     if let Some(m) = manifest.as_ref().filter(|m| m.ledger_id != ledger_id) {
@@ -343,4 +344,12 @@ pub fn restore(config: &Config, checked: Inspected) -> Result<RestoreReport, Bac
         files_differing,
         problems,
     })
+}
+
+/// ORD names as one line: `e-redes, eda`.
+fn names(ords: &[OrdName]) -> String {
+    ords.iter()
+        .map(OrdName::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

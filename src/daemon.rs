@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::cycle::{Cycle, CycleSummary, RunOptions};
 use crate::store::Store;
 use egme_ord_core::config::Config;
+use egme_ord_core::ord_name::OrdName;
 use egme_ord_core::planner::SendState;
 use egme_ord_core::registry::Registry;
 
@@ -85,7 +86,7 @@ pub fn run(
     options: RunOptions,
     mut report: impl FnMut(&CycleSummary, Duration),
 ) {
-    let mut failing: BTreeMap<String, (u32, DateTime<Utc>)> = BTreeMap::new();
+    let mut failing: BTreeMap<OrdName, (u32, DateTime<Utc>)> = BTreeMap::new();
     let mut cycles: u64 = 0;
     // The registry read again after SIGHUP, when it was valid.
     let mut reloaded: Option<Registry> = None;

@@ -5,11 +5,17 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use egme_ord_core::sha256::Sha256;
+use sha2::Digest;
 
-/// Lower-case hex sha256 of `bytes`.
+/// The sha256 of `bytes`.
+pub fn sha256_of(bytes: &[u8]) -> Sha256 {
+    Sha256::from_bytes(sha2::Sha256::digest(bytes).into())
+}
+
+/// Lower-case hex sha256 of `bytes` (for what is not a file's or a content's: a name, a digest).
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    sha256_of(bytes).to_string()
 }
 
 /// `bytes` in lower-case hex.

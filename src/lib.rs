@@ -8,3 +8,9 @@ pub mod metrics;
 pub mod pack;
 pub mod store;
 pub mod transport;
+
+/// Tests' ORD names, from their literals.
+#[cfg(test)]
+pub(crate) fn ord_name(name: &str) -> egme_ord_core::ord_name::OrdName {
+    egme_ord_core::ord_name::OrdName::parse(name).unwrap()
+}

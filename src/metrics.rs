@@ -21,6 +21,7 @@ use prometheus_client::registry::Registry;
 use crate::cycle::{CycleSummary, OrdSummary};
 use egme_ord_core::event::EventKind;
 use egme_ord_core::ledger::ReceivedStatus;
+use egme_ord_core::ord_name::OrdName;
 use egme_ord_core::planner::SendState;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -244,8 +245,8 @@ impl Series {
 
     /// Every labelled series of `ords` (and the ORD-less `-` events) at 0 from the start: an
     /// alert on `time() - …` fires for an ORD that never succeeded.
-    fn zero_for(&self, ords: &[String]) {
-        for ord in ords.iter().map(String::as_str).chain(["-"]) {
+    fn zero_for(&self, ords: &[OrdName]) {
+        for ord in ords.iter().map(OrdName::as_str).chain(["-"]) {
             for kind in EventKind::ALL {
                 let _ = self.events.get_or_create(&EventLabels {
                     ord: ord.to_string(),
@@ -254,10 +255,12 @@ impl Series {
             }
         }
         for ord in ords {
-            let o = OrdLabel { ord: ord.clone() };
+            let o = OrdLabel {
+                ord: ord.to_string(),
+            };
             for status in ReceivedStatus::ALL {
                 let _ = self.received.get_or_create(&ReceivedLabels {
-                    ord: ord.clone(),
+                    ord: ord.to_string(),
                     status: status.as_str().to_string(),
                 });
             }
@@ -294,7 +297,7 @@ impl Series {
 impl Metrics {
     /// Metrics for `ords`, every labelled series at 0 (a `time() - …` alert fires for an ORD that
     /// never succeeded); `hung_after`: how long a cycle may take before `/healthz` fails.
-    pub fn new(ords: &[String], poll_interval: Duration, hung_after: Duration) -> Metrics {
+    pub fn new(ords: &[OrdName], poll_interval: Duration, hung_after: Duration) -> Metrics {
         let mut registry = Registry::with_prefix("egme_ord");
         let series = Series::new();
         series.register_files(&mut registry);
@@ -312,11 +315,13 @@ impl Metrics {
     }
 
     /// What the ledger knows before the first cycle: the last daily send of an ORD.
-    pub fn set_last_daily_send(&self, ord: &str, at: DateTime<Utc>) {
+    pub fn set_last_daily_send(&self, ord: &OrdName, at: DateTime<Utc>) {
         let _ = self
             .series
             .last_daily_send
-            .get_or_create(&OrdLabel { ord: ord.into() })
+            .get_or_create(&OrdLabel {
+                ord: ord.to_string(),
+            })
             .set(at.timestamp());
     }
 
@@ -373,12 +378,14 @@ impl Metrics {
     /// failed for it (for `/readyz`).
     fn record_ord(&self, o: &OrdSummary, at: DateTime<Utc>) -> Option<String> {
         let series = &self.series;
-        let label = OrdLabel { ord: o.ord.clone() };
+        let label = OrdLabel {
+            ord: o.ord.to_string(),
+        };
         for (status, n) in &o.received {
             series
                 .received
                 .get_or_create(&ReceivedLabels {
-                    ord: o.ord.clone(),
+                    ord: o.ord.to_string(),
                     status: status.as_str().to_string(),
                 })
                 .inc_by(*n as u64);
@@ -632,11 +639,12 @@ async fn metrics_page(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
 mod tests {
     use super::*;
     use crate::cycle::OrdSummary;
+    use crate::ord_name;
 
     #[test]
     fn every_series_exists_from_the_start_and_counters_accumulate_per_ord() {
         let m = Metrics::new(
-            &["eda".into()],
+            &[ord_name("eda")],
             Duration::from_secs(300),
             Duration::from_secs(60),
         );
@@ -652,11 +660,10 @@ mod tests {
         }
         let mut s = CycleSummary::default();
         let mut o = OrdSummary {
-            ord: "eda".into(),
             files_delivered: 4,
             anomalies: 3,
             anomalies_new: 1,
-            ..OrdSummary::default()
+            ..OrdSummary::new(ord_name("eda"))
         };
         o.received.insert(ReceivedStatus::Applied, 2);
         s.ords.push(o);
@@ -680,16 +687,15 @@ mod tests {
     #[test]
     fn readyz_fails_after_a_failed_cycle_and_healthz_after_a_hung_one() {
         let m = Metrics::new(
-            &["eda".into()],
+            &[ord_name("eda")],
             Duration::from_secs(300),
             Duration::from_millis(50),
         );
         assert_eq!(m.readyz().0, StatusCode::OK);
         let mut s = CycleSummary::default();
         s.ords.push(OrdSummary {
-            ord: "eda".into(),
             errors: vec!["intake: cannot connect".into()],
-            ..OrdSummary::default()
+            ..OrdSummary::new(ord_name("eda"))
         });
         m.record(&s, Duration::from_secs(1), Utc::now());
         let (code, body) = m.readyz();
@@ -719,15 +725,12 @@ mod tests {
     #[test]
     fn the_shipped_dashboard_and_alert_rules_name_only_series_the_daemon_exports() {
         let m = Metrics::new(
-            &["eda".into()],
+            &[ord_name("eda")],
             Duration::from_secs(300),
             Duration::from_secs(60),
         );
         let mut s = CycleSummary::default();
-        s.ords.push(OrdSummary {
-            ord: "eda".into(),
-            ..OrdSummary::default()
-        });
+        s.ords.push(OrdSummary::new(ord_name("eda")));
         m.record(&s, Duration::from_secs(1), Utc::now());
         let exported: std::collections::BTreeSet<String> = m
             .render()

@@ -1,5 +1,6 @@
 //! The day at a glance (pure): per ORD and CPE the ORD's total, the mobility as sent (by supplier and tariff) and the net per quarter-hour, as two tidy CSVs and one self-contained HTML page with SVG charts.
 
+use crate::ord_name::OrdName;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io;
@@ -63,7 +64,7 @@ pub struct CpeDay {
 /// 10,000 of them: the page and the CSVs are written CPE by CPE, never the whole day in memory).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrdDay {
-    pub ord: String,
+    pub ord: OrdName,
     pub region: Region,
     pub tz: Tz,
     pub day: NaiveDate,
@@ -502,7 +503,7 @@ impl OrdSection {
         };
         let mut s = format!(
             "<section class=\"ord\"><h2>{} — {} ({} quarter-hours)</h2>\n<table class=\"totals\"><tr><th class=\"l\">CPEs registered</th><th>with an ORD file</th><th>ORD kWh</th><th>mobility kWh</th><th>net kWh</th><th>files sent</th><th>their ids</th><th>anomalies</th></tr><tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{id_text}</td><td>{}</td></tr></table>\n",
-            escape(&d.ord),
+            escape(d.ord.as_str()),
             d.day,
             d.calendar.len(),
             d.registered,
@@ -658,7 +659,7 @@ mod tests {
         let mut ord = vec![Decimal::new(2, 0); 96];
         ord[92] = Decimal::new(5, 1);
         let d = OrdDay {
-            ord: "e-redes".into(),
+            ord: OrdName::parse("e-redes").unwrap(),
             region: Region::Continent,
             tz,
             day: d,

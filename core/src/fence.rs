@@ -8,6 +8,7 @@
 //! send folder (and the folder the ORD moves our files into, when configured). The shell gathers
 //! them ([`Witnesses`]); [`judge`] decides.
 
+use crate::ord_name::OrdName;
 use serde::{Deserialize, Serialize};
 
 /// The high-water mark of an ORD's outbox: the ledger that wrote it and the ids it had committed
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HighWaterMark {
     pub ledger_id: String,
-    pub ord: String,
+    pub ord: OrdName,
     /// The last id of a batch that committed (0: none).
     pub committed: u64,
     /// The last id written to the outbox (at least `committed`).
@@ -146,7 +147,7 @@ impl FolderDigest {
 /// ledger, a ledger gone back) and the fence compares them all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeenFolder {
-    pub ord: String,
+    pub ord: OrdName,
     pub ledger_id: String,
     /// The folder, as the transport describes it.
     pub folder: String,
@@ -161,12 +162,12 @@ impl SeenFolder {
     /// nothing).
     pub fn vouches(
         &self,
-        (ord, ledger_id): (&str, &str),
+        (ord, ledger_id): (&OrdName, &str),
         folder: &str,
         ledger_last: u64,
         listed: &FolderDigest,
     ) -> bool {
-        self.ord == ord
+        &self.ord == ord
             && self.ledger_id == ledger_id
             && self.folder == folder
             && ledger_last >= self.last
@@ -189,7 +190,7 @@ pub fn candidate_id(name: &str) -> Option<u64> {
 /// Everything the fence looks at for one ORD.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Witnesses {
-    pub ord: String,
+    pub ord: OrdName,
     pub ledger_id: String,
     /// The last id the ledger took for this ORD (`None`: none yet).
     pub ledger_last: Option<u64>,
@@ -392,7 +393,7 @@ mod tests {
     fn mark(committed: u64, reserved: u64) -> MarkFact {
         MarkFact::Present(HighWaterMark {
             ledger_id: "a".repeat(32),
-            ord: "eda".into(),
+            ord: OrdName::parse("eda").unwrap(),
             committed,
             reserved,
         })
@@ -400,7 +401,7 @@ mod tests {
 
     fn witnesses(ledger_last: Option<u64>, mark: MarkFact) -> Witnesses {
         Witnesses {
-            ord: "eda".into(),
+            ord: OrdName::parse("eda").unwrap(),
             ledger_id: "a".repeat(32),
             ledger_last,
             first_id: 1,
@@ -460,18 +461,22 @@ mod tests {
         let mut digest = FolderDigest::new([1, 2]);
         digest.add("a.sgl");
         let seen = SeenFolder {
-            ord: "e-redes".into(),
+            ord: OrdName::parse("e-redes").unwrap(),
             ledger_id: "L1".into(),
             folder: "sftp://x/out".into(),
             last: 100,
             digest,
         };
-        let at = ("e-redes", "L1");
+        let (e_redes, eda) = (
+            OrdName::parse("e-redes").unwrap(),
+            OrdName::parse("eda").unwrap(),
+        );
+        let at = (&e_redes, "L1");
         assert!(seen.vouches(at, "sftp://x/out", 100, &digest));
         assert!(seen.vouches(at, "sftp://x/out", 120, &digest));
         assert!(!seen.vouches(at, "sftp://x/out", 99, &digest));
-        assert!(!seen.vouches(("e-redes", "L2"), "sftp://x/out", 100, &digest));
-        assert!(!seen.vouches(("eda", "L1"), "sftp://x/out", 100, &digest));
+        assert!(!seen.vouches((&e_redes, "L2"), "sftp://x/out", 100, &digest));
+        assert!(!seen.vouches((&eda, "L1"), "sftp://x/out", 100, &digest));
         assert!(!seen.vouches(at, "sftp://x/other", 100, &digest));
         let mut more = digest;
         more.add("b.sgl");

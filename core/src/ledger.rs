@@ -1,10 +1,12 @@
 //! What the ledger records of the files exchanged, as plain values: sent files, received copies, their outcomes, and where their bytes are kept (packs).
 
+use crate::ord_name::OrdName;
 use chrono::NaiveDate;
 
 use crate::cpe::Cpe;
 use crate::filename::{OrdFileName, TariffCycle};
 use crate::region::Region;
+use crate::sha256::Sha256;
 use serde::Serialize;
 
 /// How a pack's name ends: a zstd-compressed tar (`tar --zstd -tvf` lists it).
@@ -166,9 +168,9 @@ impl MobilityFileStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SentFile {
     pub id: i64,
-    pub ord: String,
+    pub ord: OrdName,
     pub name: String,
-    pub sha256: String,
+    pub sha256: Sha256,
     pub transmission_id: u64,
     pub previous_id: u64,
     pub cpe: Cpe,
@@ -176,7 +178,8 @@ pub struct SentFile {
     pub supplier: String,
     pub tariff: TariffCycle,
     pub day: NaiveDate,
-    pub content_hash: String,
+    /// The sha256 of what the file says (its values, not its header): equal for a file sent again.
+    pub content_hash: Sha256,
     pub delivered: bool,
     /// Where its bytes are in the outbox (`None`: a file of its own, written before packs).
     pub pack: Option<PackSlice>,
@@ -188,7 +191,8 @@ pub struct SentFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedCopy {
     pub name: String,
-    pub sha256: String,
+    /// `None`: its bytes were never read (a name refused before, a file that vanished).
+    pub sha256: Option<Sha256>,
     pub status: ReceivedStatus,
     /// Archive or quarantine path; empty when nothing was kept (a duplicate, an unreadable name).
     pub stored_path: String,

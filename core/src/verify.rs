@@ -1,5 +1,6 @@
 //! The ledger checked against the folders (pure): what `egme-ord verify` reports, from facts the shell gathered.
 
+use crate::ord_name::OrdName;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -9,6 +10,7 @@ use crate::filename::{OrdFileName, MAX_TRANSMISSION_ID};
 use crate::ledger::{ReceivedCopy, ReceivedStatus, SentFile};
 use crate::region::Region;
 use crate::remote::RemoteEntry;
+use crate::sha256::Sha256;
 
 /// How bad a finding is: an error breaks a promise (nothing lost, nothing twice, ids gap-free);
 /// a warning is worth a look but breaks none (a file left by a crash, a file the ORD picked up).
@@ -23,7 +25,7 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     pub severity: Severity,
-    pub ord: String,
+    pub ord: OrdName,
     pub message: String,
 }
 
@@ -41,13 +43,13 @@ impl fmt::Display for Finding {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalCopy {
     pub size: u64,
-    pub sha256: String,
+    pub sha256: Sha256,
 }
 
 /// What the shell gathered about one ORD.
 #[derive(Debug, Clone)]
 pub struct OrdFacts {
-    pub ord: String,
+    pub ord: OrdName,
     pub region: Region,
     pub first_transmission_id: u64,
     /// `sequences.last_id`: the last id taken.
@@ -96,7 +98,7 @@ pub fn check(f: &OrdFacts) -> Vec<Finding> {
 
 /// The findings of one ORD, as they are made.
 struct Findings<'a> {
-    ord: &'a str,
+    ord: &'a OrdName,
     list: Vec<Finding>,
 }
 
@@ -104,7 +106,7 @@ impl Findings<'_> {
     fn push(&mut self, severity: Severity, message: String) {
         self.list.push(Finding {
             severity,
-            ord: self.ord.to_string(),
+            ord: self.ord.clone(),
             message,
         });
     }
@@ -237,15 +239,15 @@ fn check_remote(
 
 /// Inbound: every kept copy there with its bytes; each content applied once.
 fn check_received(f: &OrdFacts, out: &mut Findings<'_>) {
-    let mut applied: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut applied: BTreeMap<Sha256, Vec<&str>> = BTreeMap::new();
     for r in &f.received {
-        if r.status == ReceivedStatus::Applied {
-            applied
-                .entry(r.sha256.as_str())
-                .or_default()
-                .push(r.name.as_str());
+        if let (ReceivedStatus::Applied, Some(sha)) = (r.status, r.sha256) {
+            applied.entry(sha).or_default().push(r.name.as_str());
         }
-        if r.stored_path.is_empty() || r.sha256.is_empty() || r.pruned {
+        let Some(sha256) = r.sha256 else {
+            continue;
+        };
+        if r.stored_path.is_empty() || r.pruned {
             continue;
         }
         let kept = match r.stored_offset {
@@ -253,7 +255,7 @@ fn check_received(f: &OrdFacts, out: &mut Findings<'_>) {
             None => r.stored_path.clone(),
         };
         match f.stored.get(&(r.stored_path.clone(), r.stored_offset)) {
-            Some(Some(c)) if c.sha256 == r.sha256 => {}
+            Some(Some(c)) if c.sha256 == sha256 => {}
             Some(Some(_)) => out.error(format!(
                 "{}: the kept copy {kept} differs from the bytes received",
                 r.name
@@ -280,19 +282,26 @@ mod tests {
     use crate::remote::SafeName;
     use chrono::NaiveDate;
 
+    /// A test's sha256, told apart by `tag` (at most 32 bytes).
+    fn sha(tag: &str) -> Sha256 {
+        let mut bytes = [0u8; 32];
+        bytes[..tag.len()].copy_from_slice(tag.as_bytes());
+        Sha256::from_bytes(bytes)
+    }
+
     fn sent(id: u64, delivered: bool) -> SentFile {
         SentFile {
             id: id as i64,
-            ord: "e".into(),
+            ord: OrdName::parse("e").unwrap(),
             name: format!("000201PEPT0002000123681633GX_20241028_{id:010}.sgl"),
-            sha256: format!("sha{id}"),
+            sha256: sha(&format!("sha{id}")),
             transmission_id: id,
             previous_id: id - 1,
             cpe: Cpe::parse("PT0002000123681633GX").unwrap(),
             supplier: "02".into(),
             tariff: TariffCycle::BiHourlyDaily,
             day: NaiveDate::from_ymd_opt(2024, 10, 27).unwrap(),
-            content_hash: "h".into(),
+            content_hash: sha("h"),
             delivered,
             pack: None,
             pruned: false,
@@ -307,7 +316,7 @@ mod tests {
                     s.name.clone(),
                     LocalCopy {
                         size: 10,
-                        sha256: s.sha256.clone(),
+                        sha256: s.sha256,
                     },
                 )
             })
@@ -322,7 +331,7 @@ mod tests {
             })
             .collect();
         OrdFacts {
-            ord: "e".into(),
+            ord: OrdName::parse("e").unwrap(),
             region: Region::Continent,
             first_transmission_id: 1,
             last_id_taken: sent.last().map(|s| s.transmission_id),
@@ -377,13 +386,13 @@ mod tests {
         let mut f = facts(vec![sent(1, true), sent(2, true)]);
         f.outbox.remove(&sent(1, true).name);
         if let Some(c) = f.outbox.get_mut(&sent(2, true).name) {
-            c.sha256 = "other".into();
+            c.sha256 = sha("other");
         }
         f.outbox.insert(
             "orphan.sgl".into(),
             LocalCopy {
                 size: 1,
-                sha256: "x".into(),
+                sha256: sha("x"),
             },
         );
         let all = check(&f);
@@ -403,7 +412,7 @@ mod tests {
         for n in ["a.sgl", "b.sgl"] {
             f.received.push(ReceivedCopy {
                 name: n.into(),
-                sha256: "same".into(),
+                sha256: Some(sha("same")),
                 status: ReceivedStatus::Applied,
                 stored_path: format!("/archive/{n}"),
                 stored_offset: None,
@@ -416,7 +425,7 @@ mod tests {
             ("/archive/a.sgl".into(), None),
             Some(LocalCopy {
                 size: 1,
-                sha256: "same".into(),
+                sha256: sha("same"),
             }),
         );
         f.stored.insert(("/archive/b.sgl".into(), None), None);
@@ -430,7 +439,7 @@ mod tests {
         for (n, offset) in [("a.sgl", 512), ("b.sgl", 2048), ("c.sgl", 4096)] {
             f.received.push(ReceivedCopy {
                 name: n.into(),
-                sha256: format!("sha-{n}"),
+                sha256: Some(sha(&format!("sha-{n}"))),
                 status: ReceivedStatus::Applied,
                 stored_path: "/archive/pack-0000000001.tar".into(),
                 stored_offset: Some(offset),
@@ -443,7 +452,7 @@ mod tests {
         let copy = |n: &str| {
             Some(LocalCopy {
                 size: 1,
-                sha256: format!("sha-{n}"),
+                sha256: sha(&format!("sha-{n}")),
             })
         };
         f.stored.insert(at(512), copy("a.sgl"));

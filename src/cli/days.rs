@@ -30,11 +30,11 @@ pub struct DayArgs {
 pub fn run_reopen(args: &DayArgs) -> Result<u8> {
     let now = super::once::parse_now(args.now.as_deref())?;
     let ws = workspace::Workspace::open(&args.config)?;
-    workspace::check_ord(&ws.config, &args.config, &args.ord)?;
+    let name = workspace::check_ord(&ws.config, &args.config, &args.ord)?;
     let ord = ws
         .config
-        .ord(&args.ord)
-        .ok_or_else(|| anyhow!("no ORD {}", args.ord))?;
+        .ord(name.as_str())
+        .ok_or_else(|| anyhow!("no ORD {name}"))?;
     let state = ws.store.days_state(&ord.name)?;
     if !state.closed.contains(&args.day) {
         println!(

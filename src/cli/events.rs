@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use egme_ord::store::EventFilter;
 use egme_ord_core::event::EventKind;
+use egme_ord_core::ord_name::OrdName;
 
 use super::{exit, workspace};
 
@@ -54,14 +55,12 @@ pub fn run(args: &EventsArgs) -> Result<u8> {
         })
         .transpose()?;
     let ws = workspace::Workspace::open_read_only(&args.config)?;
-    if let Some(ord) = &args.ord {
-        workspace::check_ord(&ws.config, &args.config, ord)?;
-    }
-    let filter = EventFilter {
-        ord: args.ord.clone(),
-        kind,
-        since,
-    };
+    let ord = args
+        .ord
+        .as_deref()
+        .map(|ord| workspace::check_ord(&ws.config, &args.config, ord))
+        .transpose()?;
+    let filter = EventFilter { ord, kind, since };
     for e in ws.store.list_events(&filter)? {
         if args.json {
             println!("{}", serde_json::to_string(&e)?);
@@ -69,7 +68,7 @@ pub fn run(args: &EventsArgs) -> Result<u8> {
             println!(
                 "{} {} {:5} {}: {}",
                 e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                e.ord.as_deref().unwrap_or("-"),
+                e.ord.as_ref().map_or("-", OrdName::as_str),
                 e.level.map_or("?", |l| match l {
                     egme_ord_core::event::EventLevel::Warn => "WARN",
                     egme_ord_core::event::EventLevel::Error => "ERROR",

@@ -31,7 +31,7 @@ pub fn run(args: &ReportArgs) -> Result<u8> {
         .config
         .ords
         .iter()
-        .filter(|o| args.ord.as_ref().is_none_or(|n| *n == o.name))
+        .filter(|o| args.ord.as_ref().is_none_or(|n| o.name == n.as_str()))
         .collect();
     if ords.is_empty() {
         return Err(anyhow!(

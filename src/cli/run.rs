@@ -11,6 +11,7 @@ use clap::Args;
 use egme_ord::cycle::{CycleSummary, Heartbeat, RunOptions};
 use egme_ord::daemon::{self, SystemClock};
 use egme_ord::metrics::{self, Metrics};
+use egme_ord_core::ord_name::OrdName;
 use egme_ord_core::planner::SendState;
 
 use super::{exit, workspace};
@@ -38,7 +39,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     let mut ws = workspace::Workspace::open(&args.config)?;
     let stop = Arc::new(AtomicBool::new(false));
     let reload = Arc::new(AtomicBool::new(false));
-    let ords: Vec<String> = ws.config.ords.iter().map(|o| o.name.clone()).collect();
+    let ords: Vec<OrdName> = ws.config.ords.iter().map(|o| o.name.clone()).collect();
     let metrics = Arc::new(metrics_at_start(&ws, &ords)?);
     let nofile = raise_nofile();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -132,7 +133,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
 
 /// The daemon's metrics before its first cycle: every series at 0, and each ORD's last daily send
 /// as the ledger knows it.
-fn metrics_at_start(ws: &workspace::Workspace, ords: &[String]) -> Result<Metrics> {
+fn metrics_at_start(ws: &workspace::Workspace, ords: &[OrdName]) -> Result<Metrics> {
     // A cycle in flight longer than this is a hung daemon for /healthz.
     let hung_after = (ws.config.poll_interval * 4).max(Duration::from_secs(3600));
     let metrics = Metrics::new(ords, ws.config.poll_interval, hung_after);
@@ -174,7 +175,7 @@ async fn signals(
     reload: Arc<AtomicBool>,
     stop_timeout: Duration,
     store_path: PathBuf,
-    ords: Vec<String>,
+    ords: Vec<OrdName>,
 ) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut hup)) = (

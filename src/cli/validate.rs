@@ -8,6 +8,7 @@ use egme_ord::cycle::{load_registry, open_endpoint, CycleError};
 use egme_ord::fsutil::{permission_problem, private_problem, read_input, MAX_CONFIG_BYTES};
 use egme_ord::transport::{check_tls_settings, Probe};
 use egme_ord_core::config::{Config, ConfigError, Endpoint};
+use egme_ord_core::ord_name::OrdName;
 use serde::Serialize;
 
 use super::exit;
@@ -37,7 +38,7 @@ struct Validation {
     problems: Vec<String>,
     /// What is allowed but likely a mistake (e.g. a registry key without a row on some days).
     warnings: Vec<String>,
-    ords: Vec<String>,
+    ords: Vec<OrdName>,
     checked: &'static str,
     /// What each folder's server offers and does (with the environment only).
     probes: Vec<Probe>,

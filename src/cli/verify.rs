@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::Args;
 use egme_ord::cycle::{leftovers, leftovers_listed, open_endpoint};
-use egme_ord::fsutil::sha256_hex;
+use egme_ord::fsutil::sha256_of;
 use egme_ord::pack::{for_each_member, PackMember};
 use egme_ord_core::ledger::is_pack_name;
 use egme_ord_core::ledger::{ReceivedCopy, SentFile};
@@ -31,7 +31,7 @@ pub struct VerifyArgs {
 fn copy_of(bytes: &[u8]) -> LocalCopy {
     LocalCopy {
         size: bytes.len() as u64,
-        sha256: sha256_hex(bytes),
+        sha256: sha256_of(bytes),
     }
 }
 
@@ -69,7 +69,7 @@ fn stored_copies(received: &[ReceivedCopy]) -> BTreeMap<(String, Option<u64>), O
     let mut packs: BTreeMap<&str, BTreeMap<u64, (u64, LocalCopy)>> = BTreeMap::new();
     let mut stored = BTreeMap::new();
     for r in received {
-        if r.stored_path.is_empty() || r.sha256.is_empty() {
+        if r.stored_path.is_empty() || r.sha256.is_none() {
             continue;
         }
         let found = match r.stored_offset {

@@ -8,6 +8,7 @@ use egme_ord::cycle::{load_registry, Cycle, CycleSummary, RunOptions};
 use egme_ord::fsutil::{create_private_dir, read_input, resolve_links, MAX_CONFIG_BYTES};
 use egme_ord::store::{Ledger, OpenMode, Store, StoreError, StoreLock};
 use egme_ord_core::config::{layout, Config};
+use egme_ord_core::ord_name::OrdName;
 use egme_ord_core::registry::Registry;
 
 pub struct Workspace {
@@ -66,16 +67,17 @@ pub fn linked_collisions(config: &Config) -> Vec<String> {
         .collect()
 }
 
-/// Fails unless `ord` is an ORD of `config` (read from `path`), naming the configured ones.
-pub fn check_ord(config: &Config, path: &Path, ord: &str) -> Result<()> {
-    if config.ord(ord).is_none() {
-        return Err(anyhow!(
+/// The configured ORD named `ord` (`--ord`); an error naming the configured ones when `config`
+/// (read from `path`) has none of that name.
+pub fn check_ord(config: &Config, path: &Path, ord: &str) -> Result<OrdName> {
+    match config.ord(ord) {
+        Some(o) => Ok(o.name.clone()),
+        None => Err(anyhow!(
             "--ord {ord}: no such ORD in {} (configured: {})",
             path.display(),
             config.ord_names()
-        ));
+        )),
     }
-    Ok(())
 }
 
 impl Workspace {

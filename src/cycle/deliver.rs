@@ -8,11 +8,12 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use super::{crashpoint, Cycle, CycleError, OrdSummary};
-use crate::fsutil::sha256_hex;
+use crate::fsutil::sha256_of;
 use crate::pack::PackReader;
 use crate::transport::{PutOutcome, RemoteDir, TransportError};
 use egme_ord_core::config::OrdConfig;
 use egme_ord_core::ledger::SentFile;
+use egme_ord_core::ord_name::OrdName;
 use egme_ord_core::remote::SafeName;
 
 type PutResults = Vec<Result<PutOutcome, TransportError>>;
@@ -93,7 +94,7 @@ fn outbox_bytes(outbox: &mut PackReader, batch: &[SentFile]) -> Result<Outgoing,
         .iter()
         .map(|f| {
             let bytes = outbox.read(&f.name, f.pack.as_ref())?;
-            if sha256_hex(&bytes) != f.sha256 {
+            if sha256_of(&bytes) != f.sha256 {
                 let path = match &f.pack {
                     Some(slice) => PathBuf::from(&slice.pack).join(&f.name),
                     None => PathBuf::from(&f.name),
@@ -134,7 +135,7 @@ impl Uploader {
         mut dir: Box<dyn RemoteDir + Send>,
         (outbox, fallback): (PathBuf, PathBuf),
         stop: Option<Arc<AtomicBool>>,
-        ord: &str,
+        ord: &OrdName,
     ) -> Result<Uploader, CycleError> {
         let (jobs, inbox) = mpsc::channel::<Job>();
         let (reply, answers) = mpsc::channel::<Answer>();
@@ -377,12 +378,14 @@ mod tests {
     use std::fs;
 
     use super::*;
+    use crate::ord_name;
     use crate::pack::PackBuilder;
+    use egme_ord_core::sha256::Sha256;
 
-    fn sent(name: &str, sha256: String) -> SentFile {
+    fn sent(name: &str, sha256: Sha256) -> SentFile {
         SentFile {
             id: 1,
-            ord: "o".into(),
+            ord: ord_name("o"),
             name: name.into(),
             sha256,
             transmission_id: 1,
@@ -391,7 +394,7 @@ mod tests {
             supplier: "s".into(),
             tariff: egme_ord_core::filename::TariffCycle::BiHourlyDaily,
             day: chrono::NaiveDate::from_ymd_opt(2024, 11, 4).unwrap_or_default(),
-            content_hash: String::new(),
+            content_hash: sha256_of(b""),
             delivered: false,
             pack: None,
             pruned: false,
@@ -404,12 +407,12 @@ mod tests {
         let mut pack = PackBuilder::new(chrono::Utc::now());
         let good = SentFile {
             pack: Some(pack.add(1, "a.sgl", b"abc").unwrap()),
-            ..sent("a.sgl", sha256_hex(b"abc"))
+            ..sent("a.sgl", sha256_of(b"abc"))
         };
         let (pack_name, mut bytes) = pack.finish().unwrap().unwrap();
         fs::write(dir.path().join(&pack_name), &bytes).unwrap();
         fs::write(dir.path().join("old.sgl"), b"xyz").unwrap();
-        let old = sent("old.sgl", sha256_hex(b"xyz"));
+        let old = sent("old.sgl", sha256_of(b"xyz"));
         let mut outbox = PackReader::new(dir.path());
         assert_eq!(
             outbox_bytes(&mut outbox, &[good.clone(), old]).unwrap(),
@@ -436,7 +439,7 @@ mod tests {
         bytes[middle] ^= 0x20;
         fs::write(dir.path().join(&pack_name), &bytes).unwrap();
         assert!(outbox_bytes(&mut PackReader::new(dir.path()), &[good]).is_err());
-        let (path, _) = outbox_bytes(&mut outbox, &[sent("gone.sgl", String::new())]).unwrap_err();
+        let (path, _) = outbox_bytes(&mut outbox, &[sent("gone.sgl", sha256_of(b""))]).unwrap_err();
         assert!(path.ends_with("gone.sgl"));
     }
 }

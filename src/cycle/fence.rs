@@ -1,6 +1,7 @@
 //! The fence's shell: gathers one ORD's witnesses (the outbox's high-water mark and packs, the ORD's folders), asks [`egme_ord_core::fence::judge`], carries out its verdict.
 
 use egme_ord_core::event::EventKind;
+use egme_ord_core::ord_name::OrdName;
 use egme_ord_core::work_dir::{orphans, WorkDir};
 use std::collections::BTreeMap;
 use std::fs;
@@ -533,13 +534,13 @@ pub fn set_aside(dir: &Path, name: &str) -> io::Result<PathBuf> {
 
 impl Cycle<'_> {
     /// The ORD's outbox folder.
-    pub(crate) fn outbox_dir(&self, ord: &str) -> PathBuf {
+    pub(crate) fn outbox_dir(&self, ord: &OrdName) -> PathBuf {
         self.config.work().outbox(ord)
     }
 
     /// The outbox whose packs and mark say what was sent: the work folder's, or in a dry run the
     /// real one.
-    pub(crate) fn outbox_read_dir(&self, ord: &str) -> PathBuf {
+    pub(crate) fn outbox_read_dir(&self, ord: &OrdName) -> PathBuf {
         match &self.options.dry_run_outbox_of {
             Some(real) => WorkDir::new(real).outbox(ord),
             None => self.outbox_dir(ord),

@@ -1,13 +1,14 @@
 //! Intake of ORD files: stable files only, checked, versioned per CPE-day, archived or quarantined.
 
 use egme_ord_core::event::EventKind;
+use egme_ord_core::sha256::Sha256;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
 
 use super::{io_err, Cycle, CycleError, OrdSummary};
-use crate::fsutil::sha256_hex;
+use crate::fsutil::sha256_of;
 use crate::pack::PackBuilder;
 use crate::store::ReceivedFile;
 use crate::transport::{RemoteDir, TransportError};
@@ -21,6 +22,7 @@ use egme_ord_core::remote::is_safe_name;
 use egme_ord_core::remote::{Listing, RemoteEntry, SafeName, UnsafeEntry};
 use egme_ord_core::sgl::{Code, Diagnostic, SglFile};
 use egme_ord_core::versions::{file_outcome, judge_day, transmission_gap, DayVerdict, OrdVersion};
+use egme_ord_core::work_dir::Source;
 
 /// Files downloaded (or uploaded) per batch: bounds memory, keeps sessions busy.
 pub(super) const BATCH: usize = 256;
@@ -152,7 +154,7 @@ impl Cycle<'_> {
                 size: 0,
                 mtime: 0,
             };
-            let status = self.reject(ord, listed, None, &[d], "")?;
+            let status = self.reject(ord, listed, None, &[d], None)?;
             self.received_one(ord, listed, None, status, dir, sum)?;
         }
         for entry in &listing.unsafe_files {
@@ -172,7 +174,7 @@ impl Cycle<'_> {
                 Code::NamePattern,
                 format!("unsafe file name {:?}: not read", entry.name),
             );
-            let status = self.reject(ord, entry.into(), None, &[d], "")?;
+            let status = self.reject(ord, entry.into(), None, &[d], None)?;
             self.received_one(ord, entry.into(), None, status, dir, sum)?;
         }
         Ok(())
@@ -217,7 +219,7 @@ impl Cycle<'_> {
                         entry.size, ord.dialect.max_file_bytes
                     ),
                 );
-                let status = self.reject(ord, (&entry).into(), None, &[d], "")?;
+                let status = self.reject(ord, (&entry).into(), None, &[d], None)?;
                 self.received_one(ord, (&entry).into(), Some(&entry.name), status, dir, sum)?;
             } else {
                 candidates.push(entry);
@@ -241,7 +243,7 @@ impl Cycle<'_> {
             let mut done = Vec::with_capacity(batch.len());
             let mut archive = ArchivePack {
                 first_id: me.store.next_received_id()?,
-                dir: me.archive_dir(&ord.name),
+                dir: me.archive_dir(Source::Ord(&ord.name)),
                 pack: PackBuilder::new(me.now),
             };
             for (entry, content) in batch.iter().zip(contents) {
@@ -345,7 +347,7 @@ impl Cycle<'_> {
         closed: &BTreeSet<NaiveDate>,
         keep: Keep<'_>,
     ) -> Result<ReceivedStatus, CycleError> {
-        let sha = sha256_hex(bytes);
+        let sha = sha256_of(bytes);
         let sender = Sender {
             region: ord.region,
             dialect: &ord.dialect,
@@ -354,14 +356,14 @@ impl Cycle<'_> {
         };
         let (checked, diagnostics) = check_received(entry.name.as_str(), bytes, &sender);
         let Some((name, file)) = checked else {
-            return self.reject(ord, entry.into(), Some(bytes), &diagnostics, &sha);
+            return self.reject(ord, entry.into(), Some(bytes), &diagnostics, Some(sha));
         };
         let mut record = ReceivedFile {
             ord: ord.name.clone(),
             name: entry.name.to_string(),
             size: entry.size,
             mtime: entry.mtime,
-            sha256: sha.clone(),
+            sha256: Some(sha),
             status: ReceivedStatus::Duplicate,
             diagnostics: serde_json::to_string(&diagnostics).unwrap_or_default(),
             cpe: Some(name.cpe),
@@ -475,7 +477,7 @@ impl Cycle<'_> {
         entry: Listed<'_>,
         bytes: Option<&[u8]>,
         diagnostics: &[Diagnostic],
-        sha: &str,
+        sha: Option<Sha256>,
     ) -> Result<ReceivedStatus, CycleError> {
         let shown = if is_safe_name(entry.name) {
             entry.name.to_string()
@@ -489,13 +491,13 @@ impl Cycle<'_> {
         if bytes.is_none() {
             text.push_str("(the file was not copied: it stays in the ORD's folder)\n");
         }
-        let path = self.quarantine(&ord.name, entry.name, bytes, &text)?;
+        let path = self.quarantine(Source::Ord(&ord.name), entry.name, bytes, &text)?;
         let record = ReceivedFile {
             ord: ord.name.clone(),
             name: entry.name.to_string(),
             size: entry.size,
             mtime: entry.mtime,
-            sha256: sha.to_string(),
+            sha256: sha,
             status: ReceivedStatus::Rejected,
             diagnostics: serde_json::to_string(diagnostics).unwrap_or_default(),
             cpe: None,

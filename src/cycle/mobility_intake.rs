@@ -1,7 +1,9 @@
 //! Intake of mobility inputs (OCPI CDR JSON, quarter-hour CSV): mapped through the registry, versioned, unmappable records quarantined.
 
 use egme_ord_core::event::EventKind;
-use egme_ord_core::work_dir::MOBILITY;
+use egme_ord_core::ord_name::OrdName;
+use egme_ord_core::sha256::Sha256;
+use egme_ord_core::work_dir::Source;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 
@@ -9,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use super::{io_err, Cycle, CycleError, MobilitySummary};
-use crate::fsutil::{sha256_hex, unique_path, write_atomic};
+use crate::fsutil::{sha256_of, unique_path, write_atomic};
 use crate::store::StoredMobility;
 use crate::transport::{LocalDir, RemoteDir};
 use egme_ord_core::calendar::day_of_instant;
@@ -64,7 +66,7 @@ fn read_mobility(name: &str, bytes: &[u8], mtime: DateTime<Utc>, quantum: Decima
 }
 
 /// The days each ORD has closed, by ORD.
-pub(super) type ClosedDays = BTreeMap<String, BTreeSet<NaiveDate>>;
+pub(super) type ClosedDays = BTreeMap<OrdName, BTreeSet<NaiveDate>>;
 
 /// A record mapped (with the days it touches), left to another instance (`None`), or refused
 /// with why.
@@ -74,7 +76,7 @@ type Mapped = Result<Option<(StoredMobility, Vec<NaiveDate>)>, String>;
 #[derive(Default)]
 struct MobilityChanges {
     keep: Vec<StoredMobility>,
-    days: BTreeSet<(String, NaiveDate)>,
+    days: BTreeSet<(OrdName, NaiveDate)>,
 }
 
 impl Cycle<'_> {
@@ -101,7 +103,7 @@ impl Cycle<'_> {
             sum.files += 1;
             sum.files_rejected += 1;
             let reason = format!("unsafe file name {name:?}: not read (it stays in the inbox)");
-            self.quarantine_mobility(name, None, &reason, *size, *mtime, "")?;
+            self.quarantine_mobility(name, None, &reason, *size, *mtime, None)?;
         }
         let recorded = self.store.mobility_among(&listing.files)?;
         for (RemoteEntry { name, size, mtime }, seen) in listing.files.into_iter().zip(recorded) {
@@ -117,7 +119,7 @@ impl Cycle<'_> {
                     &format!("file has {size} bytes, more than the limit of {MAX_MOBILITY_BYTES}"),
                     size,
                     mtime,
-                    "",
+                    None,
                 )?;
                 continue;
             }
@@ -143,19 +145,19 @@ impl Cycle<'_> {
         closed_by_ord: &ClosedDays,
         sum: &mut MobilitySummary,
     ) -> Result<(), CycleError> {
-        let sha = sha256_hex(bytes);
+        let sha = sha256_of(bytes);
         let mtime_utc = DateTime::from_timestamp(mtime, 0).unwrap_or(self.now);
         let (records, mut rejected) = match read_mobility(name, bytes, mtime_utc, self.quantum()) {
             Ok(read) => read,
             Err(reason) => {
                 sum.files_rejected += 1;
-                self.quarantine_mobility(name, Some(bytes), &reason, size, mtime, &sha)?;
+                self.quarantine_mobility(name, Some(bytes), &reason, size, mtime, Some(&sha))?;
                 return Ok(());
             }
         };
         let stored_path = match kept_at {
             Some(path) => path.to_string(),
-            None => self.archive(MOBILITY, name, bytes)?,
+            None => self.archive(Source::Mobility, name, bytes)?,
         };
         let changes = self.version_records(name, records, closed_by_ord, &mut rejected, sum)?;
         let status = if rejected.is_empty() {
@@ -164,12 +166,12 @@ impl Cycle<'_> {
             self.report_rejected_records(name, &rejected)?;
             MobilityFileStatus::PartlyRejected
         };
-        let days: Vec<(String, NaiveDate)> = changes.days.into_iter().collect();
+        let days: Vec<(OrdName, NaiveDate)> = changes.days.into_iter().collect();
         self.store.record_mobility(
             name,
             size,
             mtime,
-            &sha,
+            Some(&sha),
             status,
             &rejected.join("\n"),
             &stored_path,
@@ -207,7 +209,7 @@ impl Cycle<'_> {
             };
             // The decision is the core's (`versions::judge_record`).
             let held = self.store.mobility_last_updated(&stored.key)?;
-            let ord = self.config.ord(&stored.ord);
+            let ord = self.config.ord(stored.ord.as_str());
             let closed = closed_by_ord.get(&stored.ord).unwrap_or(&no_days);
             // What equal stamps mean is the core's, by the kind of input (`Tie::of_input`).
             let tie = MobilityInput::of_name(name).map_or(Tie::Stale, Tie::of_input);
@@ -247,7 +249,7 @@ impl Cycle<'_> {
         name: &str,
         rejected: &[String],
     ) -> Result<(), CycleError> {
-        let q = self.config.work().quarantine(MOBILITY);
+        let q = self.config.work().quarantine(Source::Mobility);
         let report_path = unique_path(&q, &format!("{name}.rejected.txt"));
         write_atomic(&report_path, (rejected.join("\n") + "\n").as_bytes())
             .map_err(io_err(&report_path))?;
@@ -382,7 +384,7 @@ impl Cycle<'_> {
             let new_days = days_at(&r.energy, ord);
             let old_open = self
                 .config
-                .ord(&r.ord)
+                .ord(r.ord.as_str())
                 .is_none_or(|old| open_at(old, &days_at(&r.energy, old)));
             let what = format!(
                 "{}: the registry now places it at CPE {cpe} ({}), not at CPE {} ({})",
@@ -439,9 +441,14 @@ impl Cycle<'_> {
         reason: &str,
         size: u64,
         mtime: i64,
-        sha: &str,
+        sha: Option<&Sha256>,
     ) -> Result<(), CycleError> {
-        let path = self.quarantine(MOBILITY, name, bytes, &format!("{name:?}: {reason}\n"))?;
+        let path = self.quarantine(
+            Source::Mobility,
+            name,
+            bytes,
+            &format!("{name:?}: {reason}\n"),
+        )?;
         self.store.record_mobility(
             name,
             size,

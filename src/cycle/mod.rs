@@ -27,8 +27,10 @@ use crate::store::{Store, StoreError};
 use crate::transport::{FtpDir, LocalDir, RemoteDir, SftpDir, TransportError};
 use egme_ord_core::config::{Config, Endpoint};
 use egme_ord_core::ledger::ReceivedStatus;
+use egme_ord_core::ord_name::OrdName;
 use egme_ord_core::registry::{Registry, RegistryError, RegistryTexts};
 use egme_ord_core::sgl::WriteError;
+use egme_ord_core::work_dir::Source;
 
 pub use day_report::{load_tou, share_path, write_day_report};
 pub use fence::{
@@ -67,7 +69,7 @@ pub enum CycleError {
     ClockJump(String),
     /// The fence refused the ORD's send: `message` names the evidence and what recovers.
     #[error("{message}")]
-    Fenced { ord: String, message: String },
+    Fenced { ord: OrdName, message: String },
 }
 
 pub(crate) fn io_err(path: &Path) -> impl Fn(io::Error) -> CycleError + '_ {
@@ -85,9 +87,9 @@ pub(crate) fn crashpoint(crash_at: Option<&str>, point: &str) {
 }
 
 /// Per-ORD counts of one cycle.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct OrdSummary {
-    pub ord: String,
+    pub ord: OrdName,
     /// Received files by outcome: applied, duplicate, stale, rejected, late.
     pub received: BTreeMap<ReceivedStatus, usize>,
     /// Files not yet stable (still being written), left for a later cycle.
@@ -123,6 +125,35 @@ pub struct OrdSummary {
     /// ORD files received for days already closed (all cycles): archived, not applied.
     pub ord_files_late: u64,
     pub errors: Vec<String>,
+}
+
+impl OrdSummary {
+    /// An ORD's summary before the cycle did anything for it.
+    pub fn new(ord: OrdName) -> OrdSummary {
+        OrdSummary {
+            ord,
+            received: BTreeMap::new(),
+            waiting: 0,
+            skipped: Vec::new(),
+            files_unreadable: 0,
+            files_stuck: Vec::new(),
+            send: SendState::default(),
+            days_sent: 0,
+            days_closed: 0,
+            days_missed: 0,
+            files_written: 0,
+            files_delivered: 0,
+            files_pending: 0,
+            anomalies: 0,
+            anomalies_new: 0,
+            quarantined: 0,
+            backoff_until: None,
+            cpe_days_netted: 0,
+            ord_files_missing: 0,
+            ord_files_late: 0,
+            errors: Vec::new(),
+        }
+    }
 }
 
 /// Mobility intake counts.
@@ -165,9 +196,8 @@ impl CycleSummary {
                 .ords
                 .iter()
                 .map(|o| OrdSummary {
-                    ord: o.name.clone(),
                     errors: vec![why.to_string()],
-                    ..OrdSummary::default()
+                    ..OrdSummary::new(o.name.clone())
                 })
                 .collect(),
             ..CycleSummary::default()
@@ -190,7 +220,7 @@ pub struct RunOptions {
     /// Crash injection point for tests (`EGME_ORD_CRASH_AT`).
     pub crash_at: Option<String>,
     /// ORDs left out of this cycle (backing off after failures).
-    pub skip_ords: std::collections::BTreeSet<String>,
+    pub skip_ords: std::collections::BTreeSet<OrdName>,
     /// Set by a signal: the cycle stops between two files (everything done so far is recorded).
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Run even if the clock guard finds the time jumped (`--allow-clock-jump`).
@@ -411,9 +441,9 @@ impl<'a> Cycle<'a> {
         })
     }
 
-    /// The folder where received files of `kind` (an ORD's name, `mobility`) are archived today.
-    pub(crate) fn archive_dir(&self, kind: &str) -> PathBuf {
-        self.config.work().archive_day(kind, self.now.date_naive())
+    /// The folder where received files from `from` (an ORD, the mobility inbox) are archived today.
+    pub(crate) fn archive_dir(&self, from: Source<'_>) -> PathBuf {
+        self.config.work().archive_day(from, self.now.date_naive())
     }
 
     /// Writes a batch's pack into `dir` (synced before the batch commits, see [`DeferredSync`]);
@@ -441,17 +471,17 @@ impl<'a> Cycle<'a> {
         Ok(())
     }
 
-    /// Quarantines a rejected file of `kind` (an ORD's name, `mobility`): its bytes (when they were
-    /// read) under `quarantine/<kind>/<name>` (a `.1`, `.2`… suffix when taken) and `report` beside
+    /// Quarantines a rejected file from `from` (an ORD, the mobility inbox): its bytes (when they
+    /// were read) under `quarantine/<source>/<name>` (a `.1`, `.2`… suffix when taken) and `report` beside
     /// it as `<name>.errors.txt`; synced with the open batch, if any. Returns the file's path.
     pub(crate) fn quarantine(
         &mut self,
-        kind: &str,
+        from: Source<'_>,
         name: &str,
         bytes: Option<&[u8]>,
         report: &str,
     ) -> Result<PathBuf, CycleError> {
-        let dir = self.config.work().quarantine(kind);
+        let dir = self.config.work().quarantine(from);
         let path = crate::fsutil::unique_path(&dir, &crate::fsutil::local_name(name));
         if let Some(b) = bytes {
             self.pending.write_atomic(&path, b).map_err(io_err(&path))?;
@@ -463,15 +493,15 @@ impl<'a> Cycle<'a> {
         Ok(path)
     }
 
-    /// Keeps `bytes` zstd-compressed under `archive/<kind>/<date of now>/<name>.zst`; the same bytes
+    /// Keeps `bytes` zstd-compressed under `archive/<source>/<date of now>/<name>.zst`; the same bytes
     /// twice are kept once, other bytes under a taken name get a `.1`, `.2`… suffix. Returns the path.
     pub(crate) fn archive(
         &mut self,
-        kind: &str,
+        from: Source<'_>,
         name: &str,
         bytes: &[u8],
     ) -> Result<String, CycleError> {
-        let dir = self.archive_dir(kind);
+        let dir = self.archive_dir(from);
         let name = format!("{name}{}", crate::pack::ZST_SUFFIX);
         let kept = crate::pack::compress_file(bytes).map_err(io_err(&dir))?;
         let mut path = dir.join(&name);
@@ -592,13 +622,12 @@ impl<'a> Cycle<'a> {
             .ords
             .iter()
             .map(|o| OrdSummary {
-                ord: o.name.clone(),
                 send: if self.options.skip_ords.contains(&o.name) {
                     SendState::BackingOff
                 } else {
                     SendState::NotDue
                 },
-                ..OrdSummary::default()
+                ..OrdSummary::new(o.name.clone())
             })
             .collect();
         let intake_failed = self.all_intakes(&mut ord_summaries, &mut summary.mobility);
@@ -623,9 +652,9 @@ impl<'a> Cycle<'a> {
         &mut self,
         ord_summaries: &mut [OrdSummary],
         mobility: &mut MobilitySummary,
-    ) -> BTreeMap<String, String> {
+    ) -> BTreeMap<OrdName, String> {
         let config = self.config;
-        let mut intake_failed: BTreeMap<String, String> = BTreeMap::new();
+        let mut intake_failed: BTreeMap<OrdName, String> = BTreeMap::new();
         for (ord, sum) in config.ords.iter().zip(ord_summaries.iter_mut()) {
             if sum.send == SendState::BackingOff || self.options.stopping() {
                 continue;

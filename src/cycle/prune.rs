@@ -15,13 +15,14 @@ use super::{io_err, CycleError};
 use crate::store::Store;
 use egme_ord_core::config::{Config, OrdConfig};
 use egme_ord_core::ledger::is_pack_name;
+use egme_ord_core::ord_name::OrdName;
 use egme_ord_core::retention::{archive_day_prunable, outbox_pack_prunable, Cutoffs};
-use egme_ord_core::work_dir::MOBILITY;
+use egme_ord_core::work_dir::Source;
 
 /// What one ORD's prune removed (or, in a dry run, would remove).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct OrdPrune {
-    pub ord: String,
+    pub ord: OrdName,
     /// Outbox packs deleted, and the sent files they held.
     pub outbox_packs: Vec<String>,
     pub sent_files_pruned: usize,
@@ -33,6 +34,23 @@ pub struct OrdPrune {
     /// Closed days whose netting inputs were forgotten.
     pub ledger_days: usize,
     pub bytes: u64,
+}
+
+impl OrdPrune {
+    /// Nothing removed yet.
+    fn new(ord: OrdName) -> OrdPrune {
+        OrdPrune {
+            ord,
+            outbox_packs: Vec::new(),
+            sent_files_pruned: 0,
+            archive_days: Vec::new(),
+            received_files_pruned: 0,
+            quarantined_files: 0,
+            report_files: 0,
+            ledger_days: 0,
+            bytes: 0,
+        }
+    }
 }
 
 /// What `prune` did.
@@ -59,10 +77,7 @@ pub fn prune(
     };
     let work = config.work();
     for ord in &config.ords {
-        let mut o = OrdPrune {
-            ord: ord.name.clone(),
-            ..OrdPrune::default()
-        };
+        let mut o = OrdPrune::new(ord.name.clone());
         prune_outbox(
             store,
             ord,
@@ -71,15 +86,15 @@ pub fn prune(
             (now, dry_run),
             &mut o,
         )?;
-        for day in old_days(&work.archive(&ord.name), &cutoffs) {
-            let dir = work.archive_day(&ord.name, day);
+        for day in old_days(&work.archive(Source::Ord(&ord.name)), &cutoffs) {
+            let dir = work.archive_day(Source::Ord(&ord.name), day);
             if !dry_run {
                 o.received_files_pruned += store.mark_kept_under_pruned(&ord.name, &dir, now)?;
             }
             o.bytes += remove(&dir, dry_run)?;
             o.archive_days.push(day);
         }
-        let quarantine = work.quarantine(&ord.name);
+        let quarantine = work.quarantine(Source::Ord(&ord.name));
         for file in files_older(&quarantine, cutoffs.quarantine_before)? {
             if !dry_run {
                 o.received_files_pruned += store.mark_kept_file_pruned(&ord.name, &file, now)?;
@@ -101,11 +116,14 @@ pub fn prune(
         report.bytes += o.bytes;
         report.ords.push(o);
     }
-    for day in old_days(&work.archive(MOBILITY), &cutoffs) {
-        report.bytes += remove(&work.archive_day(MOBILITY, day), dry_run)?;
+    for day in old_days(&work.archive(Source::Mobility), &cutoffs) {
+        report.bytes += remove(&work.archive_day(Source::Mobility, day), dry_run)?;
         report.mobility_archive_days.push(day);
     }
-    for file in files_older(&work.quarantine(MOBILITY), cutoffs.quarantine_before)? {
+    for file in files_older(
+        &work.quarantine(Source::Mobility),
+        cutoffs.quarantine_before,
+    )? {
         report.bytes += remove(&file, dry_run)?;
     }
     Ok(report)

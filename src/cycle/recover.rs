@@ -20,17 +20,18 @@ use serde::Serialize;
 use super::intake::Keep;
 use super::send::content_hash;
 use super::{crashpoint, io_err, Cycle, CycleError, MobilitySummary};
-use crate::fsutil::sha256_hex;
+use crate::fsutil::sha256_of;
 use crate::pack::{for_each_member, PackBuilder};
 use crate::store::OutboundWrite;
 use egme_ord_core::config::{Endpoint, OrdConfig};
 use egme_ord_core::fence::HighWaterMark;
 use egme_ord_core::filename::{OrdFileName, PartyCode, MAX_TRANSMISSION_ID};
 use egme_ord_core::ledger::{is_pack_name, pack_first_id, pack_name, PackSlice, PACK_SUFFIX};
+use egme_ord_core::ord_name::OrdName;
 use egme_ord_core::registry::SupplierKey;
 use egme_ord_core::remote::{RemoteEntry, SafeName};
 use egme_ord_core::sgl::{self, ReadOptions};
-use egme_ord_core::work_dir::{orphans, MOBILITY};
+use egme_ord_core::work_dir::{orphans, Source};
 
 /// What the operator asked of `recover`.
 #[derive(Debug, Clone, Default)]
@@ -42,9 +43,9 @@ pub struct RecoverOptions {
 }
 
 /// What `recover` did for one ORD.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct OrdRecovery {
-    pub ord: String,
+    pub ord: OrdName,
     pub sequence_before: Option<u64>,
     pub sequence_after: Option<u64>,
     /// Sent files recorded again from the outbox packs.
@@ -60,6 +61,23 @@ pub struct OrdRecovery {
     /// What could not be taken in (a name under an id the ledger has under another name, a file
     /// that cannot be read): the operator must look at each.
     pub problems: Vec<String>,
+}
+
+impl OrdRecovery {
+    /// Nothing recovered yet.
+    fn new(ord: OrdName) -> OrdRecovery {
+        OrdRecovery {
+            ord,
+            sequence_before: None,
+            sequence_after: None,
+            sent_from_outbox: 0,
+            sent_from_ord: 0,
+            marked_delivered: 0,
+            received_from_archive: 0,
+            ids_without_a_copy: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
 }
 
 /// What `recover` did.
@@ -185,7 +203,7 @@ fn read_our_file(
         previous: file.header.previous_transmission_id,
         write: OutboundWrite {
             name: name.to_string(),
-            sha256: sha256_hex(bytes),
+            sha256: sha256_of(bytes),
             cpe: parsed.cpe,
             supplier: key.code.clone(),
             tariff,
@@ -206,13 +224,12 @@ impl Cycle<'_> {
             ..RecoverReport::default()
         };
         for ord in &config.ords {
-            if options.ord.as_deref().is_some_and(|o| o != ord.name) {
+            if options.ord.as_deref().is_some_and(|o| ord.name != o) {
                 continue;
             }
             let mut rec = OrdRecovery {
-                ord: ord.name.clone(),
                 sequence_before: self.store.last_transmission_id(&ord.name)?,
-                ..OrdRecovery::default()
+                ..OrdRecovery::new(ord.name.clone())
             };
             self.in_batch(|me| me.recover_ord(ord, options.last_sent_id, &mut rec))?;
             // What was netted before is not known any more: the next send nets every open day.
@@ -450,9 +467,9 @@ impl Cycle<'_> {
             }
         }
         let closed = self.store.days_state(&ord.name)?.closed;
-        for path in archive_packs(&self.config.work().archive(&ord.name)) {
+        for path in archive_packs(&self.config.work().archive(Source::Ord(&ord.name))) {
             for_each_member(&path, io_err(&path), |m| {
-                let sha = sha256_hex(&m.bytes);
+                let sha = sha256_of(&m.bytes);
                 if self.store.received_known(&ord.name, &m.name, &sha)? {
                     return Ok(());
                 }
@@ -492,7 +509,7 @@ impl Cycle<'_> {
             }
         }
         let closed_by_ord = self.closed_days()?;
-        let root = self.config.work().archive(MOBILITY);
+        let root = self.config.work().archive(Source::Mobility);
         let mut days: Vec<PathBuf> = fs::read_dir(&root)
             .into_iter()
             .flatten()
@@ -531,7 +548,7 @@ impl Cycle<'_> {
                 };
                 if self
                     .store
-                    .mobility_source_known(&name, &sha256_hex(&bytes))?
+                    .mobility_source_known(&name, &sha256_of(&bytes))?
                 {
                     continue;
                 }

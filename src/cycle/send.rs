@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::deliver::Uploader;
 use super::{io_err, Cycle, CycleError, OrdSummary};
-use crate::fsutil::{sha256_hex, write_atomic};
+use crate::fsutil::{sha256_hex, sha256_of, write_atomic};
 use crate::pack::PackBuilder;
 use crate::store::{OutboundWrite, StoreError};
 use egme_ord_core::calendar::DayCalendar;
@@ -24,19 +24,20 @@ use egme_ord_core::profile::{DayProfile, Reading, ReadingStatus};
 use egme_ord_core::registry::SupplierKey;
 use egme_ord_core::report::{CpeDayReport, CSV_HEADER};
 use egme_ord_core::sgl::{self, Criteria, DataStatus, Header, SglFile};
+use egme_ord_core::sha256::Sha256;
 
 fn today_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
 /// Identifies a file's content regardless of its ids and generation date.
-pub(super) fn content_hash(day: NaiveDate, key: &SupplierKey, values: &[Decimal]) -> String {
+pub(super) fn content_hash(day: NaiveDate, key: &SupplierKey, values: &[Decimal]) -> Sha256 {
     let mut s = format!("{day}|{}|{}|", key.code, key.tariff.code());
     for v in values {
         // Writing to a String cannot fail.
         let _ = write!(s, "{},", v.normalize());
     }
-    sha256_hex(s.as_bytes())
+    sha256_of(s.as_bytes())
 }
 
 /// One CPE's mobility of a day, as read: per record its supplier and its (quarter-hour, kWh).
@@ -82,10 +83,7 @@ impl Cycle<'_> {
                 if state.closed.contains(&day) { " (it is closed: `egme-ord reopen` it first)" } else { "" }
             )));
         }
-        let mut sum = OrdSummary {
-            ord: ord.name.clone(),
-            ..OrdSummary::default()
-        };
+        let mut sum = OrdSummary::new(ord.name.clone());
         if let Some(unchecked) = self.fence(ord)? {
             return Err(unchecked);
         }
@@ -433,7 +431,7 @@ impl Cycle<'_> {
         };
         for r in records {
             let mapped = match self.registry.ord_of(&r.cpe, day) {
-                Some(o) if o == ord.name => self.registry.supplier(&r.cpe, &r.ceme, ord.region, day),
+                Some(o) if ord.name == o => self.registry.supplier(&r.cpe, &r.ceme, ord.region, day),
                 _ => Err(format!(
                     "CPE {} is not registered for {} on {day}: its mobility of that day is not netted",
                     r.cpe, ord.name
@@ -525,7 +523,7 @@ impl Cycle<'_> {
         (day, today): (NaiveDate, NaiveDate),
         key: &SupplierKey,
         values: &[Decimal],
-        hash: String,
+        hash: Sha256,
         pack: &mut PackBuilder,
     ) -> Result<(), CycleError> {
         let now = self.now;
@@ -579,7 +577,7 @@ impl Cycle<'_> {
                     })?;
                 Ok(OutboundWrite {
                     name,
-                    sha256: sha256_hex(&bytes),
+                    sha256: sha256_of(&bytes),
                     cpe,
                     supplier: key.code.clone(),
                     tariff: key.tariff,

@@ -1,6 +1,7 @@
 //! Events, each ORD's last cycle, and what the ledger learnt of each ORD's server.
 
 use chrono::{DateTime, Utc};
+use egme_ord_core::ord_name::OrdName;
 use rusqlite::params;
 
 use egme_ord_core::event::{EventKind, EventLevel};
@@ -22,7 +23,7 @@ pub(super) const REJECTED_COUNT: &str =
 impl Store {
     /// What the server of `ord`'s send folder was last seen to lack, and since when (`None`:
     /// nothing, or never looked at).
-    pub fn server_weakness(&self, ord: &str) -> Result<Option<ServerWeakness>, StoreError> {
+    pub fn server_weakness(&self, ord: &OrdName) -> Result<Option<ServerWeakness>, StoreError> {
         let value = self.meta(&format!("server_weakened:{ord}"))?;
         Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
     }
@@ -30,7 +31,7 @@ impl Store {
     /// Records what the server of `ord`'s send folder lacks (`None`: nothing).
     pub fn set_server_weakness(
         &self,
-        ord: &str,
+        ord: &OrdName,
         weakness: Option<&ServerWeakness>,
     ) -> Result<(), StoreError> {
         let key = format!("server_weakened:{ord}");
@@ -47,18 +48,18 @@ impl Store {
     pub fn event(
         &self,
         at: DateTime<Utc>,
-        ord: Option<&str>,
+        ord: Option<&OrdName>,
         kind: EventKind,
         detail: &str,
     ) -> Result<(), StoreError> {
         exec(
             &self.conn,
             "INSERT INTO events (at, ord, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-            params![time_text(at), ord, kind.as_str(), detail],
+            params![time_text(at), ord.map(Col), kind.as_str(), detail],
         )
         .in_store(self)?;
         let file = file_named_in(detail);
-        let ord_shown = ord.unwrap_or("-");
+        let ord_shown = ord.map_or("-", OrdName::as_str);
         match kind.level() {
             EventLevel::Error => {
                 tracing::error!(ord = %ord_shown, kind = %kind, file, event = true, "{detail}")
@@ -68,7 +69,7 @@ impl Store {
             }
         }
         if let Ok(mut written) = self.events_written.lock() {
-            written.push((ord.map(str::to_string), kind));
+            written.push((ord.map(OrdName::to_string), kind));
         }
         Ok(())
     }
@@ -100,7 +101,7 @@ impl Store {
              WHERE (?1 IS NULL OR ord = ?1) AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR at >= ?3)
              ORDER BY id",
             params![
-                filter.ord.as_deref(),
+                filter.ord.as_ref().map(Col),
                 filter.kind.map(EventKind::as_str),
                 filter.since.map(time_text)
             ],
@@ -111,7 +112,7 @@ impl Store {
     /// leaves it out after it (`None`: it does not).
     pub fn record_ord_cycle(
         &self,
-        ord: &str,
+        ord: &OrdName,
         at: DateTime<Utc>,
         errors: &[String],
         backoff_until: Option<DateTime<Utc>>,
@@ -121,23 +122,23 @@ impl Store {
             "INSERT INTO ord_state (ord, last_cycle_at, last_cycle_errors, backoff_until) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (ord) DO UPDATE SET last_cycle_at = excluded.last_cycle_at,
                last_cycle_errors = excluded.last_cycle_errors, backoff_until = excluded.backoff_until",
-            params![ord, Col(&at), errors.join("; "), backoff_until.as_ref().map(Col)],
+            params![Col(ord), Col(&at), errors.join("; "), backoff_until.as_ref().map(Col)],
         )
         .map(|_| ())
         .in_store(self)
     }
 
     /// The last cycle of `ord` as `record_ord_cycle` left it: when, its errors, its backoff.
-    pub fn ord_cycle(&self, ord: &str) -> Result<Option<OrdCycle>, StoreError> {
+    pub fn ord_cycle(&self, ord: &OrdName) -> Result<Option<OrdCycle>, StoreError> {
         self.row(
             "SELECT last_cycle_at, last_cycle_errors, backoff_until FROM ord_state WHERE ord = ?1 AND last_cycle_at IS NOT NULL",
-            params![ord],
+            params![Col(ord)],
         )
     }
 
     /// How many files of `ord` were rejected (and kept in the quarantine).
-    pub fn quarantined_count(&self, ord: &str) -> Result<u64, StoreError> {
-        one(&self.conn, REJECTED_COUNT, params![ord], |r| {
+    pub fn quarantined_count(&self, ord: &OrdName) -> Result<u64, StoreError> {
+        one(&self.conn, REJECTED_COUNT, params![Col(ord)], |r| {
             r.get::<_, u64>(0)
         })
         .in_store(self)

@@ -1,5 +1,7 @@
 //! Mobility records: their sources, the records mapped to an ORD and CPE, found by range and by CPE, moved when the registry changes.
 
+use egme_ord_core::ord_name::OrdName;
+use egme_ord_core::sha256::Sha256;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -48,13 +50,13 @@ pub(super) fn mobility_overlapping(index: &str, extra: &str) -> String {
 /// Makes each `(ord, day)` an open day unless the ledger has it already.
 pub(super) fn open_days<'a>(
     tx: &Connection,
-    days: impl IntoIterator<Item = (&'a str, NaiveDate)>,
+    days: impl IntoIterator<Item = (&'a OrdName, NaiveDate)>,
 ) -> rusqlite::Result<()> {
     for (ord, day) in days {
         exec(
             tx,
             "INSERT OR IGNORE INTO days (ord, day, state) VALUES (?1, ?2, 'open')",
-            params![ord, day_text(day)],
+            params![Col(ord), day_text(day)],
         )?;
     }
     Ok(())
@@ -74,10 +76,10 @@ pub(super) fn place_text(path: &Path, place: Option<&Place>) -> Result<Option<St
 
 impl Store {
     /// Whether the ledger has a mobility source with this name and content.
-    pub fn mobility_source_known(&self, name: &str, sha256: &str) -> Result<bool, StoreError> {
+    pub fn mobility_source_known(&self, name: &str, sha256: &Sha256) -> Result<bool, StoreError> {
         self.exists(
             "SELECT 1 FROM mobility_sources WHERE name = ?1 AND sha256 = ?2 LIMIT 1",
-            params![name, sha256],
+            params![name, Col(sha256)],
         )
     }
 
@@ -123,20 +125,21 @@ impl Store {
         Ok(record.map(|r| r.last_updated))
     }
 
-    /// Records a mobility source file and the records it puts in force, in one transaction.
+    /// Records a mobility source file (`sha256`: `None` when its bytes were never read) and the
+    /// records it puts in force, in one transaction.
     #[allow(clippy::too_many_arguments)]
     pub fn record_mobility(
         &mut self,
         name: &str,
         size: u64,
         mtime: i64,
-        sha256: &str,
+        sha256: Option<&Sha256>,
         status: MobilityFileStatus,
         report: &str,
         stored_path: &str,
         at: DateTime<Utc>,
         records: &[StoredMobility],
-        days: &[(String, NaiveDate)],
+        days: &[(OrdName, NaiveDate)],
     ) -> Result<(), StoreError> {
         let Store { conn, path, .. } = self;
         let sq = sqlite_err(path);
@@ -145,7 +148,7 @@ impl Store {
             &tx,
             "INSERT OR IGNORE INTO mobility_sources (name, size, mtime, sha256, status, report, ingested_at, stored_path)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![name, size, mtime, sha256, status.as_str(), report, time_text(at), stored_path],
+            params![name, size, mtime, sha256.map_or(String::new(), Sha256::to_string), status.as_str(), report, time_text(at), stored_path],
         )
         .map_err(sq)?;
         for r in records {
@@ -171,7 +174,7 @@ impl Store {
                 exec(
                     &tx,
                     "INSERT INTO dirty (ord, cpe, first_start, last_start) VALUES (?1, ?2, ?3, ?4)",
-                    params![r.ord, Col(&r.cpe), f, l],
+                    params![Col(&r.ord), Col(&r.cpe), f, l],
                 )
                 .map_err(sq)?;
             }
@@ -179,7 +182,7 @@ impl Store {
             let sum = mobility_sum(
                 &r.key,
                 &updated,
-                &r.ord,
+                r.ord.as_str(),
                 r.cpe.as_str(),
                 r.ceme.as_str(),
                 r.credit_of.as_deref(),
@@ -194,24 +197,24 @@ impl Store {
                    ceme = excluded.ceme, credit_of = excluded.credit_of, first_start = excluded.first_start,
                    last_start = excluded.last_start, energy = excluded.energy, source = excluded.source, row_sum = excluded.row_sum,
                    place = excluded.place",
-                params![r.key, updated, r.ord, Compact(&r.cpe), Col(&r.ceme), r.credit_of, first, last, Packed(energy), r.source, sum, place],
+                params![r.key, updated, Col(&r.ord), Compact(&r.cpe), Col(&r.ceme), r.credit_of, first, last, Packed(energy), r.source, sum, place],
             )
             .map_err(sq)?;
         }
-        open_days(&tx, days.iter().map(|(ord, day)| (ord.as_str(), *day))).map_err(sq)?;
+        open_days(&tx, days.iter().map(|(ord, day)| (ord, *day))).map_err(sq)?;
         tx.commit().map_err(sq)
     }
 
     /// Mobility records of `ord` with energy in `[from, to)`, less the credited ones.
     pub fn mobility_between(
         &self,
-        ord: &str,
+        ord: &OrdName,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<StoredMobility>, StoreError> {
         self.rows(
             &mobility_overlapping("mobility_by_range", ""),
-            params![ord, from.timestamp(), to.timestamp()],
+            params![Col(ord), from.timestamp(), to.timestamp()],
         )
     }
 
@@ -234,7 +237,7 @@ impl Store {
     pub fn move_mobility(
         &mut self,
         r: &StoredMobility,
-        ord: &str,
+        ord: &OrdName,
         cpe: Cpe,
         days: &[NaiveDate],
     ) -> Result<(), StoreError> {
@@ -249,7 +252,7 @@ impl Store {
         let sum = mobility_sum(
             &r.key,
             &time_text(r.last_updated),
-            ord,
+            ord.as_str(),
             cpe.as_str(),
             r.ceme.as_str(),
             r.credit_of.as_deref(),
@@ -264,7 +267,7 @@ impl Store {
         exec(
             &tx,
             "UPDATE mobility_records SET ord = ?2, cpe = ?3, row_sum = ?4 WHERE key = ?1",
-            params![r.key, ord, Compact(&cpe), sum],
+            params![r.key, Col(ord), Compact(&cpe), sum],
         )
         .map_err(sq)?;
         exec(&tx, mark, params![r.key]).map_err(sq)?;
@@ -300,7 +303,7 @@ impl Store {
     /// The mobility of `cpes` with energy in `[from, to)` (as `mobility_between`, for a few CPEs).
     pub fn mobility_of_cpes_between(
         &self,
-        ord: &str,
+        ord: &OrdName,
         cpes: &BTreeSet<Cpe>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
@@ -312,7 +315,7 @@ impl Store {
         for cpe in cpes {
             let rows: Vec<StoredMobility> = self.rows(
                 &sql,
-                params![ord, from.timestamp(), to.timestamp(), Compact(cpe)],
+                params![Col(ord), from.timestamp(), to.timestamp(), Compact(cpe)],
             )?;
             out.extend(rows);
         }

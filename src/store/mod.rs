@@ -33,6 +33,7 @@ pub use rows::{
 };
 
 use egme_ord_core::event::EventKind;
+use egme_ord_core::ord_name::OrdName;
 use egme_ord_core::remote::{Recognition, RemoteEntry};
 use sql::{time_text, Col, FromRow, RowError};
 
@@ -70,7 +71,7 @@ pub enum StoreError {
     #[error("store {path}: {detail}: refused (docs/SECURITY.md)")]
     Unsafe { path: PathBuf, detail: String },
     #[error("{ord}: transmission id {last} is the last a 10-digit NTransm holds: nothing more is written for this ORD. Agree with the ORD how its sequence goes on (docs/OPERATIONS.md, \"Transmission ids running out\")")]
-    IdsExhausted { ord: String, last: u64 },
+    IdsExhausted { ord: OrdName, last: u64 },
     #[error("store {path}: the ledger file was removed or replaced while egme-ord had it open: nothing more is recorded or sent. Stop egme-ord; if the file is gone, run `egme-ord recover --config FILE` before starting it again (docs/OPERATIONS.md)")]
     Replaced { path: PathBuf },
     #[error("store {path}: there is no ledger here: nothing has run on this config yet (`egme-ord once` or `run` creates it), or the path is wrong; if the ledger was lost, see `egme-ord recover` (docs/OPERATIONS.md)")]
@@ -485,7 +486,7 @@ impl Store {
         rows: u64,
         lookup: impl FnMut(&RemoteEntry) -> Result<bool, StoreError>,
         scan: &str,
-        ord: Option<&str>,
+        ord: Option<&OrdName>,
     ) -> Result<Vec<bool>, StoreError> {
         let (Some(first), Some(last)) = (listed.first(), listed.last()) else {
             return Ok(Vec::new());
@@ -498,7 +499,7 @@ impl Store {
         let mut st = self.conn.prepare_cached(scan).in_store(self)?;
         let (first, last) = (first.name.as_str(), last.name.as_str());
         let mut found = match ord {
-            Some(ord) => st.query(params![first, last, ord]),
+            Some(ord) => st.query(params![first, last, Col(ord)]),
             None => st.query(params![first, last]),
         }
         .in_store(self)?;

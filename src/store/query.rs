@@ -65,6 +65,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ord_name;
 
     #[test]
     fn reads_and_refuses_writes_before_they_run() {
@@ -73,7 +74,7 @@ mod tests {
         store
             .event(
                 chrono::Utc::now(),
-                Some("eda"),
+                Some(&ord_name("eda")),
                 egme_ord_core::event::EventKind::Late,
                 "x",
             )

@@ -1,5 +1,7 @@
 //! Received ORD files: what was seen, the ORD version in force per CPE-day, unreadable, missing and late ORD files.
 
+use egme_ord_core::ord_name::OrdName;
+use egme_ord_core::sha256::Sha256;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -14,7 +16,7 @@ use super::rows::{
     profile_sum, FileFailure, ProfileRow, ProfileVersion, ReceivedFile, COPY_COLUMNS,
     FAILURE_COLUMNS, PROFILE_COLUMNS,
 };
-use super::sql::{day_text, time_text, Col, Compact, HashRef, Packed};
+use super::sql::{day_text, time_text, Col, Compact, Packed, ReceivedSha};
 use super::{exec, one, sqlite_err, to_i64, InStore, Store, StoreError};
 
 /// The CPEs with an ORD profile for a day (`?1` the ORD, `?2` the day): by the `profiles_by_day`
@@ -29,14 +31,14 @@ impl Store {
     /// Whether a file with this name, size and mtime was already received from `ord`.
     pub fn seen_file(
         &self,
-        ord: &str,
+        ord: &OrdName,
         name: &str,
         size: u64,
         mtime: i64,
     ) -> Result<bool, StoreError> {
         self.exists(
             "SELECT 1 FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 LIMIT 1",
-            params![ord, name, size, mtime],
+            params![Col(ord), name, size, mtime],
         )
     }
 
@@ -45,7 +47,7 @@ impl Store {
     /// told in one ordered pass over the ledger when the listing is large).
     pub fn received_among(
         &self,
-        ord: &str,
+        ord: &OrdName,
         listed: &[RemoteEntry],
     ) -> Result<Vec<bool>, StoreError> {
         let rows = self.next_received_id()?;
@@ -60,17 +62,17 @@ impl Store {
     }
 
     /// Whether identical bytes were already received (and usable) from `ord`.
-    pub fn seen_content(&self, ord: &str, sha256: &str) -> Result<bool, StoreError> {
+    pub fn seen_content(&self, ord: &OrdName, sha256: &Sha256) -> Result<bool, StoreError> {
         self.exists(
             "SELECT 1 FROM received_files WHERE ord = ?1 AND sha256 = ?2 AND status != 'rejected' LIMIT 1",
-            params![ord, HashRef(sha256)],
+            params![Col(ord), Compact(sha256)],
         )
     }
 
     /// The ORD version in force for a CPE-day, if any.
     pub fn profile_version(
         &self,
-        ord: &str,
+        ord: &OrdName,
         cpe: &Cpe,
         day: NaiveDate,
     ) -> Result<Option<ProfileVersion>, StoreError> {
@@ -80,7 +82,7 @@ impl Store {
     /// The ORD profile in force for a CPE-day and its version, from one read of its row.
     pub fn profile_in_force(
         &self,
-        ord: &str,
+        ord: &OrdName,
         cpe: &Cpe,
         day: NaiveDate,
     ) -> Result<Option<(ProfileVersion, DayProfile)>, StoreError> {
@@ -95,36 +97,36 @@ impl Store {
     /// An ORD profile row, its checksum checked.
     pub(super) fn profile_row(
         &self,
-        ord: &str,
+        ord: &OrdName,
         cpe: &Cpe,
         day: NaiveDate,
     ) -> Result<Option<ProfileRow>, StoreError> {
         self.row(
             &format!("SELECT {PROFILE_COLUMNS} FROM ord_profiles WHERE ord = ?1 AND cpe = ?2 AND day = ?3"),
-            params![ord, Col(cpe), Col(&day)],
+            params![Col(ord), Col(cpe), Col(&day)],
         )
     }
 
     pub(super) fn cpes_of_day(
         &self,
         sql: &str,
-        ord: &str,
+        ord: &OrdName,
         day: NaiveDate,
     ) -> Result<Vec<Cpe>, StoreError> {
-        self.rows(sql, params![ord, Col(&day)])
+        self.rows(sql, params![Col(ord), Col(&day)])
     }
 
     /// CPEs with an ORD profile for `day`.
-    pub fn profile_cpes(&self, ord: &str, day: NaiveDate) -> Result<Vec<Cpe>, StoreError> {
+    pub fn profile_cpes(&self, ord: &OrdName, day: NaiveDate) -> Result<Vec<Cpe>, StoreError> {
         self.cpes_of_day(PROFILE_CPES, ord, day)
     }
 
     /// The highest transmission id received (valid files) from `ord`.
-    pub fn last_inbound_id(&self, ord: &str) -> Result<Option<u64>, StoreError> {
+    pub fn last_inbound_id(&self, ord: &OrdName) -> Result<Option<u64>, StoreError> {
         one(
             &self.conn,
             "SELECT MAX(transmission_id) FROM received_files WHERE ord = ?1 AND status != 'rejected'",
-            params![ord],
+            params![Col(ord)],
             |r| r.get::<_, Option<u64>>(0),
         )
         .in_store(self)
@@ -145,7 +147,7 @@ impl Store {
                transmission_id, previous_id, ntransm, received_at, stored_path, stored_offset)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             params![
-                file.ord, file.name, file.size, file.mtime, HashRef(&file.sha256), file.status.as_str(), file.diagnostics,
+                Col(&file.ord), file.name, file.size, file.mtime, ReceivedSha(file.sha256), file.status.as_str(), file.diagnostics,
                 file.cpe.as_ref().map(Compact), file.first_day.map(day_text), file.last_day.map(day_text),
                 file.transmission_id, file.previous_id, file.ntransm,
                 time_text(file.received_at), file.stored_path, file.stored_offset
@@ -155,7 +157,7 @@ impl Store {
         let file_id: i64 = one(
             &tx,
             "SELECT id FROM received_files WHERE ord = ?1 AND name = ?2 AND size = ?3 AND mtime = ?4 AND sha256 = ?5",
-            params![file.ord, file.name, file.size, file.mtime, HashRef(&file.sha256)],
+            params![Col(&file.ord), file.name, file.size, file.mtime, ReceivedSha(file.sha256)],
             |r| r.get(0),
         )
         .map_err(sq)?;
@@ -168,7 +170,14 @@ impl Store {
             let day = day_text(profile.day);
             let tid = to_i64(file.transmission_id.unwrap_or(0));
             let ntransm = to_i64(file.ntransm.unwrap_or(0));
-            let sum = profile_sum(&file.ord, cpe.as_str(), &day, tid, ntransm, &readings);
+            let sum = profile_sum(
+                file.ord.as_str(),
+                cpe.as_str(),
+                &day,
+                tid,
+                ntransm,
+                &readings,
+            );
             exec(
                 &tx,
                 "INSERT INTO ord_profiles (ord, cpe, day, received_file_id, transmission_id, ntransm, received_at, readings, row_sum)
@@ -177,7 +186,7 @@ impl Store {
                    transmission_id = excluded.transmission_id, ntransm = excluded.ntransm,
                    received_at = excluded.received_at, readings = excluded.readings, row_sum = excluded.row_sum",
                 params![
-                    file.ord, cpe.as_str(), day, file_id, tid, ntransm,
+                    Col(&file.ord), cpe.as_str(), day, file_id, tid, ntransm,
                     time_text(file.received_at), Packed(readings), sum
                 ],
             )
@@ -185,13 +194,13 @@ impl Store {
             exec(
                 &tx,
                 "INSERT OR IGNORE INTO days (ord, day, state) VALUES (?1, ?2, 'open')",
-                params![file.ord, day_text(profile.day)],
+                params![Col(&file.ord), day_text(profile.day)],
             )
             .map_err(sq)?;
             exec(
                 &tx,
                 "INSERT INTO dirty (ord, cpe, day) VALUES (?1, ?2, ?3)",
-                params![file.ord, cpe.as_str(), day_text(profile.day)],
+                params![Col(&file.ord), cpe.as_str(), day_text(profile.day)],
             )
             .map_err(sq)?;
         }
@@ -199,10 +208,13 @@ impl Store {
     }
 
     /// Inbound files received, oldest first, as recorded (for `status` and `verify`).
-    pub fn received(&self, ord: &str) -> Result<Vec<(String, ReceivedStatus, String)>, StoreError> {
+    pub fn received(
+        &self,
+        ord: &OrdName,
+    ) -> Result<Vec<(String, ReceivedStatus, Option<Sha256>)>, StoreError> {
         self.rows(
             "SELECT name, status, sha256 FROM received_files WHERE ord = ?1 ORDER BY id",
-            params![ord],
+            params![Col(ord)],
         )
     }
 
@@ -220,17 +232,17 @@ impl Store {
     }
 
     /// Every received file of `ord` with where its copy was kept (for `verify`).
-    pub fn received_copies(&self, ord: &str) -> Result<Vec<ReceivedCopy>, StoreError> {
+    pub fn received_copies(&self, ord: &OrdName) -> Result<Vec<ReceivedCopy>, StoreError> {
         self.rows(
             &format!("SELECT {COPY_COLUMNS} FROM received_files WHERE ord = ?1 ORDER BY id"),
-            params![ord],
+            params![Col(ord)],
         )
     }
 
     /// Counts one more cycle in which `name` of `ord` could not be read; returns the count.
     pub fn record_file_failure(
         &self,
-        ord: &str,
+        ord: &OrdName,
         name: &str,
         at: DateTime<Utc>,
         error: &str,
@@ -240,13 +252,13 @@ impl Store {
             &self.conn,
             "INSERT INTO intake_failures (ord, name, failures, first_at, last_at, last_error) VALUES (?1, ?2, 1, ?3, ?3, ?4)
              ON CONFLICT (ord, name) DO UPDATE SET failures = failures + 1, last_at = excluded.last_at, last_error = excluded.last_error",
-            params![ord, name, at, error],
+            params![Col(ord), name, at, error],
         )
         .in_store(self)?;
         one(
             &self.conn,
             "SELECT failures FROM intake_failures WHERE ord = ?1 AND name = ?2",
-            params![ord, name],
+            params![Col(ord), name],
             |r| r.get::<_, i64>(0),
         )
         .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
@@ -255,38 +267,43 @@ impl Store {
 
     /// Forgets the failures of `name` (it was read), or of every file of `ord` not in `listed`
     /// (gone from the ORD's folder).
-    pub fn clear_file_failure(&self, ord: &str, name: &str) -> Result<(), StoreError> {
+    pub fn clear_file_failure(&self, ord: &OrdName, name: &str) -> Result<(), StoreError> {
         exec(
             &self.conn,
             "DELETE FROM intake_failures WHERE ord = ?1 AND name = ?2",
-            params![ord, name],
+            params![Col(ord), name],
         )
         .map(|_| ())
         .in_store(self)
     }
 
     /// The files of `ord` that could not be read, most failures first.
-    pub fn file_failures(&self, ord: &str) -> Result<Vec<FileFailure>, StoreError> {
+    pub fn file_failures(&self, ord: &OrdName) -> Result<Vec<FileFailure>, StoreError> {
         self.rows(
             &format!("SELECT {FAILURE_COLUMNS} FROM intake_failures WHERE ord = ?1 ORDER BY failures DESC, name"),
-            params![ord],
+            params![Col(ord)],
         )
     }
 
     /// Whether the ledger has a received file of `ord` with this name and content.
-    pub fn received_known(&self, ord: &str, name: &str, sha256: &str) -> Result<bool, StoreError> {
+    pub fn received_known(
+        &self,
+        ord: &OrdName,
+        name: &str,
+        sha256: &Sha256,
+    ) -> Result<bool, StoreError> {
         self.exists(
             "SELECT 1 FROM received_files WHERE ord = ?1 AND name = ?2 AND sha256 = ?3 LIMIT 1",
-            params![ord, name, HashRef(sha256)],
+            params![Col(ord), name, Compact(sha256)],
         )
     }
 
     /// The first day the ledger knows for `ord` (open or closed), if any.
-    pub fn first_known_day(&self, ord: &str) -> Result<Option<NaiveDate>, StoreError> {
+    pub fn first_known_day(&self, ord: &OrdName) -> Result<Option<NaiveDate>, StoreError> {
         let day: Option<Col<NaiveDate>> = one(
             &self.conn,
             "SELECT MIN(day) FROM days WHERE ord = ?1",
-            params![ord],
+            params![Col(ord)],
             |r| r.get(0),
         )
         .in_store(self)?;
@@ -296,11 +313,11 @@ impl Store {
     /// The CPEs reported missing per day (`ord-file-missing`), with since when.
     pub fn missing_ord_files(
         &self,
-        ord: &str,
+        ord: &OrdName,
     ) -> Result<BTreeMap<NaiveDate, BTreeSet<Cpe>>, StoreError> {
         let rows: Vec<(NaiveDate, Cpe)> = self.rows(
             "SELECT day, cpe FROM missing_ord_files WHERE ord = ?1 ORDER BY day, cpe",
-            params![ord],
+            params![Col(ord)],
         )?;
         let mut out: BTreeMap<NaiveDate, BTreeSet<Cpe>> = BTreeMap::new();
         for (day, cpe) in rows {
@@ -312,7 +329,7 @@ impl Store {
     /// Records the CPEs of `day` newly missing and forgets the cleared ones.
     pub fn update_missing_ord_files(
         &self,
-        ord: &str,
+        ord: &OrdName,
         day: NaiveDate,
         (new, cleared): (&[Cpe], &[Cpe]),
         now: DateTime<Utc>,
@@ -321,7 +338,7 @@ impl Store {
             exec(
                 &self.conn,
                 "INSERT OR IGNORE INTO missing_ord_files (ord, day, cpe, since) VALUES (?1, ?2, ?3, ?4)",
-                params![ord, Col(&day), Col(cpe), Col(&now)],
+                params![Col(ord), Col(&day), Col(cpe), Col(&now)],
             )
             .in_store(self)?;
         }
@@ -329,7 +346,7 @@ impl Store {
             exec(
                 &self.conn,
                 "DELETE FROM missing_ord_files WHERE ord = ?1 AND day = ?2 AND cpe = ?3",
-                params![ord, Col(&day), Col(cpe)],
+                params![Col(ord), Col(&day), Col(cpe)],
             )
             .in_store(self)?;
         }
@@ -339,7 +356,7 @@ impl Store {
     /// Forgets what was missing on days no longer asked for (closed, or out of the window).
     pub fn forget_missing_ord_files_except(
         &self,
-        ord: &str,
+        ord: &OrdName,
         days: &[NaiveDate],
     ) -> Result<(), StoreError> {
         let held: Vec<NaiveDate> = self
@@ -351,7 +368,7 @@ impl Store {
             exec(
                 &self.conn,
                 "DELETE FROM missing_ord_files WHERE ord = ?1 AND day = ?2",
-                params![ord, Col(&day)],
+                params![Col(ord), Col(&day)],
             )
             .in_store(self)?;
         }
@@ -359,7 +376,10 @@ impl Store {
     }
 
     /// ORD files received for days already closed (archived, not applied).
-    pub fn late_ord_files(&self, ord: &str) -> Result<u64, StoreError> {
-        one(&self.conn, LATE_COUNT, params![ord], |r| r.get::<_, u64>(0)).in_store(self)
+    pub fn late_ord_files(&self, ord: &OrdName) -> Result<u64, StoreError> {
+        one(&self.conn, LATE_COUNT, params![Col(ord)], |r| {
+            r.get::<_, u64>(0)
+        })
+        .in_store(self)
     }
 }

@@ -1,5 +1,6 @@
 //! Retention: what the ledger knows of each outbox pack, and what pruning marked.
 
+use egme_ord_core::ord_name::OrdName;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -16,7 +17,7 @@ impl Store {
     /// files), and the ledger's last transmission id.
     pub fn outbox_pack_facts(
         &self,
-        ord: &str,
+        ord: &OrdName,
     ) -> Result<Vec<egme_ord_core::retention::PackFacts>, StoreError> {
         // Per pack and day in SQL, the days' states here: a join on the sent file's compact day
         // could not use the days' key (it scanned the ORD's days for every sent file).
@@ -28,7 +29,7 @@ impl Store {
                  GROUP BY pack, day",
             )
             .and_then(|mut st| {
-                st.query_map(params![ord], |r| {
+                st.query_map(params![Col(ord)], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })?
                 .collect()
@@ -38,7 +39,7 @@ impl Store {
             .conn
             .prepare_cached("SELECT day, state, closed_at FROM days WHERE ord = ?1")
             .and_then(|mut st| {
-                st.query_map(params![ord], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                st.query_map(params![Col(ord)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                     .collect()
             })
             .in_store(self)?;
@@ -88,11 +89,11 @@ impl Store {
     }
 
     /// The packs of `ord` whose every file is marked pruned (their file may be deleted).
-    pub fn pruned_packs(&self, ord: &str) -> Result<BTreeSet<String>, StoreError> {
+    pub fn pruned_packs(&self, ord: &OrdName) -> Result<BTreeSet<String>, StoreError> {
         self.rows(
             "SELECT pack FROM sent_files WHERE ord = ?1 AND pack IS NOT NULL
              GROUP BY pack HAVING COUNT(pruned_at) = COUNT(*)",
-            params![ord],
+            params![Col(ord)],
         )
         .map(|v: Vec<PackName>| v.into_iter().map(|p| p.0).collect())
     }
@@ -100,14 +101,14 @@ impl Store {
     /// Marks the files of outbox pack `pack` as pruned (before the pack is deleted): how many.
     pub fn mark_pack_pruned(
         &self,
-        ord: &str,
+        ord: &OrdName,
         pack: &str,
         at: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         exec(
             &self.conn,
             "UPDATE sent_files SET pruned_at = ?3 WHERE ord = ?1 AND pack = ?2 AND pruned_at IS NULL",
-            params![ord, PackNameRef(pack), time_text(at)],
+            params![Col(ord), PackNameRef(pack), time_text(at)],
         )
         .in_store(self)
     }
@@ -115,7 +116,7 @@ impl Store {
     /// Marks the received files of `ord` kept under `folder` as pruned (before it is deleted).
     pub fn mark_kept_under_pruned(
         &self,
-        ord: &str,
+        ord: &OrdName,
         folder: &Path,
         at: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
@@ -124,7 +125,7 @@ impl Store {
             &self.conn,
             "UPDATE received_files SET pruned_at = ?3
              WHERE ord = ?1 AND substr(stored_path, 1, length(?2)) = ?2 AND pruned_at IS NULL",
-            params![ord, prefix, time_text(at)],
+            params![Col(ord), prefix, time_text(at)],
         )
         .in_store(self)
     }
@@ -132,14 +133,14 @@ impl Store {
     /// Marks the received file of `ord` kept at `file` (a quarantined copy) as pruned.
     pub fn mark_kept_file_pruned(
         &self,
-        ord: &str,
+        ord: &OrdName,
         file: &Path,
         at: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         exec(
             &self.conn,
             "UPDATE received_files SET pruned_at = ?3 WHERE ord = ?1 AND stored_path = ?2 AND pruned_at IS NULL",
-            params![ord, file.display().to_string(), time_text(at)],
+            params![Col(ord), file.display().to_string(), time_text(at)],
         )
         .in_store(self)
     }
@@ -149,7 +150,7 @@ impl Store {
     /// before `closed_before`: how many days.
     pub fn prune_details(
         &self,
-        ord: &str,
+        ord: &OrdName,
         keep_from: NaiveDate,
         closed_before: DateTime<Utc>,
         keep_mobility_from: DateTime<Utc>,
@@ -158,14 +159,14 @@ impl Store {
             "SELECT day FROM days WHERE ord = ?1 AND state = 'closed' AND day < ?2 AND closed_at < ?3
                AND (EXISTS (SELECT 1 FROM ord_profiles p WHERE p.ord = days.ord AND p.day = days.day)
                  OR EXISTS (SELECT 1 FROM netting_results n WHERE n.ord = days.ord AND n.day = days.day))",
-            params![ord, day_text(keep_from), time_text(closed_before)],
+            params![Col(ord), day_text(keep_from), time_text(closed_before)],
         )?;
         for day in &days {
             for table in ["ord_profiles", "netting_results", "missing_ord_files"] {
                 exec(
                     &self.conn,
                     &format!("DELETE FROM {table} WHERE ord = ?1 AND day = ?2"),
-                    params![ord, day_text(*day)],
+                    params![Col(ord), day_text(*day)],
                 )
                 .in_store(self)?;
             }
@@ -182,7 +183,7 @@ impl Store {
                     &self.conn,
                     "DELETE FROM mobility_records WHERE ord = ?1 AND last_start < ?2
                        AND NOT EXISTS (SELECT 1 FROM mobility_records c WHERE c.credit_of = mobility_records.key AND c.last_start >= ?2)",
-                    params![ord, before.timestamp()],
+                    params![Col(ord), before.timestamp()],
                 )
                 .in_store(self)?;
             }

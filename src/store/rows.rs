@@ -5,24 +5,27 @@ use rusqlite::Row;
 use serde::Serialize;
 
 use super::sql::{
-    check_sum, opt_text, text, Col, Column, FromRow, Hash, PackName, Packed, RowError,
+    check_sum, opt_text, text, Col, Column, FromRow, PackName, Packed, ReceivedSha, RowError,
 };
 use egme_ord_core::cpe::Cpe;
 use egme_ord_core::event::{EventKind, EventLevel};
 use egme_ord_core::filename::TariffCycle;
 use egme_ord_core::ledger::{PackSlice, ReceivedCopy, ReceivedStatus, SentFile};
 use egme_ord_core::mobility::{CemeId, Place, QuarterEnergy};
+use egme_ord_core::ord_name::OrdName;
 use egme_ord_core::planner::DayState;
 use egme_ord_core::profile::DayProfile;
+use egme_ord_core::sha256::Sha256;
 
 /// One received file, as recorded.
 #[derive(Debug, Clone)]
 pub struct ReceivedFile {
-    pub ord: String,
+    pub ord: OrdName,
     pub name: String,
     pub size: u64,
     pub mtime: i64,
-    pub sha256: String,
+    /// `None`: its bytes were never read (a name refused before, a file that vanished).
+    pub sha256: Option<Sha256>,
     pub status: ReceivedStatus,
     pub diagnostics: String,
     pub cpe: Option<Cpe>,
@@ -51,7 +54,7 @@ pub struct ProfileVersion {
 pub struct StoredMobility {
     pub key: String,
     pub last_updated: DateTime<Utc>,
-    pub ord: String,
+    pub ord: OrdName,
     pub cpe: Cpe,
     pub ceme: CemeId,
     pub credit_of: Option<String>,
@@ -203,12 +206,6 @@ pub(super) fn sequence_sum(ord: &str, last_id: i64) -> i64 {
     RowSum::new("sequences").text(ord).int(last_id).finish()
 }
 
-/// Whether `text` is a sha256 as the ledger writes it: 64 lowercase hex digits. A hash that is not
-/// is a damaged row (a flipped byte), never a content to compare against.
-pub(super) fn is_sha256_hex(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 /// An ORD's last cycle, for `status`.
 /// What the server of an ORD's send folder lacks that weakens a promise, in words for the
 /// operator, and when that was first seen.
@@ -229,7 +226,7 @@ pub struct OrdCycle {
 /// Which events `list_events` gives.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
-    pub ord: Option<String>,
+    pub ord: Option<OrdName>,
     pub kind: Option<EventKind>,
     pub since: Option<DateTime<Utc>>,
 }
@@ -239,7 +236,7 @@ pub struct EventFilter {
 pub struct EventRecord {
     pub id: i64,
     pub at: DateTime<Utc>,
-    pub ord: Option<String>,
+    pub ord: Option<OrdName>,
     /// The kind's name; an unknown name (from a newer version) is kept as it is.
     pub kind: String,
     pub level: Option<EventLevel>,
@@ -250,12 +247,12 @@ pub struct EventRecord {
 #[derive(Debug, Clone)]
 pub struct OutboundWrite {
     pub name: String,
-    pub sha256: String,
+    pub sha256: Sha256,
     pub cpe: Cpe,
     pub supplier: String,
     pub tariff: TariffCycle,
     pub day: NaiveDate,
-    pub content_hash: String,
+    pub content_hash: Sha256,
     pub at: DateTime<Utc>,
     /// Where the bytes are in the outbox.
     pub pack: Option<PackSlice>,
@@ -310,17 +307,20 @@ impl FromRow for SentFile {
             r.get::<_, Option<i64>>(13)?,
             r.get(14)?,
         );
-        let (sha256, content_hash) = (r.get::<_, Hash>(3)?.0, r.get::<_, Hash>(10)?.0);
+        let (sha256, content_hash) = (
+            r.get::<_, Col<Sha256>>(3)?.0,
+            r.get::<_, Col<Sha256>>(10)?.0,
+        );
         check_sum(
             r.get(15)?,
             sent_sum(
                 text(r, 0)?,
                 &name,
-                &sha256,
+                &sha256.to_string(),
                 (tid, prev),
                 (cpe.as_str(), text(r, 7)?, text(r, 8)?),
                 &day_text,
-                &content_hash,
+                &content_hash.to_string(),
                 pack,
             ),
             || format!("sent file {name}"),
@@ -338,12 +338,9 @@ impl FromRow for SentFile {
                 )))
             }
         };
-        if !is_sha256_hex(&sha256) || !is_sha256_hex(&content_hash) {
-            return Err(RowError::Damaged(format!("sent file {name}: not a sha256")));
-        }
         Ok(SentFile {
             id: r.get(1)?,
-            ord: r.get(0)?,
+            ord: r.get::<_, Col<OrdName>>(0)?.0,
             sha256,
             transmission_id: r.get(4)?,
             previous_id: r.get(5)?,
@@ -368,7 +365,7 @@ impl FromRow for ReceivedCopy {
     fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
         Ok(ReceivedCopy {
             name: r.get(0)?,
-            sha256: r.get::<_, Hash>(1)?.0,
+            sha256: r.get::<_, ReceivedSha>(1)?.0,
             status: r.get::<_, Col<ReceivedStatus>>(2)?.0,
             stored_path: r.get(3)?,
             diagnostics: r.get(4)?,
@@ -412,7 +409,7 @@ impl FromRow for StoredMobility {
             .map_err(|e| RowError::Damaged(format!("mobility record {key}: place: {e}")))?;
         Ok(StoredMobility {
             last_updated: r.get::<_, Col<DateTime<Utc>>>(1)?.0,
-            ord: r.get(2)?,
+            ord: r.get::<_, Col<OrdName>>(2)?.0,
             cpe,
             ceme: r.get::<_, Col<CemeId>>(4)?.0,
             credit_of: r.get(5)?,
@@ -493,13 +490,13 @@ impl FromRow for FileFailure {
     }
 }
 
-/// A received file as `status` lists it: name, outcome, sha256.
-impl FromRow for (String, ReceivedStatus, String) {
+/// A received file as `status` lists it: name, outcome, sha256 (`None`: its bytes were never read).
+impl FromRow for (String, ReceivedStatus, Option<Sha256>) {
     fn from_row(r: &Row<'_>) -> Result<Self, RowError> {
         Ok((
             r.get(0)?,
             r.get::<_, Col<ReceivedStatus>>(1)?.0,
-            r.get::<_, Hash>(2)?.0,
+            r.get::<_, ReceivedSha>(2)?.0,
         ))
     }
 }
@@ -561,7 +558,7 @@ impl FromRow for EventRecord {
         Ok(EventRecord {
             id: r.get(0)?,
             at: r.get::<_, Col<DateTime<Utc>>>(1)?.0,
-            ord: r.get(2)?,
+            ord: r.get::<_, Option<Col<OrdName>>>(2)?.map(|c| c.0),
             level: egme_ord_core::event::EventKind::from_code(&kind).map(|k| k.level()),
             kind,
             detail: r.get(4)?,

@@ -5,11 +5,12 @@ use rusqlite::{params, Connection};
 
 use egme_ord_core::cpe::Cpe;
 use egme_ord_core::filename::TariffCycle;
+use egme_ord_core::sha256::Sha256;
 
 use super::rows::{mobility_sum, profile_sum, sent_sum, sequence_sum};
 use super::sent::kept_sent_name;
 use super::sql;
-use super::sql::{Col, Column, HashRef, PackNameRef, Packed};
+use super::sql::{Col, Column, PackNameRef, Packed};
 use super::{one, sqlite_err, InStore, Store, StoreError};
 
 pub(super) const SCHEMA_VERSION: i64 = 20;
@@ -224,7 +225,7 @@ pub(super) fn pack_columns(tx: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Version 12: sent files smaller, for they are kept forever — sha256 and content hash as their 32
-/// bytes (`sql::Hash`; checksums unchanged, they are over the hex), and no index on (ord, name):
+/// bytes (`Col<Sha256>`; checksums unchanged, they are over the hex), and no index on (ord, name):
 /// the name holds the transmission id, which has its own. The table is rebuilt (SQLite cannot drop
 /// a UNIQUE constraint); a value that is not hex is kept as it is, and read as damage.
 /// Also: when a file was written and delivered as Unix seconds, not text; one index by (ord, day,
@@ -333,7 +334,7 @@ pub(super) fn compact_keys(tx: &Connection) -> rusqlite::Result<()> {
         NaiveDate::from_text(text)?.to_blob()
     }
     fn sha256(text: &str) -> Option<Vec<u8>> {
-        HashRef(text).bytes()
+        Sha256::from_text(text)?.to_blob()
     }
     compact_columns(
         tx,

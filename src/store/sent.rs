@@ -1,5 +1,7 @@
 //! Sent files and the transmission sequences: ids taken gap-free, files recorded, delivered and paged through.
 
+use egme_ord_core::ord_name::OrdName;
+use egme_ord_core::sha256::Sha256;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -11,17 +13,17 @@ use egme_ord_core::ledger::SentFile;
 use egme_ord_core::registry::SupplierKey;
 
 use super::rows::{sent_sum, sequence_sum, OutboundWrite, SENT_COLUMNS};
-use super::sql::{bound, day_text, Col, Compact, HashRef, PackNameRef, RowError};
+use super::sql::{bound, day_text, Col, Compact, PackNameRef, RowError};
 use super::{exec, one, sqlite_err, to_i64, InStore, Store, StoreError};
 use super::{rows, sql};
 
 /// The last id taken for `ord`, its row checked: `Err(None)` a SQLite error is in the first
 /// field, a damaged row in the second.
-pub(super) fn last_id_taken(conn: &Connection, ord: &str) -> Result<Option<u64>, RowError> {
+pub(super) fn last_id_taken(conn: &Connection, ord: &OrdName) -> Result<Option<u64>, RowError> {
     let row: Option<(i64, Option<i64>)> = one(
         conn,
         "SELECT last_id, row_sum FROM sequences WHERE ord = ?1",
-        params![ord],
+        params![Col(ord)],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .optional()
@@ -29,7 +31,7 @@ pub(super) fn last_id_taken(conn: &Connection, ord: &str) -> Result<Option<u64>,
     let Some((last, sum)) = row else {
         return Ok(None);
     };
-    if sum != Some(sequence_sum(ord, last)) {
+    if sum != Some(sequence_sum(ord.as_str(), last)) {
         return Err(RowError::Damaged(format!("sequence of {ord}")));
     }
     u64::try_from(last)
@@ -38,19 +40,19 @@ pub(super) fn last_id_taken(conn: &Connection, ord: &str) -> Result<Option<u64>,
 }
 
 /// Writes the sequence of `ord` with its checksum.
-pub(super) fn put_sequence(conn: &Connection, ord: &str, last: i64) -> rusqlite::Result<usize> {
+pub(super) fn put_sequence(conn: &Connection, ord: &OrdName, last: i64) -> rusqlite::Result<usize> {
     exec(
         conn,
         "INSERT INTO sequences (ord, last_id, row_sum) VALUES (?1, ?2, ?3)
          ON CONFLICT (ord) DO UPDATE SET last_id = excluded.last_id, row_sum = excluded.row_sum",
-        params![ord, last, sequence_sum(ord, last)],
+        params![Col(ord), last, sequence_sum(ord.as_str(), last)],
     )
 }
 
 /// Inserts a sent file's row with its checksum.
 pub(super) fn insert_sent(
     conn: &Connection,
-    ord: &str,
+    ord: &OrdName,
     (id, previous): (i64, i64),
     w: &OutboundWrite,
     delivered_at: Option<DateTime<Utc>>,
@@ -61,13 +63,13 @@ pub(super) fn insert_sent(
     let offset = w.pack.as_ref().map(|p| to_i64(p.offset));
     let len = w.pack.as_ref().map(|p| to_i64(p.len));
     let sum = sent_sum(
-        ord,
+        ord.as_str(),
         &w.name,
-        &w.sha256,
+        &w.sha256.to_string(),
         (id, previous),
         (w.cpe.as_str(), &w.supplier, w.tariff.code()),
         &day,
-        &w.content_hash,
+        &w.content_hash.to_string(),
         (pack, offset, len),
     );
     exec(
@@ -76,7 +78,7 @@ pub(super) fn insert_sent(
                                  delivered_at, pack, pack_offset, pack_len, row_sum)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
-            ord, kept_name, HashRef(&w.sha256), id, previous, Compact(&w.cpe), w.supplier, Col(&w.tariff), Compact(&w.day), HashRef(&w.content_hash),
+            Col(ord), kept_name, Compact(&w.sha256), id, previous, Compact(&w.cpe), w.supplier, Col(&w.tariff), Compact(&w.day), Compact(&w.content_hash),
             w.at.timestamp(), delivered_at.map(|t| t.timestamp()), pack.map(PackNameRef), offset, len, sum
         ],
     )
@@ -116,8 +118,8 @@ pub(super) fn kept_sent_name(
 
 impl Store {
     /// The sequence of every ORD the ledger has one for.
-    pub fn sequences(&self) -> Result<BTreeMap<String, u64>, StoreError> {
-        let ords: Vec<String> = {
+    pub fn sequences(&self) -> Result<BTreeMap<OrdName, u64>, StoreError> {
+        let ords: Vec<Col<OrdName>> = {
             let mut stmt = self
                 .conn
                 .prepare_cached("SELECT ord FROM sequences ORDER BY ord")
@@ -126,7 +128,7 @@ impl Store {
             rows.collect::<Result<_, _>>().in_store(self)?
         };
         let mut out = BTreeMap::new();
-        for ord in ords {
+        for Col(ord) in ords {
             if let Some(last) = self.last_transmission_id(&ord)? {
                 out.insert(ord, last);
             }
@@ -135,7 +137,7 @@ impl Store {
     }
 
     /// The name recorded for transmission id `id` of `ord`, if the ledger has a row for it.
-    pub fn sent_name(&self, ord: &str, id: u64) -> Result<Option<String>, StoreError> {
+    pub fn sent_name(&self, ord: &OrdName, id: u64) -> Result<Option<String>, StoreError> {
         Ok(self.sent_names_between(ord, id, id)?.remove(&id))
     }
 
@@ -143,7 +145,7 @@ impl Store {
     /// fence compares a whole listing of the ORD's folder with them).
     pub fn sent_names_between(
         &self,
-        ord: &str,
+        ord: &OrdName,
         lo: u64,
         hi: u64,
     ) -> Result<BTreeMap<u64, String>, StoreError> {
@@ -158,7 +160,7 @@ impl Store {
     /// folder nobody empties, whose listing names every file ever sent.
     pub fn each_sent_name_between(
         &self,
-        ord: &str,
+        ord: &OrdName,
         lo: u64,
         hi: u64,
         mut each: impl FnMut(u64, String),
@@ -171,7 +173,7 @@ impl Store {
             )
             .in_store(self)?;
         let rows = st
-            .query_map(params![ord, bound(lo), bound(hi)], |r| {
+            .query_map(params![Col(ord), bound(lo), bound(hi)], |r| {
                 let id: i64 = r.get(0)?;
                 let (supplier, tariff, cpe, day) = (
                     sql::text(r, 2)?,
@@ -197,7 +199,7 @@ impl Store {
     /// sequence is not moved here ([`Store::raise_sequence`]).
     pub fn record_recovered(
         &self,
-        ord: &str,
+        ord: &OrdName,
         id: u64,
         previous: u64,
         w: &OutboundWrite,
@@ -210,7 +212,7 @@ impl Store {
         exec(
             conn,
             "INSERT OR IGNORE INTO days (ord, day, state) VALUES (?1, ?2, 'open')",
-            params![ord, day_text(w.day)],
+            params![Col(ord), day_text(w.day)],
         )
         .map(|_| ())
         .map_err(sq)
@@ -220,7 +222,7 @@ impl Store {
     /// yet; whether it changed anything.
     pub fn mark_delivered_by_name(
         &self,
-        ord: &str,
+        ord: &OrdName,
         (id, name): (u64, &str),
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
@@ -230,14 +232,14 @@ impl Store {
         exec(
             &self.conn,
             "UPDATE sent_files SET delivered_at = ?3 WHERE ord = ?1 AND transmission_id = ?2 AND delivered_at IS NULL",
-            params![ord, bound(id), at.timestamp()],
+            params![Col(ord), bound(id), at.timestamp()],
         )
         .map(|n| n > 0)
         .in_store(self)
     }
 
     /// Moves the sequence of `ord` up to `last` (never down).
-    pub fn raise_sequence(&self, ord: &str, last: u64) -> Result<(), StoreError> {
+    pub fn raise_sequence(&self, ord: &OrdName, last: u64) -> Result<(), StoreError> {
         let held = self.last_transmission_id(ord)?;
         if held.is_some_and(|h| h >= last) {
             return Ok(());
@@ -249,45 +251,45 @@ impl Store {
     }
 
     /// Every transmission id the ledger has a row for, for `ord`, ascending.
-    pub fn sent_ids(&self, ord: &str) -> Result<Vec<u64>, StoreError> {
+    pub fn sent_ids(&self, ord: &OrdName) -> Result<Vec<u64>, StoreError> {
         self.rows(
             "SELECT transmission_id FROM sent_files WHERE ord = ?1 ORDER BY transmission_id",
-            params![ord],
+            params![Col(ord)],
         )
     }
 
     /// The highest transmission id of a file sent to `ord`, if any (through the (ord, id) index:
     /// `status` read every sent file of the ORD for it, 1.6 GB after a month at 10,000 CPEs).
-    pub fn last_sent_id(&self, ord: &str) -> Result<Option<u64>, StoreError> {
+    pub fn last_sent_id(&self, ord: &OrdName) -> Result<Option<u64>, StoreError> {
         one(
             &self.conn,
             "SELECT MAX(transmission_id) FROM sent_files WHERE ord = ?1",
-            params![ord],
+            params![Col(ord)],
             |r| r.get(0),
         )
         .in_store(self)
     }
 
     /// The last transmission id taken for `ord`, if any.
-    pub fn last_transmission_id(&self, ord: &str) -> Result<Option<u64>, StoreError> {
+    pub fn last_transmission_id(&self, ord: &OrdName) -> Result<Option<u64>, StoreError> {
         last_id_taken(&self.conn, ord).map_err(|e| self.read_err(e))
     }
 
     /// CPEs that were sent a file for `day` before.
-    pub fn sent_cpes(&self, ord: &str, day: NaiveDate) -> Result<Vec<Cpe>, StoreError> {
+    pub fn sent_cpes(&self, ord: &OrdName, day: NaiveDate) -> Result<Vec<Cpe>, StoreError> {
         self.rows(
             "SELECT DISTINCT cpe FROM sent_files WHERE ord = ?1 AND day = ?2",
-            params![ord, Compact(&day)],
+            params![Col(ord), Compact(&day)],
         )
     }
 
     /// The content hash of the last file sent for a CPE-day-supplier.
     pub fn last_content_hashes(
         &self,
-        ord: &str,
+        ord: &OrdName,
         cpe: &Cpe,
         day: NaiveDate,
-    ) -> Result<BTreeMap<SupplierKey, String>, StoreError> {
+    ) -> Result<BTreeMap<SupplierKey, Sha256>, StoreError> {
         Ok(self
             .sent_files_of_cpe_day(ord, cpe, day)?
             .into_iter()
@@ -305,7 +307,7 @@ impl Store {
     /// all in one transaction: if `write` fails nothing is recorded and the id is not used.
     pub fn record_outbound<E>(
         &mut self,
-        ord: &str,
+        ord: &OrdName,
         first_id: u64,
         write: impl FnOnce(u64, u64) -> Result<OutboundWrite, E>,
     ) -> Result<Result<SentFile, E>, StoreError> {
@@ -328,7 +330,7 @@ impl Store {
             .unwrap_or(first_id.saturating_sub(1));
         if previous >= MAX_TRANSMISSION_ID {
             return Err(StoreError::IdsExhausted {
-                ord: ord.to_string(),
+                ord: ord.clone(),
                 last: previous,
             });
         }
@@ -344,7 +346,7 @@ impl Store {
         tx.commit().map_err(sq)?;
         Ok(Ok(SentFile {
             id: row_id,
-            ord: ord.to_string(),
+            ord: ord.clone(),
             name: w.name,
             sha256: w.sha256,
             transmission_id: id,
@@ -361,20 +363,24 @@ impl Store {
     }
 
     /// Files written for `ord` (all, or only those not yet delivered), in transmission order.
-    pub fn sent_files(&self, ord: &str, only_pending: bool) -> Result<Vec<SentFile>, StoreError> {
+    pub fn sent_files(
+        &self,
+        ord: &OrdName,
+        only_pending: bool,
+    ) -> Result<Vec<SentFile>, StoreError> {
         self.sent_query(ord, only_pending, 0, usize::MAX)
     }
 
     /// Every file sent for one CPE-day, in the order they were sent.
     pub fn sent_files_of_cpe_day(
         &self,
-        ord: &str,
+        ord: &OrdName,
         cpe: &Cpe,
         day: NaiveDate,
     ) -> Result<Vec<SentFile>, StoreError> {
         self.rows(
             &format!("SELECT {SENT_COLUMNS} FROM sent_files WHERE ord = ?1 AND cpe = ?2 AND day = ?3 ORDER BY id"),
-            params![ord, Compact(cpe), Compact(&day)],
+            params![Col(ord), Compact(cpe), Compact(&day)],
         )
     }
 
@@ -382,7 +388,7 @@ impl Store {
     /// (delivery pages through them, so memory does not grow with the day's files).
     pub fn pending_after(
         &self,
-        ord: &str,
+        ord: &OrdName,
         after: u64,
         limit: usize,
     ) -> Result<Vec<SentFile>, StoreError> {
@@ -391,14 +397,14 @@ impl Store {
 
     pub(super) fn sent_query(
         &self,
-        ord: &str,
+        ord: &OrdName,
         only_pending: bool,
         after: u64,
         limit: usize,
     ) -> Result<Vec<SentFile>, StoreError> {
         self.rows(
             &sent_query_sql(only_pending),
-            params![ord, bound(after), bound(limit)],
+            params![Col(ord), bound(after), bound(limit)],
         )
     }
 
@@ -414,8 +420,8 @@ impl Store {
 
     /// Per day of `ord`: state, ORD data held, files sent, anomalies.
     /// How many files of `ord` were written and not yet delivered.
-    pub fn pending_count(&self, ord: &str) -> Result<u64, StoreError> {
-        one(&self.conn, PENDING_COUNT_SQL, params![ord], |r| {
+    pub fn pending_count(&self, ord: &OrdName) -> Result<u64, StoreError> {
+        one(&self.conn, PENDING_COUNT_SQL, params![Col(ord)], |r| {
             r.get::<_, u64>(0)
         })
         .in_store(self)

@@ -10,7 +10,9 @@ use egme_ord_core::cpe::Cpe;
 use egme_ord_core::filename::TariffCycle;
 use egme_ord_core::ledger::ReceivedStatus;
 use egme_ord_core::mobility::CemeId;
+use egme_ord_core::ord_name::OrdName;
 use egme_ord_core::planner::DayState;
+use egme_ord_core::sha256::Sha256;
 
 /// A text kept zstd-compressed (schema 11: ORD profiles' readings, mobility records' energy — JSON
 /// that compresses tenfold): written as a BLOB, read back from a BLOB or, in a row written before,
@@ -90,51 +92,25 @@ impl ToSql for Packed {
     }
 }
 
-/// A sha256 kept as its 32 bytes (schema 12: sent files' sha256 and content hash), read back as
-/// the 64 lowercase hex digits the domain uses; a value written before (or one that is not a
-/// sha256, which the reader then calls damage) is TEXT and read as it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Hash(pub String);
+/// A received file's sha256: its 32 bytes (schema 15), or the empty TEXT a row has when its bytes
+/// were never read (`None`); a row written before schema 15 has the 64 hex digits as TEXT. Anything
+/// else is damage.
+pub(super) struct ReceivedSha(pub Option<Sha256>);
 
-/// A sha256 in hex, written as its 32 bytes (as TEXT when it is not 64 hex digits: the reader
-/// then refuses it as damage instead of a value silently changed).
-pub(super) struct HashRef<'a>(pub &'a str);
-
-impl FromSql for Hash {
+impl FromSql for ReceivedSha {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         match value {
-            ValueRef::Blob(b) if b.len() == 32 => Ok(Hash(crate::fsutil::hex(b))),
-            ValueRef::Text(t) => owned_text(t).map(Hash),
-            _ => Err(FromSqlError::InvalidType),
+            ValueRef::Text(b"") => Ok(ReceivedSha(None)),
+            other => Col::<Sha256>::column_result(other).map(|c| ReceivedSha(Some(c.0))),
         }
     }
 }
 
-impl HashRef<'_> {
-    /// The 32 bytes of a sha256 in lowercase hex, if it is one.
-    pub fn bytes(&self) -> Option<Vec<u8>> {
-        let digit = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        };
-        (self.0.len() == 64)
-            .then(|| {
-                self.0
-                    .as_bytes()
-                    .chunks(2)
-                    .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
-                    .collect()
-            })
-            .flatten()
-    }
-}
-
-impl ToSql for HashRef<'_> {
+impl ToSql for ReceivedSha {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self.bytes() {
-            Some(b) => ToSqlOutput::Owned(Value::Blob(b)),
-            None => ToSqlOutput::Borrowed(ValueRef::Text(self.0.as_bytes())),
+        Ok(match &self.0 {
+            Some(sha) => ToSqlOutput::Owned(Value::Blob(sha.as_bytes().to_vec())),
+            None => ToSqlOutput::Borrowed(ValueRef::Text(b"")),
         })
     }
 }
@@ -272,6 +248,35 @@ impl Column for Cpe {
         let mut all = [0u8; 8];
         all[1..].copy_from_slice(&bytes);
         Cpe::from_number(u64::from_be_bytes(all))
+    }
+}
+
+/// A sha256: compact as its 32 bytes (sent files' sha256 and content hash since schema 12, received
+/// files' since 15), else its 64 lowercase hex digits.
+impl Column for Sha256 {
+    const WHAT: &'static str = "sha256";
+    fn to_text(&self) -> Cow<'_, str> {
+        Cow::Owned(self.to_string())
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        Sha256::parse(text)
+    }
+    fn to_blob(&self) -> Option<Vec<u8>> {
+        Some(self.as_bytes().to_vec())
+    }
+    fn from_blob(bytes: &[u8]) -> Option<Self> {
+        Some(Sha256::from_bytes(bytes.try_into().ok()?))
+    }
+}
+
+/// An ORD's name, as configured: a name in a row that is not one is damage.
+impl Column for OrdName {
+    const WHAT: &'static str = "ORD name";
+    fn to_text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.as_str())
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        OrdName::parse(text).ok()
     }
 }
 

@@ -6,6 +6,8 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection};
 
+use crate::fsutil::sha256_of;
+use crate::ord_name;
 use egme_ord_core::cpe::Cpe;
 use egme_ord_core::filename::TariffCycle;
 use egme_ord_core::ledger::PackSlice;
@@ -45,7 +47,7 @@ fn mobility(
     StoredMobility {
         key: key.into(),
         last_updated: DateTime::from_timestamp(1_729_900_800, 0).unwrap(),
-        ord: "e".into(),
+        ord: ord_name("e"),
         cpe,
         ceme: CemeId::new("PT", "MOB").unwrap(),
         credit_of: None,
@@ -82,17 +84,22 @@ fn a_mobility_record_moved_by_the_registry_reads_back_at_its_new_place() {
         "only rows that keep their place: {placed:?}"
     );
     let day = NaiveDate::from_ymd_opt(2024, 10, 26).unwrap();
-    let marks = s.dirty_max_id("f").unwrap();
-    s.move_mobility(&placed[0], "f", b, &[day]).unwrap();
-    assert!(s.dirty_max_id("f").unwrap() > marks);
+    let marks = s.dirty_max_id(&ord_name("f")).unwrap();
+    s.move_mobility(&placed[0], &ord_name("f"), b, &[day])
+        .unwrap();
+    assert!(s.dirty_max_id(&ord_name("f")).unwrap() > marks);
     let range = (t0, t0 + chrono::Duration::hours(1));
-    let at_f = s.mobility_between("f", range.0, range.1).unwrap();
+    let at_f = s
+        .mobility_between(&ord_name("f"), range.0, range.1)
+        .unwrap();
     assert_eq!(at_f.len(), 1);
     assert_eq!(
         (at_f[0].cpe, at_f[0].place.clone()),
         (b, Some(Place::Cpe(a)))
     );
-    let at_e = s.mobility_between("e", range.0, range.1).unwrap();
+    let at_e = s
+        .mobility_between(&ord_name("e"), range.0, range.1)
+        .unwrap();
     assert_eq!(at_e.len(), 1, "the old row stays: {at_e:?}");
     assert_eq!((at_e[0].key.as_str(), &at_e[0].place), ("cdr:old", &None));
     assert_eq!(s.mobility_mapped_with().unwrap(), None);
@@ -104,19 +111,30 @@ fn a_mobility_record_moved_by_the_registry_reads_back_at_its_new_place() {
 fn ingest(s: &mut Store, records: &[StoredMobility]) {
     let at = DateTime::from_timestamp(1_729_900_800, 0).unwrap();
     let (status, report) = (MobilityFileStatus::Applied, "");
-    s.record_mobility("cdrs.json", 1, 0, "x", status, report, "", at, records, &[])
-        .unwrap();
+    s.record_mobility(
+        "cdrs.json",
+        1,
+        0,
+        Some(&sha256_of(b"x")),
+        status,
+        report,
+        "",
+        at,
+        records,
+        &[],
+    )
+    .unwrap();
 }
 
 fn write(name: &str) -> OutboundWrite {
     OutboundWrite {
         name: name.into(),
-        sha256: crate::fsutil::sha256_hex(name.as_bytes()),
+        sha256: sha256_of(name.as_bytes()),
         cpe: Cpe::parse("PT0002000123681633GX").unwrap(),
         supplier: "02".into(),
         tariff: TariffCycle::BiHourlyDaily,
         day: NaiveDate::from_ymd_opt(2024, 7, 5).unwrap(),
-        content_hash: crate::fsutil::sha256_hex(b"h"),
+        content_hash: sha256_of(b"h"),
         at: Utc::now(),
         pack: Some(PackSlice {
             pack: "pack-0000000001.tar".into(),
@@ -130,35 +148,37 @@ fn write(name: &str) -> OutboundWrite {
 fn outbound_ids_are_gap_free_and_a_failed_write_uses_none() {
     let (_d, mut s) = store();
     let a = s
-        .record_outbound("e", 372, |id, prev| {
+        .record_outbound(&ord_name("e"), 372, |id, prev| {
             Ok::<_, ()>(write(&format!("{id}-{prev}")))
         })
         .unwrap()
         .unwrap();
     assert_eq!((a.transmission_id, a.previous_id), (372, 371));
     assert!(s
-        .record_outbound("e", 372, |_, _| Err::<OutboundWrite, _>("disk full"))
+        .record_outbound(&ord_name("e"), 372, |_, _| Err::<OutboundWrite, _>(
+            "disk full"
+        ))
         .unwrap()
         .is_err());
     let b = s
-        .record_outbound("e", 372, |id, prev| {
+        .record_outbound(&ord_name("e"), 372, |id, prev| {
             Ok::<_, ()>(write(&format!("{id}-{prev}")))
         })
         .unwrap()
         .unwrap();
     assert_eq!((b.transmission_id, b.previous_id), (373, 372));
-    assert_eq!(s.sent_files("e", true).unwrap().len(), 2);
-    assert_eq!(s.last_sent_id("e").unwrap(), Some(373));
-    assert_eq!(s.last_sent_id("other").unwrap(), None);
+    assert_eq!(s.sent_files(&ord_name("e"), true).unwrap().len(), 2);
+    assert_eq!(s.last_sent_id(&ord_name("e")).unwrap(), Some(373));
+    assert_eq!(s.last_sent_id(&ord_name("other")).unwrap(), None);
     s.mark_delivered(a.id, Utc::now()).unwrap();
-    assert_eq!(s.sent_files("e", true).unwrap().len(), 1);
+    assert_eq!(s.sent_files(&ord_name("e"), true).unwrap().len(), 1);
 }
 
 #[test]
 fn a_rolled_back_batch_uses_no_id_and_a_committed_one_keeps_all() {
     let (_d, mut s) = store();
     let take = |s: &mut Store| {
-        s.record_outbound("e", 1, |id, prev| {
+        s.record_outbound(&ord_name("e"), 1, |id, prev| {
             Ok::<_, ()>(write(&format!("{id}-{prev}")))
         })
         .unwrap()
@@ -168,18 +188,20 @@ fn a_rolled_back_batch_uses_no_id_and_a_committed_one_keeps_all() {
     take(&mut s);
     take(&mut s);
     s.rollback_batch();
-    assert_eq!(s.sent_files("e", false).unwrap().len(), 0);
+    assert_eq!(s.sent_files(&ord_name("e"), false).unwrap().len(), 0);
     s.begin_batch().unwrap();
     let a = take(&mut s);
     // A write that fails inside a batch is undone on its own; the batch goes on.
     assert!(s
-        .record_outbound("e", 1, |_, _| Err::<OutboundWrite, _>("disk full"))
+        .record_outbound(&ord_name("e"), 1, |_, _| Err::<OutboundWrite, _>(
+            "disk full"
+        ))
         .unwrap()
         .is_err());
     let b = take(&mut s);
     s.commit_batch().unwrap();
     assert_eq!((a.transmission_id, b.transmission_id), (1, 2));
-    assert_eq!(s.sent_files("e", false).unwrap().len(), 2);
+    assert_eq!(s.sent_files(&ord_name("e"), false).unwrap().len(), 2);
 }
 
 #[test]
@@ -203,10 +225,10 @@ fn a_version_2_ledger_keeps_its_sent_files_as_files_of_their_own_and_records_new
     }
     let mut s = Store::open(&p).unwrap();
     let new = s
-        .record_outbound("e", 1, |_, _| Ok::<_, ()>(write("new.sgl")))
+        .record_outbound(&ord_name("e"), 1, |_, _| Ok::<_, ()>(write("new.sgl")))
         .unwrap()
         .unwrap();
-    let sent = s.sent_files("e", false).unwrap();
+    let sent = s.sent_files(&ord_name("e"), false).unwrap();
     assert_eq!(sent.len(), 2);
     assert_eq!((sent[0].name.as_str(), &sent[0].pack), ("old.sgl", &None));
     assert_eq!(sent[1], new);
@@ -235,12 +257,14 @@ fn sent_names_and_packs_are_kept_short_and_a_version_12_ledger_is_compacted_to_t
         });
         Ok::<_, ()>(w)
     };
-    s.record_outbound("e", 1, canonical).unwrap().unwrap();
-    // A name and a pack of another form stay as they were.
-    s.record_outbound("e", 1, |_, _| Ok::<_, ()>(write("legacy.sgl")))
+    s.record_outbound(&ord_name("e"), 1, canonical)
         .unwrap()
         .unwrap();
-    let before = s.sent_files("e", false).unwrap();
+    // A name and a pack of another form stay as they were.
+    s.record_outbound(&ord_name("e"), 1, |_, _| Ok::<_, ()>(write("legacy.sgl")))
+        .unwrap()
+        .unwrap();
+    let before = s.sent_files(&ord_name("e"), false).unwrap();
     let types = |c: &Connection| -> Vec<(String, String)> {
         c.prepare("SELECT typeof(name), typeof(pack) FROM sent_files ORDER BY id")
             .unwrap()
@@ -255,10 +279,13 @@ fn sent_names_and_packs_are_kept_short_and_a_version_12_ledger_is_compacted_to_t
     ];
     assert_eq!(types(&s.conn), short);
     assert_eq!(before[0].name, canonical(1, 0).unwrap().name);
-    assert_eq!(s.sent_name("e", 1).unwrap(), Some(before[0].name.clone()));
-    assert_eq!(s.sent_names_between("e", 1, 2).unwrap().len(), 2);
+    assert_eq!(
+        s.sent_name(&ord_name("e"), 1).unwrap(),
+        Some(before[0].name.clone())
+    );
+    assert_eq!(s.sent_names_between(&ord_name("e"), 1, 2).unwrap().len(), 2);
     assert!(!s
-        .mark_delivered_by_name("e", (1, "other.sgl"), Utc::now())
+        .mark_delivered_by_name(&ord_name("e"), (1, "other.sgl"), Utc::now())
         .unwrap());
     // The same rows as a version-12 ledger wrote them: text.
     let s = reopened_after(
@@ -273,12 +300,12 @@ fn sent_names_and_packs_are_kept_short_and_a_version_12_ledger_is_compacted_to_t
     );
     assert_eq!(types(&s.conn), short);
     assert_eq!(
-        s.sent_files("e", false).unwrap(),
+        s.sent_files(&ord_name("e"), false).unwrap(),
         before,
         "checksums hold, nothing changed"
     );
     assert!(s
-        .mark_delivered_by_name("e", (1, &before[0].name), Utc::now())
+        .mark_delivered_by_name(&ord_name("e"), (1, &before[0].name), Utc::now())
         .unwrap());
 }
 
@@ -287,13 +314,13 @@ fn sent_and_received_keys_are_kept_compact_and_a_version_14_ledger_is_compacted_
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("s.sqlite");
     let mut s = Store::open(&p).unwrap();
-    s.record_outbound("e", 1, |_, _| Ok::<_, ()>(write("a.sgl")))
+    s.record_outbound(&ord_name("e"), 1, |_, _| Ok::<_, ()>(write("a.sgl")))
         .unwrap()
         .unwrap();
-    let sha = crate::fsutil::sha256_hex(b"ord file");
+    let sha = sha256_of(b"ord file");
     let cpe = Cpe::parse("PT0002000123681633GX").unwrap();
     let mut file = received("in.sgl", Some(512));
-    file.sha256 = sha.clone();
+    file.sha256 = Some(sha);
     file.cpe = Some(cpe);
     s.record_inbound(&file, &[]).unwrap();
     let types = |c: &Connection| -> Vec<String> {
@@ -318,26 +345,29 @@ fn sent_and_received_keys_are_kept_compact_and_a_version_14_ledger_is_compacted_
         .map(String::from)
         .to_vec();
     assert_eq!(types(&s.conn), compact);
-    let before = s.sent_files("e", false).unwrap();
+    let before = s.sent_files(&ord_name("e"), false).unwrap();
     let day = before[0].day;
-    assert_eq!(s.sent_cpes("e", day).unwrap(), vec![cpe]);
-    assert_eq!(s.sent_files_of_cpe_day("e", &cpe, day).unwrap(), before);
-    assert!(s.seen_content("e", &sha).unwrap());
-    assert!(s.received_known("e", "in.sgl", &sha).unwrap());
-    assert_eq!(s.received("e").unwrap()[0].2, sha);
+    assert_eq!(s.sent_cpes(&ord_name("e"), day).unwrap(), vec![cpe]);
+    assert_eq!(
+        s.sent_files_of_cpe_day(&ord_name("e"), &cpe, day).unwrap(),
+        before
+    );
+    assert!(s.seen_content(&ord_name("e"), &sha).unwrap());
+    assert!(s.received_known(&ord_name("e"), "in.sgl", &sha).unwrap());
+    assert_eq!(s.received(&ord_name("e")).unwrap()[0].2, Some(sha));
     s.conn
         .execute(
             "INSERT INTO days (ord, day, state) VALUES ('e', ?1, 'open')",
             [day_text(day)],
         )
         .unwrap();
-    let status = s.status("e").unwrap();
+    let status = s.status(&ord_name("e")).unwrap();
     assert_eq!(
         (status[0].day, status[0].files_pending),
         (day, 1),
         "{status:?}"
     );
-    assert_eq!(s.outbox_pack_facts("e").unwrap().len(), 1);
+    assert_eq!(s.outbox_pack_facts(&ord_name("e")).unwrap().len(), 1);
     // The same rows as version 14 wrote them: text.
     let s = reopened_after(
         s,
@@ -350,11 +380,11 @@ fn sent_and_received_keys_are_kept_compact_and_a_version_14_ledger_is_compacted_
     );
     assert_eq!(types(&s.conn), compact);
     assert_eq!(
-        s.sent_files("e", false).unwrap(),
+        s.sent_files(&ord_name("e"), false).unwrap(),
         before,
         "checksums hold, nothing changed"
     );
-    assert!(s.seen_content("e", &sha).unwrap());
+    assert!(s.seen_content(&ord_name("e"), &sha).unwrap());
 }
 
 #[test]
@@ -363,7 +393,7 @@ fn a_packs_facts_say_closed_only_when_every_day_in_it_is_closed_and_delivered_on
     let (_d, mut s) = store();
     let day = |d| NaiveDate::from_ymd_opt(2024, 7, d).unwrap();
     for d in [5, 6] {
-        s.record_outbound("e", 1, |_, _| {
+        s.record_outbound(&ord_name("e"), 1, |_, _| {
             let mut w = write(&format!("{d}.sgl"));
             w.day = day(d);
             Ok::<_, ()>(w)
@@ -372,7 +402,7 @@ fn a_packs_facts_say_closed_only_when_every_day_in_it_is_closed_and_delivered_on
         .unwrap();
     }
     let facts = |s: &Store| {
-        let f = s.outbox_pack_facts("e").unwrap();
+        let f = s.outbox_pack_facts(&ord_name("e")).unwrap();
         assert_eq!(f.len(), 1, "{f:?}");
         (f[0].last_id, f[0].all_closed_at, f[0].all_delivered)
     };
@@ -389,14 +419,14 @@ fn a_packs_facts_say_closed_only_when_every_day_in_it_is_closed_and_delivered_on
         "2024-08-06T21:30:00Z".parse::<DateTime<Utc>>().unwrap(),
         "2024-08-07T21:30:00Z".parse::<DateTime<Utc>>().unwrap(),
     );
-    s.close_days("e", &[day(5)], first).unwrap();
+    s.close_days(&ord_name("e"), &[day(5)], first).unwrap();
     assert_eq!(
         facts(&s),
         (2, None, false),
         "one day of the pack still open"
     );
-    s.close_days("e", &[day(6)], second).unwrap();
-    for f in s.sent_files("e", false).unwrap() {
+    s.close_days(&ord_name("e"), &[day(6)], second).unwrap();
+    for f in s.sent_files(&ord_name("e"), false).unwrap() {
         s.mark_delivered(f.id, second).unwrap();
     }
     assert_eq!(facts(&s), (2, Some(second), true));
@@ -426,11 +456,11 @@ fn pending_files_are_counted_and_paged_through_the_pending_index_not_the_history
 
 fn received(name: &str, stored_offset: Option<u64>) -> ReceivedFile {
     ReceivedFile {
-        ord: "e".into(),
+        ord: ord_name("e"),
         name: name.into(),
         size: 3,
         mtime: 0,
-        sha256: format!("sha-{name}"),
+        sha256: Some(sha256_of(name.as_bytes())),
         status: ReceivedStatus::Applied,
         diagnostics: "[]".into(),
         cpe: None,
@@ -458,8 +488,8 @@ fn a_version_3_ledger_keeps_its_archive_files_and_the_next_received_id_only_grow
         c.pragma_update(None, "user_version", 3).unwrap();
         c.execute(
             "INSERT INTO received_files (ord, name, size, mtime, sha256, status, diagnostics, received_at, stored_path)
-             VALUES ('e', 'old.sgl', 3, 0, 'x', 'applied', '[]', '2024-07-06T00:00:00Z', 'archive/old.sgl')",
-            [],
+             VALUES ('e', 'old.sgl', 3, 0, ?1, 'applied', '[]', '2024-07-06T00:00:00Z', 'archive/old.sgl')",
+            [sha256_of(b"old").to_string()],
         )
         .unwrap();
     }
@@ -477,7 +507,7 @@ fn a_version_3_ledger_keeps_its_archive_files_and_the_next_received_id_only_grow
         .unwrap();
     s.commit_batch().unwrap();
     assert_eq!(s.next_received_id().unwrap(), 3);
-    let copies = s.received_copies("e").unwrap();
+    let copies = s.received_copies(&ord_name("e")).unwrap();
     let kept: Vec<(&str, &str, Option<u64>, u64)> = copies
         .iter()
         .map(|c| {
@@ -513,7 +543,7 @@ fn readings_and_energy_are_kept_compressed_and_a_version_10_ledgers_rows_are_com
     let record = StoredMobility {
         key: "cdr:X".into(),
         last_updated: start(0),
-        ord: "e".into(),
+        ord: ord_name("e"),
         cpe,
         ceme: CemeId::new("PT", "MOB").unwrap(),
         credit_of: None,
@@ -529,7 +559,7 @@ fn readings_and_energy_are_kept_compressed_and_a_version_10_ledgers_rows_are_com
     {
         let mut s = Store::open(&p).unwrap();
         let mut file = received("a.sgl", Some(512));
-        file.ord = "e".into();
+        file.ord = ord_name("e");
         s.record_inbound(&file, &[(cpe, &profile)]).unwrap();
         ingest(&mut s, std::slice::from_ref(&record));
     }
@@ -573,9 +603,14 @@ fn readings_and_energy_are_kept_compressed_and_a_version_10_ledgers_rows_are_com
     c.pragma_update(None, "user_version", 10).unwrap();
     let s = Store::open(&p).unwrap();
     assert_eq!(types(&c), ("blob".into(), "blob".into()));
-    let (_, read) = s.profile_in_force("e", &cpe, day).unwrap().unwrap();
+    let (_, read) = s
+        .profile_in_force(&ord_name("e"), &cpe, day)
+        .unwrap()
+        .unwrap();
     assert_eq!(read, profile);
-    let all = s.mobility_between("e", start(0), start(96)).unwrap();
+    let all = s
+        .mobility_between(&ord_name("e"), start(0), start(96))
+        .unwrap();
     assert_eq!(all, [record]);
 }
 
@@ -682,7 +717,10 @@ fn a_days_mobility_is_found_in_a_bounded_range_and_the_long_records_through_thei
         ] {
             let want = overlapping(from, to, None);
             assert_eq!(
-                keys(s.mobility_between("e", at(from), at(to)).unwrap()),
+                keys(
+                    s.mobility_between(&ord_name("e"), at(from), at(to))
+                        .unwrap()
+                ),
                 want,
                 "day {day}"
             );
@@ -690,14 +728,14 @@ fn a_days_mobility_is_found_in_a_bounded_range_and_the_long_records_through_thei
             let want = overlapping(from, to, Some(cpes[1]));
             assert_eq!(
                 keys(
-                    s.mobility_of_cpes_between("e", &one, at(from), at(to))
+                    s.mobility_of_cpes_between(&ord_name("e"), &one, at(from), at(to))
                         .unwrap()
                 ),
                 want,
                 "day {day}"
             );
             let both: BTreeSet<Cpe> = cpes.into();
-            let got = s.mobility_of_cpes_between("e", &both, at(from), at(to));
+            let got = s.mobility_of_cpes_between(&ord_name("e"), &both, at(from), at(to));
             assert_eq!(keys(got.unwrap()), overlapping(from, to, None), "day {day}");
         }
     }
@@ -767,11 +805,14 @@ fn a_version_17_ledgers_mobility_cpes_are_compacted_and_found_by_cpe() {
     assert_eq!((kind.as_str(), index), ("blob", 1));
     let one: BTreeSet<Cpe> = [cpe].into();
     assert_eq!(
-        s.mobility_of_cpes_between("e", &one, at(0), at(96))
+        s.mobility_of_cpes_between(&ord_name("e"), &one, at(0), at(96))
             .unwrap(),
         std::slice::from_ref(&record)
     );
-    assert_eq!(s.mobility_between("e", at(0), at(96)).unwrap(), [record]);
+    assert_eq!(
+        s.mobility_between(&ord_name("e"), at(0), at(96)).unwrap(),
+        [record]
+    );
 }
 
 #[test]
@@ -792,7 +833,8 @@ fn a_version_15_ledger_gains_the_long_mobility_index() {
         )
         .unwrap();
     assert_eq!(n, 1);
-    s.mobility_between("e", Utc::now(), Utc::now()).unwrap();
+    s.mobility_between(&ord_name("e"), Utc::now(), Utc::now())
+        .unwrap();
 }
 
 /// Every page of the ledger file at `p` (after its last connection closed), with its number.
@@ -822,7 +864,12 @@ fn every_page_of_the_ledger_carries_its_checksum_and_a_flipped_byte_fails_the_qu
     {
         let mut s = Store::open(&p).unwrap();
         ingest(&mut s, &records);
-        assert_eq!(s.mobility_between("e", at(0), at(96)).unwrap().len(), 2_000);
+        assert_eq!(
+            s.mobility_between(&ord_name("e"), at(0), at(96))
+                .unwrap()
+                .len(),
+            2_000
+        );
     }
     let all = pages(&p);
     assert!(all.len() > 20, "{} pages", all.len());
@@ -854,7 +901,9 @@ fn every_page_of_the_ledger_carries_its_checksum_and_a_flipped_byte_fails_the_qu
         bytes[at_byte] ^= 0x10;
         std::fs::write(&p, &bytes).unwrap();
         let s = Store::open(&p).unwrap();
-        let e = s.mobility_between("e", at(0), at(96)).unwrap_err();
+        let e = s
+            .mobility_between(&ord_name("e"), at(0), at(96))
+            .unwrap_err();
         assert!(
             e.to_string().contains("egme-ord recover"),
             "page {pgno}: {e}"
@@ -1041,16 +1090,19 @@ fn a_large_listing_is_told_received_in_one_pass_exactly_as_a_lookup_of_each_file
     }
     // Another ORD's record under a name the listing holds tells nothing of this ORD's.
     let mut other = received("f0001.sgl", Some(512));
-    other.ord = "a".into();
+    other.ord = ord_name("a");
     s.record_inbound(&other, &[]).unwrap();
     s.commit_batch().unwrap();
 
     // 150 names (the ordered pass), then 10 (a lookup of each), from the middle of the range.
     for listed in [listing_of(0..150), listing_of(40..50)] {
-        let told = s.received_among("e", &listed).unwrap();
+        let told = s.received_among(&ord_name("e"), &listed).unwrap();
         let each: Vec<bool> = listed
             .iter()
-            .map(|e| s.seen_file("e", e.name.as_str(), e.size, e.mtime).unwrap())
+            .map(|e| {
+                s.seen_file(&ord_name("e"), e.name.as_str(), e.size, e.mtime)
+                    .unwrap()
+            })
             .collect();
         assert_eq!(told, each);
         assert_eq!(told, recorded_unchanged_among(&listed));
@@ -1068,7 +1120,7 @@ fn a_large_mobility_inbox_is_told_read_in_one_pass_exactly_as_a_lookup_of_each_f
             &name,
             3,
             0,
-            &format!("sha-{name}"),
+            Some(&sha256_of(name.as_bytes())),
             MobilityFileStatus::Applied,
             "",
             "mobility/x",

@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::support::{once, one_server, write_all, FIRST};
+use crate::support::{once, one_server, ord_name, write_all, FIRST};
 use chrono::NaiveDate;
 use egme_ord::store::Store;
 use egme_ord_core::cpe::Cpe;
@@ -378,7 +378,7 @@ fn hostile_ord_files_names_links_and_cdrs_are_rejected_with_their_codes_and_the_
 
     // Every hostile ORD file: recorded once as rejected with its code, an errors file quarantined.
     let store = Store::open(&root.join("state/egme-ord.sqlite")).unwrap();
-    let rows = store.received_copies("e-redes").unwrap();
+    let rows = store.received_copies(&ord_name("e-redes")).unwrap();
     let mut handled = 0;
     for (name, (label, code)) in &expected {
         let found: Vec<_> = rows
@@ -477,7 +477,7 @@ fn hostile_ord_files_names_links_and_cdrs_are_rejected_with_their_codes_and_the_
     let (code, summary, err) = once(&root, FIRST);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(
-        store.received_copies("e-redes").unwrap().len(),
+        store.received_copies(&ord_name("e-redes")).unwrap().len(),
         rows.len(),
         "{summary}"
     );

@@ -2,7 +2,9 @@
 //! during the send, an operator's undo (`reopen`) and replay (`resend`).
 
 use crate::support::sshd::Sshd;
-use crate::support::{assert_no_id_twice, bin, names_by_id, run, sftp_workspace, text, write_all};
+use crate::support::{
+    assert_no_id_twice, bin, names_by_id, ord_name, run, sftp_workspace, text, write_all,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -54,7 +56,7 @@ fn day(s: &str) -> NaiveDate {
 fn closed(root: &Path, ord: &str) -> BTreeSet<NaiveDate> {
     Store::open(&root.join("state/egme-ord.sqlite"))
         .unwrap()
-        .days_state(ord)
+        .days_state(&ord_name(ord))
         .unwrap()
         .closed
 }
@@ -415,7 +417,11 @@ mod jumping_clock {
             assert_eq!((*written, *closed), (0, 0), "{rows:?}");
             assert!(errors.contains("clock may have jumped"), "{errors}");
         }
-        assert!(store.days_state("e-redes").unwrap().closed.is_empty());
+        assert!(store
+            .days_state(&ord_name("e-redes"))
+            .unwrap()
+            .closed
+            .is_empty());
         assert_eq!(names_by_id(root).len(), 88);
     }
 }

@@ -16,6 +16,7 @@ use thiserror::Error;
 
 use crate::completeness::ExpectBy;
 use crate::netting::{NettingPolicy, TariffFiles};
+use crate::ord_name::OrdName;
 use crate::planner::Schedule;
 use crate::region::Region;
 use crate::retention::Retention;
@@ -217,7 +218,7 @@ pub fn remote_subfolder(base: &str, folder: &str) -> String {
 /// One ORD's settings, validated and with absolute paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrdConfig {
-    pub name: String,
+    pub name: OrdName,
     pub region: Region,
     /// The ORD's code in headers (origin of its files).
     pub ord_entity: String,
@@ -509,7 +510,7 @@ impl Config {
         }
         for (at, o) in &ords {
             if ords.iter().filter(|(_, x)| x.name == o.name).count() > 1 {
-                m.ord = Some(o.name.clone());
+                m.ord = Some(o.name.to_string());
                 m.at(
                     at.key("name"),
                     format!("{:?} is used by more than one ORD", o.name),
@@ -694,6 +695,29 @@ send = { transport = "local", path = "exchange/e-redes/in" }
         let c = Config::parse(&(head + &ord("9999999990")), Path::new("egme.toml")).unwrap();
         assert_eq!(c.ords[0].first_transmission_id, 9_999_999_990);
         assert_eq!(c.ords[0].ids_left_warning, 100_000_000);
+    }
+
+    #[test]
+    fn an_ord_named_as_the_mobility_inbox_or_not_as_a_path_component_is_refused() {
+        let ord = |name: &str| {
+            format!("[[ord]]\nname = \"{name}\"\nregion = \"azores\"\nord_entity = \"X\"\nreceive = {{ transport = \"local\", path = \"a\" }}\nsend = {{ transport = \"local\", path = \"b\" }}\n")
+        };
+        let head = GOOD.split("[[ord]]").next().unwrap().to_string();
+        for (bad, says) in [
+            ("mobility", "the mobility inbox's folder"),
+            ("../eda", "expected letters, digits, - or _"),
+            ("e redes", "expected letters, digits, - or _"),
+        ] {
+            let errs =
+                Config::parse(&(head.clone() + &ord(bad)), Path::new("egme.toml")).unwrap_err();
+            let e = errs
+                .iter()
+                .find(|e| e.key.as_deref() == Some("ord[0].name"))
+                .unwrap_or_else(|| panic!("{bad}: {errs:?}"));
+            assert!(e.message.contains(says), "{e:?}");
+        }
+        let c = Config::parse(&(head + &ord("mobility-2")), Path::new("egme.toml")).unwrap();
+        assert_eq!(c.ords[0].name, "mobility-2");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::{
 use crate::completeness::ExpectBy;
 use crate::filename::MAX_TRANSMISSION_ID;
 use crate::netting::{NettingPolicy, TariffFiles};
+use crate::ord_name::OrdName;
 use crate::planner::Schedule;
 use crate::region::Region;
 use crate::remote::TempName;
@@ -315,7 +316,8 @@ impl RawOrd {
         let egme_entity = o
             .egme_entity
             .unwrap_or_else(|| crate::check::EGME_ENTITY.to_string());
-        check_codes(at, name.as_deref(), ord_entity.as_deref(), &egme_entity, m);
+        let name = name.and_then(|n| ord_name(at, &n, m));
+        check_codes(at, ord_entity.as_deref(), &egme_entity, m);
         let schedule_at = schedule(
             o.send_at.as_deref(),
             o.send_deadline.as_deref(),
@@ -422,26 +424,27 @@ fn schedule(
     (send_at, send_deadline)
 }
 
-/// The ORD's name (letters, digits, `-`, `_`) and the entity codes (no blanks).
-fn check_codes(
-    at: &KeyPath,
-    name: Option<&str>,
-    ord_entity: Option<&str>,
-    egme_entity: &str,
-    m: &mut Mistakes,
-) {
-    if let Some(n) = name {
-        if n.is_empty()
-            || !n
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+/// The ORD's name: letters, digits, `-`, `_` (one component of a path), and not the mobility
+/// inbox's folder name.
+fn ord_name(at: &KeyPath, name: &str, m: &mut Mistakes) -> Option<OrdName> {
+    match OrdName::parse(name) {
+        Ok(ord) if ord == crate::work_dir::MOBILITY => {
             m.at(
                 at.key("name"),
-                format!("expected letters, digits, - or _, found {n:?}"),
+                format!("{name:?} is the mobility inbox's folder under work/archive and work/quarantine: name the ORD otherwise"),
             );
+            None
+        }
+        Ok(ord) => Some(ord),
+        Err(e) => {
+            m.at(at.key("name"), e.to_string());
+            None
         }
     }
+}
+
+/// The entity codes (no blanks).
+fn check_codes(at: &KeyPath, ord_entity: Option<&str>, egme_entity: &str, m: &mut Mistakes) {
     for (key, value) in [
         ("ord_entity", ord_entity),
         ("egme_entity", Some(egme_entity)),

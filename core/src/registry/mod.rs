@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
+use crate::ord_name::OrdName;
 use chrono::NaiveDate;
 
 use thiserror::Error;
@@ -560,17 +561,21 @@ impl Registry {
     }
 
     /// Whether `cpe` is listed for `ord` on some day.
-    pub fn ever_of(&self, cpe: &Cpe, ord: &str) -> bool {
+    pub fn ever_of(&self, cpe: &Cpe, ord: &OrdName) -> bool {
         self.cpes
             .get(cpe)
-            .is_some_and(|rows| rows.rows().any(|r| r.value == ord))
+            .is_some_and(|rows| rows.rows().any(|r| r.value == ord.as_str()))
     }
 
     /// The CPEs served by `ord` on `day`.
-    pub fn cpes_of<'a>(&'a self, ord: &'a str, day: NaiveDate) -> impl Iterator<Item = Cpe> + 'a {
+    pub fn cpes_of<'a>(
+        &'a self,
+        ord: &'a OrdName,
+        day: NaiveDate,
+    ) -> impl Iterator<Item = Cpe> + 'a {
         self.cpes
             .iter()
-            .filter(move |(_, rows)| rows.on(day).is_some_and(|o| o == ord))
+            .filter(move |(_, rows)| rows.on(day).is_some_and(|o| o == ord.as_str()))
             .map(|(c, _)| *c)
     }
 
@@ -912,9 +917,17 @@ mod tests {
         let cpe = Cpe::parse(CPE0).unwrap();
         assert_eq!(reg.ord_of(&cpe, on("2024-10-28")), Some("e-redes"));
         assert_eq!(reg.ord_of(&cpe, on("2024-10-29")), None);
-        assert_eq!(reg.cpes_of("e-redes", on("2024-10-28")).count(), 1);
-        assert_eq!(reg.cpes_of("e-redes", on("2024-10-29")).count(), 0);
-        assert!(reg.ever_of(&cpe, "e-redes"));
+        assert_eq!(
+            reg.cpes_of(&OrdName::parse("e-redes").unwrap(), on("2024-10-28"))
+                .count(),
+            1
+        );
+        assert_eq!(
+            reg.cpes_of(&OrdName::parse("e-redes").unwrap(), on("2024-10-29"))
+                .count(),
+            0
+        );
+        assert!(reg.ever_of(&cpe, &OrdName::parse("e-redes").unwrap()));
         let err = reg
             .place_on(&evse("PT*MOB*E1"), |_| on("2024-10-30"))
             .unwrap_err();

@@ -18,6 +18,11 @@ use serde_json::Value;
 use sshd::Sshd;
 
 /// The binary under test.
+/// An ORD's name from a test's literal.
+pub fn ord_name(name: &str) -> egme_ord_core::ord_name::OrdName {
+    egme_ord_core::ord_name::OrdName::parse(name).unwrap()
+}
+
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_egme-ord"))
 }
@@ -239,7 +244,7 @@ pub fn assert_all_promises(
     let store = egme_ord::store::Store::open(&root.join("state/egme-ord.sqlite")).unwrap();
     for o in demo::ords() {
         let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
-        for r in store.received_copies(o.name).unwrap() {
+        for r in store.received_copies(&ord_name(o.name)).unwrap() {
             *seen.entry(r.name).or_default() += 1;
         }
         let dir = root.join("exchange").join(o.name).join("from-ord");
