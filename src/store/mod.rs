@@ -3,18 +3,18 @@
 //! `mod.rs` keeps the [`Store`] itself: opening a ledger, its checks, batches, the errors and the
 //! query helpers. The rest of `impl Store` is spread by table family: `sent` (sent files and the
 //! sequences), `received` (ORD files and their versions), `mobility`, `days`, `events`,
-//! `retention`; `schema` holds the migrations, `rows` the row types and their checksums, `sql`
+//! `retention`, `meta` (the ledger's identity and single values); `schema` holds the migrations, `rows` the row types and their checksums, `sql`
 //! the compact column forms, `page_sums` the page checksums (the one room for unsafe code).
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use thiserror::Error;
 
 mod days;
 mod events;
 mod lock;
+mod meta;
 mod mobility;
 mod page_sums;
 mod query;
@@ -35,7 +35,7 @@ pub use rows::{
 use egme_ord_core::event::EventKind;
 use egme_ord_core::ord_name::OrdName;
 use egme_ord_core::remote::{Recognition, RemoteEntry};
-use sql::{time_text, Col, FromRow, RowError};
+use sql::{Col, FromRow, RowError};
 
 /// A listing of fewer files than this is told recorded or not by one lookup per file.
 const SCAN_FROM: u64 = 64;
@@ -314,45 +314,6 @@ impl Store {
         }
     }
 
-    /// Gives a ledger without one its random identity (once; kept for its lifetime).
-    fn ensure_ledger_id(&mut self) -> Result<(), StoreError> {
-        let held: Option<String> = one(
-            &self.conn,
-            "SELECT value FROM meta WHERE key = 'ledger_id'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-        .in_store(self)?;
-        if let Some(id) = held {
-            if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(self.corrupt("ledger_id", &id));
-            }
-            return Ok(());
-        }
-        let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).map_err(|e| self.corrupt("ledger_id", e))?;
-        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        exec(
-            &self.conn,
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', ?1)",
-            params![id],
-        )
-        .map(|_| ())
-        .in_store(self)
-    }
-
-    /// The ledger's identity: 32 hex digits, random, made when the ledger was created.
-    pub fn ledger_id(&self) -> Result<String, StoreError> {
-        one(
-            &self.conn,
-            "SELECT value FROM meta WHERE key = 'ledger_id'",
-            [],
-            |r| r.get(0),
-        )
-        .in_store(self)
-    }
-
     /// An online, consistent copy of the whole ledger into the new file `dest` (SQLite's backup
     /// API, all pages in one step under a read lock: safe beside a process that writes; the copy
     /// is a single file, not in WAL mode).
@@ -376,48 +337,6 @@ impl Store {
         copy.pragma_update(None, "journal_mode", "DELETE")
             .map_err(sq)?;
         copy.close().map_err(|(_, e)| sq(e))
-    }
-
-    /// The business time (`now`) of the last cycle that ran, for the clock guard.
-    pub fn last_cycle_now(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        one(
-            &self.conn,
-            "SELECT value FROM meta WHERE key = 'last_cycle_now'",
-            [],
-            |r| r.get::<_, Col<DateTime<Utc>>>(0),
-        )
-        .optional()
-        .map(|t| t.map(|t| t.0))
-        .in_store(self)
-    }
-
-    /// Records the business time of the cycle that runs now.
-    pub fn set_last_cycle_now(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.set_meta("last_cycle_now", &time_text(now))
-    }
-
-    /// The value of `key` in the `meta` table, if any.
-    fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        one(
-            &self.conn,
-            "SELECT value FROM meta WHERE key = ?1",
-            params![key],
-            |r| r.get(0),
-        )
-        .optional()
-        .in_store(self)
-    }
-
-    /// Sets `key` in the `meta` table to `value`.
-    fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        exec(
-            &self.conn,
-            "INSERT INTO meta (key, value) VALUES (?1, ?2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )
-        .map(|_| ())
-        .in_store(self)
     }
 
     /// The ledger's file path.
