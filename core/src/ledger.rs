@@ -194,8 +194,8 @@ pub struct ReceivedCopy {
     /// `None`: its bytes were never read (a name refused before, a file that vanished).
     pub sha256: Option<Sha256>,
     pub status: ReceivedStatus,
-    /// Archive or quarantine path; empty when nothing was kept (a duplicate, an unreadable name).
-    pub stored_path: String,
+    /// Archive or quarantine path; `None` when nothing was kept (a duplicate, an unreadable name).
+    pub stored_path: Option<String>,
     /// Where the bytes start in `stored_path` when it is an archive pack (`size` bytes from there).
     pub stored_offset: Option<u64>,
     pub size: u64,

@@ -244,17 +244,17 @@ fn check_received(f: &OrdFacts, out: &mut Findings<'_>) {
         if let (ReceivedStatus::Applied, Some(sha)) = (r.status, r.sha256) {
             applied.entry(sha).or_default().push(r.name.as_str());
         }
-        let Some(sha256) = r.sha256 else {
+        let (Some(sha256), Some(path)) = (r.sha256, &r.stored_path) else {
             continue;
         };
-        if r.stored_path.is_empty() || r.pruned {
+        if r.pruned {
             continue;
         }
         let kept = match r.stored_offset {
-            Some(offset) => format!("{} (at byte {offset})", r.stored_path),
-            None => r.stored_path.clone(),
+            Some(offset) => format!("{path} (at byte {offset})"),
+            None => path.clone(),
         };
-        match f.stored.get(&(r.stored_path.clone(), r.stored_offset)) {
+        match f.stored.get(&(path.clone(), r.stored_offset)) {
             Some(Some(c)) if c.sha256 == sha256 => {}
             Some(Some(_)) => out.error(format!(
                 "{}: the kept copy {kept} differs from the bytes received",
@@ -414,7 +414,7 @@ mod tests {
                 name: n.into(),
                 sha256: Some(sha("same")),
                 status: ReceivedStatus::Applied,
-                stored_path: format!("/archive/{n}"),
+                stored_path: Some(format!("/archive/{n}")),
                 stored_offset: None,
                 size: 1,
                 diagnostics: "[]".into(),
@@ -441,7 +441,7 @@ mod tests {
                 name: n.into(),
                 sha256: Some(sha(&format!("sha-{n}"))),
                 status: ReceivedStatus::Applied,
-                stored_path: "/archive/pack-0000000001.tar".into(),
+                stored_path: Some("/archive/pack-0000000001.tar".into()),
                 stored_offset: Some(offset),
                 size: 1,
                 diagnostics: "[]".into(),

@@ -69,19 +69,19 @@ fn stored_copies(received: &[ReceivedCopy]) -> BTreeMap<(String, Option<u64>), O
     let mut packs: BTreeMap<&str, BTreeMap<u64, (u64, LocalCopy)>> = BTreeMap::new();
     let mut stored = BTreeMap::new();
     for r in received {
-        if r.stored_path.is_empty() || r.sha256.is_none() {
+        let (Some(path), Some(_)) = (&r.stored_path, r.sha256) else {
             continue;
-        }
+        };
         let found = match r.stored_offset {
-            None => copy(Path::new(&r.stored_path)),
+            None => copy(Path::new(path)),
             Some(offset) => packs
-                .entry(&r.stored_path)
-                .or_insert_with(|| members_by_offset(Path::new(&r.stored_path)))
+                .entry(path)
+                .or_insert_with(|| members_by_offset(Path::new(path)))
                 .get(&offset)
                 .filter(|(len, _)| *len == r.size)
                 .map(|(_, c)| c.clone()),
         };
-        stored.insert((r.stored_path.clone(), r.stored_offset), found);
+        stored.insert((path.clone(), r.stored_offset), found);
     }
     stored
 }

@@ -373,7 +373,7 @@ impl Cycle<'_> {
             previous_id: Some(file.header.previous_transmission_id),
             ntransm: Some(name.ntransm.value),
             received_at: self.now,
-            stored_path: String::new(),
+            stored_path: None,
             stored_offset: None,
         };
         if self.store.seen_content(&ord.name, &sha)? {
@@ -393,7 +393,7 @@ impl Cycle<'_> {
             }
             Keep::At { path, offset } => (path, offset),
         };
-        record.stored_path = path;
+        record.stored_path = Some(path);
         record.stored_offset = Some(offset);
         self.note_ord_file(ord, entry, &name, &file)?;
         let (verdicts, applied) = self.judge_days(ord, &name, &file, closed)?;
@@ -507,7 +507,7 @@ impl Cycle<'_> {
             previous_id: None,
             ntransm: None,
             received_at: self.now,
-            stored_path: path.display().to_string(),
+            stored_path: Some(path.display().to_string()),
             stored_offset: None,
         };
         self.store.record_inbound(&record, &[])?;

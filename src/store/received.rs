@@ -150,7 +150,7 @@ impl Store {
                 Col(&file.ord), file.name, file.size, file.mtime, ReceivedSha(file.sha256), file.status.as_str(), file.diagnostics,
                 file.cpe.as_ref().map(Compact), file.first_day.map(day_text), file.last_day.map(day_text),
                 file.transmission_id, file.previous_id, file.ntransm,
-                time_text(file.received_at), file.stored_path, file.stored_offset
+                time_text(file.received_at), file.stored_path.as_deref().unwrap_or(""), file.stored_offset
             ],
         )
         .map_err(sq)?;

@@ -35,7 +35,9 @@ pub struct ReceivedFile {
     pub previous_id: Option<u64>,
     pub ntransm: Option<u64>,
     pub received_at: DateTime<Utc>,
-    pub stored_path: String,
+    /// Where its bytes are kept (archive pack, quarantine); `None`: nothing was kept (a duplicate,
+    /// a name refused before it was read).
+    pub stored_path: Option<String>,
     /// Where the bytes start in `stored_path` when it is an archive pack (`size` bytes from there);
     /// `None`: `stored_path` is a file of its own.
     pub stored_offset: Option<u64>,
@@ -367,7 +369,7 @@ impl FromRow for ReceivedCopy {
             name: r.get(0)?,
             sha256: r.get::<_, ReceivedSha>(1)?.0,
             status: r.get::<_, Col<ReceivedStatus>>(2)?.0,
-            stored_path: r.get(3)?,
+            stored_path: Some(r.get::<_, String>(3)?).filter(|p| !p.is_empty()),
             diagnostics: r.get(4)?,
             stored_offset: r.get(5)?,
             size: r.get(6)?,

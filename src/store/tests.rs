@@ -470,7 +470,7 @@ fn received(name: &str, stored_offset: Option<u64>) -> ReceivedFile {
         previous_id: None,
         ntransm: None,
         received_at: Utc::now(),
-        stored_path: "archive/pack-0000000002.tar".into(),
+        stored_path: Some("archive/pack-0000000002.tar".into()),
         stored_offset,
     }
 }
@@ -508,12 +508,12 @@ fn a_version_3_ledger_keeps_its_archive_files_and_the_next_received_id_only_grow
     s.commit_batch().unwrap();
     assert_eq!(s.next_received_id().unwrap(), 3);
     let copies = s.received_copies(&ord_name("e")).unwrap();
-    let kept: Vec<(&str, &str, Option<u64>, u64)> = copies
+    let kept: Vec<(&str, Option<&str>, Option<u64>, u64)> = copies
         .iter()
         .map(|c| {
             (
                 c.name.as_str(),
-                c.stored_path.as_str(),
+                c.stored_path.as_deref(),
                 c.stored_offset,
                 c.size,
             )
@@ -522,8 +522,8 @@ fn a_version_3_ledger_keeps_its_archive_files_and_the_next_received_id_only_grow
     assert_eq!(
         kept,
         [
-            ("old.sgl", "archive/old.sgl", None, 3),
-            ("new.sgl", "archive/pack-0000000002.tar", Some(512), 3)
+            ("old.sgl", Some("archive/old.sgl"), None, 3),
+            ("new.sgl", Some("archive/pack-0000000002.tar"), Some(512), 3)
         ]
     );
 }
