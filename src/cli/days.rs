@@ -3,7 +3,7 @@
 use egme_ord_core::event::EventKind;
 use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use chrono::{NaiveDate, Utc};
 use clap::Args;
 use egme_ord::cycle::{Cycle, RunOptions};
@@ -30,11 +30,7 @@ pub struct DayArgs {
 pub fn run_reopen(args: &DayArgs) -> Result<u8> {
     let now = super::once::parse_now(args.now.as_deref())?;
     let ws = workspace::Workspace::open(&args.config)?;
-    let name = workspace::check_ord(&ws.config, &args.config, &args.ord)?;
-    let ord = ws
-        .config
-        .ord(name.as_str())
-        .ok_or_else(|| anyhow!("no ORD {name}"))?;
+    let ord = workspace::check_ord(&ws.config, &args.config, &args.ord)?;
     let state = ws.store.days_state(&ord.name)?;
     if !state.closed.contains(&args.day) {
         println!(

@@ -58,7 +58,7 @@ pub fn run(args: &EventsArgs) -> Result<u8> {
     let ord = args
         .ord
         .as_deref()
-        .map(|ord| workspace::check_ord(&ws.config, &args.config, ord))
+        .map(|ord| workspace::check_ord(&ws.config, &args.config, ord).map(|o| o.name.clone()))
         .transpose()?;
     let filter = EventFilter { ord, kind, since };
     for e in ws.store.list_events(&filter)? {

@@ -7,8 +7,7 @@ use chrono::{DateTime, Utc};
 use egme_ord::cycle::{load_registry, Cycle, CycleSummary, RunOptions};
 use egme_ord::fsutil::{create_private_dir, read_input, resolve_links, MAX_CONFIG_BYTES};
 use egme_ord::store::{Ledger, OpenMode, Store, StoreError, StoreLock};
-use egme_ord_core::config::{layout, Config};
-use egme_ord_core::ord_name::OrdName;
+use egme_ord_core::config::{layout, Config, OrdConfig};
 use egme_ord_core::registry::Registry;
 
 pub struct Workspace {
@@ -69,9 +68,9 @@ pub fn linked_collisions(config: &Config) -> Vec<String> {
 
 /// The configured ORD named `ord` (`--ord`); an error naming the configured ones when `config`
 /// (read from `path`) has none of that name.
-pub fn check_ord(config: &Config, path: &Path, ord: &str) -> Result<OrdName> {
+pub fn check_ord<'a>(config: &'a Config, path: &Path, ord: &str) -> Result<&'a OrdConfig> {
     match config.ord(ord) {
-        Some(o) => Ok(o.name.clone()),
+        Some(o) => Ok(o),
         None => Err(anyhow!(
             "--ord {ord}: no such ORD in {} (configured: {})",
             path.display(),
